@@ -1,0 +1,29 @@
+# Helpers that keep each component's CMakeLists.txt short.
+
+# vigil_library(NAME DIR LIBS...): a static library of every .cc under DIR except main.cc,
+# compiled with Vigil's warnings. New files join the library without editing CMake.
+function(vigil_library name dir)
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${dir}/*.cc)
+  list(FILTER srcs EXCLUDE REGEX "/main\\.cc$")
+  if(NOT srcs)
+    # A component with headers only so far.
+    add_library(${name} INTERFACE)
+    target_include_directories(${name} INTERFACE ${PROJECT_SOURCE_DIR})
+    target_link_libraries(${name} INTERFACE ${ARGN})
+    return()
+  endif()
+  add_library(${name} STATIC ${srcs})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_compile_options(${name} PRIVATE ${VIGIL_WARNINGS})
+  target_link_libraries(${name} PUBLIC ${ARGN})
+endfunction()
+
+# vigil_executable(NAME SOURCE LIBS...): a thin executable, when its source exists yet.
+function(vigil_executable name src)
+  if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${src})
+    return()
+  endif()
+  add_executable(${name} ${src})
+  target_compile_options(${name} PRIVATE ${VIGIL_WARNINGS})
+  target_link_libraries(${name} PRIVATE ${ARGN})
+endfunction()

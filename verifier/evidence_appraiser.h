@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "vigil/v1/attestation.pb.h"
+
+namespace vigil::verifier {
+
+/// The challenge a stream issued and is waiting for an answer to.
+struct IssuedChallenge {
+  std::string nonce;
+  absl::Time expires;
+  std::vector<uint32_t> pcr_selection;
+};
+
+/// What an appraiser is given: the node's identity (from its certificate, never from the
+/// evidence), the challenge the stream verified the evidence answers, and the evidence.
+struct AppraisalInput {
+  std::string node_id;
+  const IssuedChallenge* challenge = nullptr;
+  const v1::Evidence* evidence = nullptr;
+};
+
+/// Appraises one piece of evidence. Implementations are thread-safe: one appraiser serves
+/// every stream. Nonce freshness (unknown, reused, expired) is checked by the stream before
+/// an appraiser is called.
+class EvidenceAppraiser {
+ public:
+  virtual ~EvidenceAppraiser() = default;
+  virtual v1::Verdict Appraise(const AppraisalInput& input) = 0;
+};
+
+}  // namespace vigil::verifier
