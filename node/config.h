@@ -8,6 +8,13 @@
 
 namespace vigil::node {
 
+/// Open files whose path matches `glob` (fnmatch(3)) are reported as `classification`
+/// ("config" or "secret") in ProcessSnapshot.sensitive_files.
+struct SensitivePath {
+  std::string glob;
+  std::string classification;
+};
+
 /// Everything vigil-node's `run` needs, filled by main.cc from flags. Libraries take this
 /// struct (or the part they need); they never read flags themselves.
 struct NodeConfig {
@@ -26,6 +33,10 @@ struct NodeConfig {
   std::string state_dir = "/var/lib/vigil-node";
   /// Upper bound on any gRPC message in either direction.
   int max_message_bytes = 4 << 20;
+  /// Report interval when the verifier's challenge names none (it normally does).
+  uint32_t report_interval_ms = 10000;
+  /// Shortest gap between two reports triggered by events (reports never come faster).
+  uint32_t min_report_gap_ms = 1000;
 
   // --- TPM ---
   /// tpm2-tss TCTI: "device:/dev/tpmrm0", "swtpm:host=127.0.0.1,port=2321", or "none" to run
@@ -44,6 +55,8 @@ struct NodeConfig {
 
   // --- Observation ---
   std::vector<Selector> selectors;
+  /// Open files reported as configuration or secrets; the first matching glob wins.
+  std::vector<SensitivePath> sensitive_paths;
   /// Syscalls the seccomp inspector evaluates for every monitored process.
   std::vector<std::string> seccomp_syscalls = {"ptrace", "process_vm_readv", "process_vm_writev",
                                                "bpf", "init_module", "finit_module", "unshare",

@@ -1,0 +1,150 @@
+#pragma once
+
+// Pure parsers of /proc files, plus thin readers. Every parser takes the file's contents as
+// untrusted text (a process controls its comm, cmdline and the paths it maps) and returns an
+// error rather than crashing on anything malformed.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+
+namespace vigil::node::procfs {
+
+/// The fields of /proc/<pid>/status the snapshot reports.
+struct Status {
+  std::string name;
+  int ppid = 0;
+  uint32_t uid[4] = {0, 0, 0, 0};  // real, effective, saved, fs
+  uint32_t gid[4] = {0, 0, 0, 0};
+  std::vector<uint32_t> groups;
+  uint64_t cap_inheritable = 0;
+  uint64_t cap_permitted = 0;
+  uint64_t cap_effective = 0;
+  uint64_t cap_bounding = 0;
+  uint64_t cap_ambient = 0;
+  bool no_new_privs = false;
+  uint32_t seccomp_mode = 0;
+  uint32_t seccomp_filters = 0;
+  uint64_t vm_locked_kib = 0;
+};
+
+/// Parses /proc/<pid>/status. Fails when a required line (Name, PPid, Uid, Gid, the five
+/// Cap* sets, NoNewPrivs, Seccomp) is missing or malformed.
+absl::StatusOr<Status> ParseStatus(absl::string_view text);
+
+/// The fields of /proc/<pid>/stat the snapshot uses.
+struct Stat {
+  int pid = 0;
+  std::string comm;
+  char state = '?';
+  int ppid = 0;
+  /// Field 22: clock ticks after boot at which the process started.
+  uint64_t start_time_ticks = 0;
+};
+
+/// Parses /proc/<pid>/stat. comm may contain spaces and ')' so it is delimited by the first
+/// '(' and the last ')'.
+absl::StatusOr<Stat> ParseStat(absl::string_view text);
+
+/// One line of /proc/<pid>/maps.
+struct Mapping {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  std::string permissions;  // "r-xp"
+  uint64_t offset = 0;
+  uint32_t dev_major = 0;
+  uint32_t dev_minor = 0;
+  uint64_t inode = 0;
+  /// Path or pseudo-path ("[heap]", "/memfd:jit (deleted)"); empty for anonymous memory.
+  std::string path;
+  /// smaps only: "Size:" and "Locked:" in KiB.
+  uint64_t size_kib = 0;
+  uint64_t locked_kib = 0;
+
+  bool executable() const { return permissions.size() > 2 && permissions[2] == 'x'; }
+  bool writable() const { return permissions.size() > 1 && permissions[1] == 'w'; }
+  /// Not backed by a file: no inode (anonymous, [heap], [stack], [vdso]...).
+  bool anonymous() const { return inode == 0; }
+};
+
+/// Parses /proc/<pid>/maps.
+absl::StatusOr<std::vector<Mapping>> ParseMaps(absl::string_view text);
+
+/// Parses /proc/<pid>/smaps: the maps header lines with their Size: and Locked: fields.
+absl::StatusOr<std::vector<Mapping>> ParseSmaps(absl::string_view text);
+
+/// The cgroup v2 path ("0::/path" line) of /proc/<pid>/cgroup; empty when there is none.
+std::string ParseCgroupV2Path(absl::string_view text);
+
+/// The container id (64 lowercase hex) that docker, containerd, CRI-O or podman put in a
+/// cgroup path ("docker-<id>.scope", "cri-containerd-<id>.scope", "crio-<id>.scope",
+/// "libpod-<id>.scope", "/docker/<id>", "/kubepods/.../<id>"); empty when none is found.
+std::string ContainerIdFromCgroup(absl::string_view cgroup_path);
+
+/// One line of /proc/<pid>/uid_map or gid_map.
+struct IdMapLine {
+  uint32_t inside = 0;
+  uint32_t outside = 0;
+  uint32_t count = 0;
+};
+
+/// Parses /proc/<pid>/uid_map or gid_map.
+absl::StatusOr<std::vector<IdMapLine>> ParseIdMap(absl::string_view text);
+
+/// The inode number in a namespace link target such as "mnt:[4026531841]".
+absl::StatusOr<uint64_t> ParseNamespaceLink(absl::string_view target);
+
+/// The inode in a file descriptor link target "socket:[12345]"; nullopt for other targets.
+std::optional<uint64_t> ParseSocketLink(absl::string_view target);
+
+/// Whether "/" is mounted read-only in the mount namespace /proc/<pid>/mountinfo describes:
+/// the last mount whose mount point is "/" (the one on top) has "ro" in its per-mount or
+/// superblock options. Fails when no "/" mount is listed.
+absl::StatusOr<bool> ParseRootReadOnly(absl::string_view mountinfo);
+
+/// A socket from /proc/<pid>/net/{tcp,tcp6,udp,udp6,unix}.
+struct SocketEntry {
+  std::string protocol;  // "tcp", "tcp6", "udp", "udp6", "unix"
+  std::string state;     // "listen", "established", ... ; "unconnected", "connected" for unix
+  std::string local_address;
+  uint32_t local_port = 0;
+  std::string remote_address;
+  uint32_t remote_port = 0;
+  uint64_t inode = 0;
+};
+
+/// Parses /proc/net/tcp, tcp6, udp or udp6 (`protocol` names which, it decides the address
+/// family). Addresses are decoded to their textual form ("127.0.0.1", "::1").
+absl::StatusOr<std::vector<SocketEntry>> ParseNetInet(absl::string_view text,
+                                                      absl::string_view protocol);
+
+/// Parses /proc/net/unix. The socket's path (if bound) is its local address.
+absl::StatusOr<std::vector<SocketEntry>> ParseNetUnix(absl::string_view text);
+
+/// The open flags (octal "flags:" line) of /proc/<pid>/fdinfo/<fd>.
+absl::StatusOr<uint32_t> ParseFdInfoFlags(absl::string_view text);
+
+/// /proc/<pid>/cmdline split at NUL bytes (a trailing NUL does not make an empty argument).
+std::vector<std::string> SplitCmdline(absl::string_view text);
+
+/// Pids in /proc/<pid>/task/<tid>/children (space separated).
+absl::StatusOr<std::vector<int>> ParsePidList(absl::string_view text);
+
+/// Reads a whole /proc file (whose stat size is 0), up to `max_bytes`. The error names the
+/// path and the errno.
+absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes = 64 << 20);
+
+/// readlink(2) of `path`, with the error naming the path.
+absl::StatusOr<std::string> ReadLink(const std::string& path);
+
+/// Escapes every byte that is not printable ASCII as \xNN (and a backslash as two), so a
+/// process-controlled string is valid UTF-8 for a proto3 string field and safe to log.
+std::string Printable(absl::string_view s);
+
+}  // namespace vigil::node::procfs
