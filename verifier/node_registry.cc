@@ -1,0 +1,325 @@
+#include "verifier/node_registry.h"
+
+#include <sqlite3.h>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "verifier/tpm/tpm_public.h"
+
+namespace vigil::verifier {
+namespace {
+
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS enrolled_nodes(
+  node_id TEXT PRIMARY KEY,
+  ek_public BLOB NOT NULL,
+  ak_public BLOB NOT NULL,
+  ak_name BLOB NOT NULL,
+  enrolled_unix_nano INTEGER NOT NULL,
+  clock INTEGER,
+  reset_count INTEGER,
+  restart_count INTEGER);
+CREATE TABLE IF NOT EXISTS node_approvals(
+  node_id TEXT PRIMARY KEY,
+  approved_unix_nano INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS node_measurement_log(
+  node_id TEXT NOT NULL,
+  recnum INTEGER NOT NULL,
+  pcr INTEGER NOT NULL,
+  digest BLOB NOT NULL,
+  event_type TEXT NOT NULL,
+  content TEXT NOT NULL,
+  PRIMARY KEY(node_id, recnum));
+)sql";
+
+absl::Status SqlError(sqlite3* db, std::string_view what) {
+  return absl::InternalError(absl::StrCat("SQLite ", std::string(what), ": ", sqlite3_errmsg(db)));
+}
+
+absl::Status Exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    return absl::InternalError(absl::StrCat("SQLite: ", msg));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Stmt> Prepare(sqlite3* db, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &raw, nullptr) != SQLITE_OK) return SqlError(db, sql);
+  return Stmt(raw);
+}
+
+void BindBlob(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+void BindText(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+std::string ColumnBytes(sqlite3_stmt* s, int i) {
+  const void* p = sqlite3_column_blob(s, i);
+  int n = sqlite3_column_bytes(s, i);
+  return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), n);
+}
+
+absl::StatusOr<std::shared_ptr<NodeState>> MakeState(EnrolledNode node) {
+  ASSIGN_OR_RETURN(tpm::TpmPublic ak, tpm::ParseTpm2bPublic(node.ak_public));
+  ASSIGN_OR_RETURN(tpm::EvpPkeyPtr key, tpm::PublicKeyOf(ak.area));
+  return std::make_shared<NodeState>(std::move(node), std::move(key));
+}
+
+}  // namespace
+
+NodeRegistry::NodeRegistry(sqlite3* db) : db_(db) {}
+
+absl::StatusOr<std::unique_ptr<NodeRegistry>> NodeRegistry::Open(const std::string& db_path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    absl::Status st = absl::UnavailableError(
+        absl::StrCat(db_path, ": cannot open database: ", db ? sqlite3_errmsg(db) : "no memory"));
+    sqlite3_close(db);
+    return st;
+  }
+  std::unique_ptr<NodeRegistry> registry(new NodeRegistry(db));
+  sqlite3_busy_timeout(db, 5000);
+  // WAL + synchronous=NORMAL: a commit appends to the WAL without fsync; durable at the
+  // next checkpoint. Enrollment state is re-derivable by re-enrolling; clocks are advisory
+  // floors, so losing the last second of them after a power cut is acceptable.
+  RETURN_IF_ERROR(Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
+  RETURN_IF_ERROR(Exec(db, kSchema));
+  RETURN_IF_ERROR(registry->Load());
+  registry->writer_ = std::thread([r = registry.get()] { r->WriterLoop(); });
+  return registry;
+}
+
+NodeRegistry::~NodeRegistry() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
+  if (absl::Status st = Flush(); !st.ok())
+    spdlog::error("node registry: final flush: {}", st.ToString());
+  sqlite3_close(db_);
+}
+
+absl::Status NodeRegistry::Load() {
+  absl::MutexLock db_lock(&db_mu_);
+  ASSIGN_OR_RETURN(Stmt nodes, Prepare(db_,
+                                       "SELECT node_id, ek_public, ak_public, ak_name, "
+                                       "enrolled_unix_nano, clock, reset_count, "
+                                       "restart_count FROM enrolled_nodes"));
+  ASSIGN_OR_RETURN(Stmt log, Prepare(db_,
+                                     "SELECT recnum, pcr, digest, event_type, content FROM "
+                                     "node_measurement_log WHERE node_id = ? ORDER BY recnum"));
+  absl::MutexLock lock(&mu_);
+  while (sqlite3_step(nodes.get()) == SQLITE_ROW) {
+    EnrolledNode n;
+    n.node_id = reinterpret_cast<const char*>(sqlite3_column_text(nodes.get(), 0));
+    n.ek_public = ColumnBytes(nodes.get(), 1);
+    n.ak_public = ColumnBytes(nodes.get(), 2);
+    n.ak_name = ColumnBytes(nodes.get(), 3);
+    n.enrolled = absl::FromUnixNanos(sqlite3_column_int64(nodes.get(), 4));
+    auto state = MakeState(n);
+    if (!state.ok()) {
+      spdlog::error("node registry: node {} has an unusable AK, skipped: {}", n.node_id,
+                    state.status().ToString());
+      continue;
+    }
+    absl::MutexLock node_lock(&(*state)->mu);
+    if (sqlite3_column_type(nodes.get(), 5) != SQLITE_NULL) {
+      (*state)->last_clock =
+          QuoteClock{static_cast<uint64_t>(sqlite3_column_int64(nodes.get(), 5)),
+                     static_cast<uint32_t>(sqlite3_column_int64(nodes.get(), 6)),
+                     static_cast<uint32_t>(sqlite3_column_int64(nodes.get(), 7))};
+    }
+    sqlite3_reset(log.get());
+    BindText(log.get(), 1, n.node_id);
+    while (sqlite3_step(log.get()) == SQLITE_ROW) {
+      v1::MeasurementLogEntry e;
+      e.set_recnum(static_cast<uint64_t>(sqlite3_column_int64(log.get(), 0)));
+      e.set_pcr(static_cast<uint32_t>(sqlite3_column_int64(log.get(), 1)));
+      e.set_digest(ColumnBytes(log.get(), 2));
+      e.set_event_type(ColumnBytes(log.get(), 3));
+      e.set_content(ColumnBytes(log.get(), 4));
+      (*state)->log.push_back(std::move(e));
+    }
+    nodes_[n.node_id] = *state;
+  }
+  ASSIGN_OR_RETURN(Stmt approvals, Prepare(db_, "SELECT node_id FROM node_approvals"));
+  while (sqlite3_step(approvals.get()) == SQLITE_ROW) {
+    approved_.insert(reinterpret_cast<const char*>(sqlite3_column_text(approvals.get(), 0)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NodeRegistry::Bind(const EnrolledNode& node) {
+  ASSIGN_OR_RETURN(std::shared_ptr<NodeState> state, MakeState(node));
+  {
+    absl::MutexLock db_lock(&db_mu_);
+    RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+    absl::Cleanup rollback = [this] { (void)Exec(db_, "ROLLBACK"); };
+    ASSIGN_OR_RETURN(Stmt del, Prepare(db_, "DELETE FROM node_measurement_log WHERE node_id = ?"));
+    BindText(del.get(), 1, node.node_id);
+    if (sqlite3_step(del.get()) != SQLITE_DONE) return SqlError(db_, "delete log");
+    ASSIGN_OR_RETURN(Stmt ins, Prepare(db_,
+                                       "INSERT OR REPLACE INTO enrolled_nodes(node_id, "
+                                       "ek_public, ak_public, ak_name, enrolled_unix_nano) "
+                                       "VALUES(?, ?, ?, ?, ?)"));
+    BindText(ins.get(), 1, node.node_id);
+    BindBlob(ins.get(), 2, node.ek_public);
+    BindBlob(ins.get(), 3, node.ak_public);
+    BindBlob(ins.get(), 4, node.ak_name);
+    sqlite3_bind_int64(ins.get(), 5, absl::ToUnixNanos(node.enrolled));
+    if (sqlite3_step(ins.get()) != SQLITE_DONE) return SqlError(db_, "insert node");
+    RETURN_IF_ERROR(Exec(db_, "COMMIT"));
+    std::move(rollback).Cancel();
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = nodes_.find(node.node_id);
+  if (it != nodes_.end() && it->second->node().ak_name != node.ak_name) {
+    spdlog::warn("node {} re-enrolled with a new AK; the previous binding is replaced",
+                 node.node_id);
+  }
+  nodes_[node.node_id] = std::move(state);
+  dirty_.erase(node.node_id);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<NodeState> NodeRegistry::Find(const std::string& node_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = nodes_.find(node_id);
+  return it == nodes_.end() ? nullptr : it->second;
+}
+
+std::vector<EnrolledNode> NodeRegistry::ListNodes() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<EnrolledNode> out;
+  for (const auto& [id, state] : nodes_) out.push_back(state->node());
+  std::sort(out.begin(), out.end(),
+            [](const EnrolledNode& a, const EnrolledNode& b) { return a.node_id < b.node_id; });
+  return out;
+}
+
+absl::Status NodeRegistry::Approve(const std::string& node_id) {
+  {
+    absl::MutexLock db_lock(&db_mu_);
+    ASSIGN_OR_RETURN(Stmt s, Prepare(db_,
+                                     "INSERT OR REPLACE INTO node_approvals(node_id, "
+                                     "approved_unix_nano) VALUES(?, ?)"));
+    BindText(s.get(), 1, node_id);
+    sqlite3_bind_int64(s.get(), 2, absl::ToUnixNanos(absl::Now()));
+    if (sqlite3_step(s.get()) != SQLITE_DONE) return SqlError(db_, "approve");
+  }
+  absl::MutexLock lock(&mu_);
+  approved_.insert(node_id);
+  return absl::OkStatus();
+}
+
+absl::Status NodeRegistry::Revoke(const std::string& node_id) {
+  {
+    absl::MutexLock db_lock(&db_mu_);
+    ASSIGN_OR_RETURN(Stmt s, Prepare(db_, "DELETE FROM node_approvals WHERE node_id = ?"));
+    BindText(s.get(), 1, node_id);
+    if (sqlite3_step(s.get()) != SQLITE_DONE) return SqlError(db_, "revoke");
+  }
+  absl::MutexLock lock(&mu_);
+  approved_.erase(node_id);
+  return absl::OkStatus();
+}
+
+bool NodeRegistry::IsApproved(const std::string& node_id) const {
+  absl::MutexLock lock(&mu_);
+  return approved_.count(node_id) != 0;
+}
+
+std::vector<std::string> NodeRegistry::ListApproved() const {
+  absl::MutexLock lock(&mu_);
+  return std::vector<std::string>(approved_.begin(), approved_.end());
+}
+
+void NodeRegistry::MarkDirty(const std::string& node_id) {
+  absl::MutexLock lock(&mu_);
+  dirty_.insert(node_id);
+}
+
+absl::Status NodeRegistry::Flush() {
+  std::vector<std::shared_ptr<NodeState>> states;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& id : dirty_) {
+      auto it = nodes_.find(id);
+      if (it != nodes_.end()) states.push_back(it->second);
+    }
+    dirty_.clear();
+  }
+  if (states.empty()) return absl::OkStatus();
+  absl::MutexLock db_lock(&db_mu_);
+  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+  absl::Cleanup rollback = [this] { (void)Exec(db_, "ROLLBACK"); };
+  ASSIGN_OR_RETURN(Stmt clock, Prepare(db_,
+                                       "UPDATE enrolled_nodes SET clock = ?, reset_count = "
+                                       "?, restart_count = ? WHERE node_id = ? AND "
+                                       "ak_name = ?"));
+  ASSIGN_OR_RETURN(Stmt del, Prepare(db_, "DELETE FROM node_measurement_log WHERE node_id = ?"));
+  ASSIGN_OR_RETURN(Stmt ins, Prepare(db_,
+                                     "INSERT INTO node_measurement_log(node_id, recnum, pcr, "
+                                     "digest, event_type, content) VALUES(?, ?, ?, ?, ?, ?)"));
+  for (const auto& state : states) {
+    const std::string& id = state->node().node_id;
+    absl::MutexLock node_lock(&state->mu);
+    if (!state->last_clock.has_value()) continue;
+    sqlite3_reset(clock.get());
+    sqlite3_bind_int64(clock.get(), 1, static_cast<int64_t>(state->last_clock->clock));
+    sqlite3_bind_int64(clock.get(), 2, state->last_clock->reset_count);
+    sqlite3_bind_int64(clock.get(), 3, state->last_clock->restart_count);
+    BindText(clock.get(), 4, id);
+    BindBlob(clock.get(), 5, state->node().ak_name);
+    if (sqlite3_step(clock.get()) != SQLITE_DONE) return SqlError(db_, "update clock");
+    // The log is a handful of entries per boot: rewrite it whole.
+    sqlite3_reset(del.get());
+    BindText(del.get(), 1, id);
+    if (sqlite3_step(del.get()) != SQLITE_DONE) return SqlError(db_, "delete log");
+    for (const v1::MeasurementLogEntry& e : state->log) {
+      sqlite3_reset(ins.get());
+      BindText(ins.get(), 1, id);
+      sqlite3_bind_int64(ins.get(), 2, static_cast<int64_t>(e.recnum()));
+      sqlite3_bind_int64(ins.get(), 3, e.pcr());
+      BindBlob(ins.get(), 4, e.digest());
+      BindText(ins.get(), 5, e.event_type());
+      BindText(ins.get(), 6, e.content());
+      if (sqlite3_step(ins.get()) != SQLITE_DONE) return SqlError(db_, "insert log");
+    }
+  }
+  RETURN_IF_ERROR(Exec(db_, "COMMIT"));
+  std::move(rollback).Cancel();
+  return absl::OkStatus();
+}
+
+void NodeRegistry::WriterLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Seconds(1));
+      if (stopping_) return;
+    }
+    if (absl::Status st = Flush(); !st.ok()) {
+      spdlog::error("node registry: writing appraisal state: {}", st.ToString());
+    }
+  }
+}
+
+}  // namespace vigil::verifier
