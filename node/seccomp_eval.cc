@@ -1,0 +1,466 @@
+#include "node/seccomp_eval.h"
+
+#include <array>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "node/syscall_table.h"
+
+namespace vigil::node {
+namespace {
+
+constexpr uint32_t kSeccompDataSize = sizeof(seccomp_data);  // 64
+constexpr uint32_t kMemWords = 16;                           // BPF_MEMWORDS
+constexpr uint32_t kMaxErrno = 4095;                         // MAX_ERRNO
+constexpr uint32_t kArgumentsOffset = offsetof(seccomp_data, instruction_pointer);
+
+static_assert(kSeccompDataSize == 64);
+static_assert(sizeof(sock_filter) == 8);
+
+// Opcodes the kernel accepts in a seccomp filter: the intersection of bpf_check_classic's
+// table and seccomp_check_filter's list. Notably absent: BPF_MOD, BPF_H/BPF_B loads,
+// BPF_IND loads and BPF_LDX|BPF_B|BPF_MSH (packet access).
+bool SeccompAllows(uint16_t code) {
+  switch (code) {
+    case BPF_LD | BPF_W | BPF_ABS:
+    case BPF_LD | BPF_W | BPF_LEN:
+    case BPF_LDX | BPF_W | BPF_LEN:
+    case BPF_RET | BPF_K:
+    case BPF_RET | BPF_A:
+    case BPF_ALU | BPF_ADD | BPF_K:
+    case BPF_ALU | BPF_ADD | BPF_X:
+    case BPF_ALU | BPF_SUB | BPF_K:
+    case BPF_ALU | BPF_SUB | BPF_X:
+    case BPF_ALU | BPF_MUL | BPF_K:
+    case BPF_ALU | BPF_MUL | BPF_X:
+    case BPF_ALU | BPF_DIV | BPF_K:
+    case BPF_ALU | BPF_DIV | BPF_X:
+    case BPF_ALU | BPF_AND | BPF_K:
+    case BPF_ALU | BPF_AND | BPF_X:
+    case BPF_ALU | BPF_OR | BPF_K:
+    case BPF_ALU | BPF_OR | BPF_X:
+    case BPF_ALU | BPF_XOR | BPF_K:
+    case BPF_ALU | BPF_XOR | BPF_X:
+    case BPF_ALU | BPF_LSH | BPF_K:
+    case BPF_ALU | BPF_LSH | BPF_X:
+    case BPF_ALU | BPF_RSH | BPF_K:
+    case BPF_ALU | BPF_RSH | BPF_X:
+    case BPF_ALU | BPF_NEG:
+    case BPF_LD | BPF_IMM:
+    case BPF_LDX | BPF_IMM:
+    case BPF_MISC | BPF_TAX:
+    case BPF_MISC | BPF_TXA:
+    case BPF_LD | BPF_MEM:
+    case BPF_LDX | BPF_MEM:
+    case BPF_ST:
+    case BPF_STX:
+    case BPF_JMP | BPF_JA:
+    case BPF_JMP | BPF_JEQ | BPF_K:
+    case BPF_JMP | BPF_JEQ | BPF_X:
+    case BPF_JMP | BPF_JGE | BPF_K:
+    case BPF_JMP | BPF_JGE | BPF_X:
+    case BPF_JMP | BPF_JGT | BPF_K:
+    case BPF_JMP | BPF_JGT | BPF_X:
+    case BPF_JMP | BPF_JSET | BPF_K:
+    case BPF_JMP | BPF_JSET | BPF_X:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsConditionalJump(uint16_t code) {
+  switch (code) {
+    case BPF_JMP | BPF_JEQ | BPF_K:
+    case BPF_JMP | BPF_JEQ | BPF_X:
+    case BPF_JMP | BPF_JGE | BPF_K:
+    case BPF_JMP | BPF_JGE | BPF_X:
+    case BPF_JMP | BPF_JGT | BPF_K:
+    case BPF_JMP | BPF_JGT | BPF_X:
+    case BPF_JMP | BPF_JSET | BPF_K:
+    case BPF_JMP | BPF_JSET | BPF_X:
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::Status Invalid(size_t pc, const sock_filter& f, std::string_view why) {
+  return absl::InvalidArgumentError(
+      absl::StrFormat("seccomp filter instruction %d {code=0x%04x jt=%d jf=%d k=0x%08x}: %s", pc,
+                      f.code, f.jt, f.jf, f.k, why));
+}
+
+// bpf_check_classic's per-instruction checks plus seccomp_check_filter's.
+absl::Status CheckInstructions(const std::vector<sock_filter>& insns) {
+  const size_t len = insns.size();
+  for (size_t pc = 0; pc < len; ++pc) {
+    const sock_filter& f = insns[pc];
+    if (!SeccompAllows(f.code)) {
+      return Invalid(pc, f, "opcode not allowed in a seccomp filter");
+    }
+    switch (f.code) {
+      case BPF_ALU | BPF_DIV | BPF_K:
+        if (f.k == 0) return Invalid(pc, f, "division by constant zero");
+        break;
+      case BPF_ALU | BPF_LSH | BPF_K:
+      case BPF_ALU | BPF_RSH | BPF_K:
+        if (f.k >= 32) return Invalid(pc, f, "shift by 32 or more");
+        break;
+      case BPF_LD | BPF_MEM:
+      case BPF_LDX | BPF_MEM:
+      case BPF_ST:
+      case BPF_STX:
+        if (f.k >= kMemWords) return Invalid(pc, f, "scratch memory index out of range");
+        break;
+      case BPF_JMP | BPF_JA:
+        if (f.k >= len - pc - 1) return Invalid(pc, f, "jump out of range");
+        break;
+      case BPF_LD | BPF_W | BPF_ABS:
+        if (f.k >= kSeccompDataSize) return Invalid(pc, f, "load offset outside seccomp_data");
+        if (f.k & 3) return Invalid(pc, f, "misaligned load");
+        break;
+      default:
+        if (IsConditionalJump(f.code) && (pc + f.jt + 1 >= len || pc + f.jf + 1 >= len)) {
+          return Invalid(pc, f, "jump out of range");
+        }
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The kernel's check_load_and_stores: a scratch word may be loaded only when every path to
+// the load stored it first. Mirrors the kernel's forward data-flow pass exactly, so the
+// same programs are refused.
+absl::Status CheckLoadsAfterStores(const std::vector<sock_filter>& insns) {
+  std::vector<uint16_t> masks(insns.size(), 0xffff);
+  uint16_t valid = 0;
+  for (size_t pc = 0; pc < insns.size(); ++pc) {
+    const sock_filter& f = insns[pc];
+    valid &= masks[pc];
+    switch (f.code) {
+      case BPF_ST:
+      case BPF_STX:
+        valid |= static_cast<uint16_t>(1u << f.k);
+        break;
+      case BPF_LD | BPF_MEM:
+      case BPF_LDX | BPF_MEM:
+        if (!(valid & (1u << f.k))) {
+          return Invalid(pc, f, "scratch memory read before it is written");
+        }
+        break;
+      case BPF_JMP | BPF_JA:
+        masks[pc + 1 + f.k] &= valid;
+        valid = 0xffff;
+        break;
+      default:
+        if (IsConditionalJump(f.code)) {
+          masks[pc + 1 + f.jt] &= valid;
+          masks[pc + 1 + f.jf] &= valid;
+          valid = 0xffff;
+        }
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// seccomp_data as the 16 native-endian 32-bit words BPF_LD|BPF_W|BPF_ABS reads.
+std::array<uint32_t, 16> Words(const seccomp_data& data) {
+  std::array<uint32_t, 16> words;
+  static_assert(sizeof(words) == sizeof(data));
+  std::memcpy(words.data(), &data, sizeof(data));
+  return words;
+}
+
+v1::SyscallVerdict MakeVerdict(std::string_view name, int number, const SeccompDecision& d) {
+  v1::SyscallVerdict v;
+  v.set_syscall(std::string(name));
+  v.set_number(number);
+  v.set_arch("x86_64");
+  v.set_action(d.action);
+  v.set_data(d.data);
+  v.set_argument_dependent(d.argument_dependent);
+  return v;
+}
+
+absl::StatusOr<int> NumberOf(const std::string& name) {
+  std::optional<int> nr = SyscallNumber(name);
+  if (!nr) return absl::InvalidArgumentError(absl::StrCat("unknown x86_64 syscall '", name, "'"));
+  return *nr;
+}
+
+}  // namespace
+
+absl::StatusOr<SeccompProgram> SeccompProgram::Create(std::vector<sock_filter> insns) {
+  if (insns.empty() || insns.size() > kMaxSeccompInstructions) {
+    return absl::InvalidArgumentError(absl::StrCat("seccomp filter has ", insns.size(),
+                                                   " instructions; the kernel accepts 1 to ",
+                                                   kMaxSeccompInstructions));
+  }
+  if (absl::Status s = CheckInstructions(insns); !s.ok()) return s;
+  const sock_filter& last = insns.back();
+  if (last.code != (BPF_RET | BPF_K) && last.code != (BPF_RET | BPF_A)) {
+    return Invalid(insns.size() - 1, last, "the last instruction is not a RET");
+  }
+  if (absl::Status s = CheckLoadsAfterStores(insns); !s.ok()) return s;
+  return SeccompProgram(std::move(insns));
+}
+
+absl::StatusOr<SeccompProgram> SeccompProgram::FromBytes(std::string_view bytes) {
+  if (bytes.size() % sizeof(sock_filter) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("seccomp filter of ", bytes.size(),
+                                                   " bytes is not a whole number of ",
+                                                   sizeof(sock_filter), "-byte instructions"));
+  }
+  if (bytes.size() > kMaxSeccompInstructions * sizeof(sock_filter)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("seccomp filter has ", bytes.size() / sizeof(sock_filter),
+                     " instructions; the kernel accepts 1 to ", kMaxSeccompInstructions));
+  }
+  std::vector<sock_filter> insns(bytes.size() / sizeof(sock_filter));
+  if (!insns.empty()) std::memcpy(insns.data(), bytes.data(), bytes.size());
+  return Create(std::move(insns));
+}
+
+std::string SeccompProgram::Bytes() const {
+  return std::string(reinterpret_cast<const char*>(insns_.data()),
+                     insns_.size() * sizeof(sock_filter));
+}
+
+FilterResult SeccompProgram::Run(const seccomp_data& data) const {
+  const std::array<uint32_t, 16> words = Words(data);
+  uint32_t a = 0;
+  uint32_t x = 0;
+  std::array<uint32_t, kMemWords> mem{};
+  bool read_arguments = false;
+  for (size_t pc = 0; pc < insns_.size(); ++pc) {
+    const sock_filter& f = insns_[pc];
+    switch (f.code) {
+      case BPF_LD | BPF_W | BPF_ABS:
+        if (f.k >= kArgumentsOffset) read_arguments = true;
+        a = words[f.k / 4];
+        break;
+      case BPF_LD | BPF_W | BPF_LEN:
+        a = kSeccompDataSize;
+        break;
+      case BPF_LDX | BPF_W | BPF_LEN:
+        x = kSeccompDataSize;
+        break;
+      case BPF_LD | BPF_IMM:
+        a = f.k;
+        break;
+      case BPF_LDX | BPF_IMM:
+        x = f.k;
+        break;
+      case BPF_LD | BPF_MEM:
+        a = mem[f.k];
+        break;
+      case BPF_LDX | BPF_MEM:
+        x = mem[f.k];
+        break;
+      case BPF_ST:
+        mem[f.k] = a;
+        break;
+      case BPF_STX:
+        mem[f.k] = x;
+        break;
+      case BPF_MISC | BPF_TAX:
+        x = a;
+        break;
+      case BPF_MISC | BPF_TXA:
+        a = x;
+        break;
+      case BPF_ALU | BPF_ADD | BPF_K:
+        a += f.k;
+        break;
+      case BPF_ALU | BPF_ADD | BPF_X:
+        a += x;
+        break;
+      case BPF_ALU | BPF_SUB | BPF_K:
+        a -= f.k;
+        break;
+      case BPF_ALU | BPF_SUB | BPF_X:
+        a -= x;
+        break;
+      case BPF_ALU | BPF_MUL | BPF_K:
+        a *= f.k;
+        break;
+      case BPF_ALU | BPF_MUL | BPF_X:
+        a *= x;
+        break;
+      case BPF_ALU | BPF_DIV | BPF_K:
+        a /= f.k;
+        break;  // k != 0: validated.
+      case BPF_ALU | BPF_DIV | BPF_X:
+        // The kernel's classic-to-eBPF conversion returns 0 on division by zero.
+        if (x == 0) return {0, read_arguments};
+        a /= x;
+        break;
+      case BPF_ALU | BPF_AND | BPF_K:
+        a &= f.k;
+        break;
+      case BPF_ALU | BPF_AND | BPF_X:
+        a &= x;
+        break;
+      case BPF_ALU | BPF_OR | BPF_K:
+        a |= f.k;
+        break;
+      case BPF_ALU | BPF_OR | BPF_X:
+        a |= x;
+        break;
+      case BPF_ALU | BPF_XOR | BPF_K:
+        a ^= f.k;
+        break;
+      case BPF_ALU | BPF_XOR | BPF_X:
+        a ^= x;
+        break;
+      case BPF_ALU | BPF_LSH | BPF_K:
+        a <<= f.k;
+        break;  // k < 32: validated.
+      case BPF_ALU | BPF_LSH | BPF_X:
+        a <<= (x & 31);
+        break;
+      case BPF_ALU | BPF_RSH | BPF_K:
+        a >>= f.k;
+        break;
+      case BPF_ALU | BPF_RSH | BPF_X:
+        a >>= (x & 31);
+        break;
+      case BPF_ALU | BPF_NEG:
+        a = 0u - a;
+        break;
+      case BPF_JMP | BPF_JA:
+        pc += f.k;
+        break;
+      case BPF_JMP | BPF_JEQ | BPF_K:
+        pc += (a == f.k) ? f.jt : f.jf;
+        break;
+      case BPF_JMP | BPF_JEQ | BPF_X:
+        pc += (a == x) ? f.jt : f.jf;
+        break;
+      case BPF_JMP | BPF_JGE | BPF_K:
+        pc += (a >= f.k) ? f.jt : f.jf;
+        break;
+      case BPF_JMP | BPF_JGE | BPF_X:
+        pc += (a >= x) ? f.jt : f.jf;
+        break;
+      case BPF_JMP | BPF_JGT | BPF_K:
+        pc += (a > f.k) ? f.jt : f.jf;
+        break;
+      case BPF_JMP | BPF_JGT | BPF_X:
+        pc += (a > x) ? f.jt : f.jf;
+        break;
+      case BPF_JMP | BPF_JSET | BPF_K:
+        pc += (a & f.k) ? f.jt : f.jf;
+        break;
+      case BPF_JMP | BPF_JSET | BPF_X:
+        pc += (a & x) ? f.jt : f.jf;
+        break;
+      case BPF_RET | BPF_K:
+        return {f.k, read_arguments};
+      case BPF_RET | BPF_A:
+        return {a, read_arguments};
+      default:
+        // Create() admits only the opcodes above.
+        std::abort();
+    }
+  }
+  // Create() guarantees forward, in-range jumps and a final RET, so every path returns.
+  std::abort();
+}
+
+v1::SeccompAction ActionOf(uint32_t ret) {
+  switch (ret & SECCOMP_RET_ACTION_FULL) {
+    case SECCOMP_RET_KILL_PROCESS:
+      return v1::SECCOMP_ACTION_KILL_PROCESS;
+    case SECCOMP_RET_KILL_THREAD:
+      return v1::SECCOMP_ACTION_KILL_THREAD;
+    case SECCOMP_RET_TRAP:
+      return v1::SECCOMP_ACTION_TRAP;
+    case SECCOMP_RET_ERRNO:
+      return v1::SECCOMP_ACTION_ERRNO;
+    case SECCOMP_RET_USER_NOTIF:
+      return v1::SECCOMP_ACTION_USER_NOTIF;
+    case SECCOMP_RET_TRACE:
+      return v1::SECCOMP_ACTION_TRACE;
+    case SECCOMP_RET_LOG:
+      return v1::SECCOMP_ACTION_LOG;
+    case SECCOMP_RET_ALLOW:
+      return v1::SECCOMP_ACTION_ALLOW;
+    default:
+      // __seccomp_filter's default case: an unknown action kills the process.
+      return v1::SECCOMP_ACTION_KILL_PROCESS;
+  }
+}
+
+SeccompDecision EvaluateStack(std::span<const SeccompProgram> filters, const seccomp_data& data) {
+  // seccomp_run_filters: ACTION_ONLY(ret) compared as signed 32-bit, strictly less wins.
+  auto action_only = [](uint32_t ret) {
+    return static_cast<int32_t>(ret & SECCOMP_RET_ACTION_FULL);
+  };
+  SeccompDecision d;
+  uint32_t ret = SECCOMP_RET_ALLOW;
+  for (const SeccompProgram& filter : filters) {
+    FilterResult r = filter.Run(data);
+    d.argument_dependent |= r.read_arguments;
+    if (action_only(r.ret) < action_only(ret)) ret = r.ret;
+  }
+  d.ret = ret;
+  d.action = ActionOf(ret);
+  const uint32_t bits = ret & SECCOMP_RET_DATA;
+  switch (d.action) {
+    case v1::SECCOMP_ACTION_ERRNO:
+      d.data = bits > kMaxErrno ? kMaxErrno : bits;
+      break;
+    case v1::SECCOMP_ACTION_TRAP:
+    case v1::SECCOMP_ACTION_TRACE:
+    case v1::SECCOMP_ACTION_USER_NOTIF:
+      d.data = bits;
+      break;
+    default:
+      d.data = 0;
+      break;
+  }
+  return d;
+}
+
+absl::StatusOr<std::vector<v1::SyscallVerdict>> EvaluateSyscalls(
+    std::span<const SeccompProgram> filters, std::span<const std::string> syscalls) {
+  std::vector<v1::SyscallVerdict> verdicts;
+  verdicts.reserve(syscalls.size());
+  for (const std::string& name : syscalls) {
+    absl::StatusOr<int> nr = NumberOf(name);
+    if (!nr.ok()) return nr.status();
+    seccomp_data data{};
+    data.nr = *nr;
+    data.arch = kAuditArchX86_64;
+    verdicts.push_back(MakeVerdict(name, *nr, EvaluateStack(filters, data)));
+  }
+  return verdicts;
+}
+
+absl::StatusOr<std::vector<v1::SyscallVerdict>> StrictModeVerdicts(
+    std::span<const std::string> syscalls) {
+  std::vector<v1::SyscallVerdict> verdicts;
+  verdicts.reserve(syscalls.size());
+  for (const std::string& name : syscalls) {
+    absl::StatusOr<int> nr = NumberOf(name);
+    if (!nr.ok()) return nr.status();
+    // mode1_syscalls in kernel/seccomp.c; anything else ends in do_exit(SIGKILL).
+    const bool allowed =
+        name == "read" || name == "write" || name == "exit" || name == "rt_sigreturn";
+    SeccompDecision d;
+    d.ret = allowed ? SECCOMP_RET_ALLOW : SECCOMP_RET_KILL_THREAD;
+    d.action = allowed ? v1::SECCOMP_ACTION_ALLOW : v1::SECCOMP_ACTION_KILL_THREAD;
+    verdicts.push_back(MakeVerdict(name, *nr, d));
+  }
+  return verdicts;
+}
+
+}  // namespace vigil::node
