@@ -88,6 +88,8 @@ void ApplySmapsField(absl::string_view line, Mapping* m) {
     ParseKib(kv.second, &m->size_kib);
   } else if (kv.first == "Locked") {
     ParseKib(kv.second, &m->locked_kib);
+  } else if (kv.first == "VmFlags") {
+    for (absl::string_view flag : Fields(kv.second)) m->vm_locked |= flag == "lo";
   }
 }
 

@@ -63,9 +63,12 @@ struct Mapping {
   uint64_t inode = 0;
   /// Path or pseudo-path ("[heap]", "/memfd:jit (deleted)"); empty for anonymous memory.
   std::string path;
-  /// smaps only: "Size:" and "Locked:" in KiB.
+  /// smaps only: "Size:" and "Locked:" in KiB. The kernel's Locked: is proportional (the
+  /// locked pages' PSS), so pages shared with a forked child count half; `vm_locked` (the
+  /// "lo" VmFlag, VM_LOCKED) says whether the whole mapping is locked.
   uint64_t size_kib = 0;
   uint64_t locked_kib = 0;
+  bool vm_locked = false;
 
   bool executable() const { return permissions.size() > 2 && permissions[2] == 'x'; }
   bool writable() const { return permissions.size() > 1 && permissions[1] == 'w'; }

@@ -121,6 +121,8 @@ TEST(ProcfsSmapsTest, AttachesSizeAndLockedToTheirMapping) {
   ASSERT_EQ(maps->size(), 2u);
   EXPECT_EQ((*maps)[0].size_kib, 16u);
   EXPECT_EQ((*maps)[0].locked_kib, 16u);
+  EXPECT_TRUE((*maps)[0].vm_locked);
+  EXPECT_FALSE((*maps)[1].vm_locked);
   EXPECT_EQ((*maps)[1].size_kib, 4u);
   EXPECT_EQ((*maps)[1].locked_kib, 0u);
   EXPECT_FALSE(ParseSmaps("Size: 4 kB\n").ok());
