@@ -1,0 +1,151 @@
+// naive-agent: a demo workload with none of the runtime controls, doing what a compromised
+// or careless agent does:
+//   - forks a sibling process ("naive-sibling") that holds a token in memory;
+//   - attaches to the sibling with ptrace (PTRACE_ATTACH, wait for the stop, detach);
+//   - reads the sibling's token with process_vm_readv;
+//   - maps anonymous memory writable and executable at once (not locked) and runs code
+//     from it;
+//   - creates a user namespace (unshare(CLONE_NEWUSER) in a short-lived child).
+// It prints one line saying what worked, then repeats the ptrace, process_vm_readv and
+// user-namespace steps every three seconds until SIGTERM or SIGINT; then it kills and
+// reaps the sibling and exits 0.
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace {
+
+// The sibling writes its token here after fork; the agent reads the same address (fork
+// keeps the layout) out of the sibling's memory.
+char g_token[64];
+
+[[noreturn]] void Die(const char* what) {
+  std::fprintf(stderr, "naive-agent: %s: %s\n", what, strerror(errno));
+  std::exit(1);
+}
+
+std::string Result(bool ok, int err) { return ok ? "ok" : std::string("failed:") + strerror(err); }
+
+// The sibling: names itself, dies with the agent, announces readiness, then sleeps.
+pid_t StartSibling() {
+  int ready[2];
+  if (pipe(ready) != 0) Die("pipe");
+  const pid_t agent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) Die("fork");
+  if (pid == 0) {
+    close(ready[0]);
+    prctl(PR_SET_NAME, "naive-sibling", 0, 0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != agent) _exit(0);
+    std::snprintf(g_token, sizeof(g_token), "sibling %d token", getpid());
+    char c = 'r';
+    (void)!write(ready[1], &c, 1);
+    close(ready[1]);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char c;
+  if (read(ready[0], &c, 1) != 1) Die("sibling did not start");
+  close(ready[0]);
+  return pid;
+}
+
+std::string PtraceSibling(pid_t sibling) {
+  if (ptrace(PTRACE_ATTACH, sibling, nullptr, nullptr) != 0) return Result(false, errno);
+  int status = 0;
+  while (waitpid(sibling, &status, __WALL) < 0) {
+    if (errno != EINTR) return Result(false, errno);
+  }
+  // The sibling stopped with SIGSTOP from the attach; detach without re-sending it.
+  bool ok = ptrace(PTRACE_DETACH, sibling, nullptr, nullptr) == 0;
+  return Result(ok, errno);
+}
+
+std::string ReadSiblingMemory(pid_t sibling, std::string* token) {
+  char buf[sizeof(g_token)] = {};
+  iovec local{buf, sizeof(buf)};
+  iovec remote{g_token, sizeof(g_token)};
+  ssize_t n = process_vm_readv(sibling, &local, 1, &remote, 1, 0);
+  if (n < 0) return Result(false, errno);
+  *token = std::string(buf, strnlen(buf, sizeof(buf)));
+  return Result(true, 0);
+}
+
+std::string CreateUserNamespace() {
+  pid_t pid = fork();
+  if (pid < 0) return Result(false, errno);
+  if (pid == 0) _exit(unshare(CLONE_NEWUSER) == 0 ? 0 : (errno & 0x7f));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return Result(false, errno);
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Result(true, 0);
+  return Result(false, WIFEXITED(status) ? WEXITSTATUS(status) : ECHILD);
+}
+
+// x86_64: mov eax, 42; ret
+constexpr uint8_t kJitCode[] = {0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3};
+
+}  // namespace
+
+int main() {
+  if (prctl(PR_SET_NAME, "naive-agent", 0, 0, 0) != 0) Die("prctl(PR_SET_NAME)");
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  if (sigprocmask(SIG_BLOCK, &stop, nullptr) != 0) Die("sigprocmask");
+
+  const pid_t sibling = StartSibling();
+
+  std::string ptrace_result = PtraceSibling(sibling);
+  std::string token;
+  std::string readv_result = ReadSiblingMemory(sibling, &token);
+
+  void* rwx =
+      mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (rwx == MAP_FAILED) Die("mmap(rwx)");
+  memcpy(rwx, kJitCode, sizeof(kJitCode));
+  const int jit_value = reinterpret_cast<int (*)()>(rwx)();
+
+  std::string userns_result = CreateUserNamespace();
+
+  std::printf(
+      "naive-agent pid=%d sibling_pid=%d rwx=%p+4096: ptrace=%s process_vm_readv=%s "
+      "(read \"%s\") rwx_exec=%s userns=%s; no seccomp, full capabilities, no "
+      "no_new_privs, nothing locked\n",
+      getpid(), sibling, rwx, ptrace_result.c_str(), readv_result.c_str(), token.c_str(),
+      jit_value == 42 ? "ok" : "failed", userns_result.c_str());
+  std::fflush(stdout);
+
+  const timespec three_seconds{3, 0};
+  for (;;) {
+    int sig = sigtimedwait(&stop, nullptr, &three_seconds);
+    if (sig == SIGTERM || sig == SIGINT) break;
+    if (sig < 0 && errno != EAGAIN && errno != EINTR) Die("sigtimedwait");
+    PtraceSibling(sibling);
+    ReadSiblingMemory(sibling, &token);
+    CreateUserNamespace();
+  }
+
+  kill(sibling, SIGKILL);
+  while (waitpid(sibling, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  munmap(rwx, 4096);
+  return 0;
+}
