@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Vigil's kernel-side probes: syscall tracepoints (entry and exit, so every event carries
+ * its return value) for the security-relevant syscalls of DESIGN.md section 5, and the
+ * sched tracepoints that follow processes. Only processes in the `monitored` map (selected
+ * at exec, seeded by user space, or inherited at fork) produce events; the node's own
+ * process never does. Events go through one ring buffer; every lost event is counted. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "bpf/events.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Tunables, set by the loader between open and load. */
+const volatile __u32 node_tgid = 0;     /* the node's own process: never monitored */
+const volatile __u8 monitor_all = 0;    /* debugging (`watch` without selectors) */
+
+#define PROT_EXEC 0x4
+#define MAP_ANONYMOUS 0x20
+#define CLONE_THREAD 0x00010000ULL
+#define CLONE_NS_FLAGS                                                                  \
+  (0x00000080ULL /* NEWTIME */ | 0x00020000ULL /* NEWNS */ | 0x02000000ULL /* NEWCGROUP */ | \
+   0x04000000ULL /* NEWUTS */ | 0x08000000ULL /* NEWIPC */ | 0x10000000ULL /* NEWUSER */ |   \
+   0x20000000ULL /* NEWPID */ | 0x40000000ULL /* NEWNET */)
+#define SOCKADDR_MAX 128
+#define GLOB_STEPS 32768
+
+/* The ring buffer's size is set by the loader before load (a tunable). */
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u32);
+  __type(value, struct vigil_monitored);
+} monitored SEC(".maps");
+
+/* A syscall's entry arguments, kept until its exit (key: tid). */
+struct stash {
+  __u32 kind;
+  __u32 data_len;
+  __u64 args[6];
+  __u8 data[VIGIL_DATA_LEN];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, struct stash);
+} stash SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct stash);
+} stash_scratch SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, char[VIGIL_DATA_LEN]);
+} exec_path SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, VIGIL_DROP_REASONS);
+  __type(key, __u32);
+  __type(value, __u64);
+} drops SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, VIGIL_MAX_SELECTORS);
+  __type(key, __u32);
+  __type(value, struct vigil_selector);
+} selectors SEC(".maps");
+
+/* cgroup id -> bit mask of the selectors whose cgroup/container field that cgroup matches. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u64);
+  __type(value, __u32);
+} selector_cgroups SEC(".maps");
+
+static __always_inline void count_drop(__u32 reason) {
+  __u64* n = bpf_map_lookup_elem(&drops, &reason);
+  if (n) __sync_fetch_and_add(n, 1);
+}
+
+static __always_inline bool is_monitored(__u32 tgid) {
+  if (tgid == node_tgid) return false;
+  if (monitor_all) return true;
+  return bpf_map_lookup_elem(&monitored, &tgid) != NULL;
+}
+
+/* Reserves an event and fills the fields every event has. NULL (and a counted drop) when
+ * the ring buffer is full. */
+static __always_inline struct vigil_event* new_event(__u32 kind) {
+  struct vigil_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count_drop(VIGIL_DROP_RINGBUF_FULL);
+    return NULL;
+  }
+  __u64 id = bpf_get_current_pid_tgid();
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  e->boot_ns = bpf_ktime_get_boot_ns();
+  e->kind = kind;
+  e->pid = id >> 32;
+  e->tid = (__u32)id;
+  e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+  e->uid = (__u32)bpf_get_current_uid_gid();
+  e->target_pid = 0;
+  e->ret = 0;
+  e->data_kind = VIGIL_DATA_NONE;
+  e->data_len = 0;
+  e->data[0] = 0;
+  for (int i = 0; i < 6; i++) e->args[i] = 0;
+  bpf_get_current_comm(e->comm, sizeof(e->comm));
+  return e;
+}
+
+/* Only memory made executable is of interest (anonymous memory, for mmap). */
+static __always_inline bool wanted(__u32 kind, __u64 arg2, __u64 arg3) {
+  if (kind == VIGIL_EV_MPROTECT || kind == VIGIL_EV_PKEY_MPROTECT) return arg2 & PROT_EXEC;
+  if (kind == VIGIL_EV_MMAP) return (arg2 & PROT_EXEC) && (arg3 & MAP_ANONYMOUS);
+  return true;
+}
+
+static __always_inline int on_enter(struct trace_event_raw_sys_enter* ctx, __u32 kind) {
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tid = (__u32)id;
+  if (!is_monitored(id >> 32)) return 0;
+  if (!wanted(kind, ctx->args[2], ctx->args[3])) return 0;
+
+  __u32 zero = 0;
+  struct stash* s = bpf_map_lookup_elem(&stash_scratch, &zero);
+  if (!s) return 0;
+  s->kind = kind;
+  s->data_len = 0;
+  s->data[0] = 0;
+  for (int i = 0; i < 6; i++) s->args[i] = ctx->args[i];
+  /* After a successful exec the old image (and the path's memory) is gone: read it now. */
+  if (kind == VIGIL_EV_EXECVE || kind == VIGIL_EV_EXECVEAT) {
+    const char* path = (const char*)ctx->args[kind == VIGIL_EV_EXECVE ? 0 : 1];
+    long n = bpf_probe_read_user_str(s->data, sizeof(s->data), path);
+    s->data_len = n > 0 ? n : 0;
+  }
+  if (bpf_map_update_elem(&stash, &tid, s, BPF_ANY)) count_drop(VIGIL_DROP_STASH_FULL);
+  return 0;
+}
+
+/* clone3's flags live in user memory (struct clone_args); the kernel has just copied them,
+ * so the page is resident. */
+static __always_inline __u64 clone3_flags(__u64 uargs) {
+  __u64 flags = 0;
+  bpf_probe_read_user(&flags, sizeof(flags), (const void*)uargs);
+  return flags;
+}
+
+static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 kind) {
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tid = (__u32)id;
+  long ret = ctx->ret;
+  bool stashed = true;
+  struct stash* s = bpf_map_lookup_elem(&stash, &tid);
+  if (s && s->kind != kind) {
+    bpf_map_delete_elem(&stash, &tid);
+    s = NULL;
+  }
+  if (!s) {
+    /* No entry record: the syscall was refused before its entry tracepoint (a seccomp
+     * filter returning ERRNO skips it) or the process became monitored meanwhile. The
+     * arguments are still in the saved user registers. A clone's child (ret 0) and a
+     * successful exec (new registers) are not events of their own here. */
+    if (!is_monitored(id >> 32)) return 0;
+    if (ret >= 0 && (kind == VIGIL_EV_CLONE || kind == VIGIL_EV_CLONE3 ||
+                     kind == VIGIL_EV_EXECVE || kind == VIGIL_EV_EXECVEAT))
+      return 0;
+    __u32 zero = 0;
+    s = bpf_map_lookup_elem(&stash_scratch, &zero);
+    if (!s) return 0;
+    struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(bpf_get_current_task_btf());
+    s->kind = kind;
+    s->data_len = 0;
+    s->args[0] = BPF_CORE_READ(regs, di);
+    s->args[1] = BPF_CORE_READ(regs, si);
+    s->args[2] = BPF_CORE_READ(regs, dx);
+    s->args[3] = BPF_CORE_READ(regs, r10);
+    s->args[4] = BPF_CORE_READ(regs, r8);
+    s->args[5] = BPF_CORE_READ(regs, r9);
+    if (!wanted(kind, s->args[2], s->args[3])) return 0;
+    stashed = false;
+  }
+  __u64 clone_flags = 0;
+  if (kind == VIGIL_EV_CLONE) clone_flags = s->args[0];
+  if (kind == VIGIL_EV_CLONE3) clone_flags = clone3_flags(s->args[0]);
+  /* clone is stashed for every monitored fork (see on_fork); it is an event of its own
+   * only when it creates namespaces. */
+  if ((kind == VIGIL_EV_CLONE || kind == VIGIL_EV_CLONE3) && !(clone_flags & CLONE_NS_FLAGS)) {
+    if (stashed) bpf_map_delete_elem(&stash, &tid);
+    return 0;
+  }
+
+  struct vigil_event* e = new_event(kind);
+  if (!e) {
+    if (stashed) bpf_map_delete_elem(&stash, &tid);
+    return 0;
+  }
+  e->ret = ret;
+  for (int i = 0; i < 6; i++) e->args[i] = s->args[i];
+  switch (kind) {
+    case VIGIL_EV_PTRACE:
+      e->target_pid = (__s32)s->args[1];
+      break;
+    case VIGIL_EV_PROCESS_VM_READV:
+    case VIGIL_EV_PROCESS_VM_WRITEV:
+      e->target_pid = (__s32)s->args[0];
+      break;
+    case VIGIL_EV_CLONE3:
+      e->args[2] = clone_flags; /* clone3 has two arguments; args[2] carries the flags */
+      /* fallthrough */
+    case VIGIL_EV_CLONE:
+      e->target_pid = ret > 0 ? (__s32)ret : 0;
+      break;
+    case VIGIL_EV_EXECVE:
+    case VIGIL_EV_EXECVEAT:
+      if (ret != 0) { /* failed: the old image is still there, read the path again */
+        long n = bpf_probe_read_user_str(
+            e->data, sizeof(e->data), (const char*)s->args[kind == VIGIL_EV_EXECVE ? 0 : 1]);
+        e->data_len = n > 0 ? n : 0;
+      }
+      if (e->data_len == 0 && s->data_len > 0) {
+        __builtin_memcpy(e->data, s->data, sizeof(e->data));
+        e->data_len = s->data_len;
+      }
+      e->data_kind = e->data_len ? VIGIL_DATA_STRING : VIGIL_DATA_NONE;
+      break;
+    case VIGIL_EV_MEMFD_CREATE:
+    case VIGIL_EV_MOUNT: {
+      /* The kernel has copied the string during the syscall, so it is resident now. */
+      const char* str = (const char*)s->args[kind == VIGIL_EV_MOUNT ? 1 : 0];
+      long n = bpf_probe_read_user_str(e->data, sizeof(e->data), str);
+      e->data_len = n > 0 ? n : 0;
+      e->data_kind = n > 0 ? VIGIL_DATA_STRING : VIGIL_DATA_NONE;
+      break;
+    }
+    case VIGIL_EV_CONNECT:
+    case VIGIL_EV_BIND: {
+      __u64 len = s->args[2];
+      if (len > SOCKADDR_MAX) len = SOCKADDR_MAX;
+      if (bpf_probe_read_user(e->data, len, (const void*)s->args[1]) == 0 && len > 0) {
+        e->data_len = len;
+        e->data_kind = VIGIL_DATA_SOCKADDR;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  bpf_ringbuf_submit(e, 0);
+  if (stashed) bpf_map_delete_elem(&stash, &tid);
+  return 0;
+}
+
+#define VIGIL_SYSCALL(name, kind)                                                \
+  SEC("tracepoint/syscalls/sys_enter_" #name)                                    \
+  int enter_##name(struct trace_event_raw_sys_enter* ctx) { return on_enter(ctx, kind); } \
+  SEC("tracepoint/syscalls/sys_exit_" #name)                                     \
+  int exit_##name(struct trace_event_raw_sys_exit* ctx) { return on_exit(ctx, kind); }
+
+VIGIL_SYSCALL(ptrace, VIGIL_EV_PTRACE)
+VIGIL_SYSCALL(process_vm_readv, VIGIL_EV_PROCESS_VM_READV)
+VIGIL_SYSCALL(process_vm_writev, VIGIL_EV_PROCESS_VM_WRITEV)
+VIGIL_SYSCALL(mprotect, VIGIL_EV_MPROTECT)
+VIGIL_SYSCALL(mmap, VIGIL_EV_MMAP)
+VIGIL_SYSCALL(pkey_mprotect, VIGIL_EV_PKEY_MPROTECT)
+VIGIL_SYSCALL(clone, VIGIL_EV_CLONE)
+VIGIL_SYSCALL(clone3, VIGIL_EV_CLONE3)
+VIGIL_SYSCALL(unshare, VIGIL_EV_UNSHARE)
+VIGIL_SYSCALL(setns, VIGIL_EV_SETNS)
+VIGIL_SYSCALL(capset, VIGIL_EV_CAPSET)
+VIGIL_SYSCALL(prctl, VIGIL_EV_PRCTL)
+VIGIL_SYSCALL(seccomp, VIGIL_EV_SECCOMP)
+VIGIL_SYSCALL(mlock, VIGIL_EV_MLOCK)
+VIGIL_SYSCALL(mlock2, VIGIL_EV_MLOCK2)
+VIGIL_SYSCALL(mlockall, VIGIL_EV_MLOCKALL)
+VIGIL_SYSCALL(munlock, VIGIL_EV_MUNLOCK)
+VIGIL_SYSCALL(munlockall, VIGIL_EV_MUNLOCKALL)
+VIGIL_SYSCALL(execve, VIGIL_EV_EXECVE)
+VIGIL_SYSCALL(execveat, VIGIL_EV_EXECVEAT)
+VIGIL_SYSCALL(bpf, VIGIL_EV_BPF)
+VIGIL_SYSCALL(memfd_create, VIGIL_EV_MEMFD_CREATE)
+VIGIL_SYSCALL(init_module, VIGIL_EV_INIT_MODULE)
+VIGIL_SYSCALL(finit_module, VIGIL_EV_FINIT_MODULE)
+VIGIL_SYSCALL(mount, VIGIL_EV_MOUNT)
+VIGIL_SYSCALL(connect, VIGIL_EV_CONNECT)
+VIGIL_SYSCALL(bind, VIGIL_EV_BIND)
+VIGIL_SYSCALL(listen, VIGIL_EV_LISTEN)
+
+/* ---- Following processes ---- */
+
+/* A monitored process forked. The tracepoint also fires for new threads; those are told
+ * apart by the flags of the clone/clone3 the parent thread is in (stashed at its entry).
+ * fork() and vfork() are not stashed and always make processes. */
+SEC("tracepoint/sched/sched_process_fork")
+int on_fork(struct trace_event_raw_sched_process_fork* ctx) {
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 ptgid = id >> 32, ptid = (__u32)id;
+  if (!is_monitored(ptgid)) return 0;
+  struct stash* s = bpf_map_lookup_elem(&stash, &ptid);
+  if (s) {
+    __u64 flags = 0;
+    if (s->kind == VIGIL_EV_CLONE) flags = s->args[0];
+    if (s->kind == VIGIL_EV_CLONE3) flags = clone3_flags(s->args[0]);
+    if (flags & CLONE_THREAD) return 0;
+  }
+  __u32 child = (__u32)ctx->child_pid;
+  if (!monitor_all) {
+    struct vigil_monitored m = {.selector = 0, .parent_tgid = ptgid};
+    if (bpf_map_update_elem(&monitored, &child, &m, BPF_ANY)) {
+      count_drop(VIGIL_DROP_MONITOR_FULL);
+      return 0;
+    }
+  }
+  struct vigil_event* e = new_event(VIGIL_EV_PROCESS_FORK);
+  if (!e) return 0;
+  e->target_pid = child;
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}
+
+/* State of the exe-glob matcher, advanced one step per bpf_loop iteration. */
+struct glob_state {
+  __u32 selector;
+  int p, s, star, mark;
+  int result; /* -1 undecided, 0 no match, 1 match */
+};
+
+/* One step of a bounded glob match ('*' any run, '?' any byte, no FNM_PATHNAME, as
+ * fnmatch(3) with flags 0) of selectors[selector].exe_glob against exec_path. */
+static long glob_step(__u32 i, void* arg) {
+  struct glob_state* g = arg;
+  __u32 zero = 0;
+  struct vigil_selector* sel = bpf_map_lookup_elem(&selectors, &g->selector);
+  char* str = bpf_map_lookup_elem(&exec_path, &zero);
+  if (!sel || !str) {
+    g->result = 0;
+    return 1;
+  }
+  int p = g->p, s = g->s;
+  if (p < 0 || p >= VIGIL_GLOB_LEN || s < 0 || s >= VIGIL_DATA_LEN) {
+    g->result = 0;
+    return 1;
+  }
+  char pc = sel->exe_glob[p];
+  char sc = str[s];
+  if (sc != 0) {
+    if (pc == '*') {
+      g->star = p;
+      g->mark = s;
+      g->p = p + 1;
+      return 0;
+    }
+    if (pc != 0 && (pc == '?' || pc == sc)) {
+      g->p = p + 1;
+      g->s = s + 1;
+      return 0;
+    }
+    if (g->star >= 0) {
+      g->p = g->star + 1;
+      g->mark++;
+      g->s = g->mark;
+      return 0;
+    }
+    g->result = 0;
+    return 1;
+  }
+  if (pc == '*') {
+    g->p = p + 1;
+    return 0;
+  }
+  g->result = pc == 0;
+  return 1;
+}
+
+/* Index of the first selector the exec'ing process matches, or -1. */
+static __always_inline int match_selectors(const char comm[VIGIL_COMM_LEN]) {
+  __u64 cgid = bpf_get_current_cgroup_id();
+  __u32* cgmask = bpf_map_lookup_elem(&selector_cgroups, &cgid);
+  for (__u32 i = 0; i < VIGIL_MAX_SELECTORS; i++) {
+    __u32 idx = i;
+    struct vigil_selector* sel = bpf_map_lookup_elem(&selectors, &idx);
+    if (!sel || !sel->active) continue;
+    if (sel->match_cgroup && (!cgmask || !(*cgmask & (1u << i)))) continue;
+    if (sel->match_comm) {
+      bool same = true;
+      for (int c = 0; c < VIGIL_COMM_LEN; c++) {
+        if (sel->comm[c] != comm[c]) {
+          same = false;
+          break;
+        }
+        if (comm[c] == 0) break;
+      }
+      if (!same) continue;
+    }
+    if (sel->match_exe) {
+      struct glob_state g = {.selector = i, .p = 0, .s = 0, .star = -1, .mark = 0, .result = -1};
+      bpf_loop(GLOB_STEPS, glob_step, &g, 0);
+      if (g.result != 1) continue;
+    }
+    return i;
+  }
+  return -1;
+}
+
+/* A process exec'd. A process matching a selector becomes monitored here, before the new
+ * image runs its first instruction. */
+SEC("tracepoint/sched/sched_process_exec")
+int on_exec(struct trace_event_raw_sched_process_exec* ctx) {
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  if (tgid == node_tgid) return 0;
+  __u32 zero = 0;
+  char* path = bpf_map_lookup_elem(&exec_path, &zero);
+  if (!path) return 0;
+  unsigned int off = ctx->__data_loc_filename & 0xFFFF;
+  long n = bpf_probe_read_kernel_str(path, VIGIL_DATA_LEN, (void*)ctx + off);
+  if (n <= 0) path[0] = 0;
+
+  if (!is_monitored(tgid)) {
+    char comm[VIGIL_COMM_LEN] = {};
+    bpf_get_current_comm(comm, sizeof(comm));
+    int idx = match_selectors(comm);
+    if (idx < 0) return 0;
+    struct vigil_monitored m = {.selector = (__u32)idx + 1, .parent_tgid = 0};
+    if (bpf_map_update_elem(&monitored, &tgid, &m, BPF_ANY)) {
+      count_drop(VIGIL_DROP_MONITOR_FULL);
+      return 0;
+    }
+  }
+  struct vigil_event* e = new_event(VIGIL_EV_PROCESS_EXEC);
+  if (!e) return 0;
+  e->target_pid = ctx->old_pid;
+  long m = bpf_probe_read_kernel_str(e->data, sizeof(e->data), path);
+  e->data_len = m > 0 ? m : 0;
+  e->data_kind = m > 0 ? VIGIL_DATA_STRING : VIGIL_DATA_NONE;
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}
+
+/* A thread exited: drop its stashed syscall; when it was the last one, the process is gone
+ * and stops being monitored. */
+SEC("tracepoint/sched/sched_process_exit")
+int on_process_exit(struct trace_event_raw_sched_process_exit* ctx) {
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32, tid = (__u32)id;
+  if (!is_monitored(tgid)) return 0;
+  bpf_map_delete_elem(&stash, &tid);
+  bool group_dead;
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  if (bpf_core_field_exists(ctx->group_dead))
+    group_dead = BPF_CORE_READ(ctx, group_dead);
+  else
+    group_dead = BPF_CORE_READ(task, signal, live.counter) == 0;
+  if (!group_dead) return 0;
+  struct vigil_event* e = new_event(VIGIL_EV_PROCESS_EXIT);
+  if (e) {
+    e->args[0] = (__u32)BPF_CORE_READ(task, exit_code); /* wait(2) status encoding */
+    bpf_ringbuf_submit(e, 0);
+  }
+  bpf_map_delete_elem(&monitored, &tgid);
+  return 0;
+}

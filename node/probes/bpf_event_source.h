@@ -1,0 +1,69 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "node/event_source.h"
+#include "node/selector.h"
+
+namespace vigil::node {
+
+/// How to start the probes.
+struct ProbeOptions {
+  /// Matched in the kernel at every exec (comm, exe glob, cgroup glob, container id); pid
+  /// fields are not matched at exec: put those pids in `seed_pids`.
+  std::vector<Selector> selectors;
+  /// Processes monitored from the start (what the node's process matcher found already
+  /// running). Their children are followed from then on.
+  std::vector<int> seed_pids;
+  /// Monitor every process except the node (debugging with `watch` and no selectors).
+  bool monitor_all = false;
+  /// Ring buffer size in bytes: a power of two and a multiple of the page size.
+  uint32_t ring_buffer_bytes = 1u << 20;
+  /// Decoded events held for Drain(); when full, further events are counted as
+  /// dropped_events["queue_full"].
+  size_t queue_capacity = 65536;
+  /// The node's own process, never monitored; 0 means getpid().
+  int node_tgid = 0;
+  /// Where cgroup v2 is mounted (for cgroup and container selectors).
+  std::string cgroup_root = "/sys/fs/cgroup";
+};
+
+/// The BPF implementation of EventSource: mounts tracefs/bpffs when missing, detects which
+/// hook kinds the kernel refuses, disables tracepoints this kernel lacks, loads and attaches
+/// bpf/vigil_probes.bpf.c, and runs a consumer thread that moves ring-buffer records into a
+/// bounded queue. Every lost event is counted by reason (see Status()).
+class BpfEventSource final : public EventSource {
+ public:
+  /// Loads and attaches the probes. Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN).
+  static absl::StatusOr<std::unique_ptr<BpfEventSource>> Start(const ProbeOptions& options);
+  ~BpfEventSource() override;
+
+  void Drain(std::vector<v1::RuntimeEvent>* out) override;
+  v1::ProbeStatus Status() const override;
+  std::vector<int> MonitoredPids() const override;
+
+  /// Replaces the kernel-side selectors (at most 16) and recomputes the cgroup ids that
+  /// cgroup/container selectors match. Processes already monitored stay monitored.
+  absl::Status UpdateSelectors(const std::vector<Selector>& selectors);
+
+  /// Starts monitoring the running process `pid` (and, from now on, what it forks).
+  absl::Status Monitor(int pid);
+
+  /// Waits until at least one event is queued or `timeout` passes; true if events wait.
+  bool WaitForEvents(absl::Duration timeout) const;
+
+  struct State;
+
+ private:
+  explicit BpfEventSource(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace vigil::node
