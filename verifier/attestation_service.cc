@@ -1,0 +1,351 @@
+#include "verifier/attestation_service.h"
+
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+#include <optional>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/digest.h"
+#include "vigil/v1/runtime.pb.h"
+
+namespace vigil::verifier {
+namespace {
+
+using Message = v1::VerifierMessage;
+
+constexpr size_t kNonceBytes = 32;
+// Nonces a stream remembers after they stop being outstanding. Older ones are simply
+// unknown, which is refused all the same.
+constexpr size_t kRememberedNonces = 1024;
+
+// A bounded set of byte strings, forgetting the oldest first.
+class RecentNonces {
+ public:
+  void Add(std::string nonce) {
+    if (!set_.insert(nonce).second) return;
+    order_.push_back(std::move(nonce));
+    if (order_.size() > kRememberedNonces) {
+      set_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+  bool Contains(const std::string& nonce) const { return set_.contains(nonce); }
+
+ private:
+  absl::flat_hash_set<std::string> set_;
+  std::deque<std::string> order_;
+};
+
+std::string StatusName(v1::TrustStatus status) {
+  std::string name = v1::TrustStatus_Name(status);
+  constexpr std::string_view kPrefix = "TRUST_";
+  return name.rfind(kPrefix, 0) == 0 ? name.substr(kPrefix.size()) : name;
+}
+
+v1::Verdict NonceRejection(v1::AppraisalReason reason, const std::string& detail,
+                           const v1::Evidence& evidence, absl::Time now) {
+  v1::Verdict verdict;
+  verdict.set_status(v1::TRUST_REJECTED);
+  verdict.add_reasons(reason);
+  verdict.set_detail(detail);
+  verdict.set_evidence_sha256(HexEncode(Sha256(evidence.payload())));
+  verdict.set_appraised_unix_nano(absl::ToUnixNanos(now));
+  return verdict;
+}
+
+// One info line per monitored process of an accepted report (what the quick start shows).
+void LogReport(const std::string& node_id, const v1::RuntimeReport& report,
+               const v1::Verdict& verdict) {
+  std::string node = node_id.substr(0, 12);
+  std::string status = StatusName(verdict.status());
+  if (report.processes().empty()) {
+    spdlog::info("report node={} seq={} processes=0 verdict={}", node, report.sequence(), status);
+  }
+  for (const v1::ProcessSnapshot& p : report.processes()) {
+    spdlog::info(
+        "report node={} seq={} pid={} comm={} seccomp={} filters={} nnp={} cap_eff={:#x} "
+        "vmlck_kib={} verdict={}",
+        node, report.sequence(), p.pid(), absl::CHexEscape(p.comm()), p.seccomp().mode(),
+        p.seccomp().filter_count(), p.seccomp().no_new_privs() ? 1 : 0,
+        p.capabilities().effective(), p.vm_locked_kib(), status);
+  }
+}
+
+}  // namespace
+
+// One Attest stream. Reads are serialized by gRPC (one StartRead at a time), so the nonce
+// state is touched only from OnReadDone and the constructor. Writes are serialized here: one
+// StartWrite in flight, the rest queued. Deletes itself in OnDone.
+class AttestationService::Reactor final
+    : public grpc::ServerBidiReactor<v1::NodeMessage, v1::VerifierMessage> {
+ public:
+  Reactor(AttestationService* service, grpc::CallbackServerContext* context) : service_(service) {
+    absl::StatusOr<PeerIdentity> peer =
+        RequireRole(*context, service->options_.trust_domain, SpiffeRole::kNode);
+    if (!peer.ok()) {
+      spdlog::warn("attest refused from {}: {}", context->peer(),
+                   std::string(peer.status().message()));
+      RequestFinish(ToGrpcStatus(peer.status()));
+      return;
+    }
+    peer_ = *std::move(peer);
+    if (!service->Register(this)) {
+      RequestFinish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "verifier is shutting down"));
+      return;
+    }
+    registered_ = true;
+    service_->sink_->SetConnected(peer_.name, true);
+    spdlog::info("node {} connected from {}", peer_.name, context->peer());
+    if (!SendChallenge()) return;
+    StartRead(&in_);
+  }
+
+  // Ends the stream with `status` once the queued writes are out. Later calls are ignored.
+  void RequestFinish(grpc::Status status) {
+    if (MarkFinishing(status)) Finish(std::move(status));
+  }
+
+  // Records that the stream is to end with `status`. True when nothing is being written, so
+  // the caller must call Finish(status) now (and nobody else will); otherwise OnWriteDone
+  // finishes after the queue drains. Until Finish is called OnDone cannot run, so the
+  // reactor stays alive for that caller.
+  bool MarkFinishing(const grpc::Status& status) {
+    absl::MutexLock lock(&mu_);
+    if (finish_status_.has_value()) return false;
+    finish_status_ = status;
+    finished_ = !writing_;
+    return finished_;
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // The node half-closed the stream, or the call is going away.
+      RequestFinish(grpc::Status::OK);
+      return;
+    }
+    switch (in_.body_case()) {
+      case v1::NodeMessage::kEvidence:
+        if (!HandleEvidence(in_.evidence())) return;
+        break;
+      case v1::NodeMessage::kRenewal:
+        if (!HandleRenewal(in_.renewal())) return;
+        break;
+      default:
+        RequestFinish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty NodeMessage"));
+        return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (finish_status_.has_value()) return;
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    const Message* next = nullptr;
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      out_.pop_front();
+      if (!ok) {
+        // The call is broken (cancelled or the peer is gone): nothing more will be written.
+        out_.clear();
+        if (!finish_status_.has_value()) {
+          finish_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "write failed");
+        }
+      }
+      if (!out_.empty()) {
+        next = &out_.front();
+      } else {
+        writing_ = false;
+        if (finish_status_.has_value() && !finished_) {
+          finished_ = true;
+          finish = finish_status_;
+        }
+      }
+    }
+    if (next != nullptr) StartWrite(next);
+    if (finish.has_value()) Finish(*std::move(finish));
+  }
+
+  void OnDone() override {
+    if (registered_) {
+      service_->Unregister(this);
+      service_->sink_->SetConnected(peer_.name, false);
+      spdlog::info("node {} disconnected", peer_.name);
+    }
+    delete this;
+  }
+
+ private:
+  // Queues `message`; starts writing when nothing is in flight. Dropped once finishing.
+  void Enqueue(Message message) {
+    const Message* start = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finish_status_.has_value()) return;
+      out_.push_back(std::move(message));  // deque: references to queued items stay valid
+      if (!writing_) {
+        writing_ = true;
+        start = &out_.front();
+      }
+    }
+    if (start != nullptr) StartWrite(start);
+  }
+
+  // Issues a fresh nonce, retiring the outstanding one. False when the stream had to end.
+  bool SendChallenge() {
+    std::string nonce(kNonceBytes, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), kNonceBytes) != 1) {
+      spdlog::error("RAND_bytes failed; ending the stream of node {}", peer_.name);
+      RequestFinish(grpc::Status(grpc::StatusCode::INTERNAL, "no randomness for a nonce"));
+      return false;
+    }
+    if (outstanding_.has_value() && !outstanding_answered_) {
+      superseded_.Add(outstanding_->nonce);
+    }
+    const AttestationOptions& options = service_->options_;
+    outstanding_ =
+        IssuedChallenge{nonce, options.clock() + options.nonce_ttl, options.pcr_selection};
+    outstanding_answered_ = false;
+
+    Message message;
+    v1::Challenge* challenge = message.mutable_challenge();
+    challenge->set_nonce(nonce);
+    challenge->set_expires_unix_nano(absl::ToUnixNanos(outstanding_->expires));
+    challenge->set_report_interval_ms(
+        static_cast<uint32_t>(absl::ToInt64Milliseconds(options.report_interval)));
+    for (uint32_t pcr : options.pcr_selection) challenge->add_pcr_selection(pcr);
+    Enqueue(std::move(message));
+    return true;
+  }
+
+  bool HandleEvidence(const v1::Evidence& evidence) {
+    const AttestationOptions& options = service_->options_;
+    absl::Time now = options.clock();
+    v1::Verdict verdict;
+    if (outstanding_.has_value() && !outstanding_answered_ &&
+        ConstantTimeEquals(evidence.nonce(), outstanding_->nonce)) {
+      outstanding_answered_ = true;
+      answered_.Add(outstanding_->nonce);
+      if (now > outstanding_->expires) {
+        verdict = NonceRejection(v1::NONCE_EXPIRED, "the nonce expired before the evidence came",
+                                 evidence, now);
+      } else {
+        verdict =
+            service_->appraiser_->Appraise(AppraisalInput{peer_.name, &*outstanding_, &evidence});
+      }
+    } else if (answered_.Contains(evidence.nonce())) {
+      verdict = NonceRejection(v1::NONCE_REUSED, "the nonce was already answered", evidence, now);
+    } else if (superseded_.Contains(evidence.nonce())) {
+      verdict = NonceRejection(v1::NONCE_EXPIRED, "the nonce was replaced by a newer challenge",
+                               evidence, now);
+    } else {
+      verdict = NonceRejection(v1::NONCE_UNKNOWN, "the nonce was never issued on this stream",
+                               evidence, now);
+    }
+
+    v1::RuntimeReport report;
+    bool parsed = report.ParseFromString(evidence.payload());
+    service_->sink_->Record(peer_.name, evidence, verdict);
+    if (verdict.status() != v1::TRUST_REJECTED && parsed) {
+      LogReport(peer_.name, report, verdict);
+    } else {
+      std::vector<std::string> reasons;
+      for (int r : verdict.reasons()) {
+        reasons.push_back(v1::AppraisalReason_Name(static_cast<v1::AppraisalReason>(r)));
+      }
+      spdlog::warn("report node={} seq={} verdict={} reasons={} detail={}",
+                   peer_.name.substr(0, 12), parsed ? report.sequence() : 0,
+                   StatusName(verdict.status()), absl::StrJoin(reasons, ","), verdict.detail());
+    }
+
+    Message ack;
+    ack.mutable_acknowledgement()->set_sequence(parsed ? report.sequence() : 0);
+    *ack.mutable_acknowledgement()->mutable_verdict() = std::move(verdict);
+    Enqueue(std::move(ack));
+    return SendChallenge();
+  }
+
+  bool HandleRenewal(const v1::CertificateRenewalRequest& request) {
+    if (!service_->options_.renewer) {
+      RequestFinish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                 "this verifier does not renew certificates on the stream"));
+      return false;
+    }
+    absl::StatusOr<v1::CertificateRenewal> renewal = service_->options_.renewer(peer_, request);
+    if (!renewal.ok()) {
+      RequestFinish(ToGrpcStatus(renewal.status()));
+      return false;
+    }
+    Message message;
+    *message.mutable_renewal() = *std::move(renewal);
+    Enqueue(std::move(message));
+    return true;
+  }
+
+  AttestationService* const service_;
+  PeerIdentity peer_;
+  bool registered_ = false;
+  v1::NodeMessage in_;
+
+  // Read side (see the class comment).
+  std::optional<IssuedChallenge> outstanding_;
+  bool outstanding_answered_ = false;
+  RecentNonces answered_;
+  RecentNonces superseded_;
+
+  absl::Mutex mu_;
+  std::deque<Message> out_ ABSL_GUARDED_BY(mu_);  // front() is in flight while writing_
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> finish_status_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+AttestationService::AttestationService(AttestationOptions options, EvidenceAppraiser* appraiser,
+                                       ResultSink* sink)
+    : options_(std::move(options)), appraiser_(appraiser), sink_(sink) {}
+
+AttestationService::~AttestationService() = default;
+
+grpc::ServerBidiReactor<v1::NodeMessage, v1::VerifierMessage>* AttestationService::Attest(
+    grpc::CallbackServerContext* context) {
+  return new Reactor(this, context);
+}
+
+void AttestationService::CloseStreams() {
+  const grpc::Status closing(grpc::StatusCode::UNAVAILABLE, "verifier is shutting down");
+  // Finish is called outside mu_: its completion may run OnDone, which takes mu_. A reactor
+  // that MarkFinishing told us to finish cannot reach OnDone before we do, so it is alive.
+  std::vector<Reactor*> finish_now;
+  {
+    absl::MutexLock lock(&mu_);
+    closing_ = true;
+    for (Reactor* r : streams_) {
+      if (r->MarkFinishing(closing)) finish_now.push_back(r);
+    }
+  }
+  for (Reactor* r : finish_now) r->Finish(closing);
+}
+
+size_t AttestationService::OpenStreams() const {
+  absl::MutexLock lock(&mu_);
+  return streams_.size();
+}
+
+bool AttestationService::Register(Reactor* reactor) {
+  absl::MutexLock lock(&mu_);
+  if (closing_) return false;
+  streams_.insert(reactor);
+  return true;
+}
+
+void AttestationService::Unregister(Reactor* reactor) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(reactor);
+}
+
+}  // namespace vigil::verifier

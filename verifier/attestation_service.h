@@ -1,0 +1,78 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "verifier/evidence_appraiser.h"
+#include "verifier/peer_identity.h"
+#include "verifier/result_sink.h"
+#include "vigil/v1/attestation.grpc.pb.h"
+
+namespace vigil::verifier {
+
+/// Renews a node's certificate from a CertificateRenewalRequest (supplied by the CA side).
+using CertificateRenewer = std::function<absl::StatusOr<v1::CertificateRenewal>(
+    const PeerIdentity& node, const v1::CertificateRenewalRequest& request)>;
+
+/// How the Attest stream behaves.
+struct AttestationOptions {
+  /// Peer certificates must be in this SPIFFE trust domain.
+  std::string trust_domain;
+  /// Sent in every Challenge.
+  absl::Duration report_interval = absl::Seconds(5);
+  /// A nonce is refused (NONCE_EXPIRED) once this long has passed since it was issued.
+  absl::Duration nonce_ttl = absl::Seconds(60);
+  std::vector<uint32_t> pcr_selection;
+  /// Answers renewal requests; when empty, a renewal request ends the stream UNIMPLEMENTED.
+  CertificateRenewer renewer;
+  /// The time source for nonce expiry (tests substitute their own).
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+};
+
+/// The Attestation service: one long-lived bidi stream per node. The verifier speaks first
+/// with a Challenge and keeps exactly one unanswered nonce outstanding per stream. Each
+/// Evidence is checked for nonce freshness (NONCE_UNKNOWN, NONCE_REUSED, NONCE_EXPIRED are
+/// TRUST_REJECTED), appraised with the node_id of the peer certificate, recorded in the
+/// ResultSink and answered with an Acknowledgement followed by a fresh Challenge. Only a
+/// node certificate may open the stream (PERMISSION_DENIED otherwise).
+class AttestationService final : public v1::Attestation::CallbackService {
+ public:
+  /// `appraiser` and `sink` are not owned and must outlive the service.
+  AttestationService(AttestationOptions options, EvidenceAppraiser* appraiser, ResultSink* sink);
+  ~AttestationService() override;
+
+  grpc::ServerBidiReactor<v1::NodeMessage, v1::VerifierMessage>* Attest(
+      grpc::CallbackServerContext* context) override;
+
+  /// Graceful shutdown, first step: refuses new streams and asks every open stream to finish
+  /// with UNAVAILABLE once the messages already queued for it are written.
+  void CloseStreams();
+
+  /// How many Attest streams are open.
+  size_t OpenStreams() const;
+
+ private:
+  class Reactor;
+
+  // Returns false when the service is closing and the stream must not start.
+  bool Register(Reactor* reactor);
+  void Unregister(Reactor* reactor);
+
+  const AttestationOptions options_;
+  EvidenceAppraiser* const appraiser_;
+  ResultSink* const sink_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_set<Reactor*> streams_ ABSL_GUARDED_BY(mu_);
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace vigil::verifier

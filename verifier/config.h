@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace vigil::verifier {
+
+/// Everything vigil-verifier needs, filled by main.cc from flags. Libraries take this struct
+/// (or the part they need); they never read flags themselves.
+struct VerifierConfig {
+  // --- Listeners ---
+  /// The mutual-TLS listener (Attestation and every other authenticated service).
+  std::string listen_address = "127.0.0.1:7443";
+  /// The server-authenticated enrollment listener; empty means none.
+  std::string enroll_listen_address;
+
+  // --- PKI ---
+  /// PEM of the Vigil CA that client certificates must chain to.
+  std::string ca_cert_path;
+  /// The verifier's server certificate (chain) and key.
+  std::string cert_path;
+  std::string key_path;
+  /// Client certificates must carry spiffe://<trust_domain>/vigil/{node,client}/...
+  std::string trust_domain;
+  /// A `vigilctl pki init` directory: when set, fills the four fields above from
+  /// ca.crt, verifier.crt, verifier.key and trust-domain (explicit values win).
+  std::string pki_dir;
+
+  // --- Attestation stream ---
+  /// How often the verifier asks each node for a report when nothing happens.
+  absl::Duration report_interval = absl::Seconds(5);
+  /// How long a challenge's nonce stays valid.
+  absl::Duration nonce_ttl = absl::Seconds(60);
+  /// PCRs the verifier asks nodes to quote: boot PCRs 0-7 and the measurement PCR 15.
+  std::vector<uint32_t> pcr_selection = {0, 1, 2, 3, 4, 5, 6, 7, 15};
+
+  // --- Limits and lifecycle ---
+  /// Upper bound on any gRPC message in either direction.
+  size_t max_message_bytes = 4 << 20;
+  /// On SIGTERM/SIGINT, how long in-flight calls get to finish before they are cancelled.
+  absl::Duration shutdown_grace = absl::Seconds(5);
+
+  // --- Storage and logging ---
+  /// SQLite result store; empty keeps results only in logs.
+  std::string db_path;
+  /// spdlog level name: trace, debug, info, warn, error, critical, off.
+  std::string log_level = "info";
+};
+
+}  // namespace vigil::verifier

@@ -1,0 +1,59 @@
+#include "verifier/peer_identity.h"
+
+#include <grpc/grpc_security_constants.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/pki.h"
+#include "common/status_macros.h"
+
+namespace vigil::verifier {
+
+absl::StatusOr<PeerIdentity> PeerIdentityFromAuthContext(const grpc::AuthContext& auth,
+                                                         const std::string& trust_domain) {
+  if (!auth.IsPeerAuthenticated()) {
+    return absl::UnauthenticatedError("no verified client certificate");
+  }
+  std::vector<grpc::string_ref> pems = auth.FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (pems.size() != 1) return absl::UnauthenticatedError("no peer certificate");
+  ASSIGN_OR_RETURN(X509Ptr cert,
+                   CertificateFromPem(std::string_view(pems[0].data(), pems[0].size())));
+  ASSIGN_OR_RETURN(std::vector<std::string> uris, UriSans(cert.get()));
+  if (uris.size() != 1) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("peer certificate must carry exactly one URI SAN, has ", uris.size()));
+  }
+  absl::StatusOr<SpiffeId> id = ParseSpiffeId(uris[0]);
+  if (!id.ok()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("peer certificate SAN is not a Vigil SPIFFE ID: ", id.status().message()));
+  }
+  if (id->trust_domain != trust_domain) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("peer is in trust domain ", id->trust_domain, ", not ", trust_domain));
+  }
+  return PeerIdentity{id->role, id->name, uris[0]};
+}
+
+absl::StatusOr<PeerIdentity> PeerIdentityOf(const grpc::CallbackServerContext& context,
+                                            const std::string& trust_domain) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth == nullptr) return absl::UnauthenticatedError("no authentication context");
+  return PeerIdentityFromAuthContext(*auth, trust_domain);
+}
+
+absl::StatusOr<PeerIdentity> RequireRole(const grpc::CallbackServerContext& context,
+                                         const std::string& trust_domain, SpiffeRole role) {
+  ASSIGN_OR_RETURN(PeerIdentity peer, PeerIdentityOf(context, trust_domain));
+  if (peer.role != role) {
+    return absl::PermissionDeniedError(absl::StrCat("a ", std::string(SpiffeRoleName(peer.role)),
+                                                    " certificate may not call this service"));
+  }
+  return peer;
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+}  // namespace vigil::verifier

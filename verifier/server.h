@@ -1,0 +1,90 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "verifier/config.h"
+
+namespace vigil::verifier {
+
+/// The verifier's TLS material, PEM.
+struct ServerTlsMaterial {
+  /// The Vigil CA: client certificates on the mutual-TLS listener must chain to it.
+  std::string ca_cert_pem;
+  /// The verifier's certificate (optionally followed by intermediates) and its key.
+  std::string cert_chain_pem;
+  std::string private_key_pem;
+};
+
+/// Reads the CA, certificate and key named by `config` (pki_dir or explicit paths; explicit
+/// paths win) and checks that the key matches the certificate. Errors name the file.
+absl::StatusOr<ServerTlsMaterial> LoadServerTls(const VerifierConfig& config);
+
+/// Fills ca_cert_path, cert_path, key_path and trust_domain from config.pki_dir where they
+/// are empty. Fails when trust-domain cannot be read.
+absl::Status ResolvePkiDir(VerifierConfig& config);
+
+/// TLS 1.3-only server credentials. With `require_client_cert`, the peer must present a
+/// certificate that verifies against tls.ca_cert_pem (GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_
+/// CERTIFICATE_AND_VERIFY); otherwise no client certificate is requested.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeTls13ServerCredentials(
+    const ServerTlsMaterial& tls, bool require_client_cert);
+
+/// What a VerifierServer serves.
+struct ServerOptions {
+  /// The mutual-TLS listener, e.g. "127.0.0.1:7443" ("host:0" picks a free port).
+  std::string listen_address = "127.0.0.1:7443";
+  /// The server-authenticated enrollment listener; empty means none.
+  std::string enroll_listen_address;
+  ServerTlsMaterial tls;
+  /// Upper bound on any message received or sent, on both listeners.
+  size_t max_message_bytes = 4 << 20;
+  /// Services on the mutual-TLS listener (not owned; must outlive the server). Each service
+  /// checks the caller's role with RequireRole (verifier/peer_identity.h).
+  std::vector<grpc::Service*> services;
+  /// Services on the enrollment listener (not owned), reachable without a client certificate.
+  std::vector<grpc::Service*> enroll_services;
+};
+
+/// The verifier's gRPC servers: the mutual-TLS listener with `services`, plus gRPC health
+/// (grpc.health.v1) and server reflection, and optionally the enrollment listener with
+/// `enroll_services` (also with health and reflection). Both listeners are TLS 1.3 only.
+class VerifierServer {
+ public:
+  /// Binds and starts both listeners. Fails when an address cannot be bound or the TLS
+  /// material is unusable.
+  static absl::StatusOr<std::unique_ptr<VerifierServer>> Start(const ServerOptions& options);
+
+  /// Shuts down (at once) if Shutdown was not called.
+  ~VerifierServer();
+
+  VerifierServer(const VerifierServer&) = delete;
+  VerifierServer& operator=(const VerifierServer&) = delete;
+
+  /// The bound port of the mutual-TLS listener.
+  int port() const { return port_; }
+  /// The bound port of the enrollment listener, 0 when there is none.
+  int enroll_port() const { return enroll_port_; }
+
+  /// Stops accepting calls, marks health NOT_SERVING, lets in-flight calls finish until
+  /// `deadline` and then cancels the rest. Returns when both servers are down. Idempotent.
+  /// Streams that never end by themselves (Attest) should be told to finish first
+  /// (AttestationService::CloseStreams).
+  void Shutdown(absl::Time deadline);
+
+ private:
+  VerifierServer() = default;
+
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> enroll_server_;
+  int port_ = 0;
+  int enroll_port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace vigil::verifier

@@ -1,0 +1,41 @@
+#include "verifier/unverified_appraiser.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/digest.h"
+#include "vigil/v1/runtime.pb.h"
+
+namespace vigil::verifier {
+
+v1::Verdict UnverifiedAppraiser::Appraise(const AppraisalInput& input) {
+  v1::Verdict verdict;
+  verdict.set_appraised_unix_nano(absl::ToUnixNanos(absl::Now()));
+  if (input.evidence == nullptr) {
+    verdict.set_status(v1::TRUST_REJECTED);
+    verdict.add_reasons(v1::PAYLOAD_MALFORMED);
+    verdict.set_detail("no evidence");
+    return verdict;
+  }
+  const std::string& payload = input.evidence->payload();
+  verdict.set_evidence_sha256(HexEncode(Sha256(payload)));
+
+  v1::RuntimeReport report;
+  if (!report.ParseFromString(payload)) {
+    verdict.set_status(v1::TRUST_REJECTED);
+    verdict.add_reasons(v1::PAYLOAD_MALFORMED);
+    verdict.set_detail("payload is not a RuntimeReport");
+    return verdict;
+  }
+  if (!report.node_id().empty() && report.node_id() != input.node_id) {
+    verdict.set_status(v1::TRUST_REJECTED);
+    verdict.add_reasons(v1::NODE_MISMATCH);
+    verdict.set_detail(absl::StrCat("report names node ", report.node_id().substr(0, 64),
+                                    " but the certificate is node ", input.node_id));
+    return verdict;
+  }
+  verdict.set_status(v1::TRUST_UNVERIFIED);
+  verdict.set_detail("evidence not bound to a TPM quote");
+  return verdict;
+}
+
+}  // namespace vigil::verifier
