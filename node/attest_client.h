@@ -1,0 +1,97 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <grpcpp/security/credentials.h>
+
+#include "absl/random/bit_gen_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "node/evidence_sealer.h"
+#include "node/report_builder.h"
+#include "vigil/v1/attestation.pb.h"
+
+namespace vigil::node {
+
+/// Channel credentials for one connection attempt. Called on every (re)connect, so a
+/// certificate renewed on disk is used from the next stream on.
+using CredentialsFactory =
+    std::function<absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>()>;
+
+/// Mutual-TLS credentials from PEM files: the CA that signed the verifier's certificate,
+/// and the node's certificate chain and private key. The verifier accepts TLS 1.3 only.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeNodeChannelCredentials(
+    const std::string& ca_cert_path, const std::string& cert_path, const std::string& key_path);
+
+/// How the client talks to the verifier.
+struct AttestClientOptions {
+  /// host:port of the verifier's mutual-TLS listener.
+  std::string address;
+  CredentialsFactory credentials;
+  /// Upper bound on any message in either direction; reports are built to fit.
+  int max_message_bytes = 4 << 20;
+  /// Used when a Challenge carries no report_interval_ms.
+  absl::Duration default_report_interval = absl::Seconds(10);
+  /// Reports triggered by events come at most this often.
+  absl::Duration min_report_gap = absl::Seconds(1);
+  /// How often the event source is polled for events worth an early report.
+  absl::Duration event_poll_interval = absl::Milliseconds(100);
+  /// Reconnection: exponential backoff with full jitter, reset after a healthy stream.
+  absl::Duration initial_backoff = absl::Milliseconds(500);
+  absl::Duration max_backoff = absl::Seconds(30);
+  /// At shutdown, how long to wait for the verifier to close the stream after the node
+  /// half-closed it before cancelling.
+  absl::Duration shutdown_grace = absl::Seconds(2);
+};
+
+/// The delay before reconnection attempt `attempt` (0-based): uniform in
+/// [0, min(max_backoff, initial_backoff * 2^attempt)] ("full jitter").
+absl::Duration FullJitterBackoff(int attempt, absl::Duration initial, absl::Duration max,
+                                 absl::BitGenRef gen);
+
+/// The node's side of the Attest stream: waits for each Challenge, builds a report,
+/// serializes it once, seals it with the challenge and sends it as Evidence; logs each
+/// acknowledgement's verdict; reconnects with backoff when the stream ends.
+class AttestClient {
+ public:
+  /// `builder` and `sealer` must outlive the client.
+  AttestClient(AttestClientOptions options, ReportBuilder* builder, EvidenceSealer* sealer);
+
+  /// Streams until Shutdown() is called, reconnecting as needed. Returns OK after a clean
+  /// shutdown; an error only when the options are unusable.
+  absl::Status Run();
+
+  /// Thread-safe: half-closes the current stream, waits briefly for the verifier to close
+  /// it, and makes Run() return.
+  void Shutdown();
+
+  /// What the client has done so far (for logs and tests).
+  struct Stats {
+    uint64_t streams_opened = 0;
+    uint64_t evidence_sent = 0;
+    uint64_t acks_received = 0;
+    v1::TrustStatus last_status = v1::TRUST_STATUS_UNSPECIFIED;
+  };
+  Stats stats() const;
+
+ private:
+  // One stream from open to end. Sets `*healthy` once an acknowledgement arrived.
+  absl::Status RunStream(bool* healthy);
+  // Builds, seals and returns the next evidence for `challenge`.
+  absl::StatusOr<v1::NodeMessage> NextEvidence(const v1::Challenge& challenge);
+
+  const AttestClientOptions options_;
+  ReportBuilder* builder_;
+  EvidenceSealer* sealer_;
+  uint64_t log_acknowledged_ = 0;
+
+  mutable absl::Mutex mu_;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace vigil::node
