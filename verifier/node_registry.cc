@@ -156,6 +156,7 @@ absl::Status NodeRegistry::Load() {
       e.set_content(ColumnBytes(log.get(), 4));
       (*state)->log.push_back(std::move(e));
     }
+    node_by_ak_[n.ak_name] = n.node_id;
     nodes_[n.node_id] = *state;
   }
   ASSIGN_OR_RETURN(Stmt approvals, Prepare(db_, "SELECT node_id FROM node_approvals"));
@@ -189,10 +190,14 @@ absl::Status NodeRegistry::Bind(const EnrolledNode& node) {
   }
   absl::MutexLock lock(&mu_);
   auto it = nodes_.find(node.node_id);
-  if (it != nodes_.end() && it->second->node().ak_name != node.ak_name) {
-    spdlog::warn("node {} re-enrolled with a new AK; the previous binding is replaced",
-                 node.node_id);
+  if (it != nodes_.end()) {
+    if (it->second->node().ak_name != node.ak_name) {
+      spdlog::warn("node {} re-enrolled with a new AK; the previous binding is replaced",
+                   node.node_id);
+    }
+    node_by_ak_.erase(it->second->node().ak_name);
   }
+  node_by_ak_[node.ak_name] = node.node_id;
   nodes_[node.node_id] = std::move(state);
   dirty_.erase(node.node_id);
   return absl::OkStatus();
@@ -202,6 +207,12 @@ std::shared_ptr<NodeState> NodeRegistry::Find(const std::string& node_id) const 
   absl::MutexLock lock(&mu_);
   auto it = nodes_.find(node_id);
   return it == nodes_.end() ? nullptr : it->second;
+}
+
+std::string NodeRegistry::NodeIdForAk(const std::string& ak_name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = node_by_ak_.find(ak_name);
+  return it == node_by_ak_.end() ? "" : it->second;
 }
 
 std::vector<EnrolledNode> NodeRegistry::ListNodes() const {

@@ -81,6 +81,9 @@ class NodeRegistry {
   /// The node's state, or nullptr when it is not enrolled.
   std::shared_ptr<NodeState> Find(const std::string& node_id) const;
 
+  /// The node whose bound AK has TPM name `ak_name`, or "" when no node's AK has it.
+  std::string NodeIdForAk(const std::string& ak_name) const;
+
   /// Every enrolled node, ordered by node_id.
   std::vector<EnrolledNode> ListNodes() const;
 
@@ -107,6 +110,7 @@ class NodeRegistry {
 
   mutable absl::Mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<NodeState>> nodes_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::string> node_by_ak_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> approved_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> dirty_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -45,7 +45,7 @@ class CredentialActivationTest : public ::testing::TestWithParam<EkCase> {
     ASSERT_TRUE(ek.ok()) << ek.status();
     ek_ = *ek;
     ak_name_ = ReadBytes(dir_ + "/ak.name");
-    ASSERT_EQ(ak_name_.size(), 34u);
+    ASSERT_GE(ak_name_.size(), 34u);
   }
 
   absl::StatusOr<std::string> Tool(const std::string& cmd) {

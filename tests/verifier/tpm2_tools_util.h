@@ -16,7 +16,7 @@ namespace vigil::testing {
 /// or an error carrying that output when it exits non-zero.
 inline absl::StatusOr<std::string> RunTpm2Tool(const std::string& tcti,
                                                const std::string& command) {
-  std::string full = absl::StrCat("TPM2TOOLS_TCTI='", tcti, "' ", command, " 2>&1");
+  std::string full = absl::StrCat("export TPM2TOOLS_TCTI='", tcti, "'; { ", command, "; } 2>&1");
   FILE* pipe = popen(full.c_str(), "r");
   if (pipe == nullptr) return absl::InternalError("popen failed");
   std::string out;

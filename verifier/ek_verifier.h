@@ -1,0 +1,63 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "verifier/node_registry.h"
+#include "verifier/tpm/ossl.h"
+#include "verifier/tpm/tpm_public.h"
+
+namespace vigil::verifier {
+
+/// Why the verifier trusts an EK.
+enum class EkTrust {
+  /// Its certificate chains to the configured CA bundle and certifies exactly this key.
+  kCertificate,
+  /// An operator approved its node_id (`vigilctl nodes approve`).
+  kOperatorApproved,
+  /// Trust-on-first-use, which the operator switched on explicitly.
+  kTrustOnFirstUse,
+};
+
+/// Human-readable name of an EkTrust ("certificate", "operator-approved", "tofu").
+std::string_view EkTrustName(EkTrust trust);
+
+/// Decides whether an endorsement key may enroll: its certificate chains to a CA bundle (TPM
+/// vendors' roots and intermediates) and certifies the same public key; or the operator
+/// approved its node_id; or trust-on-first-use is configured. Thread-safe.
+class EkVerifier {
+ public:
+  struct Options {
+    /// PEM file of CA certificates (roots and intermediates) that sign EK certificates;
+    /// empty for none.
+    std::string ca_bundle_path;
+    /// Accept any EK. Only for labs and demos: anyone who can reach the enrollment
+    /// listener with a TPM (or a software TPM) gets a node identity.
+    bool trust_on_first_use = false;
+  };
+
+  /// Loads the CA bundle. `registry` (for approvals) must outlive the verifier.
+  static absl::StatusOr<std::unique_ptr<EkVerifier>> Create(const Options& options,
+                                                            const NodeRegistry* registry);
+
+  /// How `ek` (with DER certificate `ek_certificate_der`, possibly empty) is trusted, or
+  /// FAILED_PRECONDITION saying why each way to trust it failed.
+  absl::StatusOr<EkTrust> Check(const tpm::TpmPublic& ek, std::string_view ek_certificate_der,
+                                const std::string& node_id) const;
+
+  /// Checks only the certificate path: chain to the bundle, then the key matches.
+  absl::Status CheckCertificate(const tpm::TpmPublic& ek,
+                                std::string_view ek_certificate_der) const;
+
+ private:
+  EkVerifier(Options options, const NodeRegistry* registry, tpm::X509StorePtr store)
+      : options_(std::move(options)), registry_(registry), store_(std::move(store)) {}
+
+  const Options options_;
+  const NodeRegistry* const registry_;
+  const tpm::X509StorePtr store_;  // null without a bundle
+};
+
+}  // namespace vigil::verifier

@@ -1,0 +1,179 @@
+#include "verifier/enrollment_service.h"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "common/digest.h"
+#include "common/spiffe.h"
+#include "common/status_macros.h"
+#include "verifier/tpm/credential.h"
+#include "verifier/tpm/tpm_public.h"
+
+namespace vigil::verifier {
+namespace {
+
+constexpr size_t kSecretBytes = 32;
+
+absl::StatusOr<std::string> RandomBytes(size_t n) {
+  std::string out(n, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
+    return absl::InternalError("OpenSSL: no randomness");
+  }
+  return out;
+}
+
+absl::Status CheckCsrSignature(const std::string& csr_pem) {
+  using BioPtr = tpm::OsslPtr<BIO, BIO_free_all>;
+  using ReqPtr = tpm::OsslPtr<X509_REQ, X509_REQ_free>;
+  BioPtr bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
+  ReqPtr req(bio ? PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  if (req == nullptr) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("csr_pem is not a PEM certificate request");
+  }
+  EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
+  if (key == nullptr || X509_REQ_verify(req.get(), key) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("the CSR's self-signature does not verify");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Annotate(const absl::Status& st, std::string_view what) {
+  return absl::Status(st.code(), absl::StrCat(std::string(what), ": ", st.message()));
+}
+
+grpc::Status ToGrpc(const absl::Status& st) {
+  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(st.message()));
+}
+
+}  // namespace
+
+Enroller::Enroller(const CaMaterial* ca, NodeRegistry* registry, const EkVerifier* ek_verifier,
+                   Options options)
+    : ca_(ca), registry_(registry), ek_verifier_(ek_verifier), options_(options) {}
+
+absl::StatusOr<v1::BeginEnrollmentResponse> Enroller::Begin(
+    const v1::BeginEnrollmentRequest& request) {
+  auto ek = tpm::ParseTpm2bPublic(request.ek_public());
+  if (!ek.ok()) return Annotate(ek.status(), "ek_public");
+  const std::string node_id = tpm::NodeIdForEk(*ek);
+  auto ak = tpm::ParseTpm2bPublic(request.ak_public());
+  if (!ak.ok()) return Annotate(ak.status(), "ak_public");
+  if (absl::Status st = tpm::CheckAttestationKeyAttributes(*ak); !st.ok()) {
+    return Annotate(st, "ak_public");
+  }
+  if (absl::Status st = tpm::PublicKeyOf(ak->area).status(); !st.ok()) {
+    return Annotate(st, "ak_public");
+  }
+  ASSIGN_OR_RETURN(std::string ak_name, tpm::ComputeName(*ak));
+  auto claimed = tpm::UnwrapTpm2bName(request.ak_name());
+  if (!claimed.ok()) return Annotate(claimed.status(), "ak_name");
+  if (*claimed != ak_name) {
+    return absl::InvalidArgumentError("ak_name is not the name of ak_public");
+  }
+  RETURN_IF_ERROR(CheckCsrSignature(request.csr_pem()));
+  ASSIGN_OR_RETURN(EkTrust trust, ek_verifier_->Check(*ek, request.ek_certificate(), node_id));
+
+  ASSIGN_OR_RETURN(std::string secret, RandomBytes(kSecretBytes));
+  auto credential = tpm::MakeCredential(*ek, ak_name, secret);
+  if (!credential.ok()) return Annotate(credential.status(), "ek_public");
+  ASSIGN_OR_RETURN(std::string id_bytes, RandomBytes(16));
+  const std::string enrollment_id = HexEncode(id_bytes);
+  const absl::Time now = absl::Now();
+  const absl::Time expires = now + options_.pending_ttl;
+  {
+    absl::MutexLock lock(&mu_);
+    if (pending_.size() >= options_.max_pending) {
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        it = it->second.expires < now ? pending_.erase(it) : std::next(it);
+      }
+    }
+    if (pending_.size() >= options_.max_pending) {
+      return absl::ResourceExhaustedError("too many enrollments pending; retry later");
+    }
+    pending_[enrollment_id] = Pending{
+        EnrolledNode{node_id, request.ek_public(), request.ak_public(), ak_name, absl::Time()},
+        request.csr_pem(), std::move(secret), expires};
+  }
+  spdlog::info("enrollment {} begun for node {} (EK trusted by {})", enrollment_id.substr(0, 8),
+               node_id, EkTrustName(trust));
+  v1::BeginEnrollmentResponse response;
+  response.set_enrollment_id(enrollment_id);
+  response.set_credential_blob(credential->credential_blob);
+  response.set_encrypted_secret(credential->encrypted_secret);
+  response.set_node_id(node_id);
+  response.set_expires_unix_nano(absl::ToUnixNanos(expires));
+  return response;
+}
+
+absl::StatusOr<v1::CompleteEnrollmentResponse> Enroller::Complete(
+    const v1::CompleteEnrollmentRequest& request) {
+  Pending pending;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(request.enrollment_id());
+    if (it == pending_.end()) {
+      return absl::NotFoundError("unknown or already attempted enrollment_id");
+    }
+    // One attempt per enrollment: a wrong answer voids it.
+    pending = std::move(it->second);
+    pending_.erase(it);
+  }
+  absl::Cleanup wipe = [&pending] {
+    OPENSSL_cleanse(pending.secret.data(), pending.secret.size());
+  };
+  if (absl::Now() > pending.expires) return absl::NotFoundError("enrollment expired");
+  if (!ConstantTimeEquals(request.activated_secret(), pending.secret)) {
+    spdlog::warn("enrollment {} for node {} refused: wrong activation answer",
+                 request.enrollment_id().substr(0, 8), pending.node.node_id);
+    return absl::PermissionDeniedError("activated secret is wrong");
+  }
+  ASSIGN_OR_RETURN(std::string uri, FormatSpiffeId(SpiffeId{ca_->trust_domain, SpiffeRole::kNode,
+                                                            pending.node.node_id}));
+  const absl::Time now = absl::Now();
+  ASSIGN_OR_RETURN(std::string cert_pem,
+                   SignCsr(*ca_, pending.csr_pem, uri, options_.node_cert_lifetime));
+  pending.node.enrolled = now;
+  RETURN_IF_ERROR(registry_->Bind(pending.node));
+  spdlog::info("node {} enrolled; certificate for {} valid {}", pending.node.node_id, uri,
+               absl::FormatDuration(options_.node_cert_lifetime));
+  v1::CompleteEnrollmentResponse response;
+  response.set_node_id(pending.node.node_id);
+  response.set_certificate_chain_pem(cert_pem + ca_->cert_pem);
+  response.set_ca_certificate_pem(ca_->cert_pem);
+  response.set_not_after_unix_nano(absl::ToUnixNanos(now + options_.node_cert_lifetime));
+  return response;
+}
+
+size_t Enroller::pending() const {
+  absl::MutexLock lock(&mu_);
+  return pending_.size();
+}
+
+grpc::ServerUnaryReactor* EnrollmentService::BeginEnrollment(
+    grpc::CallbackServerContext* context, const v1::BeginEnrollmentRequest* request,
+    v1::BeginEnrollmentResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto result = enroller_->Begin(*request);
+  if (result.ok()) *response = std::move(*result);
+  reactor->Finish(ToGrpc(result.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* EnrollmentService::CompleteEnrollment(
+    grpc::CallbackServerContext* context, const v1::CompleteEnrollmentRequest* request,
+    v1::CompleteEnrollmentResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto result = enroller_->Complete(*request);
+  if (result.ok()) *response = std::move(*result);
+  reactor->Finish(ToGrpc(result.status()));
+  return reactor;
+}
+
+}  // namespace vigil::verifier

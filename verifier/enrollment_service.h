@@ -1,0 +1,82 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/pki.h"
+#include "verifier/ek_verifier.h"
+#include "verifier/node_registry.h"
+#include "vigil/v1/enrollment.grpc.pb.h"
+
+namespace vigil::verifier {
+
+/// Enrollment by credential activation (DESIGN.md §4.2-4.3), without gRPC: Begin checks
+/// the EK, the AK and the CSR and returns a credential only the TPM holding both keys can
+/// activate; Complete checks the activated secret (constant time, one attempt), stores the
+/// EK/AK/node binding and issues the node certificate. Thread-safe.
+class Enroller {
+ public:
+  struct Options {
+    /// How long a BeginEnrollment answer stays valid.
+    absl::Duration pending_ttl = absl::Minutes(5);
+    /// At most this many enrollments may be pending at once.
+    size_t max_pending = 1024;
+    /// Lifetime of issued node certificates.
+    absl::Duration node_cert_lifetime = absl::Hours(24);
+  };
+
+  /// `ca`, `registry` and `ek_verifier` must outlive the enroller.
+  Enroller(const CaMaterial* ca, NodeRegistry* registry, const EkVerifier* ek_verifier,
+           Options options);
+
+  /// INVALID_ARGUMENT for undecodable or unfit keys, names or CSRs; FAILED_PRECONDITION when
+  /// the EK is not trusted; RESOURCE_EXHAUSTED when too many enrollments are pending.
+  absl::StatusOr<v1::BeginEnrollmentResponse> Begin(const v1::BeginEnrollmentRequest& request);
+
+  /// NOT_FOUND for an unknown, expired or already attempted enrollment_id;
+  /// PERMISSION_DENIED for a wrong secret (the enrollment is then void).
+  absl::StatusOr<v1::CompleteEnrollmentResponse> Complete(
+      const v1::CompleteEnrollmentRequest& request);
+
+  /// Number of enrollments waiting for CompleteEnrollment (expired ones included until the
+  /// next Begin sweeps them).
+  size_t pending() const;
+
+ private:
+  struct Pending {
+    EnrolledNode node;
+    std::string csr_pem;
+    std::string secret;
+    absl::Time expires;
+  };
+
+  const CaMaterial* const ca_;
+  NodeRegistry* const registry_;
+  const EkVerifier* const ek_verifier_;
+  const Options options_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
+};
+
+/// The Enrollment gRPC service (unary callback handlers) over an Enroller. Served on the
+/// server-authenticated enrollment listener.
+class EnrollmentService final : public v1::Enrollment::CallbackService {
+ public:
+  explicit EnrollmentService(Enroller* enroller) : enroller_(enroller) {}
+
+  grpc::ServerUnaryReactor* BeginEnrollment(grpc::CallbackServerContext* context,
+                                            const v1::BeginEnrollmentRequest* request,
+                                            v1::BeginEnrollmentResponse* response) override;
+  grpc::ServerUnaryReactor* CompleteEnrollment(grpc::CallbackServerContext* context,
+                                               const v1::CompleteEnrollmentRequest* request,
+                                               v1::CompleteEnrollmentResponse* response) override;
+
+ private:
+  Enroller* const enroller_;
+};
+
+}  // namespace vigil::verifier

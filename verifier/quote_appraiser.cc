@@ -1,0 +1,243 @@
+#include "verifier/quote_appraiser.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/digest.h"
+#include "verifier/tpm/attest.h"
+
+namespace vigil::verifier {
+namespace {
+
+using v1::AppraisalReason;
+
+// One failed check: its reason and a line for operators.
+struct Failure {
+  AppraisalReason reason;
+  std::string detail;
+};
+
+std::string_view Bytes(const uint8_t* p, size_t n) {
+  return std::string_view(reinterpret_cast<const char*>(p), n);
+}
+
+bool SameEntry(const v1::MeasurementLogEntry& a, const v1::MeasurementLogEntry& b) {
+  return a.recnum() == b.recnum() && a.pcr() == b.pcr() && a.digest() == b.digest() &&
+         a.event_type() == b.event_type() && a.content() == b.content();
+}
+
+// Checks the PCR selection and digest; on success `values` maps index -> 32-byte value.
+std::optional<Failure> CheckPcrs(const TPMS_QUOTE_INFO& quote, const v1::Quote& q,
+                                 const IssuedChallenge& challenge,
+                                 std::map<uint32_t, std::string>* values) {
+  auto quoted = tpm::Sha256PcrIndices(quote.pcrSelect);
+  if (!quoted.ok()) {
+    return Failure{v1::PCR_SELECTION_MISMATCH, std::string(quoted.status().message())};
+  }
+  std::vector<uint32_t> supplied;
+  for (const v1::PcrValue& v : q.pcr_values()) {
+    if (!supplied.empty() && v.index() <= supplied.back()) {
+      return Failure{v1::PCR_SELECTION_MISMATCH, "PCR values are not in ascending order"};
+    }
+    supplied.push_back(v.index());
+  }
+  std::vector<uint32_t> asked(challenge.pcr_selection.begin(), challenge.pcr_selection.end());
+  std::sort(asked.begin(), asked.end());
+  asked.erase(std::unique(asked.begin(), asked.end()), asked.end());
+  if (*quoted != supplied || supplied != asked) {
+    return Failure{v1::PCR_SELECTION_MISMATCH,
+                   "quoted PCRs, supplied PCR values and the challenge's selection differ"};
+  }
+  std::string concat;
+  for (const v1::PcrValue& v : q.pcr_values()) {
+    // Fixed-size values: otherwise bytes could move between PCRs with the same digest.
+    if (v.digest().size() != 32) {
+      return Failure{v1::PCR_DIGEST_MISMATCH,
+                     absl::StrCat("PCR ", v.index(), " value is not 32 bytes")};
+    }
+    concat += v.digest();
+    (*values)[v.index()] = v.digest();
+  }
+  if (Bytes(quote.pcrDigest.buffer, quote.pcrDigest.size) != DigestBytes(Sha256(concat))) {
+    return Failure{v1::PCR_DIGEST_MISMATCH, "pcrDigest is not the hash of the supplied PCR values"};
+  }
+  return std::nullopt;
+}
+
+// Clock, resetCount and restartCount against the AK's previous accepted quote.
+std::optional<Failure> CheckClock(const TPMS_CLOCK_INFO& now,
+                                  const std::optional<QuoteClock>& prev) {
+  if (!prev.has_value()) return std::nullopt;
+  if (now.resetCount < prev->reset_count) {
+    return Failure{v1::RESET_COUNT_DECREASED,
+                   absl::StrCat("resetCount ", now.resetCount, " < ", prev->reset_count)};
+  }
+  if (now.resetCount == prev->reset_count) {
+    if (now.restartCount < prev->restart_count) {
+      return Failure{v1::RESTART_COUNT_DECREASED,
+                     absl::StrCat("restartCount ", now.restartCount, " < ", prev->restart_count)};
+    }
+    // Within one TPM reset the clock only moves forward. After a reset (a reboot) it may
+    // legitimately fall back if the TPM lost power before saving it; resetCount vouches.
+    if (now.clock <= prev->clock) {
+      return Failure{v1::CLOCK_NOT_ADVANCED,
+                     absl::StrCat("clock ", now.clock, " <= previous ", prev->clock)};
+    }
+  }
+  return std::nullopt;
+}
+
+// Joins the delta onto the held log; the result replaces the held log on success.
+std::optional<Failure> ExtendLog(
+    const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& delta,
+    std::vector<v1::MeasurementLogEntry>* log) {
+  for (const v1::MeasurementLogEntry& e : delta) {
+    if (e.recnum() < log->size()) {
+      // A node may resend entries the verifier already holds; they must be the same.
+      if (!SameEntry(e, (*log)[e.recnum()])) {
+        return Failure{v1::LOG_DISCONTINUOUS,
+                       absl::StrCat("entry ", e.recnum(), " differs from the one already held")};
+      }
+      continue;
+    }
+    if (e.recnum() != log->size()) {
+      return Failure{v1::LOG_DISCONTINUOUS, absl::StrCat("entry ", e.recnum(), " follows entry ",
+                                                         log->size(), " - 1 in the held log")};
+    }
+    log->push_back(e);
+  }
+  return std::nullopt;
+}
+
+std::optional<Failure> CheckReplay(const std::vector<v1::MeasurementLogEntry>& log,
+                                   const std::map<uint32_t, std::string>& pcr_values,
+                                   uint32_t measurement_pcr) {
+  std::map<uint32_t, Sha256Digest> replay;
+  replay[measurement_pcr] = Sha256Digest{};
+  for (const v1::MeasurementLogEntry& e : log) {
+    if (e.digest().size() != 32) {
+      return Failure{v1::LOG_REPLAY_MISMATCH,
+                     absl::StrCat("entry ", e.recnum(), " digest is not 32 bytes")};
+    }
+    Sha256Digest& pcr = replay[e.pcr()];  // zero-initialized on first use
+    pcr = Sha256Concat({DigestBytes(pcr), e.digest()});
+  }
+  for (const auto& [index, value] : replay) {
+    auto it = pcr_values.find(index);
+    if (it == pcr_values.end()) {
+      return Failure{v1::LOG_REPLAY_MISMATCH,
+                     absl::StrCat("the log extends PCR ", index, " which is not quoted")};
+    }
+    if (it->second != DigestBytes(value)) {
+      return Failure{v1::LOG_REPLAY_MISMATCH,
+                     absl::StrCat("the measurement log does not replay to quoted PCR ", index)};
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+QuoteAppraiser::QuoteAppraiser(NodeRegistry* registry, const ReferenceValues* reference_values,
+                               Options options)
+    : registry_(registry), reference_values_(reference_values), options_(options) {}
+
+uint64_t QuoteAppraiser::LogEntriesAcknowledged(const std::string& node_id) const {
+  std::shared_ptr<NodeState> state = registry_->Find(node_id);
+  if (state == nullptr) return 0;
+  absl::MutexLock lock(&state->mu);
+  return state->log.size();
+}
+
+v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
+  const v1::Evidence& evidence = *input.evidence;
+  v1::Verdict verdict;
+  verdict.set_evidence_sha256(HexEncode(Sha256(evidence.payload())));
+  verdict.set_appraised_unix_nano(absl::ToUnixNanos(absl::Now()));
+  auto reject = [&](const Failure& f) {
+    verdict.set_status(v1::TRUST_REJECTED);
+    verdict.add_reasons(f.reason);
+    verdict.set_detail(f.detail);
+    spdlog::warn("appraisal node={} rejected: {}: {}", input.node_id.substr(0, 12),
+                 v1::AppraisalReason_Name(f.reason), f.detail);
+    return verdict;
+  };
+
+  if (!evidence.has_quote())
+    return reject({v1::EVIDENCE_UNQUOTED, "evidence carries no TPM quote"});
+  if (input.challenge == nullptr)
+    return reject({v1::NONCE_UNKNOWN, "no challenge for this evidence"});
+  const v1::Quote& q = evidence.quote();
+  auto attest = tpm::DecodeAttest(q.attest());
+  if (!attest.ok()) return reject({v1::QUOTE_MALFORMED, std::string(attest.status().message())});
+  auto signature = tpm::DecodeSignature(q.signature());
+  if (!signature.ok())
+    return reject({v1::QUOTE_MALFORMED, std::string(signature.status().message())});
+
+  std::shared_ptr<NodeState> state = registry_->Find(input.node_id);
+  if (state == nullptr) return reject({v1::AK_UNKNOWN, "node is not enrolled: no AK bound to it"});
+  const std::string& ak_name = state->node().ak_name;
+  const std::string_view signer = Bytes(attest->qualifiedSigner.name, attest->qualifiedSigner.size);
+  if (signer != ak_name) {
+    std::string owner = registry_->NodeIdForAk(std::string(signer));
+    if (!owner.empty()) {
+      return reject(
+          {v1::AK_UNKNOWN, absl::StrCat("quote names the AK of node ", owner.substr(0, 12))});
+    }
+  }
+
+  if (absl::Status st = tpm::VerifySignature(state->ak_key(), *signature, q.attest()); !st.ok()) {
+    return reject({v1::SIGNATURE_INVALID, std::string(st.message())});
+  }
+  if (attest->magic != TPM2_GENERATED_VALUE) {
+    return reject({v1::ATTEST_MAGIC_INVALID, "TPMS_ATTEST.magic is not TPM_GENERATED_VALUE"});
+  }
+  if (attest->type != TPM2_ST_ATTEST_QUOTE) {
+    return reject({v1::ATTEST_TYPE_INVALID, "TPMS_ATTEST.type is not TPM_ST_ATTEST_QUOTE"});
+  }
+  if (signer != ak_name) {
+    return reject({v1::QUALIFIED_SIGNER_MISMATCH, "qualifiedSigner is not the node's AK"});
+  }
+  const Sha256Digest expected_extra =
+      Sha256Concat({input.challenge->nonce, DigestBytes(Sha256(evidence.payload()))});
+  if (Bytes(attest->extraData.buffer, attest->extraData.size) != DigestBytes(expected_extra)) {
+    return reject({v1::EXTRA_DATA_MISMATCH, "extraData is not SHA-256(nonce || SHA-256(payload))"});
+  }
+  const TPMS_QUOTE_INFO& quote = attest->attested.quote;
+  std::map<uint32_t, std::string> pcr_values;
+  if (auto f = CheckPcrs(quote, q, *input.challenge, &pcr_values)) return reject(*f);
+
+  absl::MutexLock lock(&state->mu);
+  if (auto f = CheckClock(attest->clockInfo, state->last_clock)) return reject(*f);
+  // A new TPM reset (a reboot) starts a new measurement log from record 0.
+  const bool rebooted = state->last_clock.has_value() &&
+                        attest->clockInfo.resetCount > state->last_clock->reset_count;
+  std::vector<v1::MeasurementLogEntry> log;
+  if (!rebooted) log = state->log;
+  if (auto f = ExtendLog(evidence.log_entries(), &log)) return reject(*f);
+  if (auto f = CheckReplay(log, pcr_values, options_.measurement_pcr)) return reject(*f);
+  for (const v1::MeasurementLogEntry& e : log) {
+    if (!reference_values_->Contains(e.digest())) {
+      return reject({v1::UNKNOWN_MEASUREMENT,
+                     absl::StrCat("entry ", e.recnum(), " (", e.event_type(), ") digest ",
+                                  HexEncode(e.digest()), " is not a reference value")});
+    }
+  }
+
+  v1::Verdict payload = payload_checker_.Appraise(input);
+  if (payload.status() == v1::TRUST_REJECTED) return payload;
+
+  state->last_clock = QuoteClock{attest->clockInfo.clock, attest->clockInfo.resetCount,
+                                 attest->clockInfo.restartCount};
+  state->log = std::move(log);
+  registry_->MarkDirty(input.node_id);
+  verdict.set_status(v1::TRUST_AFFIRMING);
+  return verdict;
+}
+
+}  // namespace vigil::verifier
