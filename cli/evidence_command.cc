@@ -1,7 +1,5 @@
 #include "cli/evidence_command.h"
 
-#include <tss2/tss2_mu.h>
-
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -12,53 +10,42 @@
 #include "common/digest.h"
 #include "common/status_macros.h"
 #include "grpcpp/grpcpp.h"
+#include "verifier/tpm/attest.h"
 
 namespace vigil::cli {
 namespace {
 
 // The PCR values of `quote`, laid out by the selection the TPM actually quoted.
 absl::StatusOr<PcrFile> QuotedPcrs(const v1::Quote& quote) {
-  TPMS_ATTEST attest = {};
-  size_t offset = 0;
-  const TSS2_RC rc =
-      Tss2_MU_TPMS_ATTEST_Unmarshal(reinterpret_cast<const uint8_t*>(quote.attest().data()),
-                                    quote.attest().size(), &offset, &attest);
-  if (rc != TSS2_RC_SUCCESS || offset != quote.attest().size()) {
-    return absl::InvalidArgumentError("the quote's attest is not a marshalled TPMS_ATTEST");
-  }
+  ASSIGN_OR_RETURN(TPMS_ATTEST attest, verifier::tpm::DecodeAttest(quote.attest()));
   if (attest.type != TPM2_ST_ATTEST_QUOTE) {
     return absl::InvalidArgumentError("the quote's attest is not a quote");
   }
+  ASSIGN_OR_RETURN(std::vector<uint32_t> indices,
+                   verifier::tpm::Sha256PcrIndices(attest.attested.quote.pcrSelect));
   std::map<uint32_t, std::string> values;
   for (const v1::PcrValue& v : quote.pcr_values()) {
     if (!values.emplace(v.index(), v.digest()).second) {
       return absl::InvalidArgumentError(absl::StrCat("PCR ", v.index(), " given twice"));
     }
   }
-  const TPML_PCR_SELECTION& sel = attest.attested.quote.pcrSelect;
-  if (sel.count != 1 || sel.pcrSelections[0].hash != TPM2_ALG_SHA256) {
-    return absl::InvalidArgumentError("the quote does not select exactly the SHA-256 bank");
-  }
-  PcrFile out;
-  out.selection = sel;
-  const TPMS_PCR_SELECTION& bank = sel.pcrSelections[0];
-  if (bank.sizeofSelect > TPM2_PCR_SELECT_MAX) {
-    return absl::InvalidArgumentError("the quote's PCR bitmap is too long");
-  }
-  for (uint32_t pcr = 0; pcr < bank.sizeofSelect * 8u; ++pcr) {
-    if ((bank.pcrSelect[pcr / 8] & (1u << (pcr % 8))) == 0) continue;
+  std::vector<std::pair<uint32_t, std::string>> ordered;
+  for (uint32_t pcr : indices) {
     auto it = values.find(pcr);
     if (it == values.end()) {
       return absl::InvalidArgumentError(
           absl::StrCat("the quote covers PCR ", pcr, " but the evidence has no value for it"));
     }
-    out.digests.push_back(it->second);
+    ordered.emplace_back(pcr, std::move(it->second));
     values.erase(it);
   }
   if (!values.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the evidence has a value for PCR ", values.begin()->first, " the quote does not cover"));
   }
+  ASSIGN_OR_RETURN(PcrFile out, Sha256PcrFile(ordered));
+  // Keep the quote's own selection encoding (tpm2_checkquote compares bitmap sizes).
+  out.selection = attest.attested.quote.pcrSelect;
   return out;
 }
 

@@ -1,16 +1,11 @@
 #include "cli/tpm2_tools_format.h"
 
 #include <fcntl.h>
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
-#include <tss2/tss2_mu.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -309,117 +304,6 @@ absl::StatusOr<std::string> PcrCompositeDigest(const PcrFile& pcrs, TPMI_ALG_HAS
   return out;
 }
 
-absl::StatusOr<TPM2B_PUBLIC> UnmarshalTpm2bPublic(std::string_view bytes) {
-  TPM2B_PUBLIC pub = {};
-  size_t offset = 0;
-  const TSS2_RC rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                                    bytes.size(), &offset, &pub);
-  if (rc != TSS2_RC_SUCCESS) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("not a TPM2B_PUBLIC (TSS error 0x", absl::Hex(rc), ")"));
-  }
-  if (offset != bytes.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("TPM2B_PUBLIC followed by ", bytes.size() - offset, " stray bytes"));
-  }
-  return pub;
-}
-
-absl::StatusOr<std::string> TpmName(const TPM2B_PUBLIC& pub) {
-  std::array<uint8_t, sizeof(TPMT_PUBLIC)> area{};
-  size_t size = 0;
-  TSS2_RC rc = Tss2_MU_TPMT_PUBLIC_Marshal(&pub.publicArea, area.data(), area.size(), &size);
-  if (rc != TSS2_RC_SUCCESS) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot marshal the public area (TSS error 0x", absl::Hex(rc), ")"));
-  }
-  const TPMI_ALG_HASH alg = pub.publicArea.nameAlg;
-  const EVP_MD* md = MdForTpmHash(alg);
-  if (md == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unsupported name algorithm 0x", absl::Hex(alg)));
-  }
-  std::string name(2 + EVP_MD_get_size(md), '\0');
-  name[0] = static_cast<char>(alg >> 8);
-  name[1] = static_cast<char>(alg & 0xff);
-  unsigned int len = 0;
-  if (EVP_Digest(area.data(), size, reinterpret_cast<unsigned char*>(name.data() + 2), &len, md,
-                 nullptr) != 1) {
-    return absl::InternalError("EVP_Digest failed");
-  }
-  return name;
-}
-
-absl::StatusOr<EvpPkeyPtr> PublicKeyFromTpmPublic(const TPMT_PUBLIC& pub) {
-  std::unique_ptr<OSSL_PARAM_BLD, decltype(&OSSL_PARAM_BLD_free)> bld(OSSL_PARAM_BLD_new(),
-                                                                      OSSL_PARAM_BLD_free);
-  std::unique_ptr<BIGNUM, decltype(&BN_free)> n(nullptr, BN_free);
-  std::unique_ptr<BIGNUM, decltype(&BN_free)> e(nullptr, BN_free);
-  std::string point;
-  const char* key_type = nullptr;
-  if (!bld) return absl::InternalError("OSSL_PARAM_BLD_new failed");
-
-  if (pub.type == TPM2_ALG_RSA) {
-    key_type = "RSA";
-    const TPM2B_PUBLIC_KEY_RSA& modulus = pub.unique.rsa;
-    if (modulus.size == 0) return absl::InvalidArgumentError("RSA public key has no modulus");
-    const uint32_t exponent =
-        pub.parameters.rsaDetail.exponent == 0 ? 65537 : pub.parameters.rsaDetail.exponent;
-    n.reset(BN_bin2bn(modulus.buffer, modulus.size, nullptr));
-    e.reset(BN_new());
-    if (!n || !e || BN_set_word(e.get(), exponent) != 1 ||
-        OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
-        OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
-      return absl::InternalError("cannot build RSA key parameters");
-    }
-  } else if (pub.type == TPM2_ALG_ECC) {
-    key_type = "EC";
-    const char* group = nullptr;
-    size_t coordinate = 0;
-    switch (pub.parameters.eccDetail.curveID) {
-      case TPM2_ECC_NIST_P256:
-        group = "prime256v1";
-        coordinate = 32;
-        break;
-      case TPM2_ECC_NIST_P384:
-        group = "secp384r1";
-        coordinate = 48;
-        break;
-      default:
-        return absl::InvalidArgumentError(
-            absl::StrCat("unsupported ECC curve 0x", absl::Hex(pub.parameters.eccDetail.curveID)));
-    }
-    const TPMS_ECC_POINT& q = pub.unique.ecc;
-    if (q.x.size == 0 || q.x.size > coordinate || q.y.size == 0 || q.y.size > coordinate) {
-      return absl::InvalidArgumentError("ECC public point has a bad coordinate size");
-    }
-    // Uncompressed point 0x04 || X || Y, each coordinate left-padded to the field size.
-    point.assign(1 + 2 * coordinate, '\0');
-    point[0] = 0x04;
-    std::memcpy(point.data() + 1 + coordinate - q.x.size, q.x.buffer, q.x.size);
-    std::memcpy(point.data() + 1 + 2 * coordinate - q.y.size, q.y.buffer, q.y.size);
-    if (OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
-        OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
-                                         point.size()) != 1) {
-      return absl::InternalError("cannot build EC key parameters");
-    }
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unsupported public key type 0x", absl::Hex(pub.type)));
-  }
-
-  std::unique_ptr<OSSL_PARAM, decltype(&OSSL_PARAM_free)> params(OSSL_PARAM_BLD_to_param(bld.get()),
-                                                                 OSSL_PARAM_free);
-  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
-      EVP_PKEY_CTX_new_from_name(nullptr, key_type, nullptr), EVP_PKEY_CTX_free);
-  EVP_PKEY* key = nullptr;
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    return absl::InvalidArgumentError("the TPM public area is not a valid public key");
-  }
-  return EvpPkeyPtr(key);
-}
-
 absl::StatusOr<AkPublic> ParseAkPublic(std::string_view bytes) {
   AkPublic out;
   if (bytes.find("-----BEGIN") != std::string_view::npos) {
@@ -430,9 +314,9 @@ absl::StatusOr<AkPublic> ParseAkPublic(std::string_view bytes) {
     if (!out.key) return absl::InvalidArgumentError("not a PEM public key");
     return out;
   }
-  ASSIGN_OR_RETURN(TPM2B_PUBLIC pub, UnmarshalTpm2bPublic(bytes));
-  ASSIGN_OR_RETURN(out.key, PublicKeyFromTpmPublic(pub.publicArea));
-  out.tpm_public = pub;
+  ASSIGN_OR_RETURN(verifier::tpm::TpmPublic pub, verifier::tpm::ParseTpm2bPublic(bytes));
+  ASSIGN_OR_RETURN(out.key, verifier::tpm::PublicKeyOf(pub.area));
+  out.tpm_public = std::move(pub);
   return out;
 }
 

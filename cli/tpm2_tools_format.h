@@ -12,7 +12,6 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,14 +19,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "verifier/tpm/tpm_public.h"
 
 namespace vigil::cli {
-
-/// Frees an EVP_PKEY.
-struct EvpPkeyFree {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
 
 /// PCR values as tpm2-tools carries them: the selection (banks, each with a bitmap) and the
 /// digests in selection order (bank by bank, ascending PCR index within a bank).
@@ -75,20 +69,11 @@ absl::StatusOr<PcrFile> Sha256PcrFile(const std::vector<std::pair<uint32_t, std:
 /// concatenated digests in selection order.
 absl::StatusOr<std::string> PcrCompositeDigest(const PcrFile& pcrs, TPMI_ALG_HASH alg);
 
-/// Unmarshals a TPM2B_PUBLIC (with its 2-byte size prefix), rejecting trailing bytes.
-absl::StatusOr<TPM2B_PUBLIC> UnmarshalTpm2bPublic(std::string_view bytes);
-
-/// The TPM name of a public area: nameAlg (2 bytes, big endian) || H_nameAlg(TPMT_PUBLIC).
-absl::StatusOr<std::string> TpmName(const TPM2B_PUBLIC& pub);
-
-/// The OpenSSL public key of an RSA or ECC (NIST P-256/P-384) TPM public area.
-absl::StatusOr<EvpPkeyPtr> PublicKeyFromTpmPublic(const TPMT_PUBLIC& pub);
-
 /// An AK public key file as tpm2-tools writes it: PEM, or a marshalled TPM2B_PUBLIC.
 struct AkPublic {
-  EvpPkeyPtr key;
-  /// Present only for TPM2B_PUBLIC input (PEM carries no TPM attributes).
-  std::optional<TPM2B_PUBLIC> tpm_public;
+  verifier::tpm::EvpPkeyPtr key;
+  /// Present only for TPM2B_PUBLIC input (PEM carries no TPM attributes or name).
+  std::optional<verifier::tpm::TpmPublic> tpm_public;
 };
 absl::StatusOr<AkPublic> ParseAkPublic(std::string_view bytes);
 
