@@ -1,0 +1,349 @@
+// vigil-node: observes agent workloads from outside (procfs, seccomp filters, BPF probes) and
+// streams TPM-bound runtime reports to a Vigil verifier over mutual TLS.
+
+#include <google/protobuf/util/json_util.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "node/config.h"
+#include "node/node_runner.h"
+#include "node/snapshotter.h"
+#include "spdlog/spdlog.h"
+
+namespace vigil::node {
+namespace {
+
+// What the chosen subcommand does once flags are parsed; returns the exit code.
+using Action = std::function<int()>;
+
+constexpr const char* kCapNames[] = {"chown",
+                                     "dac_override",
+                                     "dac_read_search",
+                                     "fowner",
+                                     "fsetid",
+                                     "kill",
+                                     "setgid",
+                                     "setuid",
+                                     "setpcap",
+                                     "linux_immutable",
+                                     "net_bind_service",
+                                     "net_broadcast",
+                                     "net_admin",
+                                     "net_raw",
+                                     "ipc_lock",
+                                     "ipc_owner",
+                                     "sys_module",
+                                     "sys_rawio",
+                                     "sys_chroot",
+                                     "sys_ptrace",
+                                     "sys_pacct",
+                                     "sys_admin",
+                                     "sys_boot",
+                                     "sys_nice",
+                                     "sys_resource",
+                                     "sys_time",
+                                     "sys_tty_config",
+                                     "mknod",
+                                     "lease",
+                                     "audit_write",
+                                     "audit_control",
+                                     "setfcap",
+                                     "mac_override",
+                                     "mac_admin",
+                                     "syslog",
+                                     "wake_alarm",
+                                     "block_suspend",
+                                     "audit_read",
+                                     "perfmon",
+                                     "bpf",
+                                     "checkpoint_restore"};
+constexpr int kCapCount = sizeof(kCapNames) / sizeof(kCapNames[0]);
+
+// "none", the set's names, or for mostly-full sets "all but x, y".
+std::string CapSet(uint64_t mask) {
+  std::vector<std::string> in, out;
+  for (int i = 0; i < kCapCount; ++i) {
+    ((mask >> i) & 1 ? in : out).push_back(kCapNames[i]);
+  }
+  std::string hex = absl::StrCat("0x", absl::Hex(mask, absl::kZeroPad16));
+  if (in.empty()) return absl::StrCat(hex, " (none)");
+  if (out.empty()) return absl::StrCat(hex, " (all)");
+  if (in.size() > out.size()) return absl::StrCat(hex, " (all but ", absl::StrJoin(out, ", "), ")");
+  return absl::StrCat(hex, " (", absl::StrJoin(in, ", "), ")");
+}
+
+std::string Verdict(const v1::SyscallVerdict& v) {
+  std::string a = v1::SeccompAction_Name(v.action()).substr(sizeof("SECCOMP_ACTION_") - 1);
+  if (v.action() == v1::SECCOMP_ACTION_ERRNO || v.action() == v1::SECCOMP_ACTION_TRAP ||
+      v.action() == v1::SECCOMP_ACTION_TRACE) {
+    absl::StrAppend(&a, "(", v.data(), ")");
+  }
+  if (v.argument_dependent()) absl::StrAppend(&a, " (depends on arguments)");
+  return a;
+}
+
+void PrintSnapshot(const v1::ProcessSnapshot& s, const std::vector<std::string>& gaps) {
+  auto line = [](const std::string& k, const std::string& v) {
+    std::cout << absl::StrCat(k, std::string(k.size() < 14 ? 14 - k.size() : 1, ' '), v, "\n");
+  };
+  line("pid", absl::StrCat(s.pid(), " (", s.comm(), "), parent ", s.ppid()));
+  line("started",
+       absl::FormatTime(absl::FromUnixNanos(s.started_unix_nano()), absl::UTCTimeZone()));
+  line("exe", absl::StrCat(s.exe_path(), "  sha256 ", s.exe_sha256()));
+  line("cmdline", absl::StrJoin(s.cmdline(), " "));
+  line("cgroup", s.cgroup().empty() ? "-" : s.cgroup());
+  line("container", s.container_id().empty() ? "-" : s.container_id());
+  const auto& c = s.credentials();
+  line("uid", absl::StrCat("real ", c.uid_real(), ", effective ", c.uid_effective(), ", saved ",
+                           c.uid_saved(), ", fs ", c.uid_fs()));
+  line("gid", absl::StrCat("real ", c.gid_real(), ", effective ", c.gid_effective(), ", saved ",
+                           c.gid_saved(), ", fs ", c.gid_fs(), "; groups ",
+                           absl::StrJoin(c.supplementary_gids(), ",")));
+  for (const auto& m : c.uid_map())
+    line("uid_map", absl::StrCat(m.inside(), " ", m.outside(), " ", m.count()));
+  for (const auto& m : c.gid_map())
+    line("gid_map", absl::StrCat(m.inside(), " ", m.outside(), " ", m.count()));
+  std::vector<std::string> ns;
+  for (const char* n : {"mnt", "pid", "user", "net", "ipc", "uts", "cgroup", "time"}) {
+    if (s.namespaces().contains(n)) ns.push_back(absl::StrCat(n, ":", s.namespaces().at(n)));
+  }
+  line("namespaces", absl::StrJoin(ns, " "));
+  line("root", !s.has_root_read_only() ? "unknown" : s.root_read_only() ? "read-only" : "writable");
+  const auto& sec = s.seccomp();
+  static constexpr const char* kModes[] = {"disabled", "strict", "filter"};
+  line("seccomp", absl::StrCat(sec.mode() < 3 ? kModes[sec.mode()] : "?", ", ", sec.filter_count(),
+                               " filter(s), no_new_privs ", sec.no_new_privs() ? "yes" : "no"));
+  if (!sec.inspection_error().empty()) line("  not inspected", sec.inspection_error());
+  for (const auto& v : sec.verdicts()) line(absl::StrCat("  ", v.syscall()), Verdict(v));
+  const auto& caps = s.capabilities();
+  line("cap effective", CapSet(caps.effective()));
+  line("cap permitted", CapSet(caps.permitted()));
+  line("cap inherit", CapSet(caps.inheritable()));
+  line("cap bounding", CapSet(caps.bounding()));
+  line("cap ambient", CapSet(caps.ambient()));
+  line("locked", absl::StrCat(s.vm_locked_kib(), " KiB (VmLck)"));
+  for (const auto& r : s.memory().anonymous_executable()) {
+    line(r.writable() ? "anon rwx" : "anon exec",
+         absl::StrCat("0x", absl::Hex(r.start()), "-0x", absl::Hex(r.end()), " ", r.permissions(),
+                      " ", r.size_kib(), " KiB, locked ", r.locked_kib(), " KiB ", r.name()));
+  }
+  for (const auto& f : s.memory().executable_files()) {
+    line("mapped exec", absl::StrCat(f.path(), "  sha256 ", f.sha256().substr(0, 16), "..."));
+  }
+  for (const auto& k : s.sockets()) {
+    std::string remote = k.remote_address().empty() || k.state() == "listen"
+                             ? ""
+                             : absl::StrCat(" -> ", k.remote_address(), ":", k.remote_port());
+    std::string local = k.protocol() == "unix"
+                            ? (k.local_address().empty() ? "(unnamed)" : k.local_address())
+                            : absl::StrCat(k.local_address(), ":", k.local_port());
+    line("socket", absl::StrCat(k.protocol(), " ", k.state(), " ", local, remote));
+  }
+  for (const auto& f : s.sensitive_files()) {
+    line(absl::StrCat("open ", f.classification()),
+         absl::StrCat("fd ", f.fd(), " ", f.path(), " flags 0", absl::StrFormat("%o", f.flags())));
+  }
+  line("children", s.children().empty() ? "-" : absl::StrJoin(s.children(), " "));
+  for (const auto& g : gaps) line("gap", g);
+}
+
+// Comma-separated selector keys, repeated: --select exe=/opt/agent/*,comm=agent
+std::string SelectorHelp() {
+  return "Monitor processes matching KEY=VAL[,KEY=VAL...] (keys: pid, exe (glob), comm, cgroup "
+         "(glob), container (id prefix)); repeatable; children of a match are followed";
+}
+
+absl::StatusOr<std::vector<SensitivePath>> ParseSensitive(const std::vector<std::string>& specs) {
+  std::vector<SensitivePath> out;
+  for (const std::string& spec : specs) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(spec, absl::MaxSplits('=', 1));
+    if (kv.first.empty() || (kv.second != "config" && kv.second != "secret")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--sensitive '", spec, "': expected GLOB=config or GLOB=secret"));
+    }
+    out.push_back({kv.first, kv.second});
+  }
+  return out;
+}
+
+void RegisterRunCommand(CLI::App& app, Action* action) {
+  auto config = std::make_shared<NodeConfig>();
+  auto selects = std::make_shared<std::vector<std::string>>();
+  auto sensitive = std::make_shared<std::vector<std::string>>();
+  auto no_probes = std::make_shared<bool>(false);
+  CLI::App* run = app.add_subcommand(
+      "run", "Stream runtime reports of the selected processes to the verifier until SIGTERM");
+  NodeConfig& c = *config;
+  run->add_option("--verifier", c.verifier_address, "Verifier's mutual-TLS address host:port")
+      ->capture_default_str();
+  run->add_option("--enroll-address", c.enroll_address, "Verifier's enrollment address")
+      ->capture_default_str();
+  run->add_option("--ca-cert", c.ca_cert_path, "PEM of the CA that signed the verifier")
+      ->required();
+  run->add_option("--cert", c.cert_path, "Node certificate (default <state-dir>/node.crt)");
+  run->add_option("--key", c.key_path, "Node private key (default <state-dir>/node.key)");
+  run->add_option("--state-dir", c.state_dir, "Node state directory")->capture_default_str();
+  run->add_option("--max-message-bytes", c.max_message_bytes, "Largest gRPC message")
+      ->check(CLI::Range(64 << 10, 64 << 20))
+      ->capture_default_str();
+  run->add_option("--report-interval-ms", c.report_interval_ms,
+                  "Report interval when the verifier names none")
+      ->check(CLI::Range(100u, 3600000u))
+      ->capture_default_str();
+  run->add_option("--min-report-gap-ms", c.min_report_gap_ms,
+                  "Shortest gap between event-triggered reports")
+      ->check(CLI::Range(100u, 600000u))
+      ->capture_default_str();
+  run->add_option("--tcti", c.tcti, "TPM TCTI, or 'none' to send unquoted evidence")
+      ->capture_default_str();
+  run->add_option("--measurement-pcr", c.measurement_pcr, "PCR the node extends")
+      ->check(CLI::Range(0u, 23u))
+      ->capture_default_str();
+  run->add_flag("--allow-resettable-pcr", c.allow_resettable_pcr,
+                "Allow PCR 16 or 23 (tests only)");
+  run->add_option("--boot-pcrs", c.boot_pcrs, "Boot PCRs quoted beside the measurement PCR")
+      ->delimiter(',')
+      ->check(CLI::Range(0u, 23u));
+  run->add_option("--ak-algorithm", c.ak_algorithm, "Attestation key algorithm")
+      ->check(CLI::IsMember({"ecc", "rsa"}))
+      ->capture_default_str();
+  run->add_option("--measurement-log", c.measurement_log_path, "Measurement log (CEL JSON)")
+      ->capture_default_str();
+  run->add_option("--select", *selects, SelectorHelp())->required();
+  run->add_option("--sensitive", *sensitive,
+                  "Report open files matching GLOB as GLOB=config or GLOB=secret; repeatable");
+  run->add_option("--syscalls", c.seccomp_syscalls,
+                  "Syscalls the seccomp filters are evaluated for")
+      ->delimiter(',')
+      ->capture_default_str();
+  run->add_option("--policy", c.policy_path, "Policy bundle (YAML) whose digest is reported");
+  run->add_flag("--no-probes", *no_probes, "Do not load the BPF probes (no events)");
+  run->callback([=] {
+    for (const std::string& text : *selects) {
+      auto s = ParseSelector(text);
+      if (!s.ok()) throw CLI::ValidationError("--select", std::string(s.status().message()));
+      config->selectors.push_back(*s);
+    }
+    auto paths = ParseSensitive(*sensitive);
+    if (!paths.ok())
+      throw CLI::ValidationError("--sensitive", std::string(paths.status().message()));
+    config->sensitive_paths = *paths;
+    config->enable_probes = !*no_probes;
+    *action = [config] {
+      // Block the stop signals before any thread starts, so only the waiter below sees them.
+      sigset_t stop;
+      sigemptyset(&stop);
+      sigaddset(&stop, SIGTERM);
+      sigaddset(&stop, SIGINT);
+      pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+      auto runner = NodeRunner::Create(*config);
+      if (!runner.ok()) {
+        std::cerr << "vigil-node: " << runner.status().message() << "\n";
+        return 1;
+      }
+      std::thread waiter([&] {
+        int sig = 0;
+        sigwait(&stop, &sig);
+        spdlog::info("signal {}: finishing the stream", sig);
+        (*runner)->Stop();
+      });
+      absl::Status st = (*runner)->Run();
+      waiter.join();
+      if (!st.ok()) {
+        std::cerr << "vigil-node: " << st.message() << "\n";
+        return 1;
+      }
+      return 0;
+    };
+  });
+}
+
+void RegisterInspectCommand(CLI::App& app, Action* action) {
+  struct Flags {
+    int pid = 0;
+    bool json = false;
+    std::vector<std::string> syscalls = NodeConfig().seccomp_syscalls;
+    std::vector<std::string> sensitive;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* inspect = app.add_subcommand(
+      "inspect", "Print one process's full snapshot and seccomp evaluation (no verifier, no TPM)");
+  inspect->add_option("--pid", f->pid, "Process to inspect")
+      ->required()
+      ->check(CLI::Range(1, 1 << 30, "PID"));
+  inspect->add_flag("--json", f->json, "Print the ProcessSnapshot as JSON");
+  inspect->add_option("--syscalls", f->syscalls, "Syscalls to evaluate the seccomp filters for")
+      ->delimiter(',')
+      ->capture_default_str();
+  inspect->add_option("--sensitive", f->sensitive,
+                      "Report open files matching GLOB as GLOB=config or GLOB=secret");
+  inspect->callback([=] {
+    auto paths = ParseSensitive(f->sensitive);
+    if (!paths.ok())
+      throw CLI::ValidationError("--sensitive", std::string(paths.status().message()));
+    *action = [f, paths = *paths] {
+      FileHashCache hashes;
+      SnapshotOptions opts;
+      opts.seccomp_syscalls = f->syscalls;
+      opts.sensitive_paths = paths;
+      Snapshotter snapshotter(opts, &hashes);
+      std::vector<std::string> gaps;
+      auto snap = snapshotter.Snapshot(f->pid, &gaps);
+      if (!snap.ok()) {
+        std::cerr << "vigil-node: pid " << f->pid << ": " << snap.status().message() << "\n";
+        return 1;
+      }
+      if (!f->json) {
+        PrintSnapshot(*snap, gaps);
+        return 0;
+      }
+      google::protobuf::util::JsonPrintOptions o;
+      o.add_whitespace = true;
+      o.preserve_proto_field_names = true;
+      o.always_print_primitive_fields = true;  // uid 0 and an empty ambient set are findings
+      std::string json;
+      auto st = google::protobuf::util::MessageToJsonString(*snap, &json, o);
+      if (!st.ok()) {
+        std::cerr << "vigil-node: " << st.ToString() << "\n";
+        return 1;
+      }
+      std::cout << json;
+      for (const std::string& g : gaps) std::cerr << "vigil-node: gap: " << g << "\n";
+      return 0;
+    };
+  });
+}
+
+}  // namespace
+}  // namespace vigil::node
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "vigil-node: observes agent workloads from outside (procfs, seccomp filters, BPF probes) "
+      "and streams TPM-bound runtime reports to a Vigil verifier over mutual TLS.",
+      "vigil-node"};
+  app.require_subcommand(1);
+  vigil::node::Action action;
+  // One registration per subcommand.
+  vigil::node::RegisterRunCommand(app, &action);
+  vigil::node::RegisterInspectCommand(app, &action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::cerr << "vigil-node: " << e.what() << "\n";
+    return 2;
+  }
+  return action ? action() : 2;
+}

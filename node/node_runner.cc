@@ -1,0 +1,104 @@
+#include "node/node_runner.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/digest.h"
+#include "common/pki.h"
+#include "common/spiffe.h"
+#include "common/status_macros.h"
+#include "node/probes/bpf_event_source.h"
+#include "spdlog/spdlog.h"
+
+namespace vigil::node {
+
+absl::StatusOr<std::unique_ptr<EvidenceSealer>> MakeSealer(const NodeConfig& config) {
+  if (config.tcti == "none") {
+    spdlog::warn(
+        "running without a TPM: the verifier will refuse this node's evidence as "
+        "unquoted");
+    return std::make_unique<UnquotedSealer>();
+  }
+  return absl::UnimplementedError(absl::StrCat(
+      "TPM sealing over '", config.tcti, "' is not available in this build; use --tcti none"));
+}
+
+absl::StatusOr<std::unique_ptr<EventSource>> MakeEventSource(const NodeConfig& config,
+                                                             const std::vector<int>& seed_pids) {
+  if (!config.enable_probes) return std::unique_ptr<EventSource>();
+  ProbeOptions opts;
+  opts.selectors = config.selectors;
+  opts.seed_pids = seed_pids;
+  ASSIGN_OR_RETURN(std::unique_ptr<BpfEventSource> source, BpfEventSource::Start(opts));
+  return std::unique_ptr<EventSource>(std::move(source));
+}
+
+absl::StatusOr<std::string> NodeIdFromCertificate(const std::string& cert_path) {
+  ASSIGN_OR_RETURN(std::string pem, ReadFileToString(cert_path));
+  ASSIGN_OR_RETURN(X509Ptr cert, CertificateFromPem(pem));
+  ASSIGN_OR_RETURN(std::vector<std::string> uris, UriSans(cert.get()));
+  for (const std::string& uri : uris) {
+    auto id = ParseSpiffeId(uri);
+    if (id.ok() && id->role == SpiffeRole::kNode) return id->name;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(cert_path, ": no spiffe://<trust-domain>/vigil/node/<id> URI SAN"));
+}
+
+std::string EffectiveCertPath(const NodeConfig& config) {
+  return config.cert_path.empty() ? config.state_dir + "/node.crt" : config.cert_path;
+}
+
+std::string EffectiveKeyPath(const NodeConfig& config) {
+  return config.key_path.empty() ? config.state_dir + "/node.key" : config.key_path;
+}
+
+absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig& config) {
+  if (config.selectors.empty()) {
+    return absl::InvalidArgumentError("no selectors: nothing to monitor (use --select)");
+  }
+  std::unique_ptr<NodeRunner> r(new NodeRunner());
+  r->config_ = config;
+  const std::string cert = EffectiveCertPath(config), key = EffectiveKeyPath(config);
+  // Fail now, with the file named, rather than on every reconnect.
+  RETURN_IF_ERROR(MakeNodeChannelCredentials(config.ca_cert_path, cert, key).status());
+
+  NodeInfo info;
+  ASSIGN_OR_RETURN(info, ReadLocalNodeInfo());
+  ASSIGN_OR_RETURN(info.node_id, NodeIdFromCertificate(cert));
+  info.node_version = kNodeVersion;
+  if (!config.policy_path.empty()) {
+    ASSIGN_OR_RETURN(Sha256Digest policy, Sha256File(config.policy_path));
+    info.policy_digest = HexEncode(policy);
+  }
+
+  r->matcher_ = std::make_unique<ProcessMatcher>(config.selectors);
+  SnapshotOptions snap;
+  snap.seccomp_syscalls = config.seccomp_syscalls;
+  snap.sensitive_paths = config.sensitive_paths;
+  r->snapshotter_ = std::make_unique<Snapshotter>(snap, &r->hashes_);
+
+  std::vector<int> seed;
+  for (const MatchedProcess& m : r->matcher_->Scan()) seed.push_back(m.pid);
+  ASSIGN_OR_RETURN(r->events_, MakeEventSource(config, seed));
+  ASSIGN_OR_RETURN(r->sealer_, MakeSealer(config));
+  r->builder_ = std::make_unique<ReportBuilder>(info, r->matcher_.get(), r->snapshotter_.get(),
+                                                r->events_.get());
+
+  AttestClientOptions client;
+  client.address = config.verifier_address;
+  client.credentials = [ca = config.ca_cert_path, cert, key] {
+    return MakeNodeChannelCredentials(ca, cert, key);
+  };
+  client.max_message_bytes = config.max_message_bytes;
+  client.default_report_interval = absl::Milliseconds(config.report_interval_ms);
+  client.min_report_gap = absl::Milliseconds(config.min_report_gap_ms);
+  r->client_ = std::make_unique<AttestClient>(client, r->builder_.get(), r->sealer_.get());
+  spdlog::info("node {} monitoring {} selector(s), {} process(es) now; probes {}", info.node_id,
+               config.selectors.size(), seed.size(), r->events_ ? "on" : "off");
+  return r;
+}
+
+absl::Status NodeRunner::Run() { return client_->Run(); }
+
+void NodeRunner::Stop() { client_->Shutdown(); }
+
+}  // namespace vigil::node
