@@ -5,76 +5,32 @@
 #include <string>
 
 #include "tests/testing/swtpm_fixture.h"
-#include "tests/verifier/tpm2_tools_util.h"
+#include "tests/verifier/tpm2_tools_node.h"
 #include "verifier/tpm/tpm_public.h"
 
 namespace vigil::verifier::tpm {
 namespace {
 
-using ::vigil::testing::ReadBytes;
-using ::vigil::testing::RunTpm2Tool;
-using ::vigil::testing::SwtpmFixture;
-using ::vigil::testing::WriteBytes;
+using ::vigil::testing::ToolsNode;
 
-// tpm2-tools' credential file: magic, version, TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET.
-std::string ToolsCredentialFile(const Credential& c) {
-  return std::string("\xba\xdc\xc0\xde\x00\x00\x00\x01", 8) + c.credential_blob +
-         c.encrypted_secret;
-}
-
-struct EkCase {
-  const char* tools_alg;  // tpm2_createek -G
-  bool needs_policy;      // low-range EKs authorize use with PolicySecret(endorsement)
-};
-
-class CredentialActivationTest : public ::testing::TestWithParam<EkCase> {
+class CredentialActivationTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
-    auto tpm = SwtpmFixture::Start();
-    ASSERT_TRUE(tpm.ok()) << tpm.status();
-    tpm_ = std::move(*tpm);
-    dir_ = tpm_->scratch_dir();
-    ASSERT_TRUE(Tool(absl::StrCat("tpm2_createek -G ", GetParam().tools_alg, " -c ", dir_,
-                                  "/ek.ctx -u ", dir_, "/ek.pub"))
-                    .ok());
-    auto ak = Tool(absl::StrCat("tpm2_createak -C ", dir_, "/ek.ctx -c ", dir_,
-                                "/ak.ctx -G ecc -g sha256 -s ecdsa -u ", dir_, "/ak.pub -n ", dir_,
-                                "/ak.name"));
-    ASSERT_TRUE(ak.ok()) << ak.status();
-    auto ek = ParseTpm2bPublic(ReadBytes(dir_ + "/ek.pub"));
+    auto node = ToolsNode::Create(GetParam());
+    ASSERT_TRUE(node.ok()) << node.status();
+    node_ = std::move(*node);
+    auto ek = ParseTpm2bPublic(node_->ek_public());
     ASSERT_TRUE(ek.ok()) << ek.status();
     ek_ = *ek;
-    ak_name_ = ReadBytes(dir_ + "/ak.name");
-    ASSERT_GE(ak_name_.size(), 34u);
+    ak_name_ = node_->ak_tpm2b_name().substr(2);
+    ASSERT_EQ(ak_name_.size(), 34u);
   }
 
-  absl::StatusOr<std::string> Tool(const std::string& cmd) {
-    return RunTpm2Tool(tpm_->tools_tcti(), cmd);
-  }
-
-  // Activates `cred` on the TPM with the AK and EK; returns the recovered secret.
   absl::StatusOr<std::string> Activate(const Credential& cred) {
-    if (!WriteBytes(dir_ + "/cred", ToolsCredentialFile(cred))) {
-      return absl::InternalError("cannot write the credential file");
-    }
-    std::string auth;
-    if (GetParam().needs_policy) {
-      auto s =
-          Tool(absl::StrCat("tpm2_startauthsession --policy-session -S ", dir_,
-                            "/session.ctx && tpm2_policysecret -S ", dir_, "/session.ctx -c e"));
-      if (!s.ok()) return s.status();
-      auth = absl::StrCat(" -P session:", dir_, "/session.ctx");
-    }
-    auto out = Tool(absl::StrCat("tpm2_activatecredential -c ", dir_, "/ak.ctx -C ", dir_,
-                                 "/ek.ctx -i ", dir_, "/cred -o ", dir_, "/secret.out", auth));
-    if (GetParam().needs_policy)
-      (void)Tool(absl::StrCat("tpm2_flushcontext ", dir_, "/session.ctx"));
-    if (!out.ok()) return out.status();
-    return ReadBytes(dir_ + "/secret.out");
+    return node_->Activate(cred.credential_blob, cred.encrypted_secret);
   }
 
-  std::unique_ptr<SwtpmFixture> tpm_;
-  std::string dir_;
+  std::unique_ptr<ToolsNode> node_;
   TpmPublic ek_;
   std::string ak_name_;
 };
@@ -105,10 +61,7 @@ TEST_P(CredentialActivationTest, TpmRefusesTamperedBlob) {
   EXPECT_FALSE(Activate(*cred).ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(Eks, CredentialActivationTest,
-                         ::testing::Values(EkCase{"rsa", true}, EkCase{"ecc", true},
-                                           EkCase{"ecc384", false}),
-                         [](const auto& info) { return std::string(info.param.tools_alg); });
+INSTANTIATE_TEST_SUITE_P(Eks, CredentialActivationTest, ::testing::Values("rsa", "ecc", "ecc384"));
 
 TEST(CredentialTest, RefusesOversizedSecret) {
   TpmPublic ek;

@@ -1,0 +1,197 @@
+#include "verifier/enrollment_service.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/digest.h"
+#include "common/pki.h"
+#include "tests/verifier/tpm2_tools_node.h"
+
+namespace vigil::verifier {
+namespace {
+
+using ::vigil::testing::ToolsNode;
+
+constexpr char kTrustDomain[] = "vigil.test";
+
+// The node side is tpm2-tools on a swtpm (an independent peer); the verifier side is the
+// real Enroller with a real CA and the swtpm local CA as the EK CA bundle.
+class EnrollmentTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    auto node = ToolsNode::Create(GetParam());
+    ASSERT_TRUE(node.ok()) << node.status();
+    node_ = std::move(*node);
+    auto ca = CreateCa(kTrustDomain, absl::Hours(1));
+    ASSERT_TRUE(ca.ok()) << ca.status();
+    ca_ = std::move(*ca);
+    auto registry = NodeRegistry::Open(":memory:");
+    ASSERT_TRUE(registry.ok());
+    registry_ = std::move(*registry);
+    MakeEnroller(node_->tpm().ek_ca_path(), false);
+    auto csr = MakeKeyAndCsr("node");
+    ASSERT_TRUE(csr.ok()) << csr.status();
+    csr_ = *csr;
+  }
+
+  void MakeEnroller(const std::string& bundle, bool tofu) {
+    auto ek = EkVerifier::Create({bundle, tofu}, registry_.get());
+    ASSERT_TRUE(ek.ok()) << ek.status();
+    ek_verifier_ = std::move(*ek);
+    Enroller::Options options;
+    options.node_cert_lifetime = absl::Hours(2);
+    options.max_pending = 4;
+    enroller_ = std::make_unique<Enroller>(&ca_, registry_.get(), ek_verifier_.get(), options);
+  }
+
+  v1::BeginEnrollmentRequest Request(bool with_cert = true) const {
+    v1::BeginEnrollmentRequest r;
+    r.set_ek_public(node_->ek_public());
+    if (with_cert) r.set_ek_certificate(node_->ek_certificate());
+    r.set_ak_public(node_->ak_public());
+    r.set_ak_name(node_->ak_tpm2b_name());
+    r.set_csr_pem(csr_.csr_pem);
+    return r;
+  }
+
+  std::string ExpectedNodeId() const { return HexEncode(Sha256(node_->ek_public().substr(2))); }
+
+  std::unique_ptr<ToolsNode> node_;
+  CaMaterial ca_;
+  std::unique_ptr<NodeRegistry> registry_;
+  std::unique_ptr<EkVerifier> ek_verifier_;
+  std::unique_ptr<Enroller> enroller_;
+  KeyAndCsr csr_;
+};
+
+TEST_P(EnrollmentTest, EnrollsNodeThatActivatesCredential) {
+  auto begin = enroller_->Begin(Request());
+  ASSERT_TRUE(begin.ok()) << begin.status();
+  EXPECT_EQ(begin->node_id(), ExpectedNodeId());
+  auto secret = node_->Activate(begin->credential_blob(), begin->encrypted_secret());
+  ASSERT_TRUE(secret.ok()) << secret.status();
+
+  v1::CompleteEnrollmentRequest complete;
+  complete.set_enrollment_id(begin->enrollment_id());
+  complete.set_activated_secret(*secret);
+  auto done = enroller_->Complete(complete);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->node_id(), ExpectedNodeId());
+  EXPECT_EQ(done->ca_certificate_pem(), ca_.cert_pem);
+  ASSERT_TRUE(VerifyCertificate(done->certificate_chain_pem(), ca_.cert_pem).ok());
+  auto cert = CertificateFromPem(done->certificate_chain_pem());
+  ASSERT_TRUE(cert.ok());
+  auto sans = UriSans(cert->get());
+  ASSERT_TRUE(sans.ok());
+  EXPECT_EQ(*sans, std::vector<std::string>{
+                       absl::StrCat("spiffe://", kTrustDomain, "/vigil/node/", ExpectedNodeId())});
+  EXPECT_LE(done->not_after_unix_nano(), absl::ToUnixNanos(absl::Now() + absl::Hours(2)));
+
+  auto bound = registry_->Find(ExpectedNodeId());
+  ASSERT_NE(bound, nullptr);
+  EXPECT_EQ(bound->node().ak_public, node_->ak_public());
+  EXPECT_EQ(bound->node().ek_public, node_->ek_public());
+  EXPECT_EQ(enroller_->pending(), 0u);
+}
+
+TEST_P(EnrollmentTest, RefusesWrongActivationAnswerAndVoidsEnrollment) {
+  auto begin = enroller_->Begin(Request());
+  ASSERT_TRUE(begin.ok()) << begin.status();
+  auto secret = node_->Activate(begin->credential_blob(), begin->encrypted_secret());
+  ASSERT_TRUE(secret.ok()) << secret.status();
+  v1::CompleteEnrollmentRequest wrong;
+  wrong.set_enrollment_id(begin->enrollment_id());
+  std::string guess = *secret;
+  guess[0] ^= 0x01;
+  wrong.set_activated_secret(guess);
+  EXPECT_EQ(enroller_->Complete(wrong).status().code(), absl::StatusCode::kPermissionDenied);
+  // One attempt only: the right answer now finds nothing.
+  v1::CompleteEnrollmentRequest right = wrong;
+  right.set_activated_secret(*secret);
+  EXPECT_EQ(enroller_->Complete(right).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(registry_->Find(ExpectedNodeId()), nullptr);
+}
+
+INSTANTIATE_TEST_SUITE_P(Eks, EnrollmentTest, ::testing::Values("rsa", "ecc384"));
+
+class EnrollmentRulesTest : public EnrollmentTest {};
+
+TEST_P(EnrollmentRulesTest, RefusesUnknownEkUnlessApprovedOrTofu) {
+  EXPECT_EQ(enroller_->Begin(Request(false)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(registry_->Approve(ExpectedNodeId()).ok());
+  EXPECT_TRUE(enroller_->Begin(Request(false)).ok());
+  ASSERT_TRUE(registry_->Revoke(ExpectedNodeId()).ok());
+  EXPECT_FALSE(enroller_->Begin(Request(false)).ok());
+  MakeEnroller("", true);
+  EXPECT_TRUE(enroller_->Begin(Request(false)).ok());
+}
+
+TEST_P(EnrollmentRulesTest, RefusesEkAsAttestationKey) {
+  v1::BeginEnrollmentRequest r = Request();
+  r.set_ak_public(node_->ek_public());
+  EXPECT_EQ(enroller_->Begin(r).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(EnrollmentRulesTest, RefusesAkNameThatIsNotTheAks) {
+  v1::BeginEnrollmentRequest r = Request();
+  std::string name = r.ak_name();
+  name.back() ^= 0x01;
+  r.set_ak_name(name);
+  EXPECT_EQ(enroller_->Begin(r).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(EnrollmentRulesTest, RefusesCsrWithBadSignature) {
+  v1::BeginEnrollmentRequest r = Request();
+  // Keep the CSR body but change a byte near the end: its signature.
+  std::string pem = r.csr_pem();
+  size_t end = pem.find("-----END");
+  ASSERT_NE(end, std::string::npos);
+  pem[end - 10] = pem[end - 10] == 'A' ? 'B' : 'A';
+  r.set_csr_pem(pem);
+  EXPECT_EQ(enroller_->Begin(r).status().code(), absl::StatusCode::kInvalidArgument);
+  r.set_csr_pem("not a csr");
+  EXPECT_EQ(enroller_->Begin(r).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(EnrollmentRulesTest, BoundsPendingEnrollments) {
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(enroller_->Begin(Request()).ok());
+  EXPECT_EQ(enroller_->Begin(Request()).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_P(EnrollmentRulesTest, ServesBeginAndCompleteOverGrpc) {
+  EnrollmentService service(enroller_.get());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Enrollment::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext c1;
+  v1::BeginEnrollmentResponse begin;
+  ASSERT_TRUE(stub->BeginEnrollment(&c1, Request(), &begin).ok());
+  auto secret = node_->Activate(begin.credential_blob(), begin.encrypted_secret());
+  ASSERT_TRUE(secret.ok()) << secret.status();
+  grpc::ClientContext c2;
+  v1::CompleteEnrollmentRequest complete;
+  complete.set_enrollment_id(begin.enrollment_id());
+  complete.set_activated_secret(*secret);
+  v1::CompleteEnrollmentResponse done;
+  grpc::Status st = stub->CompleteEnrollment(&c2, complete, &done);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(done.node_id(), ExpectedNodeId());
+  grpc::ClientContext c3;
+  v1::BeginEnrollmentRequest bad = Request();
+  bad.set_ek_public("junk");
+  EXPECT_EQ(stub->BeginEnrollment(&c3, bad, &begin).error_code(), grpc::INVALID_ARGUMENT);
+  server->Shutdown();
+}
+
+INSTANTIATE_TEST_SUITE_P(Rsa, EnrollmentRulesTest, ::testing::Values("rsa"));
+
+}  // namespace
+}  // namespace vigil::verifier
