@@ -3,7 +3,10 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "cli/evidence_command.h"
+#include "cli/nodes_command.h"
 #include "cli/pki_command.h"
+#include "cli/quote_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"vigilctl: operate a Vigil attestation fabric (PKI, nodes, evidence, quotes).",
@@ -13,6 +16,9 @@ int main(int argc, char** argv) {
 
   // One registration per command family.
   vigil::cli::RegisterPkiCommands(app, &exit_code);
+  vigil::cli::RegisterNodesCommands(app, &exit_code);
+  vigil::cli::RegisterEvidenceCommands(app, &exit_code);
+  vigil::cli::RegisterQuoteCommands(app, &exit_code);
 
   try {
     app.parse(argc, argv);
