@@ -8,7 +8,6 @@
 #include "common/digest.h"
 #include "common/status_macros.h"
 #include "verifier/tpm/attest.h"
-#include "verifier/tpm/tpm_public.h"
 
 namespace vigil::cli {
 namespace {
@@ -58,14 +57,6 @@ absl::StatusOr<QuoteCheck> CheckTpm2ToolsQuote(const QuoteMaterial& material) {
   if (attest->type != TPM2_ST_ATTEST_QUOTE) {
     return Fail(v1::ATTEST_TYPE_INVALID,
                 absl::StrCat("type is 0x", absl::Hex(attest->type), ", not TPM_ST_ATTEST_QUOTE"));
-  }
-  if (ak->tpm_public.has_value()) {
-    ASSIGN_OR_RETURN(std::string name, verifier::tpm::ComputeName(*ak->tpm_public));
-    const std::string_view signer(reinterpret_cast<const char*>(attest->qualifiedSigner.name),
-                                  attest->qualifiedSigner.size);
-    if (signer != name) {
-      return Fail(v1::QUALIFIED_SIGNER_MISMATCH, "qualifiedSigner is not the AK's name");
-    }
   }
   const std::string_view extra(reinterpret_cast<const char*>(attest->extraData.buffer),
                                attest->extraData.size);

@@ -15,7 +15,7 @@ namespace vigil::cli {
 
 /// The contents of the files `tpm2_quote` writes, and the qualifying data it was given.
 struct QuoteMaterial {
-  /// AK public key: PEM, or a marshalled TPM2B_PUBLIC (then qualifiedSigner is checked too).
+  /// AK public key: PEM, or a marshalled TPM2B_PUBLIC.
   std::string ak_public;
   /// Marshalled TPMS_ATTEST (tpm2_quote -m).
   std::string message;
@@ -38,11 +38,13 @@ struct QuoteCheck {
 /// Checks, in this order: the AK public key parses (an error status if not: that is bad
 /// input, not a bad quote); message and signature decode (QUOTE_MALFORMED); the signature
 /// over the message verifies with the AK (SIGNATURE_INVALID); magic is TPM_GENERATED_VALUE
-/// (ATTEST_MAGIC_INVALID); type is TPM_ST_ATTEST_QUOTE (ATTEST_TYPE_INVALID);
-/// qualifiedSigner is the AK's name when the AK is a TPM2B_PUBLIC
-/// (QUALIFIED_SIGNER_MISMATCH); extraData equals the nonce (EXTRA_DATA_MISMATCH); the PCR
-/// file parses (QUOTE_MALFORMED) and selects the quoted PCRs (PCR_SELECTION_MISMATCH);
-/// pcrDigest is the hash of its values (PCR_DIGEST_MISMATCH).
+/// (ATTEST_MAGIC_INVALID); type is TPM_ST_ATTEST_QUOTE (ATTEST_TYPE_INVALID); extraData
+/// equals the nonce (EXTRA_DATA_MISMATCH); the PCR file parses (QUOTE_MALFORMED) and
+/// selects the quoted PCRs (PCR_SELECTION_MISMATCH); pcrDigest is the hash of its values
+/// (PCR_DIGEST_MISMATCH). qualifiedSigner is not checked: it is the AK's *qualified* name,
+/// which depends on the AK's parents (for an AK under the EK:
+/// nameAlg || H(QN(EK) || Name(AK)), QN(EK) = nameAlg || H(0x4000000B || Name(EK))), and
+/// an AK file alone does not say who they are. tpm2_checkquote does not check it either.
 absl::StatusOr<QuoteCheck> CheckTpm2ToolsQuote(const QuoteMaterial& material);
 
 /// Flags of `vigilctl quote verify`.
