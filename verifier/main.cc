@@ -1,0 +1,273 @@
+// vigil-verifier: appraises the evidence vigil-nodes stream to it over mutual TLS.
+
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <memory>
+#include <set>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/pki.h"
+#include "verifier/attestation_service.h"
+#include "verifier/config.h"
+#include "verifier/ek_verifier.h"
+#include "verifier/enrollment_service.h"
+#include "verifier/fleet_service.h"
+#include "verifier/node_registry.h"
+#include "verifier/quote_appraiser.h"
+#include "verifier/reference_values.h"
+#include "verifier/result_sink.h"
+#include "verifier/results_store.h"
+#include "verifier/server.h"
+
+namespace {
+
+using vigil::verifier::VerifierConfig;
+
+// A CLI11 validator for absl durations ("5s", "500ms", "1m").
+CLI::Validator DurationValidator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        absl::Duration d;
+        if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration()) {
+          return "expected a positive duration such as 5s or 500ms, got \"" + text + "\"";
+        }
+        return "";
+      },
+      "DURATION");
+}
+
+absl::Duration ParsedDuration(const std::string& text) {
+  absl::Duration d;
+  absl::ParseDuration(text, &d);  // Validated by DurationValidator.
+  return d;
+}
+
+// Waits for SIGTERM or SIGINT (blocked in every thread before gRPC starts any).
+int AwaitStopSignal(const sigset_t& signals) {
+  int sig = 0;
+  sigwait(&signals, &sig);
+  return sig;
+}
+
+int Run(VerifierConfig config) {
+  if (absl::Status s = vigil::verifier::ResolvePkiDir(config); !s.ok()) {
+    spdlog::error("{}", std::string(s.message()));
+    return 1;
+  }
+  if (config.trust_domain.empty()) {
+    spdlog::error("no trust domain: give --trust-domain or --pki-dir");
+    return 2;
+  }
+  absl::StatusOr<vigil::verifier::ServerTlsMaterial> tls = vigil::verifier::LoadServerTls(config);
+  if (!tls.ok()) {
+    spdlog::error("{}", std::string(tls.status().message()));
+    return 1;
+  }
+
+  // Enrolled nodes (EK/AK bindings, approvals, per-AK clocks, measurement logs) share the
+  // SQLite file with the results; without --db they last as long as the process.
+  absl::StatusOr<std::unique_ptr<vigil::verifier::NodeRegistry>> registry =
+      vigil::verifier::NodeRegistry::Open(config.db_path.empty() ? ":memory:" : config.db_path);
+  if (!registry.ok()) {
+    spdlog::error("{}", std::string(registry.status().message()));
+    return 1;
+  }
+  vigil::verifier::ReferenceValues reference_values;
+  if (!config.reference_values_path.empty()) {
+    auto loaded = vigil::verifier::ReferenceValues::Load(config.reference_values_path);
+    if (!loaded.ok()) {
+      spdlog::error("{}", std::string(loaded.status().message()));
+      return 2;
+    }
+    reference_values = *std::move(loaded);
+  } else {
+    spdlog::warn("no --reference-values: every measurement is unknown, quoted evidence fails");
+  }
+  vigil::verifier::QuoteAppraiser appraiser(registry->get(), &reference_values,
+                                            {config.measurement_pcr});
+  // The result store (SQLite, --db) is the ResultSink and backs the Fleet API.
+  vigil::verifier::DiscardingResultSink discarding_sink;
+  vigil::verifier::ResultSink* sink = &discarding_sink;
+  std::unique_ptr<vigil::verifier::ResultsStore> store;
+  if (!config.db_path.empty()) {
+    absl::StatusOr<std::unique_ptr<vigil::verifier::ResultsStore>> opened =
+        vigil::verifier::ResultsStore::Open(config.db_path);
+    if (!opened.ok()) {
+      spdlog::error("{}", std::string(opened.status().message()));
+      return 1;
+    }
+    store = *std::move(opened);
+    sink = store.get();
+  } else {
+    spdlog::warn("no --db: verdicts are only logged and the Fleet API is off");
+  }
+  vigil::verifier::AttestationOptions attestation;
+  attestation.trust_domain = config.trust_domain;
+  attestation.report_interval = config.report_interval;
+  attestation.nonce_ttl = config.nonce_ttl;
+  attestation.pcr_selection = config.pcr_selection;
+  vigil::verifier::AttestationService attestation_service(attestation, &appraiser, sink);
+
+  vigil::verifier::ServerOptions options;
+  options.listen_address = config.listen_address;
+  options.enroll_listen_address = config.enroll_listen_address;
+  options.tls = *std::move(tls);
+  options.max_message_bytes = config.max_message_bytes;
+  options.services = {&attestation_service};
+  // Enrollment: EK trust, credential activation, node certificates signed by the CA.
+  absl::StatusOr<vigil::CaMaterial> ca = absl::FailedPreconditionError("no CA");
+  std::unique_ptr<vigil::verifier::EkVerifier> ek_verifier;
+  std::unique_ptr<vigil::verifier::Enroller> enroller;
+  std::unique_ptr<vigil::verifier::EnrollmentService> enrollment_service;
+  if (!config.enroll_listen_address.empty()) {
+    if (config.pki_dir.empty()) {
+      spdlog::error("--enroll-listen needs --pki-dir: its CA key signs node certificates");
+      return 2;
+    }
+    ca = vigil::LoadCa(config.pki_dir);
+    auto ek = vigil::verifier::EkVerifier::Create({config.ek_ca_bundle_path, config.ek_tofu},
+                                                  registry->get());
+    if (!ca.ok() || !ek.ok()) {
+      spdlog::error("{}", std::string((ca.ok() ? ek.status() : ca.status()).message()));
+      return 1;
+    }
+    ek_verifier = *std::move(ek);
+    vigil::verifier::Enroller::Options enroll_options;
+    enroll_options.node_cert_lifetime = config.node_cert_lifetime;
+    enroller = std::make_unique<vigil::verifier::Enroller>(&*ca, registry->get(), ek_verifier.get(),
+                                                           enroll_options);
+    enrollment_service = std::make_unique<vigil::verifier::EnrollmentService>(enroller.get());
+    options.enroll_services = {enrollment_service.get()};
+  }
+  std::unique_ptr<vigil::verifier::FleetService> fleet_service;
+  if (store != nullptr) {
+    fleet_service = std::make_unique<vigil::verifier::FleetService>(config.trust_domain,
+                                                                    store.get(), registry->get());
+    options.services.push_back(fleet_service.get());
+  }
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<vigil::verifier::VerifierServer>> server =
+      vigil::verifier::VerifierServer::Start(options);
+  if (!server.ok()) {
+    spdlog::error("{}", std::string(server.status().message()));
+    return 1;
+  }
+  spdlog::info("vigil-verifier listening on {} (mutual TLS 1.3, trust domain {})",
+               config.listen_address, config.trust_domain);
+  if (!config.enroll_listen_address.empty()) {
+    spdlog::info("enrollment listener on {} (server-authenticated TLS 1.3)",
+                 config.enroll_listen_address);
+  }
+
+  int sig = AwaitStopSignal(signals);
+  spdlog::info("{}: closing streams and shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  attestation_service.CloseStreams();
+  (*server)->Shutdown(absl::Now() + config.shutdown_grace);
+  spdlog::info("vigil-verifier stopped");
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "vigil-verifier: accepts vigil-node evidence streams over mutual TLS 1.3, checks each\n"
+      "report's freshness and identity, appraises it and records the verdict.",
+      "vigil-verifier"};
+  VerifierConfig config;
+  std::string report_interval = "5s";
+  std::string nonce_ttl = "60s";
+  std::string shutdown_grace = "5s";
+  std::string node_cert_lifetime = "24h";
+  const std::set<std::string> levels = {"trace", "debug",    "info", "warn",
+                                        "error", "critical", "off"};
+
+  app.add_option("--listen", config.listen_address, "Mutual-TLS listener (host:port)")
+      ->capture_default_str();
+  app.add_option("--enroll-listen", config.enroll_listen_address,
+                 "Server-authenticated enrollment listener (host:port); none when empty");
+  app.add_option("--pki-dir", config.pki_dir,
+                 "Directory from `vigilctl pki init`: ca.crt, verifier.crt, verifier.key, "
+                 "trust-domain")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--ca", config.ca_cert_path, "CA certificate (PEM) clients must chain to")
+      ->check(CLI::ExistingFile);
+  app.add_option("--cert", config.cert_path, "Verifier certificate (PEM)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--key", config.key_path, "Verifier private key (PEM)")->check(CLI::ExistingFile);
+  app.add_option("--trust-domain", config.trust_domain, "SPIFFE trust domain of client certs");
+  app.add_option("--report-interval", report_interval, "How often nodes report when idle")
+      ->capture_default_str()
+      ->check(DurationValidator());
+  app.add_option("--nonce-ttl", nonce_ttl, "How long a challenge nonce stays valid")
+      ->capture_default_str()
+      ->check(DurationValidator());
+  app.add_option("--pcrs", config.pcr_selection, "PCRs nodes must quote (comma-separated)")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(CLI::Range(0, 23));
+  app.add_option("--max-message-bytes", config.max_message_bytes,
+                 "Largest gRPC message accepted or sent")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
+  app.add_option("--shutdown-grace", shutdown_grace,
+                 "On SIGTERM/SIGINT, how long calls get to finish")
+      ->capture_default_str()
+      ->check(DurationValidator());
+  app.add_option("--db", config.db_path, "SQLite result store path");
+  app.add_option("--ek-ca-bundle", config.ek_ca_bundle_path,
+                 "PEM CA certificates that sign TPM EK certificates (enrollment)")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--tofu", config.ek_tofu,
+               "Enroll any TPM EK: trust on first use (labs and demos only)");
+  app.add_option("--reference-values", config.reference_values_path,
+                 "Known-good measurement digests: one hex SHA-256 per line, or .yaml")
+      ->check(CLI::ExistingFile);
+  app.add_option("--node-cert-lifetime", node_cert_lifetime,
+                 "Lifetime of node certificates issued at enrollment")
+      ->capture_default_str()
+      ->check(DurationValidator());
+  app.add_option("--measurement-pcr", config.measurement_pcr,
+                 "PCR nodes extend their measurements into")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 23));
+  app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error|critical|off")
+      ->capture_default_str()
+      ->check(CLI::IsMember(levels));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "vigil-verifier: " << e.what() << "\n";
+    return 2;
+  }
+  if (config.pki_dir.empty() &&
+      (config.ca_cert_path.empty() || config.cert_path.empty() || config.key_path.empty())) {
+    std::cerr << "vigil-verifier: give --pki-dir, or all of --ca, --cert and --key\n";
+    return 2;
+  }
+  config.report_interval = ParsedDuration(report_interval);
+  config.nonce_ttl = ParsedDuration(nonce_ttl);
+  config.shutdown_grace = ParsedDuration(shutdown_grace);
+  config.node_cert_lifetime = ParsedDuration(node_cert_lifetime);
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  return Run(std::move(config));
+}
