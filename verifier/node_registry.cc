@@ -124,10 +124,11 @@ absl::Status NodeRegistry::Load() {
   ASSIGN_OR_RETURN(Stmt log, Prepare(db_,
                                      "SELECT recnum, pcr, digest, event_type, content FROM "
                                      "node_measurement_log WHERE node_id = ? ORDER BY recnum"));
-  absl::MutexLock lock(&mu_);
+  // Build every node's state first, then publish: mu_ is never held while a node's mu is taken.
+  std::vector<std::shared_ptr<NodeState>> loaded;
   while (sqlite3_step(nodes.get()) == SQLITE_ROW) {
     EnrolledNode n;
-    n.node_id = reinterpret_cast<const char*>(sqlite3_column_text(nodes.get(), 0));
+    n.node_id = ColumnBytes(nodes.get(), 0);
     n.ek_public = ColumnBytes(nodes.get(), 1);
     n.ak_public = ColumnBytes(nodes.get(), 2);
     n.ak_name = ColumnBytes(nodes.get(), 3);
@@ -156,12 +157,16 @@ absl::Status NodeRegistry::Load() {
       e.set_content(ColumnBytes(log.get(), 4));
       (*state)->log.push_back(std::move(e));
     }
-    node_by_ak_[n.ak_name] = n.node_id;
-    nodes_[n.node_id] = *state;
+    loaded.push_back(*state);
   }
   ASSIGN_OR_RETURN(Stmt approvals, Prepare(db_, "SELECT node_id FROM node_approvals"));
+  absl::MutexLock lock(&mu_);
+  for (const auto& state : loaded) {
+    node_by_ak_[state->node().ak_name] = state->node().node_id;
+    nodes_[state->node().node_id] = state;
+  }
   while (sqlite3_step(approvals.get()) == SQLITE_ROW) {
-    approved_.insert(reinterpret_cast<const char*>(sqlite3_column_text(approvals.get(), 0)));
+    approved_.insert(ColumnBytes(approvals.get(), 0));
   }
   return absl::OkStatus();
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <functional>
 #include <string>
 
@@ -55,8 +56,9 @@ class QuoteAppraiserTest : public ::testing::Test {
     auto ek = tpm::ParseTpm2bPublic(ReadBytes(d + "/ek.pub"));
     ASSERT_TRUE(ek.ok());
     node_id_ = new std::string(tpm::NodeIdForEk(*ek));
-    measurements_ = new std::vector<std::string>{DigestBytes(Sha256("vigil-node binary")),
-                                                 DigestBytes(Sha256("bpf object"))};
+    measurements_ =
+        new std::vector<std::string>{std::string(DigestBytes(Sha256("vigil-node binary"))),
+                                     std::string(DigestBytes(Sha256("bpf object")))};
     for (const std::string& m : *measurements_) {
       ASSERT_TRUE(Tool(absl::StrCat("tpm2_pcrextend 15:sha256=", HexEncode(m))).ok());
     }
@@ -112,6 +114,7 @@ class QuoteAppraiserTest : public ::testing::Test {
   }
 
   void SetUp() override {
+    ASSERT_NE(good_, nullptr) << "suite setup failed";
     auto registry = NodeRegistry::Open(":memory:");
     ASSERT_TRUE(registry.ok()) << registry.status();
     registry_ = std::move(*registry);
@@ -284,12 +287,14 @@ TEST_F(QuoteAppraiserTest, SoftwareSignedQuoteReachesEveryCheckAndPasses) {
   EXPECT_EQ(Appraise(kSoftNode, e, ChallengeFor(e)).status(), v1::TRUST_AFFIRMING);
 }
 
+class QuoteTamperTest;
+
 // One mutation of valid evidence (or its challenge) and the reason it must be refused with.
 struct Tamper {
   const char* name;
   v1::AppraisalReason reason;
   // Applied to a copy of the good evidence and its challenge; may re-sign through the test.
-  std::function<void(QuoteAppraiserTest*, v1::Evidence&, IssuedChallenge&, std::string&)> apply;
+  std::function<void(QuoteTamperTest*, v1::Evidence&, IssuedChallenge&, std::string&)> apply;
 };
 
 class QuoteTamperTest : public QuoteAppraiserTest, public ::testing::WithParamInterface<Tamper> {

@@ -34,7 +34,7 @@ class ToolsNode {
     auto out = n->Run(absl::StrCat(
         "tpm2_createek -G ", ek_alg, " -c ", d, "/ek.ctx -u ", d, "/ek.pub && ",
         "tpm2_flushcontext -t && ", read_cert, "tpm2_createprimary -C o -g sha256 -G ecc -c ", d,
-        "/srk.ctx && ", "tpm2_create -C ", d, "/srk.ctx -G ecc256:ecdsa-sha256 -g sha256 -a ",
+        "/srk.ctx && ", "tpm2_create -C ", d, "/srk.ctx -G ecc256:ecdsa-sha256:null -g sha256 -a ",
         "'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign' -u ", d,
         "/ak.pub -r ", d, "/ak.priv && tpm2_flushcontext -t && tpm2_load -C ", d, "/srk.ctx -u ", d,
         "/ak.pub -r ", d, "/ak.priv -c ", d, "/ak.ctx -n ", d, "/ak.name && tpm2_flushcontext -t"));

@@ -41,12 +41,13 @@ SwtpmFixture* TpmPublicTest::tpm_ = nullptr;
 TEST_P(TpmPublicTest, EkAndAkDecodeWithToolsNameAndKey) {
   const std::string d = absl::StrCat(tpm_->scratch_dir(), "/", GetParam());
   ASSERT_TRUE(Tool("mkdir -p " + d).ok());
-  auto out = Tool(
-      absl::StrCat("tpm2_createek -G ", GetParam(), " -c ", d, "/ek.ctx -u ", d,
-                   "/ek.pub && tpm2_readpublic -c ", d, "/ek.ctx -f pem -o ", d, "/ek.pem -n ", d,
-                   "/ek.name && tpm2_flushcontext -t && tpm2_createak -C ", d, "/ek.ctx -c ", d,
-                   "/ak.ctx -G rsa -g sha256 -s rsassa -u ", d, "/ak.pub -n ", d,
-                   "/ak.name -f pem -o ", d, "/ak.pem && tpm2_flushcontext -t"));
+  auto out = Tool(absl::StrCat("tpm2_createek -G ", GetParam(), " -c ", d, "/ek.ctx -u ", d,
+                               "/ek.pub && ", "tpm2_readpublic -c ", d, "/ek.ctx -f pem -o ", d,
+                               "/ek.pem -n ", d, "/ek.name && ",
+                               "tpm2_flushcontext -t && tpm2_createak -C ", d, "/ek.ctx -c ", d,
+                               "/ak.ctx -G rsa -g sha256 -s rsassa -u ", d, "/ak.pub -n ", d,
+                               "/ak.name && ", "tpm2_flushcontext -t && tpm2_readpublic -c ", d,
+                               "/ak.ctx -f pem -o ", d, "/ak.pem && tpm2_flushcontext -t"));
   ASSERT_TRUE(out.ok()) << out.status();
 
   const std::string ek_bytes = ReadBytes(d + "/ek.pub");
