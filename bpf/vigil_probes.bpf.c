@@ -26,6 +26,9 @@ const volatile __u8 monitor_all = 0;    /* debugging (`watch` without selectors)
    0x04000000ULL /* NEWUTS */ | 0x08000000ULL /* NEWIPC */ | 0x10000000ULL /* NEWUSER */ |   \
    0x20000000ULL /* NEWPID */ | 0x40000000ULL /* NEWNET */)
 #define SOCKADDR_MAX 128
+#define NR_CLONE 56 /* x86_64 syscall numbers */
+#define NR_CLONE3 435
+#define NR_EXECVEAT 322
 #define GLOB_STEPS 32768
 
 /* The ring buffer's size is set by the loader before load (a tunable). */
@@ -148,10 +151,16 @@ static __always_inline int on_enter(struct trace_event_raw_sys_enter* ctx, __u32
   s->kind = kind;
   s->data_len = 0;
   s->data[0] = 0;
-  for (int i = 0; i < 6; i++) s->args[i] = ctx->args[i];
+  /* One load per argument: the verifier refuses ctx access through a moved pointer. */
+  s->args[0] = ctx->args[0];
+  s->args[1] = ctx->args[1];
+  s->args[2] = ctx->args[2];
+  s->args[3] = ctx->args[3];
+  s->args[4] = ctx->args[4];
+  s->args[5] = ctx->args[5];
   /* After a successful exec the old image (and the path's memory) is gone: read it now. */
   if (kind == VIGIL_EV_EXECVE || kind == VIGIL_EV_EXECVEAT) {
-    const char* path = (const char*)ctx->args[kind == VIGIL_EV_EXECVE ? 0 : 1];
+    const char* path = (const char*)s->args[kind == VIGIL_EV_EXECVE ? 0 : 1];
     long n = bpf_probe_read_user_str(s->data, sizeof(s->data), path);
     s->data_len = n > 0 ? n : 0;
   }
@@ -178,12 +187,13 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
     s = NULL;
   }
   if (!s) {
-    /* No entry record: the syscall was refused before its entry tracepoint (a seccomp
-     * filter returning ERRNO skips it) or the process became monitored meanwhile. The
-     * arguments are still in the saved user registers. A clone's child (ret 0) and a
-     * successful exec (new registers) are not events of their own here. */
+    /* No entry record: the kernel refuses sys_enter attachment (some sandboxed kernels
+     * do), the syscall was refused before its entry tracepoint (a seccomp filter
+     * returning ERRNO skips it), or the process became monitored meanwhile. The arguments
+     * are still in the saved user registers. A clone's child (ret 0) is not an event; a
+     * successful exec (registers reset) has its record from sched_process_exec. */
     if (!is_monitored(id >> 32)) return 0;
-    if (ret >= 0 && (kind == VIGIL_EV_CLONE || kind == VIGIL_EV_CLONE3 ||
+    if (ret == 0 && (kind == VIGIL_EV_CLONE || kind == VIGIL_EV_CLONE3 ||
                      kind == VIGIL_EV_EXECVE || kind == VIGIL_EV_EXECVEAT))
       return 0;
     __u32 zero = 0;
@@ -310,20 +320,20 @@ VIGIL_SYSCALL(listen, VIGIL_EV_LISTEN)
 /* ---- Following processes ---- */
 
 /* A monitored process forked. The tracepoint also fires for new threads; those are told
- * apart by the flags of the clone/clone3 the parent thread is in (stashed at its entry).
- * fork() and vfork() are not stashed and always make processes. */
+ * apart by the CLONE_THREAD flag of the clone/clone3 the parent thread is in. */
 SEC("tracepoint/sched/sched_process_fork")
 int on_fork(struct trace_event_raw_sched_process_fork* ctx) {
   __u64 id = bpf_get_current_pid_tgid();
-  __u32 ptgid = id >> 32, ptid = (__u32)id;
+  __u32 ptgid = id >> 32;
   if (!is_monitored(ptgid)) return 0;
-  struct stash* s = bpf_map_lookup_elem(&stash, &ptid);
-  if (s) {
-    __u64 flags = 0;
-    if (s->kind == VIGIL_EV_CLONE) flags = s->args[0];
-    if (s->kind == VIGIL_EV_CLONE3) flags = clone3_flags(s->args[0]);
-    if (flags & CLONE_THREAD) return 0;
-  }
+  /* The parent is inside clone/clone3/fork/vfork: its saved registers hold the syscall
+   * number and the flags. */
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(bpf_get_current_task_btf());
+  long nr = BPF_CORE_READ(regs, orig_ax);
+  __u64 flags = 0;
+  if (nr == NR_CLONE) flags = BPF_CORE_READ(regs, di);
+  if (nr == NR_CLONE3) flags = clone3_flags(BPF_CORE_READ(regs, di));
+  if (flags & CLONE_THREAD) return 0;
   __u32 child = (__u32)ctx->child_pid;
   if (!monitor_all) {
     struct vigil_monitored m = {.selector = 0, .parent_tgid = ptgid};
@@ -362,8 +372,13 @@ static long glob_step(__u32 i, void* arg) {
     g->result = 0;
     return 1;
   }
-  char pc = sel->exe_glob[p];
-  char sc = str[s];
+  /* Masks as well as the range check above: the verifier needs a bound on the register
+   * actually used for the access, and the barrier keeps clang from dropping the masks. */
+  __u32 pi = p, si = s;
+  barrier_var(pi);
+  barrier_var(si);
+  char pc = sel->exe_glob[pi & (VIGIL_GLOB_LEN - 1)];
+  char sc = str[si & (VIGIL_DATA_LEN - 1)];
   if (sc != 0) {
     if (pc == '*') {
       g->star = p;
@@ -447,6 +462,25 @@ int on_exec(struct trace_event_raw_sched_process_exec* ctx) {
       return 0;
     }
   }
+  /* Record the path for the exit of this execve/execveat: after a successful exec the
+   * registers and the old image's memory are gone, the kernel's file name is reliable. */
+  __u32 tid = (__u32)bpf_get_current_pid_tgid();
+  struct stash* s = bpf_map_lookup_elem(&stash, &tid);
+  if (!s) {
+    struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(bpf_get_current_task_btf());
+    long nr = BPF_CORE_READ(regs, orig_ax);
+    s = bpf_map_lookup_elem(&stash_scratch, &zero);
+    if (s) {
+      s->kind = nr == NR_EXECVEAT ? VIGIL_EV_EXECVEAT : VIGIL_EV_EXECVE;
+      for (int i = 0; i < 6; i++) s->args[i] = 0;
+    }
+  }
+  if (s) {
+    long len = bpf_probe_read_kernel_str(s->data, sizeof(s->data), path);
+    s->data_len = len > 0 ? len : 0;
+    if (bpf_map_update_elem(&stash, &tid, s, BPF_ANY)) count_drop(VIGIL_DROP_STASH_FULL);
+  }
+
   struct vigil_event* e = new_event(VIGIL_EV_PROCESS_EXEC);
   if (!e) return 0;
   e->target_pid = ctx->old_pid;

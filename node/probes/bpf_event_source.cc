@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -37,19 +38,19 @@ constexpr const char* kDropReasonNames[VIGIL_DROP_REASONS] = {"ringbuf_full", "s
                                                               "monitor_full"};
 
 int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
-  char buf[2048];
+  char buf[8192];  // verifier logs arrive in large pieces
   int n = std::vsnprintf(buf, sizeof(buf), format, args);
   if (n < 0) return 0;
   std::string line(absl::StripTrailingAsciiWhitespace(buf));
   switch (level) {
     case LIBBPF_WARN:
-      spdlog::warn("libbpf: {}", line);
+      spdlog::warn("{}", line);
       break;
     case LIBBPF_INFO:
-      spdlog::debug("libbpf: {}", line);
+      spdlog::debug("{}", line);
       break;
     case LIBBPF_DEBUG:
-      spdlog::trace("libbpf: {}", line);
+      spdlog::trace("{}", line);
       break;
   }
   return 0;
@@ -103,6 +104,7 @@ struct BpfEventSource::State {
   std::atomic<uint64_t> malformed{0};
 
   int64_t boot_to_wall_ns = 0;
+  int node_tgid = 0;
   std::string cgroup_root;
   v1::ProbeStatus fixed_status;  // hooks, object digest, program tags
 
@@ -162,7 +164,8 @@ absl::StatusOr<std::unique_ptr<BpfEventSource>> BpfEventSource::Start(const Prob
   HookSupport hooks = DetectHookSupport();
 
   ASSIGN_OR_RETURN(auto skel, BpfSkeleton<vigil_probes>::Open());
-  skel->rodata->node_tgid = options.node_tgid > 0 ? options.node_tgid : getpid();
+  const int node_tgid = options.node_tgid > 0 ? options.node_tgid : getpid();
+  skel->rodata->node_tgid = node_tgid;
   skel->rodata->monitor_all = options.monitor_all ? 1 : 0;
   if (int err = bpf_map__set_max_entries(skel->maps.events, rb); err != 0) {
     return LibbpfError("sizing the ring buffer", err);
@@ -171,7 +174,13 @@ absl::StatusOr<std::unique_ptr<BpfEventSource>> BpfEventSource::Start(const Prob
   auto state = std::make_unique<State>(std::move(skel));
   State& s = *state;
   s.capacity = options.queue_capacity;
+  s.node_tgid = node_tgid;
   s.cgroup_root = options.cgroup_root;
+  // On a hybrid cgroup v1/v2 host the v2 hierarchy (whose ids the probes see) is "unified".
+  if (!IsMountedFs(s.cgroup_root, CGROUP2_SUPER_MAGIC) &&
+      IsMountedFs(s.cgroup_root + "/unified", CGROUP2_SUPER_MAGIC)) {
+    s.cgroup_root += "/unified";
+  }
   s.boot_to_wall_ns = BootToWallOffsetNs();
   for (const auto& r : hooks.refused) s.fixed_status.add_refused_hooks(r);
 
@@ -278,6 +287,7 @@ std::vector<int> BpfEventSource::MonitoredPids() const {
 
 absl::Status BpfEventSource::Monitor(int pid) {
   if (pid <= 0) return absl::InvalidArgumentError(absl::StrCat("invalid pid ", pid));
+  if (pid == state_->node_tgid) return absl::OkStatus();  // the node never monitors itself
   uint32_t key = static_cast<uint32_t>(pid);
   vigil_monitored value{};
   if (int err = bpf_map__update_elem(state_->skel->maps.monitored, &key, sizeof(key), &value,

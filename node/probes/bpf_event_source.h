@@ -31,7 +31,8 @@ struct ProbeOptions {
   size_t queue_capacity = 65536;
   /// The node's own process, never monitored; 0 means getpid().
   int node_tgid = 0;
-  /// Where cgroup v2 is mounted (for cgroup and container selectors).
+  /// Where cgroup v2 is mounted (for cgroup and container selectors); on a hybrid host
+  /// where this is not cgroup2, its "unified" subdirectory is used.
   std::string cgroup_root = "/sys/fs/cgroup";
 };
 
@@ -53,7 +54,8 @@ class BpfEventSource final : public EventSource {
   /// cgroup/container selectors match. Processes already monitored stay monitored.
   absl::Status UpdateSelectors(const std::vector<Selector>& selectors);
 
-  /// Starts monitoring the running process `pid` (and, from now on, what it forks).
+  /// Starts monitoring the running process `pid` (and, from now on, what it forks). The
+  /// node's own pid is accepted and ignored: the node never monitors itself.
   absl::Status Monitor(int pid);
 
   /// Waits until at least one event is queued or `timeout` passes; true if events wait.
