@@ -6,6 +6,7 @@
 #include "common/spiffe.h"
 #include "common/status_macros.h"
 #include "node/probes/bpf_event_source.h"
+#include "node/tpm_sealer.h"
 #include "spdlog/spdlog.h"
 
 namespace vigil::node {
@@ -17,8 +18,9 @@ absl::StatusOr<std::unique_ptr<EvidenceSealer>> MakeSealer(const NodeConfig& con
         "unquoted");
     return std::make_unique<UnquotedSealer>();
   }
-  return absl::UnimplementedError(absl::StrCat(
-      "TPM sealing over '", config.tcti, "' is not available in this build; use --tcti none"));
+  // Opens the TPM, enrolls when the node has no usable certificate, measures this start.
+  ASSIGN_OR_RETURN(std::unique_ptr<TpmEvidenceSealer> sealer, TpmEvidenceSealer::Open(config));
+  return std::unique_ptr<EvidenceSealer>(std::move(sealer));
 }
 
 absl::StatusOr<std::unique_ptr<EventSource>> MakeEventSource(const NodeConfig& config,
@@ -57,6 +59,8 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
   }
   std::unique_ptr<NodeRunner> r(new NodeRunner());
   r->config_ = config;
+  // The TPM sealer first: enrollment writes the certificate checked just below.
+  ASSIGN_OR_RETURN(r->sealer_, MakeSealer(config));
   const std::string cert = EffectiveCertPath(config), key = EffectiveKeyPath(config);
   // Fail now, with the file named, rather than on every reconnect.
   RETURN_IF_ERROR(MakeNodeChannelCredentials(config.ca_cert_path, cert, key).status());
@@ -79,7 +83,6 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
   std::vector<int> seed;
   for (const MatchedProcess& m : r->matcher_->Scan()) seed.push_back(m.pid);
   ASSIGN_OR_RETURN(r->events_, MakeEventSource(config, seed));
-  ASSIGN_OR_RETURN(r->sealer_, MakeSealer(config));
   r->builder_ = std::make_unique<ReportBuilder>(info, r->matcher_.get(), r->snapshotter_.get(),
                                                 r->events_.get());
 

@@ -68,6 +68,16 @@ absl::StatusOr<std::unique_ptr<NodeTpm>> NodeTpm::Open(const Options& options) {
   EsysPtr<TPM2B_NAME> name(name_raw);
   if (rc != TSS2_RC_SUCCESS) return TssError(rc, "AK name");
   ASSIGN_OR_RETURN(node->ak_name_, MarshalTPM2B_NAME(*name));
+  TPM2B_PUBLIC* read_public = nullptr;
+  TPM2B_NAME* read_name = nullptr;
+  TPM2B_NAME* qualified = nullptr;
+  rc = Esys_ReadPublic(tpm.esys(), node->ak_.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                       &read_public, &read_name, &qualified);
+  EsysPtr<TPM2B_PUBLIC> free_public(read_public);
+  EsysPtr<TPM2B_NAME> free_name(read_name);
+  EsysPtr<TPM2B_NAME> free_qualified(qualified);
+  if (rc != TSS2_RC_SUCCESS) return TssError(rc, "read AK public");
+  node->ak_qualified_name_.assign(reinterpret_cast<const char*>(qualified->name), qualified->size);
   spdlog::info("TPM {}: node_id {} ({} EK{}), {} AK", options.tcti, node->node_id_,
                EkTypeName(node->ek_type_),
                node->ek_certificate_der_.empty() ? ", no certificate" : " with certificate",

@@ -48,6 +48,10 @@ class NodeTpm {
   const std::string& ak_public() const { return ak_public_; }
   /// Marshalled TPM2B_NAME of the AK, as the TPM computed it.
   const std::string& ak_name() const { return ak_name_; }
+  /// The AK's qualified name (TPM2B_NAME contents, no size prefix) as TPM2_ReadPublic
+  /// reports it: what a quote's TPMS_ATTEST.qualifiedSigner holds. It differs from the name:
+  /// it also covers the SRK and the owner hierarchy.
+  const std::string& ak_qualified_name() const { return ak_qualified_name_; }
   /// True when Open created a new AK (there was none saved, or the saved one would not load
   /// on this TPM): any certificate bound to an earlier AK is then stale.
   bool ak_created() const { return ak_created_; }
@@ -76,6 +80,7 @@ class NodeTpm {
   std::string ek_certificate_der_;
   std::string ak_public_;
   std::string ak_name_;
+  std::string ak_qualified_name_;
   bool ak_created_ = false;
 };
 
