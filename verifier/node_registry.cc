@@ -220,6 +220,12 @@ std::string NodeRegistry::NodeIdForAk(const std::string& ak_name) const {
   return it == node_by_ak_.end() ? "" : it->second;
 }
 
+void NodeRegistry::RecordQualifiedSigner(const std::string& node_id,
+                                         const std::string& qualified_name) {
+  absl::MutexLock lock(&mu_);
+  node_by_ak_[qualified_name] = node_id;
+}
+
 std::vector<EnrolledNode> NodeRegistry::ListNodes() const {
   absl::MutexLock lock(&mu_);
   std::vector<EnrolledNode> out;

@@ -53,6 +53,9 @@ class NodeState {
 
   absl::Mutex mu;
   std::optional<QuoteClock> last_clock ABSL_GUARDED_BY(mu);
+  /// The AK's qualified name as its TPM reports it in quotes (TPMS_ATTEST.qualifiedSigner),
+  /// pinned at the first accepted quote; empty until then. Kept in memory only.
+  std::string qualified_signer ABSL_GUARDED_BY(mu);
   std::vector<v1::MeasurementLogEntry> log ABSL_GUARDED_BY(mu);
 
  private:
@@ -81,8 +84,11 @@ class NodeRegistry {
   /// The node's state, or nullptr when it is not enrolled.
   std::shared_ptr<NodeState> Find(const std::string& node_id) const;
 
-  /// The node whose bound AK has TPM name `ak_name`, or "" when no node's AK has it.
+  /// The node whose bound AK has TPM name (or pinned qualified name) `ak_name`, or "" when
+  /// no node's AK has it.
   std::string NodeIdForAk(const std::string& ak_name) const;
+  /// Records `node_id`'s AK qualified name so NodeIdForAk finds it.
+  void RecordQualifiedSigner(const std::string& node_id, const std::string& qualified_name);
 
   /// Every enrolled node, ordered by node_id.
   std::vector<EnrolledNode> ListNodes() const;

@@ -181,11 +181,13 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
 
   std::shared_ptr<NodeState> state = registry_->Find(input.node_id);
   if (state == nullptr) return reject({v1::AK_UNKNOWN, "node is not enrolled: no AK bound to it"});
+  absl::MutexLock lock(&state->mu);
   const std::string& ak_name = state->node().ak_name;
   const std::string_view signer = Bytes(attest->qualifiedSigner.name, attest->qualifiedSigner.size);
-  if (signer != ak_name) {
+  const std::string& pinned = state->qualified_signer;
+  if (signer != ak_name && signer != pinned) {
     std::string owner = registry_->NodeIdForAk(std::string(signer));
-    if (!owner.empty()) {
+    if (!owner.empty() && owner != input.node_id) {
       return reject(
           {v1::AK_UNKNOWN, absl::StrCat("quote names the AK of node ", owner.substr(0, 12))});
     }
@@ -200,7 +202,12 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   if (attest->type != TPM2_ST_ATTEST_QUOTE) {
     return reject({v1::ATTEST_TYPE_INVALID, "TPMS_ATTEST.type is not TPM_ST_ATTEST_QUOTE"});
   }
-  if (signer != ak_name) {
+  // qualifiedSigner is the AK's qualified name (H(parent's QN || name)), which the public
+  // area alone does not determine: it must have the AK name's algorithm and size, and equal
+  // the one pinned at the AK's first accepted quote.
+  if (signer.size() != ak_name.size() ||
+      signer.substr(0, 2) != std::string_view(ak_name).substr(0, 2) ||
+      (!pinned.empty() && signer != pinned)) {
     return reject({v1::QUALIFIED_SIGNER_MISMATCH, "qualifiedSigner is not the node's AK"});
   }
   const Sha256Digest expected_extra =
@@ -212,7 +219,6 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   std::map<uint32_t, std::string> pcr_values;
   if (auto f = CheckPcrs(quote, q, *input.challenge, &pcr_values)) return reject(*f);
 
-  absl::MutexLock lock(&state->mu);
   if (auto f = CheckClock(attest->clockInfo, state->last_clock)) return reject(*f);
   // A new TPM reset (a reboot) starts a new measurement log from record 0.
   const bool rebooted = state->last_clock.has_value() &&
@@ -235,6 +241,10 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   state->last_clock = QuoteClock{attest->clockInfo.clock, attest->clockInfo.resetCount,
                                  attest->clockInfo.restartCount};
   state->log = std::move(log);
+  if (pinned.empty()) {
+    state->qualified_signer = std::string(signer);
+    registry_->RecordQualifiedSigner(input.node_id, state->qualified_signer);
+  }
   registry_->MarkDirty(input.node_id);
   verdict.set_status(v1::TRUST_AFFIRMING);
   return verdict;

@@ -65,13 +65,15 @@ class QuoteAppraiserTest : public ::testing::Test {
     older_ = new v1::Evidence(Quote("ak", Payload(*node_id_, 1), Nonce('o')));
     good_ = new v1::Evidence(Quote("ak", Payload(*node_id_, 2), Nonce('n')));
     other_ak_ = new v1::Evidence(Quote("ak2", Payload(*node_id_, 3), Nonce('n')));
+    other_own_ = new v1::Evidence(Quote("ak2", Payload(kOtherNode, 5), Nonce('n')));
     garbage_payload_ = new v1::Evidence(Quote("ak", "\xff\xff not a report", Nonce('n')));
     foreign_payload_ = new v1::Evidence(Quote("ak", Payload(kOtherNode, 4), Nonce('n')));
   }
 
   static void TearDownTestSuite() {
     delete tpm_;
-    for (auto* e : {older_, good_, other_ak_, garbage_payload_, foreign_payload_}) delete e;
+    for (auto* e : {older_, good_, other_ak_, other_own_, garbage_payload_, foreign_payload_})
+      delete e;
     delete node_id_;
     delete measurements_;
   }
@@ -177,6 +179,7 @@ class QuoteAppraiserTest : public ::testing::Test {
   static v1::Evidence* older_;
   static v1::Evidence* good_;
   static v1::Evidence* other_ak_;
+  static v1::Evidence* other_own_;
   static v1::Evidence* garbage_payload_;
   static v1::Evidence* foreign_payload_;
 
@@ -192,6 +195,7 @@ std::vector<std::string>* QuoteAppraiserTest::measurements_ = nullptr;
 v1::Evidence* QuoteAppraiserTest::older_ = nullptr;
 v1::Evidence* QuoteAppraiserTest::good_ = nullptr;
 v1::Evidence* QuoteAppraiserTest::other_ak_ = nullptr;
+v1::Evidence* QuoteAppraiserTest::other_own_ = nullptr;
 v1::Evidence* QuoteAppraiserTest::garbage_payload_ = nullptr;
 v1::Evidence* QuoteAppraiserTest::foreign_payload_ = nullptr;
 
@@ -250,6 +254,9 @@ TEST_F(QuoteAppraiserTest, RejectsRestartCountGoingDown) {
 }
 
 TEST_F(QuoteAppraiserTest, RejectsQuoteByAnotherNodesAk) {
+  // The other node's AK is known by its qualified name once it has reported.
+  ASSERT_EQ(Appraise(kOtherNode, *other_own_, ChallengeFor(*other_own_)).status(),
+            v1::TRUST_AFFIRMING);
   ExpectRejected(Appraise(*other_ak_), v1::AK_UNKNOWN);
 }
 
@@ -282,6 +289,11 @@ TEST_F(QuoteAppraiserTest, FailedAppraisalDoesNotAdvanceState) {
   EXPECT_EQ(Appraise(*good_).status(), v1::TRUST_AFFIRMING);
 }
 
+TEST_F(QuoteAppraiserTest, RefusesQualifiedSignerOfWrongShapeOnFirstQuote) {
+  v1::Evidence e = Resigned(*good_, [](TPMS_ATTEST& a) { a.qualifiedSigner.size = 20; });
+  ExpectRejected(Appraise(kSoftNode, e, ChallengeFor(e)), v1::QUALIFIED_SIGNER_MISMATCH);
+}
+
 TEST_F(QuoteAppraiserTest, SoftwareSignedQuoteReachesEveryCheckAndPasses) {
   v1::Evidence e = Resigned(*good_, [](TPMS_ATTEST&) {});
   EXPECT_EQ(Appraise(kSoftNode, e, ChallengeFor(e)).status(), v1::TRUST_AFFIRMING);
@@ -299,6 +311,8 @@ struct Tamper {
 
 class QuoteTamperTest : public QuoteAppraiserTest, public ::testing::WithParamInterface<Tamper> {
  public:
+  using QuoteAppraiserTest::Appraise;
+  using QuoteAppraiserTest::ChallengeFor;
   using QuoteAppraiserTest::Resigned;
 };
 
@@ -312,6 +326,9 @@ TEST_P(QuoteTamperTest, RejectsWithItsOwnReason) {
 
 void SetSoft(QuoteTamperTest* t, v1::Evidence& e, IssuedChallenge& c, std::string& node,
              const std::function<void(TPMS_ATTEST&)>& edit) {
+  // A first, valid quote pins the software AK's qualified name.
+  v1::Evidence valid = t->Resigned(e, [](TPMS_ATTEST&) {});
+  ASSERT_EQ(t->Appraise(kSoftNode, valid, t->ChallengeFor(valid)).status(), v1::TRUST_AFFIRMING);
   e = t->Resigned(e, edit);
   c.nonce = e.nonce();
   node = kSoftNode;
