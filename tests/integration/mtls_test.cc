@@ -1,0 +1,314 @@
+// The verifier's mutual-TLS listener end to end: real certificates, a real server on a
+// loopback port, real gRPC and OpenSSL clients.
+
+#include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+
+#include "absl/cleanup/cleanup.h"
+#include "common/openssl_util.h"
+#include "common/pki.h"
+#include "tests/testing/pki_fixture.h"
+#include "tests/testing/verifier_fixture.h"
+#include "verifier/peer_identity.h"
+#include "vigil/v1/fleet.grpc.pb.h"
+#include "vigil/v1/runtime.pb.h"
+
+namespace vigil {
+namespace {
+
+using testing::TestPki;
+using testing::TestVerifier;
+using testing::TestVerifierOptions;
+using Stream = grpc::ClientReaderWriter<v1::NodeMessage, v1::VerifierMessage>;
+
+std::chrono::system_clock::time_point Deadline() {
+  return std::chrono::system_clock::now() + std::chrono::seconds(60);
+}
+
+// A client-only service: ListNodes answers only client certificates.
+class ClientOnlyFleet final : public v1::Fleet::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* context,
+                                      const v1::ListNodesRequest*,
+                                      v1::ListNodesResponse*) override {
+    absl::StatusOr<verifier::PeerIdentity> peer =
+        verifier::RequireRole(*context, TestPki::kTrustDomain, SpiffeRole::kClient);
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(verifier::ToGrpcStatus(peer.status()));
+    return reactor;
+  }
+};
+
+// grpc.health.v1.Health/Check for the overall server; returns the status and, when OK, the
+// serving status (1 = SERVING).
+grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, int* serving) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  grpc::Slice empty("");  // HealthCheckRequest{service: ""} serializes to no bytes.
+  grpc::ByteBuffer request(&empty, 1);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
+  grpc::Status status = done.get_future().get();
+  if (status.ok()) {
+    std::vector<grpc::Slice> slices;
+    EXPECT_TRUE(response.Dump(&slices).ok());
+    std::string bytes;
+    for (const grpc::Slice& s : slices)
+      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    // HealthCheckResponse{status: SERVING} is field 1, varint 1.
+    *serving = bytes == std::string("\x08\x01", 2) ? 1 : 0;
+  }
+  return status;
+}
+
+std::string Report(const std::string& node_id, uint64_t sequence, size_t padding = 0) {
+  v1::RuntimeReport report;
+  report.set_node_id(node_id);
+  report.set_sequence(sequence);
+  report.set_hostname(std::string(padding, 'x'));
+  return report.SerializeAsString();
+}
+
+v1::NodeMessage Evidence(const std::string& nonce, const std::string& payload) {
+  v1::NodeMessage m;
+  m.mutable_evidence()->set_nonce(nonce);
+  m.mutable_evidence()->set_payload(payload);
+  return m;
+}
+
+// Answers one challenge; returns the acknowledgement and leaves the next nonce in *nonce.
+v1::Acknowledgement Round(Stream& stream, std::string* nonce, const std::string& payload) {
+  EXPECT_TRUE(stream.Write(Evidence(*nonce, payload)));
+  v1::VerifierMessage ack, challenge;
+  EXPECT_TRUE(stream.Read(&ack));
+  EXPECT_TRUE(stream.Read(&challenge));
+  EXPECT_TRUE(challenge.has_challenge());
+  *nonce = challenge.challenge().nonce();
+  return ack.acknowledgement();
+}
+
+// The first RPC's status when connecting with `identity` (handshake failures show here).
+grpc::Status AttestStatus(TestVerifier& verifier, const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = v1::Attestation::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  auto stream = stub->Attest(&ctx);
+  v1::VerifierMessage m;
+  while (stream->Read(&m)) {
+    if (m.has_challenge()) {
+      ctx.TryCancel();  // Connected and challenged: the handshake was accepted.
+      return grpc::Status::OK;
+    }
+  }
+  return stream->Finish();
+}
+
+// Completes (or fails) a raw TLS handshake with the verifier, capped at `max_version`,
+// presenting `identity`. Returns the negotiated version, or 0 when the handshake failed.
+int RawHandshake(int port, const TestPki& pki, const CertAndKey& identity, int max_version) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  absl::Cleanup close_fd = [fd] { close(fd); };
+  timeval guard{30, 0};  // Only so a broken server cannot hang the test forever.
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof(guard));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return -1;
+
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_max_proto_version(ctx.get(), max_version);
+  X509Ptr ca = *CertificateFromPem(pki.ca_cert_pem());
+  X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx.get()), ca.get());
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  X509Ptr cert = *CertificateFromPem(identity.cert_pem);
+  EvpPkeyPtr key = *PrivateKeyFromPem(identity.key_pem);
+  SSL_CTX_use_certificate(ctx.get(), cert.get());
+  SSL_CTX_use_PrivateKey(ctx.get(), key.get());
+  static const unsigned char kAlpn[] = {2, 'h', '2'};
+  SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof(kAlpn));
+
+  SslPtr ssl(SSL_new(ctx.get()));
+  SSL_set_fd(ssl.get(), fd);
+  SSL_set_tlsext_host_name(ssl.get(), "localhost");
+  int rc = SSL_connect(ssl.get());
+  DrainOpenSslErrors();
+  return rc == 1 ? SSL_version(ssl.get()) : 0;
+}
+
+class MtlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<TestPki>> pki = TestPki::Create();
+    ASSERT_TRUE(pki.ok()) << pki.status();
+    pki_ = *std::move(pki);
+  }
+
+  void StartVerifier(TestVerifierOptions options = {}) {
+    options.services.push_back(&fleet_);
+    absl::StatusOr<std::unique_ptr<TestVerifier>> v = TestVerifier::Start(*pki_, options);
+    ASSERT_TRUE(v.ok()) << v.status();
+    verifier_ = *std::move(v);
+  }
+
+  ClientOnlyFleet fleet_;
+  std::unique_ptr<TestPki> pki_;
+  std::unique_ptr<TestVerifier> verifier_;
+};
+
+TEST_F(MtlsTest, NodeStreamsReportsAndGetsAcknowledgementsAndFreshChallenges) {
+  StartVerifier();
+  auto stub = v1::Attestation::NewStub(verifier_->Channel(pki_->node()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  auto stream = stub->Attest(&ctx);
+  v1::VerifierMessage first;
+  ASSERT_TRUE(stream->Read(&first));
+  ASSERT_TRUE(first.has_challenge());
+  std::string nonce = first.challenge().nonce();
+  std::set<std::string> nonces = {nonce};
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    v1::Acknowledgement ack = Round(*stream, &nonce, Report(TestPki::kNodeId, seq));
+    EXPECT_EQ(ack.sequence(), seq);
+    EXPECT_EQ(ack.verdict().status(), v1::TRUST_UNVERIFIED);
+    EXPECT_TRUE(nonces.insert(nonce).second) << "a nonce was issued twice";
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  v1::VerifierMessage m;
+  EXPECT_FALSE(stream->Read(&m));
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(verifier_->recorded().records().size(), 3u);
+}
+
+TEST_F(MtlsTest, RefusesAClientWithoutACertificate) {
+  StartVerifier();
+  int serving = 0;
+  grpc::Status s = HealthCheck(verifier_->ChannelWithoutCertificate(), &serving);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_EQ(AttestStatus(*verifier_, verifier_->ChannelWithoutCertificate()).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(MtlsTest, RefusesACertificateFromAnotherCa) {
+  StartVerifier();
+  absl::StatusOr<CertAndKey> foreign = pki_->IssueForeign(TestPki::NodeUri(TestPki::kNodeId));
+  ASSERT_TRUE(foreign.ok());
+  EXPECT_EQ(AttestStatus(*verifier_, verifier_->Channel(*foreign)).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(verifier_->recorded().records().empty());
+}
+
+TEST_F(MtlsTest, RefusesAnExpiredCertificate) {
+  StartVerifier();
+  absl::Time now = absl::Now();
+  absl::StatusOr<CertAndKey> expired = pki_->IssueWithValidity(
+      TestPki::NodeUri(TestPki::kNodeId), Validity{now - absl::Hours(2), now - absl::Hours(1)});
+  ASSERT_TRUE(expired.ok());
+  EXPECT_EQ(AttestStatus(*verifier_, verifier_->Channel(*expired)).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  // The same identity with a valid certificate gets in.
+  EXPECT_TRUE(AttestStatus(*verifier_, verifier_->Channel(pki_->node())).ok());
+}
+
+TEST_F(MtlsTest, RefusesTls12AndAcceptsTls13) {
+  StartVerifier();
+  EXPECT_EQ(RawHandshake(verifier_->port(), *pki_, pki_->node(), TLS1_2_VERSION), 0);
+  // The same client allowed TLS 1.3 completes the handshake, so the refusal above is the
+  // protocol version and nothing else.
+  EXPECT_EQ(RawHandshake(verifier_->port(), *pki_, pki_->node(), TLS1_3_VERSION), TLS1_3_VERSION);
+}
+
+TEST_F(MtlsTest, NodeCannotReportAsAnotherNode) {
+  StartVerifier();
+  auto stub = v1::Attestation::NewStub(verifier_->Channel(pki_->node()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  auto stream = stub->Attest(&ctx);
+  v1::VerifierMessage first;
+  ASSERT_TRUE(stream->Read(&first));
+  std::string nonce = first.challenge().nonce();
+  v1::Acknowledgement ack = Round(*stream, &nonce, Report("another-node", 1));
+  EXPECT_EQ(ack.verdict().status(), v1::TRUST_REJECTED);
+  ASSERT_EQ(ack.verdict().reasons_size(), 1);
+  EXPECT_EQ(ack.verdict().reasons(0), v1::NODE_MISMATCH);
+  ctx.TryCancel();
+}
+
+TEST_F(MtlsTest, NodeCertificateCannotCallClientServicesAndClientCannotAttest) {
+  StartVerifier();
+  auto call_fleet = [&](const CertAndKey& identity) {
+    auto stub = v1::Fleet::NewStub(verifier_->Channel(identity));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::ListNodesResponse response;
+    return stub->ListNodes(&ctx, v1::ListNodesRequest(), &response);
+  };
+  EXPECT_EQ(call_fleet(pki_->node()).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(call_fleet(pki_->client()).ok());
+  EXPECT_EQ(AttestStatus(*verifier_, verifier_->Channel(pki_->client())).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(MtlsTest, OversizedMessageIsRefusedWhileAnotherStreamKeepsWorking) {
+  TestVerifierOptions options;
+  options.max_message_bytes = 64 << 10;
+  StartVerifier(options);
+  auto channel = verifier_->Channel(pki_->node());  // both streams share one connection
+  auto stub = v1::Attestation::NewStub(channel);
+
+  grpc::ClientContext good_ctx, big_ctx;
+  good_ctx.set_deadline(Deadline());
+  big_ctx.set_deadline(Deadline());
+  auto good = stub->Attest(&good_ctx);
+  auto big = stub->Attest(&big_ctx);
+  v1::VerifierMessage m;
+  ASSERT_TRUE(good->Read(&m));
+  std::string good_nonce = m.challenge().nonce();
+  ASSERT_TRUE(big->Read(&m));
+
+  big->Write(Evidence(m.challenge().nonce(), Report(TestPki::kNodeId, 1, 128 << 10)));
+  while (big->Read(&m)) {
+  }
+  grpc::Status refused = big->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+
+  for (uint64_t seq = 1; seq <= 2; ++seq) {
+    v1::Acknowledgement ack = Round(*good, &good_nonce, Report(TestPki::kNodeId, seq));
+    EXPECT_EQ(ack.sequence(), seq);
+    EXPECT_EQ(ack.verdict().status(), v1::TRUST_UNVERIFIED);
+  }
+  good_ctx.TryCancel();
+}
+
+TEST_F(MtlsTest, HealthAnswersServingOnBothListeners) {
+  TestVerifierOptions options;
+  options.enroll_listener = true;
+  StartVerifier(options);
+  int serving = 0;
+  grpc::Status s = HealthCheck(verifier_->Channel(pki_->client()), &serving);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(serving, 1);
+
+  // The enrollment listener needs no client certificate but does not serve Attest.
+  auto enroll = testing::MakeChannel(verifier_->enroll_address(),
+                                     testing::ClientCredentials(pki_->ca_cert_pem(), {}));
+  serving = 0;
+  s = HealthCheck(enroll, &serving);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(serving, 1);
+  EXPECT_EQ(AttestStatus(*verifier_, enroll).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+}  // namespace
+}  // namespace vigil
