@@ -40,7 +40,8 @@ struct AttestationOptions {
 /// The Attestation service: one long-lived bidi stream per node. The verifier speaks first
 /// with a Challenge and keeps exactly one unanswered nonce outstanding per stream. Each
 /// Evidence is checked for nonce freshness (NONCE_UNKNOWN, NONCE_REUSED, NONCE_EXPIRED are
-/// TRUST_REJECTED), appraised with the node_id of the peer certificate, recorded in the
+/// TRUST_REJECTED; a nonce replaced by a newer challenge before it was answered counts as
+/// expired), appraised with the node_id of the peer certificate, recorded in the
 /// ResultSink and answered with an Acknowledgement followed by a fresh Challenge. Only a
 /// node certificate may open the stream (PERMISSION_DENIED otherwise).
 class AttestationService final : public v1::Attestation::CallbackService {
