@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -19,6 +20,7 @@
 #include "node/config.h"
 #include "node/node_runner.h"
 #include "node/snapshotter.h"
+#include "node/watch_command.h"
 #include "spdlog/spdlog.h"
 
 namespace vigil::node {
@@ -252,13 +254,17 @@ void RegisterRunCommand(CLI::App& app, Action* action) {
         std::cerr << "vigil-node: " << runner.status().message() << "\n";
         return 1;
       }
+      std::atomic<bool> signalled = false;
       std::thread waiter([&] {
         int sig = 0;
         sigwait(&stop, &sig);
+        signalled = true;
         spdlog::info("signal {}: finishing the stream", sig);
         (*runner)->Stop();
       });
       absl::Status st = (*runner)->Run();
+      // Run only returns early on an error; wake the waiter so it can be joined.
+      if (!signalled) pthread_kill(waiter.native_handle(), SIGTERM);
       waiter.join();
       if (!st.ok()) {
         std::cerr << "vigil-node: " << st.message() << "\n";
@@ -325,6 +331,38 @@ void RegisterInspectCommand(CLI::App& app, Action* action) {
   });
 }
 
+// `watch`: live probe events, no verifier, no TPM (node/watch_command.h).
+void RegisterWatchCommand(CLI::App& app, Action* action) {
+  struct Flags {
+    std::vector<std::string> selects;
+    bool json = false;
+    int duration = 0;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* watch = app.add_subcommand(
+      "watch", "Print BPF probe events live, then hooks and drop counters (no verifier, no TPM)");
+  watch->add_option("--select", f->selects,
+                    "Processes to watch, e.g. exe=/opt/agent/*,comm=agent (default: all)");
+  watch->add_flag("--json", f->json, "One RuntimeEvent JSON object per line");
+  watch->add_option("--duration", f->duration, "Stop after SECONDS (default: until Ctrl-C)")
+      ->check(CLI::NonNegativeNumber);
+  watch->callback([=] {
+    WatchOptions opts;
+    opts.json = f->json;
+    opts.duration_seconds = f->duration;
+    for (const std::string& text : f->selects) {
+      auto sel = ParseSelector(text);
+      if (!sel.ok()) throw CLI::ValidationError("--select", std::string(sel.status().message()));
+      opts.selectors.push_back(*sel);
+    }
+    *action = [opts] {
+      absl::Status st = RunWatch(opts, std::cout, std::cerr);
+      if (!st.ok()) std::cerr << "vigil-node: watch: " << st.message() << "\n";
+      return st.ok() ? 0 : 1;
+    };
+  });
+}
+
 }  // namespace
 }  // namespace vigil::node
 
@@ -338,6 +376,7 @@ int main(int argc, char** argv) {
   // One registration per subcommand.
   vigil::node::RegisterRunCommand(app, &action);
   vigil::node::RegisterInspectCommand(app, &action);
+  vigil::node::RegisterWatchCommand(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

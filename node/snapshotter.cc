@@ -39,6 +39,11 @@ absl::StatusOr<std::vector<int>> NumericEntries(const std::string& dir) {
   return out;
 }
 
+// A parse error does not name the file; a read error already does.
+absl::Status WithPath(const std::string& path, const absl::Status& st) {
+  return absl::Status(st.code(), absl::StrCat(path, ": ", st.message()));
+}
+
 void AddGap(int pid, const absl::Status& st, std::vector<std::string>* gaps) {
   gaps->push_back(absl::StrCat("pid ", pid, ": ", procfs::Printable(st.message())));
 }
@@ -139,11 +144,10 @@ void Snapshotter::ReadCredentialsAndState(int pid, v1::ProcessSnapshot* s,
   auto text = procfs::ReadFile(Path(pid, "status"));
   absl::StatusOr<procfs::Status> st =
       text.ok() ? procfs::ParseStatus(*text) : absl::StatusOr<procfs::Status>(text.status());
-  if (!st.ok()) {
-    AddGap(pid,
-           absl::Status(st.status().code(),
-                        absl::StrCat(Path(pid, "status"), ": ", st.status().message())),
-           gaps);
+  if (!text.ok()) {
+    AddGap(pid, text.status(), gaps);
+  } else if (!st.ok()) {
+    AddGap(pid, WithPath(Path(pid, "status"), st.status()), gaps);
   } else {
     v1::Credentials* c = s->mutable_credentials();
     c->set_uid_real(st->uid[0]);
@@ -271,10 +275,7 @@ void Snapshotter::ReadFiles(int pid, v1::ProcessSnapshot* s, std::vector<std::st
     auto entries = absl::string_view(proto) == "unix" ? procfs::ParseNetUnix(*table)
                                                       : procfs::ParseNetInet(*table, proto);
     if (!entries.ok()) {
-      AddGap(pid,
-             absl::Status(entries.status().code(),
-                          absl::StrCat(Path(pid, "net/"), proto, ": ", entries.status().message())),
-             gaps);
+      AddGap(pid, WithPath(Path(pid, absl::StrCat("net/", proto)), entries.status()), gaps);
       continue;
     }
     for (const procfs::SocketEntry& e : *entries) {
@@ -311,10 +312,7 @@ void Snapshotter::ReadNamespaces(int pid, v1::ProcessSnapshot* s,
   if (ro.ok()) {
     s->set_root_read_only(*ro);
   } else {
-    AddGap(pid,
-           absl::Status(ro.status().code(),
-                        absl::StrCat(Path(pid, "mountinfo"), ": ", ro.status().message())),
-           gaps);
+    AddGap(pid, mountinfo.ok() ? WithPath(Path(pid, "mountinfo"), ro.status()) : ro.status(), gaps);
   }
 }
 
