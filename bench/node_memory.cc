@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
 
   std::vector<vigil::v1::RuntimeEvent> events;
   size_t monitored = 0;
-  for (int i = 0; i < 600 && monitored < static_cast<size_t>(processes) + 1; ++i) {
+  const absl::Time give_up = absl::Now() + absl::Minutes(3);  // forking 1,000 can be slow
+  while (absl::Now() < give_up && monitored < static_cast<size_t>(processes) + 1) {
     (*source)->WaitForEvents(absl::Milliseconds(100));
     (*source)->Drain(&events);
     monitored = (*source)->MonitoredPids().size();
