@@ -1,9 +1,11 @@
 #include "node/seccomp_eval.h"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -24,69 +26,33 @@ static_assert(sizeof(sock_filter) == 8);
 // Opcodes the kernel accepts in a seccomp filter: the intersection of bpf_check_classic's
 // table and seccomp_check_filter's list. Notably absent: BPF_MOD, BPF_H/BPF_B loads,
 // BPF_IND loads and BPF_LDX|BPF_B|BPF_MSH (packet access).
+// clang-format off
+constexpr uint16_t kSeccompOpcodes[] = {
+    BPF_LD | BPF_W | BPF_ABS,   BPF_LD | BPF_W | BPF_LEN,   BPF_LDX | BPF_W | BPF_LEN,
+    BPF_RET | BPF_K,            BPF_RET | BPF_A,            BPF_ALU | BPF_NEG,
+    BPF_ALU | BPF_ADD | BPF_K,  BPF_ALU | BPF_ADD | BPF_X,  BPF_ALU | BPF_SUB | BPF_K,
+    BPF_ALU | BPF_SUB | BPF_X,  BPF_ALU | BPF_MUL | BPF_K,  BPF_ALU | BPF_MUL | BPF_X,
+    BPF_ALU | BPF_DIV | BPF_K,  BPF_ALU | BPF_DIV | BPF_X,  BPF_ALU | BPF_AND | BPF_K,
+    BPF_ALU | BPF_AND | BPF_X,  BPF_ALU | BPF_OR | BPF_K,   BPF_ALU | BPF_OR | BPF_X,
+    BPF_ALU | BPF_XOR | BPF_K,  BPF_ALU | BPF_XOR | BPF_X,  BPF_ALU | BPF_LSH | BPF_K,
+    BPF_ALU | BPF_LSH | BPF_X,  BPF_ALU | BPF_RSH | BPF_K,  BPF_ALU | BPF_RSH | BPF_X,
+    BPF_LD | BPF_IMM,           BPF_LDX | BPF_IMM,          BPF_MISC | BPF_TAX,
+    BPF_MISC | BPF_TXA,         BPF_LD | BPF_MEM,           BPF_LDX | BPF_MEM,
+    BPF_ST,                     BPF_STX,                    BPF_JMP | BPF_JA,
+    BPF_JMP | BPF_JEQ | BPF_K,  BPF_JMP | BPF_JEQ | BPF_X,  BPF_JMP | BPF_JGE | BPF_K,
+    BPF_JMP | BPF_JGE | BPF_X,  BPF_JMP | BPF_JGT | BPF_K,  BPF_JMP | BPF_JGT | BPF_X,
+    BPF_JMP | BPF_JSET | BPF_K, BPF_JMP | BPF_JSET | BPF_X,
+};
+// clang-format on
+
 bool SeccompAllows(uint16_t code) {
-  switch (code) {
-    case BPF_LD | BPF_W | BPF_ABS:
-    case BPF_LD | BPF_W | BPF_LEN:
-    case BPF_LDX | BPF_W | BPF_LEN:
-    case BPF_RET | BPF_K:
-    case BPF_RET | BPF_A:
-    case BPF_ALU | BPF_ADD | BPF_K:
-    case BPF_ALU | BPF_ADD | BPF_X:
-    case BPF_ALU | BPF_SUB | BPF_K:
-    case BPF_ALU | BPF_SUB | BPF_X:
-    case BPF_ALU | BPF_MUL | BPF_K:
-    case BPF_ALU | BPF_MUL | BPF_X:
-    case BPF_ALU | BPF_DIV | BPF_K:
-    case BPF_ALU | BPF_DIV | BPF_X:
-    case BPF_ALU | BPF_AND | BPF_K:
-    case BPF_ALU | BPF_AND | BPF_X:
-    case BPF_ALU | BPF_OR | BPF_K:
-    case BPF_ALU | BPF_OR | BPF_X:
-    case BPF_ALU | BPF_XOR | BPF_K:
-    case BPF_ALU | BPF_XOR | BPF_X:
-    case BPF_ALU | BPF_LSH | BPF_K:
-    case BPF_ALU | BPF_LSH | BPF_X:
-    case BPF_ALU | BPF_RSH | BPF_K:
-    case BPF_ALU | BPF_RSH | BPF_X:
-    case BPF_ALU | BPF_NEG:
-    case BPF_LD | BPF_IMM:
-    case BPF_LDX | BPF_IMM:
-    case BPF_MISC | BPF_TAX:
-    case BPF_MISC | BPF_TXA:
-    case BPF_LD | BPF_MEM:
-    case BPF_LDX | BPF_MEM:
-    case BPF_ST:
-    case BPF_STX:
-    case BPF_JMP | BPF_JA:
-    case BPF_JMP | BPF_JEQ | BPF_K:
-    case BPF_JMP | BPF_JEQ | BPF_X:
-    case BPF_JMP | BPF_JGE | BPF_K:
-    case BPF_JMP | BPF_JGE | BPF_X:
-    case BPF_JMP | BPF_JGT | BPF_K:
-    case BPF_JMP | BPF_JGT | BPF_X:
-    case BPF_JMP | BPF_JSET | BPF_K:
-    case BPF_JMP | BPF_JSET | BPF_X:
-      return true;
-    default:
-      return false;
-  }
+  return std::find(std::begin(kSeccompOpcodes), std::end(kSeccompOpcodes), code) !=
+         std::end(kSeccompOpcodes);
 }
 
+// For an allowed opcode: JEQ, JGE, JGT or JSET (every jump class opcode but JA).
 bool IsConditionalJump(uint16_t code) {
-  switch (code) {
-    case BPF_JMP | BPF_JEQ | BPF_K:
-    case BPF_JMP | BPF_JEQ | BPF_X:
-    case BPF_JMP | BPF_JGE | BPF_K:
-    case BPF_JMP | BPF_JGE | BPF_X:
-    case BPF_JMP | BPF_JGT | BPF_K:
-    case BPF_JMP | BPF_JGT | BPF_X:
-    case BPF_JMP | BPF_JSET | BPF_K:
-    case BPF_JMP | BPF_JSET | BPF_X:
-      return true;
-    default:
-      return false;
-  }
+  return BPF_CLASS(code) == BPF_JMP && BPF_OP(code) != BPF_JA;
 }
 
 absl::Status Invalid(size_t pc, const sock_filter& f, std::string_view why) {
@@ -178,6 +144,51 @@ std::array<uint32_t, 16> Words(const seccomp_data& data) {
   return words;
 }
 
+// The 32-bit ALU operation `op` (BPF_OP of a validated opcode) on A; shifts use the low
+// five bits of the operand, as the kernel's interpreter and JITs do.
+uint32_t Alu(uint16_t op, uint32_t a, uint32_t v) {
+  switch (op) {
+    case BPF_ADD:
+      return a + v;
+    case BPF_SUB:
+      return a - v;
+    case BPF_MUL:
+      return a * v;
+    case BPF_DIV:
+      return a / v;
+    case BPF_AND:
+      return a & v;
+    case BPF_OR:
+      return a | v;
+    case BPF_XOR:
+      return a ^ v;
+    case BPF_LSH:
+      return a << (v & 31);
+    case BPF_RSH:
+      return a >> (v & 31);
+    case BPF_NEG:
+      return 0u - a;
+    default:
+      std::abort();  // Create() admits no other ALU operation.
+  }
+}
+
+// Whether the conditional jump `op` (BPF_OP of a validated opcode) is taken.
+bool JumpTaken(uint16_t op, uint32_t a, uint32_t v) {
+  switch (op) {
+    case BPF_JEQ:
+      return a == v;
+    case BPF_JGE:
+      return a >= v;
+    case BPF_JGT:
+      return a > v;
+    case BPF_JSET:
+      return (a & v) != 0;
+    default:
+      std::abort();  // Create() admits no other jump.
+  }
+}
+
 v1::SyscallVerdict MakeVerdict(std::string_view name, int number, const SeccompDecision& d) {
   v1::SyscallVerdict v;
   v.set_syscall(std::string(name));
@@ -241,6 +252,26 @@ FilterResult SeccompProgram::Run(const seccomp_data& data) const {
   bool read_arguments = false;
   for (size_t pc = 0; pc < insns_.size(); ++pc) {
     const sock_filter& f = insns_[pc];
+    const uint32_t operand = BPF_SRC(f.code) == BPF_X ? x : f.k;
+    switch (BPF_CLASS(f.code)) {
+      case BPF_ALU:
+        // The kernel's classic-to-eBPF conversion returns 0 on division by zero (X only:
+        // a constant zero divisor is refused by Create()).
+        if (BPF_OP(f.code) == BPF_DIV && operand == 0) return {0, read_arguments};
+        a = Alu(BPF_OP(f.code), a, operand);
+        continue;
+      case BPF_JMP:
+        if (BPF_OP(f.code) == BPF_JA) {
+          pc += f.k;
+        } else {
+          pc += JumpTaken(BPF_OP(f.code), a, operand) ? f.jt : f.jf;
+        }
+        continue;
+      case BPF_RET:
+        return {BPF_RVAL(f.code) == BPF_A ? a : f.k, read_arguments};
+      default:
+        break;
+    }
     switch (f.code) {
       case BPF_LD | BPF_W | BPF_ABS:
         if (f.k >= kArgumentsOffset) read_arguments = true;
@@ -276,99 +307,8 @@ FilterResult SeccompProgram::Run(const seccomp_data& data) const {
       case BPF_MISC | BPF_TXA:
         a = x;
         break;
-      case BPF_ALU | BPF_ADD | BPF_K:
-        a += f.k;
-        break;
-      case BPF_ALU | BPF_ADD | BPF_X:
-        a += x;
-        break;
-      case BPF_ALU | BPF_SUB | BPF_K:
-        a -= f.k;
-        break;
-      case BPF_ALU | BPF_SUB | BPF_X:
-        a -= x;
-        break;
-      case BPF_ALU | BPF_MUL | BPF_K:
-        a *= f.k;
-        break;
-      case BPF_ALU | BPF_MUL | BPF_X:
-        a *= x;
-        break;
-      case BPF_ALU | BPF_DIV | BPF_K:
-        a /= f.k;
-        break;  // k != 0: validated.
-      case BPF_ALU | BPF_DIV | BPF_X:
-        // The kernel's classic-to-eBPF conversion returns 0 on division by zero.
-        if (x == 0) return {0, read_arguments};
-        a /= x;
-        break;
-      case BPF_ALU | BPF_AND | BPF_K:
-        a &= f.k;
-        break;
-      case BPF_ALU | BPF_AND | BPF_X:
-        a &= x;
-        break;
-      case BPF_ALU | BPF_OR | BPF_K:
-        a |= f.k;
-        break;
-      case BPF_ALU | BPF_OR | BPF_X:
-        a |= x;
-        break;
-      case BPF_ALU | BPF_XOR | BPF_K:
-        a ^= f.k;
-        break;
-      case BPF_ALU | BPF_XOR | BPF_X:
-        a ^= x;
-        break;
-      case BPF_ALU | BPF_LSH | BPF_K:
-        a <<= f.k;
-        break;  // k < 32: validated.
-      case BPF_ALU | BPF_LSH | BPF_X:
-        a <<= (x & 31);
-        break;
-      case BPF_ALU | BPF_RSH | BPF_K:
-        a >>= f.k;
-        break;
-      case BPF_ALU | BPF_RSH | BPF_X:
-        a >>= (x & 31);
-        break;
-      case BPF_ALU | BPF_NEG:
-        a = 0u - a;
-        break;
-      case BPF_JMP | BPF_JA:
-        pc += f.k;
-        break;
-      case BPF_JMP | BPF_JEQ | BPF_K:
-        pc += (a == f.k) ? f.jt : f.jf;
-        break;
-      case BPF_JMP | BPF_JEQ | BPF_X:
-        pc += (a == x) ? f.jt : f.jf;
-        break;
-      case BPF_JMP | BPF_JGE | BPF_K:
-        pc += (a >= f.k) ? f.jt : f.jf;
-        break;
-      case BPF_JMP | BPF_JGE | BPF_X:
-        pc += (a >= x) ? f.jt : f.jf;
-        break;
-      case BPF_JMP | BPF_JGT | BPF_K:
-        pc += (a > f.k) ? f.jt : f.jf;
-        break;
-      case BPF_JMP | BPF_JGT | BPF_X:
-        pc += (a > x) ? f.jt : f.jf;
-        break;
-      case BPF_JMP | BPF_JSET | BPF_K:
-        pc += (a & f.k) ? f.jt : f.jf;
-        break;
-      case BPF_JMP | BPF_JSET | BPF_X:
-        pc += (a & x) ? f.jt : f.jf;
-        break;
-      case BPF_RET | BPF_K:
-        return {f.k, read_arguments};
-      case BPF_RET | BPF_A:
-        return {a, read_arguments};
       default:
-        // Create() admits only the opcodes above.
-        std::abort();
+        std::abort();  // Create() admits no other opcode.
     }
   }
   // Create() guarantees forward, in-range jumps and a final RET, so every path returns.
