@@ -2,6 +2,7 @@
 //   baseline     no probes loaded
 //   unmonitored  probes loaded and attached, the workload not monitored
 //   monitored    probes loaded, the workload monitored (its mprotects reach the handlers)
+// Time is the workload thread's CPU time (CLOCK_THREAD_CPUTIME_ID), not wall time.
 // Each round runs the three configurations back to back (probes are loaded and unloaded
 // every round) so slow drifts of machine load hit all three alike. The estimator is the
 // fastest run of each configuration (least disturbed by other work on the machine), with
@@ -25,9 +26,11 @@
 
 namespace {
 
+// CPU time of the calling thread (user + system). Wall time on a shared machine mostly
+// measures waiting for a CPU; what the probes add is CPU time on the syscall path.
 int64_t NowNs() {
   timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
