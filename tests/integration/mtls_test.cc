@@ -71,6 +71,53 @@ grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, int* ser
   return status;
 }
 
+// Asks server reflection for the service list; returns the raw ServerReflectionResponse.
+std::string ReflectionListServices(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto step = [&cq](intptr_t tag) {
+    void* got = nullptr;
+    bool ok = false;
+    EXPECT_TRUE(cq.Next(&got, &ok));
+    EXPECT_EQ(reinterpret_cast<intptr_t>(got), tag);
+    return ok;
+  };
+  std::string response_bytes;
+  call->StartCall(reinterpret_cast<void*>(1));
+  if (step(1)) {
+    // ServerReflectionRequest{list_services: ""}: field 7, length-delimited, empty.
+    grpc::Slice request_slice(std::string("\x3a\x00", 2));
+    grpc::ByteBuffer request(&request_slice, 1);
+    call->Write(request, reinterpret_cast<void*>(2));
+    EXPECT_TRUE(step(2));
+    call->WritesDone(reinterpret_cast<void*>(3));
+    EXPECT_TRUE(step(3));
+    grpc::ByteBuffer response;
+    call->Read(&response, reinterpret_cast<void*>(4));
+    if (step(4)) {
+      std::vector<grpc::Slice> slices;
+      EXPECT_TRUE(response.Dump(&slices).ok());
+      for (const grpc::Slice& sl : slices) {
+        response_bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+      }
+    }
+  }
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  step(5);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
+  return response_bytes;
+}
+
 std::string Report(const std::string& node_id, uint64_t sequence, size_t padding = 0) {
   v1::RuntimeReport report;
   report.set_node_id(node_id);
@@ -308,6 +355,13 @@ TEST_F(MtlsTest, HealthAnswersServingOnBothListeners) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(serving, 1);
   EXPECT_EQ(AttestStatus(*verifier_, enroll).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(MtlsTest, ReflectionListsTheServices) {
+  StartVerifier();
+  std::string listed = ReflectionListServices(verifier_->Channel(pki_->client()));
+  EXPECT_NE(listed.find("vigil.v1.Attestation"), std::string::npos);
+  EXPECT_NE(listed.find("grpc.health.v1.Health"), std::string::npos);
 }
 
 }  // namespace
