@@ -80,7 +80,9 @@ TEST_P(TpmPublicTest, EkAndAkDecodeWithToolsNameAndKey) {
   }
 
   std::string prefixed = std::string("\x00\x22", 2) + *ak_name;
-  if (ak_name->size() == 34) EXPECT_EQ(*UnwrapTpm2bName(prefixed), *ak_name);
+  if (ak_name->size() == 34) {
+    EXPECT_EQ(*UnwrapTpm2bName(prefixed), *ak_name);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Eks, TpmPublicTest, ::testing::Values("rsa", "ecc", "ecc384"));
