@@ -47,6 +47,18 @@ struct VerifierConfig {
   // --- Storage and logging ---
   /// SQLite result store; empty keeps results only in logs.
   std::string db_path;
+  // --- TPM trust: enrollment and quote appraisal ---
+  /// PEM bundle of the CAs that sign TPM EK certificates; empty for none.
+  std::string ek_ca_bundle_path;
+  /// Enroll any EK (trust on first use). Labs and demos only.
+  bool ek_tofu = false;
+  /// Known-good measurement digests (text or YAML); empty: every measurement is unknown.
+  std::string reference_values_path;
+  /// Lifetime of node certificates issued at enrollment.
+  absl::Duration node_cert_lifetime = absl::Hours(24);
+  /// The PCR nodes extend their measurements into.
+  uint32_t measurement_pcr = 15;
+
   /// spdlog level name: trace, debug, info, warn, error, critical, off.
   std::string log_level = "info";
 };
