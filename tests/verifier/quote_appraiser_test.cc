@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 
@@ -297,6 +299,32 @@ TEST_F(QuoteAppraiserTest, RefusesQualifiedSignerOfWrongShapeOnFirstQuote) {
 TEST_F(QuoteAppraiserTest, SoftwareSignedQuoteReachesEveryCheckAndPasses) {
   v1::Evidence e = Resigned(*good_, [](TPMS_ATTEST&) {});
   EXPECT_EQ(Appraise(kSoftNode, e, ChallengeFor(e)).status(), v1::TRUST_AFFIRMING);
+}
+
+// Reference values feed UNKNOWN_MEASUREMENT; both file formats load the same digests.
+TEST(ReferenceValuesTest, LoadsTextAndYamlAndRefusesBadDigests) {
+  char tmpl[] = "/tmp/vigil-refvals-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string hex = HexEncode(Sha256("vigil-node binary"));
+  std::ofstream(dir + "/ref.txt") << "# known-good\n" << hex << "  vigil-node 0.1\n\n";
+  std::ofstream(dir + "/ref.yaml")
+      << "reference_values:\n  - digest: " << hex << "\n    description: vigil-node 0.1\n";
+  std::ofstream(dir + "/bad.txt") << hex << "\nnot-a-digest\n";
+  for (const char* name : {"/ref.txt", "/ref.yaml"}) {
+    auto refs = ReferenceValues::Load(dir + name);
+    ASSERT_TRUE(refs.ok()) << refs.status();
+    EXPECT_EQ(refs->size(), 1u);
+    EXPECT_TRUE(refs->Contains(DigestBytes(Sha256("vigil-node binary"))));
+    EXPECT_FALSE(refs->Contains(DigestBytes(Sha256("something else"))));
+    EXPECT_EQ(refs->Describe(DigestBytes(Sha256("vigil-node binary"))), "vigil-node 0.1");
+  }
+  auto bad = ReferenceValues::Load(dir + "/bad.txt");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("bad.txt:2"), std::string::npos)
+      << bad.status();
+  EXPECT_FALSE(ReferenceValues::Load(dir + "/missing.txt").ok());
+  std::filesystem::remove_all(dir);
 }
 
 class QuoteTamperTest;
