@@ -363,6 +363,35 @@ void RegisterWatchCommand(CLI::App& app, Action* action) {
   });
 }
 
+// `reference-values`: the digests a genuine start of this binary measures, in the format of the
+// verifier's --reference-values file.
+void RegisterReferenceValuesCommand(CLI::App& app, Action* action) {
+  auto config = std::make_shared<NodeConfig>();
+  auto no_probes = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand(
+      "reference-values",
+      "Print the digests this node binary measures into its PCR (node start, binary, policy, "
+      "BPF object and the kernel's program tags), one '<sha256> <description>' per line, for "
+      "the verifier's --reference-values file (loads the probes to read their tags; root)");
+  cmd->add_option("--policy", config->policy_path, "Policy bundle (YAML) the node will run with");
+  cmd->add_flag("--no-probes", *no_probes, "For nodes that run with --no-probes");
+  cmd->callback([=] {
+    *action = [config, no_probes] {
+      NodeConfig c = *config;
+      c.enable_probes = !*no_probes;
+      auto values = ComputeReferenceValues(c);
+      if (!values.ok()) {
+        std::cerr << "vigil-node: reference-values: " << values.status().message() << "\n";
+        return 1;
+      }
+      for (const ReferenceValue& v : *values) {
+        std::cout << HexEncode(v.digest) << " " << v.description << "\n";
+      }
+      return 0;
+    };
+  });
+}
+
 }  // namespace
 }  // namespace vigil::node
 
@@ -377,6 +406,7 @@ int main(int argc, char** argv) {
   vigil::node::RegisterRunCommand(app, &action);
   vigil::node::RegisterInspectCommand(app, &action);
   vigil::node::RegisterWatchCommand(app, &action);
+  vigil::node::RegisterReferenceValuesCommand(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,15 +1,50 @@
 #include "node/node_runner.h"
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
 #include "common/pki.h"
 #include "common/spiffe.h"
 #include "common/status_macros.h"
+#include "node/measurer.h"
 #include "node/probes/bpf_event_source.h"
+#include "node/probes/probe_object.h"
 #include "node/tpm_sealer.h"
 #include "spdlog/spdlog.h"
 
 namespace vigil::node {
+
+std::string ProgramTagsString(const v1::ProbeStatus& status) {
+  std::map<std::string, std::string> sorted(status.program_tags().begin(),
+                                            status.program_tags().end());
+  std::string out;
+  for (const auto& [name, tag] : sorted) {
+    if (!out.empty()) out += ',';
+    absl::StrAppend(&out, name, ":", tag);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<ReferenceValue>> ComputeReferenceValues(const NodeConfig& config) {
+  std::vector<ReferenceValue> out;
+  out.push_back({NodeStartDigest(), "node-start"});
+  ASSIGN_OR_RETURN(Sha256Digest binary, Sha256File("/proc/self/exe"));
+  out.push_back({binary, absl::StrCat("vigil-node binary (", kNodeVersion, ")")});
+  if (config.policy_path.empty()) {
+    out.push_back({NoPolicyDigest(), "no policy bundle"});
+  } else {
+    ASSIGN_OR_RETURN(Sha256Digest policy, Sha256File(config.policy_path));
+    out.push_back({policy, absl::StrCat("policy bundle ", config.policy_path)});
+  }
+  if (config.enable_probes) {
+    out.push_back({Sha256(ProbeObjectBytes()), "BPF object vigil_probes"});
+    ASSIGN_OR_RETURN(std::unique_ptr<EventSource> probes, MakeEventSource(config, {}));
+    std::string tags = ProgramTagsString(probes->Status());
+    out.push_back({Sha256(tags), "BPF program tags on this kernel"});
+  }
+  return out;
+}
 
 absl::StatusOr<std::unique_ptr<EvidenceSealer>> MakeSealer(const NodeConfig& config) {
   if (config.tcti == "none") {
@@ -83,6 +118,14 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
   std::vector<int> seed;
   for (const MatchedProcess& m : r->matcher_->Scan()) seed.push_back(m.pid);
   ASSIGN_OR_RETURN(r->events_, MakeEventSource(config, seed));
+  if (auto* tpm_sealer = dynamic_cast<TpmEvidenceSealer*>(r->sealer_.get());
+      tpm_sealer != nullptr && r->events_ != nullptr) {
+    // The verifier learns exactly which probe runs: the object's bytes and the kernel's tags
+    // of the programs it loaded.
+    RETURN_IF_ERROR(tpm_sealer->measurer().MeasureBpfObject("vigil_probes", ProbeObjectBytes()));
+    RETURN_IF_ERROR(
+        tpm_sealer->measurer().MeasureBpfProgramTags(ProgramTagsString(r->events_->Status())));
+  }
   r->builder_ = std::make_unique<ReportBuilder>(info, r->matcher_.get(), r->snapshotter_.get(),
                                                 r->events_.get());
 

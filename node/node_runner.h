@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/digest.h"
 #include "node/attest_client.h"
 #include "node/config.h"
 #include "node/event_source.h"
@@ -19,9 +20,25 @@ namespace vigil::node {
 /// The node's version string, reported in every RuntimeReport.
 inline constexpr char kNodeVersion[] = "vigil-node 0.1.0";
 
-/// The sealer `run` uses: evidence without a quote when config.tcti is "none"; the TPM
-/// sealer otherwise (wired here when the TPM sealer exists; until then an error says so).
+/// The sealer `run` uses: evidence without a quote when config.tcti is "none"; otherwise the
+/// TPM sealer, which enrolls the node if needed and measures this start.
 absl::StatusOr<std::unique_ptr<EvidenceSealer>> MakeSealer(const NodeConfig& config);
+
+/// The kernel's tags of the loaded programs as the node measures them: "name:tag" pairs,
+/// sorted by program name, joined by commas.
+std::string ProgramTagsString(const v1::ProbeStatus& status);
+
+/// One known-good measurement: what `vigil-node reference-values` prints and what a
+/// verifier's --reference-values file holds.
+struct ReferenceValue {
+  Sha256Digest digest;
+  std::string description;
+};
+
+/// The digests this node binary extends into its PCR on a normal start with `config`:
+/// node-start, the binary, the policy bundle (or its absence), and, when probes are enabled,
+/// the BPF object and the kernel's tags of its programs (loading the probes to read them).
+absl::StatusOr<std::vector<ReferenceValue>> ComputeReferenceValues(const NodeConfig& config);
 
 /// The BPF probes, selecting what `config.selectors` select plus `seed_pids` (processes
 /// already running). Null when config.enable_probes is false.

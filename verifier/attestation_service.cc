@@ -266,6 +266,8 @@ class AttestationService::Reactor final
     Message ack;
     ack.mutable_acknowledgement()->set_sequence(parsed ? report.sequence() : 0);
     *ack.mutable_acknowledgement()->mutable_verdict() = std::move(verdict);
+    ack.mutable_acknowledgement()->set_log_entries_acknowledged(
+        service_->appraiser_->LogEntriesAcknowledged(peer_.name));
     Enqueue(std::move(ack));
     return SendChallenge();
   }

@@ -31,6 +31,11 @@ class EvidenceAppraiser {
  public:
   virtual ~EvidenceAppraiser() = default;
   virtual v1::Verdict Appraise(const AppraisalInput& input) = 0;
+
+  /// How many measurement-log entries the verifier holds for `node_id`: the record number
+  /// the node sends entries from next (Acknowledgement.log_entries_acknowledged). An
+  /// appraiser that keeps no log holds none.
+  virtual uint64_t LogEntriesAcknowledged(const std::string& node_id) const { return 0; }
 };
 
 }  // namespace vigil::verifier

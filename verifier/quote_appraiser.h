@@ -32,7 +32,7 @@ class QuoteAppraiser final : public EvidenceAppraiser {
   /// How many measurement-log entries the verifier holds for `node_id` (0 when unknown):
   /// the Acknowledgement's log_entries_acknowledged, i.e. the record number the node should
   /// send entries from.
-  uint64_t LogEntriesAcknowledged(const std::string& node_id) const;
+  uint64_t LogEntriesAcknowledged(const std::string& node_id) const override;
 
  private:
   NodeRegistry* const registry_;

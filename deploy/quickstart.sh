@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Vigil quick start: sets up the machine, builds Vigil, and runs the local fabric:
+# a software TPM (swtpm), the verifier, a node that enrolls through EK/AK credential
+# activation, and two demo agent workloads (one hardened, one naive). Shows live what the
+# verifier receives until Ctrl-C, which stops every process this script started.
+#
+#   ./deploy/quickstart.sh          run until Ctrl-C
+#   ./deploy/quickstart.sh --once   stop after every demo workload's first report is shown
+#
+# State (PKI, TPM state, node state, logs) lives in .vigil-demo/ at the repository root.
+# Ports: verifier 127.0.0.1:7443 (mutual TLS) and :7444 (enrollment), swtpm 2321/2322.
+set -euo pipefail
+
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+once=0
+for arg in "$@"; do
+  case "$arg" in
+    --once) once=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "quickstart.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+if [[ $(id -u) -ne 0 ]]; then
+  echo "quickstart.sh: run as root (the node loads BPF probes and reads other processes)" >&2
+  exit 1
+fi
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${VIGIL_BUILD_DIR:-$root/build}
+demo=$root/.vigil-demo
+verifier_addr=127.0.0.1:7443
+enroll_addr=127.0.0.1:7444
+swtpm_port=${VIGIL_SWTPM_PORT:-2321}
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+step "Setting up the machine"
+"$root/deploy/setup.sh"
+
+step "Building Vigil"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)" --target vigil-node vigil-verifier vigilctl \
+  vigil-demo-hardened-agent vigil-demo-naive-agent
+bin_node=$build/node/vigil-node
+bin_verifier=$build/verifier/vigil-verifier
+bin_ctl=$build/cli/vigilctl
+
+mkdir -p "$demo"/{logs,node,swtpm}
+chmod 700 "$demo"
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  if ((${#pids[@]})); then
+    step "Stopping everything the quick start started"
+    # Reverse order: workloads and node first, then verifier, then the TPM.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_for DESCRIPTION SECONDS COMMAND...: polls until COMMAND succeeds.
+wait_for() {
+  local what=$1 secs=$2
+  shift 2
+  for ((i = 0; i < secs * 10; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "quickstart.sh: timed out waiting for $what" >&2
+  return 1
+}
+port_open() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+
+step "PKI in $demo/pki"
+if [[ ! -f $demo/pki/ca.crt ]]; then
+  "$bin_ctl" pki init --dir "$demo/pki" --trust-domain vigil.local
+fi
+if [[ ! -f $demo/pki/client-operator.crt ]]; then
+  "$bin_ctl" pki issue --dir "$demo/pki" --client operator
+fi
+
+step "Software TPM on 127.0.0.1:$swtpm_port"
+if [[ ! -f $demo/swtpm/tpm2-00.permall ]]; then
+  swtpm_setup --tpm2 --tpm-state "$demo/swtpm" --create-ek-cert --create-platform-cert \
+    --overwrite --display >"$demo/logs/swtpm_setup.log" 2>&1 ||
+    { cat "$demo/logs/swtpm_setup.log" >&2; exit 1; }
+fi
+swtpm socket --tpm2 --tpmstate dir="$demo/swtpm" \
+  --server type=tcp,port="$swtpm_port",bindaddr=127.0.0.1 \
+  --ctrl type=tcp,port=$((swtpm_port + 1)),bindaddr=127.0.0.1 \
+  --flags not-need-init,startup-clear >"$demo/logs/swtpm.log" 2>&1 &
+pids+=($!)
+wait_for "swtpm" 10 port_open "127.0.0.1:$swtpm_port"
+# A freshly started swtpm is a TPM after power-on: its PCRs are reset, so the node's
+# measurement log of the previous run no longer describes it.
+rm -f "$demo/node/measurements.json"
+
+step "Reference values: what a genuine node of this build measures on this kernel"
+"$bin_node" reference-values >"$demo/reference-values.txt"
+cat "$demo/reference-values.txt"
+# The EK certificates swtpm made chain to its local CA (issuer and root).
+cat /var/lib/swtpm-localca/issuercert.pem /var/lib/swtpm-localca/swtpm-localca-rootca-cert.pem \
+  >"$demo/ek-ca.pem"
+
+step "Verifier on $verifier_addr (enrollment on $enroll_addr)"
+"$bin_verifier" --pki-dir "$demo/pki" --listen "$verifier_addr" --enroll-listen "$enroll_addr" \
+  --db "$demo/verifier.db" --report-interval 5s --ek-ca-bundle "$demo/ek-ca.pem" \
+  --reference-values "$demo/reference-values.txt" \
+  >"$demo/logs/verifier.log" 2>&1 &
+pids+=($!)
+wait_for "the verifier" 15 port_open "$verifier_addr"
+
+step "Demo workloads"
+"$build/deploy/demo/vigil-demo-hardened-agent" >"$demo/logs/hardened-agent.log" 2>&1 &
+pids+=($!)
+"$build/deploy/demo/vigil-demo-naive-agent" >"$demo/logs/naive-agent.log" 2>&1 &
+pids+=($!)
+sleep 0.5
+cat "$demo/logs/hardened-agent.log" "$demo/logs/naive-agent.log"
+
+step "Node (TPM via swtpm, probes on syscall tracepoints)"
+"$bin_node" run --verifier "$verifier_addr" --enroll-address "$enroll_addr" \
+  --ca-cert "$demo/pki/ca.crt" --state-dir "$demo/node" \
+  --tcti "swtpm:host=127.0.0.1,port=$swtpm_port" \
+  --measurement-log "$demo/node/measurements.json" \
+  --select comm=hardened-agent --select comm=naive-agent \
+  >"$demo/logs/node.log" 2>&1 &
+pids+=($!)
+
+step "What the verifier receives (logs in $demo/logs/)"
+if ((once)); then
+  # Show lines as they come until both workloads have been reported once.
+  for ((i = 0; i < 1200; i++)); do
+    if grep -q 'comm=hardened-agent' "$demo/logs/verifier.log" &&
+      grep -q 'comm=naive-agent' "$demo/logs/verifier.log"; then
+      grep -E 'report |verdict|enrol' "$demo/logs/verifier.log"
+      echo
+      echo "Both demo workloads reported; stopping (--once)."
+      exit 0
+    fi
+    if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+      echo "quickstart.sh: the node exited; its log:" >&2
+      tail -n 30 "$demo/logs/node.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "quickstart.sh: no report of both workloads within 120 s; see $demo/logs/" >&2
+  exit 1
+fi
+echo "(Ctrl-C stops everything)"
+tail -n +1 -F "$demo/logs/verifier.log" &
+pids+=($!)
+wait "${pids[-2]}"
+echo "quickstart.sh: the node exited; its log:" >&2
+tail -n 30 "$demo/logs/node.log" >&2
+exit 1
