@@ -17,10 +17,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/logging.h"
 #include "node/config.h"
 #include "node/node_runner.h"
 #include "node/snapshotter.h"
 #include "node/watch_command.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace vigil::node {
@@ -396,10 +398,13 @@ void RegisterReferenceValuesCommand(CLI::App& app, Action* action) {
 }  // namespace vigil::node
 
 int main(int argc, char** argv) {
+  vigil::LogToStderr();
   CLI::App app{
       "vigil-node: observes agent workloads from outside (procfs, seccomp filters, BPF probes) "
       "and streams TPM-bound runtime reports to a Vigil verifier over mutual TLS.",
       "vigil-node"};
+  // Logs go to stderr: stdout carries command output (reference values, --json).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("vigil-node"));
   app.require_subcommand(1);
   vigil::node::Action action;
   // One registration per subcommand.
