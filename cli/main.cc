@@ -7,8 +7,10 @@
 #include "cli/nodes_command.h"
 #include "cli/pki_command.h"
 #include "cli/quote_command.h"
+#include "common/logging.h"
 
 int main(int argc, char** argv) {
+  vigil::LogToStderr();
   CLI::App app{"vigilctl: operate a Vigil attestation fabric (PKI, nodes, evidence, quotes).",
                "vigilctl"};
   app.require_subcommand(1);

@@ -99,7 +99,7 @@ wait_for "swtpm" 10 port_open "127.0.0.1:$swtpm_port"
 rm -f "$demo/node/measurements.json"
 
 step "Reference values: what a genuine node of this build measures on this kernel"
-"$bin_node" reference-values >"$demo/reference-values.txt"
+"$bin_node" reference-values >"$demo/reference-values.txt" 2>"$demo/logs/reference-values.log"
 cat "$demo/reference-values.txt"
 # The EK certificates swtpm made chain to its local CA (issuer and root).
 cat /var/lib/swtpm-localca/issuercert.pem /var/lib/swtpm-localca/swtpm-localca-rootca-cert.pem \

@@ -11,8 +11,10 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/logging.h"
 #include "common/pki.h"
 #include "verifier/attestation_service.h"
+#include "verifier/certificate_renewer.h"
 #include "verifier/config.h"
 #include "verifier/ek_verifier.h"
 #include "verifier/enrollment_service.h"
@@ -111,6 +113,17 @@ int Run(VerifierConfig config) {
   attestation.report_interval = config.report_interval;
   attestation.nonce_ttl = config.nonce_ttl;
   attestation.pcr_selection = config.pcr_selection;
+  // Same-key renewal of node certificates on the Attest stream needs the CA key.
+  absl::StatusOr<vigil::CaMaterial> renewal_ca = absl::FailedPreconditionError("no --pki-dir");
+  std::unique_ptr<vigil::verifier::CertificateRenewerImpl> renewer;
+  if (!config.pki_dir.empty()) renewal_ca = vigil::LoadCa(config.pki_dir);
+  if (renewal_ca.ok()) {
+    renewer = std::make_unique<vigil::verifier::CertificateRenewerImpl>(&*renewal_ca,
+                                                                        config.node_cert_lifetime);
+    attestation.renewer = renewer->AsHook();
+  } else {
+    spdlog::warn("node certificate renewal is off: {}", std::string(renewal_ca.status().message()));
+  }
   vigil::verifier::AttestationService attestation_service(attestation, &appraiser, sink);
 
   vigil::verifier::ServerOptions options;
@@ -182,6 +195,7 @@ int Run(VerifierConfig config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vigil::LogToStderr();
   CLI::App app{
       "vigil-verifier: accepts vigil-node evidence streams over mutual TLS 1.3, checks each\n"
       "report's freshness and identity, appraises it and records the verdict.",

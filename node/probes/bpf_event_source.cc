@@ -37,6 +37,11 @@ namespace {
 constexpr const char* kDropReasonNames[VIGIL_DROP_REASONS] = {"ringbuf_full", "stash_full",
                                                               "monitor_full"};
 
+// Set while attaching syscall tracepoints, whose refusals are expected on some kernels and
+// reported in ProbeStatus.refused_hooks and the start-up summary: libbpf's own warnings about
+// them would only repeat that, once per hook.
+thread_local bool attaching_optional_hook = false;
+
 int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
   char buf[8192];  // verifier logs arrive in large pieces
   int n = std::vsnprintf(buf, sizeof(buf), format, args);
@@ -44,7 +49,11 @@ int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args)
   std::string line(absl::StripTrailingAsciiWhitespace(buf));
   switch (level) {
     case LIBBPF_WARN:
-      spdlog::warn("{}", line);
+      if (attaching_optional_hook) {
+        spdlog::debug("{}", line);
+      } else {
+        spdlog::warn("{}", line);
+      }
       break;
     case LIBBPF_INFO:
       spdlog::debug("{}", line);
@@ -203,7 +212,9 @@ absl::StatusOr<std::unique_ptr<BpfEventSource>> BpfEventSource::Start(const Prob
     if (!bpf_program__autoload(prog)) continue;
     std::string section = bpf_program__section_name(prog);
     errno = 0;
+    attaching_optional_hook = absl::StartsWith(section, "tracepoint/syscalls/");
     bpf_link* link = bpf_program__attach(prog);
+    attaching_optional_hook = false;
     if (link == nullptr) {
       int err = errno ? errno : EINVAL;
       if (!absl::StartsWith(section, "tracepoint/syscalls/")) {
