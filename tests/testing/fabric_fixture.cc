@@ -1,0 +1,293 @@
+#include "tests/testing/fabric_fixture.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "common/pki.h"
+#include "tests/testing/verifier_fixture.h"
+
+extern char** environ;
+
+namespace vigil::testing {
+namespace {
+
+// Only keeps a broken fabric from hanging the suite; no assertion depends on speed.
+constexpr absl::Duration kProgressBound = absl::Seconds(60);
+
+std::string Program(const std::string& relative) {
+  return absl::StrCat(VIGIL_BUILD_DIR, "/", relative);
+}
+
+std::vector<char*> ArgvPointers(const std::vector<std::string>& argv) {
+  std::vector<char*> out;
+  for (const std::string& a : argv) out.push_back(const_cast<char*>(a.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+std::string ReadOrEmpty(const std::string& path) {
+  absl::StatusOr<std::string> s = ReadFileToString(path);
+  return s.ok() ? *s : std::string();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
+    const std::vector<std::string>& argv, const std::string& log_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  absl::Cleanup destroy = [&] { posix_spawn_file_actions_destroy(&actions); };
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<char*> args = ArgvPointers(argv);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  if (rc != 0) {
+    return absl::InternalError(absl::StrCat("posix_spawn ", argv[0], ": ", strerror(rc)));
+  }
+  return std::unique_ptr<ChildProcess>(new ChildProcess(pid));
+}
+
+ChildProcess::~ChildProcess() { Stop(); }
+
+bool ChildProcess::Running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == 0) return true;
+  if (r == pid_) wait_status_ = status;
+  pid_ = -1;
+  return false;
+}
+
+int ChildProcess::Stop() {
+  if (!Running()) return wait_status_;
+  kill(pid_, SIGTERM);
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (Running()) {
+    if (absl::Now() > deadline) {
+      kill(pid_, SIGKILL);
+      int status = 0;
+      if (waitpid(pid_, &status, 0) == pid_) wait_status_ = status;
+      pid_ = -1;
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return wait_status_;
+}
+
+absl::StatusOr<std::string> RunForOutput(const std::vector<std::string>& argv) {
+  char path[] = "/tmp/vigil-run-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0) return absl::InternalError("mkstemp failed");
+  close(fd);
+  absl::Cleanup remove = [&] { unlink(path); };
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  absl::Cleanup destroy = [&] { posix_spawn_file_actions_destroy(&actions); };
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, path, O_WRONLY | O_TRUNC, 0);
+  std::vector<char*> args = ArgvPointers(argv);
+  pid_t pid = -1;
+  if (int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ); rc != 0) {
+    return absl::InternalError(absl::StrCat("posix_spawn ", argv[0], ": ", strerror(rc)));
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return absl::InternalError("waitpid failed");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(absl::StrCat(argv[0], " failed, wait status ", status));
+  }
+  return ReadFileToString(path);
+}
+
+absl::StatusOr<int> FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return absl::InternalError("socket failed");
+  absl::Cleanup close_fd = [fd] { close(fd); };
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return absl::InternalError("bind/getsockname on 127.0.0.1:0 failed");
+  }
+  return ntohs(addr.sin_port);
+}
+
+absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
+  std::unique_ptr<Fabric> f(new Fabric());
+  char dir[] = "/tmp/vigil-fabric-XXXXXX";
+  if (mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp failed");
+  f->dir_ = dir;
+  f->state_dir_ = f->dir_ + "/state";
+  std::filesystem::create_directories(f->state_dir_);
+
+  absl::StatusOr<std::unique_ptr<SwtpmFixture>> tpm = SwtpmFixture::Start();
+  if (!tpm.ok()) return tpm.status();
+  f->tpm_ = std::move(*tpm);
+  absl::StatusOr<std::unique_ptr<TestPki>> pki = TestPki::Create();
+  if (!pki.ok()) return pki.status();
+  f->pki_ = std::move(*pki);
+
+  // Reference values as the node computes them, one "<hex> <description>" per line.
+  absl::StatusOr<std::string> rv = RunForOutput({Program("node/vigil-node"), "reference-values"});
+  if (!rv.ok()) return rv.status();
+  std::string kept;
+  for (absl::string_view line : absl::StrSplit(*rv, '\n', absl::SkipEmpty())) {
+    if (options.omit_node_binary_reference && absl::StrContains(line, "vigil-node binary")) {
+      continue;
+    }
+    absl::StrAppend(&kept, line, "\n");
+  }
+  const std::string rv_path = f->dir_ + "/rv.txt";
+  std::ofstream(rv_path) << kept;
+
+  // The workload: a copy of sleep(1) under a name only this fabric uses, so its comm is
+  // distinctive.
+  absl::BitGen gen;
+  f->workload_comm_ = absl::StrCat("vfab", absl::Uniform<uint32_t>(gen, 10000000, 99999999));
+  const std::string workload_exe = f->dir_ + "/" + f->workload_comm_;
+  std::filesystem::copy_file("/usr/bin/sleep", workload_exe);
+  std::filesystem::permissions(workload_exe, std::filesystem::perms::owner_all);
+  absl::StatusOr<std::unique_ptr<ChildProcess>> workload =
+      ChildProcess::Spawn({workload_exe, "120"}, f->dir_ + "/workload.log");
+  if (!workload.ok()) return workload.status();
+  f->workload_ = std::move(*workload);
+
+  absl::StatusOr<int> port = FreePort();
+  absl::StatusOr<int> enroll_port = FreePort();
+  if (!port.ok()) return port.status();
+  if (!enroll_port.ok()) return enroll_port.status();
+  f->verifier_address_ = absl::StrCat("127.0.0.1:", *port);
+  f->enroll_address_ = absl::StrCat("127.0.0.1:", *enroll_port);
+  absl::StatusOr<std::unique_ptr<ChildProcess>> verifier =
+      ChildProcess::Spawn({Program("verifier/vigil-verifier"), "--pki-dir", f->pki_->dir(),
+                           "--listen", f->verifier_address_, "--enroll-listen", f->enroll_address_,
+                           "--db", f->dir_ + "/db", "--ek-ca-bundle", f->tpm_->ek_ca_path(),
+                           "--reference-values", rv_path, "--report-interval", "1s"},
+                          f->dir_ + "/verifier.log");
+  if (!verifier.ok()) return verifier.status();
+  f->verifier_ = std::move(*verifier);
+
+  f->fleet_ = v1::Fleet::NewStub(MakeChannel(
+      f->verifier_address_, ClientCredentials(f->pki_->ca_cert_pem(), f->pki_->client())));
+  // Ready once the Fleet API answers.
+  absl::Time deadline = absl::Now() + kProgressBound;
+  while (true) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    v1::ListNodesResponse response;
+    grpc::Status s = f->fleet_->ListNodes(&ctx, v1::ListNodesRequest(), &response);
+    if (s.ok()) break;
+    if (!f->verifier_->Running() || absl::Now() > deadline) {
+      return absl::UnavailableError(
+          absl::StrCat("verifier never answered: ", s.error_message(), "\n", f->Logs()));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return f;
+}
+
+Fabric::~Fabric() {
+  node_.reset();
+  verifier_.reset();
+  workload_.reset();
+  tpm_.reset();
+  if (!dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+absl::Status Fabric::StartNode() {
+  if (node_ != nullptr && node_->Running()) return absl::FailedPreconditionError("node runs");
+  absl::StatusOr<std::unique_ptr<ChildProcess>> node = ChildProcess::Spawn(
+      {Program("node/vigil-node"), "run", "--verifier", verifier_address_, "--enroll-address",
+       enroll_address_, "--ca-cert", pki_->dir() + "/ca.crt", "--state-dir", state_dir_, "--tcti",
+       tpm_->tcti(), "--measurement-log", state_dir_ + "/measurements.json", "--select",
+       absl::StrCat("comm=", workload_comm_)},
+      dir_ + "/node.log");
+  if (!node.ok()) return node.status();
+  node_ = std::move(*node);
+  return absl::OkStatus();
+}
+
+absl::Status Fabric::StopNode() {
+  if (node_ == nullptr) return absl::FailedPreconditionError("no node started");
+  int status = node_->Stop();
+  node_.reset();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(absl::StrCat("vigil-node wait status ", status, "\n", Logs()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Fabric::AwaitVerdict(v1::TrustStatus status,
+                                                 int64_t newer_than_unix_nano) {
+  absl::Time deadline = absl::Now() + kProgressBound;
+  std::string last = "no node listed";
+  while (absl::Now() < deadline) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    v1::ListNodesResponse response;
+    grpc::Status s = fleet_->ListNodes(&ctx, v1::ListNodesRequest(), &response);
+    if (!s.ok()) return absl::UnavailableError(absl::StrCat("ListNodes: ", s.error_message()));
+    for (const v1::NodeSummary& n : response.nodes()) {
+      const v1::Verdict& v = n.latest_verdict();
+      last = absl::StrCat(n.node_id().substr(0, 12), " ", v1::TrustStatus_Name(v.status()), " ",
+                          v.detail());
+      if (v.status() == status && v.appraised_unix_nano() > newer_than_unix_nano) {
+        return n.node_id();
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("no ", v1::TrustStatus_Name(status), " verdict; last: ", last, "\n", Logs()));
+}
+
+absl::StatusOr<v1::GetLatestEvidenceResponse> Fabric::LatestEvidence(const std::string& node_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::GetLatestEvidenceRequest request;
+  request.set_node_id(node_id);
+  v1::GetLatestEvidenceResponse response;
+  grpc::Status s = fleet_->GetLatestEvidence(&ctx, request, &response);
+  if (!s.ok())
+    return absl::UnavailableError(absl::StrCat("GetLatestEvidence: ", s.error_message()));
+  return response;
+}
+
+std::string Fabric::Logs() const {
+  auto tail = [](std::string text) {
+    constexpr size_t kMax = 6000;
+    return text.size() > kMax ? text.substr(text.size() - kMax) : text;
+  };
+  return absl::StrCat("--- node log ---\n", tail(ReadOrEmpty(dir_ + "/node.log")),
+                      "--- verifier log ---\n", tail(ReadOrEmpty(dir_ + "/verifier.log")));
+}
+
+}  // namespace vigil::testing

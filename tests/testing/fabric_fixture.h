@@ -1,0 +1,102 @@
+#pragma once
+
+// Real Vigil processes for end-to-end tests: a child process handle that always stops and
+// reaps its process, and a whole fabric (swtpm, PKI, vigil-verifier, a workload and
+// vigil-node) started from the built binaries on free loopback ports.
+//
+//   auto fabric = Fabric::Start({});            // verifier + workload, no node yet
+//   ASSERT_TRUE(fabric.ok()) << fabric.status();
+//   ASSERT_TRUE((*fabric)->StartNode().ok());
+//   auto node_id = (*fabric)->AwaitVerdict(v1::TRUST_AFFIRMING);
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "tests/testing/pki_fixture.h"
+#include "tests/testing/swtpm_fixture.h"
+#include "vigil/v1/fleet.grpc.pb.h"
+
+namespace vigil::testing {
+
+/// A child process started with posix_spawn, stdout and stderr appended to a log file.
+/// The destructor stops it (SIGTERM, then SIGKILL) and reaps it.
+class ChildProcess {
+ public:
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(const std::vector<std::string>& argv,
+                                                             const std::string& log_path);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  /// Whether the process has not exited yet (reaps it if it has).
+  bool Running();
+  /// SIGTERM, up to 20 s for it to exit, then SIGKILL; returns the wait status (or -1).
+  int Stop();
+
+ private:
+  explicit ChildProcess(pid_t pid) : pid_(pid) {}
+  pid_t pid_;
+  int wait_status_ = -1;
+};
+
+/// Runs `argv` to completion, returns its stdout; an error if it exits non-zero.
+absl::StatusOr<std::string> RunForOutput(const std::vector<std::string>& argv);
+
+/// A free TCP port on 127.0.0.1 (bound to 0 and released).
+absl::StatusOr<int> FreePort();
+
+/// swtpm + PKI + vigil-verifier (QuoteAppraiser, SQLite store) + a workload process with a
+/// distinctive comm; vigil-node started and stopped on demand. Everything is stopped in
+/// the destructor.
+class Fabric {
+ public:
+  struct Options {
+    /// Leave the vigil-node binary's digest out of the verifier's reference values.
+    bool omit_node_binary_reference = false;
+  };
+  static absl::StatusOr<std::unique_ptr<Fabric>> Start(Options options);
+  ~Fabric();
+
+  /// Starts `vigil-node run` against the verifier, selecting the workload by comm.
+  absl::Status StartNode();
+  /// SIGTERM to the node; an error unless it exits 0.
+  absl::Status StopNode();
+
+  /// Polls the Fleet API (up to 60 s) until a node's latest verdict has `status`; returns
+  /// that node's id. The error names the last verdict seen.
+  absl::StatusOr<std::string> AwaitVerdict(v1::TrustStatus status,
+                                           int64_t newer_than_unix_nano = 0);
+  /// Fleet GetLatestEvidence for `node_id`.
+  absl::StatusOr<v1::GetLatestEvidenceResponse> LatestEvidence(const std::string& node_id);
+
+  const TestPki& pki() const { return *pki_; }
+  const std::string& verifier_address() const { return verifier_address_; }
+  /// The node's state directory (node.crt, node.key, measurements.json).
+  const std::string& state_dir() const { return state_dir_; }
+  const std::string& workload_comm() const { return workload_comm_; }
+  pid_t workload_pid() const { return workload_->pid(); }
+  /// Text of the node's and the verifier's logs, for failure messages.
+  std::string Logs() const;
+
+ private:
+  Fabric() = default;
+
+  std::unique_ptr<SwtpmFixture> tpm_;
+  std::unique_ptr<TestPki> pki_;
+  std::string dir_;
+  std::string state_dir_;
+  std::string verifier_address_;
+  std::string enroll_address_;
+  std::string workload_comm_;
+  std::unique_ptr<ChildProcess> workload_;
+  std::unique_ptr<ChildProcess> verifier_;
+  std::unique_ptr<ChildProcess> node_;
+  std::unique_ptr<v1::Fleet::Stub> fleet_;
+};
+
+}  // namespace vigil::testing
