@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -323,6 +325,53 @@ absl::StatusOr<KeyAndCsr> MakeKeyAndCsr(std::string_view common_name) {
   return out;
 }
 
+absl::StatusOr<std::string> MakeCsrForKey(EVP_PKEY* key, std::string_view common_name) {
+  if (key == nullptr) return absl::InvalidArgumentError("no key for the CSR");
+  X509ReqPtr req(X509_REQ_new());
+  std::string cn(common_name);
+  if (req == nullptr || X509_REQ_set_version(req.get(), X509_REQ_VERSION_1) != 1 ||
+      X509_NAME_add_entry_by_NID(X509_REQ_get_subject_name(req.get()), NID_commonName,
+                                 MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()),
+                                 -1, -1, 0) != 1 ||
+      X509_REQ_set_pubkey(req.get(), key) != 1 ||
+      X509_REQ_sign(req.get(), key, EVP_sha256()) == 0) {
+    return OpenSslError("building a CSR");
+  }
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr || PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1) {
+    return OpenSslError("encoding a CSR");
+  }
+  return MemBioContents(bio.get());
+}
+
+absl::StatusOr<X509ReqPtr> CsrFromPem(std::string_view csr_pem) {
+  BioPtr bio = MemBioOver(csr_pem);
+  X509ReqPtr req(PEM_read_bio_X509_REQ(bio.get(), nullptr, NoPassphrase, nullptr));
+  if (req == nullptr) {
+    return OpenSslError("not a PEM certificate request", absl::StatusCode::kInvalidArgument);
+  }
+  EVP_PKEY* pub = X509_REQ_get0_pubkey(req.get());
+  if (pub == nullptr || X509_REQ_verify(req.get(), pub) != 1) {
+    return OpenSslError("CSR signature does not verify", absl::StatusCode::kInvalidArgument);
+  }
+  return req;
+}
+
+absl::StatusOr<Validity> CertificateValidity(X509* cert) {
+  if (cert == nullptr) return absl::InvalidArgumentError("no certificate");
+  auto to_time = [](const ASN1_TIME* t) -> absl::StatusOr<absl::Time> {
+    struct tm tm = {};
+    if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
+      return absl::InvalidArgumentError("certificate has an unreadable validity time");
+    }
+    return absl::FromTimeT(timegm(&tm));
+  };
+  Validity v;
+  ASSIGN_OR_RETURN(v.not_before, to_time(X509_get0_notBefore(cert)));
+  ASSIGN_OR_RETURN(v.not_after, to_time(X509_get0_notAfter(cert)));
+  return v;
+}
+
 absl::StatusOr<CaMaterial> LoadCa(const std::string& dir) {
   CaMaterial ca;
   ASSIGN_OR_RETURN(ca.cert_pem, ReadFileToString(dir + "/ca.crt"));
@@ -388,6 +437,40 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
 
 absl::Status WritePrivateFile(const std::string& path, std::string_view contents, bool overwrite) {
   return WriteFileWithMode(path, contents, overwrite, 0600);
+}
+
+absl::Status ReplacePrivateFileAtomically(const std::string& path, std::string_view contents) {
+  std::string tmp = absl::StrCat(path, ".tmp-XXXXXX");
+  int fd = mkostemp(tmp.data(), O_CLOEXEC);  // created 0600
+  if (fd < 0) return absl::InternalError(absl::StrCat(tmp, ": ", std::strerror(errno)));
+  bool renamed = false;
+  absl::Cleanup cleanup = [&] {
+    if (fd >= 0) close(fd);
+    if (!renamed) unlink(tmp.c_str());
+  };
+  if (fchmod(fd, 0600) != 0) return absl::InternalError(absl::StrCat(tmp, ": fchmod failed"));
+  size_t done = 0;
+  while (done < contents.size()) {
+    ssize_t n = write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return absl::InternalError(absl::StrCat(tmp, ": ", std::strerror(errno)));
+    done += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0) return absl::InternalError(absl::StrCat(tmp, ": fsync failed"));
+  close(fd);
+  fd = -1;
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat(path, ": rename failed: ", std::strerror(errno)));
+  }
+  renamed = true;
+  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+  if (dir.empty()) dir = "/";
+  int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return absl::InternalError(absl::StrCat(dir, ": ", std::strerror(errno)));
+  int synced = fsync(dir_fd);
+  close(dir_fd);
+  if (synced != 0) return absl::InternalError(absl::StrCat(dir, ": fsync failed"));
+  return absl::OkStatus();
 }
 
 absl::Status WritePublicFile(const std::string& path, std::string_view contents, bool overwrite) {

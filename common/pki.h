@@ -85,6 +85,15 @@ absl::StatusOr<std::string> SignCsr(const CaMaterial& ca, std::string_view csr_p
 /// A new P-256 key and a CSR for it with subject CN `common_name` (node side).
 absl::StatusOr<KeyAndCsr> MakeKeyAndCsr(std::string_view common_name);
 
+/// A CSR with subject CN `common_name` for an existing key (certificate renewal keeps the key).
+absl::StatusOr<std::string> MakeCsrForKey(EVP_PKEY* key, std::string_view common_name);
+
+/// Parses a PEM CSR and verifies its self-signature; INVALID_ARGUMENT otherwise.
+absl::StatusOr<X509ReqPtr> CsrFromPem(std::string_view csr_pem);
+
+/// The validity window of a certificate.
+absl::StatusOr<Validity> CertificateValidity(X509* cert);
+
 /// Loads DIR/ca.crt, DIR/ca.key and DIR/trust-domain; checks that key and cert match.
 absl::StatusOr<CaMaterial> LoadCa(const std::string& dir);
 
@@ -99,6 +108,11 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
 /// Writes a file readable only by its owner (0600), created with O_EXCL unless `overwrite`.
 absl::Status WritePrivateFile(const std::string& path, std::string_view contents, bool overwrite);
+
+/// Replaces `path` atomically with a 0600 file: writes PATH.tmp-XXXXXX in the same
+/// directory, fsyncs it, renames it over `path` and fsyncs the directory. Readers see the
+/// old contents or the new, never a torn file.
+absl::Status ReplacePrivateFileAtomically(const std::string& path, std::string_view contents);
 
 /// Writes a public file (0644), replacing it when `overwrite`, else failing if it exists.
 absl::Status WritePublicFile(const std::string& path, std::string_view contents, bool overwrite);

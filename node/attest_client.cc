@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/pki.h"
 #include "common/status_macros.h"
 #include "node/procfs.h"
 #include "spdlog/spdlog.h"
@@ -29,6 +30,16 @@ std::string DescribeVerdict(const v1::Verdict& v) {
   if (!reasons.empty()) absl::StrAppend(&out, " [", absl::StrJoin(reasons, ", "), "]");
   if (!v.detail().empty()) absl::StrAppend(&out, ": ", v.detail());
   return out;
+}
+
+// The single SPIFFE URI SAN of a node certificate.
+absl::StatusOr<std::string> OnlyUriSan(X509* cert, const std::string& what) {
+  ASSIGN_OR_RETURN(std::vector<std::string> uris, UriSans(cert));
+  if (uris.size() != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has ", uris.size(), " URI SANs; a node certificate has one"));
+  }
+  return uris[0];
 }
 
 }  // namespace
@@ -118,6 +129,54 @@ absl::StatusOr<v1::NodeMessage> AttestClient::NextEvidence(const v1::Challenge& 
   return msg;
 }
 
+absl::StatusOr<absl::Time> AttestClient::RenewalDue() const {
+  const CertificateRenewalOptions& r = options_.renewal;
+  if (r.cert_path.empty() || renewal_unsupported_) return absl::InfiniteFuture();
+  ASSIGN_OR_RETURN(std::string pem, ReadFileToString(r.cert_path));
+  ASSIGN_OR_RETURN(X509Ptr cert, CertificateFromPem(pem));
+  ASSIGN_OR_RETURN(Validity validity, CertificateValidity(cert.get()));
+  double fraction = std::clamp(r.renew_below_fraction, 0.0, 1.0);
+  return validity.not_after - (validity.not_after - validity.not_before) * fraction;
+}
+
+absl::StatusOr<v1::NodeMessage> AttestClient::RenewalRequest() const {
+  const CertificateRenewalOptions& r = options_.renewal;
+  ASSIGN_OR_RETURN(std::string cert_pem, ReadFileToString(r.cert_path));
+  ASSIGN_OR_RETURN(X509Ptr cert, CertificateFromPem(cert_pem));
+  ASSIGN_OR_RETURN(std::string uri, OnlyUriSan(cert.get(), r.cert_path));
+  ASSIGN_OR_RETURN(std::string key_pem, ReadFileToString(r.key_path));
+  ASSIGN_OR_RETURN(EvpPkeyPtr key, PrivateKeyFromPem(key_pem));
+  // The verifier names the certificate from the connected identity; the CN is cosmetic.
+  ASSIGN_OR_RETURN(std::string csr, MakeCsrForKey(key.get(), uri.substr(uri.rfind('/') + 1)));
+  v1::NodeMessage msg;
+  msg.mutable_renewal()->set_csr_pem(std::move(csr));
+  return msg;
+}
+
+absl::Status AttestClient::InstallRenewal(const v1::CertificateRenewal& renewal) {
+  const CertificateRenewalOptions& r = options_.renewal;
+  if (r.cert_path.empty()) return absl::FailedPreconditionError("renewal is off on this node");
+  ASSIGN_OR_RETURN(X509Ptr leaf, CertificateFromPem(renewal.certificate_chain_pem()));
+  ASSIGN_OR_RETURN(std::string leaf_pem, CertificateToPem(leaf.get()));
+  ASSIGN_OR_RETURN(std::string ca_pem, ReadFileToString(r.ca_cert_path));
+  RETURN_IF_ERROR(VerifyCertificate(leaf_pem, ca_pem));
+  ASSIGN_OR_RETURN(std::string current_pem, ReadFileToString(r.cert_path));
+  ASSIGN_OR_RETURN(X509Ptr current, CertificateFromPem(current_pem));
+  ASSIGN_OR_RETURN(std::string current_uri, OnlyUriSan(current.get(), r.cert_path));
+  ASSIGN_OR_RETURN(std::string renewed_uri, OnlyUriSan(leaf.get(), "renewed certificate"));
+  if (renewed_uri != current_uri) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("renewed certificate names ", renewed_uri, ", not ", current_uri));
+  }
+  ASSIGN_OR_RETURN(std::string key_pem, ReadFileToString(r.key_path));
+  ASSIGN_OR_RETURN(EvpPkeyPtr key, PrivateKeyFromPem(key_pem));
+  if (X509_check_private_key(leaf.get(), key.get()) != 1) {
+    return absl::InvalidArgumentError("renewed certificate is not for this node's key");
+  }
+  // Leaf then CA, as enrollment writes it; the next connect presents it.
+  return ReplacePrivateFileAtomically(r.cert_path, absl::StrCat(leaf_pem, ca_pem));
+}
+
 absl::Status AttestClient::RunStream(bool* healthy) {
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds, options_.credentials());
   grpc::ChannelArguments args;
@@ -151,6 +210,13 @@ absl::Status AttestClient::RunStream(bool* healthy) {
   size_t interesting = 0;
   bool shutting_down = false;
   bool write_failed = false;
+  bool renewal_in_flight = false;  // at most one request per stream, answered or not
+  absl::Time renew_at = absl::InfiniteFuture();
+  if (absl::StatusOr<absl::Time> due = RenewalDue(); due.ok()) {
+    renew_at = *due;
+  } else {
+    spdlog::warn("cannot tell when to renew the node certificate: {}", due.status().ToString());
+  }
   while (true) {
     std::deque<v1::VerifierMessage> got;
     {
@@ -176,7 +242,37 @@ absl::Status AttestClient::RunStream(bool* healthy) {
         ++stats_.acks_received;
         stats_.last_status = ack.verdict().status();
       } else if (m.has_renewal()) {
-        spdlog::info("certificate renewal received; not handled by this node version");
+        renewal_in_flight = false;
+        absl::Status installed = InstallRenewal(m.renewal());
+        absl::MutexLock lock(&mu_);
+        if (installed.ok()) {
+          ++stats_.renewals_installed;
+          renew_at = RenewalDue().value_or(absl::InfiniteFuture());
+          spdlog::info("node certificate renewed until {}; used from the next connection",
+                       absl::FormatTime(absl::FromUnixNanos(m.renewal().not_after_unix_nano()),
+                                        absl::UTCTimeZone()));
+        } else {
+          ++stats_.renewals_failed;
+          spdlog::error("renewed certificate refused: {}", installed.ToString());
+        }
+      }
+    }
+    if (!renewal_in_flight && absl::Now() >= renew_at && absl::Now() >= next_renewal_attempt_) {
+      next_renewal_attempt_ = absl::Now() + options_.renewal.retry_interval;
+      absl::StatusOr<v1::NodeMessage> request = RenewalRequest();
+      if (!request.ok()) {
+        spdlog::error("cannot request certificate renewal: {}", request.status().ToString());
+        absl::MutexLock lock(&mu_);
+        ++stats_.renewals_failed;
+      } else {
+        if (!stream->Write(*request)) {
+          write_failed = true;
+          break;
+        }
+        renewal_in_flight = true;
+        spdlog::info("node certificate is due for renewal; asked the verifier");
+        absl::MutexLock lock(&mu_);
+        ++stats_.renewals_requested;
       }
     }
     interesting += builder_->PollEvents();
@@ -216,6 +312,17 @@ absl::Status AttestClient::RunStream(bool* healthy) {
   if (!done) ctx.TryCancel();
   reader.join();
   grpc::Status st = stream->Finish();
+  if (renewal_in_flight) {
+    // The stream ended before the answer: the verifier refused or the call broke.
+    absl::MutexLock lock(&mu_);
+    ++stats_.renewals_failed;
+    if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      renewal_unsupported_ = true;
+      spdlog::warn("the verifier does not renew certificates: renewal is off until restart");
+    } else {
+      spdlog::error("certificate renewal failed: {}", st.error_message());
+    }
+  }
   if (!st.ok()) {
     return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
   }

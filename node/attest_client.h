@@ -27,6 +27,21 @@ using CredentialsFactory =
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeNodeChannelCredentials(
     const std::string& ca_cert_path, const std::string& cert_path, const std::string& key_path);
 
+/// Same-key renewal of the node certificate on the Attest stream.
+struct CertificateRenewalOptions {
+  /// The node's certificate (replaced atomically on renewal) and its key. Renewal is off
+  /// while cert_path is empty.
+  std::string cert_path;
+  std::string key_path;
+  /// The Vigil CA a renewed certificate must verify against.
+  std::string ca_cert_path;
+  /// Ask for a new certificate once less than this fraction of the current one's lifetime
+  /// is left.
+  double renew_below_fraction = 1.0 / 3.0;
+  /// After a failed or refused renewal, the next request waits this long.
+  absl::Duration retry_interval = absl::Minutes(1);
+};
+
 /// How the client talks to the verifier.
 struct AttestClientOptions {
   /// host:port of the verifier's mutual-TLS listener.
@@ -46,6 +61,7 @@ struct AttestClientOptions {
   /// At shutdown, how long to wait for the verifier to close the stream after the node
   /// half-closed it before cancelling.
   absl::Duration shutdown_grace = absl::Seconds(2);
+  CertificateRenewalOptions renewal;
 };
 
 /// The delay before reconnection attempt `attempt` (0-based): uniform in
@@ -75,6 +91,9 @@ class AttestClient {
     uint64_t evidence_sent = 0;
     uint64_t acks_received = 0;
     v1::TrustStatus last_status = v1::TRUST_STATUS_UNSPECIFIED;
+    uint64_t renewals_requested = 0;
+    uint64_t renewals_installed = 0;
+    uint64_t renewals_failed = 0;
   };
   Stats stats() const;
 
@@ -83,11 +102,22 @@ class AttestClient {
   absl::Status RunStream(bool* healthy);
   // Builds, seals and returns the next evidence for `challenge`.
   absl::StatusOr<v1::NodeMessage> NextEvidence(const v1::Challenge& challenge);
+  // When the certificate on disk is due for renewal (InfiniteFuture when renewal is off).
+  absl::StatusOr<absl::Time> RenewalDue() const;
+  // A CertificateRenewalRequest whose CSR is signed by the node's existing key.
+  absl::StatusOr<v1::NodeMessage> RenewalRequest() const;
+  // Checks a CertificateRenewal (chain verifies against the CA, same SPIFFE URI, same key)
+  // and replaces the certificate file with it.
+  absl::Status InstallRenewal(const v1::CertificateRenewal& renewal);
 
   const AttestClientOptions options_;
   ReportBuilder* builder_;
   EvidenceSealer* sealer_;
   uint64_t log_acknowledged_ = 0;
+  // Renewal state, touched only by the thread in Run(). Survives reconnects so a refusing
+  // verifier is asked at most once per retry_interval.
+  absl::Time next_renewal_attempt_ = absl::InfinitePast();
+  bool renewal_unsupported_ = false;
 
   mutable absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;

@@ -37,6 +37,9 @@ struct NodeConfig {
   uint32_t report_interval_ms = 10000;
   /// Shortest gap between two reports triggered by events (reports never come faster).
   uint32_t min_report_gap_ms = 1000;
+  /// Renew the node certificate on the Attest stream once less than this fraction of its
+  /// lifetime is left (same key; 0 turns renewal off).
+  double cert_renew_below_fraction = 1.0 / 3.0;
 
   // --- TPM ---
   /// tpm2-tss TCTI: "device:/dev/tpmrm0", "swtpm:host=127.0.0.1,port=2321", or "none" to run

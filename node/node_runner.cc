@@ -137,6 +137,12 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
   client.max_message_bytes = config.max_message_bytes;
   client.default_report_interval = absl::Milliseconds(config.report_interval_ms);
   client.min_report_gap = absl::Milliseconds(config.min_report_gap_ms);
+  if (config.cert_renew_below_fraction > 0) {
+    client.renewal.cert_path = cert;
+    client.renewal.key_path = key;
+    client.renewal.ca_cert_path = config.ca_cert_path;
+    client.renewal.renew_below_fraction = config.cert_renew_below_fraction;
+  }
   r->client_ = std::make_unique<AttestClient>(client, r->builder_.get(), r->sealer_.get());
   spdlog::info("node {} monitoring {} selector(s), {} process(es) now; probes {}", info.node_id,
                config.selectors.size(), seed.size(), r->events_ ? "on" : "off");

@@ -93,6 +93,11 @@ class AttestationService::Reactor final
       return;
     }
     peer_ = *std::move(peer);
+    if (auto auth = context->auth_context(); auth != nullptr) {
+      for (const grpc::string_ref& pem : auth->FindPropertyValues("x509_pem_cert")) {
+        peer_cert_pem_.assign(pem.data(), pem.size());
+      }
+    }
     if (!service->Register(this)) {
       RequestFinish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "verifier is shutting down"));
       return;
@@ -278,7 +283,8 @@ class AttestationService::Reactor final
                                  "this verifier does not renew certificates on the stream"));
       return false;
     }
-    absl::StatusOr<v1::CertificateRenewal> renewal = service_->options_.renewer(peer_, request);
+    absl::StatusOr<v1::CertificateRenewal> renewal =
+        service_->options_.renewer(peer_, peer_cert_pem_, request);
     if (!renewal.ok()) {
       RequestFinish(ToGrpcStatus(renewal.status()));
       return false;
@@ -291,6 +297,7 @@ class AttestationService::Reactor final
 
   AttestationService* const service_;
   PeerIdentity peer_;
+  std::string peer_cert_pem_;  // the verified certificate the node presented
   bool registered_ = false;
   v1::NodeMessage in_;
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -19,8 +20,10 @@
 namespace vigil::verifier {
 
 /// Renews a node's certificate from a CertificateRenewalRequest (supplied by the CA side).
+/// `peer_certificate_pem` is the verified certificate the node presented on the stream.
 using CertificateRenewer = std::function<absl::StatusOr<v1::CertificateRenewal>(
-    const PeerIdentity& node, const v1::CertificateRenewalRequest& request)>;
+    const PeerIdentity& node, std::string_view peer_certificate_pem,
+    const v1::CertificateRenewalRequest& request)>;
 
 /// How the Attest stream behaves.
 struct AttestationOptions {
