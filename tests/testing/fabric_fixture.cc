@@ -48,6 +48,18 @@ std::string ReadOrEmpty(const std::string& path) {
   return s.ok() ? *s : std::string();
 }
 
+// Whether something accepts TCP connections on 127.0.0.1:`port`.
+bool Accepts(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  absl::Cleanup close_fd = [fd] { close(fd); };
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  return connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
@@ -192,10 +204,18 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
   if (!verifier.ok()) return verifier.status();
   f->verifier_ = std::move(*verifier);
 
+  // Wait for the listener with plain TCP connects first: a gRPC channel that found it closed
+  // backs off for seconds before trying again.
+  absl::Time deadline = absl::Now() + kProgressBound;
+  while (!Accepts(*port)) {
+    if (!f->verifier_->Running() || absl::Now() > deadline) {
+      return absl::UnavailableError(absl::StrCat("verifier never listened\n", f->Logs()));
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
   f->fleet_ = v1::Fleet::NewStub(MakeChannel(
       f->verifier_address_, ClientCredentials(f->pki_->ca_cert_pem(), f->pki_->client())));
   // Ready once the Fleet API answers.
-  absl::Time deadline = absl::Now() + kProgressBound;
   while (true) {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
