@@ -22,7 +22,6 @@
 #include "node/node_runner.h"
 #include "node/snapshotter.h"
 #include "node/watch_command.h"
-#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace vigil::node {
@@ -403,8 +402,6 @@ int main(int argc, char** argv) {
       "vigil-node: observes agent workloads from outside (procfs, seccomp filters, BPF probes) "
       "and streams TPM-bound runtime reports to a Vigil verifier over mutual TLS.",
       "vigil-node"};
-  // Logs go to stderr: stdout carries command output (reference values, --json).
-  spdlog::set_default_logger(spdlog::stderr_color_mt("vigil-node"));
   app.require_subcommand(1);
   vigil::node::Action action;
   // One registration per subcommand.
