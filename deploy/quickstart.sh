@@ -53,9 +53,12 @@ cleanup() {
   trap - EXIT INT TERM
   if ((${#pids[@]})); then
     step "Stopping everything the quick start started"
-    # Reverse order: workloads and node first, then verifier, then the TPM.
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    # Reverse order, each one gone before the next: the node finishes with the verifier and
+    # the TPM before they stop.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+      kill -TERM "${pids[i]}" 2>/dev/null || true
+      wait "${pids[i]}" 2>/dev/null || true
+    done
   fi
 }
 trap cleanup EXIT
