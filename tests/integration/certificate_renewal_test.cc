@@ -65,11 +65,12 @@ class CertificateRenewalTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  void StartVerifier(bool with_renewer) {
+  void StartVerifier(bool with_renewer, verifier::CertificateRenewer custom = nullptr) {
     renewer_ = std::make_unique<verifier::CertificateRenewerImpl>(&pki_->ca(), absl::Hours(1));
     testing::TestVerifierOptions options;
     options.attestation.report_interval = absl::Milliseconds(100);
     if (with_renewer) options.attestation.renewer = renewer_->AsHook();
+    if (custom) options.attestation.renewer = std::move(custom);
     auto v = testing::TestVerifier::Start(*pki_, options);
     ASSERT_TRUE(v.ok()) << v.status();
     verifier_ = std::move(*v);
@@ -186,7 +187,7 @@ TEST_F(CertificateRenewalTest, NodeRenewsItsShortLivedCertificateAndKeepsStreami
   stream->Finish();
 }
 
-TEST_F(CertificateRenewalTest, RefusedRenewalLeavesTheCertificateAndRetriesLater) {
+TEST_F(CertificateRenewalTest, RefusedRenewalLeavesTheCertificateAndStopsAsking) {
   // This verifier renews nothing: the request ends the stream UNIMPLEMENTED.
   StartVerifier(/*with_renewer=*/false);
   StartClient();
@@ -200,6 +201,35 @@ TEST_F(CertificateRenewalTest, RefusedRenewalLeavesTheCertificateAndRetriesLater
   auto on_disk = ReadFileToString(cert_path_);
   ASSERT_TRUE(on_disk.ok());
   EXPECT_EQ(*on_disk, original_.cert_pem);
+}
+
+TEST_F(CertificateRenewalTest, NodeRefusesARenewedCertificateForAnotherIdentity) {
+  // A misbehaving CA side answers with a CA-signed certificate, for the node's own key, that
+  // names another node: the node must not install it.
+  const std::string other_uri = TestPki::NodeUri(std::string(64, 'e'));
+  StartVerifier(
+      /*with_renewer=*/false,
+      [this, other_uri](
+          const verifier::PeerIdentity&, std::string_view,
+          const v1::CertificateRenewalRequest& request) -> absl::StatusOr<v1::CertificateRenewal> {
+        auto pem = SignCsr(pki_->ca(), request.csr_pem(), other_uri, absl::Hours(1));
+        if (!pem.ok()) return pem.status();
+        v1::CertificateRenewal renewal;
+        renewal.set_certificate_chain_pem(*pem);
+        return renewal;
+      });
+  StartClient();
+  auto s = AwaitStats([](const auto& st) { return st.renewals_failed >= 1; });
+  ASSERT_EQ(s.renewals_failed, 1u);
+  EXPECT_EQ(s.renewals_installed, 0u);
+  auto on_disk = ReadFileToString(cert_path_);
+  ASSERT_TRUE(on_disk.ok());
+  EXPECT_EQ(*on_disk, original_.cert_pem);
+  // The stream goes on with the old certificate.
+  uint64_t acks = s.acks_received;
+  s = AwaitStats([acks](const auto& st) { return st.acks_received >= acks + 2; });
+  EXPECT_GE(s.acks_received, acks + 2);
+  EXPECT_EQ(s.renewals_requested, 1u);
 }
 
 }  // namespace
