@@ -56,6 +56,11 @@ cleanup() {
     # Reverse order, each one gone before the next: the node finishes with the verifier and
     # the TPM before they stop.
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+      if ((i == 0)); then
+        # pids[0] is swtpm: an orderly TPM2_Shutdown first, as a real machine does at
+        # power-off, so the TPM does not count an unorderly shutdown.
+        tpm2_shutdown -T "swtpm:host=127.0.0.1,port=$swtpm_port" >/dev/null 2>&1 || true
+      fi
       kill -TERM "${pids[i]}" 2>/dev/null || true
       wait "${pids[i]}" 2>/dev/null || true
     done

@@ -90,7 +90,8 @@ TEST_F(TpmKeysTest, AkIsARestrictedSigningKeySavedPrivately) {
   EXPECT_EQ(p.parameters.eccDetail.scheme.scheme, TPM2_ALG_ECDSA);
   EXPECT_EQ(p.objectAttributes, TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
                                     TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                                    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT);
+                                    TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED |
+                                    TPMA_OBJECT_SIGN_ENCRYPT);
   // The name the TPM reports is nameAlg || SHA-256(TPMT_PUBLIC).
   auto name = ObjectName(p);
   ASSERT_TRUE(name.ok());
