@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
     }
     // The same signature in DER, for the baseline.
     auto decoded = vigil::UnmarshalTPMT_SIGNATURE(*sig);
-    vigil::verifier::tpm::EcdsaSigPtr der(ECDSA_SIG_new());
+    vigil::EcdsaSigPtr der(ECDSA_SIG_new());
     ECDSA_SIG_set0(der.get(), BN_bin2bn(decoded->signature.ecdsa.signatureR.buffer, 32, nullptr),
                    BN_bin2bn(decoded->signature.ecdsa.signatureS.buffer, 32, nullptr));
     unsigned char* p = nullptr;
@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
   }
   auto t1 = std::chrono::steady_clock::now();
   for (const Sample& s : samples) {
-    vigil::verifier::tpm::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+    vigil::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     const std::string& msg = s.evidence.quote().attest();
     if (EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, ak->key.get()) != 1 ||
         EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(s.der_signature.data()),

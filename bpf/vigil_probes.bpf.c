@@ -15,13 +15,13 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /* Tunables, set by the loader between open and load. */
-const volatile __u32 node_tgid = 0;     /* the node's own process: never monitored */
-const volatile __u8 monitor_all = 0;    /* debugging (`watch` without selectors) */
+const volatile __u32 node_tgid = 0;  /* the node's own process: never monitored */
+const volatile __u8 monitor_all = 0; /* debugging (`watch` without selectors) */
 
 #define PROT_EXEC 0x4
 #define MAP_ANONYMOUS 0x20
 #define CLONE_THREAD 0x00010000ULL
-#define CLONE_NS_FLAGS                                                                  \
+#define CLONE_NS_FLAGS                                                                       \
   (0x00000080ULL /* NEWTIME */ | 0x00020000ULL /* NEWNS */ | 0x02000000ULL /* NEWCGROUP */ | \
    0x04000000ULL /* NEWUTS */ | 0x08000000ULL /* NEWIPC */ | 0x10000000ULL /* NEWUSER */ |   \
    0x20000000ULL /* NEWPID */ | 0x40000000ULL /* NEWNET */)
@@ -193,8 +193,8 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
      * are still in the saved user registers. A clone's child (ret 0) is not an event; a
      * successful exec (registers reset) has its record from sched_process_exec. */
     if (!is_monitored(id >> 32)) return 0;
-    if (ret == 0 && (kind == VIGIL_EV_CLONE || kind == VIGIL_EV_CLONE3 ||
-                     kind == VIGIL_EV_EXECVE || kind == VIGIL_EV_EXECVEAT))
+    if (ret == 0 && (kind == VIGIL_EV_CLONE || kind == VIGIL_EV_CLONE3 || kind == VIGIL_EV_EXECVE ||
+                     kind == VIGIL_EV_EXECVEAT))
       return 0;
     __u32 zero = 0;
     s = bpf_map_lookup_elem(&stash_scratch, &zero);
@@ -245,8 +245,8 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
     case VIGIL_EV_EXECVE:
     case VIGIL_EV_EXECVEAT:
       if (ret != 0) { /* failed: the old image is still there, read the path again */
-        long n = bpf_probe_read_user_str(
-            e->data, sizeof(e->data), (const char*)s->args[kind == VIGIL_EV_EXECVE ? 0 : 1]);
+        long n = bpf_probe_read_user_str(e->data, sizeof(e->data),
+                                         (const char*)s->args[kind == VIGIL_EV_EXECVE ? 0 : 1]);
         e->data_len = n > 0 ? n : 0;
       }
       if (e->data_len == 0 && s->data_len > 0) {
@@ -282,10 +282,10 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
   return 0;
 }
 
-#define VIGIL_SYSCALL(name, kind)                                                \
-  SEC("tracepoint/syscalls/sys_enter_" #name)                                    \
+#define VIGIL_SYSCALL(name, kind)                                                         \
+  SEC("tracepoint/syscalls/sys_enter_" #name)                                             \
   int enter_##name(struct trace_event_raw_sys_enter* ctx) { return on_enter(ctx, kind); } \
-  SEC("tracepoint/syscalls/sys_exit_" #name)                                     \
+  SEC("tracepoint/syscalls/sys_exit_" #name)                                              \
   int exit_##name(struct trace_event_raw_sys_exit* ctx) { return on_exit(ctx, kind); }
 
 VIGIL_SYSCALL(ptrace, VIGIL_EV_PTRACE)

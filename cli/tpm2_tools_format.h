@@ -71,7 +71,7 @@ absl::StatusOr<std::string> PcrCompositeDigest(const PcrFile& pcrs, TPMI_ALG_HAS
 
 /// An AK public key file as tpm2-tools writes it: PEM, or a marshalled TPM2B_PUBLIC.
 struct AkPublic {
-  verifier::tpm::EvpPkeyPtr key;
+  vigil::EvpPkeyPtr key;
   /// Present only for TPM2B_PUBLIC input (PEM carries no TPM attributes or name).
   std::optional<verifier::tpm::TpmPublic> tpm_public;
 };

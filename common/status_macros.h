@@ -22,7 +22,7 @@
 #define ASSIGN_OR_RETURN(lhs, rexpr) \
   ASSIGN_OR_RETURN_IMPL_(VIGIL_STATUS_CONCAT_(_vigil_sor_, __LINE__), lhs, rexpr)
 
-#define ASSIGN_OR_RETURN_IMPL_(sor, lhs, rexpr) \
-  auto sor = (rexpr);                           \
+#define ASSIGN_OR_RETURN_IMPL_(sor, lhs, rexpr)  \
+  auto sor = (rexpr);                            \
   if (!sor.ok()) return std::move(sor).status(); \
   lhs = std::move(sor).value()

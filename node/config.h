@@ -61,9 +61,10 @@ struct NodeConfig {
   /// Open files reported as configuration or secrets; the first matching glob wins.
   std::vector<SensitivePath> sensitive_paths;
   /// Syscalls the seccomp inspector evaluates for every monitored process.
-  std::vector<std::string> seccomp_syscalls = {"ptrace", "process_vm_readv", "process_vm_writev",
-                                               "bpf", "init_module", "finit_module", "unshare",
-                                               "setns", "mount"};
+  std::vector<std::string> seccomp_syscalls = {
+      "ptrace",      "process_vm_readv", "process_vm_writev", "bpf",
+      "init_module", "finit_module",     "unshare",           "setns",
+      "mount"};
   /// Policy bundle (YAML) whose digest is measured; empty when none.
   std::string policy_path;
   /// Load the BPF probes (off only for debugging without BPF).

@@ -28,8 +28,8 @@ absl::StatusOr<Selector> ParseSelector(const std::string& text) {
       s.exe_glob = value;
     } else if (key == "comm") {
       if (value.size() > 15) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "selector '", text, "': comm '", value, "' is longer than the kernel's 15 bytes"));
+        return absl::InvalidArgumentError(absl::StrCat("selector '", text, "': comm '", value,
+                                                       "' is longer than the kernel's 15 bytes"));
       }
       s.comm = value;
     } else if (key == "cgroup") {
@@ -37,14 +37,14 @@ absl::StatusOr<Selector> ParseSelector(const std::string& text) {
     } else if (key == "container") {
       if (value.size() < 12 || value.size() > 64 ||
           value.find_first_not_of("0123456789abcdef") != std::string::npos) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("selector '", text, "': container id '", value,
-                         "' must be 12 to 64 lowercase hex digits"));
+        return absl::InvalidArgumentError(absl::StrCat("selector '", text, "': container id '",
+                                                       value,
+                                                       "' must be 12 to 64 lowercase hex digits"));
       }
       s.container_id = value;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "selector '", text, "': unknown key '", key, "' (pid, exe, comm, cgroup, container)"));
+      return absl::InvalidArgumentError(absl::StrCat("selector '", text, "': unknown key '", key,
+                                                     "' (pid, exe, comm, cgroup, container)"));
     }
   }
   return s;

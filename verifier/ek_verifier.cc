@@ -23,7 +23,7 @@ std::string_view EkTrustName(EkTrust trust) {
 
 absl::StatusOr<std::unique_ptr<EkVerifier>> EkVerifier::Create(const Options& options,
                                                                const NodeRegistry* registry) {
-  tpm::X509StorePtr store;
+  X509StorePtr store;
   if (!options.ca_bundle_path.empty()) {
     store.reset(X509_STORE_new());
     if (store == nullptr) return absl::InternalError("OpenSSL: X509_STORE_new failed");
@@ -46,13 +46,13 @@ absl::Status EkVerifier::CheckCertificate(const tpm::TpmPublic& ek,
   if (store_ == nullptr) return absl::FailedPreconditionError("no EK CA bundle is configured");
   if (ek_certificate_der.empty()) return absl::FailedPreconditionError("no EK certificate sent");
   const auto* p = reinterpret_cast<const unsigned char*>(ek_certificate_der.data());
-  tpm::X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(ek_certificate_der.size())));
+  X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(ek_certificate_der.size())));
   if (cert == nullptr || p != reinterpret_cast<const unsigned char*>(ek_certificate_der.data()) +
                                   ek_certificate_der.size()) {
     ERR_clear_error();
     return absl::FailedPreconditionError("EK certificate is not one DER certificate");
   }
-  tpm::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (ctx == nullptr || X509_STORE_CTX_init(ctx.get(), store_.get(), cert.get(), nullptr) != 1) {
     return absl::InternalError("OpenSSL: cannot set up certificate verification");
   }
@@ -62,7 +62,7 @@ absl::Status EkVerifier::CheckCertificate(const tpm::TpmPublic& ek,
     return absl::FailedPreconditionError(absl::StrCat(
         "EK certificate does not chain to the CA bundle: ", X509_verify_cert_error_string(err)));
   }
-  ASSIGN_OR_RETURN(tpm::EvpPkeyPtr ek_key, tpm::PublicKeyOf(ek.area));
+  ASSIGN_OR_RETURN(EvpPkeyPtr ek_key, tpm::PublicKeyOf(ek.area));
   EVP_PKEY* cert_key = X509_get0_pubkey(cert.get());
   if (cert_key == nullptr || EVP_PKEY_eq(cert_key, ek_key.get()) != 1) {
     ERR_clear_error();

@@ -5,8 +5,8 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "common/openssl_util.h"
 #include "verifier/node_registry.h"
-#include "verifier/tpm/ossl.h"
 #include "verifier/tpm/tpm_public.h"
 
 namespace vigil::verifier {
@@ -52,12 +52,12 @@ class EkVerifier {
                                 std::string_view ek_certificate_der) const;
 
  private:
-  EkVerifier(Options options, const NodeRegistry* registry, tpm::X509StorePtr store)
+  EkVerifier(Options options, const NodeRegistry* registry, X509StorePtr store)
       : options_(std::move(options)), registry_(registry), store_(std::move(store)) {}
 
   const Options options_;
   const NodeRegistry* const registry_;
-  const tpm::X509StorePtr store_;  // null without a bundle
+  const X509StorePtr store_;  // null without a bundle
 };
 
 }  // namespace vigil::verifier

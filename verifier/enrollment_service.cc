@@ -28,8 +28,8 @@ absl::StatusOr<std::string> RandomBytes(size_t n) {
 }
 
 absl::Status CheckCsrSignature(const std::string& csr_pem) {
-  using BioPtr = tpm::OsslPtr<BIO, BIO_free_all>;
-  using ReqPtr = tpm::OsslPtr<X509_REQ, X509_REQ_free>;
+  using BioPtr = OpenSslPtr<BIO, BIO_free_all>;
+  using ReqPtr = OpenSslPtr<X509_REQ, X509_REQ_free>;
   BioPtr bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
   ReqPtr req(bio ? PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (req == nullptr) {

@@ -74,7 +74,7 @@ std::string ColumnBytes(sqlite3_stmt* s, int i) {
 
 absl::StatusOr<std::shared_ptr<NodeState>> MakeState(EnrolledNode node) {
   ASSIGN_OR_RETURN(tpm::TpmPublic ak, tpm::ParseTpm2bPublic(node.ak_public));
-  ASSIGN_OR_RETURN(tpm::EvpPkeyPtr key, tpm::PublicKeyOf(ak.area));
+  ASSIGN_OR_RETURN(EvpPkeyPtr key, tpm::PublicKeyOf(ak.area));
   return std::make_shared<NodeState>(std::move(node), std::move(key));
 }
 

@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "verifier/tpm/ossl.h"
+#include "common/openssl_util.h"
 #include "vigil/v1/attestation.pb.h"
 
 struct sqlite3;
@@ -44,7 +44,7 @@ struct QuoteClock {
 /// verifier holds. Appraisals of one node serialize on `mu`.
 class NodeState {
  public:
-  NodeState(EnrolledNode node, tpm::EvpPkeyPtr ak_key)
+  NodeState(EnrolledNode node, EvpPkeyPtr ak_key)
       : node_(std::move(node)), ak_key_(std::move(ak_key)) {}
 
   const EnrolledNode& node() const { return node_; }
@@ -60,7 +60,7 @@ class NodeState {
 
  private:
   const EnrolledNode node_;
-  const tpm::EvpPkeyPtr ak_key_;
+  const EvpPkeyPtr ak_key_;
 };
 
 /// Enrolled nodes, operator approvals and per-AK appraisal state, persisted in SQLite (WAL,

@@ -10,15 +10,15 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "common/openssl_util.h"
 #include "common/status_macros.h"
 #include "common/tpm_marshal.h"
-#include "verifier/tpm/ossl.h"
 #include "verifier/tpm/tpm_public.h"
 
 namespace vigil::testing {
 
 struct SoftwareAk {
-  verifier::tpm::EvpPkeyPtr key;
+  vigil::EvpPkeyPtr key;
   /// Marshalled TPM2B_PUBLIC with AK attributes (restricted ECDSA P-256 signing key).
   std::string tpm2b_public;
   /// TPM name (nameAlg || SHA-256(TPMT_PUBLIC)).
@@ -34,7 +34,7 @@ struct SoftwareAk {
         EVP_PKEY_get_bn_param(ak.key.get(), OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1) {
       return absl::InternalError("cannot read the public point");
     }
-    verifier::tpm::BnPtr bx(x), by(y);
+    vigil::BignumPtr bx(x), by(y);
     TPM2B_PUBLIC pub{};
     TPMT_PUBLIC& a = pub.publicArea;
     a.type = TPM2_ALG_ECC;
@@ -60,7 +60,7 @@ struct SoftwareAk {
 
   /// A marshalled TPMT_SIGNATURE (ECDSA, SHA-256) over `message`.
   absl::StatusOr<std::string> Sign(std::string_view message) const {
-    verifier::tpm::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+    vigil::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     size_t len = 0;
     if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
         EVP_DigestSign(ctx.get(), nullptr, &len,
@@ -75,7 +75,7 @@ struct SoftwareAk {
       return absl::InternalError("sign failed");
     }
     const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-    verifier::tpm::EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)));
+    vigil::EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)));
     if (sig == nullptr) return absl::InternalError("bad DER signature");
     TPMT_SIGNATURE t{};
     t.sigAlg = TPM2_ALG_ECDSA;

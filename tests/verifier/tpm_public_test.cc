@@ -17,7 +17,7 @@ using ::vigil::testing::RunTpm2Tool;
 using ::vigil::testing::SwtpmFixture;
 
 EvpPkeyPtr PemKey(const std::string& pem) {
-  using BioPtr = OsslPtr<BIO, BIO_free_all>;
+  using BioPtr = OpenSslPtr<BIO, BIO_free_all>;
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   return EvpPkeyPtr(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
 }

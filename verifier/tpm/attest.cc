@@ -5,8 +5,8 @@
 #include <tss2/tss2_mu.h>
 
 #include "absl/strings/str_format.h"
+#include "common/openssl_util.h"
 #include "common/status_macros.h"
-#include "verifier/tpm/ossl.h"
 #include "verifier/tpm/tpm_public.h"
 
 namespace vigil::verifier::tpm {
@@ -16,8 +16,8 @@ absl::StatusOr<std::string> EcdsaDer(const TPMS_SIGNATURE_ECC& ecc) {
   if (ecc.signatureR.size == 0 || ecc.signatureS.size == 0) {
     return absl::InvalidArgumentError("ECDSA signature has an empty component");
   }
-  BnPtr r(BN_bin2bn(ecc.signatureR.buffer, ecc.signatureR.size, nullptr));
-  BnPtr s(BN_bin2bn(ecc.signatureS.buffer, ecc.signatureS.size, nullptr));
+  BignumPtr r(BN_bin2bn(ecc.signatureR.buffer, ecc.signatureR.size, nullptr));
+  BignumPtr s(BN_bin2bn(ecc.signatureS.buffer, ecc.signatureS.size, nullptr));
   EcdsaSigPtr sig(ECDSA_SIG_new());
   if (r == nullptr || s == nullptr || sig == nullptr ||
       ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) {

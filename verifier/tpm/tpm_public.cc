@@ -40,8 +40,8 @@ absl::StatusOr<EvpPkeyPtr> RsaKey(const TPMT_PUBLIC& area) {
     return absl::InvalidArgumentError("RSA public area has no modulus");
   }
   uint32_t e = area.parameters.rsaDetail.exponent == 0 ? 65537 : area.parameters.rsaDetail.exponent;
-  BnPtr bn_n(BN_bin2bn(n.buffer, n.size, nullptr));
-  BnPtr bn_e(BN_new());
+  BignumPtr bn_n(BN_bin2bn(n.buffer, n.size, nullptr));
+  BignumPtr bn_e(BN_new());
   std::unique_ptr<OSSL_PARAM_BLD, ParamBldDeleter> bld(OSSL_PARAM_BLD_new());
   if (bn_n == nullptr || bn_e == nullptr || bld == nullptr || BN_set_word(bn_e.get(), e) != 1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||

@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "verifier/tpm/ossl.h"
+#include "common/openssl_util.h"
 
 namespace vigil::verifier::tpm {
 
