@@ -23,6 +23,12 @@ class FleetService final : public v1::Fleet::CallbackService {
   /// Both must outlive the service.
   FleetService(std::string trust_domain, ResultsStore* store, NodeRegistry* registry);
 
+  // The plain methods below share their names with the RPC handlers; keep the generated
+  // overloads visible rather than hidden.
+  using v1::Fleet::CallbackService::ApproveNode;
+  using v1::Fleet::CallbackService::GetLatestEvidence;
+  using v1::Fleet::CallbackService::ListNodes;
+
   /// Nodes that reported, connected or enrolled, ordered by node_id.
   v1::ListNodesResponse ListNodes() const;
   /// NOT_FOUND when the node never sent evidence.
