@@ -139,25 +139,30 @@ static __always_inline bool wanted(__u32 kind, __u64 arg2, __u64 arg3) {
   return true;
 }
 
-static __always_inline int on_enter(struct trace_event_raw_sys_enter* ctx, __u32 kind) {
+/* Entry: keeps the arguments until the exit. `nargs` is the syscall's argument count: the
+ * tracepoint record has exactly that many, and the kernel refuses to attach a program that
+ * reads past the record (EACCES), so only those are read (a compile-time constant per
+ * program, the other loads are compiled out). */
+static __always_inline int on_enter(struct trace_event_raw_sys_enter* ctx, __u32 kind,
+                                    const int nargs) {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tid = (__u32)id;
   if (!is_monitored(id >> 32)) return 0;
-  if (!wanted(kind, ctx->args[2], ctx->args[3])) return 0;
 
   __u32 zero = 0;
   struct stash* s = bpf_map_lookup_elem(&stash_scratch, &zero);
   if (!s) return 0;
+  /* One load per argument: the verifier refuses ctx access through a moved pointer. */
+  s->args[0] = nargs > 0 ? ctx->args[0] : 0;
+  s->args[1] = nargs > 1 ? ctx->args[1] : 0;
+  s->args[2] = nargs > 2 ? ctx->args[2] : 0;
+  s->args[3] = nargs > 3 ? ctx->args[3] : 0;
+  s->args[4] = nargs > 4 ? ctx->args[4] : 0;
+  s->args[5] = nargs > 5 ? ctx->args[5] : 0;
+  if (!wanted(kind, s->args[2], s->args[3])) return 0;
   s->kind = kind;
   s->data_len = 0;
   s->data[0] = 0;
-  /* One load per argument: the verifier refuses ctx access through a moved pointer. */
-  s->args[0] = ctx->args[0];
-  s->args[1] = ctx->args[1];
-  s->args[2] = ctx->args[2];
-  s->args[3] = ctx->args[3];
-  s->args[4] = ctx->args[4];
-  s->args[5] = ctx->args[5];
   /* After a successful exec the old image (and the path's memory) is gone: read it now. */
   if (kind == VIGIL_EV_EXECVE || kind == VIGIL_EV_EXECVEAT) {
     const char* path = (const char*)s->args[kind == VIGIL_EV_EXECVE ? 0 : 1];
@@ -181,6 +186,9 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
   __u32 tid = (__u32)id;
   long ret = ctx->ret;
   bool stashed = true;
+  /* Unmonitored processes leave at the first lookup: this is the cost every watched syscall
+   * on the machine pays. */
+  if (!is_monitored(id >> 32)) return 0;
   struct stash* s = bpf_map_lookup_elem(&stash, &tid);
   if (s && s->kind != kind) {
     bpf_map_delete_elem(&stash, &tid);
@@ -192,7 +200,6 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
      * returning ERRNO skips it), or the process became monitored meanwhile. The arguments
      * are still in the saved user registers. A clone's child (ret 0) is not an event; a
      * successful exec (registers reset) has its record from sched_process_exec. */
-    if (!is_monitored(id >> 32)) return 0;
     if (ret == 0 && (kind == VIGIL_EV_CLONE || kind == VIGIL_EV_CLONE3 || kind == VIGIL_EV_EXECVE ||
                      kind == VIGIL_EV_EXECVEAT))
       return 0;
@@ -282,40 +289,41 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
   return 0;
 }
 
-#define VIGIL_SYSCALL(name, kind)                                                         \
-  SEC("tracepoint/syscalls/sys_enter_" #name)                                             \
-  int enter_##name(struct trace_event_raw_sys_enter* ctx) { return on_enter(ctx, kind); } \
-  SEC("tracepoint/syscalls/sys_exit_" #name)                                              \
+/* One entry and one exit program per syscall; `nargs` is its argument count. */
+#define VIGIL_SYSCALL(name, kind, nargs)                                                         \
+  SEC("tracepoint/syscalls/sys_enter_" #name)                                                    \
+  int enter_##name(struct trace_event_raw_sys_enter* ctx) { return on_enter(ctx, kind, nargs); } \
+  SEC("tracepoint/syscalls/sys_exit_" #name)                                                     \
   int exit_##name(struct trace_event_raw_sys_exit* ctx) { return on_exit(ctx, kind); }
 
-VIGIL_SYSCALL(ptrace, VIGIL_EV_PTRACE)
-VIGIL_SYSCALL(process_vm_readv, VIGIL_EV_PROCESS_VM_READV)
-VIGIL_SYSCALL(process_vm_writev, VIGIL_EV_PROCESS_VM_WRITEV)
-VIGIL_SYSCALL(mprotect, VIGIL_EV_MPROTECT)
-VIGIL_SYSCALL(mmap, VIGIL_EV_MMAP)
-VIGIL_SYSCALL(pkey_mprotect, VIGIL_EV_PKEY_MPROTECT)
-VIGIL_SYSCALL(clone, VIGIL_EV_CLONE)
-VIGIL_SYSCALL(clone3, VIGIL_EV_CLONE3)
-VIGIL_SYSCALL(unshare, VIGIL_EV_UNSHARE)
-VIGIL_SYSCALL(setns, VIGIL_EV_SETNS)
-VIGIL_SYSCALL(capset, VIGIL_EV_CAPSET)
-VIGIL_SYSCALL(prctl, VIGIL_EV_PRCTL)
-VIGIL_SYSCALL(seccomp, VIGIL_EV_SECCOMP)
-VIGIL_SYSCALL(mlock, VIGIL_EV_MLOCK)
-VIGIL_SYSCALL(mlock2, VIGIL_EV_MLOCK2)
-VIGIL_SYSCALL(mlockall, VIGIL_EV_MLOCKALL)
-VIGIL_SYSCALL(munlock, VIGIL_EV_MUNLOCK)
-VIGIL_SYSCALL(munlockall, VIGIL_EV_MUNLOCKALL)
-VIGIL_SYSCALL(execve, VIGIL_EV_EXECVE)
-VIGIL_SYSCALL(execveat, VIGIL_EV_EXECVEAT)
-VIGIL_SYSCALL(bpf, VIGIL_EV_BPF)
-VIGIL_SYSCALL(memfd_create, VIGIL_EV_MEMFD_CREATE)
-VIGIL_SYSCALL(init_module, VIGIL_EV_INIT_MODULE)
-VIGIL_SYSCALL(finit_module, VIGIL_EV_FINIT_MODULE)
-VIGIL_SYSCALL(mount, VIGIL_EV_MOUNT)
-VIGIL_SYSCALL(connect, VIGIL_EV_CONNECT)
-VIGIL_SYSCALL(bind, VIGIL_EV_BIND)
-VIGIL_SYSCALL(listen, VIGIL_EV_LISTEN)
+VIGIL_SYSCALL(ptrace, VIGIL_EV_PTRACE, 4)
+VIGIL_SYSCALL(process_vm_readv, VIGIL_EV_PROCESS_VM_READV, 6)
+VIGIL_SYSCALL(process_vm_writev, VIGIL_EV_PROCESS_VM_WRITEV, 6)
+VIGIL_SYSCALL(mprotect, VIGIL_EV_MPROTECT, 3)
+VIGIL_SYSCALL(mmap, VIGIL_EV_MMAP, 6)
+VIGIL_SYSCALL(pkey_mprotect, VIGIL_EV_PKEY_MPROTECT, 4)
+VIGIL_SYSCALL(clone, VIGIL_EV_CLONE, 5)
+VIGIL_SYSCALL(clone3, VIGIL_EV_CLONE3, 2)
+VIGIL_SYSCALL(unshare, VIGIL_EV_UNSHARE, 1)
+VIGIL_SYSCALL(setns, VIGIL_EV_SETNS, 2)
+VIGIL_SYSCALL(capset, VIGIL_EV_CAPSET, 2)
+VIGIL_SYSCALL(prctl, VIGIL_EV_PRCTL, 5)
+VIGIL_SYSCALL(seccomp, VIGIL_EV_SECCOMP, 3)
+VIGIL_SYSCALL(mlock, VIGIL_EV_MLOCK, 2)
+VIGIL_SYSCALL(mlock2, VIGIL_EV_MLOCK2, 3)
+VIGIL_SYSCALL(mlockall, VIGIL_EV_MLOCKALL, 1)
+VIGIL_SYSCALL(munlock, VIGIL_EV_MUNLOCK, 2)
+VIGIL_SYSCALL(munlockall, VIGIL_EV_MUNLOCKALL, 0)
+VIGIL_SYSCALL(execve, VIGIL_EV_EXECVE, 3)
+VIGIL_SYSCALL(execveat, VIGIL_EV_EXECVEAT, 5)
+VIGIL_SYSCALL(bpf, VIGIL_EV_BPF, 3)
+VIGIL_SYSCALL(memfd_create, VIGIL_EV_MEMFD_CREATE, 2)
+VIGIL_SYSCALL(init_module, VIGIL_EV_INIT_MODULE, 3)
+VIGIL_SYSCALL(finit_module, VIGIL_EV_FINIT_MODULE, 3)
+VIGIL_SYSCALL(mount, VIGIL_EV_MOUNT, 5)
+VIGIL_SYSCALL(connect, VIGIL_EV_CONNECT, 3)
+VIGIL_SYSCALL(bind, VIGIL_EV_BIND, 3)
+VIGIL_SYSCALL(listen, VIGIL_EV_LISTEN, 2)
 
 /* ---- Following processes ---- */
 

@@ -452,5 +452,33 @@ TEST_F(ProbesTest, StatusReportsHooksObjectDigestAndProgramTags) {
   }
 }
 
+// Every syscall hook this kernel has is attached at both entry and exit: the entry programs
+// read only the arguments their tracepoint record has (the kernel refuses a program that
+// reads past it), so none of them is refused for that.
+TEST_F(ProbesTest, EveryExistingSyscallTracepointIsAttachedAtEntryAndExit) {
+  auto status = source_->Status();
+  const std::string events = "/sys/kernel/tracing/events/syscalls/";
+  int checked = 0;
+  for (const auto& [program, tag] : status.program_tags()) {
+    std::string_view name = program;
+    for (std::string_view prefix : {"enter_", "exit_"}) {
+      if (name.substr(0, prefix.size()) != prefix) continue;
+      std::string syscall(name.substr(prefix.size()));
+      for (const char* side : {"sys_enter_", "sys_exit_"}) {
+        std::string tracepoint = absl::StrCat(side, syscall);
+        EXPECT_THAT(status.active_hooks(),
+                    ::testing::Contains(absl::StrCat("tracepoint/syscalls/", tracepoint)));
+        EXPECT_EQ(access((events + tracepoint).c_str(), F_OK), 0) << tracepoint;
+      }
+      ++checked;
+    }
+  }
+  // 28 syscalls, two programs each, minus the module syscalls this kernel may lack.
+  EXPECT_GE(checked, 2 * 26);
+  for (const auto& refused : status.refused_hooks()) {
+    EXPECT_THAT(refused, ::testing::Not(::testing::HasSubstr("EACCES")));
+  }
+}
+
 }  // namespace
 }  // namespace vigil::node
