@@ -9,8 +9,10 @@
 //      CAP_IPC_LOCK dropped from the bounding, effective, permitted and inheritable sets;
 //      the ambient set cleared;
 //   4. no_new_privs;
-//   5. a seccomp filter that kills foreign-architecture syscalls and makes ptrace,
-//      process_vm_readv and process_vm_writev fail with EPERM.
+//   5. a seccomp filter that kills every syscall not made through the native x86_64 ABI
+//      (i386 syscalls, which carry another arch, and x32 syscalls, which carry x86_64's arch
+//      but a number with the x32 bit) and makes ptrace, process_vm_readv and
+//      process_vm_writev fail with EPERM.
 // Then it prints one line saying so and "works" (a few syscalls every half second) until
 // SIGTERM or SIGINT, and exits 0. It must start with CAP_SETPCAP and CAP_IPC_LOCK (root).
 
@@ -105,6 +107,10 @@ void InstallSeccompFilter() {
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNr),
+      // x32 syscalls pass the arch check: refuse their numbers too, or x32 ptrace (a
+      // different number from x86_64's) would get through the rules below.
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ptrace, 2, 0),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_readv, 1, 0),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_writev, 0, 1),
