@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <functional>
@@ -96,6 +97,59 @@ std::string Verdict(const v1::SyscallVerdict& v) {
   return a;
 }
 
+// Whether this kernel runs the verdict's ABI, as a short note ("" when it does).
+std::string AbiNote(const v1::SyscallVerdict& v) {
+  if (!v.has_abi_available()) return "kernel support unknown";
+  return v.abi_available() ? "" : "not on this kernel";
+}
+
+// The verdicts, one line per syscall with its ABIs side by side and the ABIs that bypass
+// the native verdict named at the end, after a line saying which ABIs this kernel runs and
+// before a summary of every bypass. For example:
+//   abis        x86_64 runs, i386 runs, x32 not on this kernel
+//   ptrace      x86_64 ERRNO(1)  i386 ALLOW  x32 KILL_PROCESS  <- bypass via i386
+void PrintSeccompVerdicts(const v1::SeccompState& sec) {
+  const auto& all = sec.verdicts();
+  if (all.empty()) return;
+  size_t width = 14;
+  std::vector<std::string> abis;  // "i386 runs", once per ABI in order of appearance
+  std::vector<std::string> seen;
+  for (const auto& v : all) {
+    width = std::max(width, v.syscall().size() + 4);
+    if (std::find(seen.begin(), seen.end(), v.arch()) != seen.end()) continue;
+    seen.push_back(v.arch());
+    const std::string note = AbiNote(v);
+    abis.push_back(absl::StrCat(v.arch(), " ", note.empty() ? "runs" : note));
+  }
+  auto print = [width](const std::string& key, const std::string& value) {
+    std::string text = absl::StrCat("  ", key);
+    text.resize(std::max(width, text.size() + 1), ' ');
+    std::cout << text << value << "\n";
+  };
+  print("abis", absl::StrJoin(abis, ", "));
+  std::vector<std::string> summary;
+  for (int i = 0; i < all.size();) {
+    const std::string& name = all[i].syscall();
+    std::vector<std::string> verdicts, bypass;
+    for (; i < all.size() && all[i].syscall() == name; ++i) {
+      verdicts.push_back(absl::StrCat(all[i].arch(), " ", Verdict(all[i])));
+      if (!all[i].bypass()) continue;
+      const std::string note = AbiNote(all[i]);
+      bypass.push_back(note.empty() ? all[i].arch() : absl::StrCat(all[i].arch(), " (", note, ")"));
+    }
+    std::string text = absl::StrJoin(verdicts, "  ");
+    if (!bypass.empty()) {
+      absl::StrAppend(&text, "  <- bypass via ", absl::StrJoin(bypass, ", "));
+      summary.push_back(name);
+    }
+    print(name, text);
+  }
+  if (!summary.empty()) {
+    print("bypass", absl::StrCat(absl::StrJoin(summary, ", "),
+                                 " (denied natively, allowed through another ABI)"));
+  }
+}
+
 void PrintSnapshot(const v1::ProcessSnapshot& s, const std::vector<std::string>& gaps) {
   auto line = [](const std::string& k, const std::string& v) {
     std::cout << absl::StrCat(k, std::string(k.size() < 14 ? 14 - k.size() : 1, ' '), v, "\n");
@@ -128,7 +182,7 @@ void PrintSnapshot(const v1::ProcessSnapshot& s, const std::vector<std::string>&
   line("seccomp", absl::StrCat(sec.mode() < 3 ? kModes[sec.mode()] : "?", ", ", sec.filter_count(),
                                " filter(s), no_new_privs ", sec.no_new_privs() ? "yes" : "no"));
   if (!sec.inspection_error().empty()) line("  not inspected", sec.inspection_error());
-  for (const auto& v : sec.verdicts()) line(absl::StrCat("  ", v.syscall()), Verdict(v));
+  PrintSeccompVerdicts(sec);
   const auto& caps = s.capabilities();
   line("cap effective", CapSet(caps.effective()));
   line("cap permitted", CapSet(caps.permitted()));

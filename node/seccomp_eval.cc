@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 #include "node/syscall_table.h"
 
 namespace vigil::node {
@@ -189,21 +190,50 @@ bool JumpTaken(uint16_t op, uint32_t a, uint32_t v) {
   }
 }
 
-v1::SyscallVerdict MakeVerdict(std::string_view name, int number, const SeccompDecision& d) {
-  v1::SyscallVerdict v;
-  v.set_syscall(std::string(name));
-  v.set_number(number);
-  v.set_arch("x86_64");
-  v.set_action(d.action);
-  v.set_data(d.data);
-  v.set_argument_dependent(d.argument_dependent);
-  return v;
+// The verdicts for every (syscall, ABI) pair that exists, `decide(abi, nr)` giving the
+// decision for the ABI's seccomp_data.nr; the layout EvaluateSyscalls documents.
+template <typename Decide>
+absl::StatusOr<std::vector<v1::SyscallVerdict>> VerdictsPerAbi(
+    std::span<const std::string> syscalls, const AbiAvailability& availability, Decide decide) {
+  RETURN_IF_ERROR(CheckSyscallNames(syscalls));
+  std::vector<v1::SyscallVerdict> verdicts;
+  verdicts.reserve(syscalls.size() * std::size(kSyscallAbis));
+  for (const std::string& name : syscalls) {
+    std::optional<v1::SeccompAction> native;
+    for (SyscallAbi abi : kSyscallAbis) {
+      const std::optional<int> nr = SyscallNumber(abi, name);
+      if (!nr) continue;
+      const SeccompDecision d = decide(abi, *nr);
+      v1::SyscallVerdict& v = verdicts.emplace_back();
+      v.set_syscall(name);
+      v.set_number(*nr);
+      v.set_arch(std::string(AbiName(abi)));
+      v.set_action(d.action);
+      v.set_data(d.data);
+      v.set_argument_dependent(d.argument_dependent);
+      if (abi == SyscallAbi::kX86_64) {
+        native = d.action;
+      } else {
+        v.set_bypass(native && !LetsSyscallRun(*native) && LetsSyscallRun(d.action));
+      }
+      if (std::optional<bool> available = availability.Of(abi)) v.set_abi_available(*available);
+    }
+  }
+  return verdicts;
 }
 
-absl::StatusOr<int> NumberOf(const std::string& name) {
-  std::optional<int> nr = SyscallNumber(name);
-  if (!nr) return absl::InvalidArgumentError(absl::StrCat("unknown x86_64 syscall '", name, "'"));
-  return *nr;
+// The seccomp_data.nr values strict mode allows for `abi`: mode1_syscalls for native
+// syscalls, mode1_syscalls_32 (i386 numbers) for every compat syscall, x32 included.
+std::array<int, 4> StrictModeAllowed(SyscallAbi abi) {
+  auto numbers = [](SyscallAbi table, std::array<std::string_view, 4> names) {
+    std::array<int, 4> out;
+    for (size_t i = 0; i < names.size(); ++i) out[i] = *SyscallNumber(table, names[i]);
+    return out;
+  };
+  if (abi == SyscallAbi::kX86_64) {
+    return numbers(SyscallAbi::kX86_64, {"read", "write", "exit", "rt_sigreturn"});
+  }
+  return numbers(SyscallAbi::kI386, {"read", "write", "exit", "sigreturn"});
 }
 
 }  // namespace
@@ -370,37 +400,59 @@ SeccompDecision EvaluateStack(std::span<const SeccompProgram> filters, const sec
   return d;
 }
 
-absl::StatusOr<std::vector<v1::SyscallVerdict>> EvaluateSyscalls(
-    std::span<const SeccompProgram> filters, std::span<const std::string> syscalls) {
-  std::vector<v1::SyscallVerdict> verdicts;
-  verdicts.reserve(syscalls.size());
-  for (const std::string& name : syscalls) {
-    absl::StatusOr<int> nr = NumberOf(name);
-    if (!nr.ok()) return nr.status();
-    seccomp_data data{};
-    data.nr = *nr;
-    data.arch = kAuditArchX86_64;
-    verdicts.push_back(MakeVerdict(name, *nr, EvaluateStack(filters, data)));
+std::optional<bool> AbiAvailability::Of(SyscallAbi abi) const {
+  switch (abi) {
+    case SyscallAbi::kX86_64:
+      return true;
+    case SyscallAbi::kI386:
+      return i386;
+    case SyscallAbi::kX32:
+      return x32;
   }
-  return verdicts;
+  std::abort();  // every enumerator is handled above
+}
+
+bool LetsSyscallRun(v1::SeccompAction action) {
+  return action == v1::SECCOMP_ACTION_ALLOW || action == v1::SECCOMP_ACTION_LOG;
+}
+
+absl::Status CheckSyscallNames(std::span<const std::string> syscalls) {
+  for (const std::string& name : syscalls) {
+    if (std::none_of(std::begin(kSyscallAbis), std::end(kSyscallAbis),
+                     [&name](SyscallAbi abi) { return SyscallNumber(abi, name).has_value(); })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown syscall '", name, "' (not an x86_64, i386 or x32 syscall)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::SyscallVerdict>> EvaluateSyscalls(
+    std::span<const SeccompProgram> filters, std::span<const std::string> syscalls,
+    const AbiAvailability& availability) {
+  return VerdictsPerAbi(syscalls, availability, [filters](SyscallAbi abi, int nr) {
+    seccomp_data data{};
+    data.nr = nr;
+    data.arch = AuditArch(abi);
+    return EvaluateStack(filters, data);
+  });
 }
 
 absl::StatusOr<std::vector<v1::SyscallVerdict>> StrictModeVerdicts(
-    std::span<const std::string> syscalls) {
-  std::vector<v1::SyscallVerdict> verdicts;
-  verdicts.reserve(syscalls.size());
-  for (const std::string& name : syscalls) {
-    absl::StatusOr<int> nr = NumberOf(name);
-    if (!nr.ok()) return nr.status();
-    // mode1_syscalls in kernel/seccomp.c; anything else ends in do_exit(SIGKILL).
-    const bool allowed =
-        name == "read" || name == "write" || name == "exit" || name == "rt_sigreturn";
+    std::span<const std::string> syscalls, const AbiAvailability& availability) {
+  return VerdictsPerAbi(syscalls, availability, [](SyscallAbi abi, int nr) {
+    // __secure_computing_strict: anything not on the list ends in do_exit(SIGKILL).
+    const std::array<int, 4> allowed = StrictModeAllowed(abi);
     SeccompDecision d;
-    d.ret = allowed ? SECCOMP_RET_ALLOW : SECCOMP_RET_KILL_THREAD;
-    d.action = allowed ? v1::SECCOMP_ACTION_ALLOW : v1::SECCOMP_ACTION_KILL_THREAD;
-    verdicts.push_back(MakeVerdict(name, *nr, d));
-  }
-  return verdicts;
+    if (std::find(allowed.begin(), allowed.end(), nr) != allowed.end()) {
+      d.ret = SECCOMP_RET_ALLOW;
+      d.action = v1::SECCOMP_ACTION_ALLOW;
+    } else {
+      d.ret = SECCOMP_RET_KILL_THREAD;
+      d.action = v1::SECCOMP_ACTION_KILL_THREAD;
+    }
+    return d;
+  });
 }
 
 }  // namespace vigil::node

@@ -9,12 +9,15 @@
 #include <linux/seccomp.h>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "node/syscall_table.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::node {
@@ -88,15 +91,42 @@ v1::SeccompAction ActionOf(uint32_t ret);
 /// recently installed filter's value wins. An empty stack allows everything.
 SeccompDecision EvaluateStack(std::span<const SeccompProgram> filters, const seccomp_data& data);
 
-/// Evaluates the stack for each named x86_64 syscall with arch AUDIT_ARCH_X86_64,
-/// instruction_pointer 0 and all arguments 0. Fails with InvalidArgument for a name that is
-/// not an x86_64 syscall.
-absl::StatusOr<std::vector<v1::SyscallVerdict>> EvaluateSyscalls(
-    std::span<const SeccompProgram> filters, std::span<const std::string> syscalls);
+/// Whether the kernel executes syscalls of each ABI; nullopt where that is not known.
+/// x86_64, the native ABI, always runs.
+struct AbiAvailability {
+  std::optional<bool> i386;
+  std::optional<bool> x32;
 
-/// The verdicts of strict mode (SECCOMP_MODE_STRICT): read, write, exit and rt_sigreturn
-/// are allowed, every other syscall kills the thread. Fails like EvaluateSyscalls.
+  /// What is known about `abi`.
+  std::optional<bool> Of(SyscallAbi abi) const;
+};
+
+/// True for the actions under which the kernel runs the syscall as asked, whatever anyone
+/// else does: ALLOW and LOG.
+bool LetsSyscallRun(v1::SeccompAction action);
+
+/// Fails with InvalidArgument naming the first of `syscalls` that is a syscall of none of
+/// the ABIs (x86_64, i386, x32).
+absl::Status CheckSyscallNames(std::span<const std::string> syscalls);
+
+/// Evaluates the stack for each named syscall through every ABI that has a syscall of that
+/// name, with instruction_pointer 0 and all arguments 0: x86_64 (arch AUDIT_ARCH_X86_64, the
+/// x86_64 number), i386 (AUDIT_ARCH_I386, the i386 number) and x32 (AUDIT_ARCH_X86_64, the
+/// x32 number | 0x40000000). Verdicts come per syscall in the order given, and for one
+/// syscall in kSyscallAbis order. A non-native verdict is marked `bypass` when it lets the
+/// syscall run (LetsSyscallRun) and the x86_64 verdict does not; `abi_available` is copied
+/// from `availability` (unset when unknown). Fails as CheckSyscallNames does.
+absl::StatusOr<std::vector<v1::SyscallVerdict>> EvaluateSyscalls(
+    std::span<const SeccompProgram> filters, std::span<const std::string> syscalls,
+    const AbiAvailability& availability);
+
+/// The verdicts of strict mode (SECCOMP_MODE_STRICT), laid out as EvaluateSyscalls lays
+/// them out. x86_64: read, write, exit and rt_sigreturn are allowed. Every compat syscall
+/// (i386 and x32 alike: the kernel's in_compat_syscall()) is checked against the i386
+/// numbers of read, write, exit and sigreturn (mode1_syscalls_32), so i386 read, write, exit
+/// and sigreturn are allowed and every x32 syscall, whose number carries the x32 bit,
+/// matches none. Everything else kills the thread.
 absl::StatusOr<std::vector<v1::SyscallVerdict>> StrictModeVerdicts(
-    std::span<const std::string> syscalls);
+    std::span<const std::string> syscalls, const AbiAvailability& availability);
 
 }  // namespace vigil::node

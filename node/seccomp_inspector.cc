@@ -2,11 +2,15 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -178,6 +182,64 @@ absl::StatusOr<std::vector<std::string>> ReadFiltersTraced(int pid, const ProcSt
   return ReadFilters(pid);
 }
 
+// Exit codes of the i386 probe child.
+constexpr int kProbeRan = 0;
+constexpr int kProbeRefused = 1;
+constexpr int kProbeWrong = 2;
+
+// i386 getpid (arch/x86/entry/syscalls/syscall_32.tbl).
+constexpr long kI386Getpid = 20;
+
+// Runs in the forked child only: async-signal-safe calls and _exit.
+[[noreturn]] void I386ProbeChild() {
+  // A kernel without 32-bit emulation (or with it switched off) raises SIGSEGV at the
+  // instruction: catch it rather than dump core.
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { _exit(kProbeRefused); };
+  sigaction(SIGSEGV, &sa, nullptr);
+  long ret = kI386Getpid;
+  // int $0x80 from 64-bit code clobbers r8-r11 (the kernel zeroes them).
+  asm volatile("int $0x80" : "+a"(ret) : : "memory", "r8", "r9", "r10", "r11");
+  if (ret == syscall(SYS_getpid)) _exit(kProbeRan);
+  _exit(ret == -ENOSYS ? kProbeRefused : kProbeWrong);
+}
+
+std::optional<bool> ProbeI386() {
+  const pid_t child = fork();
+  if (child < 0) {
+    spdlog::warn("seccomp inspector: fork for the i386 probe: {}", std::strerror(errno));
+    return std::nullopt;
+  }
+  if (child == 0) I386ProbeChild();
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) return std::nullopt;
+  }
+  if (!WIFEXITED(status)) return std::nullopt;
+  if (WEXITSTATUS(status) == kProbeRan) return true;
+  if (WEXITSTATUS(status) == kProbeRefused) return false;
+  return std::nullopt;
+}
+
+std::optional<bool> ProbeX32() {
+  errno = 0;
+  const long ret = syscall(kX32SyscallBit | SYS_getpid);
+  if (ret == getpid()) return true;
+  if (ret == -1 && errno == ENOSYS) return false;
+  return std::nullopt;
+}
+
+AbiAvailability ProbeNow() {
+  absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
+  if (!self.ok() || self->seccomp_mode != SECCOMP_MODE_DISABLED) {
+    spdlog::warn(
+        "seccomp inspector: this process runs under seccomp (or its status is unreadable): "
+        "whether the kernel executes i386 and x32 syscalls is reported as unknown");
+    return {};
+  }
+  return AbiAvailability{.i386 = ProbeI386(), .x32 = ProbeX32()};
+}
+
 absl::Status Fail(v1::SeccompState* state, absl::Status status) {
   state->set_inspection_error(std::string(status.message()));
   return status;
@@ -192,12 +254,7 @@ absl::Status InspectSeccompFilters(int pid, const std::vector<std::string>& sysc
   state->clear_inspection_error();
   state->set_filters_inspected(false);
 
-  for (const std::string& name : syscalls) {
-    if (!SyscallNumber(name)) {
-      return Fail(state,
-                  absl::InvalidArgumentError(absl::StrCat("unknown x86_64 syscall '", name, "'")));
-    }
-  }
+  if (absl::Status names = CheckSyscallNames(syscalls); !names.ok()) return Fail(state, names);
   if (pid <= 0) return Fail(state, absl::InvalidArgumentError(absl::StrCat("bad pid ", pid)));
 
   absl::StatusOr<ProcStatus> st = ReadProcStatus(pid);
@@ -212,9 +269,10 @@ absl::Status InspectSeccompFilters(int pid, const std::vector<std::string>& sysc
   // Seccomp modes only move forward (disabled -> strict or filter), and neither strict nor
   // disabled needs the process to be stopped.
   if (st->seccomp_mode == SECCOMP_MODE_DISABLED || st->seccomp_mode == SECCOMP_MODE_STRICT) {
+    const AbiAvailability abis = ProbeSyscallAbis();
     absl::StatusOr<std::vector<v1::SyscallVerdict>> verdicts =
-        st->seccomp_mode == SECCOMP_MODE_STRICT ? StrictModeVerdicts(syscalls)
-                                                : EvaluateSyscalls({}, syscalls);
+        st->seccomp_mode == SECCOMP_MODE_STRICT ? StrictModeVerdicts(syscalls, abis)
+                                                : EvaluateSyscalls({}, syscalls, abis);
     if (!verdicts.ok()) return Fail(state, verdicts.status());
     for (v1::SyscallVerdict& v : *verdicts) *state->add_verdicts() = std::move(v);
     state->set_filters_inspected(true);
@@ -247,11 +305,17 @@ absl::Status InspectSeccompFilters(int pid, const std::vector<std::string>& sysc
   }
   if (!state->inspection_error().empty()) return absl::OkStatus();
 
-  absl::StatusOr<std::vector<v1::SyscallVerdict>> verdicts = EvaluateSyscalls(programs, syscalls);
+  absl::StatusOr<std::vector<v1::SyscallVerdict>> verdicts =
+      EvaluateSyscalls(programs, syscalls, ProbeSyscallAbis());
   if (!verdicts.ok()) return Fail(state, verdicts.status());
   for (v1::SyscallVerdict& v : *verdicts) *state->add_verdicts() = std::move(v);
   state->set_filters_inspected(true);
   return absl::OkStatus();
+}
+
+AbiAvailability ProbeSyscallAbis() {
+  static const AbiAvailability kProbed = ProbeNow();
+  return kProbed;
 }
 
 }  // namespace vigil::node

@@ -8,9 +8,13 @@
 //          many instructions: raw mode 8 bytes each (struct sock_filter), structured mode 4
 //          bytes each (opcode index, jt, jf, k selector);
 //   back (read from the end, each value little-endian): u8 mode (bit 0 structured, bits 1-2
-//          filter count - 1, bit 3 with arguments), u32 nr, u8 arch selector (0 x86_64,
-//          1 i386, else a u32 arch follows), then with arguments: u64 instruction_pointer
-//          and six u64 arguments.
+//          filter count - 1, bit 3 with arguments, bits 4-5 and 6-7 what the kernel is told
+//          to run for i386 and x32: 0 unknown, 1 no, 2 or 3 yes), u32 nr, u8 arch selector
+//          (0 x86_64, 1 i386, else a u32 arch follows), then with arguments: u64
+//          instruction_pointer and six u64 arguments.
+//
+// Besides the single seccomp_data, the stack is evaluated by name for every ABI
+// (EvaluateSyscalls): for a few fixed names and for whatever `nr` names in each ABI.
 
 #include <fuzzer/FuzzedDataProvider.h>
 #include <linux/audit.h>
@@ -21,11 +25,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "node/seccomp_eval.h"
+#include "node/syscall_table.h"
 
 namespace {
 
@@ -143,6 +149,61 @@ bool KnownAction(vigil::v1::SeccompAction a) {
   return a >= vigil::v1::SECCOMP_ACTION_ALLOW && a <= vigil::v1::SECCOMP_ACTION_USER_NOTIF;
 }
 
+std::optional<bool> Availability(uint8_t bits) {
+  if (bits == 0) return std::nullopt;
+  return bits >= 2;
+}
+
+// Checks the per-ABI verdicts of `names` against the stack evaluated by hand for each ABI's
+// seccomp_data, and their layout: per name in order, ABIs in kSyscallAbis order, exactly
+// the ABIs that have the name; `bypass` only where native denies and this ABI runs it;
+// `abi_available` as given. Strict mode verdicts have the same layout and never a bypass.
+void CheckAbiVerdicts(const std::vector<SeccompProgram>& stack,
+                      const std::vector<std::string>& names,
+                      const vigil::node::AbiAvailability& abis) {
+  using vigil::node::SyscallAbi;
+  auto verdicts = vigil::node::EvaluateSyscalls(stack, names, abis);
+  auto strict = vigil::node::StrictModeVerdicts(names, abis);
+  if (!verdicts.ok() || !strict.ok()) std::abort();  // every name is real
+  if (strict->size() != verdicts->size()) std::abort();
+  size_t i = 0;
+  for (const std::string& name : names) {
+    std::optional<vigil::v1::SeccompAction> native;
+    for (SyscallAbi abi : vigil::node::kSyscallAbis) {
+      const std::optional<int> nr = vigil::node::SyscallNumber(abi, name);
+      if (!nr) continue;
+      if (i >= verdicts->size()) std::abort();
+      const vigil::v1::SyscallVerdict& v = (*verdicts)[i];
+      const vigil::v1::SyscallVerdict& sv = (*strict)[i];
+      ++i;
+      if (v.syscall() != name || v.arch() != vigil::node::AbiName(abi) || v.number() != *nr) {
+        std::abort();
+      }
+      if (sv.syscall() != name || sv.arch() != v.arch() || sv.number() != *nr || sv.bypass()) {
+        std::abort();
+      }
+      if (vigil::node::SyscallName(abi, *nr) != name) std::abort();
+      seccomp_data d{};
+      d.nr = *nr;
+      d.arch = vigil::node::AuditArch(abi);
+      const SeccompDecision want = vigil::node::EvaluateStack(stack, d);
+      if (v.action() != want.action || v.data() != want.data ||
+          v.argument_dependent() != want.argument_dependent) {
+        std::abort();
+      }
+      const bool bypass = abi != SyscallAbi::kX86_64 && native &&
+                          !vigil::node::LetsSyscallRun(*native) &&
+                          vigil::node::LetsSyscallRun(v.action());
+      if (v.bypass() != bypass) std::abort();
+      if (abi == SyscallAbi::kX86_64) native = v.action();
+      const std::optional<bool> available = abis.Of(abi);
+      if (v.has_abi_available() != available.has_value()) std::abort();
+      if (available && v.abi_available() != *available) std::abort();
+    }
+  }
+  if (i != verdicts->size()) std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -206,8 +267,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (d.ret != want || d.argument_dependent != reads) std::abort();
   if (d.action != vigil::node::ActionOf(d.ret)) std::abort();
 
-  // The syscall-name path over the same stack never fails for real names.
-  static const std::vector<std::string> kNames = {"ptrace", "process_vm_readv", "read"};
-  if (!vigil::node::EvaluateSyscalls(stack, kNames).ok()) std::abort();
+  // The syscall-name path over the same stack, for every ABI: a few fixed names and the
+  // names `nr` has in each ABI.
+  std::vector<std::string> names = {"ptrace", "process_vm_readv", "read", "sigreturn"};
+  for (vigil::node::SyscallAbi abi : vigil::node::kSyscallAbis) {
+    if (auto name = vigil::node::SyscallName(abi, static_cast<int>(sd.nr))) {
+      names.emplace_back(*name);
+    }
+  }
+  CheckAbiVerdicts(stack, names,
+                   {.i386 = Availability((mode >> 4) & 3), .x32 = Availability(mode >> 6)});
   return 0;
 }

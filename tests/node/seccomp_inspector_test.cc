@@ -28,6 +28,11 @@ namespace {
 constexpr uint32_t kNr = offsetof(seccomp_data, nr);
 constexpr uint32_t kArch = offsetof(seccomp_data, arch);
 
+// x32 and i386 numbers (arch/x86/entry/syscalls/syscall_{64,32}.tbl).
+constexpr long kX32Ptrace = __X32_SYSCALL_BIT | 521;
+constexpr long kI386Ptrace = 26;
+constexpr long kI386Getppid = 64;
+
 // Filter 1 (installed first): kill foreign arches; ptrace and process_vm_readv fail with
 // EPERM, process_vm_writev kills the process.
 const std::vector<sock_filter> kOlderFilter = {
@@ -74,6 +79,7 @@ struct GroundTruth {
   int readv_errno = 0;
   int bpf_errno = 0;
   int writev_term_signal = 0;  // of a grandchild that called process_vm_writev
+  int x32_ptrace_errno = 0;    // x32 ptrace(PTRACE_PEEKUSER, 1): passes both filters
 };
 
 // A forked child: runs `setup` (which may write a report to the fd it gets), then echoes
@@ -139,6 +145,16 @@ std::pair<char, int> StateOf(pid_t pid) {
   return {state, tracer};
 }
 
+// The Seccomp field of /proc/<pid>/status.
+int SeccompModeOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Seccomp:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
 void StackedFiltersChild(int report_fd) {
   GroundTruth t;
   t.installed = Install(kOlderFilter) && Install(kNewerFilter);
@@ -163,12 +179,17 @@ void StackedFiltersChild(int report_fd) {
   int status = 0;
   waitpid(g, &status, 0);
   t.writev_term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  errno = 0;
+  syscall(kX32Ptrace, PTRACE_PEEKUSER, 1, 0, 0);
+  t.x32_ptrace_errno = errno;
   syscall(SYS_write, report_fd, &t, sizeof(t));
 }
 
-const v1::SyscallVerdict* Find(const v1::SeccompState& s, const std::string& name) {
+// The verdict for `name` through `arch`, or nullptr.
+const v1::SyscallVerdict* Find(const v1::SeccompState& s, const std::string& name,
+                               const std::string& arch = "x86_64") {
   for (const auto& v : s.verdicts()) {
-    if (v.syscall() == name) return &v;
+    if (v.syscall() == name && v.arch() == arch) return &v;
   }
   return nullptr;
 }
@@ -185,7 +206,7 @@ TEST(SeccompInspectorTest, ReportsStackedFilterVerdictsThatMatchTheKernel) {
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_TRUE(state.filters_inspected());
   EXPECT_EQ(state.inspection_error(), "");
-  ASSERT_EQ(state.verdicts_size(), 5);
+  ASSERT_EQ(state.verdicts_size(), 5 * 3);  // each through x86_64, i386 and x32
 
   const v1::SyscallVerdict* ptrace_v = Find(state, "ptrace");
   const v1::SyscallVerdict* readv_v = Find(state, "process_vm_readv");
@@ -209,6 +230,27 @@ TEST(SeccompInspectorTest, ReportsStackedFilterVerdictsThatMatchTheKernel) {
   EXPECT_EQ(static_cast<uint32_t>(truth.readv_errno), readv_v->data());
   EXPECT_EQ(static_cast<uint32_t>(truth.bpf_errno), bpf_v->data());
   EXPECT_EQ(truth.writev_term_signal, SIGSYS);
+
+  // The older filter kills every i386 syscall; x32 numbers pass both filters (neither
+  // rejects the x32 bit), so what the native verdicts deny runs through x32.
+  const AbiAvailability abis = ProbeSyscallAbis();
+  for (const char* name : {"ptrace", "process_vm_readv", "process_vm_writev", "bpf", "getpid"}) {
+    const v1::SyscallVerdict* i386 = Find(state, name, "i386");
+    const v1::SyscallVerdict* x32 = Find(state, name, "x32");
+    ASSERT_TRUE(i386 && x32) << name;
+    EXPECT_EQ(i386->action(), v1::SECCOMP_ACTION_KILL_PROCESS) << name;
+    EXPECT_FALSE(i386->bypass()) << name;
+    EXPECT_EQ(x32->action(), v1::SECCOMP_ACTION_ALLOW) << name;
+    EXPECT_EQ(x32->bypass(), std::string(name) != "getpid") << name;
+    EXPECT_EQ(i386->has_abi_available(), abis.i386.has_value()) << name;
+    EXPECT_EQ(x32->has_abi_available(), abis.x32.has_value()) << name;
+    EXPECT_EQ(x32->abi_available(), abis.x32.value_or(false)) << name;
+  }
+  EXPECT_EQ(Find(state, "ptrace", "x32")->number(), kX32Ptrace);
+  // The child's x32 ptrace reached the kernel: it ran (ESRCH: pid 1 is not its tracee) or
+  // the kernel has no x32 (ENOSYS); the filters returned no EPERM.
+  ASSERT_TRUE(abis.x32.has_value());
+  EXPECT_EQ(truth.x32_ptrace_errno, *abis.x32 ? ESRCH : ENOSYS);
 
   // Filter digests, most recently installed first.
   ASSERT_EQ(state.filter_sha256_size(), 2);
@@ -237,9 +279,11 @@ TEST(SeccompInspectorTest, ProcessWithoutFiltersGetsAllowVerdicts) {
   ASSERT_TRUE(InspectSeccompFilters(child.pid(), {"ptrace", "unshare"}, &state).ok());
   EXPECT_TRUE(state.filters_inspected());
   EXPECT_EQ(state.filter_sha256_size(), 0);
-  ASSERT_EQ(state.verdicts_size(), 2);
-  EXPECT_EQ(state.verdicts(0).action(), v1::SECCOMP_ACTION_ALLOW);
-  EXPECT_EQ(state.verdicts(1).action(), v1::SECCOMP_ACTION_ALLOW);
+  ASSERT_EQ(state.verdicts_size(), 2 * 3);
+  for (const auto& v : state.verdicts()) {
+    EXPECT_EQ(v.action(), v1::SECCOMP_ACTION_ALLOW) << v.syscall() << " " << v.arch();
+    EXPECT_FALSE(v.bypass()) << v.syscall() << " " << v.arch();
+  }
   EXPECT_TRUE(child.Ping());
 }
 
@@ -252,9 +296,13 @@ TEST(SeccompInspectorTest, StrictModeKillsAllButReadWriteExitSigreturn) {
   ASSERT_TRUE(child.ReadReport(&ready));
   v1::SeccompState state;
   ASSERT_TRUE(InspectSeccompFilters(child.pid(), {"read", "ptrace"}, &state).ok());
-  ASSERT_EQ(state.verdicts_size(), 2);
-  EXPECT_EQ(state.verdicts(0).action(), v1::SECCOMP_ACTION_ALLOW);
-  EXPECT_EQ(state.verdicts(1).action(), v1::SECCOMP_ACTION_KILL_THREAD);
+  ASSERT_EQ(state.verdicts_size(), 2 * 3);
+  EXPECT_EQ(Find(state, "read")->action(), v1::SECCOMP_ACTION_ALLOW);
+  EXPECT_EQ(Find(state, "read", "i386")->action(), v1::SECCOMP_ACTION_ALLOW);
+  EXPECT_EQ(Find(state, "read", "x32")->action(), v1::SECCOMP_ACTION_KILL_THREAD);
+  for (const char* arch : {"x86_64", "i386", "x32"}) {
+    EXPECT_EQ(Find(state, "ptrace", arch)->action(), v1::SECCOMP_ACTION_KILL_THREAD) << arch;
+  }
   EXPECT_TRUE(child.Ping());
 }
 
@@ -324,6 +372,113 @@ TEST(SeccompInspectorTest, RefusesUnknownSyscallNames) {
   absl::Status s = InspectSeccompFilters(getpid(), {"ptrace", "not_a_syscall"}, &state);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(state.inspection_error().find("not_a_syscall"), std::string::npos);
+}
+
+// Runs in a forked child: makes i386 syscall `nr` with `int $0x80` and returns its result,
+// or exits with kFaulted when the kernel refuses the instruction (no 32-bit emulation).
+constexpr int kFaulted = 99;
+long I386Syscall(long nr, long a = 0, long b = 0) {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { _exit(kFaulted); };
+  sigaction(SIGSEGV, &sa, nullptr);
+  long ret = nr;
+  asm volatile("int $0x80" : "+a"(ret) : "b"(a), "c"(b) : "memory", "r8", "r9", "r10", "r11");
+  return ret;
+}
+
+// What happened to a child running `body`: its exit code, or kFaulted.
+int ExitCodeOf(const std::function<int()>& body) {
+  pid_t pid = fork();
+  if (pid == 0) _exit(body());
+  int status = 0;
+  EXPECT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status)) << status;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(SeccompInspectorTest, ProbesWhichAbisTheKernelRuns) {
+  // The test runs without seccomp, so the probe must have an answer.
+  ASSERT_EQ(SeccompModeOf(getpid()), 0);
+  const AbiAvailability abis = ProbeSyscallAbis();
+  ASSERT_TRUE(abis.i386.has_value());
+  ASSERT_TRUE(abis.x32.has_value());
+
+  // Ground truth through other syscalls than the probe's getpid: getppid.
+  errno = 0;
+  const long x32 = syscall(__X32_SYSCALL_BIT | SYS_getppid);
+  const int x32_errno = errno;
+  if (*abis.x32) {
+    EXPECT_EQ(x32, getppid());
+  } else {
+    EXPECT_EQ(x32, -1);
+    EXPECT_EQ(x32_errno, ENOSYS);
+  }
+
+  const int i386 = ExitCodeOf([] {
+    const long ppid = I386Syscall(kI386Getppid);
+    return ppid == syscall(SYS_getppid) ? 0 : 1;
+  });
+  EXPECT_EQ(i386, *abis.i386 ? 0 : kFaulted);
+
+  // Asking again gives the same answer.
+  EXPECT_EQ(ProbeSyscallAbis().i386, abis.i386);
+  EXPECT_EQ(ProbeSyscallAbis().x32, abis.x32);
+}
+
+// (a) on a real process: an x86_64 deny list without an arch check.
+TEST(SeccompInspectorTest, ReportsTheI386BypassOfAFilterWithoutArchCheck) {
+  static const std::vector<sock_filter> kNoArchCheck = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNr),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ptrace, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_readv, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct Truth {
+    int installed = 0;
+    int native_ptrace_errno = 0;
+    int i386_ptrace = 0;  // the child's exit code: 0 ESRCH, 1 EPERM, 2 other, or kFaulted
+  };
+  Child child([](int fd) {
+    Truth t;
+    t.installed = Install(kNoArchCheck);
+    errno = 0;
+    syscall(SYS_ptrace, PTRACE_PEEKUSER, 1, 0, 0);
+    t.native_ptrace_errno = errno;
+    t.i386_ptrace = ExitCodeOf([] {
+      const long r = I386Syscall(kI386Ptrace, PTRACE_PEEKUSER, 1);
+      return r == -ESRCH ? 0 : r == -EPERM ? 1 : 2;
+    });
+    syscall(SYS_write, fd, &t, sizeof(t));
+  });
+  Truth truth;
+  ASSERT_TRUE(child.ReadReport(&truth));
+  ASSERT_EQ(truth.installed, 1);
+
+  v1::SeccompState state;
+  absl::Status s = InspectSeccompFilters(child.pid(), {"ptrace", "process_vm_readv"}, &state);
+  ASSERT_TRUE(s.ok()) << s;
+  const v1::SyscallVerdict* native = Find(state, "ptrace");
+  const v1::SyscallVerdict* i386 = Find(state, "ptrace", "i386");
+  ASSERT_TRUE(native && i386);
+  EXPECT_EQ(native->action(), v1::SECCOMP_ACTION_ERRNO);
+  EXPECT_EQ(static_cast<uint32_t>(truth.native_ptrace_errno), native->data());
+  EXPECT_FALSE(native->bypass());
+  EXPECT_EQ(i386->number(), kI386Ptrace);
+  EXPECT_EQ(i386->action(), v1::SECCOMP_ACTION_ALLOW);
+  EXPECT_TRUE(i386->bypass());
+  EXPECT_TRUE(Find(state, "process_vm_readv", "i386")->bypass());
+  EXPECT_TRUE(Find(state, "ptrace", "x32")->bypass());
+
+  // What the kernel did with the child's own i386 ptrace: on a kernel with 32-bit
+  // emulation it passed the filter and ran (ESRCH, not EPERM); without, the instruction
+  // faulted before any syscall.
+  const AbiAvailability abis = ProbeSyscallAbis();
+  ASSERT_TRUE(abis.i386.has_value());
+  ASSERT_TRUE(i386->has_abi_available());
+  EXPECT_EQ(i386->abi_available(), *abis.i386);
+  EXPECT_EQ(truth.i386_ptrace, *abis.i386 ? 0 : kFaulted);
+  EXPECT_TRUE(child.Ping());
 }
 
 }  // namespace
