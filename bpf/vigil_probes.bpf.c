@@ -66,12 +66,32 @@ struct {
   __type(value, struct stash);
 } stash_scratch SEC(".maps");
 
+/* At sched_process_exec: [EXEC_FILENAME] the file name the process was exec'd by (the
+ * event's path), [EXEC_RESOLVED] the executable's resolved path (what exe globs match). */
+#define EXEC_FILENAME 0
+#define EXEC_RESOLVED 1
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, char[VIGIL_DATA_LEN]);
+} exec_path SEC(".maps");
+
+/* Scratch for resolving the executable's path: components are written backwards from the
+ * middle (index PATH_HALF, which stays NUL), so every write of a component of at most
+ * PATH_HALF - 1 bytes at an offset below PATH_HALF stays inside the buffer. */
+#define PATH_HALF VIGIL_DATA_LEN
+#define PATH_DEPTH 64
+struct path_buf {
+  char buf[2 * PATH_HALF];
+};
+
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, 1);
   __type(key, __u32);
-  __type(value, char[VIGIL_DATA_LEN]);
-} exec_path SEC(".maps");
+  __type(value, struct path_buf);
+} path_scratch SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -365,12 +385,12 @@ struct glob_state {
 };
 
 /* One step of a bounded glob match ('*' any run, '?' any byte, no FNM_PATHNAME, as
- * fnmatch(3) with flags 0) of selectors[selector].exe_glob against exec_path. */
+ * fnmatch(3) with flags 0) of selectors[selector].exe_glob against the resolved path. */
 static long glob_step(__u32 i, void* arg) {
   struct glob_state* g = arg;
-  __u32 zero = 0;
+  __u32 resolved = EXEC_RESOLVED;
   struct vigil_selector* sel = bpf_map_lookup_elem(&selectors, &g->selector);
-  char* str = bpf_map_lookup_elem(&exec_path, &zero);
+  char* str = bpf_map_lookup_elem(&exec_path, &resolved);
   if (!sel || !str) {
     g->result = 0;
     return 1;
@@ -414,6 +434,83 @@ static long glob_step(__u32 i, void* arg) {
   }
   g->result = pc == 0;
   return 1;
+}
+
+/* State of the walk from the executable's dentry up to the root of its mount namespace. */
+struct path_walk {
+  struct dentry* dentry;
+  struct mount* mnt;
+  __u32 pos; /* the path so far starts at buf[pos] and ends at buf[PATH_HALF] */
+  int complete;
+};
+
+/* One step of the walk: crosses a mount point or prepends "/<name>" for one dentry. Stops
+ * at the root of the mount namespace (a mount that is its own parent), as d_path(3)'s
+ * readlink of /proc/PID/exe does for the node, which lives in the initial namespace. */
+static long path_step(__u32 i, void* arg) {
+  struct path_walk* w = arg;
+  __u32 zero = 0;
+  struct path_buf* pb = bpf_map_lookup_elem(&path_scratch, &zero);
+  if (!pb) return 1;
+  /* Kernel pointers in locals: CO-RE relocations apply to kernel types only. */
+  struct dentry* d = w->dentry;
+  struct mount* mnt = w->mnt;
+  struct vfsmount* vfs = (struct vfsmount*)((char*)mnt + bpf_core_field_offset(struct mount, mnt));
+  struct dentry* mnt_root = BPF_CORE_READ(vfs, mnt_root);
+  struct dentry* parent = BPF_CORE_READ(d, d_parent);
+  if (d == mnt_root || d == parent) {
+    struct mount* up = BPF_CORE_READ(mnt, mnt_parent);
+    if (d != mnt_root || up == mnt || !up) {
+      w->complete = 1;
+      return 1;
+    }
+    w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+    w->mnt = up;
+    return 0;
+  }
+  __u32 len = BPF_CORE_READ(d, d_name.len);
+  const unsigned char* name = BPF_CORE_READ(d, d_name.name);
+  if (len == 0 || len + 1 > w->pos) return 1; /* too long for the buffer: incomplete */
+  __u32 pos = w->pos - len - 1;
+  barrier_var(pos);
+  pos &= PATH_HALF - 1;
+  pb->buf[pos] = '/';
+  __u32 n = len & (PATH_HALF - 1); /* == len (len < pos <= PATH_HALF): a bound the verifier sees */
+  barrier_var(n);
+  if (bpf_probe_read_kernel(&pb->buf[pos + 1], n, name)) return 1;
+  w->pos = pos;
+  w->dentry = parent;
+  return 0;
+}
+
+/* Resolves the current task's executable (mm->exe_file, already the new image at
+ * sched_process_exec) to its path in its mount namespace into `out`: the same path
+ * /proc/PID/exe shows (symlinks and relative paths resolved). False when it cannot be
+ * resolved completely (no mm, deeper than PATH_DEPTH components, longer than the buffer). */
+static __always_inline bool resolve_exe(char out[VIGIL_DATA_LEN]) {
+  __u32 zero = 0;
+  struct path_buf* pb = bpf_map_lookup_elem(&path_scratch, &zero);
+  if (!pb) return false;
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  struct file* exe = BPF_CORE_READ(task, mm, exe_file);
+  if (!exe) return false;
+  struct vfsmount* vfs = BPF_CORE_READ(exe, f_path.mnt);
+  struct path_walk w = {
+      .dentry = BPF_CORE_READ(exe, f_path.dentry),
+      .mnt = (struct mount*)((char*)vfs - bpf_core_field_offset(struct mount, mnt)),
+      .pos = PATH_HALF,
+      .complete = 0,
+  };
+  pb->buf[PATH_HALF] = 0;
+  bpf_loop(PATH_DEPTH, path_step, &w, 0);
+  if (!w.complete) return false;
+  if (w.pos == PATH_HALF) { /* the root itself */
+    out[0] = '/';
+    out[1] = 0;
+    return true;
+  }
+  __u32 pos = w.pos & (PATH_HALF - 1);
+  return bpf_probe_read_kernel_str(out, VIGIL_DATA_LEN, &pb->buf[pos]) > 0;
 }
 
 /* Index of the first selector the exec'ing process matches, or -1. */
@@ -462,6 +559,12 @@ int on_exec(struct trace_event_raw_sched_process_exec* ctx) {
   if (!is_monitored(tgid)) {
     char comm[VIGIL_COMM_LEN] = {};
     bpf_get_current_comm(comm, sizeof(comm));
+    /* Exe globs match the executable's real path (as /proc/PID/exe shows it, and as the
+     * node's procfs matcher sees it), not the name it was exec'd by. */
+    __u32 resolved = EXEC_RESOLVED;
+    char* exe = bpf_map_lookup_elem(&exec_path, &resolved);
+    if (!exe) return 0;
+    if (!resolve_exe(exe)) exe[0] = 0;
     int idx = match_selectors(comm);
     if (idx < 0) return 0;
     struct vigil_monitored m = {.selector = (__u32)idx + 1, .parent_tgid = 0};

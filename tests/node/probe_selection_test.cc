@@ -46,9 +46,14 @@ class ProbeSelectionTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     std::string self = std::filesystem::read_symlink("/proc/self/exe");
-    for (const char* name : {"selected-target", "other-target", "vigilcommtarget"}) {
-      ASSERT_EQ(symlink(self.c_str(), (dir_ + "/" + name).c_str()), 0);
+    // Real files (exe globs match the resolved path), plus names that only link to them.
+    for (const char* name : {"selected-target", "other-target"}) {
+      std::filesystem::copy_file(self, dir_ + "/" + name);
+      ASSERT_EQ(chmod((dir_ + "/" + name).c_str(), 0755), 0);
     }
+    ASSERT_EQ(symlink(self.c_str(), (dir_ + "/vigilcommtarget").c_str()), 0);
+    ASSERT_EQ(symlink("selected-target", (dir_ + "/alias").c_str()), 0);
+    ASSERT_EQ(symlink("other-target", (dir_ + "/selx-target").c_str()), 0);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -82,6 +87,21 @@ class ProbeSelectionTest : public ::testing::Test {
   std::unique_ptr<BpfEventSource> source_;
 };
 
+// The events of a process selected at exec: the exec itself first (nothing before it), the
+// exec's own return, then the image's first reported syscall, and its exit.
+void ExpectMonitoredFromExec(const std::vector<v1::RuntimeEvent>& events,
+                             const std::string& exec_name) {
+  ASSERT_GE(events.size(), 4u);
+  EXPECT_EQ(events[0].kind(), v1::EVENT_KIND_PROCESS_EXEC) << "nothing before the exec";
+  EXPECT_EQ(events[0].path(), exec_name);
+  EXPECT_EQ(events[1].kind(), v1::EVENT_KIND_EXECVE) << "the exec's own return";
+  EXPECT_EQ(events[1].return_value(), 0);
+  EXPECT_EQ(events[1].path(), exec_name);
+  EXPECT_EQ(events[2].kind(), v1::EVENT_KIND_PRCTL) << "the image's first reported syscall";
+  EXPECT_EQ(events[2].args(0), static_cast<uint64_t>(PR_GET_DUMPABLE));
+  EXPECT_EQ(events.back().kind(), v1::EVENT_KIND_PROCESS_EXIT);
+}
+
 TEST_F(ProbeSelectionTest, ExeGlobSelectedProcessIsMonitoredFromItsFirstSyscall) {
   Selector sel;
   sel.name = "exe";
@@ -92,23 +112,35 @@ TEST_F(ProbeSelectionTest, ExeGlobSelectedProcessIsMonitoredFromItsFirstSyscall)
   int other = ExecTarget(dir_ + "/other-target", "plain");
   int pid = ExecTarget(dir_ + "/selected-target", "plain");
   ASSERT_TRUE(log.WaitForExit(pid));
-
-  auto events = log.Of(pid);
-  ASSERT_GE(events.size(), 3u);
-  EXPECT_EQ(events[0].kind(), v1::EVENT_KIND_PROCESS_EXEC) << "nothing before the exec";
-  EXPECT_EQ(events[0].path(), dir_ + "/selected-target");
-  EXPECT_EQ(events[1].kind(), v1::EVENT_KIND_EXECVE) << "the exec's own return";
-  EXPECT_EQ(events[1].return_value(), 0);
-  EXPECT_EQ(events[1].path(), dir_ + "/selected-target");
-  ASSERT_GE(events.size(), 4u);
-  EXPECT_EQ(events[2].kind(), v1::EVENT_KIND_PRCTL) << "the image's first reported syscall";
-  EXPECT_EQ(events[2].args(0), static_cast<uint64_t>(PR_GET_DUMPABLE));
-  EXPECT_EQ(events.back().kind(), v1::EVENT_KIND_PROCESS_EXIT);
+  ExpectMonitoredFromExec(log.Of(pid), dir_ + "/selected-target");
   // Events of one ring buffer arrive in order: the unmatched process ran first and left
   // nothing.
   EXPECT_TRUE(log.Of(other).empty());
   EXPECT_THAT(source_->MonitoredPids(), ::testing::Not(::testing::Contains(pid)))
       << "an exited process stops being monitored";
+}
+
+// The glob matches the executable's real path, as /proc/PID/exe shows it (and as the
+// node's procfs matcher sees already running processes), whatever name it was exec'd by: a
+// symlink or a relative path to the selected file is selected at exec; a symlink whose own
+// name matches but whose target does not is not.
+TEST_F(ProbeSelectionTest, ExeGlobMatchesTheResolvedPathNotTheNameExecdBy) {
+  Selector sel;
+  sel.name = "exe";
+  sel.exe_glob = dir_ + "/sel*-targe?";
+  StartProbes({sel});
+  EventLog log(source_.get());
+
+  int decoy = ExecTarget(dir_ + "/selx-target", "plain");
+  int via_link = ExecTarget(dir_ + "/alias", "plain");
+  int relative = ExecTarget("./selected-target", "plain", [&] {
+    if (chdir(dir_.c_str()) != 0) _exit(126);
+  });
+  ASSERT_TRUE(log.WaitForExit(via_link));
+  ASSERT_TRUE(log.WaitForExit(relative));
+  ExpectMonitoredFromExec(log.Of(via_link), dir_ + "/alias");
+  ExpectMonitoredFromExec(log.Of(relative), "./selected-target");
+  EXPECT_TRUE(log.Of(decoy).empty()) << "selx-target links to other-target";
 }
 
 TEST_F(ProbeSelectionTest, ChildrenOfASelectedProcessAreFollowed) {
