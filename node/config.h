@@ -69,6 +69,8 @@ struct NodeConfig {
   std::string policy_path;
   /// Load the BPF probes (off only for debugging without BPF).
   bool enable_probes = true;
+  /// Also attach the syscall entry tracepoints (see ProbeOptions::syscall_entry_hooks).
+  bool syscall_entry_hooks = false;
 };
 
 }  // namespace vigil::node

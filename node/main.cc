@@ -234,6 +234,10 @@ absl::StatusOr<std::vector<SensitivePath>> ParseSensitive(const std::vector<std:
   return out;
 }
 
+constexpr const char* kEntryHooksHelp =
+    "Also attach the syscall entry tracepoints (same events; costs every syscall on the "
+    "machine more, see BENCHMARKS.md)";
+
 void RegisterRunCommand(CLI::App& app, Action* action) {
   auto config = std::make_shared<NodeConfig>();
   auto selects = std::make_shared<std::vector<std::string>>();
@@ -286,6 +290,7 @@ void RegisterRunCommand(CLI::App& app, Action* action) {
       ->capture_default_str();
   run->add_option("--policy", c.policy_path, "Policy bundle (YAML) whose digest is reported");
   run->add_flag("--no-probes", *no_probes, "Do not load the BPF probes (no events)");
+  run->add_flag("--syscall-entry-hooks", c.syscall_entry_hooks, kEntryHooksHelp);
   run->callback([=] {
     for (const std::string& text : *selects) {
       auto s = ParseSelector(text);
@@ -430,6 +435,8 @@ void RegisterReferenceValuesCommand(CLI::App& app, Action* action) {
       "the verifier's --reference-values file (loads the probes to read their tags; root)");
   cmd->add_option("--policy", config->policy_path, "Policy bundle (YAML) the node will run with");
   cmd->add_flag("--no-probes", *no_probes, "For nodes that run with --no-probes");
+  cmd->add_flag("--syscall-entry-hooks", config->syscall_entry_hooks,
+                "For nodes that run with --syscall-entry-hooks (other programs are loaded)");
   cmd->callback([=] {
     *action = [config, no_probes] {
       NodeConfig c = *config;

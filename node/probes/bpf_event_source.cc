@@ -34,6 +34,8 @@
 namespace vigil::node {
 namespace {
 
+constexpr absl::string_view kSyscallEntryPrefix = "tracepoint/syscalls/sys_enter_";
+
 constexpr const char* kDropReasonNames[VIGIL_DROP_REASONS] = {"ringbuf_full", "stash_full",
                                                               "monitor_full"};
 
@@ -198,6 +200,10 @@ absl::StatusOr<std::unique_ptr<BpfEventSource>> BpfEventSource::Start(const Prob
   bpf_program* prog;
   bpf_object__for_each_program(prog, s.skel->obj) {
     std::string section = bpf_program__section_name(prog);
+    if (!options.syscall_entry_hooks && absl::StartsWith(section, kSyscallEntryPrefix)) {
+      bpf_program__set_autoload(prog, false);  // by configuration: neither loaded nor reported
+      continue;
+    }
     if (TracepointExists(fs.tracefs, section)) continue;
     if (!absl::StartsWith(section, "tracepoint/syscalls/")) {
       return absl::FailedPreconditionError(
@@ -245,9 +251,12 @@ absl::StatusOr<std::unique_ptr<BpfEventSource>> BpfEventSource::Start(const Prob
       ring_buffer__new(bpf_map__fd(st.skel->maps.events), &State::OnRecord, &st, nullptr));
   if (!st.ring) return LibbpfError("creating the ring buffer consumer", errno ? errno : EINVAL);
   st.consumer = std::thread([&st] { st.Consume(); });
-  spdlog::info("BPF probes loaded: {} hooks active, {} refused, object sha256 {}",
-               st.fixed_status.active_hooks_size(), st.fixed_status.refused_hooks_size(),
-               st.fixed_status.bpf_object_sha256());
+  spdlog::info(
+      "BPF probes loaded: {} hooks active, {} refused, syscall entry hooks {}, object "
+      "sha256 {}",
+      st.fixed_status.active_hooks_size(), st.fixed_status.refused_hooks_size(),
+      options.syscall_entry_hooks ? "on" : "off (arguments read at exit)",
+      st.fixed_status.bpf_object_sha256());
   return source;
 }
 

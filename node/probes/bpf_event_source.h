@@ -31,6 +31,13 @@ struct ProbeOptions {
   size_t queue_capacity = 65536;
   /// The node's own process, never monitored; 0 means getpid().
   int node_tgid = 0;
+  /// Also attach the `sys_enter_*` tracepoints. Off by default: the exit programs read the
+  /// arguments from the saved registers, so every event carries the same fields either way,
+  /// while registering any `sys_enter_*` tracepoint adds a call to every syscall of every
+  /// process on the machine and a second program run to every watched syscall (measured
+  /// by bench/probe_overhead; see BENCHMARKS.md). On: the entry programs also stash the
+  /// arguments (and an exec's path) at entry.
+  bool syscall_entry_hooks = false;
   /// Where cgroup v2 is mounted (for cgroup and container selectors); on a hybrid host
   /// where this is not cgroup2, its "unified" subdirectory is used.
   std::string cgroup_root = "/sys/fs/cgroup";

@@ -36,22 +36,26 @@ using testing::SharedValues;
 // Raw syscall result: -errno on failure, as the kernel returns it.
 int64_t Raw(long r) { return r == -1 ? -static_cast<int64_t>(errno) : r; }
 
-class ProbesTest : public ::testing::Test {
+// Every test runs twice: with the default probes (arguments read from the saved registers at
+// exit) and with the syscall entry hooks attached too; the events must be the same.
+class ProbesTest : public ::testing::TestWithParam<bool> {
  protected:
-  static void SetUpTestSuite() {
-    auto s = BpfEventSource::Start(ProbeOptions{});
-    if (s.ok()) {
-      source_ = s->release();
-    } else {
-      start_error_ = new std::string(s.status().ToString());
-    }
-  }
   static void TearDownTestSuite() {
     delete source_;
     source_ = nullptr;
   }
   void SetUp() override {
-    ASSERT_NE(source_, nullptr) << (start_error_ ? *start_error_ : "probes not started");
+    const bool entry_hooks = GetParam();
+    if (source_ == nullptr || source_entry_hooks_ != entry_hooks) {
+      delete source_;
+      source_ = nullptr;
+      ProbeOptions options;
+      options.syscall_entry_hooks = entry_hooks;
+      auto s = BpfEventSource::Start(options);
+      ASSERT_TRUE(s.ok()) << s.status();
+      source_ = s->release();
+      source_entry_hooks_ = entry_hooks;
+    }
   }
 
   // Runs `body` in a child monitored from before its first action; returns its events.
@@ -74,7 +78,7 @@ class ProbesTest : public ::testing::Test {
   }
 
   static inline BpfEventSource* source_ = nullptr;
-  static inline std::string* start_error_ = nullptr;
+  static inline bool source_entry_hooks_ = false;
 };
 
 // A seccomp filter that makes ptrace fail with EPERM and allows everything else.
@@ -90,7 +94,7 @@ void DenyPtraceWithSeccomp(SharedValues* out) {
   out->v[11] = Raw(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog));
 }
 
-TEST_F(ProbesTest, PtraceDeniedBySeccompIsReportedWithEperm) {
+TEST_P(ProbesTest, PtraceDeniedBySeccompIsReportedWithEperm) {
   ChildRun run;
   auto events = Observe(
       [](SharedValues* out) {
@@ -117,7 +121,7 @@ TEST_F(ProbesTest, PtraceDeniedBySeccompIsReportedWithEperm) {
   EXPECT_EQ(seccomps[0].return_value(), 0);
 }
 
-TEST_F(ProbesTest, PtraceOfMissingProcessCarriesTargetAndErrno) {
+TEST_P(ProbesTest, PtraceOfMissingProcessCarriesTargetAndErrno) {
   ChildRun run;
   auto events = Observe(
       [](SharedValues* out) {
@@ -136,7 +140,7 @@ TEST_F(ProbesTest, PtraceOfMissingProcessCarriesTargetAndErrno) {
   EXPECT_GT(ptraces[0].time_unix_nano(), absl::ToUnixNanos(absl::Now() - absl::Minutes(5)));
 }
 
-TEST_F(ProbesTest, ProcessVmReadvAndWritevCarryPeerAndResult) {
+TEST_P(ProbesTest, ProcessVmReadvAndWritevCarryPeerAndResult) {
   ChildRun run;
   auto events = Observe(
       [](SharedValues* out) {
@@ -158,7 +162,7 @@ TEST_F(ProbesTest, ProcessVmReadvAndWritevCarryPeerAndResult) {
   EXPECT_EQ(writes[0].target_pid(), 0x3ffffff1);
 }
 
-TEST_F(ProbesTest, MemoryMadeExecutableIsReportedOtherProtectionChangesAreNot) {
+TEST_P(ProbesTest, MemoryMadeExecutableIsReportedOtherProtectionChangesAreNot) {
   ChildRun run;
   auto events = Observe(
       [](SharedValues* out) {
@@ -197,7 +201,7 @@ TEST_F(ProbesTest, MemoryMadeExecutableIsReportedOtherProtectionChangesAreNot) {
   EXPECT_EQ(static_cast<int32_t>(pkeys[0].args(3)), -1);  // the kernel reads an int
 }
 
-TEST_F(ProbesTest, NamespaceCreationIsReportedPlainForkIsNot) {
+TEST_P(ProbesTest, NamespaceCreationIsReportedPlainForkIsNot) {
   ChildRun run;
   auto events = Observe(
       [](SharedValues* out) {
@@ -251,7 +255,7 @@ TEST_F(ProbesTest, NamespaceCreationIsReportedPlainForkIsNot) {
   EXPECT_EQ(setnses[0].return_value(), run.values.v[5]);
 }
 
-TEST_F(ProbesTest, CapsetAndLockingCarryArgumentsAndResults) {
+TEST_P(ProbesTest, CapsetAndLockingCarryArgumentsAndResults) {
   ChildRun run;
   auto events = Observe(
       [](SharedValues* out) {
@@ -294,7 +298,7 @@ TEST_F(ProbesTest, CapsetAndLockingCarryArgumentsAndResults) {
   EXPECT_EQ(one(v1::EVENT_KIND_MUNLOCKALL).return_value(), run.values.v[6]);
 }
 
-TEST_F(ProbesTest, ExecCarriesPathForFailedAndSuccessfulAttempts) {
+TEST_P(ProbesTest, ExecCarriesPathForFailedAndSuccessfulAttempts) {
   ChildRun run;
   auto events = Observe(
       [](SharedValues* out) {
@@ -323,7 +327,7 @@ TEST_F(ProbesTest, ExecCarriesPathForFailedAndSuccessfulAttempts) {
   EXPECT_EQ(process_execs[0].path(), "/bin/true");
 }
 
-TEST_F(ProbesTest, BpfMemfdAndMountAreReported) {
+TEST_P(ProbesTest, BpfMemfdAndMountAreReported) {
   ChildRun run;
   auto events = Observe(
       [](SharedValues* out) {
@@ -348,13 +352,13 @@ TEST_F(ProbesTest, BpfMemfdAndMountAreReported) {
   EXPECT_EQ(mounts[0].return_value(), -ENOENT);
 }
 
-TEST_F(ProbesTest, ModuleLoadingIsReportedOrItsMissingHookIs) {
-  bool has_hook = access("/sys/kernel/tracing/events/syscalls/sys_enter_finit_module", F_OK) == 0;
+TEST_P(ProbesTest, ModuleLoadingIsReportedOrItsMissingHookIs) {
+  bool has_hook = access("/sys/kernel/tracing/events/syscalls/sys_exit_finit_module", F_OK) == 0;
   if (!has_hook) {
     // This kernel has no module support: the hook is reported as refused, not silently gone.
     auto status = source_->Status();
     EXPECT_THAT(status.refused_hooks(), ::testing::Contains(::testing::HasSubstr(
-                                            "tracepoint/syscalls/sys_enter_finit_module: ENOENT")));
+                                            "tracepoint/syscalls/sys_exit_finit_module: ENOENT")));
     EXPECT_THAT(status.active_hooks(),
                 ::testing::Not(::testing::Contains(::testing::HasSubstr("finit_module"))));
     return;
@@ -367,7 +371,7 @@ TEST_F(ProbesTest, ModuleLoadingIsReportedOrItsMissingHookIs) {
   EXPECT_EQ(mods[0].return_value(), run.values.v[0]);
 }
 
-TEST_F(ProbesTest, SocketEventsCarryAddressAndPort) {
+TEST_P(ProbesTest, SocketEventsCarryAddressAndPort) {
   ChildRun run;
   auto events = Observe(
       [](SharedValues* out) {
@@ -409,7 +413,7 @@ TEST_F(ProbesTest, SocketEventsCarryAddressAndPort) {
   EXPECT_EQ(connects[0].return_value(), run.values.v[3]);
 }
 
-TEST_F(ProbesTest, NodesOwnPtraceOfAMonitoredProcessIsNotAnEvent) {
+TEST_P(ProbesTest, NodesOwnPtraceOfAMonitoredProcessIsNotAnEvent) {
   EventLog log(source_);
   int release[2];
   ASSERT_EQ(pipe(release), 0);
@@ -436,7 +440,7 @@ TEST_F(ProbesTest, NodesOwnPtraceOfAMonitoredProcessIsNotAnEvent) {
   EXPECT_TRUE(log.Of(run.pid, v1::EVENT_KIND_PTRACE).empty());
 }
 
-TEST_F(ProbesTest, StatusReportsHooksObjectDigestAndProgramTags) {
+TEST_P(ProbesTest, StatusReportsHooksObjectDigestAndProgramTags) {
   auto status = source_->Status();
   EXPECT_THAT(status.active_hooks(),
               ::testing::Contains("tracepoint/syscalls/sys_exit_process_vm_readv"));
@@ -452,33 +456,50 @@ TEST_F(ProbesTest, StatusReportsHooksObjectDigestAndProgramTags) {
   }
 }
 
-// Every syscall hook this kernel has is attached at both entry and exit: the entry programs
-// read only the arguments their tracepoint record has (the kernel refuses a program that
-// reads past it), so none of them is refused for that.
-TEST_F(ProbesTest, EveryExistingSyscallTracepointIsAttachedAtEntryAndExit) {
+// Every syscall exit hook this kernel has is attached; the entry hooks are attached exactly
+// when asked for. The entry programs read only the arguments their tracepoint record has
+// (the kernel refuses a program that reads past it), so none is refused for that.
+TEST_P(ProbesTest, SyscallHooksAreAttachedAsConfigured) {
+  const bool entry_hooks = GetParam();
   auto status = source_->Status();
   const std::string events = "/sys/kernel/tracing/events/syscalls/";
-  int checked = 0;
+  int exits = 0, entries = 0;
   for (const auto& [program, tag] : status.program_tags()) {
     std::string_view name = program;
-    for (std::string_view prefix : {"enter_", "exit_"}) {
-      if (name.substr(0, prefix.size()) != prefix) continue;
-      std::string syscall(name.substr(prefix.size()));
-      for (const char* side : {"sys_enter_", "sys_exit_"}) {
-        std::string tracepoint = absl::StrCat(side, syscall);
+    if (name.substr(0, 5) == "exit_") {
+      std::string syscall(name.substr(5));
+      ++exits;
+      EXPECT_THAT(status.active_hooks(),
+                  ::testing::Contains("tracepoint/syscalls/sys_exit_" + syscall));
+      EXPECT_EQ(access((events + "sys_exit_" + syscall).c_str(), F_OK), 0) << syscall;
+      if (entry_hooks) {
+        EXPECT_TRUE(status.program_tags().contains("enter_" + syscall)) << syscall;
         EXPECT_THAT(status.active_hooks(),
-                    ::testing::Contains(absl::StrCat("tracepoint/syscalls/", tracepoint)));
-        EXPECT_EQ(access((events + tracepoint).c_str(), F_OK), 0) << tracepoint;
+                    ::testing::Contains("tracepoint/syscalls/sys_enter_" + syscall));
       }
-      ++checked;
+    }
+    if (name.substr(0, 6) == "enter_") ++entries;
+  }
+  // 28 syscalls, minus the module syscalls this kernel may lack.
+  EXPECT_GE(exits, 26);
+  EXPECT_EQ(entries, entry_hooks ? exits : 0);
+  for (const auto& hook : status.active_hooks()) {
+    if (!entry_hooks) {
+      EXPECT_THAT(hook, ::testing::Not(::testing::HasSubstr("sys_enter_")));
     }
   }
-  // 28 syscalls, two programs each, minus the module syscalls this kernel may lack.
-  EXPECT_GE(checked, 2 * 26);
   for (const auto& refused : status.refused_hooks()) {
     EXPECT_THAT(refused, ::testing::Not(::testing::HasSubstr("EACCES")));
+    if (!entry_hooks) {
+      EXPECT_THAT(refused, ::testing::Not(::testing::HasSubstr("sys_enter_")));
+    }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(EntryHooks, ProbesTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "EntryAndExit" : "ExitOnly";
+                         });
 
 }  // namespace
 }  // namespace vigil::node
