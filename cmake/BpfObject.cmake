@@ -48,6 +48,7 @@ function(vigil_bpf_object name src)
     COMMENT "Generating BPF skeleton ${name}.skel.h"
     VERBATIM)
   add_custom_target(${name}_skel_gen DEPENDS ${skel})
+  add_dependencies(${name}_skel_gen vigil_vmlinux_h)
   add_library(${name}_skel INTERFACE)
   add_dependencies(${name}_skel ${name}_skel_gen)
   target_include_directories(${name}_skel INTERFACE ${CMAKE_CURRENT_BINARY_DIR})
