@@ -135,12 +135,12 @@ static __always_inline struct vigil_event* new_event(__u32 kind) {
     return NULL;
   }
   __u64 id = bpf_get_current_pid_tgid();
-  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  struct task_struct* task = bpf_get_current_task_btf();
   e->boot_ns = bpf_ktime_get_boot_ns();
   e->kind = kind;
   e->pid = id >> 32;
   e->tid = (__u32)id;
-  e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+  e->ppid = task->real_parent->tgid; /* BTF pointers: direct (fault-safe) loads */
   e->uid = (__u32)bpf_get_current_uid_gid();
   e->target_pid = 0;
   e->ret = 0;
@@ -229,12 +229,13 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
     struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(bpf_get_current_task_btf());
     s->kind = kind;
     s->data_len = 0;
-    s->args[0] = BPF_CORE_READ(regs, di);
-    s->args[1] = BPF_CORE_READ(regs, si);
-    s->args[2] = BPF_CORE_READ(regs, dx);
-    s->args[3] = BPF_CORE_READ(regs, r10);
-    s->args[4] = BPF_CORE_READ(regs, r8);
-    s->args[5] = BPF_CORE_READ(regs, r9);
+    /* A BTF pointer: direct loads, no helper call per register. */
+    s->args[0] = regs->di;
+    s->args[1] = regs->si;
+    s->args[2] = regs->dx;
+    s->args[3] = regs->r10;
+    s->args[4] = regs->r8;
+    s->args[5] = regs->r9;
     if (!wanted(kind, s->args[2], s->args[3])) return 0;
     stashed = false;
   }
@@ -357,10 +358,10 @@ int on_fork(struct trace_event_raw_sched_process_fork* ctx) {
   /* The parent is inside clone/clone3/fork/vfork: its saved registers hold the syscall
    * number and the flags. */
   struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(bpf_get_current_task_btf());
-  long nr = BPF_CORE_READ(regs, orig_ax);
+  long nr = regs->orig_ax;
   __u64 flags = 0;
-  if (nr == NR_CLONE) flags = BPF_CORE_READ(regs, di);
-  if (nr == NR_CLONE3) flags = clone3_flags(BPF_CORE_READ(regs, di));
+  if (nr == NR_CLONE) flags = regs->di;
+  if (nr == NR_CLONE3) flags = clone3_flags(regs->di);
   if (flags & CLONE_THREAD) return 0;
   __u32 child = (__u32)ctx->child_pid;
   if (!monitor_all) {
@@ -579,7 +580,7 @@ int on_exec(struct trace_event_raw_sched_process_exec* ctx) {
   struct stash* s = bpf_map_lookup_elem(&stash, &tid);
   if (!s) {
     struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(bpf_get_current_task_btf());
-    long nr = BPF_CORE_READ(regs, orig_ax);
+    long nr = regs->orig_ax;
     s = bpf_map_lookup_elem(&stash_scratch, &zero);
     if (s) {
       s->kind = nr == NR_EXECVEAT ? VIGIL_EV_EXECVEAT : VIGIL_EV_EXECVE;
