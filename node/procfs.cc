@@ -102,6 +102,16 @@ bool IsMapsHeader(absl::string_view line) {
          (colon == absl::string_view::npos || colon > space);
 }
 
+// "Key:" with a key of letters, digits and '_' ("Size", "THPeligible", "VmFlags").
+bool IsSmapsField(absl::string_view line) {
+  size_t colon = line.find(':');
+  if (colon == 0 || colon == absl::string_view::npos) return false;
+  for (char c : line.substr(0, colon)) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
 absl::StatusOr<Mapping> ParseMapsLine(absl::string_view line) {
   // start-end perms offset major:minor inode [path]; the path is everything after the
   // inode's trailing spaces and may itself contain spaces.
@@ -152,6 +162,8 @@ absl::StatusOr<Status> ParseStatus(absl::string_view text) {
       // The kernel escapes '\n' and '\\' in Name; other bytes arrive raw.
       s.name = std::string(value);
       seen |= kName;
+    } else if (key == "State") {
+      if (!value.empty()) s.state = value[0];
     } else if (key == "PPid") {
       if (!absl::SimpleAtoi(value, &s.ppid)) return Malformed("status PPid", line);
       seen |= kPPid;
@@ -193,6 +205,7 @@ absl::StatusOr<Status> ParseStatus(absl::string_view text) {
       if (!ParseU32(value, &s.seccomp_filters)) return Malformed("status Seccomp_filters", line);
     } else if (key == "VmLck") {
       if (!ParseKib(value, &s.vm_locked_kib)) return Malformed("status VmLck", line);
+      s.vm_locked_known = true;
     }
   }
   constexpr uint32_t kRequired = kName | kPPid | kUid | kGid | kCaps | kNoNewPrivs | kSeccomp;
@@ -217,37 +230,101 @@ absl::StatusOr<Stat> ParseStat(absl::string_view text) {
   // Fields after comm start at field 3 (state); starttime is field 22.
   std::vector<absl::string_view> f = Fields(text.substr(close + 1));
   if (f.size() < 20 || f[0].size() != 1 || !absl::SimpleAtoi(f[1], &st.ppid) ||
-      !absl::SimpleAtoi(f[19], &st.start_time_ticks)) {
+      !absl::SimpleAtoi(f[6], &st.flags) || !absl::SimpleAtoi(f[19], &st.start_time_ticks)) {
     return Malformed("stat", text);
   }
   st.state = f[0][0];
+  // Field n is f[n - 3]; older kernels print fewer fields, which leaves the image zero.
+  constexpr size_t kImageFields[] = {26, 27, 28, 48};
+  for (size_t i = 0; i < 4; ++i) {
+    size_t at = kImageFields[i] - 3;
+    if (at < f.size() && !absl::SimpleAtoi(f[at], &st.image[i])) return Malformed("stat", text);
+  }
   return st;
+}
+
+MapsParser::MapsParser(std::function<void(Mapping&&)> on_mapping)
+    : on_mapping_(std::move(on_mapping)) {}
+
+absl::Status MapsParser::Line(absl::string_view line) {
+  if (line.empty()) return absl::OkStatus();
+  if (IsMapsHeader(line)) {
+    ASSIGN_OR_RETURN(Mapping m, ParseMapsLine(line));
+    m.size_kib = (m.end - m.start) / 1024;  // smaps' Size: says the same
+    if (current_.has_value()) on_mapping_(*std::move(current_));
+    current_ = std::move(m);
+    return absl::OkStatus();
+  }
+  if (!current_.has_value()) return Malformed("smaps (field before any mapping)", line);
+  if (!IsSmapsField(line)) return Malformed("smaps field", line);
+  ApplySmapsField(line, &*current_);
+  return absl::OkStatus();
+}
+
+absl::Status MapsParser::Feed(absl::string_view chunk) {
+  while (!chunk.empty()) {
+    size_t nl = chunk.find('\n');
+    if (nl == absl::string_view::npos) {
+      partial_.append(chunk.data(), chunk.size());
+      return absl::OkStatus();
+    }
+    absl::string_view line = chunk.substr(0, nl);
+    chunk.remove_prefix(nl + 1);
+    if (partial_.empty()) {
+      RETURN_IF_ERROR(Line(line));
+    } else {
+      partial_.append(line.data(), line.size());
+      RETURN_IF_ERROR(Line(partial_));
+      partial_.clear();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MapsParser::Finish() {
+  if (!partial_.empty()) {
+    RETURN_IF_ERROR(Line(partial_));
+    partial_.clear();
+  }
+  if (current_.has_value()) on_mapping_(*std::move(current_));
+  current_.reset();
+  return absl::OkStatus();
+}
+
+absl::Status ForEachMapping(const std::string& path,
+                            const std::function<void(Mapping&&)>& on_mapping) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::ErrnoToStatus(errno, path);
+  absl::Cleanup close_fd = [fd] { close(fd); };
+  MapsParser parser(on_mapping);
+  std::string buf(64 * 1024, '\0');
+  for (;;) {
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::ErrnoToStatus(errno, path);
+    }
+    if (n == 0) break;
+    if (absl::Status st = parser.Feed(absl::string_view(buf.data(), static_cast<size_t>(n)));
+        !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat(path, ": ", st.message()));
+    }
+  }
+  if (absl::Status st = parser.Finish(); !st.ok()) {
+    return absl::Status(st.code(), absl::StrCat(path, ": ", st.message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<Mapping>> ParseMaps(absl::string_view text) {
   std::vector<Mapping> out;
-  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-    ASSIGN_OR_RETURN(Mapping m, ParseMapsLine(line));
-    m.size_kib = (m.end - m.start) / 1024;
-    out.push_back(std::move(m));
-  }
+  MapsParser parser([&out](Mapping&& m) { out.push_back(std::move(m)); });
+  RETURN_IF_ERROR(parser.Feed(text));
+  RETURN_IF_ERROR(parser.Finish());
   return out;
 }
 
-absl::StatusOr<std::vector<Mapping>> ParseSmaps(absl::string_view text) {
-  std::vector<Mapping> out;
-  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-    if (IsMapsHeader(line)) {
-      ASSIGN_OR_RETURN(Mapping m, ParseMapsLine(line));
-      out.push_back(std::move(m));
-    } else if (out.empty()) {
-      return Malformed("smaps (field before any mapping)", line);
-    } else {
-      ApplySmapsField(line, &out.back());
-    }
-  }
-  return out;
-}
+absl::StatusOr<std::vector<Mapping>> ParseSmaps(absl::string_view text) { return ParseMaps(text); }
 
 std::string ParseCgroupV2Path(absl::string_view text) {
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
@@ -330,7 +407,8 @@ absl::StatusOr<bool> ParseRootReadOnly(absl::string_view mountinfo) {
 absl::StatusOr<std::vector<SocketEntry>> ParseNetInet(absl::string_view text,
                                                       absl::string_view protocol) {
   const bool v6 = absl::EndsWith(protocol, "6");
-  const bool udp = absl::StartsWith(protocol, "udp");
+  // UDP, UDP-Lite, raw and ping sockets print ESTABLISHED when connected, CLOSE otherwise.
+  const bool udp = !absl::StartsWith(protocol, "tcp");
   std::vector<SocketEntry> out;
   bool header = true;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
@@ -357,13 +435,16 @@ absl::StatusOr<std::vector<SocketEntry>> ParseNetInet(absl::string_view text,
 absl::StatusOr<std::vector<SocketEntry>> ParseNetUnix(absl::string_view text) {
   constexpr uint64_t kAcceptCon = 0x10000;  // __SO_ACCEPTCON: a listening socket
   std::vector<SocketEntry> out;
+  std::vector<std::string> raw_paths;  // escaped once the whole path is known
   bool header = true;
-  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
+  if (!lines.empty() && lines.back().empty()) lines.pop_back();  // the final newline
+  for (absl::string_view line : lines) {
     if (header) {  // "Num       RefCount Protocol Flags    Type St Inode Path"
       header = false;
       continue;
     }
-    // Num: RefCount Protocol Flags Type St Inode [Path]; the path may contain spaces.
+    // "%pK: %08X %08X %08X %04X %02X %5lu" then, for a bound socket, ' ' and its path.
     absl::string_view rest = line;
     std::array<absl::string_view, 7> f;
     for (auto& field : f) {
@@ -372,13 +453,25 @@ absl::StatusOr<std::vector<SocketEntry>> ParseNetUnix(absl::string_view text) {
       field = rest.substr(0, sp);
       rest = sp == absl::string_view::npos ? absl::string_view() : rest.substr(sp);
     }
+    static constexpr size_t kWidths[] = {0, 8, 8, 8, 4, 2};
+    bool entry = f[0].size() > 1 && f[0].back() == ':';
+    uint64_t scratch = 0;
+    for (size_t i = 0; entry && i < 6; ++i) {
+      absl::string_view v = i == 0 ? f[0].substr(0, f[0].size() - 1) : f[i];
+      entry = (kWidths[i] == 0 || v.size() == kWidths[i]) && ParseHex64(v, &scratch);
+    }
     SocketEntry e;
+    if (entry) entry = absl::SimpleAtoi(f[6], &e.inode);
+    if (!entry) {
+      // The rest of a path that contains a newline.
+      if (raw_paths.empty() || raw_paths.back().empty()) return Malformed("unix socket line", line);
+      absl::StrAppend(&raw_paths.back(), "\n", line);
+      continue;
+    }
     e.protocol = "unix";
     uint64_t flags = 0, st = 0;
-    if (f[6].empty() || !ParseHex64(f[3], &flags) || !ParseHex64(f[5], &st) ||
-        !absl::SimpleAtoi(f[6], &e.inode)) {
-      return Malformed("unix socket line", line);
-    }
+    ParseHex64(f[3], &flags);
+    ParseHex64(f[5], &st);
     if (flags & kAcceptCon) {
       e.state = "listen";
     } else {
@@ -386,9 +479,11 @@ absl::StatusOr<std::vector<SocketEntry>> ParseNetUnix(absl::string_view text) {
                                                 "disconnecting"};
       e.state = st < 5 ? kStates[st] : absl::StrCat("state_", st);
     }
-    e.local_address = Printable(absl::StripLeadingAsciiWhitespace(rest));
+    absl::ConsumePrefix(&rest, " ");  // exactly one: a relative path may start with spaces
+    raw_paths.push_back(std::string(rest));
     out.push_back(std::move(e));
   }
+  for (size_t i = 0; i < out.size(); ++i) out[i].local_address = Printable(raw_paths[i]);
   return out;
 }
 

@@ -7,18 +7,21 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace vigil::node::procfs {
 
 /// The fields of /proc/<pid>/status the snapshot reports.
 struct Status {
   std::string name;
+  /// The "State:" letter ('R', 'S', 'Z', ...); '?' when the line is missing.
+  char state = '?';
   int ppid = 0;
   uint32_t uid[4] = {0, 0, 0, 0};  // real, effective, saved, fs
   uint32_t gid[4] = {0, 0, 0, 0};
@@ -32,6 +35,8 @@ struct Status {
   uint32_t seccomp_mode = 0;
   uint32_t seccomp_filters = 0;
   uint64_t vm_locked_kib = 0;
+  /// Whether the VmLck line was there (a process without memory has none).
+  bool vm_locked_known = false;
 };
 
 /// Parses /proc/<pid>/status. Fails when a required line (Name, PPid, Uid, Gid, the five
@@ -44,8 +49,20 @@ struct Stat {
   std::string comm;
   char state = '?';
   int ppid = 0;
+  /// Field 9: the task's PF_* flags.
+  uint32_t flags = 0;
   /// Field 22: clock ticks after boot at which the process started.
   uint64_t start_time_ticks = 0;
+  /// Fields 26-28 and 48 (start_code, end_code, start_stack, arg_start): addresses of the
+  /// current program image. execve(2) keeps the pid and start time but replaces them (with
+  /// address randomization, almost surely with other values), so they tell a process that
+  /// exec'd apart from one that did not. Zero when the reader may not see them.
+  uint64_t image[4] = {0, 0, 0, 0};
+
+  /// PF_KTHREAD: a kernel thread (no executable, memory map or files of its own).
+  bool kernel_thread() const { return (flags & 0x00200000u) != 0; }
+  /// Zombie or dead: the task exited and only its status remains until it is reaped.
+  bool exited() const { return state == 'Z' || state == 'X' || state == 'x'; }
 };
 
 /// Parses /proc/<pid>/stat. comm may contain spaces and ')' so it is delimited by the first
@@ -75,6 +92,33 @@ struct Mapping {
   /// Not backed by a file: no inode (anonymous, [heap], [stack], [vdso]...).
   bool anonymous() const { return inode == 0; }
 };
+
+/// Parses /proc/<pid>/maps or smaps text fed in pieces of any size, so that a process with
+/// tens of thousands of mappings (smaps grows by about 1 KiB per mapping) is read without
+/// holding the whole file. A maps line starts a mapping; smaps' "Key: value" lines that
+/// follow it set its Size:, Locked: and VmFlags fields.
+class MapsParser {
+ public:
+  /// `on_mapping` receives each mapping once its last line has been seen.
+  explicit MapsParser(std::function<void(Mapping&&)> on_mapping);
+
+  /// Parses the complete lines of `chunk` (with what an earlier chunk left unfinished).
+  absl::Status Feed(absl::string_view chunk);
+  /// Parses what is left (a last line without its newline) and emits the last mapping.
+  absl::Status Finish();
+
+ private:
+  absl::Status Line(absl::string_view line);
+
+  std::function<void(Mapping&&)> on_mapping_;
+  std::string partial_;
+  std::optional<Mapping> current_;
+};
+
+/// Reads /proc/<pid>/maps or smaps at `path` in pieces through MapsParser. The error names
+/// the path.
+absl::Status ForEachMapping(const std::string& path,
+                            const std::function<void(Mapping&&)>& on_mapping);
 
 /// Parses /proc/<pid>/maps.
 absl::StatusOr<std::vector<Mapping>> ParseMaps(absl::string_view text);
@@ -120,14 +164,25 @@ struct SocketEntry {
   std::string remote_address;
   uint32_t remote_port = 0;
   uint64_t inode = 0;
+  /// unix sockets from sock_diag: the peer's inode (0 when none or unknown).
+  uint64_t peer_inode = 0;
+  /// unix listeners from sock_diag: the inodes of the clients whose connections wait to be
+  /// accepted.
+  std::vector<uint64_t> pending_inodes;
 };
 
-/// Parses /proc/net/tcp, tcp6, udp or udp6 (`protocol` names which, it decides the address
-/// family). Addresses are decoded to their textual form ("127.0.0.1", "::1").
+/// Parses /proc/net/tcp, tcp6, udp, udp6, udplite, udplite6, raw, raw6, icmp or icmp6
+/// (`protocol` names which: a trailing '6' means IPv6). Addresses are decoded to their
+/// textual form ("127.0.0.1", "::1"); for raw sockets the port is the IP protocol number.
+/// A socket other than TCP is "established" when connected, "unconnected" otherwise.
 absl::StatusOr<std::vector<SocketEntry>> ParseNetInet(absl::string_view text,
                                                       absl::string_view protocol);
 
-/// Parses /proc/net/unix. The socket's path (if bound) is its local address.
+/// Parses /proc/net/unix. The socket's path (if bound) is its local address, escaped with
+/// Printable; an abstract name starts with '@'. The kernel prints a bound path's bytes
+/// raw, so a path with a newline continues on the next line: a line that is not an entry
+/// continues the previous entry's path. A continuation that itself looks like an entry
+/// cannot be told from one; callers that find an inode twice must not trust either entry.
 absl::StatusOr<std::vector<SocketEntry>> ParseNetUnix(absl::string_view text);
 
 /// The open flags (octal "flags:" line) of /proc/<pid>/fdinfo/<fd>.

@@ -1,8 +1,12 @@
 #include "node/procfs.h"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <string>
+
+#include "absl/strings/str_format.h"
 
 namespace vigil::node::procfs {
 namespace {
@@ -46,6 +50,16 @@ TEST(ProcfsStatusTest, ParsesEveryReportedField) {
   EXPECT_EQ(s->seccomp_filters, 3u);
 }
 
+TEST(ProcfsStatusTest, ReadsTheStateLetter) {
+  EXPECT_EQ(ParseStatus(kStatus)->state, 'S');
+  std::string zombie = kStatus;
+  zombie.replace(zombie.find("S (sleeping)"), 12, "Z (zombie)");
+  EXPECT_EQ(ParseStatus(zombie)->state, 'Z');
+  std::string none = kStatus;
+  none.erase(none.find("State:"), std::string("State:\tS (sleeping)\n").size());
+  EXPECT_EQ(ParseStatus(none)->state, '?');
+}
+
 TEST(ProcfsStatusTest, RejectsMissingOrMalformedRequiredFields) {
   std::string no_caps = kStatus;
   no_caps.erase(no_caps.find("CapBnd"), std::string("CapBnd:\t000001fffffbfffe\n").size());
@@ -71,6 +85,36 @@ TEST(ProcfsStatTest, CommWithSpacesAndParenthesesIsDelimitedByTheLastParen) {
   EXPECT_EQ(st->state, 'S');
   EXPECT_EQ(st->ppid, 17);
   EXPECT_EQ(st->start_time_ticks, 987654u);
+}
+
+TEST(ProcfsStatTest, ReadsFlagsAndTheProgramImage) {
+  // kthreadd: PF_KTHREAD (0x00200000) in field 9, no image.
+  auto kthread = ParseStat(
+      "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0 18446744073709551615 0 "
+      "0 0 0 0 0 0 2147483647 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n");
+  ASSERT_TRUE(kthread.ok()) << kthread.status();
+  EXPECT_TRUE(kthread->kernel_thread());
+  EXPECT_FALSE(kthread->exited());
+  // A user process: fields 26-28 and 48 are its image; 'Z' is a zombie.
+  auto user = ParseStat(
+      "4242 (agent) Z 17 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 "
+      "18446744073709551615 94000000000000 94000000100000 140730000000000 0 0 0 0 0 0 0 0 0 17 "
+      "1 0 0 0 0 0 94000000200000 94000000300000 94000000400000 140730000001000 140730000002000 "
+      "140730000002000 140730000003000 0\n");
+  ASSERT_TRUE(user.ok()) << user.status();
+  EXPECT_FALSE(user->kernel_thread());
+  EXPECT_TRUE(user->exited());
+  EXPECT_EQ(user->flags, 4194560u);
+  EXPECT_EQ(user->image[0], 94000000000000u);
+  EXPECT_EQ(user->image[1], 94000000100000u);
+  EXPECT_EQ(user->image[2], 140730000000000u);
+  EXPECT_EQ(user->image[3], 140730000001000u);
+  // A kernel that prints fewer fields leaves the image zero; a bad number is an error.
+  auto old = ParseStat("1 (init) S 0 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0\n");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->image[0], 0u);
+  EXPECT_FALSE(
+      ParseStat("1 (init) S 0 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0 0 0 0 x\n").ok());
 }
 
 TEST(ProcfsStatTest, RejectsTruncatedStat) {
@@ -100,6 +144,67 @@ TEST(ProcfsMapsTest, ParsesPathsWithSpacesAndAnonymousRegions) {
   EXPECT_EQ((*maps)[2].path, "/memfd:jit cache (deleted)");
 }
 
+TEST(ProcfsMapsTest, StreamedInPiecesOfAnySizeGivesTheSameMappings) {
+  const std::string smaps =
+      "7f0000000000-7f0000004000 rwxp 00000000 00:00 0 \n"
+      "Size:                 16 kB\n"
+      "Locked:               16 kB\n"
+      "THPeligible:    0\n"
+      "VmFlags: rd wr ex mr mw me lo ac sd\n"
+      "7f0000010000-7f0000011000 r-xp 00001000 fd:01 99 /opt/a b/lib.so\n"
+      "Size:                  4 kB\n"
+      "Locked:                0 kB";  // no final newline: Finish() takes the last line
+  auto whole = ParseSmaps(smaps);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_EQ(whole->size(), 2u);
+  for (size_t piece : {1u, 2u, 7u, 64u}) {
+    std::vector<Mapping> got;
+    MapsParser parser([&got](Mapping&& m) { got.push_back(std::move(m)); });
+    for (size_t at = 0; at < smaps.size(); at += piece) {
+      ASSERT_TRUE(parser.Feed(absl::string_view(smaps).substr(at, piece)).ok()) << piece;
+    }
+    ASSERT_TRUE(parser.Finish().ok());
+    ASSERT_EQ(got.size(), 2u) << piece;
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_EQ(got[i].start, (*whole)[i].start);
+      EXPECT_EQ(got[i].path, (*whole)[i].path);
+      EXPECT_EQ(got[i].vm_locked, (*whole)[i].vm_locked);
+      EXPECT_EQ(got[i].locked_kib, (*whole)[i].locked_kib);
+    }
+  }
+  EXPECT_TRUE((*whole)[0].vm_locked);
+  EXPECT_EQ((*whole)[1].path, "/opt/a b/lib.so");
+  EXPECT_EQ((*whole)[1].dev_major, 0xfdu);
+}
+
+TEST(ProcfsMapsTest, ReadsALargeFileInPieces) {
+  // More than one read(2) buffer of maps text, from a real file.
+  char tmpl[] = "/tmp/vigil-maps-XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  std::string text;
+  constexpr int kLines = 5000;
+  for (int i = 0; i < kLines; ++i) {
+    text += absl::StrFormat("%x-%x r-xp 00000000 00:00 0 \nSize: 4 kB\n", 0x10000 + i * 0x2000,
+                            0x11000 + i * 0x2000);
+  }
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  int count = 0;
+  uint64_t last = 0;
+  absl::Status st = ForEachMapping(tmpl, [&](Mapping&& m) {
+    ++count;
+    last = m.start;
+  });
+  unlink(tmpl);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(count, kLines);
+  EXPECT_EQ(last, 0x10000u + (kLines - 1) * 0x2000u);
+  auto missing = ForEachMapping("/proc/999999999/smaps", [](Mapping&&) {});
+  EXPECT_TRUE(absl::IsNotFound(missing));
+  EXPECT_NE(missing.message().find("/proc/999999999/smaps"), std::string::npos);
+}
+
 TEST(ProcfsMapsTest, RejectsMalformedLines) {
   for (const char* bad : {"zzzz-0000 r-xp 0 00:00 0", "1000-0800 r-xp 0 00:00 0",
                           "1000-2000 r-x 0 00:00 0", "1000-2000 r-xp 0 00:00", "garbage"}) {
@@ -126,6 +231,7 @@ TEST(ProcfsSmapsTest, AttachesSizeAndLockedToTheirMapping) {
   EXPECT_EQ((*maps)[1].size_kib, 4u);
   EXPECT_EQ((*maps)[1].locked_kib, 0u);
   EXPECT_FALSE(ParseSmaps("Size: 4 kB\n").ok());
+  EXPECT_FALSE(ParseSmaps("7f0000000000-7f0000004000 rwxp 00000000 00:00 0\nnot a field\n").ok());
 }
 
 struct ContainerCase {
@@ -285,6 +391,53 @@ TEST(ProcfsNetTest, ParsesUnixSocketsWithStateAndPath) {
   EXPECT_EQ((*socks)[1].local_address, "");
   EXPECT_EQ((*socks)[2].local_address, "@abstract");
   EXPECT_FALSE(ParseNetUnix("h\n0000: 00000002 00000000 00010000 0001\n").ok());
+}
+
+TEST(ProcfsNetTest, AUnixPathWithNewlinesContinuesOnTheNextLines) {
+  // bind("/tmp/a\nb\n\nc") and a relative path starting with spaces: the kernel prints the
+  // bytes raw. The following entry is still read.
+  auto socks = ParseNetUnix(
+      "Num       RefCount Protocol Flags    Type St Inode Path\n"
+      "00000000e7a758b8: 00000002 00000000 00010000 0001 01 12345 /tmp/a\n"
+      "b\n"
+      "\n"
+      "c\n"
+      "00000000e7a758b9: 00000002 00000000 00000000 0002 01 12346   rel\n");
+  ASSERT_TRUE(socks.ok()) << socks.status();
+  ASSERT_EQ(socks->size(), 2u);
+  EXPECT_EQ((*socks)[0].local_address, "/tmp/a\\x0ab\\x0a\\x0ac");
+  EXPECT_EQ((*socks)[0].state, "listen");
+  EXPECT_EQ((*socks)[1].inode, 12346u);
+  EXPECT_EQ((*socks)[1].local_address, "  rel");
+  // A path can imitate a whole entry; the inode then appears twice, which callers check.
+  auto forged = ParseNetUnix(
+      "h\n"
+      "00000000e7a758b8: 00000002 00000000 00010000 0001 01 500 @evil\n"
+      "0000000000000000: 00000002 00000000 00010000 0001 01 600 /fake\n"
+      "00000000e7a758b9: 00000003 00000000 00000000 0001 03 600\n");
+  ASSERT_TRUE(forged.ok()) << forged.status();
+  ASSERT_EQ(forged->size(), 3u);
+  EXPECT_EQ((*forged)[1].inode, (*forged)[2].inode);
+  // Continuing an unbound socket (which has no path) is not a continuation.
+  EXPECT_FALSE(
+      ParseNetUnix("h\n00000000e7a758b9: 00000003 00000000 00000000 0001 03 600\nx\n").ok());
+}
+
+TEST(ProcfsNetTest, RawAndPingSocketsAreUnconnectedOrEstablished) {
+  auto raw = ParseNetInet(
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout "
+      "inode ref pointer drops\n"
+      " 250: 00000000:0001 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 "
+      "94896 2 000000004a6f01cf 0\n"
+      " 251: 0100007F:0001 0100007F:0000 01 00000000:00000000 00:00000000 00000000     0        0 "
+      "94897 2 000000004a6f01cf 0\n",
+      "raw");
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  ASSERT_EQ(raw->size(), 2u);
+  EXPECT_EQ((*raw)[0].state, "unconnected");
+  EXPECT_EQ((*raw)[0].local_port, 1u);  // IPPROTO_ICMP
+  EXPECT_EQ((*raw)[1].state, "established");
+  EXPECT_EQ((*raw)[1].protocol, "raw");
 }
 
 TEST(ProcfsFdInfoTest, ParsesOctalFlags) {
