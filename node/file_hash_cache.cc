@@ -13,7 +13,8 @@
 
 namespace vigil::node {
 
-absl::StatusOr<std::string> FileHashCache::HashHex(const std::string& path) {
+absl::StatusOr<std::string> FileHashCache::HashHex(const std::string& path,
+                                                   const FileHashRequest& request) {
   // Open once and take the key from the descriptor, so the key and the bytes hashed belong
   // to the same file even if `path` is renamed or replaced meanwhile.
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -27,9 +28,16 @@ absl::StatusOr<std::string> FileHashCache::HashHex(const std::string& path) {
                st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec, st.st_size};
   };
   ASSIGN_OR_RETURN(Key before, key_of());
+  if (request.identity.has_value() &&
+      (static_cast<uint64_t>(before.dev) != request.identity->first ||
+       static_cast<uint64_t>(before.ino) != request.identity->second)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": names another file than the one expected (device ",
+                     request.identity->first, ", inode ", request.identity->second, ")"));
+  }
   {
     absl::MutexLock lock(&mu_);
-    if (auto it = digests_.find(before); it != digests_.end()) {
+    if (auto it = digests_.find(before); !request.bypass_cache && it != digests_.end()) {
       ++hits_;
       return it->second;
     }
@@ -39,7 +47,7 @@ absl::StatusOr<std::string> FileHashCache::HashHex(const std::string& path) {
   ASSIGN_OR_RETURN(Sha256Digest digest, Sha256File(absl::StrCat("/proc/self/fd/", fd)));
   std::string hex = HexEncode(digest);
   ASSIGN_OR_RETURN(Key after, key_of());
-  if (after == before) {
+  if (after == before && !request.bypass_cache) {
     absl::MutexLock lock(&mu_);
     if (digests_.size() >= max_entries_) digests_.clear();
     digests_.emplace(before, hex);

@@ -3,7 +3,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
@@ -11,6 +13,16 @@
 #include "absl/synchronization/mutex.h"
 
 namespace vigil::node {
+
+/// How FileHashCache::HashHex treats one file.
+struct FileHashRequest {
+  /// Hash the file without consulting or filling the cache: its contents can change without
+  /// its mtime, ctime or size changing (the kernel does not update them for a write through
+  /// a shared writable mapping to a page that is already dirty).
+  bool bypass_cache = false;
+  /// When set, the opened file must have this device and inode, or HashHex fails.
+  std::optional<std::pair<uint64_t, uint64_t>> identity;
+};
 
 /// SHA-256 of files (executables, mapped libraries), cached by the identity of the file's
 /// contents as the kernel sees it: device, inode, mtime and size. A file replaced or
@@ -25,7 +37,8 @@ class FileHashCache {
   /// /proc/<pid>/exe or /proc/<pid>/map_files/<range>, which reach the file the process
   /// maps even in another mount namespace or after it was deleted. A file that changes
   /// while it is hashed is not cached.
-  absl::StatusOr<std::string> HashHex(const std::string& path);
+  absl::StatusOr<std::string> HashHex(const std::string& path,
+                                      const FileHashRequest& request = FileHashRequest());
 
   /// How many lookups were answered from the cache / needed a read of the file.
   uint64_t hits() const;

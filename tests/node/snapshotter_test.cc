@@ -13,6 +13,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -200,11 +201,19 @@ TEST_F(SnapshotterTest, ReportsTheHardeningTheProcessSetUp) {
     EXPECT_EQ(s->seccomp().filter_count(), 1u);
     // The snapshotter hands the named syscalls to the seccomp inspector.
     EXPECT_TRUE(s->seccomp().filters_inspected()) << s->seccomp().inspection_error();
-    ASSERT_EQ(s->seccomp().verdicts_size(), 2);
-    EXPECT_EQ(s->seccomp().verdicts(0).syscall(), "ptrace");
-    EXPECT_EQ(s->seccomp().verdicts(0).action(), v1::SECCOMP_ACTION_ERRNO);
-    EXPECT_EQ(s->seccomp().verdicts(0).data(), 1u);
-    EXPECT_EQ(s->seccomp().verdicts(1).action(), v1::SECCOMP_ACTION_ALLOW);
+    // The x86_64 verdicts (the inspector may add other ABIs' after them).
+    const v1::SyscallVerdict* ptrace = nullptr;
+    const v1::SyscallVerdict* getpid_verdict = nullptr;
+    for (const auto& v : s->seccomp().verdicts()) {
+      if (v.arch() != "x86_64") continue;
+      if (v.syscall() == "ptrace") ptrace = &v;
+      if (v.syscall() == "getpid") getpid_verdict = &v;
+    }
+    ASSERT_NE(ptrace, nullptr);
+    ASSERT_NE(getpid_verdict, nullptr);
+    EXPECT_EQ(ptrace->action(), v1::SECCOMP_ACTION_ERRNO);
+    EXPECT_EQ(ptrace->data(), 1u);
+    EXPECT_EQ(getpid_verdict->action(), v1::SECCOMP_ACTION_ALLOW);
   }
   EXPECT_EQ(s->credentials().uid_effective(), geteuid());
   ASSERT_EQ(s->credentials().uid_map_size(), 1);
@@ -315,6 +324,25 @@ TEST_F(SnapshotterTest, ReportsUnreadableFilesAsGapsNamingThePath) {
   EXPECT_TRUE(saw_smaps_gap);
 }
 
+TEST_F(SnapshotterTest, RefusesAKernelThread) {
+  // PF_KTHREAD (0x00200000) in the stat flags, as for kthreadd.
+  std::string fake = dir_ + "/proc";
+  std::filesystem::create_directories(fake + "/2");
+  FILE* f = fopen((fake + "/2/stat").c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fputs("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n", f);
+  fclose(f);
+  SnapshotOptions opts;
+  opts.proc_root = fake;
+  Snapshotter snap(opts, &hashes_);
+  std::vector<std::string> gaps;
+  auto s = snap.Snapshot(2, &gaps);
+  EXPECT_TRUE(absl::IsFailedPrecondition(s.status())) << s.status();
+  EXPECT_EQ(s.status().message(),
+            "kthreadd is a kernel thread: it has no executable, memory map or files to snapshot");
+  EXPECT_TRUE(gaps.empty());
+}
+
 TEST(FileHashCacheTest, HashesOnceUntilTheFileChanges) {
   char tmpl[] = "/tmp/vigil-hash-XXXXXX";
   int fd = mkstemp(tmpl);
@@ -337,6 +365,34 @@ TEST(FileHashCacheTest, HashesOnceUntilTheFileChanges) {
   unlink(tmpl);
   EXPECT_TRUE(absl::IsNotFound(cache.HashHex(tmpl).status()));
   EXPECT_FALSE(cache.HashHex("/proc").ok());  // not a regular file
+}
+
+TEST(FileHashCacheTest, BypassesTheCacheAndChecksTheIdentityWhenAsked) {
+  char tmpl[] = "/tmp/vigil-hash-XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "abc", 3), 3);
+  struct stat st {};
+  ASSERT_EQ(fstat(fd, &st), 0);
+  close(fd);
+  FileHashCache cache;
+  FileHashRequest fresh;
+  fresh.bypass_cache = true;
+  EXPECT_EQ(*cache.HashHex(tmpl, fresh), HexEncode(Sha256("abc")));
+  EXPECT_EQ(*cache.HashHex(tmpl, fresh), HexEncode(Sha256("abc")));
+  EXPECT_EQ(cache.hits(), 0u);  // neither looked up nor stored
+  EXPECT_EQ(cache.misses(), 2u);
+  EXPECT_EQ(*cache.HashHex(tmpl), HexEncode(Sha256("abc")));
+  EXPECT_EQ(cache.misses(), 3u);
+
+  FileHashRequest same;
+  same.identity = {st.st_dev, st.st_ino};
+  EXPECT_TRUE(cache.HashHex(tmpl, same).ok());
+  FileHashRequest other;
+  other.identity = {st.st_dev, st.st_ino + 1};
+  auto refused = cache.HashHex(tmpl, other);
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+  unlink(tmpl);
 }
 
 }  // namespace
