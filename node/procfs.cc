@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -521,14 +522,16 @@ absl::StatusOr<std::vector<int>> ParsePidList(absl::string_view text) {
   return out;
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) {
+absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes, bool* truncated) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::ErrnoToStatus(errno, path);
   absl::Cleanup close_fd = [fd] { close(fd); };
+  if (truncated != nullptr) *truncated = false;
   std::string out;
   char buf[16384];
-  while (out.size() < max_bytes) {
-    ssize_t n = read(fd, buf, sizeof(buf));
+  // One byte more than allowed tells a file of exactly `max_bytes` from a longer one.
+  while (out.size() <= max_bytes) {
+    ssize_t n = read(fd, buf, std::min(sizeof(buf), max_bytes + 1 - out.size()));
     if (n < 0) {
       if (errno == EINTR) continue;
       return absl::ErrnoToStatus(errno, path);
@@ -536,7 +539,12 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) 
     if (n == 0) return out;
     out.append(buf, static_cast<size_t>(n));
   }
-  return absl::ResourceExhaustedError(absl::StrCat(path, ": larger than ", max_bytes, " bytes"));
+  if (truncated == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat(path, ": larger than ", max_bytes, " bytes"));
+  }
+  *truncated = true;
+  out.resize(max_bytes);
+  return out;
 }
 
 absl::StatusOr<std::string> ReadLink(const std::string& path) {

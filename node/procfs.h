@@ -195,8 +195,10 @@ std::vector<std::string> SplitCmdline(absl::string_view text);
 absl::StatusOr<std::vector<int>> ParsePidList(absl::string_view text);
 
 /// Reads a whole /proc file (whose stat size is 0), up to `max_bytes`. The error names the
-/// path and the errno.
-absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes = 64 << 20);
+/// path and the errno. A longer file is an error, unless `truncated` is given: then its
+/// first `max_bytes` are returned and *truncated says whether there was more.
+absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes = 64 << 20,
+                                     bool* truncated = nullptr);
 
 /// readlink(2) of `path`, with the error naming the path.
 absl::StatusOr<std::string> ReadLink(const std::string& path);

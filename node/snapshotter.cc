@@ -230,8 +230,14 @@ absl::StatusOr<v1::ProcessSnapshot> Snapshotter::SnapshotOnce(
   } else {
     AddGap(pid, exe.status(), gaps);
   }
-  if (auto cmd = procfs::ReadFile(t.dir + "/cmdline", 1 << 20); cmd.ok()) {
+  constexpr size_t kMaxCmdline = 1 << 20;
+  bool truncated = false;
+  if (auto cmd = procfs::ReadFile(t.dir + "/cmdline", kMaxCmdline, &truncated); cmd.ok()) {
     for (const std::string& a : procfs::SplitCmdline(*cmd)) s.add_cmdline(procfs::Printable(a));
+    if (truncated) {
+      gaps->push_back(absl::StrCat("pid ", pid, ": ", t.dir, "/cmdline: longer than ", kMaxCmdline,
+                                   " bytes; its first ", kMaxCmdline, " are reported"));
+    }
   } else {
     AddGap(pid, cmd.status(), gaps);
   }
@@ -243,8 +249,7 @@ absl::StatusOr<v1::ProcessSnapshot> Snapshotter::SnapshotOnce(
   mem.may_be_locked = !status.has_value() || !status->vm_locked_known || status->vm_locked_kib > 0;
   for (const OpenFd& f : fds) {
     struct stat st {};
-    if (f.writable && !f.target.empty() && f.target[0] == '/' &&
-        ::stat(absl::StrCat(t.dir, "/fd/", f.fd).c_str(), &st) == 0) {
+    if (f.writable && ::stat(absl::StrCat(t.dir, "/fd/", f.fd).c_str(), &st) == 0) {
       mem.files_open_for_writing.insert({st.st_dev, st.st_ino});
     }
   }
@@ -302,9 +307,11 @@ std::vector<Snapshotter::OpenFd> Snapshotter::ReadFds(const Target& t,
     std::string link = absl::StrCat(t.dir, "/fd/", fd);
     auto target = procfs::ReadLink(link);
     if (!target.ok()) continue;  // closed meanwhile: not a gap
-    // The link's own mode carries the descriptor's access mode (S_IWUSR: open for writing).
+    // The link's own mode carries the descriptor's access mode (S_IWUSR: open for writing);
+    // only files (a path, memfds included) can alias executable memory.
     struct stat st {};
-    bool writable = lstat(link.c_str(), &st) == 0 && (st.st_mode & S_IWUSR) != 0;
+    bool writable = !target->empty() && (*target)[0] == '/' && lstat(link.c_str(), &st) == 0 &&
+                    (st.st_mode & S_IWUSR) != 0;
     out.push_back({fd, *std::move(target), writable});
   }
   return out;

@@ -51,8 +51,8 @@ class Snapshotter {
   /// One open descriptor.
   struct OpenFd {
     int fd = 0;
-    std::string target;  // readlink of /proc/<pid>/fd/<fd>
-    bool writable = false;
+    std::string target;     // readlink of /proc/<pid>/fd/<fd>
+    bool writable = false;  // a file (target is a path) open for writing
   };
 
   std::string Path(int pid, absl::string_view file) const;

@@ -669,6 +669,36 @@ TEST_F(InspectGroundTruthTest, ExecutablePathWithSpacesAndANewline) {
   EXPECT_TRUE(mapped);
 }
 
+// An argument list longer than the snapshot keeps: its first MiB, and a gap saying so.
+TEST_F(InspectGroundTruthTest, AVeryLongCommandLineIsCutWithAGap) {
+  std::vector<std::string> args = {"sh", "-c", "read x", "sh"};
+  for (int i = 0; i < 12; ++i) args.push_back(std::string(100000, static_cast<char>('a' + i)));
+  int in[2];
+  ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
+  pid_t pid = Exec([&] {
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    dup2(in[0], 0);  // `read` waits on a pipe nobody writes
+    execv("/bin/sh", argv.data());
+  });
+  std::vector<std::string> gaps;
+  v1::ProcessSnapshot s = Snap(pid, &gaps);
+  close(in[1]);
+  close(in[0]);
+  ASSERT_EQ(gaps.size(), 1u);
+  EXPECT_NE(gaps[0].find("/cmdline: longer than 1048576 bytes"), std::string::npos) << gaps[0];
+  // 4 short arguments, then 10 of 100000 bytes and a NUL each fit; the 11th is cut.
+  ASSERT_EQ(s.cmdline_size(), 15);
+  size_t total = 0;
+  for (int i = 0; i < 14; ++i) {
+    EXPECT_EQ(s.cmdline(i), args[i]) << i;
+    total += args[i].size() + 1;
+  }
+  EXPECT_EQ(s.cmdline(14), args[14].substr(0, (1 << 20) - total));
+  EXPECT_EQ(s.exe_path(), std::filesystem::canonical("/bin/sh").string());
+}
+
 // Real, effective and saved ids that all differ, as a setuid program leaves them.
 TEST_F(InspectGroundTruthTest, SetuidStyleCredentials) {
   struct Report {

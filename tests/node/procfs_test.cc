@@ -483,5 +483,22 @@ TEST(ProcfsReadTest, ReadsProcFilesAndNamesThePathOnError) {
   EXPECT_FALSE(link->empty());
 }
 
+TEST(ProcfsReadTest, ALongerFileIsAnErrorOrItsPrefix) {
+  char tmpl[] = "/tmp/vigil-read-XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  const std::string text(100, 'x');
+  ASSERT_EQ(write(fd, text.data(), text.size()), 100);
+  close(fd);
+  EXPECT_EQ(*ReadFile(tmpl, 100), text);  // exactly the limit fits
+  EXPECT_TRUE(absl::IsResourceExhausted(ReadFile(tmpl, 99).status()));
+  bool truncated = true;
+  EXPECT_EQ(*ReadFile(tmpl, 100, &truncated), text);
+  EXPECT_FALSE(truncated);
+  EXPECT_EQ(*ReadFile(tmpl, 10, &truncated), text.substr(0, 10));
+  EXPECT_TRUE(truncated);
+  unlink(tmpl);
+}
+
 }  // namespace
 }  // namespace vigil::node::procfs
