@@ -334,6 +334,53 @@ std::string ParseCgroupV2Path(absl::string_view text) {
   return "";
 }
 
+namespace {
+
+// "hierarchy-id:controllers:path" lines; a path may itself contain ':'.
+struct CgroupLine {
+  absl::string_view id, controllers, path;
+};
+
+std::vector<CgroupLine> CgroupLines(absl::string_view text) {
+  std::vector<CgroupLine> out;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, absl::MaxSplits(':', 2));
+    if (f.size() == 3) out.push_back({f[0], f[1], f[2]});
+  }
+  return out;
+}
+
+bool IsV2(const CgroupLine& l) { return l.id == "0" && l.controllers.empty(); }
+
+}  // namespace
+
+std::string ParseCgroupPath(absl::string_view text) {
+  std::vector<CgroupLine> lines = CgroupLines(text);
+  std::optional<absl::string_view> v2, systemd, v1;
+  for (const CgroupLine& l : lines) {
+    if (IsV2(l)) {
+      v2 = l.path;
+    } else if (l.path != "/") {
+      if (l.controllers == "name=systemd") systemd = l.path;
+      if (!v1.has_value()) v1 = l.path;
+    }
+  }
+  if (v2.has_value() && *v2 != "/") return std::string(*v2);
+  if (systemd.has_value()) return std::string(*systemd);
+  if (v1.has_value()) return std::string(*v1);
+  return std::string(v2.value_or(""));
+}
+
+std::string ContainerIdFromCgroupFile(absl::string_view text) {
+  std::vector<CgroupLine> lines = CgroupLines(text);
+  std::stable_partition(lines.begin(), lines.end(), IsV2);
+  for (const CgroupLine& l : lines) {
+    std::string id = ContainerIdFromCgroup(l.path);
+    if (!id.empty()) return id;
+  }
+  return "";
+}
+
 std::string ContainerIdFromCgroup(absl::string_view cgroup_path) {
   static constexpr absl::string_view kPrefixes[] = {"docker-", "cri-containerd-", "crio-",
                                                     "libpod-", "containerd-"};

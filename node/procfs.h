@@ -129,6 +129,16 @@ absl::StatusOr<std::vector<Mapping>> ParseSmaps(absl::string_view text);
 /// The cgroup v2 path ("0::/path" line) of /proc/<pid>/cgroup; empty when there is none.
 std::string ParseCgroupV2Path(absl::string_view text);
 
+/// The cgroup a process is in, from /proc/<pid>/cgroup: its cgroup v2 path when that is not
+/// the root. A host that still mounts cgroup v1 hierarchies may leave v2 unused (every
+/// process at "0::/"); then the path in the name=systemd hierarchy, or else the first v1
+/// path that is not the root. Otherwise the v2 path ("/"), or "" without any line.
+std::string ParseCgroupPath(absl::string_view text);
+
+/// The container id in the cgroup v2 path or, failing that, in any v1 hierarchy's path of
+/// /proc/<pid>/cgroup (ContainerIdFromCgroup); empty when none has one.
+std::string ContainerIdFromCgroupFile(absl::string_view text);
+
 /// The container id (64 lowercase hex) that docker, containerd, CRI-O or podman put in a
 /// cgroup path ("docker-<id>.scope", "cri-containerd-<id>.scope", "crio-<id>.scope",
 /// "libpod-<id>.scope", "/docker/<id>", "/kubepods/.../<id>"); empty when none is found.

@@ -207,9 +207,8 @@ absl::StatusOr<v1::ProcessSnapshot> Snapshotter::SnapshotOnce(
 
   std::optional<procfs::Status> status = ReadCredentialsAndState(t, &s, gaps);
   if (auto cg = procfs::ReadFile(t.dir + "/cgroup"); cg.ok()) {
-    std::string path = procfs::ParseCgroupV2Path(*cg);
-    s.set_container_id(procfs::ContainerIdFromCgroup(path));
-    s.set_cgroup(procfs::Printable(path));
+    s.set_container_id(procfs::ContainerIdFromCgroupFile(*cg));
+    s.set_cgroup(procfs::Printable(procfs::ParseCgroupPath(*cg)));
   } else {
     AddGap(pid, cg.status(), gaps);
   }

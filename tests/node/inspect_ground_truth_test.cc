@@ -10,6 +10,7 @@
 #include <linux/filter.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
+#include <mntent.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -697,6 +698,29 @@ TEST_F(InspectGroundTruthTest, AVeryLongCommandLineIsCutWithAGap) {
   }
   EXPECT_EQ(s.cmdline(14), args[14].substr(0, (1 << 20) - total));
   EXPECT_EQ(s.exe_path(), std::filesystem::canonical("/bin/sh").string());
+}
+
+// A process moved into a cgroup named the way a container runtime names it.
+TEST_F(InspectGroundTruthTest, CgroupAndContainerId) {
+  std::string hierarchy;  // where cgroup v2 is mounted
+  if (FILE* mounts = setmntent("/proc/self/mounts", "r")) {
+    while (mntent* m = getmntent(mounts)) {
+      if (std::string(m->mnt_type) == "cgroup2") hierarchy = m->mnt_dir;
+    }
+    endmntent(mounts);
+  }
+  ASSERT_FALSE(hierarchy.empty()) << "no cgroup2 hierarchy is mounted";
+  const std::string id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  const std::string group = absl::StrCat("/vigil-gt-", getpid(), "/docker-", id, ".scope");
+  std::filesystem::create_directories(hierarchy + group);
+  pid_t pid = Exec([] { execl("/bin/sleep", "sleep", "1000", nullptr); });
+  ASSERT_TRUE(WriteWhole(hierarchy + group + "/cgroup.procs", std::to_string(pid), 0));
+  v1::ProcessSnapshot s = Snap(pid);
+  StopExecs();
+  rmdir((hierarchy + group).c_str());
+  rmdir((hierarchy + absl::StrCat("/vigil-gt-", getpid())).c_str());
+  EXPECT_EQ(s.cgroup(), group);
+  EXPECT_EQ(s.container_id(), id);
 }
 
 // Real, effective and saved ids that all differ, as a setuid program leaves them.

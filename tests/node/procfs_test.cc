@@ -276,6 +276,27 @@ INSTANTIATE_TEST_SUITE_P(
                       ""},
         ContainerCase{"/docker/0123456789abcdef", ""}));
 
+TEST(ProcfsCgroupTest, FallsBackToV1WhenV2IsUnused) {
+  constexpr char kHybrid[] =
+      "9:name=systemd:/system.slice/docker-"
+      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope\n"
+      "4:memory:/docker/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+      "3:cpuset:/\n"
+      "0::/\n";
+  EXPECT_EQ(ParseCgroupPath(kHybrid),
+            "/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde"
+            "f.scope");
+  EXPECT_EQ(ContainerIdFromCgroupFile(kHybrid), kId);
+  // Without name=systemd: the first v1 path that is not the root; a ':' in a path is kept.
+  EXPECT_EQ(ParseCgroupPath("5:cpu:/\n4:memory:/batch:7\n0::/\n"), "/batch:7");
+  // v2 in use wins; nothing but roots stays "/"; no lines at all is "".
+  EXPECT_EQ(ParseCgroupPath("4:memory:/old\n0::/system.slice/agent.service\n"),
+            "/system.slice/agent.service");
+  EXPECT_EQ(ParseCgroupPath("4:memory:/\n0::/\n"), "/");
+  EXPECT_EQ(ParseCgroupPath(""), "");
+  EXPECT_EQ(ContainerIdFromCgroupFile("4:memory:/\n0::/user.slice\n"), "");
+}
+
 TEST(ProcfsCgroupTest, TakesTheV2Line) {
   EXPECT_EQ(ParseCgroupV2Path("12:cpu:/old\n0::/system.slice/agent.service\n"),
             "/system.slice/agent.service");
