@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -167,7 +168,15 @@ class NodeStreamTest : public ::testing::Test {
       EXPECT_EQ(p.exe_sha256().size(), 64u);
       EXPECT_TRUE(p.has_capabilities());
       EXPECT_TRUE(p.seccomp().filters_inspected()) << p.seccomp().inspection_error();
-      EXPECT_EQ(p.seccomp().verdicts_size(), 2);
+      // Each named syscall, through every ABI that has it.
+      std::set<std::string> evaluated;
+      for (const auto& v : p.seccomp().verdicts()) {
+        evaluated.insert(absl::StrCat(v.syscall(), "/", v.arch()));
+      }
+      EXPECT_EQ(evaluated,
+                (std::set<std::string>{"ptrace/x86_64", "ptrace/i386", "ptrace/x32",
+                                       "process_vm_readv/x86_64", "process_vm_readv/i386",
+                                       "process_vm_readv/x32"}));
       EXPECT_FALSE(report.has_probes());  // --no-probes
     }
   }
