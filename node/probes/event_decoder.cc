@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "bpf/events.h"
+#include "node/procfs.h"
 
 namespace vigil::node {
 namespace {
@@ -38,9 +39,9 @@ void DecodeSockaddr(const uint8_t* data, size_t len, v1::RuntimeEvent* out) {
     const char* path = reinterpret_cast<const char*>(data) + offsetof(sockaddr_un, sun_path);
     size_t n = len - offsetof(sockaddr_un, sun_path);
     if (n > 0 && path[0] == '\0') {  // abstract socket: name is every byte after the NUL
-      out->set_path(absl::StrCat("@", std::string(path + 1, n - 1)));
+      out->set_path(absl::StrCat("@", procfs::Printable(absl::string_view(path + 1, n - 1))));
     } else {
-      out->set_path(std::string(path, strnlen(path, n)));
+      out->set_path(procfs::Printable(absl::string_view(path, strnlen(path, n))));
     }
   }
 }
@@ -71,7 +72,10 @@ absl::StatusOr<v1::RuntimeEvent> DecodeEvent(std::string_view record, int64_t bo
   out.set_tid(static_cast<int32_t>(e.tid));
   out.set_ppid(static_cast<int32_t>(e.ppid));
   out.set_uid(e.uid);
-  out.set_comm(std::string(e.comm, strnlen(e.comm, sizeof(e.comm))));
+  // Strings the workload controls (its comm, paths, socket names) are escaped like the
+  // snapshot's: a raw non-UTF-8 byte would make the whole report unparseable at the
+  // verifier, letting a workload suppress the evidence about itself.
+  out.set_comm(procfs::Printable(absl::string_view(e.comm, strnlen(e.comm, sizeof(e.comm)))));
   out.set_kind(static_cast<v1::EventKind>(e.kind));
   out.set_return_value(e.ret);
   out.set_target_pid(e.target_pid);
@@ -79,7 +83,7 @@ absl::StatusOr<v1::RuntimeEvent> DecodeEvent(std::string_view record, int64_t bo
   size_t len = e.data_len < sizeof(e.data) ? e.data_len : sizeof(e.data);
   if (e.data_kind == VIGIL_DATA_STRING) {
     const char* s = reinterpret_cast<const char*>(e.data);
-    out.set_path(std::string(s, strnlen(s, len)));
+    out.set_path(procfs::Printable(absl::string_view(s, strnlen(s, len))));
   } else if (e.data_kind == VIGIL_DATA_SOCKADDR) {
     DecodeSockaddr(e.data, len, &out);
   }

@@ -27,7 +27,10 @@ absl::StatusOr<vigil_selector> ToKernelSelector(const Selector& selector) {
   k.match_comm = !selector.comm.empty();
   k.match_exe = !selector.exe_glob.empty();
   k.match_cgroup = !selector.cgroup_glob.empty() || !selector.container_id.empty();
-  k.active = k.match_comm || k.match_exe || k.match_cgroup;
+  // A selector with a pid can only ever match that process, which user space seeds; the
+  // exec-time matcher cannot check a pid, so such a selector is never active in the kernel
+  // (otherwise `pid=N,comm=x` would select every process that execs as x).
+  k.active = !selector.pid.has_value() && (k.match_comm || k.match_exe || k.match_cgroup);
   std::memcpy(k.comm, selector.comm.data(), selector.comm.size());
   std::memcpy(k.exe_glob, selector.exe_glob.data(), selector.exe_glob.size());
   return k;

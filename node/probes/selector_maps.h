@@ -12,7 +12,7 @@
 namespace vigil::node {
 
 /// The kernel-side form of `selector` (bpf/events.h), matched in sched_process_exec.
-/// Selectors that set only `pid` come back inactive (their pids are seeded instead). Fails
+/// Selectors that set a `pid` come back inactive (their pids are seeded instead). Fails
 /// when a field does not fit the kernel's fixed buffers (comm > 15 bytes, exe glob > 127).
 absl::StatusOr<vigil_selector> ToKernelSelector(const Selector& selector);
 

@@ -87,6 +87,38 @@ TEST(EventDecoderTest, UnterminatedStringIsBoundedByTheRecord) {
   EXPECT_EQ(out->path(), std::string(VIGIL_DATA_LEN, 'a'));
 }
 
+// A workload controls its comm, exec paths and socket names. Raw bytes that are not UTF-8
+// would make the report carrying the event unparseable at the verifier (proto3 strings must
+// be UTF-8), so they are escaped as \xNN exactly like the snapshot's strings.
+TEST(EventDecoderTest, WorkloadControlledStringsAreEscapedAndTheEventStaysParseable) {
+  vigil_event e = BaseEvent(VIGIL_EV_EXECVE);
+  std::memset(e.comm, 0, sizeof(e.comm));
+  std::memcpy(e.comm, "x\xff\ny", 4);
+  const char path[] = "/tmp/a\xc3(\\";
+  std::memcpy(e.data, path, sizeof(path));
+  e.data_len = sizeof(path);
+  e.data_kind = VIGIL_DATA_STRING;
+  auto out = DecodeEvent(Bytes(e), 0);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->comm(), "x\\xff\\x0ay");
+  EXPECT_EQ(out->path(), "/tmp/a\\xc3(\\\\");
+  v1::RuntimeEvent parsed;
+  ASSERT_TRUE(parsed.ParseFromString(out->SerializeAsString()));
+  EXPECT_EQ(parsed.comm(), out->comm());
+
+  vigil_event u = BaseEvent(VIGIL_EV_CONNECT);
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  std::memcpy(un.sun_path + 1, "s\xfe\0k", 4);  // abstract: every byte after the NUL
+  std::memcpy(u.data, &un, sizeof(un));
+  u.data_len = offsetof(sockaddr_un, sun_path) + 5;
+  u.data_kind = VIGIL_DATA_SOCKADDR;
+  auto ux = DecodeEvent(Bytes(u), 0);
+  ASSERT_TRUE(ux.ok());
+  EXPECT_EQ(ux->path(), "@s\\xfe\\x00k");
+  ASSERT_TRUE(parsed.ParseFromString(ux->SerializeAsString()));
+}
+
 TEST(EventDecoderTest, RefusesRecordsOfWrongSizeOrUnknownKind) {
   vigil_event e = BaseEvent(VIGIL_EV_PTRACE);
   EXPECT_FALSE(DecodeEvent(Bytes(e).substr(0, sizeof(e) - 1), 0).ok());

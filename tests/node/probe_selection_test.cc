@@ -13,6 +13,7 @@
 #include <gmock/gmock.h>
 
 #include "absl/strings/str_cat.h"
+#include "node/probes/selector_maps.h"
 #include "tests/node/probe_test_util.h"
 
 // When this test binary is exec'd with VIGIL_PROBE_TARGET set, it acts as the selected
@@ -161,6 +162,29 @@ TEST_F(ProbeSelectionTest, ChildrenOfASelectedProcessAreFollowed) {
   ASSERT_EQ(child_prctl.size(), 1u);
   EXPECT_EQ(child_prctl[0].args(0), static_cast<uint64_t>(PR_GET_KEEPCAPS));
   EXPECT_EQ(child_prctl[0].ppid(), pid);
+}
+
+// A selector with a pid only ever matches that process (seeded by user space); the kernel
+// cannot check a pid at exec, so it must not select other processes by the selector's other
+// keys.
+TEST_F(ProbeSelectionTest, SelectorWithAPidIsNotMatchedAtExec) {
+  Selector sel;
+  sel.name = "pid-and-comm";
+  sel.pid = getpid();
+  sel.comm = "vigilcommtarget";
+  auto kernel = ToKernelSelector(sel);
+  ASSERT_TRUE(kernel.ok());
+  EXPECT_FALSE(kernel->active);
+  StartProbes({sel});
+  EventLog log(source_.get());
+
+  int pid = ExecTarget(dir_ + "/vigilcommtarget", "plain");
+  // A process that is monitored afterwards proves the ring buffer is flowing; the exec'd
+  // target, which ran and exited before it, left nothing.
+  auto marker = RunChild([](testing::SharedValues*) { prctl(PR_GET_DUMPABLE, 0, 0, 0, 0); },
+                         [&](int child) { ASSERT_TRUE(source_->Monitor(child).ok()); });
+  ASSERT_TRUE(log.WaitForExit(marker.pid));
+  EXPECT_TRUE(log.Of(pid).empty());
 }
 
 TEST_F(ProbeSelectionTest, CgroupSelectedProcessIsMonitoredAtExec) {
