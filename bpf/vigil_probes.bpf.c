@@ -17,6 +17,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* Tunables, set by the loader between open and load. */
 const volatile __u32 node_tgid = 0;  /* the node's own process: never monitored */
 const volatile __u8 monitor_all = 0; /* debugging (`watch` without selectors) */
+const volatile __u8 entry_hooks = 0; /* the sys_enter programs are attached */
 
 #define PROT_EXEC 0x4
 #define MAP_ANONYMOUS 0x20
@@ -209,15 +210,18 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
   /* Unmonitored processes leave at the first lookup: this is the cost every watched syscall
    * on the machine pays. */
   if (!is_monitored(id >> 32)) return 0;
-  struct stash* s = bpf_map_lookup_elem(&stash, &tid);
+  /* Entry records exist only with entry hooks, and for an exec (from sched_process_exec). */
+  struct stash* s = NULL;
+  if (entry_hooks || kind == VIGIL_EV_EXECVE || kind == VIGIL_EV_EXECVEAT)
+    s = bpf_map_lookup_elem(&stash, &tid);
   if (s && s->kind != kind) {
     bpf_map_delete_elem(&stash, &tid);
     s = NULL;
   }
   if (!s) {
-    /* No entry record: the kernel refuses sys_enter attachment (some sandboxed kernels
-     * do), the syscall was refused before its entry tracepoint (a seccomp filter
-     * returning ERRNO skips it), or the process became monitored meanwhile. The arguments
+    /* No entry record: entry hooks are off (the default) or refused by the kernel, the
+     * syscall was refused before its entry tracepoint (a seccomp filter returning ERRNO
+     * skips it), or the process became monitored meanwhile. The arguments
      * are still in the saved user registers. A clone's child (ret 0) is not an event; a
      * successful exec (registers reset) has its record from sched_process_exec. */
     if (ret == 0 && (kind == VIGIL_EV_CLONE || kind == VIGIL_EV_CLONE3 || kind == VIGIL_EV_EXECVE ||

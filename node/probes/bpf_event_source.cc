@@ -178,6 +178,7 @@ absl::StatusOr<std::unique_ptr<BpfEventSource>> BpfEventSource::Start(const Prob
   const int node_tgid = options.node_tgid > 0 ? options.node_tgid : getpid();
   skel->rodata->node_tgid = node_tgid;
   skel->rodata->monitor_all = options.monitor_all ? 1 : 0;
+  skel->rodata->entry_hooks = options.syscall_entry_hooks ? 1 : 0;
   if (int err = bpf_map__set_max_entries(skel->maps.events, rb); err != 0) {
     return LibbpfError("sizing the ring buffer", err);
   }
