@@ -396,6 +396,7 @@ void RegisterWatchCommand(CLI::App& app, Action* action) {
   struct Flags {
     std::vector<std::string> selects;
     bool json = false;
+    bool entry_hooks = false;
     int duration = 0;
   };
   auto f = std::make_shared<Flags>();
@@ -404,16 +405,23 @@ void RegisterWatchCommand(CLI::App& app, Action* action) {
   watch->add_option("--select", f->selects,
                     "Processes to watch, e.g. exe=/opt/agent/*,comm=agent (default: all)");
   watch->add_flag("--json", f->json, "One RuntimeEvent JSON object per line");
-  watch->add_option("--duration", f->duration, "Stop after SECONDS (default: until Ctrl-C)")
-      ->check(CLI::NonNegativeNumber);
+  watch->add_flag("--syscall-entry-hooks", f->entry_hooks, kEntryHooksHelp);
+  watch
+      ->add_option("--duration", f->duration,
+                   "Stop after SECONDS, 1 to 31536000 (default: until Ctrl-C)")
+      ->check(CLI::Range(1, 31536000));
   watch->callback([=] {
     WatchOptions opts;
     opts.json = f->json;
     opts.duration_seconds = f->duration;
+    opts.syscall_entry_hooks = f->entry_hooks;
     for (const std::string& text : f->selects) {
       auto sel = ParseSelector(text);
       if (!sel.ok()) throw CLI::ValidationError("--select", std::string(sel.status().message()));
       opts.selectors.push_back(*sel);
+    }
+    if (absl::Status valid = ValidateWatchOptions(opts); !valid.ok()) {
+      throw CLI::ValidationError("--select", std::string(valid.message()));
     }
     *action = [opts] {
       absl::Status st = RunWatch(opts, std::cout, std::cerr);

@@ -162,6 +162,7 @@ absl::Status RunWatch(const WatchOptions& options, std::ostream& out, std::ostre
   SignalScope signals;
   ProbeOptions probe;
   probe.monitor_all = options.selectors.empty();
+  probe.syscall_entry_hooks = options.syscall_entry_hooks;
   // A selector with a pid can only ever match that process, which is seeded when it matches
   // now; the kernel's exec-time matcher cannot check a pid, so it gets only the others.
   for (const Selector& s : options.selectors) {
@@ -223,6 +224,8 @@ absl::Status RunWatch(const WatchOptions& options, std::ostream& out, std::ostre
     print_drained();
     if (!output_closed) output_closed = OutputGone(options.output_fd);
   }
+  // Everything the probes emitted until now reaches the queue before the last drain.
+  source->Stop();
   if (!output_closed) print_drained();
   if (output_closed) summary << "vigil-node: watch: output closed, stopping\n";
   PrintSummary(source->Status(), options.json, summary);

@@ -18,6 +18,8 @@ struct WatchOptions {
   bool json = false;
   /// Stop after this many seconds; 0 runs until SIGINT or SIGTERM.
   int duration_seconds = 0;
+  /// Also attach the syscall entry tracepoints (ProbeOptions::syscall_entry_hooks).
+  bool syscall_entry_hooks = false;
   /// The descriptor behind RunWatch's `out`. It is polled, so a reader that went away (the
   /// read end of a pipe closed) ends watch even while no event arrives; -1: noticed only when
   /// the next line cannot be written.

@@ -155,7 +155,9 @@ struct BpfEventSource::State {
 
 BpfEventSource::BpfEventSource(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
-BpfEventSource::~BpfEventSource() {
+BpfEventSource::~BpfEventSource() { Stop(); }
+
+void BpfEventSource::Stop() {
   state_->stop.store(true);
   if (state_->consumer.joinable()) state_->consumer.join();
 }

@@ -61,6 +61,11 @@ class BpfEventSource final : public EventSource {
   /// cgroup/container selectors match. Processes already monitored stay monitored.
   absl::Status UpdateSelectors(const std::vector<Selector>& selectors);
 
+  /// Stops the consumer thread after it has moved every record already in the ring buffer
+  /// into the queue, so a final Drain() returns everything emitted up to now. Events
+  /// emitted afterwards are not read. Idempotent; the destructor calls it.
+  void Stop();
+
   /// Starts monitoring the running process `pid` (and, from now on, what it forks). The
   /// node's own pid is accepted and ignored: the node never monitors itself.
   absl::Status Monitor(int pid);

@@ -966,7 +966,10 @@ INSTANTIATE_TEST_SUITE_P(
                       BadInput{"NotKeyValue", {"--select", "comm"}, "'comm' is not key=value"},
                       BadInput{"UnknownKey", {"--select", "name=x"}, "unknown key 'name'"},
                       BadInput{"CommTooLong", {"--select", "comm=sixteen-letters!"}, "15 bytes"},
-                      BadInput{"StrayArgument", {"--json", "extra"}, "extra"}),
+                      BadInput{"StrayArgument", {"--json", "extra"}, "extra"},
+                      BadInput{"ZeroDuration", {"--duration", "0"}, "--duration"},
+                      BadInput{"BracketGlob", {"--select", "exe=/opt/[ab]/x"}, "only '*' and '?'"},
+                      BadInput{"EscapeGlob", {"--select", "exe=/opt/a\\*"}, "only '*' and '?'"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(WatchPidSelectorTest, PidThatIsNotRunningFailsBeforeLoading) {
