@@ -154,7 +154,10 @@ void PrintSnapshot(const v1::ProcessSnapshot& s, const std::vector<std::string>&
   auto line = [](const std::string& k, const std::string& v) {
     std::cout << absl::StrCat(k, std::string(k.size() < 14 ? 14 - k.size() : 1, ' '), v, "\n");
   };
-  line("pid", absl::StrCat(s.pid(), " (", s.comm(), "), parent ", s.ppid()));
+  line("pid", absl::StrCat(s.pid(), " (", s.comm(), "), parent ", s.ppid(),
+                           s.main_thread_exited() ? "; main thread exited, read through "
+                                                    "another thread"
+                                                  : ""));
   line("started",
        absl::FormatTime(absl::FromUnixNanos(s.started_unix_nano()), absl::UTCTimeZone()));
   line("exe", absl::StrCat(s.exe_path(), "  sha256 ", s.exe_sha256()));
@@ -193,10 +196,14 @@ void PrintSnapshot(const v1::ProcessSnapshot& s, const std::vector<std::string>&
   for (const auto& r : s.memory().anonymous_executable()) {
     line(r.writable() ? "anon rwx" : "anon exec",
          absl::StrCat("0x", absl::Hex(r.start()), "-0x", absl::Hex(r.end()), " ", r.permissions(),
-                      " ", r.size_kib(), " KiB, locked ", r.locked_kib(), " KiB ", r.name()));
+                      " ", r.size_kib(), " KiB, locked ", r.locked_kib(), " KiB ", r.name(),
+                      r.writable_alias() ? " (also writable through another mapping or fd)" : ""));
   }
   for (const auto& f : s.memory().executable_files()) {
-    line("mapped exec", absl::StrCat(f.path(), "  sha256 ", f.sha256().substr(0, 16), "..."));
+    line("mapped exec",
+         absl::StrCat(f.path(), "  sha256 ",
+                      f.sha256().empty() ? "-" : absl::StrCat(f.sha256().substr(0, 16), "..."),
+                      f.writable_alias() ? " (also writable through another mapping or fd)" : ""));
   }
   for (const auto& k : s.sockets()) {
     std::string remote = k.remote_address().empty() || k.state() == "listen"
@@ -210,6 +217,27 @@ void PrintSnapshot(const v1::ProcessSnapshot& s, const std::vector<std::string>&
   for (const auto& f : s.sensitive_files()) {
     line(absl::StrCat("open ", f.classification()),
          absl::StrCat("fd ", f.fd(), " ", f.path(), " flags 0", absl::StrFormat("%o", f.flags())));
+  }
+  // Threads whose security state differs from the main thread's (the fields above).
+  for (const auto& t : s.divergent_threads()) {
+    const auto& ts = t.seccomp();
+    std::vector<std::string> ns;
+    for (const auto& [name, inode] : t.namespaces()) {
+      auto own = s.namespaces().find(name);
+      if (own == s.namespaces().end() || own->second != inode) {
+        ns.push_back(absl::StrCat(name, ":", inode, " (own)"));
+      }
+    }
+    std::sort(ns.begin(), ns.end());
+    line("thread",
+         absl::StrCat(t.tid(), " (", t.comm(), "): uid ", t.credentials().uid_effective(),
+                      ", seccomp ", ts.mode() < 3 ? kModes[ts.mode()] : "?", " ", ts.filter_count(),
+                      " filter(s), no_new_privs ", ts.no_new_privs() ? "yes" : "no",
+                      ", cap effective ", CapSet(t.capabilities().effective()),
+                      ns.empty() ? "" : absl::StrCat(", ", absl::StrJoin(ns, " "))));
+    for (const auto& v : ts.verdicts()) {
+      if (v.arch() == "x86_64") line("  verdict", absl::StrCat(v.syscall(), " ", Verdict(v)));
+    }
   }
   line("children", s.children().empty() ? "-" : absl::StrJoin(s.children(), " "));
   for (const auto& g : gaps) line("gap", g);
