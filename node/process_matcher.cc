@@ -76,8 +76,9 @@ std::vector<MatchedProcess> ProcessMatcher::Scan(const std::vector<int>& extra_p
     if (need_cgroup_) {
       auto cg = procfs::ReadFile(absl::StrCat(proc_root_, "/", pid, "/cgroup"));
       if (cg.ok()) {
-        f.cgroup = procfs::ParseCgroupV2Path(*cg);
-        f.container_id = procfs::ContainerIdFromCgroup(f.cgroup);
+        // The same cgroup and container id the snapshot reports, on v2 and v1 hosts alike.
+        f.cgroup = procfs::ParseCgroupPath(*cg);
+        f.container_id = procfs::ContainerIdFromCgroupFile(*cg);
       }
     }
     for (const Selector& s : selectors_) {

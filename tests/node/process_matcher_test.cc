@@ -1,13 +1,18 @@
 #include "node/process_matcher.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -164,6 +169,36 @@ TEST_F(ProcessMatcherTest, IncludesPidsTheProbesReportedOnlyWhileTheyExist) {
   EXPECT_EQ(Find(procs, grandchild_)->matched_by,
             (std::vector<std::string>{"pid=" + std::to_string(grandchild_)}));
   EXPECT_EQ(Find(procs, gone), nullptr);
+}
+
+// On a host that still mounts cgroup v1 hierarchies with v2 unused (every process at "0::/"),
+// cgroup selectors match the path of the name=systemd hierarchy, as the snapshot reports it.
+TEST_F(ProcessMatcherTest, CgroupSelectorMatchesTheV1PathWhereV2IsUnused) {
+  const std::string hierarchy = "/sys/fs/cgroup/systemd";
+  struct statfs fs {};
+  if (statfs(hierarchy.c_str(), &fs) != 0 || fs.f_type != CGROUP_SUPER_MAGIC) {
+    // A cgroup v2 host: the v2 path is matched, as the other tests show.
+    GTEST_SKIP() << hierarchy << " is not a cgroup v1 hierarchy on this host";
+  }
+  ASSERT_NO_FATAL_FAILURE(StartFamily());
+  const std::string name = absl::StrCat("vigil-matcher-", getpid());
+  const std::string dir = hierarchy + "/" + name;
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << std::strerror(errno);
+  auto move = [](const std::string& cgroup, pid_t pid) {
+    std::ofstream procs(cgroup + "/cgroup.procs");
+    procs << pid << "\n";
+    procs.flush();
+    return static_cast<bool>(procs);
+  };
+  ASSERT_TRUE(move(dir, child_));
+  ProcessMatcher matcher({Parse("cgroup=/vigil-matcher-*")});
+  auto procs = matcher.Scan();
+  EXPECT_TRUE(move(hierarchy, child_));
+  EXPECT_EQ(rmdir(dir.c_str()), 0) << std::strerror(errno);
+  const MatchedProcess* child = Find(procs, child_);
+  ASSERT_NE(child, nullptr);
+  EXPECT_EQ(child->matched_by, (std::vector<std::string>{"cgroup=/vigil-matcher-*"}));
+  EXPECT_EQ(Find(procs, getpid()), nullptr);
 }
 
 TEST(ProcessMatcherEmptyTest, NoSelectorsMonitorNothing) {
