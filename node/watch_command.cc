@@ -17,7 +17,6 @@
 #include "node/probes/event_decoder.h"
 #include "node/probes/selector_maps.h"
 #include "node/process_matcher.h"
-#include "node/procfs.h"
 
 namespace vigil::node {
 namespace {
@@ -60,16 +59,6 @@ class SignalScope {
 constexpr const char* kDropReasons[] = {"ringbuf_full", "stash_full", "monitor_full", "queue_full",
                                         "malformed"};
 
-// A process controls its comm and the paths it passes: a newline or a byte that is not UTF-8
-// would break the one-line-per-event output and JSON. Such strings are escaped as in process
-// snapshots; strings that are already printable ASCII are kept as they are.
-void EscapeIfNeeded(std::string* s) {
-  if (std::all_of(s->begin(), s->end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; })) {
-    return;
-  }
-  *s = procfs::Printable(*s);
-}
-
 std::string ToJson(const google::protobuf::Message& message) {
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
@@ -85,9 +74,9 @@ std::string ToJson(const google::protobuf::Message& message) {
   return absl::StrCat("{\"error\":\"", reason, "\"}");
 }
 
-std::string Render(v1::RuntimeEvent& event, bool json) {
-  EscapeIfNeeded(event.mutable_comm());
-  EscapeIfNeeded(event.mutable_path());
+// The decoder has already escaped what the workload controls (comm, paths), so each event
+// is one line of printable ASCII.
+std::string Render(const v1::RuntimeEvent& event, bool json) {
   return json ? ToJson(event) : FormatEvent(event);
 }
 
