@@ -90,9 +90,15 @@ absl::StatusOr<IssuedFiles> IssueIntoPkiDirectory(const PkiIssueOptions& options
   ASSIGN_OR_RETURN(CaMaterial ca, LoadCa(options.dir));
   bool node = !options.node_id.empty();
   const std::string& name = node ? options.node_id : options.client_name;
-  ASSIGN_OR_RETURN(std::string uri,
-                   FormatSpiffeId(SpiffeId{ca.trust_domain,
-                                           node ? SpiffeRole::kNode : SpiffeRole::kClient, name}));
+  SpiffeRole role = SpiffeRole::kNode;
+  if (!node) {
+    absl::StatusOr<SpiffeRole> client_role = ParseClientRole(options.role);
+    if (!client_role.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--role: ", client_role.status().message()));
+    }
+    role = *client_role;
+  }
+  ASSIGN_OR_RETURN(std::string uri, FormatSpiffeId(SpiffeId{ca.trust_domain, role, name}));
   IssuedFiles files;
   std::string base = absl::StrCat(options.dir, "/", node ? "node-" : "client-", name);
   files.cert_path = base + ".crt";
@@ -149,6 +155,12 @@ void RegisterPkiCommands(CLI::App& app, int* exit_code) {
   CLI::Option* client_opt = issue_cmd->add_option("--client", issue->client_name,
                                                   "Client name: writes client-<name>.crt/.key");
   node_opt->excludes(client_opt);
+  issue_cmd
+      ->add_option("--role", issue->role,
+                   "The client's role: operator (read and write), auditor or orchestrator (read)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"operator", "auditor", "orchestrator"}))
+      ->excludes(node_opt);
   issue_cmd->add_option("--days", issue->days, "Certificate lifetime in days")
       ->capture_default_str()
       ->check(CLI::Range(1, 36500));

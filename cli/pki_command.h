@@ -35,6 +35,8 @@ struct PkiIssueOptions {
   std::string dir;
   std::string node_id;
   std::string client_name;
+  /// The client's role: "operator", "auditor" or "orchestrator" (clients only).
+  std::string role = "operator";
   int days = 30;
   /// Replace existing files of the same identity.
   bool force = false;

@@ -16,7 +16,25 @@ bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '
 }  // namespace
 
 std::string_view SpiffeRoleName(SpiffeRole role) {
-  return role == SpiffeRole::kNode ? "node" : "client";
+  switch (role) {
+    case SpiffeRole::kNode:
+      return "node";
+    case SpiffeRole::kOperator:
+      return "operator";
+    case SpiffeRole::kAuditor:
+      return "auditor";
+    case SpiffeRole::kOrchestrator:
+      return "orchestrator";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<SpiffeRole> ParseClientRole(std::string_view name) {
+  for (SpiffeRole role : {SpiffeRole::kOperator, SpiffeRole::kAuditor, SpiffeRole::kOrchestrator}) {
+    if (name == SpiffeRoleName(role)) return role;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown client role \"", std::string(name),
+                                                 "\" (operator, auditor or orchestrator)"));
 }
 
 absl::Status ValidateTrustDomain(std::string_view td) {
@@ -68,15 +86,18 @@ absl::StatusOr<SpiffeId> ParseSpiffeId(std::string_view uri) {
   std::vector<absl::string_view> segments =
       absl::StrSplit(absl::string_view(path.data(), path.size()), '/');
   if (segments.size() != 3 || segments[0] != "vigil") {
-    return absl::InvalidArgumentError(
-        "SPIFFE path is not /vigil/node/<id> or /vigil/client/<name>");
+    return absl::InvalidArgumentError("SPIFFE path is not /vigil/<role>/<name>");
   }
-  if (segments[1] == "node") {
+  std::string_view role(segments[1].data(), segments[1].size());
+  if (role == "node") {
     id.role = SpiffeRole::kNode;
-  } else if (segments[1] == "client") {
-    id.role = SpiffeRole::kClient;
+  } else if (role == "client") {
+    id.role = SpiffeRole::kOperator;
+  } else if (absl::StatusOr<SpiffeRole> client = ParseClientRole(role); client.ok()) {
+    id.role = *client;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("unknown Vigil role \"", segments[1], "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown Vigil role \"", std::string(role), "\""));
   }
   RETURN_IF_ERROR(ValidateSpiffeName(std::string_view(segments[2].data(), segments[2].size())));
   id.name = std::string(segments[2]);

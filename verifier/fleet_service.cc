@@ -85,7 +85,7 @@ absl::Status FleetService::ApproveNode(const std::string& node_id, const std::st
 grpc::ServerUnaryReactor* FleetService::ListNodes(grpc::CallbackServerContext* context,
                                                   const v1::ListNodesRequest* request,
                                                   v1::ListNodesResponse* response) {
-  absl::StatusOr<PeerIdentity> peer = RequireRole(*context, trust_domain_, SpiffeRole::kClient);
+  absl::StatusOr<PeerIdentity> peer = RequireRole(*context, trust_domain_, kAnyClientRole);
   if (!peer.ok()) return Finish(context, peer.status());
   *response = ListNodes();
   return Finish(context, absl::OkStatus());
@@ -94,7 +94,8 @@ grpc::ServerUnaryReactor* FleetService::ListNodes(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* FleetService::GetLatestEvidence(
     grpc::CallbackServerContext* context, const v1::GetLatestEvidenceRequest* request,
     v1::GetLatestEvidenceResponse* response) {
-  absl::StatusOr<PeerIdentity> peer = RequireRole(*context, trust_domain_, SpiffeRole::kClient);
+  absl::StatusOr<PeerIdentity> peer =
+      RequireRole(*context, trust_domain_, {SpiffeRole::kOperator, SpiffeRole::kAuditor});
   if (!peer.ok()) return Finish(context, peer.status());
   absl::StatusOr<v1::GetLatestEvidenceResponse> latest = GetLatestEvidence(request->node_id());
   if (!latest.ok()) return Finish(context, latest.status());
@@ -105,7 +106,7 @@ grpc::ServerUnaryReactor* FleetService::GetLatestEvidence(
 grpc::ServerUnaryReactor* FleetService::ApproveNode(grpc::CallbackServerContext* context,
                                                     const v1::ApproveNodeRequest* request,
                                                     v1::ApproveNodeResponse* response) {
-  absl::StatusOr<PeerIdentity> peer = RequireRole(*context, trust_domain_, SpiffeRole::kClient);
+  absl::StatusOr<PeerIdentity> peer = RequireRole(*context, trust_domain_, SpiffeRole::kOperator);
   if (!peer.ok()) return Finish(context, peer.status());
   return Finish(context, ApproveNode(request->node_id(), peer->name));
 }

@@ -42,13 +42,14 @@ absl::StatusOr<PeerIdentity> PeerIdentityOf(const grpc::CallbackServerContext& c
 }
 
 absl::StatusOr<PeerIdentity> RequireRole(const grpc::CallbackServerContext& context,
-                                         const std::string& trust_domain, SpiffeRole role) {
+                                         const std::string& trust_domain,
+                                         std::initializer_list<SpiffeRole> allowed) {
   ASSIGN_OR_RETURN(PeerIdentity peer, PeerIdentityOf(context, trust_domain));
-  if (peer.role != role) {
-    return absl::PermissionDeniedError(absl::StrCat("a ", std::string(SpiffeRoleName(peer.role)),
-                                                    " certificate may not call this service"));
+  for (SpiffeRole role : allowed) {
+    if (peer.role == role) return peer;
   }
-  return peer;
+  return absl::PermissionDeniedError(
+      absl::StrCat("the ", std::string(SpiffeRoleName(peer.role)), " role may not make this call"));
 }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <initializer_list>
 #include <string>
 
 #include "absl/status/status.h"
@@ -13,7 +14,7 @@ namespace vigil::verifier {
 /// Who is calling, taken from the verified client certificate and nothing else.
 struct PeerIdentity {
   SpiffeRole role = SpiffeRole::kNode;
-  /// The node id (role kNode) or the client name (role kClient).
+  /// The node id (role kNode) or the client's name (client roles).
   std::string name;
   /// The full SPIFFE URI of the certificate.
   std::string spiffe_id;
@@ -29,11 +30,22 @@ absl::StatusOr<PeerIdentity> PeerIdentityFromAuthContext(const grpc::AuthContext
 absl::StatusOr<PeerIdentity> PeerIdentityOf(const grpc::CallbackServerContext& context,
                                             const std::string& trust_domain);
 
-/// The caller's identity if it has `role`; PERMISSION_DENIED for the other role,
-/// UNAUTHENTICATED when there is no identity. Node services require kNode, operator and
-/// relying-party services require kClient.
+/// The caller's identity if its role is one of `allowed`; PERMISSION_DENIED for any other
+/// role, UNAUTHENTICATED when there is no identity. Node services require kNode; each
+/// operator and relying-party call names the client roles that may make it.
 absl::StatusOr<PeerIdentity> RequireRole(const grpc::CallbackServerContext& context,
-                                         const std::string& trust_domain, SpiffeRole role);
+                                         const std::string& trust_domain,
+                                         std::initializer_list<SpiffeRole> allowed);
+
+/// RequireRole for one role.
+inline absl::StatusOr<PeerIdentity> RequireRole(const grpc::CallbackServerContext& context,
+                                                const std::string& trust_domain, SpiffeRole role) {
+  return RequireRole(context, trust_domain, {role});
+}
+
+/// Every client role (operator, auditor, orchestrator).
+inline constexpr std::initializer_list<SpiffeRole> kAnyClientRole = {
+    SpiffeRole::kOperator, SpiffeRole::kAuditor, SpiffeRole::kOrchestrator};
 
 /// absl::Status to grpc::Status (the codes are the same numbers): for the RPC edge only.
 grpc::Status ToGrpcStatus(const absl::Status& status);

@@ -116,11 +116,11 @@ TEST_F(PkiTest, InitRefusesToReplaceACaWithoutForce) {
 }
 
 TEST_F(PkiTest, IssueReusesTheStoredTrustDomain) {
-  absl::StatusOr<CertAndKey> issued = pki_->IssueClient("auditor");
+  absl::StatusOr<CertAndKey> issued = pki_->IssueClient("grc", "auditor");
   ASSERT_TRUE(issued.ok()) << issued.status();
   X509Ptr cert = *CertificateFromPem(issued->cert_pem);
   EXPECT_EQ(*UriSans(cert.get()),
-            std::vector<std::string>{"spiffe://vigil.test/vigil/client/auditor"});
+            std::vector<std::string>{"spiffe://vigil.test/vigil/auditor/grc"});
 }
 
 TEST_F(PkiTest, SignCsrSetsOnlyTheGivenIdentityAndIgnoresRequestedExtensions) {

@@ -11,6 +11,8 @@ struct SpiffeCase {
   std::string uri;
   // Expected parse; nullopt means the URI must be refused.
   std::optional<SpiffeId> expected;
+  // What formatting the parse gives, when it is not `uri` itself (older spellings).
+  std::string canonical = "";
 };
 
 class SpiffeParseTest : public ::testing::TestWithParam<SpiffeCase> {};
@@ -25,10 +27,10 @@ TEST_P(SpiffeParseTest, ParsesValidAndRefusesInvalid) {
   }
   ASSERT_TRUE(id.ok()) << c.uri << ": " << id.status();
   EXPECT_EQ(*id, *c.expected);
-  // Formatting what was parsed gives the same URI back.
+  // Formatting what was parsed gives the same URI back (or its canonical spelling).
   absl::StatusOr<std::string> formatted = FormatSpiffeId(*id);
   ASSERT_TRUE(formatted.ok());
-  EXPECT_EQ(*formatted, c.uri);
+  EXPECT_EQ(*formatted, c.canonical.empty() ? c.uri : c.canonical);
 }
 
 const std::string kNodeHex = std::string(64, 'a');
@@ -38,8 +40,14 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         SpiffeCase{"spiffe://vigil.local/vigil/node/" + kNodeHex,
                    SpiffeId{"vigil.local", SpiffeRole::kNode, kNodeHex}},
-        SpiffeCase{"spiffe://example-td_1.org/vigil/client/ops-team.Alice",
-                   SpiffeId{"example-td_1.org", SpiffeRole::kClient, "ops-team.Alice"}},
+        SpiffeCase{"spiffe://example-td_1.org/vigil/operator/ops-team.Alice",
+                   SpiffeId{"example-td_1.org", SpiffeRole::kOperator, "ops-team.Alice"}},
+        SpiffeCase{"spiffe://td/vigil/auditor/grc", SpiffeId{"td", SpiffeRole::kAuditor, "grc"}},
+        SpiffeCase{"spiffe://td/vigil/orchestrator/k8s",
+                   SpiffeId{"td", SpiffeRole::kOrchestrator, "k8s"}},
+        // The older client spelling is the operator role.
+        SpiffeCase{"spiffe://td/vigil/client/ops", SpiffeId{"td", SpiffeRole::kOperator, "ops"},
+                   "spiffe://td/vigil/operator/ops"},
         SpiffeCase{"spiffe://td/vigil/node/n1", SpiffeId{"td", SpiffeRole::kNode, "n1"}},
         // Refused: other schemes and case, missing or extra parts.
         SpiffeCase{"https://vigil.local/vigil/node/n1", std::nullopt},
@@ -52,6 +60,7 @@ INSTANTIATE_TEST_SUITE_P(
         SpiffeCase{"spiffe://vigil.local/vigil//n1", std::nullopt},
         SpiffeCase{"spiffe://vigil.local/other/node/n1", std::nullopt},
         SpiffeCase{"spiffe://vigil.local/vigil/admin/n1", std::nullopt},
+        SpiffeCase{"spiffe://vigil.local/vigil/Operator/n1", std::nullopt},
         // Refused: trust domains with ports, user info, upper case.
         SpiffeCase{"spiffe://vigil.local:443/vigil/node/n1", std::nullopt},
         SpiffeCase{"spiffe://user@vigil.local/vigil/node/n1", std::nullopt},
@@ -69,9 +78,20 @@ TEST(SpiffeFormatTest, RefusesInvalidParts) {
   EXPECT_FALSE(FormatSpiffeId({"", SpiffeRole::kNode, "n1"}).ok());
   EXPECT_FALSE(FormatSpiffeId({"vigil.local", SpiffeRole::kClient, "a/b"}).ok());
   EXPECT_FALSE(FormatSpiffeId({"vigil.local", SpiffeRole::kNode, ""}).ok());
-  absl::StatusOr<std::string> ok = FormatSpiffeId({"vigil.local", SpiffeRole::kClient, "ops"});
+  absl::StatusOr<std::string> ok = FormatSpiffeId({"vigil.local", SpiffeRole::kAuditor, "ops"});
   ASSERT_TRUE(ok.ok());
-  EXPECT_EQ(*ok, "spiffe://vigil.local/vigil/client/ops");
+  EXPECT_EQ(*ok, "spiffe://vigil.local/vigil/auditor/ops");
+}
+
+TEST(SpiffeRoleTest, ParsesClientRolesOnly) {
+  EXPECT_EQ(ParseClientRole("operator").value(), SpiffeRole::kOperator);
+  EXPECT_EQ(ParseClientRole("auditor").value(), SpiffeRole::kAuditor);
+  EXPECT_EQ(ParseClientRole("orchestrator").value(), SpiffeRole::kOrchestrator);
+  EXPECT_FALSE(ParseClientRole("node").ok());
+  EXPECT_FALSE(ParseClientRole("client").ok());
+  EXPECT_FALSE(ParseClientRole("").ok());
+  EXPECT_TRUE(IsClientRole(SpiffeRole::kAuditor));
+  EXPECT_FALSE(IsClientRole(SpiffeRole::kNode));
 }
 
 }  // namespace

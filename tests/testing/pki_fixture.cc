@@ -19,11 +19,13 @@ absl::StatusOr<CertAndKey> ReadPair(const std::string& cert_path, const std::str
 }
 
 absl::StatusOr<CertAndKey> IssueInto(const std::string& dir, const std::string& node_id,
-                                     const std::string& client_name) {
+                                     const std::string& client_name,
+                                     const std::string& role = "operator") {
   cli::PkiIssueOptions options;
   options.dir = dir;
   options.node_id = node_id;
   options.client_name = client_name;
+  options.role = role;
   ASSIGN_OR_RETURN(cli::IssuedFiles files, cli::IssueIntoPkiDirectory(options));
   return ReadPair(files.cert_path, files.key_path);
 }
@@ -65,8 +67,9 @@ absl::StatusOr<CertAndKey> TestPki::IssueNode(const std::string& node_id) const 
   return IssueInto(dir_, node_id, "");
 }
 
-absl::StatusOr<CertAndKey> TestPki::IssueClient(const std::string& name) const {
-  return IssueInto(dir_, "", name);
+absl::StatusOr<CertAndKey> TestPki::IssueClient(const std::string& name,
+                                                const std::string& role) const {
+  return IssueInto(dir_, "", name, role);
 }
 
 absl::StatusOr<CertAndKey> TestPki::IssueWithValidity(const std::string& spiffe_uri,
@@ -83,7 +86,7 @@ std::string TestPki::NodeUri(const std::string& node_id) {
 }
 
 std::string TestPki::ClientUri(const std::string& name) {
-  return absl::StrCat("spiffe://", kTrustDomain, "/vigil/client/", name);
+  return absl::StrCat("spiffe://", kTrustDomain, "/vigil/operator/", name);
 }
 
 }  // namespace vigil::testing

@@ -46,15 +46,17 @@ class TestPki {
 
   /// Issues (and writes as node-<id>.crt/.key) a certificate for another node.
   absl::StatusOr<CertAndKey> IssueNode(const std::string& node_id) const;
-  /// Issues (and writes as client-<name>.crt/.key) a certificate for another client.
-  absl::StatusOr<CertAndKey> IssueClient(const std::string& name) const;
+  /// Issues (and writes as client-<name>.crt/.key) a certificate for another client with
+  /// `role` ("operator", "auditor" or "orchestrator").
+  absl::StatusOr<CertAndKey> IssueClient(const std::string& name,
+                                         const std::string& role = "operator") const;
   /// A certificate from this CA for `spiffe_uri` with any validity window (e.g. expired).
   absl::StatusOr<CertAndKey> IssueWithValidity(const std::string& spiffe_uri,
                                                const Validity& validity) const;
   /// A certificate for `spiffe_uri` from the foreign CA (same trust domain, other key).
   absl::StatusOr<CertAndKey> IssueForeign(const std::string& spiffe_uri) const;
 
-  /// spiffe://vigil.test/vigil/node/<id> and .../client/<name>.
+  /// spiffe://vigil.test/vigil/node/<id> and .../operator/<name>.
   static std::string NodeUri(const std::string& node_id);
   static std::string ClientUri(const std::string& name);
 

@@ -173,6 +173,43 @@ TEST_F(FleetServiceTest, NodeCertificateIsRefused) {
   EXPECT_FALSE(registry_->IsApproved(std::string(64, 'a')));
 }
 
+// Each call names the client roles that may make it: auditors and orchestrators read,
+// only operators write; orchestrators do not read evidence.
+TEST_F(FleetServiceTest, ClientRolesLimitWhatEachCallerMayDo) {
+  absl::StatusOr<CertAndKey> auditor = pki_->IssueClient("grc", "auditor");
+  ASSERT_TRUE(auditor.ok()) << auditor.status();
+  absl::StatusOr<CertAndKey> orchestrator = pki_->IssueClient("k8s", "orchestrator");
+  ASSERT_TRUE(orchestrator.ok()) << orchestrator.status();
+  auto auditor_stub = v1::Fleet::NewStub(verifier_->Channel(*auditor));
+  auto orchestrator_stub = v1::Fleet::NewStub(verifier_->Channel(*orchestrator));
+
+  for (auto* stub : {auditor_stub.get(), orchestrator_stub.get()}) {
+    grpc::ClientContext list_ctx;
+    v1::ListNodesResponse nodes;
+    EXPECT_TRUE(stub->ListNodes(&list_ctx, v1::ListNodesRequest(), &nodes).ok());
+
+    grpc::ClientContext approve_ctx;
+    v1::ApproveNodeRequest approve;
+    approve.set_node_id(std::string(64, 'e'));
+    v1::ApproveNodeResponse approved;
+    EXPECT_EQ(stub->ApproveNode(&approve_ctx, approve, &approved).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  EXPECT_FALSE(registry_->IsApproved(std::string(64, 'e')));
+
+  v1::GetLatestEvidenceRequest request;
+  request.set_node_id(std::string(64, 'd'));
+  v1::GetLatestEvidenceResponse response;
+  grpc::ClientContext auditor_ctx;
+  // Allowed to ask; the node is unknown.
+  EXPECT_EQ(auditor_stub->GetLatestEvidence(&auditor_ctx, request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext orchestrator_ctx;
+  EXPECT_EQ(
+      orchestrator_stub->GetLatestEvidence(&orchestrator_ctx, request, &response).error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
+}
+
 TEST_F(FleetServiceTest, ApproveNodeRecordsApprovalInRegistry) {
   const std::string node_id(64, 'c');
   grpc::ClientContext ctx;
