@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "cli/ear_command.h"
 #include "cli/evidence_command.h"
 #include "cli/nodes_command.h"
 #include "cli/pki_command.h"
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   vigil::cli::RegisterNodesCommands(app, &exit_code);
   vigil::cli::RegisterEvidenceCommands(app, &exit_code);
   vigil::cli::RegisterQuoteCommands(app, &exit_code);
+  vigil::cli::RegisterEarCommands(app, &exit_code);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,36 @@
+#pragma once
+
+// The EAR claim set (draft-fv-rats-ear, Veraison profile) Vigil signs for a Verdict: one
+// submodule per workload plus "vigil-node" for the node's own evidence. See docs/results.md.
+
+#include <string>
+#include <string_view>
+
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+#include "vigil/v1/attestation.pb.h"
+
+namespace vigil::verifier {
+
+/// The submodule that carries the node's own evidence (quote, log, enrollment).
+inline constexpr std::string_view kNodeSubmod = "vigil-node";
+
+/// Who produced the result: `ear.verifier-id`.
+struct EarVerifierId {
+  std::string developer = "vigil";
+  std::string build;
+};
+
+/// The EAR status name of a TrustStatus: "affirming", "warning", "contraindicated" or
+/// "none". REJECTED is contraindicated; UNVERIFIED (never bound to hardware) is a warning;
+/// NONE and UNSPECIFIED say nothing ("none").
+std::string_view EarStatusName(v1::TrustStatus status);
+
+/// The AR4SI claims of a TrustVector with the EAR claim names, zero (no claim) omitted.
+nlohmann::json TrustVectorClaims(const v1::TrustVector& vector);
+
+/// The full claim set for `verdict`, issued at `issued_at`.
+nlohmann::json BuildEarClaims(const v1::Verdict& verdict, const EarVerifierId& verifier_id,
+                              absl::Time issued_at);
+
+}  // namespace vigil::verifier
