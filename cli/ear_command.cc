@@ -52,7 +52,7 @@ void RegisterEarCommands(CLI::App& app, int* exit_code) {
   CLI::App* verify = ear->add_subcommand(
       "verify",
       "Check an EAR token's ES256 signature against a JWKS, offline, and print its claims. "
-      "Exit 0 valid, 1 invalid, 2 unreadable input");
+      "Exit 0 valid, 1 invalid, 2 unreadable input or bad arguments");
   verify->add_option("token", options->token, "the token (compact JWS), or - for stdin")
       ->required();
   verify->add_option("--jwks", options->jwks_path, "JWKS file (from the verifier's GetJwks)")
