@@ -44,9 +44,10 @@ absl::Status EnsurePrivateDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
-// Writes `contents` to a new file created 0600 (never widened and narrowed later), then
-// renames it into place so a crash never leaves a half-written key under the final name.
-absl::Status WritePrivateFile(const std::string& path, const std::string& contents) {
+// Writes `contents` to a new file created 0600 by open() itself, then renames it into place
+// so a crash never leaves a half-written key under the final name. Unlike common/pki's
+// writers this never calls chmod: the file cannot have existed with another mode.
+absl::Status CreateKeyFile(const std::string& path, const std::string& contents) {
   std::string tmp = absl::StrCat(path, ".tmp");
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return ErrnoError("create", tmp);
@@ -75,7 +76,8 @@ absl::Status WritePrivateFile(const std::string& path, const std::string& conten
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadPrivateFile(const std::string& path) {
+// Reads a key file, refusing one that group or others may read.
+absl::StatusOr<std::string> ReadKeyFile(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return ErrnoError("open", path);
   struct stat st {};
@@ -133,7 +135,7 @@ absl::Status EarSigner::LoadKeys() {
     int64_t created_ns = 0;
     if (!absl::SimpleAtoi(name, &created_ns)) continue;
     std::string path = absl::StrCat(config_.key_dir, "/", entry->d_name);
-    ASSIGN_OR_RETURN(std::string pem, ReadPrivateFile(path));
+    ASSIGN_OR_RETURN(std::string pem, ReadKeyFile(path));
     auto pkey = PrivateKeyFromPem(pem);
     if (!pkey.ok()) {
       return absl::DataLossError(
@@ -170,7 +172,7 @@ absl::Status EarSigner::RotateLocked() {
   ASSIGN_OR_RETURN(std::string pem, PrivateKeyToPem(pkey.get()));
   std::string path =
       absl::StrCat(config_.key_dir, "/", kKeyPrefix, absl::ToUnixNanos(created), kKeySuffix);
-  RETURN_IF_ERROR(WritePrivateFile(path, pem));
+  RETURN_IF_ERROR(CreateKeyFile(path, pem));
   ASSIGN_OR_RETURN(nlohmann::json jwk, EcPublicJwk(pkey.get()));
   ASSIGN_OR_RETURN(std::string kid, JwkThumbprint(jwk));
   jwk["kid"] = kid;
