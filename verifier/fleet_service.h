@@ -6,7 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "verifier/node_registry.h"
-#include "verifier/results_store.h"
+#include "verifier/store/store.h"
 #include "vigil/v1/fleet.grpc.pb.h"
 
 namespace vigil::verifier {
@@ -21,7 +21,7 @@ class FleetService final : public v1::Fleet::CallbackService {
   /// `store` is required; `registry` may be null for a verifier without enrollment (then
   /// no node is enrolled, GetLatestEvidence has no AK and ApproveNode is unavailable).
   /// Both must outlive the service.
-  FleetService(std::string trust_domain, ResultsStore* store, NodeRegistry* registry);
+  FleetService(std::string trust_domain, Store* store, NodeRegistry* registry);
 
   // The plain methods below share their names with the RPC handlers; keep the generated
   // overloads visible rather than hidden.
@@ -48,7 +48,7 @@ class FleetService final : public v1::Fleet::CallbackService {
 
  private:
   const std::string trust_domain_;
-  ResultsStore* const store_;
+  Store* const store_;
   NodeRegistry* const registry_;
 };
 
