@@ -79,6 +79,8 @@ absl::Status FleetService::ApproveNode(const std::string& node_id, const std::st
     return absl::FailedPreconditionError("this verifier has no node registry");
   }
   if (absl::Status st = registry_->Approve(node_id); !st.ok()) return st;
+  // An approval re-admits a revoked node.
+  if (absl::Status st = store_->ClearRevocation(node_id); !st.ok()) return st;
   spdlog::info("node {} approved for enrollment by client {}", node_id, approved_by);
   return absl::OkStatus();
 }

@@ -33,7 +33,8 @@ class FleetService final : public v1::Fleet::CallbackService {
   v1::ListNodesResponse ListNodes() const;
   /// NOT_FOUND when the node never sent evidence.
   absl::StatusOr<v1::GetLatestEvidenceResponse> GetLatestEvidence(const std::string& node_id) const;
-  /// INVALID_ARGUMENT unless `node_id` is 64 lowercase hex characters.
+  /// Approves the EK for enrollment and clears a revocation of the node. INVALID_ARGUMENT
+  /// unless `node_id` is 64 lowercase hex characters.
   absl::Status ApproveNode(const std::string& node_id, const std::string& approved_by);
 
   grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* context,

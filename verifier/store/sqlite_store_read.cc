@@ -47,6 +47,24 @@ absl::StatusOr<std::vector<v1::PolicyInfo>> PolicyRows(sqlite3* db, sqlite3_stmt
   return out;
 }
 
+// Steps `s`, whose rows start with (id, time) and which was limited to `size` + 1 rows:
+// hands up to `size` rows to `add` and returns the token of the next page ("" when none).
+template <typename Add>
+absl::StatusOr<std::string> CollectPage(sqlite3* db, sqlite3_stmt* s, uint32_t size, Add add) {
+  PageKey last;
+  uint32_t taken = 0;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (taken == size) return EncodePageToken(last);
+    last.id = sqlite3_column_int64(s, 0);
+    last.time_unix_nano = sqlite3_column_int64(s, 1);
+    RETURN_IF_ERROR(add(s, last));
+    ++taken;
+  }
+  if (rc != SQLITE_DONE) return sqlite::Error(db, "store: listing");
+  return std::string();
+}
+
 }  // namespace
 
 std::vector<NodeResultSummary> SqliteStore::ListNodes() const {
@@ -137,21 +155,16 @@ absl::StatusOr<VerdictPage> SqliteStore::ListVerdicts(const VerdictQuery& query)
   // One more than asked tells whether another page exists.
   sqlite3_bind_int64(s.get(), 8, static_cast<int64_t>(page_size) + 1);
   VerdictPage page;
-  PageKey last;
-  int rc;
-  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-    if (page.verdicts.size() == page_size) {
-      page.next_page_token = EncodePageToken(last);
-      break;
-    }
-    last.id = sqlite3_column_int64(s.get(), 0);
-    last.time_unix_nano = sqlite3_column_int64(s.get(), 1);
-    if (!page.verdicts.emplace_back().ParseFromString(ColumnBytes(s.get(), 2))) {
-      return absl::DataLossError(
-          absl::StrCat("store: stored verdict ", last.id, " does not parse"));
-    }
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite::Error(db, "store: listing verdicts");
+  ASSIGN_OR_RETURN(
+      page.next_page_token,
+      CollectPage(db, s.get(), page_size,
+                  [&page](sqlite3_stmt* row, const PageKey& key) -> absl::Status {
+                    if (!page.verdicts.emplace_back().ParseFromString(ColumnBytes(row, 2))) {
+                      return absl::DataLossError(
+                          absl::StrCat("store: stored verdict ", key.id, " does not parse"));
+                    }
+                    return absl::OkStatus();
+                  }));
   return page;
 }
 
@@ -253,23 +266,17 @@ absl::StatusOr<AuditPage> SqliteStore::ListAudit(uint32_t page_size,
   sqlite3_bind_int64(s.get(), 3, after ? after->id : 0);
   sqlite3_bind_int64(s.get(), 4, static_cast<int64_t>(size) + 1);
   AuditPage page;
-  PageKey last;
-  int rc;
-  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-    if (page.records.size() == size) {
-      page.next_page_token = EncodePageToken(last);
-      break;
-    }
-    last.id = sqlite3_column_int64(s.get(), 0);
-    last.time_unix_nano = sqlite3_column_int64(s.get(), 1);
-    v1::AuditRecord& r = page.records.emplace_back();
-    r.set_time_unix_nano(last.time_unix_nano);
-    r.set_actor(ColumnBytes(s.get(), 2));
-    r.set_action(ColumnBytes(s.get(), 3));
-    r.set_target(ColumnBytes(s.get(), 4));
-    r.set_detail(ColumnBytes(s.get(), 5));
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite::Error(db, "store: listing audit");
+  ASSIGN_OR_RETURN(page.next_page_token,
+                   CollectPage(db, s.get(), size,
+                               [&page](sqlite3_stmt* row, const PageKey& key) -> absl::Status {
+                                 v1::AuditRecord& r = page.records.emplace_back();
+                                 r.set_time_unix_nano(key.time_unix_nano);
+                                 r.set_actor(ColumnBytes(row, 2));
+                                 r.set_action(ColumnBytes(row, 3));
+                                 r.set_target(ColumnBytes(row, 4));
+                                 r.set_detail(ColumnBytes(row, 5));
+                                 return absl::OkStatus();
+                               }));
   return page;
 }
 
