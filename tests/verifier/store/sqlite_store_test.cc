@@ -301,9 +301,9 @@ TEST_F(SqliteStoreTest, PagesAreStableWhileVerdictsArrive) {
   constexpr uint64_t kStored = 250;
   for (uint64_t i = 1; i <= kStored; ++i) {
     // Equal appraisal times in pairs: the row id breaks the tie.
-    store->RecordVerdict("a", MakeEvidence("h", i),
-                         MakeVerdict("a", v1::TRUST_AFFIRMING, static_cast<int64_t>((i + 1) / 2), {}, i),
-                         nullptr);
+    store->RecordVerdict(
+        "a", MakeEvidence("h", i),
+        MakeVerdict("a", v1::TRUST_AFFIRMING, static_cast<int64_t>((i + 1) / 2), {}, i), nullptr);
   }
   ASSERT_TRUE(store->Flush().ok());
   // Newer verdicts keep arriving while the pages are read.
