@@ -47,6 +47,10 @@ struct VerifierConfig {
   // --- Storage and logging ---
   /// SQLite result store; empty keeps results only in logs.
   std::string db_path;
+  /// Verdicts and status changes older than this are deleted (zero: kept).
+  absl::Duration retention_max_age = absl::ZeroDuration();
+  /// Verdicts kept per node (0: no limit). A node's latest verdict is always kept.
+  size_t retention_max_verdicts_per_node = 0;
   // --- TPM trust: enrollment and quote appraisal ---
   /// PEM bundle of the CAs that sign TPM EK certificates; empty for none.
   std::string ek_ca_bundle_path;

@@ -26,7 +26,7 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const abs
 
 }  // namespace
 
-FleetService::FleetService(std::string trust_domain, ResultsStore* store, NodeRegistry* registry)
+FleetService::FleetService(std::string trust_domain, Store* store, NodeRegistry* registry)
     : trust_domain_(std::move(trust_domain)), store_(store), registry_(registry) {}
 
 v1::ListNodesResponse FleetService::ListNodes() const {
@@ -38,6 +38,7 @@ v1::ListNodesResponse FleetService::ListNodes() const {
     n.set_connected(s.connected);
     *n.mutable_latest_verdict() = std::move(s.latest_verdict);
     n.set_last_seen_unix_nano(s.last_seen_unix_nano);
+    n.set_revoked(s.revoked);
   }
   if (registry_ != nullptr) {
     // Enrolled nodes that never reported are listed too.
@@ -78,6 +79,8 @@ absl::Status FleetService::ApproveNode(const std::string& node_id, const std::st
     return absl::FailedPreconditionError("this verifier has no node registry");
   }
   if (absl::Status st = registry_->Approve(node_id); !st.ok()) return st;
+  // An approval re-admits a revoked node.
+  if (absl::Status st = store_->ClearRevocation(node_id); !st.ok()) return st;
   spdlog::info("node {} approved for enrollment by client {}", node_id, approved_by);
   return absl::OkStatus();
 }

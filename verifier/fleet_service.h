@@ -6,7 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "verifier/node_registry.h"
-#include "verifier/results_store.h"
+#include "verifier/store/store.h"
 #include "vigil/v1/fleet.grpc.pb.h"
 
 namespace vigil::verifier {
@@ -21,7 +21,7 @@ class FleetService final : public v1::Fleet::CallbackService {
   /// `store` is required; `registry` may be null for a verifier without enrollment (then
   /// no node is enrolled, GetLatestEvidence has no AK and ApproveNode is unavailable).
   /// Both must outlive the service.
-  FleetService(std::string trust_domain, ResultsStore* store, NodeRegistry* registry);
+  FleetService(std::string trust_domain, Store* store, NodeRegistry* registry);
 
   // The plain methods below share their names with the RPC handlers; keep the generated
   // overloads visible rather than hidden.
@@ -33,7 +33,8 @@ class FleetService final : public v1::Fleet::CallbackService {
   v1::ListNodesResponse ListNodes() const;
   /// NOT_FOUND when the node never sent evidence.
   absl::StatusOr<v1::GetLatestEvidenceResponse> GetLatestEvidence(const std::string& node_id) const;
-  /// INVALID_ARGUMENT unless `node_id` is 64 lowercase hex characters.
+  /// Approves the EK for enrollment and clears a revocation of the node. INVALID_ARGUMENT
+  /// unless `node_id` is 64 lowercase hex characters.
   absl::Status ApproveNode(const std::string& node_id, const std::string& approved_by);
 
   grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* context,
@@ -48,7 +49,7 @@ class FleetService final : public v1::Fleet::CallbackService {
 
  private:
   const std::string trust_domain_;
-  ResultsStore* const store_;
+  Store* const store_;
   NodeRegistry* const registry_;
 };
 

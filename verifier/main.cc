@@ -23,8 +23,8 @@
 #include "verifier/quote_appraiser.h"
 #include "verifier/reference_values.h"
 #include "verifier/result_sink.h"
-#include "verifier/results_store.h"
 #include "verifier/server.h"
+#include "verifier/store/sqlite_store.h"
 
 namespace {
 
@@ -71,6 +71,26 @@ int Run(VerifierConfig config) {
     return 1;
   }
 
+  // The store (SQLite, --db) is the ResultSink and backs the Fleet API. Opened first: it
+  // creates the file 0600 and its directory 0700.
+  vigil::verifier::DiscardingResultSink discarding_sink;
+  vigil::verifier::ResultSink* sink = &discarding_sink;
+  std::unique_ptr<vigil::verifier::SqliteStore> store;
+  if (!config.db_path.empty()) {
+    vigil::verifier::SqliteStore::Options store_options;
+    store_options.retention_max_age = config.retention_max_age;
+    store_options.retention_max_verdicts_per_node = config.retention_max_verdicts_per_node;
+    absl::StatusOr<std::unique_ptr<vigil::verifier::SqliteStore>> opened =
+        vigil::verifier::SqliteStore::Open(config.db_path, store_options);
+    if (!opened.ok()) {
+      spdlog::error("{}", std::string(opened.status().message()));
+      return 1;
+    }
+    store = *std::move(opened);
+    sink = store.get();
+  } else {
+    spdlog::warn("no --db: verdicts are only logged and the Fleet API is off");
+  }
   // Enrolled nodes (EK/AK bindings, approvals, per-AK clocks, measurement logs) share the
   // SQLite file with the results; without --db they last as long as the process.
   absl::StatusOr<std::unique_ptr<vigil::verifier::NodeRegistry>> registry =
@@ -92,22 +112,6 @@ int Run(VerifierConfig config) {
   }
   vigil::verifier::QuoteAppraiser appraiser(registry->get(), &reference_values,
                                             {config.measurement_pcr});
-  // The result store (SQLite, --db) is the ResultSink and backs the Fleet API.
-  vigil::verifier::DiscardingResultSink discarding_sink;
-  vigil::verifier::ResultSink* sink = &discarding_sink;
-  std::unique_ptr<vigil::verifier::ResultsStore> store;
-  if (!config.db_path.empty()) {
-    absl::StatusOr<std::unique_ptr<vigil::verifier::ResultsStore>> opened =
-        vigil::verifier::ResultsStore::Open(config.db_path);
-    if (!opened.ok()) {
-      spdlog::error("{}", std::string(opened.status().message()));
-      return 1;
-    }
-    store = *std::move(opened);
-    sink = store.get();
-  } else {
-    spdlog::warn("no --db: verdicts are only logged and the Fleet API is off");
-  }
   vigil::verifier::AttestationOptions attestation;
   attestation.trust_domain = config.trust_domain;
   attestation.report_interval = config.report_interval;
@@ -241,6 +245,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(DurationValidator());
   app.add_option("--db", config.db_path, "SQLite result store path");
+  std::string retention_max_age;
+  app.add_option("--retention-max-age", retention_max_age,
+                 "Delete verdicts and status changes older than this (default: keep; a node's "
+                 "latest verdict is always kept)")
+      ->check(DurationValidator());
+  app.add_option("--retention-per-node", config.retention_max_verdicts_per_node,
+                 "Keep at most this many verdicts per node (default 0: no limit)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--ek-ca-bundle", config.ek_ca_bundle_path,
                  "PEM CA certificates that sign TPM EK certificates (enrollment)")
       ->check(CLI::ExistingFile);
@@ -279,6 +291,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.report_interval = ParsedDuration(report_interval);
+  if (!retention_max_age.empty()) config.retention_max_age = ParsedDuration(retention_max_age);
   config.nonce_ttl = ParsedDuration(nonce_ttl);
   config.shutdown_grace = ParsedDuration(shutdown_grace);
   config.node_cert_lifetime = ParsedDuration(node_cert_lifetime);

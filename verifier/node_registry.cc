@@ -7,15 +7,18 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "verifier/store/sqlite_util.h"
 #include "verifier/tpm/tpm_public.h"
 
 namespace vigil::verifier {
 namespace {
 
-struct StmtDeleter {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+using sqlite::BindBlob;
+using sqlite::BindText;
+using sqlite::ColumnBytes;
+using sqlite::Exec;
+using sqlite::Prepare;
+using sqlite::Stmt;
 
 constexpr char kSchema[] = R"sql(
 CREATE TABLE IF NOT EXISTS enrolled_nodes(
@@ -40,36 +43,8 @@ CREATE TABLE IF NOT EXISTS node_measurement_log(
   PRIMARY KEY(node_id, recnum));
 )sql";
 
-absl::Status SqlError(sqlite3* db, std::string_view what) {
-  return absl::InternalError(absl::StrCat("SQLite ", std::string(what), ": ", sqlite3_errmsg(db)));
-}
-
-absl::Status Exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err != nullptr ? err : "unknown error";
-    sqlite3_free(err);
-    return absl::InternalError(absl::StrCat("SQLite: ", msg));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<Stmt> Prepare(sqlite3* db, const char* sql) {
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db, sql, -1, &raw, nullptr) != SQLITE_OK) return SqlError(db, sql);
-  return Stmt(raw);
-}
-
-void BindBlob(sqlite3_stmt* s, int i, const std::string& v) {
-  sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-}
-void BindText(sqlite3_stmt* s, int i, const std::string& v) {
-  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-}
-std::string ColumnBytes(sqlite3_stmt* s, int i) {
-  const void* p = sqlite3_column_blob(s, i);
-  int n = sqlite3_column_bytes(s, i);
-  return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), n);
+absl::Status SqlError(sqlite3* db, absl::string_view what) {
+  return sqlite::Error(db, absl::StrCat("node registry: ", what));
 }
 
 absl::StatusOr<std::shared_ptr<NodeState>> MakeState(EnrolledNode node) {
@@ -83,17 +58,12 @@ absl::StatusOr<std::shared_ptr<NodeState>> MakeState(EnrolledNode node) {
 NodeRegistry::NodeRegistry(sqlite3* db) : db_(db) {}
 
 absl::StatusOr<std::unique_ptr<NodeRegistry>> NodeRegistry::Open(const std::string& db_path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_path.c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    absl::Status st = absl::UnavailableError(
-        absl::StrCat(db_path, ": cannot open database: ", db ? sqlite3_errmsg(db) : "no memory"));
-    sqlite3_close(db);
-    return st;
-  }
-  std::unique_ptr<NodeRegistry> registry(new NodeRegistry(db));
-  sqlite3_busy_timeout(db, 5000);
+  // The file holds EK/AK bindings: created 0600 from the start, never readable by others.
+  sqlite::OpenOptions open_options;
+  open_options.threading_flag = SQLITE_OPEN_FULLMUTEX;
+  ASSIGN_OR_RETURN(sqlite::Db opened, sqlite::OpenPrivate(db_path, open_options));
+  sqlite3* db = opened.get();
+  std::unique_ptr<NodeRegistry> registry(new NodeRegistry(opened.release()));
   // WAL + synchronous=NORMAL: a commit appends to the WAL without fsync; durable at the
   // next checkpoint. Enrollment state is re-derivable by re-enrolling; clocks are advisory
   // floors, so losing the last second of them after a power cut is acceptable.
@@ -279,55 +249,65 @@ void NodeRegistry::MarkDirty(const std::string& node_id) {
 
 absl::Status NodeRegistry::Flush() {
   std::vector<std::shared_ptr<NodeState>> states;
+  std::set<std::string> taken;
   {
     absl::MutexLock lock(&mu_);
     for (const std::string& id : dirty_) {
       auto it = nodes_.find(id);
       if (it != nodes_.end()) states.push_back(it->second);
     }
-    dirty_.clear();
+    // Taken now so a node marked again while this writes is written again next time.
+    taken.swap(dirty_);
   }
   if (states.empty()) return absl::OkStatus();
-  absl::MutexLock db_lock(&db_mu_);
-  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
-  absl::Cleanup rollback = [this] { (void)Exec(db_, "ROLLBACK"); };
-  ASSIGN_OR_RETURN(Stmt clock, Prepare(db_,
-                                       "UPDATE enrolled_nodes SET clock = ?, reset_count = "
-                                       "?, restart_count = ? WHERE node_id = ? AND "
-                                       "ak_name = ?"));
-  ASSIGN_OR_RETURN(Stmt del, Prepare(db_, "DELETE FROM node_measurement_log WHERE node_id = ?"));
-  ASSIGN_OR_RETURN(Stmt ins, Prepare(db_,
-                                     "INSERT INTO node_measurement_log(node_id, recnum, pcr, "
-                                     "digest, event_type, content) VALUES(?, ?, ?, ?, ?, ?)"));
-  for (const auto& state : states) {
-    const std::string& id = state->node().node_id;
-    absl::MutexLock node_lock(&state->mu);
-    if (!state->last_clock.has_value()) continue;
-    sqlite3_reset(clock.get());
-    sqlite3_bind_int64(clock.get(), 1, static_cast<int64_t>(state->last_clock->clock));
-    sqlite3_bind_int64(clock.get(), 2, state->last_clock->reset_count);
-    sqlite3_bind_int64(clock.get(), 3, state->last_clock->restart_count);
-    BindText(clock.get(), 4, id);
-    BindBlob(clock.get(), 5, state->node().ak_name);
-    if (sqlite3_step(clock.get()) != SQLITE_DONE) return SqlError(db_, "update clock");
-    // The log is a handful of entries per boot: rewrite it whole.
-    sqlite3_reset(del.get());
-    BindText(del.get(), 1, id);
-    if (sqlite3_step(del.get()) != SQLITE_DONE) return SqlError(db_, "delete log");
-    for (const v1::MeasurementLogEntry& e : state->log) {
-      sqlite3_reset(ins.get());
-      BindText(ins.get(), 1, id);
-      sqlite3_bind_int64(ins.get(), 2, static_cast<int64_t>(e.recnum()));
-      sqlite3_bind_int64(ins.get(), 3, e.pcr());
-      BindBlob(ins.get(), 4, e.digest());
-      BindText(ins.get(), 5, e.event_type());
-      BindText(ins.get(), 6, e.content());
-      if (sqlite3_step(ins.get()) != SQLITE_DONE) return SqlError(db_, "insert log");
+  absl::Status st = [&]() -> absl::Status {
+    absl::MutexLock db_lock(&db_mu_);
+    RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+    absl::Cleanup rollback = [this] { (void)Exec(db_, "ROLLBACK"); };
+    ASSIGN_OR_RETURN(Stmt clock, Prepare(db_,
+                                         "UPDATE enrolled_nodes SET clock = ?, reset_count = "
+                                         "?, restart_count = ? WHERE node_id = ? AND "
+                                         "ak_name = ?"));
+    ASSIGN_OR_RETURN(Stmt del, Prepare(db_, "DELETE FROM node_measurement_log WHERE node_id = ?"));
+    ASSIGN_OR_RETURN(Stmt ins, Prepare(db_,
+                                       "INSERT INTO node_measurement_log(node_id, recnum, pcr, "
+                                       "digest, event_type, content) VALUES(?, ?, ?, ?, ?, ?)"));
+    for (const auto& state : states) {
+      const std::string& id = state->node().node_id;
+      absl::MutexLock node_lock(&state->mu);
+      if (!state->last_clock.has_value()) continue;
+      sqlite3_reset(clock.get());
+      sqlite3_bind_int64(clock.get(), 1, static_cast<int64_t>(state->last_clock->clock));
+      sqlite3_bind_int64(clock.get(), 2, state->last_clock->reset_count);
+      sqlite3_bind_int64(clock.get(), 3, state->last_clock->restart_count);
+      BindText(clock.get(), 4, id);
+      BindBlob(clock.get(), 5, state->node().ak_name);
+      if (sqlite3_step(clock.get()) != SQLITE_DONE) return SqlError(db_, "update clock");
+      // The log is a handful of entries per boot: rewrite it whole.
+      sqlite3_reset(del.get());
+      BindText(del.get(), 1, id);
+      if (sqlite3_step(del.get()) != SQLITE_DONE) return SqlError(db_, "delete log");
+      for (const v1::MeasurementLogEntry& e : state->log) {
+        sqlite3_reset(ins.get());
+        BindText(ins.get(), 1, id);
+        sqlite3_bind_int64(ins.get(), 2, static_cast<int64_t>(e.recnum()));
+        sqlite3_bind_int64(ins.get(), 3, e.pcr());
+        BindBlob(ins.get(), 4, e.digest());
+        BindText(ins.get(), 5, e.event_type());
+        BindText(ins.get(), 6, e.content());
+        if (sqlite3_step(ins.get()) != SQLITE_DONE) return SqlError(db_, "insert log");
+      }
     }
+    RETURN_IF_ERROR(Exec(db_, "COMMIT"));
+    std::move(rollback).Cancel();
+    return absl::OkStatus();
+  }();
+  if (!st.ok()) {
+    // Nothing was written: the nodes stay dirty for the next attempt.
+    absl::MutexLock lock(&mu_);
+    dirty_.merge(taken);
   }
-  RETURN_IF_ERROR(Exec(db_, "COMMIT"));
-  std::move(rollback).Cancel();
-  return absl::OkStatus();
+  return st;
 }
 
 void NodeRegistry::WriterLoop() {

@@ -212,6 +212,7 @@ TEST_F(FleetServiceTest, ClientRolesLimitWhatEachCallerMayDo) {
 
 TEST_F(FleetServiceTest, ApproveNodeRecordsApprovalInRegistry) {
   const std::string node_id(64, 'c');
+  ASSERT_TRUE(store_->RevokeNode(node_id, "client/operator", "lost").ok());
   grpc::ClientContext ctx;
   v1::ApproveNodeRequest request;
   request.set_node_id(node_id);
@@ -219,6 +220,8 @@ TEST_F(FleetServiceTest, ApproveNodeRecordsApprovalInRegistry) {
   grpc::Status st = OperatorStub()->ApproveNode(&ctx, request, &response);
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_TRUE(registry_->IsApproved(node_id));
+  // The approval re-admits the revoked node.
+  EXPECT_FALSE(store_->FindNode(node_id)->revoked);
 
   grpc::ClientContext bad_ctx;
   request.set_node_id("C0FFEE");

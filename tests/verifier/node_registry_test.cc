@@ -1,7 +1,9 @@
 #include "verifier/node_registry.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <string>
@@ -125,6 +127,59 @@ TEST_F(NodeRegistryTest, RevokeRemovesApprovalDurably) {
 
 TEST_F(NodeRegistryTest, OpenFailsOnUnwritablePath) {
   EXPECT_FALSE(NodeRegistry::Open(dir_ + "/missing/dir/verifier.db").ok());
+}
+
+TEST_F(NodeRegistryTest, CreatesDatabaseOwnerOnlyFromTheStart) {
+  // With no umask, a file created with SQLite's default mode (0644) would show it.
+  const mode_t saved = umask(0);
+  auto registry = NodeRegistry::Open(db_);
+  umask(saved);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  struct stat st {};
+  ASSERT_EQ(stat(db_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(NodeRegistryTest, FailedFlushKeepsStateForTheNextFlush) {
+  const std::string id(64, 'a');
+  auto raw_exec = [this](const char* sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  };
+  {
+    auto registry = NodeRegistry::Open(db_);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    ASSERT_TRUE((*registry)->Bind(Node(id, ak_)).ok());
+    // The log table out of the way: writing the node's state fails.
+    raw_exec("ALTER TABLE node_measurement_log RENAME TO log_aside");
+    auto state = (*registry)->Find(id);
+    ASSERT_NE(state, nullptr);
+    {
+      absl::MutexLock lock(&state->mu);
+      state->last_clock = QuoteClock{777, 1, 0};
+      v1::MeasurementLogEntry e;
+      e.set_recnum(0);
+      e.set_pcr(15);
+      e.set_digest(std::string(32, '\x22'));
+      e.set_event_type("vigil-node-binary");
+      e.set_content("/usr/bin/vigil-node");
+      state->log.push_back(e);
+    }
+    (*registry)->MarkDirty(id);
+    EXPECT_FALSE((*registry)->Flush().ok());
+    raw_exec("ALTER TABLE log_aside RENAME TO node_measurement_log");
+    EXPECT_TRUE((*registry)->Flush().ok());
+  }
+  auto registry = NodeRegistry::Open(db_);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  auto state = (*registry)->Find(id);
+  ASSERT_NE(state, nullptr);
+  absl::MutexLock lock(&state->mu);
+  ASSERT_TRUE(state->last_clock.has_value());
+  EXPECT_EQ(state->last_clock->clock, 777u);
+  ASSERT_EQ(state->log.size(), 1u);
 }
 
 }  // namespace

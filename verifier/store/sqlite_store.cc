@@ -1,0 +1,646 @@
+#include "verifier/store/sqlite_store.h"
+
+#include <future>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "spdlog/spdlog.h"
+#include "verifier/store/sqlite_schema.h"
+#include "verifier/store/tokens.h"
+#include "vigil/v1/runtime.pb.h"
+
+namespace vigil::verifier {
+
+using sqlite::BindBlob;
+using sqlite::BindText;
+using sqlite::ColumnBytes;
+using sqlite::Exec;
+using sqlite::Prepare;
+using sqlite::Run;
+using sqlite::Stmt;
+
+namespace {
+
+// Rows retention deletes per table in one pass, so one pass never holds the writer long.
+constexpr int kRetentionRowsPerPass = 2000;
+
+int64_t NowUnixNanos() { return absl::ToUnixNanos(absl::Now()); }
+
+// What the node's own report says its hostname is (informational; empty when the payload
+// is not a RuntimeReport).
+std::string HostnameOf(const v1::Evidence& evidence) {
+  v1::RuntimeReport report;
+  if (!report.ParseFromString(evidence.payload())) return "";
+  return report.hostname();
+}
+
+}  // namespace
+
+// The writer's statements, prepared once.
+struct SqliteStore::Statements {
+  Stmt insert_verdict, insert_workload, upsert_node_verdict, upsert_workload_status, insert_change,
+      touch_node, set_connected;
+
+  static absl::StatusOr<std::unique_ptr<Statements>> Prepare(sqlite3* db) {
+    auto s = std::make_unique<Statements>();
+    ASSIGN_OR_RETURN(s->insert_verdict,
+                     sqlite::Prepare(db,
+                                     "INSERT INTO verdicts (node_id, verdict, appraised_unix_nano, "
+                                     "status, evidence_sha256, policy_digest) "
+                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                     true));
+    ASSIGN_OR_RETURN(s->insert_workload,
+                     sqlite::Prepare(db,
+                                     "INSERT OR IGNORE INTO verdict_workloads (verdict_id, "
+                                     "workload_id, name, status) VALUES (?1, ?2, ?3, ?4)",
+                                     true));
+    ASSIGN_OR_RETURN(s->upsert_node_verdict,
+                     sqlite::Prepare(db,
+                                     "INSERT INTO nodes (node_id, hostname, evidence, verdict, "
+                                     "last_seen_unix_nano, evidence_sha256, latest_verdict_id) "
+                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (node_id) "
+                                     "DO UPDATE SET hostname = excluded.hostname, evidence = "
+                                     "excluded.evidence, verdict = excluded.verdict, "
+                                     "last_seen_unix_nano = excluded.last_seen_unix_nano, "
+                                     "evidence_sha256 = excluded.evidence_sha256, "
+                                     "latest_verdict_id = excluded.latest_verdict_id",
+                                     true));
+    ASSIGN_OR_RETURN(s->upsert_workload_status,
+                     sqlite::Prepare(db,
+                                     "INSERT OR REPLACE INTO workload_status (node_id, "
+                                     "workload_id, name, status) VALUES (?1, ?2, ?3, ?4)",
+                                     true));
+    ASSIGN_OR_RETURN(s->insert_change,
+                     sqlite::Prepare(db,
+                                     "INSERT INTO verdict_changes (node_id, workload_id, "
+                                     "workload_name, previous_status, status, appraised_unix_nano, "
+                                     "verdict) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                     true));
+    ASSIGN_OR_RETURN(s->touch_node,
+                     sqlite::Prepare(db,
+                                     "INSERT INTO nodes (node_id, last_seen_unix_nano) VALUES "
+                                     "(?1, ?2) ON CONFLICT (node_id) DO UPDATE SET "
+                                     "last_seen_unix_nano = MAX(last_seen_unix_nano, "
+                                     "excluded.last_seen_unix_nano)",
+                                     true));
+    ASSIGN_OR_RETURN(s->set_connected, sqlite::Prepare(db,
+                                                       "UPDATE nodes SET connected = ?2 WHERE "
+                                                       "node_id = ?1",
+                                                       true));
+    return s;
+  }
+};
+
+class SqliteStore::SubscriptionImpl final : public Subscription {
+ public:
+  SubscriptionImpl(SqliteStore* store, uint64_t id) : store_(store), id_(id) {}
+  ~SubscriptionImpl() override {
+    std::lock_guard<std::mutex> lock(store_->subscribers_mu_);
+    store_->subscribers_.erase(id_);
+  }
+
+ private:
+  SqliteStore* const store_;
+  const uint64_t id_;
+};
+
+int SqliteStore::LatestSchemaVersion() { return sqlite::kStoreSchemaVersion; }
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
+                                                               Options options) {
+  if (path.empty() || path == ":memory:") {
+    return absl::InvalidArgumentError("store: a database file path is required");
+  }
+  sqlite::OpenOptions open_options;
+  open_options.create_parent_dirs = true;
+  ASSIGN_OR_RETURN(sqlite::Db writer, sqlite::OpenPrivate(path, open_options));
+  // FULL: the commit that acknowledges a batch is on stable storage when COMMIT returns.
+  RETURN_IF_ERROR(Exec(writer.get(),
+                       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                       "PRAGMA foreign_keys=ON;"));
+  RETURN_IF_ERROR(sqlite::MigrateStoreSchema(writer.get()));
+  RETURN_IF_ERROR(Exec(writer.get(), "UPDATE nodes SET connected = 0"));
+  ASSIGN_OR_RETURN(sqlite::Db reader, sqlite::OpenPrivate(path, open_options));
+  RETURN_IF_ERROR(Exec(reader.get(), "PRAGMA query_only=ON;"));
+  std::unique_ptr<SqliteStore> store(
+      new SqliteStore(std::move(writer), std::move(reader), options));
+  ASSIGN_OR_RETURN(store->statements_, Statements::Prepare(store->writer_db_.get()));
+  RETURN_IF_ERROR(store->Load());
+  store->writer_ = std::thread([s = store.get()] { s->WriterLoop(); });
+  return store;
+}
+
+SqliteStore::SqliteStore(sqlite::Db writer, sqlite::Db reader, Options options)
+    : options_(options), writer_db_(std::move(writer)), reader_db_(std::move(reader)) {}
+
+SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  statements_.reset();
+}
+
+absl::Status SqliteStore::Load() {
+  sqlite3* db = writer_db_.get();
+  ASSIGN_OR_RETURN(Stmt nodes, Prepare(db,
+                                       "SELECT node_id, hostname, verdict, last_seen_unix_nano, "
+                                       "revoked, revoked_by, revoked_unix_nano, revoked_reason "
+                                       "FROM nodes"));
+  int rc;
+  while ((rc = sqlite3_step(nodes.get())) == SQLITE_ROW) {
+    NodeResultSummary s;
+    s.node_id = ColumnBytes(nodes.get(), 0);
+    s.hostname = ColumnBytes(nodes.get(), 1);
+    if (!s.latest_verdict.ParseFromString(ColumnBytes(nodes.get(), 2))) {
+      return absl::DataLossError(
+          absl::StrCat("store: node ", s.node_id, ": stored verdict does not parse"));
+    }
+    s.last_seen_unix_nano = sqlite3_column_int64(nodes.get(), 3);
+    s.revoked = sqlite3_column_int(nodes.get(), 4) != 0;
+    s.revoked_by = ColumnBytes(nodes.get(), 5);
+    s.revoked_unix_nano = sqlite3_column_int64(nodes.get(), 6);
+    s.revoked_reason = ColumnBytes(nodes.get(), 7);
+    node_status_[s.node_id].status = s.latest_verdict.status();
+    summaries_[s.node_id] = std::move(s);
+  }
+  if (rc != SQLITE_DONE) return sqlite::Error(db, "store: loading nodes");
+  ASSIGN_OR_RETURN(Stmt workloads,
+                   Prepare(db, "SELECT node_id, workload_id, name, status FROM workload_status"));
+  while ((rc = sqlite3_step(workloads.get())) == SQLITE_ROW) {
+    node_status_[ColumnBytes(workloads.get(), 0)].workloads[ColumnBytes(workloads.get(), 1)] = {
+        static_cast<v1::TrustStatus>(sqlite3_column_int(workloads.get(), 3)),
+        ColumnBytes(workloads.get(), 2)};
+  }
+  if (rc != SQLITE_DONE) return sqlite::Error(db, "store: loading workload statuses");
+  ASSIGN_OR_RETURN(Stmt seq, Prepare(db,
+                                     "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE "
+                                     "name = 'verdict_changes'), 0)"));
+  if (sqlite3_step(seq.get()) != SQLITE_ROW) return sqlite::Error(db, "store: reading cursor");
+  last_change_id_ = sqlite3_column_int64(seq.get(), 0);
+  return absl::OkStatus();
+}
+
+NodeResultSummary& SqliteStore::SummaryLocked(const std::string& node_id) {
+  NodeResultSummary& s = summaries_[node_id];
+  s.node_id = node_id;
+  return s;
+}
+
+void SqliteStore::Enqueue(Op op) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(std::move(op));
+      op.done = nullptr;
+    }
+  }
+  // A store being destroyed takes no more writes.
+  if (op.done) op.done(absl::UnavailableError("store: closing"));
+  work_cv_.notify_one();
+}
+
+absl::Status SqliteStore::RunWriteThrough(Apply apply) {
+  auto done = std::make_shared<std::promise<absl::Status>>();
+  std::future<absl::Status> result = done->get_future();
+  Enqueue(Op{std::move(apply), [done](absl::Status st) { done->set_value(std::move(st)); }});
+  return result.get();
+}
+
+void SqliteStore::Record(const std::string& node_id, const v1::Evidence& evidence,
+                         const v1::Verdict& verdict) {
+  RecordVerdict(node_id, evidence, verdict, [node_id](absl::Status st) {
+    if (!st.ok()) spdlog::error("store: verdict of node {} not stored: {}", node_id, st.ToString());
+  });
+}
+
+void SqliteStore::RecordVerdict(const std::string& node_id, const v1::Evidence& evidence,
+                                const v1::Verdict& verdict, DurableCallback on_durable) {
+  // Serialized and parsed here, on the caller's thread, so the writer only writes.
+  Enqueue(Op{[this, node_id, evidence_bytes = evidence.SerializeAsString(),
+              hostname = HostnameOf(evidence), verdict](Batch& batch) {
+               return ApplyVerdict(batch, node_id, evidence_bytes, hostname, verdict);
+             },
+             std::move(on_durable)});
+}
+
+void SqliteStore::SetConnected(const std::string& node_id, bool connected) {
+  const int64_t now = NowUnixNanos();
+  bool any_open;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // A node may have several streams (a reconnect racing the old stream's end): it is
+    // connected while any of them is open.
+    int& open = open_streams_[node_id];
+    open = connected ? open + 1 : std::max(0, open - 1);
+    any_open = open > 0;
+    if (!any_open) open_streams_.erase(node_id);
+    NodeResultSummary& s = SummaryLocked(node_id);
+    s.connected = any_open;
+    s.last_seen_unix_nano = std::max(s.last_seen_unix_nano, now);
+  }
+  Enqueue(Op{[this, node_id, any_open, now](Batch&) -> absl::Status {
+               sqlite3* db = writer_db_.get();
+               BindText(statements_->touch_node.get(), 1, node_id);
+               sqlite3_bind_int64(statements_->touch_node.get(), 2, now);
+               RETURN_IF_ERROR(Run(db, statements_->touch_node.get(), "store: node seen"));
+               BindText(statements_->set_connected.get(), 1, node_id);
+               sqlite3_bind_int(statements_->set_connected.get(), 2, any_open ? 1 : 0);
+               return Run(db, statements_->set_connected.get(), "store: node connected");
+             },
+             nullptr});
+}
+
+absl::Status SqliteStore::ApplyVerdict(Batch& batch, const std::string& node_id,
+                                       const std::string& evidence, const std::string& hostname,
+                                       const v1::Verdict& verdict) {
+  sqlite3* db = writer_db_.get();
+  Statements& w = *statements_;
+  const int64_t now = NowUnixNanos();
+  const int64_t appraised =
+      verdict.appraised_unix_nano() != 0 ? verdict.appraised_unix_nano() : now;
+  const std::string verdict_bytes = verdict.SerializeAsString();
+
+  BindText(w.insert_verdict.get(), 1, node_id);
+  BindBlob(w.insert_verdict.get(), 2, verdict_bytes);
+  sqlite3_bind_int64(w.insert_verdict.get(), 3, appraised);
+  sqlite3_bind_int(w.insert_verdict.get(), 4, verdict.status());
+  BindText(w.insert_verdict.get(), 5, verdict.evidence_sha256());
+  BindText(w.insert_verdict.get(), 6, verdict.policy_digest());
+  RETURN_IF_ERROR(Run(db, w.insert_verdict.get(), "store: insert verdict"));
+  const int64_t verdict_id = sqlite3_last_insert_rowid(db);
+  for (const v1::WorkloadVerdict& wv : verdict.workloads()) {
+    sqlite3_bind_int64(w.insert_workload.get(), 1, verdict_id);
+    BindText(w.insert_workload.get(), 2, wv.workload_id());
+    BindText(w.insert_workload.get(), 3, wv.identity().name());
+    sqlite3_bind_int(w.insert_workload.get(), 4, wv.status());
+    RETURN_IF_ERROR(Run(db, w.insert_workload.get(), "store: insert workload verdict"));
+  }
+  BindText(w.upsert_node_verdict.get(), 1, node_id);
+  BindText(w.upsert_node_verdict.get(), 2, hostname);
+  BindBlob(w.upsert_node_verdict.get(), 3, evidence);
+  BindBlob(w.upsert_node_verdict.get(), 4, verdict_bytes);
+  sqlite3_bind_int64(w.upsert_node_verdict.get(), 5, now);
+  BindText(w.upsert_node_verdict.get(), 6, verdict.evidence_sha256());
+  sqlite3_bind_int64(w.upsert_node_verdict.get(), 7, verdict_id);
+  RETURN_IF_ERROR(Run(db, w.upsert_node_verdict.get(), "store: update node"));
+
+  // Status changes against what the node had before this verdict (earlier in this batch,
+  // else committed).
+  NodeStatus status;
+  if (auto it = batch.statuses.find(node_id); it != batch.statuses.end()) {
+    status = it->second;
+  } else if (auto it = node_status_.find(node_id); it != node_status_.end()) {
+    status = it->second;
+  }
+  struct Change {
+    std::string workload_id, workload_name;
+    v1::TrustStatus previous, current;
+  };
+  std::vector<Change> changes;
+  if (status.status != verdict.status()) {
+    changes.push_back({"", "", status.status, verdict.status()});
+    status.status = verdict.status();
+  }
+  for (const v1::WorkloadVerdict& wv : verdict.workloads()) {
+    auto it = status.workloads.find(wv.workload_id());
+    const bool known = it != status.workloads.end();
+    const v1::TrustStatus previous = known ? it->second.first : v1::TRUST_STATUS_UNSPECIFIED;
+    if (previous != wv.status()) {
+      changes.push_back({wv.workload_id(), wv.identity().name(), previous, wv.status()});
+    }
+    if (!known || previous != wv.status() || it->second.second != wv.identity().name()) {
+      BindText(w.upsert_workload_status.get(), 1, node_id);
+      BindText(w.upsert_workload_status.get(), 2, wv.workload_id());
+      BindText(w.upsert_workload_status.get(), 3, wv.identity().name());
+      sqlite3_bind_int(w.upsert_workload_status.get(), 4, wv.status());
+      RETURN_IF_ERROR(Run(db, w.upsert_workload_status.get(), "store: workload status"));
+      status.workloads[wv.workload_id()] = {wv.status(), wv.identity().name()};
+    }
+  }
+  int64_t last_change_id = 0;
+  for (const Change& c : changes) {
+    BindText(w.insert_change.get(), 1, node_id);
+    BindText(w.insert_change.get(), 2, c.workload_id);
+    BindText(w.insert_change.get(), 3, c.workload_name);
+    sqlite3_bind_int(w.insert_change.get(), 4, c.previous);
+    sqlite3_bind_int(w.insert_change.get(), 5, c.current);
+    sqlite3_bind_int64(w.insert_change.get(), 6, appraised);
+    BindBlob(w.insert_change.get(), 7, verdict_bytes);
+    RETURN_IF_ERROR(Run(db, w.insert_change.get(), "store: insert status change"));
+    last_change_id = sqlite3_last_insert_rowid(db);
+  }
+
+  // Everything written: hand the result to the batch.
+  batch.statuses[node_id] = std::move(status);
+  if (last_change_id != 0) batch.last_change_id = last_change_id;
+  batch.publish.push_back([this, node_id, hostname, verdict, now] {
+    NodeResultSummary& s = SummaryLocked(node_id);
+    s.hostname = hostname;
+    s.latest_verdict = verdict;
+    s.last_seen_unix_nano = std::max(s.last_seen_unix_nano, now);
+  });
+  return absl::OkStatus();
+}
+
+bool SqliteStore::RetentionEnabled() const {
+  return options_.retention_max_age > absl::ZeroDuration() ||
+         options_.retention_max_verdicts_per_node > 0;
+}
+
+absl::StatusOr<SqliteStore::RetentionResult> SqliteStore::RetentionPass() {
+  sqlite3* db = writer_db_.get();
+  RetentionResult result;
+  if (options_.retention_max_age > absl::ZeroDuration()) {
+    const int64_t cutoff = NowUnixNanos() - absl::ToInt64Nanoseconds(options_.retention_max_age);
+    // A node's latest verdict stays whatever its age: it is what the node is judged by.
+    ASSIGN_OR_RETURN(Stmt old_verdicts,
+                     Prepare(db,
+                             "DELETE FROM verdicts WHERE id IN (SELECT id FROM verdicts WHERE "
+                             "appraised_unix_nano < ?1 AND id NOT IN (SELECT latest_verdict_id "
+                             "FROM nodes WHERE latest_verdict_id IS NOT NULL) LIMIT ?2)"));
+    sqlite3_bind_int64(old_verdicts.get(), 1, cutoff);
+    sqlite3_bind_int(old_verdicts.get(), 2, kRetentionRowsPerPass);
+    RETURN_IF_ERROR(Run(db, old_verdicts.get(), "store: retention of verdicts"));
+    result.verdicts += static_cast<size_t>(sqlite3_changes(db));
+
+    // Changes go oldest first and stop at the first one inside the window, so the kept log
+    // is always a suffix: a watcher behind the pruned prefix is told (OUT_OF_RANGE), and no
+    // change a watcher can still resume to is ever removed.
+    ASSIGN_OR_RETURN(Stmt oldest, Prepare(db,
+                                          "SELECT id, appraised_unix_nano FROM verdict_changes "
+                                          "ORDER BY id LIMIT ?1"));
+    sqlite3_bind_int(oldest.get(), 1, kRetentionRowsPerPass);
+    int64_t through = 0;
+    int rc;
+    while ((rc = sqlite3_step(oldest.get())) == SQLITE_ROW) {
+      if (sqlite3_column_int64(oldest.get(), 1) >= cutoff) break;
+      through = sqlite3_column_int64(oldest.get(), 0);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      return sqlite::Error(db, "store: retention of changes");
+    }
+    oldest.reset();
+    if (through != 0) {
+      ASSIGN_OR_RETURN(Stmt prune, Prepare(db, "DELETE FROM verdict_changes WHERE id <= ?1"));
+      sqlite3_bind_int64(prune.get(), 1, through);
+      RETURN_IF_ERROR(Run(db, prune.get(), "store: retention of changes"));
+      result.changes += static_cast<size_t>(sqlite3_changes(db));
+      ASSIGN_OR_RETURN(Stmt mark, Prepare(db,
+                                          "UPDATE store_meta SET value = MAX(value, ?1) WHERE "
+                                          "key = 'changes_pruned_through'"));
+      sqlite3_bind_int64(mark.get(), 1, through);
+      RETURN_IF_ERROR(Run(db, mark.get(), "store: retention of changes"));
+    }
+  }
+  if (options_.retention_max_verdicts_per_node > 0) {
+    ASSIGN_OR_RETURN(Stmt nodes, Prepare(db, "SELECT node_id FROM nodes"));
+    ASSIGN_OR_RETURN(Stmt excess,
+                     Prepare(db,
+                             "DELETE FROM verdicts WHERE id IN (SELECT id FROM verdicts WHERE "
+                             "node_id = ?1 ORDER BY appraised_unix_nano DESC, id DESC LIMIT ?3 "
+                             "OFFSET ?2) AND id IS NOT (SELECT latest_verdict_id FROM nodes "
+                             "WHERE node_id = ?1)"));
+    int rc;
+    while ((rc = sqlite3_step(nodes.get())) == SQLITE_ROW &&
+           result.verdicts < static_cast<size_t>(kRetentionRowsPerPass)) {
+      BindText(excess.get(), 1, ColumnBytes(nodes.get(), 0));
+      sqlite3_bind_int64(excess.get(), 2,
+                         static_cast<int64_t>(options_.retention_max_verdicts_per_node));
+      sqlite3_bind_int(excess.get(), 3, kRetentionRowsPerPass);
+      RETURN_IF_ERROR(Run(db, excess.get(), "store: retention per node"));
+      result.verdicts += static_cast<size_t>(sqlite3_changes(db));
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite::Error(db, "store: listing nodes");
+  }
+  return result;
+}
+
+absl::StatusOr<SqliteStore::RetentionResult> SqliteStore::ApplyRetention() {
+  RetentionResult total;
+  for (;;) {
+    RetentionResult pass;
+    RETURN_IF_ERROR(RunWriteThrough([this, &pass](Batch&) -> absl::Status {
+      ASSIGN_OR_RETURN(pass, RetentionPass());
+      return absl::OkStatus();
+    }));
+    total.verdicts += pass.verdicts;
+    total.changes += pass.changes;
+    if (pass.verdicts == 0 && pass.changes == 0) return total;
+  }
+}
+
+void SqliteStore::WriterLoop() {
+  using Clock = std::chrono::steady_clock;
+  const auto interval = absl::ToChronoNanoseconds(options_.retention_interval);
+  auto next_retention = Clock::now() + interval;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    auto ready = [this] { return stopping_ || !queue_.empty(); };
+    if (RetentionEnabled()) {
+      work_cv_.wait_until(lock, next_retention, ready);
+    } else {
+      work_cv_.wait(lock, ready);
+    }
+    if (queue_.empty() && stopping_) return;
+    if (RetentionEnabled() && Clock::now() >= next_retention) {
+      // Retention rides in the next transaction like any other write.
+      next_retention = Clock::now() + interval;
+      queue_.push_back(Op{[this, &next_retention](Batch&) -> absl::Status {
+                            ASSIGN_OR_RETURN(RetentionResult r, RetentionPass());
+                            // More is due: come back soon, after the writes waiting now.
+                            if (r.verdicts + r.changes >=
+                                static_cast<size_t>(kRetentionRowsPerPass)) {
+                              next_retention = Clock::now();
+                            }
+                            return absl::OkStatus();
+                          },
+                          nullptr});
+    }
+    std::vector<Op> ops;
+    ops.swap(queue_);
+    lock.unlock();
+    CommitBatch(ops);
+    lock.lock();
+  }
+}
+
+void SqliteStore::CommitBatch(std::vector<Op>& ops) {
+  sqlite3* db = writer_db_.get();
+  Batch batch;
+  std::vector<absl::Status> results(ops.size());
+  absl::Status st = Exec(db, "BEGIN IMMEDIATE");
+  if (st.ok()) {
+    // Each write in its own savepoint: one that fails is undone alone and reported to its
+    // caller; the rest of the batch commits.
+    for (size_t i = 0; i < ops.size() && st.ok(); ++i) {
+      st = Exec(db, "SAVEPOINT op");
+      if (!st.ok()) break;
+      results[i] = ops[i].apply(batch);
+      st = Exec(db, results[i].ok() ? "RELEASE op" : "ROLLBACK TO op; RELEASE op");
+    }
+    if (st.ok()) st = Exec(db, "COMMIT");
+    if (!st.ok()) Exec(db, "ROLLBACK").IgnoreError();
+  }
+  absl::Status first_error = st;
+  if (!st.ok()) {
+    spdlog::error("store: a batch of {} writes failed: {}", ops.size(), st.ToString());
+    for (absl::Status& r : results) r = st;
+  } else {
+    for (const absl::Status& r : results) {
+      if (!r.ok()) {
+        first_error = r;
+        break;
+      }
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (st.ok()) {
+      for (const std::function<void()>& publish : batch.publish) publish();
+      if (batch.last_change_id != 0) last_change_id_ = batch.last_change_id;
+    }
+    if (!first_error.ok() && write_error_.ok()) write_error_ = first_error;
+  }
+  if (st.ok()) {
+    for (auto& [node_id, status] : batch.statuses) node_status_[node_id] = std::move(status);
+  }
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].done) ops[i].done(results[i]);
+  }
+  if (st.ok() && batch.last_change_id != 0) {
+    std::lock_guard<std::mutex> lock(subscribers_mu_);
+    for (const auto& [id, on_commit] : subscribers_) on_commit();
+  }
+}
+
+std::unique_ptr<Subscription> SqliteStore::Subscribe(std::function<void()> on_commit) {
+  std::lock_guard<std::mutex> lock(subscribers_mu_);
+  const uint64_t id = ++next_subscriber_;
+  subscribers_[id] = std::move(on_commit);
+  return std::make_unique<SubscriptionImpl>(this, id);
+}
+
+absl::Status SqliteStore::Flush() {
+  absl::Status st = RunWriteThrough([](Batch&) { return absl::OkStatus(); });
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::Status earlier = std::exchange(write_error_, absl::OkStatus());
+  return earlier.ok() ? st : earlier;
+}
+
+absl::StatusOr<v1::PolicyInfo> SqliteStore::PutPolicy(const v1::PolicyInfo& policy) {
+  if (policy.name().empty()) return absl::InvalidArgumentError("a policy needs a name");
+  if (policy.revision() == 0 ||
+      policy.revision() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return absl::InvalidArgumentError("a policy revision is a positive 63-bit number");
+  }
+  v1::PolicyInfo stored = policy;
+  if (stored.updated_unix_nano() == 0) stored.set_updated_unix_nano(NowUnixNanos());
+  RETURN_IF_ERROR(RunWriteThrough([this, &stored](Batch&) -> absl::Status {
+    sqlite3* db = writer_db_.get();
+    ASSIGN_OR_RETURN(Stmt current, Prepare(db, "SELECT revision FROM policies WHERE name = ?1"));
+    BindText(current.get(), 1, stored.name());
+    const int rc = sqlite3_step(current.get());
+    if (rc == SQLITE_ROW) {
+      const int64_t revision = sqlite3_column_int64(current.get(), 0);
+      if (static_cast<int64_t>(stored.revision()) <= revision) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("policy ", stored.name(), ": revision ", stored.revision(),
+                         " is not greater than the stored revision ", revision));
+      }
+    } else if (rc != SQLITE_DONE) {
+      return sqlite::Error(db, "store: reading the policy");
+    }
+    ASSIGN_OR_RETURN(Stmt insert, Prepare(db,
+                                          "INSERT INTO policy_revisions (name, revision, sha256, "
+                                          "updated_unix_nano, updated_by, yaml) VALUES (?1, ?2, "
+                                          "?3, ?4, ?5, ?6)"));
+    BindText(insert.get(), 1, stored.name());
+    sqlite3_bind_int64(insert.get(), 2, static_cast<int64_t>(stored.revision()));
+    BindText(insert.get(), 3, stored.sha256());
+    sqlite3_bind_int64(insert.get(), 4, stored.updated_unix_nano());
+    BindText(insert.get(), 5, stored.updated_by());
+    BindText(insert.get(), 6, stored.yaml());
+    RETURN_IF_ERROR(Run(db, insert.get(), "store: insert policy revision"));
+    ASSIGN_OR_RETURN(Stmt head, Prepare(db,
+                                        "INSERT INTO policies (name, revision) VALUES (?1, ?2) "
+                                        "ON CONFLICT (name) DO UPDATE SET revision = "
+                                        "excluded.revision"));
+    BindText(head.get(), 1, stored.name());
+    sqlite3_bind_int64(head.get(), 2, static_cast<int64_t>(stored.revision()));
+    return Run(db, head.get(), "store: update policy");
+  }));
+  return stored;
+}
+
+absl::Status SqliteStore::RevokeNode(const std::string& node_id, const std::string& actor,
+                                     const std::string& reason) {
+  if (node_id.empty()) return absl::InvalidArgumentError("node_id is required");
+  const int64_t now = NowUnixNanos();
+  return RunWriteThrough([&](Batch& batch) -> absl::Status {
+    sqlite3* db = writer_db_.get();
+    ASSIGN_OR_RETURN(Stmt s, Prepare(db,
+                                     "INSERT INTO nodes (node_id, revoked, revoked_by, "
+                                     "revoked_unix_nano, revoked_reason) VALUES (?1, 1, ?2, ?3, "
+                                     "?4) ON CONFLICT (node_id) DO UPDATE SET revoked = 1, "
+                                     "revoked_by = excluded.revoked_by, revoked_unix_nano = "
+                                     "excluded.revoked_unix_nano, revoked_reason = "
+                                     "excluded.revoked_reason"));
+    BindText(s.get(), 1, node_id);
+    BindText(s.get(), 2, actor);
+    sqlite3_bind_int64(s.get(), 3, now);
+    BindText(s.get(), 4, reason);
+    RETURN_IF_ERROR(Run(db, s.get(), "store: revoke node"));
+    batch.publish.push_back([this, node_id, actor, reason, now] {
+      NodeResultSummary& summary = SummaryLocked(node_id);
+      summary.revoked = true;
+      summary.revoked_by = actor;
+      summary.revoked_unix_nano = now;
+      summary.revoked_reason = reason;
+    });
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SqliteStore::ClearRevocation(const std::string& node_id) {
+  return RunWriteThrough([&](Batch& batch) -> absl::Status {
+    sqlite3* db = writer_db_.get();
+    ASSIGN_OR_RETURN(Stmt s, Prepare(db,
+                                     "UPDATE nodes SET revoked = 0, revoked_by = '', "
+                                     "revoked_unix_nano = 0, revoked_reason = '' WHERE "
+                                     "node_id = ?1"));
+    BindText(s.get(), 1, node_id);
+    RETURN_IF_ERROR(Run(db, s.get(), "store: clear revocation"));
+    batch.publish.push_back([this, node_id] {
+      auto it = summaries_.find(node_id);
+      if (it == summaries_.end()) return;
+      it->second.revoked = false;
+      it->second.revoked_by.clear();
+      it->second.revoked_unix_nano = 0;
+      it->second.revoked_reason.clear();
+    });
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SqliteStore::AppendAudit(const v1::AuditRecord& record) {
+  const int64_t time = record.time_unix_nano() != 0 ? record.time_unix_nano() : NowUnixNanos();
+  return RunWriteThrough([&](Batch&) -> absl::Status {
+    sqlite3* db = writer_db_.get();
+    ASSIGN_OR_RETURN(Stmt s, Prepare(db,
+                                     "INSERT INTO audit_log (time_unix_nano, actor, action, "
+                                     "target, detail) VALUES (?1, ?2, ?3, ?4, ?5)"));
+    sqlite3_bind_int64(s.get(), 1, time);
+    BindText(s.get(), 2, record.actor());
+    BindText(s.get(), 3, record.action());
+    BindText(s.get(), 4, record.target());
+    BindText(s.get(), 5, record.detail());
+    return Run(db, s.get(), "store: append audit record");
+  });
+}
+
+}  // namespace vigil::verifier

@@ -1,0 +1,153 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "verifier/result_sink.h"
+#include "verifier/store/sqlite_util.h"
+#include "verifier/store/store.h"
+
+namespace vigil::verifier {
+
+/// The Store in one SQLite file (WAL). One writer thread owns the write connection and
+/// commits everything queued in one transaction with synchronous=FULL (one fsync per
+/// batch), then publishes to readers and runs the callbacks. Readers use their own
+/// connection and only see committed transactions. The file may be shared with the node
+/// registry's tables. See docs/store.md.
+class SqliteStore final : public Store, public ResultSink {
+ public:
+  struct Options {
+    /// Verdicts and status changes appraised longer ago than this are deleted (0: kept).
+    absl::Duration retention_max_age = absl::ZeroDuration();
+    /// At most this many verdicts are kept per node (0: no limit).
+    size_t retention_max_verdicts_per_node = 0;
+    /// How often the writer applies retention when one of the limits is set.
+    absl::Duration retention_interval = absl::Minutes(1);
+  };
+
+  /// What one ApplyRetention call deleted.
+  struct RetentionResult {
+    size_t verdicts = 0;
+    size_t changes = 0;
+  };
+
+  /// Opens or creates the database at `path` (file 0600 from the start, missing parent
+  /// directories 0700), runs the pending schema migrations in one transaction (refusing a
+  /// schema newer than this build knows), loads the node summaries (every node
+  /// disconnected) and starts the writer.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path,
+                                                           Options options);
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path) {
+    return Open(path, Options{});
+  }
+
+  /// Commits what is queued, stops the writer and closes the database.
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  /// The schema version this build writes.
+  static int LatestSchemaVersion();
+
+  // ResultSink: Record queues like RecordVerdict and logs a write that failed.
+  void Record(const std::string& node_id, const v1::Evidence& evidence,
+              const v1::Verdict& verdict) override;
+
+  // Store
+  void RecordVerdict(const std::string& node_id, const v1::Evidence& evidence,
+                     const v1::Verdict& verdict, DurableCallback on_durable) override;
+  void SetConnected(const std::string& node_id, bool connected) override;
+  std::vector<NodeResultSummary> ListNodes() const override;
+  std::optional<NodeResultSummary> FindNode(const std::string& node_id) const override;
+  absl::StatusOr<LatestResult> Latest(const std::string& node_id) const override;
+  absl::StatusOr<VerdictPage> ListVerdicts(const VerdictQuery& query) const override;
+  absl::StatusOr<ChangesPage> ChangesAfter(const std::string& cursor, const std::string& node_id,
+                                           size_t limit) const override;
+  std::string LatestCursor() const override;
+  std::unique_ptr<Subscription> Subscribe(std::function<void()> on_commit) override;
+  absl::StatusOr<v1::PolicyInfo> PutPolicy(const v1::PolicyInfo& policy) override;
+  absl::StatusOr<std::vector<v1::PolicyInfo>> ListPolicies() const override;
+  absl::StatusOr<std::vector<v1::PolicyInfo>> PolicyRevisions(
+      const std::string& name) const override;
+  absl::Status RevokeNode(const std::string& node_id, const std::string& actor,
+                          const std::string& reason) override;
+  absl::Status ClearRevocation(const std::string& node_id) override;
+  absl::Status AppendAudit(const v1::AuditRecord& record) override;
+  absl::StatusOr<AuditPage> ListAudit(uint32_t page_size,
+                                      const std::string& page_token) const override;
+  absl::Status Flush() override;
+
+  /// Applies retention now, through the writer, until nothing more is due.
+  absl::StatusOr<RetentionResult> ApplyRetention();
+
+ private:
+  // The statuses change detection compares with: the node's overall status and, per
+  // workload_id, the workload's last status and name.
+  struct NodeStatus {
+    v1::TrustStatus status = v1::TRUST_STATUS_UNSPECIFIED;
+    std::map<std::string, std::pair<v1::TrustStatus, std::string>> workloads;
+  };
+  // What one transaction produced, published to readers only after it committed.
+  struct Batch {
+    std::map<std::string, NodeStatus> statuses;
+    std::vector<std::function<void()>> publish;  // run with mu_ held
+    int64_t last_change_id = 0;
+  };
+  using Apply = std::function<absl::Status(Batch&)>;
+  struct Op {
+    Apply apply;
+    DurableCallback done;
+  };
+  struct Statements;
+  class SubscriptionImpl;
+
+  SqliteStore(sqlite::Db writer, sqlite::Db reader, Options options);
+  absl::Status Load();
+  void Enqueue(Op op);
+  // Queues `apply` and waits until its transaction committed (or failed).
+  absl::Status RunWriteThrough(Apply apply);
+  void WriterLoop();
+  void CommitBatch(std::vector<Op>& ops);
+  absl::Status ApplyVerdict(Batch& batch, const std::string& node_id, const std::string& evidence,
+                            const std::string& hostname, const v1::Verdict& verdict);
+  absl::StatusOr<RetentionResult> RetentionPass();
+  bool RetentionEnabled() const;
+  NodeResultSummary& SummaryLocked(const std::string& node_id);
+
+  const Options options_;
+  sqlite::Db writer_db_;                           // the writer thread's (and Open's/destructor's)
+  std::unique_ptr<Statements> statements_;         // on writer_db_
+  std::map<std::string, NodeStatus> node_status_;  // the writer thread's
+
+  sqlite::Db reader_db_;  // guarded by reader_mu_
+  mutable std::mutex reader_mu_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::vector<Op> queue_;                               // guarded by mu_
+  std::map<std::string, NodeResultSummary> summaries_;  // guarded by mu_
+  std::map<std::string, int> open_streams_;             // guarded by mu_
+  int64_t last_change_id_ = 0;                          // guarded by mu_
+  absl::Status write_error_;                            // guarded by mu_
+  bool stopping_ = false;                               // guarded by mu_
+
+  std::mutex subscribers_mu_;
+  uint64_t next_subscriber_ = 0;                           // guarded by subscribers_mu_
+  std::map<uint64_t, std::function<void()>> subscribers_;  // guarded by subscribers_mu_
+
+  std::thread writer_;
+};
+
+}  // namespace vigil::verifier
