@@ -5,15 +5,9 @@
 #include <vector>
 
 #include "node/selector.h"
+#include "node/snapshotter.h"
 
 namespace vigil::node {
-
-/// Open files whose path matches `glob` (fnmatch(3)) are reported as `classification`
-/// ("config" or "secret") in ProcessSnapshot.sensitive_files.
-struct SensitivePath {
-  std::string glob;
-  std::string classification;
-};
 
 /// Everything vigil-node's `run` needs, filled by main.cc from flags. Libraries take this
 /// struct (or the part they need); they never read flags themselves.

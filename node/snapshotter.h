@@ -5,12 +5,18 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "node/config.h"
 #include "node/file_hash_cache.h"
 #include "node/procfs.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::node {
+
+/// Open files whose path matches `glob` (fnmatch(3)) are reported as `classification`
+/// ("config" or "secret") in ProcessSnapshot.sensitive_files.
+struct SensitivePath {
+  std::string glob;
+  std::string classification;
+};
 
 /// What the snapshotter reads and evaluates.
 struct SnapshotOptions {
