@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "common/digest.h"
-#include "common/tpm_marshal.h"
-#include "tests/verifier/software_ak.h"
+#include "common/tpm/software_ak.h"
+#include "common/tpm/tpm_marshal.h"
 #include "verifier/quote_appraiser.h"
 #include "vigil/v1/runtime.pb.h"
 

@@ -9,8 +9,8 @@
 #include "cli/tpm2_tools_format.h"
 #include "common/digest.h"
 #include "common/status_macros.h"
+#include "common/tpm/attest.h"
 #include "grpcpp/grpcpp.h"
-#include "verifier/tpm/attest.h"
 
 namespace vigil::cli {
 namespace {

@@ -7,7 +7,7 @@
 #include "cli/tpm2_tools_format.h"
 #include "common/digest.h"
 #include "common/status_macros.h"
-#include "verifier/tpm/attest.h"
+#include "common/tpm/attest.h"
 
 namespace vigil::cli {
 namespace {

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "verifier/tpm/tpm_public.h"
+#include "common/tpm/tpm_public.h"
 
 namespace vigil::cli {
 

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-#include "tests/verifier/software_ak.h"
+#include "common/tpm/software_ak.h"
 
 namespace vigil::verifier {
 namespace {
