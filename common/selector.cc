@@ -4,7 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
-namespace vigil::node {
+namespace vigil {
 
 absl::StatusOr<Selector> ParseSelector(const std::string& text) {
   Selector s;
@@ -50,4 +50,4 @@ absl::StatusOr<Selector> ParseSelector(const std::string& text) {
   return s;
 }
 
-}  // namespace vigil::node
+}  // namespace vigil

@@ -6,7 +6,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace vigil::node {
+namespace vigil {
 
 /// Which processes the node monitors. A selector matches a process when every field it sets
 /// matches; the node monitors a process when any selector matches it, and follows every
@@ -30,4 +30,4 @@ struct Selector {
 /// pairs with keys pid, exe, comm, cgroup, container ("exe=/opt/agent/*,comm=agent").
 absl::StatusOr<Selector> ParseSelector(const std::string& text);
 
-}  // namespace vigil::node
+}  // namespace vigil

@@ -9,7 +9,7 @@
 #include "common/status_macros.h"
 #include "common/tpm/tpm_public.h"
 
-namespace vigil::verifier::tpm {
+namespace vigil::tpm {
 namespace {
 
 absl::StatusOr<std::string> EcdsaDer(const TPMS_SIGNATURE_ECC& ecc) {
@@ -134,4 +134,4 @@ absl::StatusOr<std::vector<uint32_t>> Sha256PcrIndices(const TPML_PCR_SELECTION&
   return out;
 }
 
-}  // namespace vigil::verifier::tpm
+}  // namespace vigil::tpm

@@ -9,7 +9,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace vigil::verifier::tpm {
+namespace vigil::tpm {
 
 /// Decodes a marshalled TPMS_ATTEST (the contents of a TPM2B_ATTEST). Every byte must be
 /// consumed; any decoding error is InvalidArgument.
@@ -28,4 +28,4 @@ absl::Status VerifySignature(EVP_PKEY* key, const TPMT_SIGNATURE& signature,
 /// has a PCR selected or a selection is malformed.
 absl::StatusOr<std::vector<uint32_t>> Sha256PcrIndices(const TPML_PCR_SELECTION& selection);
 
-}  // namespace vigil::verifier::tpm
+}  // namespace vigil::tpm

@@ -8,7 +8,7 @@
 
 #include "common/status_macros.h"
 
-namespace vigil::verifier::tpm {
+namespace vigil::tpm {
 namespace {
 
 void PutU16(std::string& out, size_t v) {
@@ -263,4 +263,4 @@ absl::StatusOr<Credential> MakeCredential(const TpmPublic& ek, std::string_view 
   return out;
 }
 
-}  // namespace vigil::verifier::tpm
+}  // namespace vigil::tpm

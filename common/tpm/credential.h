@@ -6,7 +6,7 @@
 #include "absl/status/statusor.h"
 #include "common/tpm/tpm_public.h"
 
-namespace vigil::verifier::tpm {
+namespace vigil::tpm {
 
 /// The output of TPM2_MakeCredential, marshalled as TPM2_ActivateCredential takes it.
 struct Credential {
@@ -35,4 +35,4 @@ absl::StatusOr<std::string> KdfA(TPMI_ALG_HASH alg, std::string_view key, std::s
 absl::StatusOr<std::string> KdfE(TPMI_ALG_HASH alg, std::string_view z, std::string_view label,
                                  std::string_view party_u, std::string_view party_v, uint32_t bits);
 
-}  // namespace vigil::verifier::tpm
+}  // namespace vigil::tpm

@@ -1,7 +1,9 @@
 #pragma once
 
-// A software ECC P-256 key dressed as a TPM attestation key, for tests that must re-sign a
-// modified TPMS_ATTEST to reach the checks behind the signature check.
+// A software ECC P-256 key dressed as a TPM attestation key: it signs TPMS_ATTEST structures
+// the way a TPM's AK signs quotes. For tests that must re-sign a modified TPMS_ATTEST to reach
+// the checks behind the signature check, and for benchmarks of appraisal without a TPM. It
+// attests nothing: a verifier must only ever trust AKs it enrolled by credential activation.
 
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
@@ -15,7 +17,7 @@
 #include "common/tpm/tpm_marshal.h"
 #include "common/tpm/tpm_public.h"
 
-namespace vigil::testing {
+namespace vigil::tpm {
 
 struct SoftwareAk {
   vigil::EvpPkeyPtr key;
@@ -52,9 +54,8 @@ struct SoftwareAk {
     BN_bn2binpad(bx.get(), a.unique.ecc.x.buffer, 32);
     BN_bn2binpad(by.get(), a.unique.ecc.y.buffer, 32);
     ASSIGN_OR_RETURN(ak.tpm2b_public, MarshalTPM2B_PUBLIC(pub));
-    ASSIGN_OR_RETURN(verifier::tpm::TpmPublic parsed,
-                     verifier::tpm::ParseTpm2bPublic(ak.tpm2b_public));
-    ASSIGN_OR_RETURN(ak.name, verifier::tpm::ComputeName(parsed));
+    ASSIGN_OR_RETURN(tpm::TpmPublic parsed, tpm::ParseTpm2bPublic(ak.tpm2b_public));
+    ASSIGN_OR_RETURN(ak.name, tpm::ComputeName(parsed));
     return ak;
   }
 
@@ -88,4 +89,4 @@ struct SoftwareAk {
   }
 };
 
-}  // namespace vigil::testing
+}  // namespace vigil::tpm

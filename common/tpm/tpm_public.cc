@@ -11,7 +11,7 @@
 #include "common/digest.h"
 #include "common/status_macros.h"
 
-namespace vigil::verifier::tpm {
+namespace vigil::tpm {
 namespace {
 
 struct ParamBldDeleter {
@@ -209,4 +209,4 @@ absl::Status CheckAttestationKeyAttributes(const TpmPublic& ak) {
   return absl::OkStatus();
 }
 
-}  // namespace vigil::verifier::tpm
+}  // namespace vigil::tpm

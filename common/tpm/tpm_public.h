@@ -8,7 +8,7 @@
 #include "absl/status/statusor.h"
 #include "common/openssl_util.h"
 
-namespace vigil::verifier::tpm {
+namespace vigil::tpm {
 
 /// A TPM object's public area, decoded, together with the exact marshalled TPMT_PUBLIC bytes
 /// it was decoded from (names and node ids are computed over those bytes, never re-encoded).
@@ -51,4 +51,4 @@ absl::StatusOr<size_t> CurveFieldBytes(TPMI_ECC_CURVE curve);
 /// sensitiveDataOrigin, restricted and sign set; decrypt clear; nameAlg SHA-256; RSA or ECC.
 absl::Status CheckAttestationKeyAttributes(const TpmPublic& ak);
 
-}  // namespace vigil::verifier::tpm
+}  // namespace vigil::tpm

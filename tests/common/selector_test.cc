@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace vigil::node {
+namespace vigil {
 namespace {
 
 TEST(SelectorTest, ParsesEveryKey) {
@@ -25,4 +25,4 @@ TEST(SelectorTest, RejectsBadInputWithReason) {
 }
 
 }  // namespace
-}  // namespace vigil::node
+}  // namespace vigil

@@ -121,7 +121,7 @@ class CertificateRenewalTest : public ::testing::Test {
   std::unique_ptr<verifier::CertificateRenewerImpl> renewer_;
   std::unique_ptr<testing::TestVerifier> verifier_;
 
-  node::ProcessMatcher matcher_{{*node::ParseSelector("pid=" + std::to_string(getpid()))}};
+  node::ProcessMatcher matcher_{{*ParseSelector("pid=" + std::to_string(getpid()))}};
   node::FileHashCache hashes_;
   node::Snapshotter snapshotter_{node::SnapshotOptions{}, &hashes_};
   node::UnquotedSealer sealer_;

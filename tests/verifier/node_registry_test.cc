@@ -11,7 +11,7 @@
 namespace vigil::verifier {
 namespace {
 
-using ::vigil::testing::SoftwareAk;
+using ::vigil::tpm::SoftwareAk;
 
 class NodeRegistryTest : public ::testing::Test {
  protected:

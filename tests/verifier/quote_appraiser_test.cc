@@ -21,8 +21,8 @@ namespace {
 
 using ::vigil::testing::ReadBytes;
 using ::vigil::testing::RunTpm2Tool;
-using ::vigil::testing::SoftwareAk;
 using ::vigil::testing::SwtpmFixture;
+using ::vigil::tpm::SoftwareAk;
 
 constexpr uint32_t kMeasurementPcr = 15;
 const char kOtherNode[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

@@ -8,7 +8,7 @@
 #include "tests/testing/swtpm_fixture.h"
 #include "tests/testing/tpm2_tools_node.h"
 
-namespace vigil::verifier::tpm {
+namespace vigil::tpm {
 namespace {
 
 using ::vigil::testing::ToolsNode;
@@ -83,4 +83,4 @@ TEST(CredentialTest, KdfAProducesRequestedLengthAndDependsOnLabel) {
 }
 
 }  // namespace
-}  // namespace vigil::verifier::tpm
+}  // namespace vigil::tpm

@@ -9,7 +9,7 @@
 #include "tests/testing/swtpm_fixture.h"
 #include "tests/testing/tpm2_tools_util.h"
 
-namespace vigil::verifier::tpm {
+namespace vigil::tpm {
 namespace {
 
 using ::vigil::testing::ReadBytes;
@@ -108,4 +108,4 @@ TEST(TpmPublicParseTest, RefusesEccPointOffTheCurve) {
 }
 
 }  // namespace
-}  // namespace vigil::verifier::tpm
+}  // namespace vigil::tpm
