@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "common/digest.h"
-#include "common/tpm_marshal.h"
-#include "tests/verifier/software_ak.h"
+#include "common/tpm/software_ak.h"
+#include "common/tpm/tpm_marshal.h"
 #include "verifier/quote_appraiser.h"
 #include "vigil/v1/runtime.pb.h"
 
@@ -44,7 +44,7 @@ double Seconds(std::chrono::steady_clock::duration d) {
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 5000;
   const std::string node_id(64, 'a');
-  auto ak = vigil::testing::SoftwareAk::Create();
+  auto ak = vigil::tpm::SoftwareAk::Create();
   if (!ak.ok()) Die(std::string(ak.status().message()));
   auto registry = vigil::verifier::NodeRegistry::Open(":memory:");
   if (!registry.ok()) Die(std::string(registry.status().message()));

@@ -9,20 +9,20 @@
 #include "cli/tpm2_tools_format.h"
 #include "common/digest.h"
 #include "common/status_macros.h"
+#include "common/tpm/attest.h"
 #include "grpcpp/grpcpp.h"
-#include "verifier/tpm/attest.h"
 
 namespace vigil::cli {
 namespace {
 
 // The PCR values of `quote`, laid out by the selection the TPM actually quoted.
 absl::StatusOr<PcrFile> QuotedPcrs(const v1::Quote& quote) {
-  ASSIGN_OR_RETURN(TPMS_ATTEST attest, verifier::tpm::DecodeAttest(quote.attest()));
+  ASSIGN_OR_RETURN(TPMS_ATTEST attest, tpm::DecodeAttest(quote.attest()));
   if (attest.type != TPM2_ST_ATTEST_QUOTE) {
     return absl::InvalidArgumentError("the quote's attest is not a quote");
   }
   ASSIGN_OR_RETURN(std::vector<uint32_t> indices,
-                   verifier::tpm::Sha256PcrIndices(attest.attested.quote.pcrSelect));
+                   tpm::Sha256PcrIndices(attest.attested.quote.pcrSelect));
   std::map<uint32_t, std::string> values;
   for (const v1::PcrValue& v : quote.pcr_values()) {
     if (!values.emplace(v.index(), v.digest()).second) {

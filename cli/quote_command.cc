@@ -7,7 +7,7 @@
 #include "cli/tpm2_tools_format.h"
 #include "common/digest.h"
 #include "common/status_macros.h"
-#include "verifier/tpm/attest.h"
+#include "common/tpm/attest.h"
 
 namespace vigil::cli {
 namespace {
@@ -37,15 +37,15 @@ absl::StatusOr<QuoteCheck> CheckTpm2ToolsQuote(const QuoteMaterial& material) {
     return absl::InvalidArgumentError(absl::StrCat("AK public key: ", ak.status().message()));
   }
 
-  absl::StatusOr<TPMS_ATTEST> attest = verifier::tpm::DecodeAttest(material.message);
+  absl::StatusOr<TPMS_ATTEST> attest = tpm::DecodeAttest(material.message);
   if (!attest.ok()) {
     return Fail(v1::QUOTE_MALFORMED, "the message is not a marshalled TPMS_ATTEST");
   }
-  absl::StatusOr<TPMT_SIGNATURE> signature = verifier::tpm::DecodeSignature(material.signature);
+  absl::StatusOr<TPMT_SIGNATURE> signature = tpm::DecodeSignature(material.signature);
   if (!signature.ok()) {
     return Fail(v1::QUOTE_MALFORMED, "the signature is not a marshalled TPMT_SIGNATURE");
   }
-  if (absl::Status st = verifier::tpm::VerifySignature(ak->key.get(), *signature, material.message);
+  if (absl::Status st = tpm::VerifySignature(ak->key.get(), *signature, material.message);
       !st.ok()) {
     return Fail(v1::SIGNATURE_INVALID, std::string(st.message()));
   }

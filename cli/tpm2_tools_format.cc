@@ -314,8 +314,8 @@ absl::StatusOr<AkPublic> ParseAkPublic(std::string_view bytes) {
     if (!out.key) return absl::InvalidArgumentError("not a PEM public key");
     return out;
   }
-  ASSIGN_OR_RETURN(verifier::tpm::TpmPublic pub, verifier::tpm::ParseTpm2bPublic(bytes));
-  ASSIGN_OR_RETURN(out.key, verifier::tpm::PublicKeyOf(pub.area));
+  ASSIGN_OR_RETURN(tpm::TpmPublic pub, tpm::ParseTpm2bPublic(bytes));
+  ASSIGN_OR_RETURN(out.key, tpm::PublicKeyOf(pub.area));
   out.tpm_public = std::move(pub);
   return out;
 }

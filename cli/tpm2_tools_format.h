@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "verifier/tpm/tpm_public.h"
+#include "common/tpm/tpm_public.h"
 
 namespace vigil::cli {
 
@@ -73,7 +73,7 @@ absl::StatusOr<std::string> PcrCompositeDigest(const PcrFile& pcrs, TPMI_ALG_HAS
 struct AkPublic {
   vigil::EvpPkeyPtr key;
   /// Present only for TPM2B_PUBLIC input (PEM carries no TPM attributes or name).
-  std::optional<verifier::tpm::TpmPublic> tpm_public;
+  std::optional<tpm::TpmPublic> tpm_public;
 };
 absl::StatusOr<AkPublic> ParseAkPublic(std::string_view bytes);
 

@@ -9,20 +9,49 @@
 find_program(BPF_CLANG clang REQUIRED)
 find_program(BPFTOOL bpftool PATHS /usr/sbin /sbin REQUIRED)
 
-set(VIGIL_VMLINUX_BTF /sys/kernel/btf/vmlinux CACHE FILEPATH
-  "Kernel BTF that vmlinux.h is generated from")
-set(VIGIL_BPF_GEN_DIR ${CMAKE_BINARY_DIR}/bpf-gen)
+# The probes run in the kernel of the machine vigil-node runs on, whose processor is the
+# build's target processor.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+  set(VIGIL_BPF_ARCH x86_64)
+  set(VIGIL_BPF_TARGET_ARCH x86)  # bpf_tracing.h's __TARGET_ARCH_<arch>
+elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64)$")
+  set(VIGIL_BPF_ARCH aarch64)
+  set(VIGIL_BPF_TARGET_ARCH arm64)
+else()
+  message(FATAL_ERROR "BPF probes: unsupported processor ${CMAKE_SYSTEM_PROCESSOR}")
+endif()
 
-# vmlinux.h: every kernel type, from the running kernel's BTF, generated once per build dir.
-add_custom_command(
-  OUTPUT ${VIGIL_BPF_GEN_DIR}/vmlinux.h
-  COMMAND ${CMAKE_COMMAND} -E make_directory ${VIGIL_BPF_GEN_DIR}
-  COMMAND ${BPFTOOL} btf dump file ${VIGIL_VMLINUX_BTF} format c > ${VIGIL_BPF_GEN_DIR}/vmlinux.h.tmp
-  COMMAND ${CMAKE_COMMAND} -E rename ${VIGIL_BPF_GEN_DIR}/vmlinux.h.tmp
-          ${VIGIL_BPF_GEN_DIR}/vmlinux.h
-  COMMENT "Generating vmlinux.h from ${VIGIL_VMLINUX_BTF}"
+# vmlinux.h: every kernel type, generated once from a kernel's BTF and committed under
+# bpf/vmlinux/<arch>/, so the BPF object (a reference value) is the same wherever it is built;
+# CO-RE relocates field offsets to the running kernel when the probes load.
+set(VIGIL_VMLINUX_H ${PROJECT_SOURCE_DIR}/bpf/vmlinux/${VIGIL_BPF_ARCH}/vmlinux.h CACHE FILEPATH
+  "vmlinux.h the BPF probes are compiled against")
+if(NOT EXISTS ${VIGIL_VMLINUX_H})
+  message(FATAL_ERROR "${VIGIL_VMLINUX_H} not found: generate it with "
+    "bpf/vmlinux/generate.sh ${VIGIL_BPF_ARCH} (see docs/probes.md)")
+endif()
+get_filename_component(VIGIL_VMLINUX_DIR ${VIGIL_VMLINUX_H} DIRECTORY)
+
+# `cmake --build build --target vigil_regenerate_vmlinux_h` rewrites the committed header from
+# VIGIL_VMLINUX_BTF (by default the running kernel's BTF). Never part of a normal build.
+set(VIGIL_VMLINUX_BTF /sys/kernel/btf/vmlinux CACHE FILEPATH
+  "Kernel BTF that vigil_regenerate_vmlinux_h generates vmlinux.h from")
+add_custom_target(vigil_regenerate_vmlinux_h
+  COMMAND sh ${PROJECT_SOURCE_DIR}/bpf/vmlinux/generate.sh ${VIGIL_BPF_ARCH} ${VIGIL_VMLINUX_BTF}
+  COMMENT "Regenerating bpf/vmlinux/${VIGIL_BPF_ARCH}/vmlinux.h from ${VIGIL_VMLINUX_BTF}"
   VERBATIM)
-add_custom_target(vigil_vmlinux_h DEPENDS ${VIGIL_BPF_GEN_DIR}/vmlinux.h)
+
+# The same path maps as the C++ code (top-level CMakeLists.txt), and a fixed compilation
+# directory: BTF names the source by it.
+set(VIGIL_BPF_PATH_FLAGS ${VIGIL_PREFIX_MAP_FLAGS})
+if(VIGIL_REPRODUCIBLE)
+  list(APPEND VIGIL_BPF_PATH_FLAGS -fdebug-compilation-dir=.)
+endif()
+
+set(VIGIL_BPF_INCLUDES -I${VIGIL_VMLINUX_DIR} -I${PROJECT_SOURCE_DIR} -I/usr/include)
+if(CMAKE_LIBRARY_ARCHITECTURE)
+  list(APPEND VIGIL_BPF_INCLUDES -I/usr/include/${CMAKE_LIBRARY_ARCHITECTURE})
+endif()
 
 function(vigil_bpf_object name src)
   cmake_parse_arguments(ARG "" "" "DEPENDS" ${ARGN})
@@ -31,13 +60,13 @@ function(vigil_bpf_object name src)
   set(skel ${CMAKE_CURRENT_BINARY_DIR}/${name}.skel.h)
   add_custom_command(
     OUTPUT ${obj}
-    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror
-            -I${VIGIL_BPF_GEN_DIR} -I${PROJECT_SOURCE_DIR} -I/usr/include
-            -I/usr/include/x86_64-linux-gnu
+    # The path flags keep build paths out of the object's BTF (source file names).
+    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${VIGIL_BPF_TARGET_ARCH} -Wall -Werror
+            ${VIGIL_BPF_PATH_FLAGS} ${VIGIL_BPF_INCLUDES}
             -c ${src_abs} -o ${obj}.tmp.o
     # Linking through bpftool strips DWARF (BTF stays), so the embedded object is small.
     COMMAND ${BPFTOOL} gen object ${obj} ${obj}.tmp.o
-    DEPENDS ${src_abs} ${ARG_DEPENDS} ${VIGIL_BPF_GEN_DIR}/vmlinux.h
+    DEPENDS ${src_abs} ${ARG_DEPENDS} ${VIGIL_VMLINUX_H}
     COMMENT "Compiling BPF object ${name}.bpf.o"
     VERBATIM)
   add_custom_command(
@@ -48,7 +77,6 @@ function(vigil_bpf_object name src)
     COMMENT "Generating BPF skeleton ${name}.skel.h"
     VERBATIM)
   add_custom_target(${name}_skel_gen DEPENDS ${skel})
-  add_dependencies(${name}_skel_gen vigil_vmlinux_h)
   add_library(${name}_skel INTERFACE)
   add_dependencies(${name}_skel ${name}_skel_gen)
   target_include_directories(${name}_skel INTERFACE ${CMAKE_CURRENT_BINARY_DIR})

@@ -1,10 +1,28 @@
 # Helpers that keep each component's CMakeLists.txt short.
 
-# vigil_library(NAME DIR LIBS...): a static library of every .cc under DIR except main.cc,
-# compiled with Vigil's warnings. New files join the library without editing CMake.
+# vigil_library(NAME DIR LIBS...): a static library of every .cc under DIR except main.cc
+# and except the folders below DIR that have a CMakeLists.txt of their own (those are
+# libraries of their own), compiled with Vigil's warnings. LIBS are its public dependencies.
+# New files join the library without editing CMake.
 function(vigil_library name dir)
   file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${dir}/*.cc)
   list(FILTER srcs EXCLUDE REGEX "/main\\.cc$")
+  file(GLOB_RECURSE sublists CONFIGURE_DEPENDS ${dir}/*/CMakeLists.txt)
+  set(own_srcs "")
+  foreach(src ${srcs})
+    set(own TRUE)
+    foreach(sublist ${sublists})
+      get_filename_component(subdir ${sublist} DIRECTORY)
+      string(FIND "${src}" "${subdir}/" at)
+      if(at EQUAL 0)
+        set(own FALSE)
+      endif()
+    endforeach()
+    if(own)
+      list(APPEND own_srcs ${src})
+    endif()
+  endforeach()
+  set(srcs ${own_srcs})
   if(NOT srcs)
     # A component with headers only so far.
     add_library(${name} INTERFACE)

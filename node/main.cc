@@ -19,10 +19,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
-#include "node/config.h"
-#include "node/node_runner.h"
-#include "node/snapshotter.h"
-#include "node/watch_command.h"
+#include "node/agent/config.h"
+#include "node/agent/node_runner.h"
+#include "node/commands/watch_command.h"
+#include "node/procfs/snapshotter.h"
 #include "spdlog/spdlog.h"
 
 namespace vigil::node {
@@ -419,7 +419,7 @@ void RegisterInspectCommand(CLI::App& app, Action* action) {
   });
 }
 
-// `watch`: live probe events, no verifier, no TPM (node/watch_command.h).
+// `watch`: live probe events, no verifier, no TPM (node/commands/watch_command.h).
 void RegisterWatchCommand(CLI::App& app, Action* action) {
   struct Flags {
     std::vector<std::string> selects;

@@ -6,8 +6,8 @@
 
 #include "absl/status/statusor.h"
 #include "common/openssl_util.h"
+#include "common/tpm/tpm_public.h"
 #include "verifier/node_registry.h"
-#include "verifier/tpm/tpm_public.h"
 
 namespace vigil::verifier {
 

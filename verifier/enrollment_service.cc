@@ -11,8 +11,8 @@
 #include "common/digest.h"
 #include "common/spiffe.h"
 #include "common/status_macros.h"
-#include "verifier/tpm/credential.h"
-#include "verifier/tpm/tpm_public.h"
+#include "common/tpm/credential.h"
+#include "common/tpm/tpm_public.h"
 
 namespace vigil::verifier {
 namespace {

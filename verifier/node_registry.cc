@@ -7,8 +7,8 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "common/tpm/tpm_public.h"
 #include "verifier/store/sqlite_util.h"
-#include "verifier/tpm/tpm_public.h"
 
 namespace vigil::verifier {
 namespace {

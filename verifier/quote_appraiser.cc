@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
-#include "verifier/tpm/attest.h"
+#include "common/tpm/attest.h"
 
 namespace vigil::verifier {
 namespace {

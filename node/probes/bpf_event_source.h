@@ -9,8 +9,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "node/event_source.h"
-#include "node/selector.h"
+#include "common/selector.h"
+#include "node/probes/event_source.h"
 
 namespace vigil::node {
 

@@ -12,7 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "bpf/events.h"
-#include "node/procfs.h"
+#include "node/procfs/procfs.h"
 
 namespace vigil::node {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "bpf/events.h"
-#include "node/selector.h"
+#include "common/selector.h"
 
 namespace vigil::node {
 

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "common/tpm_marshal.h"
+#include "common/tpm/tpm_marshal.h"
 
 namespace vigil::node::tpm {
 namespace {

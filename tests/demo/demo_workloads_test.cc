@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "node/seccomp_inspector.h"
+#include "node/seccomp/seccomp_inspector.h"
 
 namespace vigil::node {
 namespace {

@@ -30,8 +30,8 @@
 #include <string_view>
 #include <vector>
 
-#include "node/seccomp_eval.h"
-#include "node/syscall_table.h"
+#include "node/seccomp/seccomp_eval.h"
+#include "node/seccomp/syscall_table.h"
 
 namespace {
 

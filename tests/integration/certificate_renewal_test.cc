@@ -16,12 +16,12 @@
 
 #include "absl/time/clock.h"
 #include "common/pki.h"
-#include "node/attest_client.h"
-#include "node/evidence_sealer.h"
-#include "node/process_matcher.h"
-#include "node/report_builder.h"
-#include "node/selector.h"
-#include "node/snapshotter.h"
+#include "common/selector.h"
+#include "node/agent/attest_client.h"
+#include "node/agent/evidence_sealer.h"
+#include "node/agent/report_builder.h"
+#include "node/procfs/process_matcher.h"
+#include "node/procfs/snapshotter.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/verifier_fixture.h"
 #include "verifier/certificate_renewer.h"
@@ -121,7 +121,7 @@ class CertificateRenewalTest : public ::testing::Test {
   std::unique_ptr<verifier::CertificateRenewerImpl> renewer_;
   std::unique_ptr<testing::TestVerifier> verifier_;
 
-  node::ProcessMatcher matcher_{{*node::ParseSelector("pid=" + std::to_string(getpid()))}};
+  node::ProcessMatcher matcher_{{*ParseSelector("pid=" + std::to_string(getpid()))}};
   node::FileHashCache hashes_;
   node::Snapshotter snapshotter_{node::SnapshotOptions{}, &hashes_};
   node::UnquotedSealer sealer_;

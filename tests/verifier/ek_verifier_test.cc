@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "tests/verifier/tpm2_tools_node.h"
-#include "verifier/tpm/tpm_public.h"
+#include "common/tpm/tpm_public.h"
+#include "tests/testing/tpm2_tools_node.h"
 
 namespace vigil::verifier {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "common/digest.h"
 #include "common/pki.h"
-#include "tests/verifier/tpm2_tools_node.h"
+#include "tests/testing/tpm2_tools_node.h"
 
 namespace vigil::verifier {
 namespace {

@@ -8,12 +8,12 @@
 #include <filesystem>
 #include <string>
 
-#include "tests/verifier/software_ak.h"
+#include "common/tpm/software_ak.h"
 
 namespace vigil::verifier {
 namespace {
 
-using ::vigil::testing::SoftwareAk;
+using ::vigil::tpm::SoftwareAk;
 
 class NodeRegistryTest : public ::testing::Test {
  protected:

@@ -9,11 +9,11 @@
 #include <string>
 
 #include "common/digest.h"
-#include "common/tpm_marshal.h"
+#include "common/tpm/software_ak.h"
+#include "common/tpm/tpm_marshal.h"
+#include "common/tpm/tpm_public.h"
 #include "tests/testing/swtpm_fixture.h"
-#include "tests/verifier/software_ak.h"
-#include "tests/verifier/tpm2_tools_util.h"
-#include "verifier/tpm/tpm_public.h"
+#include "tests/testing/tpm2_tools_util.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::verifier {
@@ -21,8 +21,8 @@ namespace {
 
 using ::vigil::testing::ReadBytes;
 using ::vigil::testing::RunTpm2Tool;
-using ::vigil::testing::SoftwareAk;
 using ::vigil::testing::SwtpmFixture;
+using ::vigil::tpm::SoftwareAk;
 
 constexpr uint32_t kMeasurementPcr = 15;
 const char kOtherNode[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

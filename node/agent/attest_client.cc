@@ -1,0 +1,332 @@
+#include "node/agent/attest_client.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <deque>
+#include <thread>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/pki.h"
+#include "common/status_macros.h"
+#include "node/procfs/procfs.h"
+#include "spdlog/spdlog.h"
+#include "vigil/v1/attestation.grpc.pb.h"
+
+namespace vigil::node {
+namespace {
+
+// Room left in a message for the quote, PCR values and log entries beside the payload.
+constexpr int kEvidenceOverheadBytes = 64 << 10;
+
+std::string DescribeVerdict(const v1::Verdict& v) {
+  std::vector<std::string> reasons;
+  for (int r : v.reasons()) reasons.push_back(v1::AppraisalReason_Name(r));
+  std::string out = v1::TrustStatus_Name(v.status());
+  if (!reasons.empty()) absl::StrAppend(&out, " [", absl::StrJoin(reasons, ", "), "]");
+  if (!v.detail().empty()) absl::StrAppend(&out, ": ", v.detail());
+  return out;
+}
+
+// The single SPIFFE URI SAN of a node certificate.
+absl::StatusOr<std::string> OnlyUriSan(X509* cert, const std::string& what) {
+  ASSIGN_OR_RETURN(std::vector<std::string> uris, UriSans(cert));
+  if (uris.size() != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has ", uris.size(), " URI SANs; a node certificate has one"));
+  }
+  return uris[0];
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeNodeChannelCredentials(
+    const std::string& ca_cert_path, const std::string& cert_path, const std::string& key_path) {
+  if (ca_cert_path.empty() || cert_path.empty() || key_path.empty()) {
+    return absl::InvalidArgumentError(
+        "mutual TLS needs the CA certificate, the node certificate and its key");
+  }
+  grpc::SslCredentialsOptions ssl;
+  ASSIGN_OR_RETURN(ssl.pem_root_certs, procfs::ReadFile(ca_cert_path, 1 << 20));
+  ASSIGN_OR_RETURN(ssl.pem_cert_chain, procfs::ReadFile(cert_path, 1 << 20));
+  ASSIGN_OR_RETURN(ssl.pem_private_key, procfs::ReadFile(key_path, 1 << 20));
+  auto creds = grpc::SslCredentials(ssl);
+  if (creds == nullptr) return absl::InternalError("gRPC refused the TLS credentials");
+  return creds;
+}
+
+absl::Duration FullJitterBackoff(int attempt, absl::Duration initial, absl::Duration max,
+                                 absl::BitGenRef gen) {
+  absl::Duration ceiling = initial;
+  for (int i = 0; i < attempt && ceiling < max; ++i) ceiling *= 2;
+  ceiling = std::min(ceiling, max);
+  return absl::Nanoseconds(
+      absl::Uniform<int64_t>(absl::IntervalClosed, gen, 0, absl::ToInt64Nanoseconds(ceiling)));
+}
+
+AttestClient::AttestClient(AttestClientOptions options, ReportBuilder* builder,
+                           EvidenceSealer* sealer)
+    : options_(std::move(options)), builder_(builder), sealer_(sealer) {}
+
+void AttestClient::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shutdown_ = true;
+}
+
+AttestClient::Stats AttestClient::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+absl::Status AttestClient::Run() {
+  if (options_.address.empty()) return absl::InvalidArgumentError("no verifier address");
+  if (!options_.credentials) return absl::InvalidArgumentError("no channel credentials");
+  absl::BitGen gen;
+  int attempt = 0;
+  while (true) {
+    bool healthy = false;
+    absl::Status st = RunStream(&healthy);
+    {
+      absl::MutexLock lock(&mu_);
+      if (shutdown_) break;
+    }
+    if (healthy) attempt = 0;
+    absl::Duration delay =
+        FullJitterBackoff(attempt++, options_.initial_backoff, options_.max_backoff, gen);
+    if (healthy) {
+      // The verifier closes streams when it restarts or sheds load: expected, not an alarm.
+      spdlog::info("attest stream to {} ended ({}); reconnecting in {}", options_.address,
+                   st.ToString(), absl::FormatDuration(delay));
+    } else {
+      spdlog::warn("attest stream to {} failed: {}; retry {} in {}", options_.address,
+                   st.ToString(), attempt, absl::FormatDuration(delay));
+    }
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&shutdown_), delay);
+    if (shutdown_) break;
+  }
+  spdlog::info("attest client stopped");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::NodeMessage> AttestClient::NextEvidence(const v1::Challenge& challenge) {
+  size_t limit = static_cast<size_t>(std::max(options_.max_message_bytes - kEvidenceOverheadBytes,
+                                              options_.max_message_bytes / 2));
+  v1::RuntimeReport report = builder_->Build(limit);
+  // Serialized exactly once: these bytes are what the quote binds and what is sent.
+  std::string payload;
+  if (!report.SerializeToString(&payload)) return absl::InternalError("report serialization");
+  ASSIGN_OR_RETURN(v1::Evidence evidence,
+                   sealer_->Seal(std::move(payload), challenge, log_acknowledged_));
+  v1::NodeMessage msg;
+  *msg.mutable_evidence() = std::move(evidence);
+  spdlog::debug("report {}: {} processes, {} events, {} gaps", report.sequence(),
+                report.processes_size(), report.events_size(), report.observation_gaps_size());
+  return msg;
+}
+
+absl::StatusOr<absl::Time> AttestClient::RenewalDue() const {
+  const CertificateRenewalOptions& r = options_.renewal;
+  if (r.cert_path.empty() || renewal_unsupported_) return absl::InfiniteFuture();
+  ASSIGN_OR_RETURN(std::string pem, ReadFileToString(r.cert_path));
+  ASSIGN_OR_RETURN(X509Ptr cert, CertificateFromPem(pem));
+  ASSIGN_OR_RETURN(Validity validity, CertificateValidity(cert.get()));
+  double fraction = std::clamp(r.renew_below_fraction, 0.0, 1.0);
+  return validity.not_after - (validity.not_after - validity.not_before) * fraction;
+}
+
+absl::StatusOr<v1::NodeMessage> AttestClient::RenewalRequest() const {
+  const CertificateRenewalOptions& r = options_.renewal;
+  ASSIGN_OR_RETURN(std::string cert_pem, ReadFileToString(r.cert_path));
+  ASSIGN_OR_RETURN(X509Ptr cert, CertificateFromPem(cert_pem));
+  ASSIGN_OR_RETURN(std::string uri, OnlyUriSan(cert.get(), r.cert_path));
+  ASSIGN_OR_RETURN(std::string key_pem, ReadFileToString(r.key_path));
+  ASSIGN_OR_RETURN(EvpPkeyPtr key, PrivateKeyFromPem(key_pem));
+  // The verifier names the certificate from the connected identity; the CN is cosmetic.
+  ASSIGN_OR_RETURN(std::string csr, MakeCsrForKey(key.get(), uri.substr(uri.rfind('/') + 1)));
+  v1::NodeMessage msg;
+  msg.mutable_renewal()->set_csr_pem(std::move(csr));
+  return msg;
+}
+
+absl::Status AttestClient::InstallRenewal(const v1::CertificateRenewal& renewal) {
+  const CertificateRenewalOptions& r = options_.renewal;
+  if (r.cert_path.empty()) return absl::FailedPreconditionError("renewal is off on this node");
+  ASSIGN_OR_RETURN(X509Ptr leaf, CertificateFromPem(renewal.certificate_chain_pem()));
+  ASSIGN_OR_RETURN(std::string leaf_pem, CertificateToPem(leaf.get()));
+  ASSIGN_OR_RETURN(std::string ca_pem, ReadFileToString(r.ca_cert_path));
+  RETURN_IF_ERROR(VerifyCertificate(leaf_pem, ca_pem));
+  ASSIGN_OR_RETURN(std::string current_pem, ReadFileToString(r.cert_path));
+  ASSIGN_OR_RETURN(X509Ptr current, CertificateFromPem(current_pem));
+  ASSIGN_OR_RETURN(std::string current_uri, OnlyUriSan(current.get(), r.cert_path));
+  ASSIGN_OR_RETURN(std::string renewed_uri, OnlyUriSan(leaf.get(), "renewed certificate"));
+  if (renewed_uri != current_uri) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("renewed certificate names ", renewed_uri, ", not ", current_uri));
+  }
+  ASSIGN_OR_RETURN(std::string key_pem, ReadFileToString(r.key_path));
+  ASSIGN_OR_RETURN(EvpPkeyPtr key, PrivateKeyFromPem(key_pem));
+  if (X509_check_private_key(leaf.get(), key.get()) != 1) {
+    return absl::InvalidArgumentError("renewed certificate is not for this node's key");
+  }
+  // Leaf then CA, as enrollment writes it; the next connect presents it.
+  return ReplacePrivateFileAtomically(r.cert_path, absl::StrCat(leaf_pem, ca_pem));
+}
+
+absl::Status AttestClient::RunStream(bool* healthy) {
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds, options_.credentials());
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  args.SetMaxSendMessageSize(options_.max_message_bytes);
+  auto channel = grpc::CreateCustomChannel(options_.address, creds, args);
+  auto stub = v1::Attestation::NewStub(channel);
+  grpc::ClientContext ctx;
+  auto stream = stub->Attest(&ctx);
+  {
+    absl::MutexLock lock(&mu_);
+    ++stats_.streams_opened;
+  }
+
+  // A reader thread hands verifier messages to this thread, which alone writes.
+  std::deque<v1::VerifierMessage> inbox;  // guarded by mu_
+  bool read_done = false;                 // guarded by mu_
+  std::thread reader([&] {
+    v1::VerifierMessage m;
+    while (stream->Read(&m)) {
+      absl::MutexLock lock(&mu_);
+      inbox.push_back(std::move(m));
+    }
+    absl::MutexLock lock(&mu_);
+    read_done = true;
+  });
+
+  std::optional<v1::Challenge> challenge;
+  absl::Duration interval = options_.default_report_interval;
+  absl::Time last_report = absl::InfinitePast();
+  size_t interesting = 0;
+  bool shutting_down = false;
+  bool write_failed = false;
+  bool renewal_in_flight = false;  // at most one request per stream, answered or not
+  absl::Time renew_at = absl::InfiniteFuture();
+  if (absl::StatusOr<absl::Time> due = RenewalDue(); due.ok()) {
+    renew_at = *due;
+  } else {
+    spdlog::warn("cannot tell when to renew the node certificate: {}", due.status().ToString());
+  }
+  while (true) {
+    std::deque<v1::VerifierMessage> got;
+    {
+      absl::MutexLock lock(&mu_);
+      auto woken = [&]() { return shutdown_ || read_done || !inbox.empty(); };
+      mu_.AwaitWithTimeout(absl::Condition(&woken), options_.event_poll_interval);
+      got.swap(inbox);
+      shutting_down = shutdown_;
+      if (shutting_down || (read_done && got.empty())) break;
+    }
+    for (v1::VerifierMessage& m : got) {
+      if (m.has_challenge()) {
+        challenge = std::move(*m.mutable_challenge());
+        if (challenge->report_interval_ms() > 0) {
+          interval = absl::Milliseconds(challenge->report_interval_ms());
+        }
+      } else if (m.has_acknowledgement()) {
+        const v1::Acknowledgement& ack = m.acknowledgement();
+        log_acknowledged_ = ack.log_entries_acknowledged();
+        *healthy = true;
+        spdlog::info("report {} appraised: {}", ack.sequence(), DescribeVerdict(ack.verdict()));
+        absl::MutexLock lock(&mu_);
+        ++stats_.acks_received;
+        stats_.last_status = ack.verdict().status();
+      } else if (m.has_renewal()) {
+        renewal_in_flight = false;
+        absl::Status installed = InstallRenewal(m.renewal());
+        absl::MutexLock lock(&mu_);
+        if (installed.ok()) {
+          ++stats_.renewals_installed;
+          renew_at = RenewalDue().value_or(absl::InfiniteFuture());
+          spdlog::info("node certificate renewed until {}; used from the next connection",
+                       absl::FormatTime(absl::FromUnixNanos(m.renewal().not_after_unix_nano()),
+                                        absl::UTCTimeZone()));
+        } else {
+          ++stats_.renewals_failed;
+          spdlog::error("renewed certificate refused: {}", installed.ToString());
+        }
+      }
+    }
+    if (!renewal_in_flight && absl::Now() >= renew_at && absl::Now() >= next_renewal_attempt_) {
+      next_renewal_attempt_ = absl::Now() + options_.renewal.retry_interval;
+      absl::StatusOr<v1::NodeMessage> request = RenewalRequest();
+      if (!request.ok()) {
+        spdlog::error("cannot request certificate renewal: {}", request.status().ToString());
+        absl::MutexLock lock(&mu_);
+        ++stats_.renewals_failed;
+      } else {
+        if (!stream->Write(*request)) {
+          write_failed = true;
+          break;
+        }
+        renewal_in_flight = true;
+        spdlog::info("node certificate is due for renewal; asked the verifier");
+        absl::MutexLock lock(&mu_);
+        ++stats_.renewals_requested;
+      }
+    }
+    interesting += builder_->PollEvents();
+    if (!challenge.has_value()) continue;
+    absl::Time now = absl::Now();
+    bool due = last_report == absl::InfinitePast() || now - last_report >= interval ||
+               (interesting > 0 && now - last_report >= options_.min_report_gap);
+    if (!due) continue;
+    last_report = now;
+    interesting = 0;
+    auto msg = NextEvidence(*challenge);
+    if (!msg.ok()) {
+      // Keep the challenge: it was not answered. Try again at the next interval.
+      spdlog::error("could not build evidence: {}", msg.status().ToString());
+      continue;
+    }
+    challenge.reset();
+    if (!stream->Write(*msg)) {
+      write_failed = true;
+      break;
+    }
+    absl::MutexLock lock(&mu_);
+    ++stats_.evidence_sent;
+  }
+
+  if (shutting_down && !write_failed) {
+    // Half-close and give the verifier a moment to end the stream with a status.
+    stream->WritesDone();
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&read_done), options_.shutdown_grace);
+  }
+  bool done;
+  {
+    absl::MutexLock lock(&mu_);
+    done = read_done;
+  }
+  if (!done) ctx.TryCancel();
+  reader.join();
+  grpc::Status st = stream->Finish();
+  if (renewal_in_flight) {
+    // The stream ended before the answer: the verifier refused or the call broke.
+    absl::MutexLock lock(&mu_);
+    ++stats_.renewals_failed;
+    if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      renewal_unsupported_ = true;
+      spdlog::warn("the verifier does not renew certificates: renewal is off until restart");
+    } else {
+      spdlog::error("certificate renewal failed: {}", st.error_message());
+    }
+  }
+  if (!st.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+  }
+  return write_failed ? absl::UnavailableError("write to the stream failed") : absl::OkStatus();
+}
+
+}  // namespace vigil::node

@@ -1,0 +1,127 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <grpcpp/security/credentials.h>
+
+#include "absl/random/bit_gen_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "node/agent/evidence_sealer.h"
+#include "node/agent/report_builder.h"
+#include "vigil/v1/attestation.pb.h"
+
+namespace vigil::node {
+
+/// Channel credentials for one connection attempt. Called on every (re)connect, so a
+/// certificate renewed on disk is used from the next stream on.
+using CredentialsFactory =
+    std::function<absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>()>;
+
+/// Mutual-TLS credentials from PEM files: the CA that signed the verifier's certificate,
+/// and the node's certificate chain and private key. The verifier accepts TLS 1.3 only.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeNodeChannelCredentials(
+    const std::string& ca_cert_path, const std::string& cert_path, const std::string& key_path);
+
+/// Same-key renewal of the node certificate on the Attest stream.
+struct CertificateRenewalOptions {
+  /// The node's certificate (replaced atomically on renewal) and its key. Renewal is off
+  /// while cert_path is empty.
+  std::string cert_path;
+  std::string key_path;
+  /// The Vigil CA a renewed certificate must verify against.
+  std::string ca_cert_path;
+  /// Ask for a new certificate once less than this fraction of the current one's lifetime
+  /// is left.
+  double renew_below_fraction = 1.0 / 3.0;
+  /// After a failed or refused renewal, the next request waits this long.
+  absl::Duration retry_interval = absl::Minutes(1);
+};
+
+/// How the client talks to the verifier.
+struct AttestClientOptions {
+  /// host:port of the verifier's mutual-TLS listener.
+  std::string address;
+  CredentialsFactory credentials;
+  /// Upper bound on any message in either direction; reports are built to fit.
+  int max_message_bytes = 4 << 20;
+  /// Used when a Challenge carries no report_interval_ms.
+  absl::Duration default_report_interval = absl::Seconds(10);
+  /// Reports triggered by events come at most this often.
+  absl::Duration min_report_gap = absl::Seconds(1);
+  /// How often the event source is polled for events worth an early report.
+  absl::Duration event_poll_interval = absl::Milliseconds(100);
+  /// Reconnection: exponential backoff with full jitter, reset after a healthy stream.
+  absl::Duration initial_backoff = absl::Milliseconds(500);
+  absl::Duration max_backoff = absl::Seconds(30);
+  /// At shutdown, how long to wait for the verifier to close the stream after the node
+  /// half-closed it before cancelling.
+  absl::Duration shutdown_grace = absl::Seconds(2);
+  CertificateRenewalOptions renewal;
+};
+
+/// The delay before reconnection attempt `attempt` (0-based): uniform in
+/// [0, min(max_backoff, initial_backoff * 2^attempt)] ("full jitter").
+absl::Duration FullJitterBackoff(int attempt, absl::Duration initial, absl::Duration max,
+                                 absl::BitGenRef gen);
+
+/// The node's side of the Attest stream: waits for each Challenge, builds a report,
+/// serializes it once, seals it with the challenge and sends it as Evidence; logs each
+/// acknowledgement's verdict; reconnects with backoff when the stream ends.
+class AttestClient {
+ public:
+  /// `builder` and `sealer` must outlive the client.
+  AttestClient(AttestClientOptions options, ReportBuilder* builder, EvidenceSealer* sealer);
+
+  /// Streams until Shutdown() is called, reconnecting as needed. Returns OK after a clean
+  /// shutdown; an error only when the options are unusable.
+  absl::Status Run();
+
+  /// Thread-safe: half-closes the current stream, waits briefly for the verifier to close
+  /// it, and makes Run() return.
+  void Shutdown();
+
+  /// What the client has done so far (for logs and tests).
+  struct Stats {
+    uint64_t streams_opened = 0;
+    uint64_t evidence_sent = 0;
+    uint64_t acks_received = 0;
+    v1::TrustStatus last_status = v1::TRUST_STATUS_UNSPECIFIED;
+    uint64_t renewals_requested = 0;
+    uint64_t renewals_installed = 0;
+    uint64_t renewals_failed = 0;
+  };
+  Stats stats() const;
+
+ private:
+  // One stream from open to end. Sets `*healthy` once an acknowledgement arrived.
+  absl::Status RunStream(bool* healthy);
+  // Builds, seals and returns the next evidence for `challenge`.
+  absl::StatusOr<v1::NodeMessage> NextEvidence(const v1::Challenge& challenge);
+  // When the certificate on disk is due for renewal (InfiniteFuture when renewal is off).
+  absl::StatusOr<absl::Time> RenewalDue() const;
+  // A CertificateRenewalRequest whose CSR is signed by the node's existing key.
+  absl::StatusOr<v1::NodeMessage> RenewalRequest() const;
+  // Checks a CertificateRenewal (chain verifies against the CA, same SPIFFE URI, same key)
+  // and replaces the certificate file with it.
+  absl::Status InstallRenewal(const v1::CertificateRenewal& renewal);
+
+  const AttestClientOptions options_;
+  ReportBuilder* builder_;
+  EvidenceSealer* sealer_;
+  uint64_t log_acknowledged_ = 0;
+  // Renewal state, touched only by the thread in Run(). Survives reconnects so a refusing
+  // verifier is asked at most once per retry_interval.
+  absl::Time next_renewal_attempt_ = absl::InfinitePast();
+  bool renewal_unsupported_ = false;
+
+  mutable absl::Mutex mu_;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace vigil::node

@@ -1,0 +1,157 @@
+#include "node/agent/node_runner.h"
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "common/digest.h"
+#include "common/pki.h"
+#include "common/spiffe.h"
+#include "common/status_macros.h"
+#include "node/agent/measurer.h"
+#include "node/agent/tpm_sealer.h"
+#include "node/probes/bpf_event_source.h"
+#include "node/probes/probe_object.h"
+#include "spdlog/spdlog.h"
+
+namespace vigil::node {
+
+std::string ProgramTagsString(const v1::ProbeStatus& status) {
+  std::map<std::string, std::string> sorted(status.program_tags().begin(),
+                                            status.program_tags().end());
+  std::string out;
+  for (const auto& [name, tag] : sorted) {
+    if (!out.empty()) out += ',';
+    absl::StrAppend(&out, name, ":", tag);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<ReferenceValue>> ComputeReferenceValues(const NodeConfig& config) {
+  std::vector<ReferenceValue> out;
+  out.push_back({NodeStartDigest(), "node-start"});
+  ASSIGN_OR_RETURN(Sha256Digest binary, Sha256File("/proc/self/exe"));
+  out.push_back({binary, absl::StrCat("vigil-node binary (", kNodeVersion, ")")});
+  if (config.policy_path.empty()) {
+    out.push_back({NoPolicyDigest(), "no policy bundle"});
+  } else {
+    ASSIGN_OR_RETURN(Sha256Digest policy, Sha256File(config.policy_path));
+    out.push_back({policy, absl::StrCat("policy bundle ", config.policy_path)});
+  }
+  if (config.enable_probes) {
+    out.push_back({Sha256(ProbeObjectBytes()), "BPF object vigil_probes"});
+    ASSIGN_OR_RETURN(std::unique_ptr<EventSource> probes, MakeEventSource(config, {}));
+    std::string tags = ProgramTagsString(probes->Status());
+    out.push_back({Sha256(tags), "BPF program tags on this kernel"});
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<EvidenceSealer>> MakeSealer(const NodeConfig& config) {
+  if (config.tcti == "none") {
+    spdlog::warn(
+        "running without a TPM: the verifier will refuse this node's evidence as "
+        "unquoted");
+    return std::make_unique<UnquotedSealer>();
+  }
+  // Opens the TPM, enrolls when the node has no usable certificate, measures this start.
+  ASSIGN_OR_RETURN(std::unique_ptr<TpmEvidenceSealer> sealer, TpmEvidenceSealer::Open(config));
+  return std::unique_ptr<EvidenceSealer>(std::move(sealer));
+}
+
+absl::StatusOr<std::unique_ptr<EventSource>> MakeEventSource(const NodeConfig& config,
+                                                             const std::vector<int>& seed_pids) {
+  if (!config.enable_probes) return std::unique_ptr<EventSource>();
+  ProbeOptions opts;
+  opts.selectors = config.selectors;
+  opts.seed_pids = seed_pids;
+  opts.syscall_entry_hooks = config.syscall_entry_hooks;
+  ASSIGN_OR_RETURN(std::unique_ptr<BpfEventSource> source, BpfEventSource::Start(opts));
+  return std::unique_ptr<EventSource>(std::move(source));
+}
+
+absl::StatusOr<std::string> NodeIdFromCertificate(const std::string& cert_path) {
+  ASSIGN_OR_RETURN(std::string pem, ReadFileToString(cert_path));
+  ASSIGN_OR_RETURN(X509Ptr cert, CertificateFromPem(pem));
+  ASSIGN_OR_RETURN(std::vector<std::string> uris, UriSans(cert.get()));
+  for (const std::string& uri : uris) {
+    auto id = ParseSpiffeId(uri);
+    if (id.ok() && id->role == SpiffeRole::kNode) return id->name;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(cert_path, ": no spiffe://<trust-domain>/vigil/node/<id> URI SAN"));
+}
+
+std::string EffectiveCertPath(const NodeConfig& config) {
+  return config.cert_path.empty() ? config.state_dir + "/node.crt" : config.cert_path;
+}
+
+std::string EffectiveKeyPath(const NodeConfig& config) {
+  return config.key_path.empty() ? config.state_dir + "/node.key" : config.key_path;
+}
+
+absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig& config) {
+  if (config.selectors.empty()) {
+    return absl::InvalidArgumentError("no selectors: nothing to monitor (use --select)");
+  }
+  std::unique_ptr<NodeRunner> r(new NodeRunner());
+  r->config_ = config;
+  // The TPM sealer first: enrollment writes the certificate checked just below.
+  ASSIGN_OR_RETURN(r->sealer_, MakeSealer(config));
+  const std::string cert = EffectiveCertPath(config), key = EffectiveKeyPath(config);
+  // Fail now, with the file named, rather than on every reconnect.
+  RETURN_IF_ERROR(MakeNodeChannelCredentials(config.ca_cert_path, cert, key).status());
+
+  NodeInfo info;
+  ASSIGN_OR_RETURN(info, ReadLocalNodeInfo());
+  ASSIGN_OR_RETURN(info.node_id, NodeIdFromCertificate(cert));
+  info.node_version = kNodeVersion;
+  if (!config.policy_path.empty()) {
+    ASSIGN_OR_RETURN(Sha256Digest policy, Sha256File(config.policy_path));
+    info.policy_digest = HexEncode(policy);
+  }
+
+  r->matcher_ = std::make_unique<ProcessMatcher>(config.selectors);
+  SnapshotOptions snap;
+  snap.seccomp_syscalls = config.seccomp_syscalls;
+  snap.sensitive_paths = config.sensitive_paths;
+  r->snapshotter_ = std::make_unique<Snapshotter>(snap, &r->hashes_);
+
+  std::vector<int> seed;
+  for (const MatchedProcess& m : r->matcher_->Scan()) seed.push_back(m.pid);
+  ASSIGN_OR_RETURN(r->events_, MakeEventSource(config, seed));
+  if (auto* tpm_sealer = dynamic_cast<TpmEvidenceSealer*>(r->sealer_.get());
+      tpm_sealer != nullptr && r->events_ != nullptr) {
+    // The verifier learns exactly which probe runs: the object's bytes and the kernel's tags
+    // of the programs it loaded.
+    RETURN_IF_ERROR(tpm_sealer->measurer().MeasureBpfObject("vigil_probes", ProbeObjectBytes()));
+    RETURN_IF_ERROR(
+        tpm_sealer->measurer().MeasureBpfProgramTags(ProgramTagsString(r->events_->Status())));
+  }
+  r->builder_ = std::make_unique<ReportBuilder>(info, r->matcher_.get(), r->snapshotter_.get(),
+                                                r->events_.get());
+
+  AttestClientOptions client;
+  client.address = config.verifier_address;
+  client.credentials = [ca = config.ca_cert_path, cert, key] {
+    return MakeNodeChannelCredentials(ca, cert, key);
+  };
+  client.max_message_bytes = config.max_message_bytes;
+  client.default_report_interval = absl::Milliseconds(config.report_interval_ms);
+  client.min_report_gap = absl::Milliseconds(config.min_report_gap_ms);
+  if (config.cert_renew_below_fraction > 0) {
+    client.renewal.cert_path = cert;
+    client.renewal.key_path = key;
+    client.renewal.ca_cert_path = config.ca_cert_path;
+    client.renewal.renew_below_fraction = config.cert_renew_below_fraction;
+  }
+  r->client_ = std::make_unique<AttestClient>(client, r->builder_.get(), r->sealer_.get());
+  spdlog::info("node {} monitoring {} selector(s), {} process(es) now; probes {}", info.node_id,
+               config.selectors.size(), seed.size(), r->events_ ? "on" : "off");
+  return r;
+}
+
+absl::Status NodeRunner::Run() { return client_->Run(); }
+
+void NodeRunner::Stop() { client_->Shutdown(); }
+
+}  // namespace vigil::node

@@ -1,0 +1,81 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/digest.h"
+#include "node/agent/attest_client.h"
+#include "node/agent/config.h"
+#include "node/agent/evidence_sealer.h"
+#include "node/agent/report_builder.h"
+#include "node/probes/event_source.h"
+#include "node/procfs/file_hash_cache.h"
+#include "node/procfs/process_matcher.h"
+#include "node/procfs/snapshotter.h"
+
+namespace vigil::node {
+
+/// The node's version string, reported in every RuntimeReport.
+inline constexpr char kNodeVersion[] = "vigil-node 0.1.0";
+
+/// The sealer `run` uses: evidence without a quote when config.tcti is "none"; otherwise the
+/// TPM sealer, which enrolls the node if needed and measures this start.
+absl::StatusOr<std::unique_ptr<EvidenceSealer>> MakeSealer(const NodeConfig& config);
+
+/// The kernel's tags of the loaded programs as the node measures them: "name:tag" pairs,
+/// sorted by program name, joined by commas.
+std::string ProgramTagsString(const v1::ProbeStatus& status);
+
+/// One known-good measurement: what `vigil-node reference-values` prints and what a
+/// verifier's --reference-values file holds.
+struct ReferenceValue {
+  Sha256Digest digest;
+  std::string description;
+};
+
+/// The digests this node binary extends into its PCR on a normal start with `config`:
+/// node-start, the binary, the policy bundle (or its absence), and, when probes are enabled,
+/// the BPF object and the kernel's tags of its programs (loading the probes to read them).
+absl::StatusOr<std::vector<ReferenceValue>> ComputeReferenceValues(const NodeConfig& config);
+
+/// The BPF probes, selecting what `config.selectors` select plus `seed_pids` (processes
+/// already running). Null when config.enable_probes is false.
+absl::StatusOr<std::unique_ptr<EventSource>> MakeEventSource(const NodeConfig& config,
+                                                             const std::vector<int>& seed_pids);
+
+/// The node id named by a certificate's SAN URI spiffe://<td>/vigil/node/<node_id>.
+absl::StatusOr<std::string> NodeIdFromCertificate(const std::string& cert_path);
+
+/// The certificate and key paths `run` uses: the configured ones, or node.crt / node.key in
+/// the state directory (where enrollment writes them).
+std::string EffectiveCertPath(const NodeConfig& config);
+std::string EffectiveKeyPath(const NodeConfig& config);
+
+/// The `vigil-node run` daemon: every object wired from one NodeConfig, in one place.
+class NodeRunner {
+ public:
+  /// Checks the configuration and builds everything (loads the probes, opens the TPM).
+  static absl::StatusOr<std::unique_ptr<NodeRunner>> Create(const NodeConfig& config);
+
+  /// Streams reports to the verifier until Stop(); OK after a clean stop.
+  absl::Status Run();
+
+  /// Thread-safe: ends the stream cleanly and makes Run() return.
+  void Stop();
+
+ private:
+  NodeRunner() = default;
+
+  NodeConfig config_;
+  FileHashCache hashes_;
+  std::unique_ptr<ProcessMatcher> matcher_;
+  std::unique_ptr<Snapshotter> snapshotter_;
+  std::unique_ptr<EventSource> events_;
+  std::unique_ptr<EvidenceSealer> sealer_;
+  std::unique_ptr<ReportBuilder> builder_;
+  std::unique_ptr<AttestClient> client_;
+};
+
+}  // namespace vigil::node

@@ -1,0 +1,121 @@
+#include "node/agent/report_builder.h"
+
+#include <sys/utsname.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "node/procfs/procfs.h"
+
+namespace vigil::node {
+namespace {
+
+bool OfInterest(const v1::RuntimeEvent& e) {
+  return e.kind() != v1::EVENT_KIND_PROCESS_FORK && e.kind() != v1::EVENT_KIND_PROCESS_EXIT;
+}
+
+}  // namespace
+
+absl::StatusOr<NodeInfo> ReadLocalNodeInfo() {
+  NodeInfo info;
+  utsname u{};
+  if (uname(&u) != 0) return absl::ErrnoToStatus(errno, "uname");
+  info.hostname = procfs::Printable(u.nodename);
+  info.kernel_release = procfs::Printable(u.release);
+  auto boot_id = procfs::ReadFile("/proc/sys/kernel/random/boot_id");
+  if (!boot_id.ok()) return boot_id.status();
+  info.boot_id = std::string(absl::StripAsciiWhitespace(*boot_id));
+  info.started_unix_nano = absl::GetCurrentTimeNanos();
+  return info;
+}
+
+ReportBuilder::ReportBuilder(NodeInfo info, const ProcessMatcher* matcher,
+                             const Snapshotter* snapshotter, EventSource* events,
+                             size_t max_pending_events)
+    : info_(std::move(info)),
+      matcher_(matcher),
+      snapshotter_(snapshotter),
+      events_(events),
+      max_pending_events_(max_pending_events) {}
+
+size_t ReportBuilder::PollEvents() {
+  if (events_ == nullptr) return 0;
+  std::vector<v1::RuntimeEvent> fresh;
+  events_->Drain(&fresh);
+  size_t interesting = 0;
+  for (v1::RuntimeEvent& e : fresh) {
+    interesting += OfInterest(e) ? 1 : 0;
+    pending_.push_back(std::move(e));
+  }
+  while (pending_.size() > max_pending_events_) {
+    pending_.pop_front();
+    ++queue_dropped_;
+  }
+  return interesting;
+}
+
+v1::RuntimeReport ReportBuilder::Build(size_t max_payload_bytes) {
+  PollEvents();
+  v1::RuntimeReport r;
+  r.set_node_id(info_.node_id);
+  r.set_sequence(++sequence_);
+  r.set_collected_unix_nano(absl::GetCurrentTimeNanos());
+  r.set_hostname(info_.hostname);
+  r.set_kernel_release(info_.kernel_release);
+  r.set_boot_id(info_.boot_id);
+  r.set_node_started_unix_nano(info_.started_unix_nano);
+  r.set_node_version(info_.node_version);
+  r.set_policy_digest(info_.policy_digest);
+
+  std::vector<std::string> gaps;
+  std::vector<int> probe_pids;
+  if (events_ != nullptr) probe_pids = events_->MonitoredPids();
+  for (const MatchedProcess& m : matcher_->Scan(probe_pids)) {
+    auto snap = snapshotter_->Snapshot(m.pid, &gaps);
+    if (!snap.ok()) {
+      // Exited between the scan and the snapshot: nothing to report about it.
+      if (!absl::IsNotFound(snap.status())) {
+        gaps.push_back(absl::StrCat("pid ", m.pid, ": ", snap.status().message()));
+      }
+      continue;
+    }
+    for (const std::string& why : m.matched_by) snap->add_matched_by(why);
+    *r.add_processes() = std::move(*snap);
+  }
+  if (events_ != nullptr) {
+    *r.mutable_probes() = events_->Status();
+    if (queue_dropped_ > 0) {
+      (*r.mutable_probes()->mutable_dropped_events())["report_queue_full"] += queue_dropped_;
+    }
+  }
+
+  // Fit the payload limit: first hold events back for the next report, then leave trailing
+  // processes out, saying so.
+  size_t base = r.ByteSizeLong();
+  size_t gaps_size = 0;
+  for (const std::string& g : gaps) gaps_size += g.size() + 4;
+  size_t budget =
+      max_payload_bytes > base + gaps_size + 256 ? max_payload_bytes - base - gaps_size - 256 : 0;
+  size_t used = 0;
+  while (!pending_.empty()) {
+    size_t n = pending_.front().ByteSizeLong() + 6;
+    if (used + n > budget) break;
+    used += n;
+    *r.add_events() = std::move(pending_.front());
+    pending_.pop_front();
+  }
+  int dropped_processes = 0;
+  while (r.processes_size() > 0 && r.ByteSizeLong() + gaps_size + 256 > max_payload_bytes) {
+    r.mutable_processes()->RemoveLast();
+    ++dropped_processes;
+  }
+  if (dropped_processes > 0) {
+    gaps.push_back(absl::StrCat("report truncated: ", dropped_processes,
+                                " process snapshots left out to fit ", max_payload_bytes,
+                                " bytes"));
+  }
+  for (std::string& g : gaps) r.add_observation_gaps(std::move(g));
+  return r;
+}
+
+}  // namespace vigil::node

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "node/probes/event_source.h"
+#include "node/procfs/process_matcher.h"
+#include "node/procfs/snapshotter.h"
+#include "vigil/v1/runtime.pb.h"
+
+namespace vigil::node {
+
+/// The node-level fields every report carries.
+struct NodeInfo {
+  std::string node_id;
+  std::string hostname;
+  std::string kernel_release;
+  std::string boot_id;
+  int64_t started_unix_nano = 0;
+  std::string node_version;
+  std::string policy_digest;
+};
+
+/// This machine's hostname, kernel release and boot id, and now as the start time. The
+/// caller fills node_id, node_version and policy_digest.
+absl::StatusOr<NodeInfo> ReadLocalNodeInfo();
+
+/// Assembles RuntimeReports: node fields, a snapshot of every monitored process, the events
+/// the EventSource produced since the previous report, probe status and observation gaps.
+/// Not thread-safe: one reporting thread owns it.
+class ReportBuilder {
+ public:
+  /// `matcher` and `snapshotter` must outlive the builder; `events` may be null (no probes).
+  /// At most `max_pending_events` events wait between reports; older ones beyond that are
+  /// dropped and counted under probes.dropped_events["report_queue_full"].
+  ReportBuilder(NodeInfo info, const ProcessMatcher* matcher, const Snapshotter* snapshotter,
+                EventSource* events, size_t max_pending_events = 65536);
+
+  /// Moves new events from the EventSource into the pending queue. Returns how many of them
+  /// are of interest (anything but fork/exit bookkeeping), i.e. worth an early report.
+  size_t PollEvents();
+
+  /// Builds the next report (sequence + 1) whose serialized size is at most
+  /// `max_payload_bytes`: events that do not fit stay queued for the next report; if the
+  /// snapshots alone do not fit, trailing processes are left out and a gap says so.
+  v1::RuntimeReport Build(size_t max_payload_bytes);
+
+  /// Events waiting for the next report.
+  size_t pending_events() const { return pending_.size(); }
+  uint64_t last_sequence() const { return sequence_; }
+
+ private:
+  NodeInfo info_;
+  const ProcessMatcher* matcher_;
+  const Snapshotter* snapshotter_;
+  EventSource* events_;
+  size_t max_pending_events_;
+  std::deque<v1::RuntimeEvent> pending_;
+  uint64_t queue_dropped_ = 0;
+  uint64_t sequence_ = 0;
+};
+
+}  // namespace vigil::node

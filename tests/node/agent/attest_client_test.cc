@@ -1,0 +1,343 @@
+#include "node/agent/attest_client.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/random/random.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "vigil/v1/attestation.grpc.pb.h"
+
+namespace vigil::node {
+namespace {
+
+// Tests wait for the stream to make progress; this bound only keeps a broken client from
+// hanging the suite. No assertion depends on how fast anything happens.
+constexpr absl::Duration kProgressBound = absl::Seconds(30);
+
+// A verifier stand-in speaking the Attest protocol: a Challenge first, then for each
+// Evidence an Acknowledgement (TRUST_UNVERIFIED, as the real verifier labels unquoted
+// evidence) and the next Challenge. It records what it received.
+class FakeVerifier final : public v1::Attestation::Service {
+ public:
+  explicit FakeVerifier(uint32_t interval_ms) : interval_ms_(interval_ms) {}
+
+  grpc::Status Attest(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::VerifierMessage, v1::NodeMessage>* stream) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++streams_;
+    }
+    if (!stream->Write(Challenge())) return grpc::Status::OK;
+    v1::NodeMessage m;
+    while (stream->Read(&m)) {
+      v1::RuntimeReport report;
+      bool parsed = report.ParseFromString(m.evidence().payload());
+      {
+        absl::MutexLock lock(&mu_);
+        received_.push_back({m.evidence(), report, parsed, issued_.back()});
+      }
+      v1::VerifierMessage ack;
+      ack.mutable_acknowledgement()->set_sequence(report.sequence());
+      ack.mutable_acknowledgement()->mutable_verdict()->set_status(v1::TRUST_UNVERIFIED);
+      ack.mutable_acknowledgement()->mutable_verdict()->add_reasons(v1::EVIDENCE_UNQUOTED);
+      if (!stream->Write(ack) || !stream->Write(Challenge())) break;
+    }
+    absl::MutexLock lock(&mu_);
+    if (!ctx->IsCancelled()) ++half_closed_by_node_;  // the node half-closed the stream
+    return grpc::Status::OK;
+  }
+
+  struct Received {
+    v1::Evidence evidence;
+    v1::RuntimeReport report;
+    bool parsed;
+    std::string challenge_nonce;
+  };
+
+  // Waits until at least `n` evidences arrived; false if the bound passed.
+  bool WaitForEvidence(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&] { return received_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), kProgressBound);
+  }
+  bool WaitForStreamEnd(int n) {
+    absl::MutexLock lock(&mu_);
+    auto ended = [&] { return half_closed_by_node_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&ended), kProgressBound);
+  }
+  std::vector<Received> received() {
+    absl::MutexLock lock(&mu_);
+    return received_;
+  }
+
+ private:
+  v1::VerifierMessage Challenge() {
+    v1::VerifierMessage m;
+    std::string nonce(32, '\0');
+    absl::BitGen gen;
+    for (char& c : nonce) c = static_cast<char>(absl::Uniform<uint8_t>(gen));
+    m.mutable_challenge()->set_nonce(nonce);
+    m.mutable_challenge()->set_report_interval_ms(interval_ms_);
+    m.mutable_challenge()->set_expires_unix_nano(absl::GetCurrentTimeNanos() + 60'000'000'000);
+    absl::MutexLock lock(&mu_);
+    issued_.push_back(nonce);
+    return m;
+  }
+
+  const uint32_t interval_ms_;
+  absl::Mutex mu_;
+  int streams_ = 0;
+  int half_closed_by_node_ = 0;
+  std::vector<std::string> issued_;
+  std::vector<Received> received_;
+};
+
+// Seals like a node without a TPM and remembers each payload and nonce it was given.
+class RecordingSealer final : public EvidenceSealer {
+ public:
+  absl::StatusOr<v1::Evidence> Seal(std::string payload, const v1::Challenge& challenge,
+                                    uint64_t log_from_recnum) override {
+    {
+      absl::MutexLock lock(&mu_);
+      sealed_.emplace_back(payload, challenge.nonce());
+    }
+    return inner_.Seal(std::move(payload), challenge, log_from_recnum);
+  }
+  std::vector<std::pair<std::string, std::string>> sealed() {
+    absl::MutexLock lock(&mu_);
+    return sealed_;
+  }
+
+ private:
+  UnquotedSealer inner_;
+  absl::Mutex mu_;
+  std::vector<std::pair<std::string, std::string>> sealed_;
+};
+
+// Events on demand, for the early-report path.
+class FakeEventSource final : public EventSource {
+ public:
+  void Push(v1::RuntimeEvent e) {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(std::move(e));
+  }
+  void Drain(std::vector<v1::RuntimeEvent>* out) override {
+    absl::MutexLock lock(&mu_);
+    for (auto& e : events_) out->push_back(std::move(e));
+    events_.clear();
+  }
+  v1::ProbeStatus Status() const override {
+    v1::ProbeStatus s;
+    s.add_active_hooks("tracepoint/syscalls/sys_enter_ptrace");
+    (*s.mutable_dropped_events())["ringbuf_full"] = 3;
+    return s;
+  }
+  std::vector<int> MonitoredPids() const override { return {}; }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<v1::RuntimeEvent> events_;
+};
+
+class Server {
+ public:
+  Server(FakeVerifier* service, int port) {
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(),
+                       &port_);
+    b.RegisterService(service);
+    server_ = b.BuildAndStart();
+  }
+  ~Server() { Stop(); }
+  void Stop() {
+    if (server_ != nullptr) {
+      // A deadline of now cancels the open stream, as a verifier going away would.
+      server_->Shutdown(std::chrono::system_clock::now());
+      server_->Wait();
+      server_.reset();
+    }
+  }
+  int port() const { return port_; }
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+class AttestClientTest : public ::testing::Test {
+ protected:
+  void StartClient(int port, absl::Duration default_interval = absl::Seconds(10)) {
+    AttestClientOptions o;
+    o.address = "127.0.0.1:" + std::to_string(port);
+    o.credentials = [] { return grpc::InsecureChannelCredentials(); };
+    o.default_report_interval = default_interval;
+    o.initial_backoff = absl::Milliseconds(50);
+    o.max_backoff = absl::Milliseconds(200);
+    o.min_report_gap = absl::Milliseconds(10);
+    info_.node_id = "ab12";
+    info_.hostname = "test-host";
+    builder_ = std::make_unique<ReportBuilder>(info_, &matcher_, &snapshotter_, &events_);
+    client_ = std::make_unique<AttestClient>(o, builder_.get(), &sealer_);
+    run_ = std::thread([this] { run_status_ = client_->Run(); });
+  }
+  void StopClient() {
+    if (client_ == nullptr) return;
+    client_->Shutdown();
+    run_.join();
+    client_.reset();
+  }
+  void TearDown() override { StopClient(); }
+
+  ProcessMatcher matcher_{{*ParseSelector("pid=" + std::to_string(getpid()))}};
+  FileHashCache hashes_;
+  Snapshotter snapshotter_{SnapshotOptions{}, &hashes_};
+  FakeEventSource events_;
+  RecordingSealer sealer_;
+  NodeInfo info_;
+  std::unique_ptr<ReportBuilder> builder_;
+  std::unique_ptr<AttestClient> client_;
+  std::thread run_;
+  absl::Status run_status_;
+};
+
+TEST_F(AttestClientTest, AnswersEachChallengeWithTheReportItSerializedOnce) {
+  FakeVerifier verifier(/*interval_ms=*/20);
+  Server server(&verifier, 0);
+  StartClient(server.port());
+  ASSERT_TRUE(verifier.WaitForEvidence(3));
+  StopClient();
+  EXPECT_TRUE(run_status_.ok()) << run_status_;
+  auto got = verifier.received();
+  auto sealed = sealer_.sealed();
+  for (size_t i = 0; i < got.size(); ++i) {
+    const auto& r = got[i];
+    ASSERT_TRUE(r.parsed);
+    EXPECT_EQ(r.evidence.nonce(), r.challenge_nonce);
+    EXPECT_EQ(r.report.sequence(), i + 1);
+    EXPECT_EQ(r.report.node_id(), "ab12");
+    EXPECT_EQ(r.report.hostname(), "test-host");
+    // The bytes on the wire are exactly the bytes the sealer bound to the challenge.
+    ASSERT_LT(i, sealed.size());
+    EXPECT_TRUE(sealed[i].first == r.evidence.payload()) << "payload " << i << " differs";
+    EXPECT_EQ(sealed[i].second, r.challenge_nonce);
+    ASSERT_EQ(r.report.processes_size(), 1);
+    EXPECT_EQ(r.report.processes(0).pid(), getpid());
+    EXPECT_EQ(r.report.processes(0).matched_by(0), "pid=" + std::to_string(getpid()));
+    EXPECT_EQ(r.report.probes().dropped_events().at("ringbuf_full"), 3u);
+    EXPECT_FALSE(r.evidence.has_quote());
+  }
+}
+
+TEST_F(AttestClientTest, CountsAcknowledgementsAndTheirVerdict) {
+  FakeVerifier verifier(20);
+  Server server(&verifier, 0);
+  StartClient(server.port());
+  ASSERT_TRUE(verifier.WaitForEvidence(3));
+  // The third evidence was sent after the first two acknowledgements were received.
+  EXPECT_GE(client_->stats().acks_received, 2u);
+  EXPECT_EQ(client_->stats().last_status, v1::TRUST_UNVERIFIED);
+  EXPECT_EQ(client_->stats().streams_opened, 1u);
+}
+
+TEST_F(AttestClientTest, ReportsAtOnceWhenEventsArriveInsteadOfWaitingForTheInterval) {
+  // The verifier asks for a report every hour: only an event can bring the second one.
+  FakeVerifier verifier(3'600'000);
+  Server server(&verifier, 0);
+  StartClient(server.port());
+  ASSERT_TRUE(verifier.WaitForEvidence(1));
+  v1::RuntimeEvent e;
+  e.set_kind(v1::EVENT_KIND_PTRACE);
+  e.set_pid(4242);
+  e.set_return_value(-1);
+  events_.Push(e);
+  ASSERT_TRUE(verifier.WaitForEvidence(2));
+  auto got = verifier.received();
+  ASSERT_EQ(got[1].report.events_size(), 1);
+  EXPECT_EQ(got[1].report.events(0).kind(), v1::EVENT_KIND_PTRACE);
+  EXPECT_EQ(got[1].report.events(0).pid(), 4242);
+  EXPECT_EQ(got[0].report.events_size(), 0);
+}
+
+TEST_F(AttestClientTest, ReconnectsToARestartedVerifierAndKeepsCounting) {
+  FakeVerifier first(20);
+  auto server = std::make_unique<Server>(&first, 0);
+  int port = server->port();
+  StartClient(port);
+  ASSERT_TRUE(first.WaitForEvidence(2));
+  server->Stop();
+  FakeVerifier second(20);
+  server = std::make_unique<Server>(&second, port);
+  ASSERT_EQ(server->port(), port);
+  ASSERT_TRUE(second.WaitForEvidence(2));
+  auto before = first.received();
+  auto after = second.received();
+  EXPECT_GT(after[0].report.sequence(), before.back().report.sequence());
+  EXPECT_EQ(after[0].evidence.nonce(), after[0].challenge_nonce);
+  EXPECT_GE(client_->stats().streams_opened, 2u);
+  // The server must stop before the verifier it serves goes out of scope.
+  StopClient();
+  server.reset();
+}
+
+TEST_F(AttestClientTest, KeepsRetryingWhileNoVerifierListensThenConnects) {
+  // Reserve a port, close it, and start the client before anything listens there.
+  int port;
+  {
+    FakeVerifier placeholder(20);
+    Server s(&placeholder, 0);
+    port = s.port();
+  }
+  StartClient(port);
+  FakeVerifier late(20);
+  Server server(&late, port);
+  ASSERT_EQ(server.port(), port);
+  ASSERT_TRUE(late.WaitForEvidence(1));
+  EXPECT_GE(client_->stats().streams_opened, 1u);
+}
+
+TEST_F(AttestClientTest, ShutdownHalfClosesTheStreamAndReturnsOk) {
+  FakeVerifier verifier(20);
+  Server server(&verifier, 0);
+  StartClient(server.port());
+  ASSERT_TRUE(verifier.WaitForEvidence(1));
+  StopClient();
+  EXPECT_TRUE(run_status_.ok()) << run_status_;
+  // The verifier's Read ended because the node half-closed, not because it was cancelled.
+  EXPECT_TRUE(verifier.WaitForStreamEnd(1));
+}
+
+TEST(FullJitterBackoffTest, StaysWithinTheDoublingCeilingAndTheCap) {
+  absl::BitGen gen;
+  const absl::Duration initial = absl::Milliseconds(500), cap = absl::Seconds(30);
+  for (int attempt = 0; attempt < 12; ++attempt) {
+    absl::Duration ceiling = std::min(initial * (1 << attempt), cap);
+    absl::Duration longest;
+    for (int i = 0; i < 200; ++i) {
+      absl::Duration d = FullJitterBackoff(attempt, initial, cap, gen);
+      EXPECT_GE(d, absl::ZeroDuration());
+      EXPECT_LE(d, ceiling);
+      longest = std::max(longest, d);
+    }
+    // 200 uniform draws all below half the ceiling would be a broken generator.
+    EXPECT_GT(longest, ceiling / 2) << attempt;
+  }
+  EXPECT_LE(FullJitterBackoff(1000, initial, cap, gen), cap);
+}
+
+TEST(NodeChannelCredentialsTest, RefusesMissingFilesNamingThem) {
+  auto c = MakeNodeChannelCredentials("/nonexistent/ca.crt", "/nonexistent/n.crt", "/x.key");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("/nonexistent/ca.crt"), std::string::npos);
+  EXPECT_FALSE(MakeNodeChannelCredentials("", "", "").ok());
+}
+
+}  // namespace
+}  // namespace vigil::node
