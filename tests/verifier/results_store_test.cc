@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/testing/temp_dir.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::verifier {
@@ -18,12 +19,12 @@ namespace {
 class ResultsStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "results-store-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    auto tmp = ::vigil::testing::TestTempDir::Create("results-store");
+    ASSERT_TRUE(tmp.ok()) << tmp.status();
+    tmp_ = *std::move(tmp);
+    dir_ = tmp_.path();
     db_path_ = dir_ + "/state/vigil.db";
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   static v1::Evidence MakeEvidence(const std::string& hostname, uint64_t sequence) {
     v1::RuntimeReport report;
@@ -43,6 +44,7 @@ class ResultsStoreTest : public ::testing::Test {
     return verdict;
   }
 
+  ::vigil::testing::TestTempDir tmp_;
   std::string dir_;
   std::string db_path_;
 };
