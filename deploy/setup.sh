@@ -19,6 +19,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools the tests and demo use
   iproute2 procps python3 ccache
+  # load for deploy/stress-tests.sh
+  stress-ng
 )
 
 if [[ $(id -u) -ne 0 ]]; then
