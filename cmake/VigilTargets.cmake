@@ -36,10 +36,11 @@ function(vigil_library name dir)
   target_link_libraries(${name} PUBLIC ${ARGN})
 endfunction()
 
-# vigil_executable(NAME SOURCE LIBS...): a thin executable, when its source exists yet.
+# vigil_executable(NAME SOURCE LIBS...): a thin executable. A missing source fails the
+# configure step: an executable never silently drops out of the build.
 function(vigil_executable name src)
   if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${src})
-    return()
+    message(FATAL_ERROR "${name}: source ${CMAKE_CURRENT_SOURCE_DIR}/${src} does not exist")
   endif()
   add_executable(${name} ${src})
   target_compile_options(${name} PRIVATE ${VIGIL_WARNINGS})

@@ -21,6 +21,8 @@ packages=(
   iproute2 procps python3 ccache
   # webhooks (HTTP client), and the independent checks of EAR tokens and OSCAL documents
   libcpp-httplib-dev python3-jwt python3-cryptography python3-jsonschema
+  # load for deploy/stress-tests.sh
+  stress-ng
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "tests/testing/temp_dir.h"
+
 namespace vigil {
 namespace {
 
@@ -18,7 +20,9 @@ TEST(DigestTest, ConcatEqualsDigestOfJoinedParts) {
 }
 
 TEST(DigestTest, FileDigestMatchesBytesDigest) {
-  std::string path = ::testing::TempDir() + "/digest_test_file";
+  auto tmp = testing::TestTempDir::Create("digest");
+  ASSERT_TRUE(tmp.ok()) << tmp.status();
+  std::string path = tmp->path() + "/digest_test_file";
   std::string content(200000, 'x');
   std::ofstream(path, std::ios::binary) << content;
   auto d = Sha256File(path);

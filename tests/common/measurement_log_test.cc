@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
 
 namespace vigil {
 namespace {
@@ -17,18 +18,12 @@ MeasurementRecord Record(uint64_t recnum, uint32_t pcr, std::string_view measure
   return {recnum, pcr, Sha256(measured), std::move(event), "detail of " + std::string(measured)};
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = std::filesystem::temp_directory_path() / "vigil-mlog-XXXXXX";
-    path_ = mkdtemp(t.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// A test's own directory, kept when the test fails.
+testing::TestTempDir MakeTempDir() {
+  auto dir = testing::TestTempDir::Create("mlog");
+  EXPECT_TRUE(dir.ok()) << dir.status();
+  return dir.ok() ? *std::move(dir) : testing::TestTempDir();
+}
 
 TEST(MeasurementLogTest, ReplayMatchesIndependentlyComputedPcr) {
   // Expected value from Python: sha256(sha256(zeros || sha256("one")) || sha256("two")).
@@ -97,7 +92,8 @@ TEST(MeasurementLogTest, ParseRejectsMalformedLogs) {
 }
 
 TEST(MeasurementLogTest, WriteIsPrivateAtomicAndReadable) {
-  TempDir tmp;
+  testing::TestTempDir tmp = MakeTempDir();
+  ASSERT_FALSE(tmp.path().empty());
   std::string dir = tmp.path() + "/run/vigil";
   std::string path = dir + "/measurements.json";
   EXPECT_EQ(ReadMeasurementLog(path).status().code(), absl::StatusCode::kNotFound);
@@ -122,7 +118,8 @@ TEST(MeasurementLogTest, WriteIsPrivateAtomicAndReadable) {
 }
 
 TEST(MeasurementLogTest, ReadReportsCorruptFileWithPath) {
-  TempDir tmp;
+  testing::TestTempDir tmp = MakeTempDir();
+  ASSERT_FALSE(tmp.path().empty());
   std::string path = tmp.path() + "/m.json";
   std::ofstream(path) << "{\"format\": \"vigil-cel-json/1\", \"boot_id\": \"b\", \"records\": [";
   auto read = ReadMeasurementLog(path);

@@ -23,6 +23,7 @@
 #include "node/procfs/process_matcher.h"
 #include "node/procfs/snapshotter.h"
 #include "tests/testing/pki_fixture.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/verifier_fixture.h"
 #include "verifier/certificate_renewer.h"
 #include "vigil/v1/attestation.grpc.pb.h"
@@ -41,9 +42,10 @@ class CertificateRenewalTest : public ::testing::Test {
     auto pki = TestPki::Create();
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = std::move(*pki);
-    auto dir = testing::MakeTempDir("renewal");
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_ = *dir;
+    auto tmp = ::vigil::testing::TestTempDir::Create("renewal");
+    ASSERT_TRUE(tmp.ok()) << tmp.status();
+    tmp_ = *std::move(tmp);
+    dir_ = tmp_.path();
     cert_path_ = dir_ + "/node.crt";
     key_path_ = dir_ + "/node.key";
     ca_path_ = dir_ + "/ca.crt";
@@ -61,8 +63,6 @@ class CertificateRenewalTest : public ::testing::Test {
   void TearDown() override {
     StopClient();
     verifier_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
 
   void StartVerifier(bool with_renewer, verifier::CertificateRenewer custom = nullptr) {
@@ -116,6 +116,7 @@ class CertificateRenewalTest : public ::testing::Test {
   }
 
   std::unique_ptr<TestPki> pki_;
+  ::vigil::testing::TestTempDir tmp_;
   std::string dir_, cert_path_, key_path_, ca_path_;
   CertAndKey original_;
   std::unique_ptr<verifier::CertificateRenewerImpl> renewer_;

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/testing/pki_fixture.h"
+#include "tests/testing/reserved_port.h"
 #include "tests/testing/verifier_fixture.h"
 #include "verifier/attestation_service.h"
 #include "verifier/server.h"
@@ -79,22 +80,31 @@ class NodeStreamTest : public ::testing::Test {
     auto pki = TestPki::Create();
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = std::move(*pki);
-    // The workload: a child that waits until the test ends.
-    int hold[2];
+    // The workload: a child that waits until the test ends. It reports once it carries its
+    // name, so the node never sees it under the test's.
+    int hold[2], ready[2];
     ASSERT_EQ(pipe2(hold, O_CLOEXEC), 0);
+    ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
     workload_ = fork();
     ASSERT_GE(workload_, 0);
     if (workload_ == 0) {
       close(hold[1]);
+      close(ready[0]);
       prctl(PR_SET_NAME, "vigil-workload", 0, 0, 0);
       prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      if (write(ready[1], "r", 1) != 1) _exit(1);
+      close(ready[1]);
       char c;
       while (read(hold[0], &c, 1) > 0) {
       }
       _exit(0);
     }
     close(hold[0]);
+    close(ready[1]);
     hold_ = hold[1];
+    char c = 0;
+    ASSERT_EQ(read(ready[0], &c, 1), 1) << "the workload died before it was ready";
+    close(ready[0]);
   }
 
   void TearDown() override {
@@ -203,9 +213,12 @@ TEST_F(NodeStreamTest, StreamsRealSnapshotsLabelledUnverifiedAndStopsCleanly) {
 }
 
 TEST_F(NodeStreamTest, SurvivesAVerifierRestartOnTheSamePort) {
-  auto first = LocalVerifier::Start(*pki_, "127.0.0.1:0");
+  // Reserved for the whole test: while no verifier listens, no other process can take it.
+  auto port = testing::ReservedPort::Create();
+  ASSERT_TRUE(port.ok()) << port.status();
+  const std::string address = port->address();
+  auto first = LocalVerifier::Start(*pki_, address);
   ASSERT_TRUE(first.ok()) << first.status();
-  const std::string address = absl::StrCat("127.0.0.1:", (*first)->server->port());
   ASSERT_NO_FATAL_FAILURE(StartNode(address));
   auto before = (*first)->AwaitRecords(2);
   ASSERT_GE(before.size(), 2u);

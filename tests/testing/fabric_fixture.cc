@@ -133,27 +133,12 @@ absl::StatusOr<std::string> RunForOutput(const std::vector<std::string>& argv) {
   return ReadFileToString(path);
 }
 
-absl::StatusOr<int> FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return absl::InternalError("socket failed");
-  absl::Cleanup close_fd = [fd] { close(fd); };
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    return absl::InternalError("bind/getsockname on 127.0.0.1:0 failed");
-  }
-  return ntohs(addr.sin_port);
-}
-
 absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
   std::unique_ptr<Fabric> f(new Fabric());
-  char dir[] = "/tmp/vigil-fabric-XXXXXX";
-  if (mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp failed");
-  f->dir_ = dir;
+  absl::StatusOr<TestTempDir> dir = TestTempDir::Create("fabric");
+  if (!dir.ok()) return dir.status();
+  f->tmp_ = *std::move(dir);
+  f->dir_ = f->tmp_.path();
   f->state_dir_ = f->dir_ + "/state";
   std::filesystem::create_directories(f->state_dir_);
 
@@ -185,16 +170,19 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
   std::filesystem::copy_file("/usr/bin/sleep", workload_exe);
   std::filesystem::permissions(workload_exe, std::filesystem::perms::owner_all);
   absl::StatusOr<std::unique_ptr<ChildProcess>> workload =
-      ChildProcess::Spawn({workload_exe, "120"}, f->dir_ + "/workload.log");
+      ChildProcess::Spawn({workload_exe, "infinity"}, f->dir_ + "/workload.log");
   if (!workload.ok()) return workload.status();
   f->workload_ = std::move(*workload);
 
-  absl::StatusOr<int> port = FreePort();
-  absl::StatusOr<int> enroll_port = FreePort();
+  // Ports no other process can take between now and the verifier's bind.
+  absl::StatusOr<ReservedPort> port = ReservedPort::Create();
   if (!port.ok()) return port.status();
+  f->verifier_port_ = *std::move(port);
+  absl::StatusOr<ReservedPort> enroll_port = ReservedPort::Create();
   if (!enroll_port.ok()) return enroll_port.status();
-  f->verifier_address_ = absl::StrCat("127.0.0.1:", *port);
-  f->enroll_address_ = absl::StrCat("127.0.0.1:", *enroll_port);
+  f->enroll_port_ = *std::move(enroll_port);
+  f->verifier_address_ = f->verifier_port_.address();
+  f->enroll_address_ = f->enroll_port_.address();
   absl::StatusOr<std::unique_ptr<ChildProcess>> verifier =
       ChildProcess::Spawn({Program("verifier/vigil-verifier"), "--pki-dir", f->pki_->dir(),
                            "--listen", f->verifier_address_, "--enroll-listen", f->enroll_address_,
@@ -207,7 +195,7 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
   // Wait for the listener with plain TCP connects first: a gRPC channel that found it closed
   // backs off for seconds before trying again.
   absl::Time deadline = absl::Now() + kProgressBound;
-  while (!Accepts(*port)) {
+  while (!Accepts(f->verifier_port_.port())) {
     if (!f->verifier_->Running() || absl::Now() > deadline) {
       return absl::UnavailableError(absl::StrCat("verifier never listened\n", f->Logs()));
     }
@@ -236,10 +224,6 @@ Fabric::~Fabric() {
   verifier_.reset();
   workload_.reset();
   tpm_.reset();
-  if (!dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
 }
 
 absl::Status Fabric::StartNode() {

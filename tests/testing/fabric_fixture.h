@@ -17,7 +17,9 @@
 
 #include "absl/status/statusor.h"
 #include "tests/testing/pki_fixture.h"
+#include "tests/testing/reserved_port.h"
 #include "tests/testing/swtpm_fixture.h"
+#include "tests/testing/temp_dir.h"
 #include "vigil/v1/fleet.grpc.pb.h"
 
 namespace vigil::testing {
@@ -47,12 +49,9 @@ class ChildProcess {
 /// Runs `argv` to completion, returns its stdout; an error if it exits non-zero.
 absl::StatusOr<std::string> RunForOutput(const std::vector<std::string>& argv);
 
-/// A free TCP port on 127.0.0.1 (bound to 0 and released).
-absl::StatusOr<int> FreePort();
-
 /// swtpm + PKI + vigil-verifier (QuoteAppraiser, SQLite store) + a workload process with a
 /// distinctive comm; vigil-node started and stopped on demand. Everything is stopped in
-/// the destructor.
+/// the destructor; the directory with the logs is a TestTempDir, kept when the test failed.
 class Fabric {
  public:
   struct Options {
@@ -88,8 +87,11 @@ class Fabric {
 
   std::unique_ptr<SwtpmFixture> tpm_;
   std::unique_ptr<TestPki> pki_;
+  TestTempDir tmp_;
   std::string dir_;
   std::string state_dir_;
+  ReservedPort verifier_port_;
+  ReservedPort enroll_port_;
   std::string verifier_address_;
   std::string enroll_address_;
   std::string workload_comm_;

@@ -32,19 +32,10 @@ absl::StatusOr<CertAndKey> IssueInto(const std::string& dir, const std::string& 
 
 }  // namespace
 
-absl::StatusOr<std::string> MakeTempDir(const std::string& tag) {
-  const char* tmp = getenv("TMPDIR");
-  std::string pattern =
-      absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/vigil-", tag, "-XXXXXX");
-  if (mkdtemp(pattern.data()) == nullptr) {
-    return absl::InternalError(absl::StrCat("mkdtemp ", pattern, " failed"));
-  }
-  return pattern;
-}
-
 absl::StatusOr<std::unique_ptr<TestPki>> TestPki::Create() {
   std::unique_ptr<TestPki> pki(new TestPki());
-  ASSIGN_OR_RETURN(pki->dir_, MakeTempDir("pki"));
+  ASSIGN_OR_RETURN(pki->tmp_, TestTempDir::Create("pki"));
+  pki->dir_ = pki->tmp_.path();
   cli::PkiInitOptions init;
   init.dir = pki->dir_;
   init.trust_domain = kTrustDomain;
@@ -58,10 +49,7 @@ absl::StatusOr<std::unique_ptr<TestPki>> TestPki::Create() {
   return pki;
 }
 
-TestPki::~TestPki() {
-  std::error_code ignored;
-  if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
-}
+TestPki::~TestPki() = default;
 
 absl::StatusOr<CertAndKey> TestPki::IssueNode(const std::string& node_id) const {
   return IssueInto(dir_, node_id, "");

@@ -2,7 +2,8 @@
 
 // A throwaway Vigil PKI for tests: `vigilctl pki init` in a fresh temp directory, a node and
 // a client certificate issued the way `vigilctl pki issue` does it, and a second, foreign CA
-// in the same trust domain for negative tests. Removed when the object goes away.
+// in the same trust domain for negative tests. The directory is a TestTempDir: removed when
+// the object goes away, kept when the test failed.
 //
 //   ASSERT_OK_AND_ASSIGN-style:
 //     absl::StatusOr<std::unique_ptr<TestPki>> pki = TestPki::Create();
@@ -15,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/pki.h"
+#include "tests/testing/temp_dir.h"
 
 namespace vigil::testing {
 
@@ -63,6 +65,7 @@ class TestPki {
  private:
   TestPki() = default;
 
+  TestTempDir tmp_;
   std::string dir_;
   CaMaterial ca_;
   CaMaterial foreign_ca_;
@@ -70,8 +73,5 @@ class TestPki {
   CertAndKey node_;
   CertAndKey client_;
 };
-
-/// A fresh, empty directory under $TMPDIR (or /tmp) named vigil-<tag>-XXXXXX.
-absl::StatusOr<std::string> MakeTempDir(const std::string& tag);
 
 }  // namespace vigil::testing

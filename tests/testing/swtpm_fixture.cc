@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -33,7 +34,8 @@ namespace fs = std::filesystem;
 constexpr char kLocalCaDir[] = "/var/lib/swtpm-localca";
 constexpr char kStateFile[] = "tpm2-00.permall";
 
-absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {
+// A build directory for the shared manufactured state (not a test's own directory).
+absl::StatusOr<std::string> MakeCacheBuildDir(const std::string& prefix) {
   const char* tmp = std::getenv("TMPDIR");
   std::string templ =
       absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/", prefix, "-XXXXXX");
@@ -108,7 +110,7 @@ absl::StatusOr<std::string> CachedManufacturedState() {
   // Manufacturing creates the local CA on a fresh machine; key the cache on it afterwards.
   std::error_code ec;
   fs::create_directories(cache_root, ec);
-  ASSIGN_OR_RETURN(std::string build, MakeTempDir("vigil-swtpm-cache/build"));
+  ASSIGN_OR_RETURN(std::string build, MakeCacheBuildDir("vigil-swtpm-cache/build"));
   absl::Cleanup remove_build = [&] { fs::remove_all(build, ec); };
   RETURN_IF_ERROR(Manufacture(build));
   issuer = ReadFileOrEmpty(absl::StrCat(kLocalCaDir, "/issuercert.pem"));
@@ -150,23 +152,54 @@ absl::StatusOr<int> PickPortPair() {
   return absl::UnavailableError("no two consecutive free loopback ports");
 }
 
-bool Accepts(int port) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  if (s < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  bool ok = connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(s);
-  return ok;
+// The inode of the socket listening on 127.0.0.1:`port` (from /proc/net/tcp), 0 if none.
+uint64_t ListeningSocketInode(int port) {
+  std::ifstream in("/proc/net/tcp");
+  char local[32];
+  snprintf(local, sizeof(local), "%08X:%04X", htonl(INADDR_LOOPBACK), port);
+  constexpr char kListen[] = "0A";
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local_address, remote_address, state, queues, timer, retransmits, uid,
+        timeouts;
+    uint64_t inode = 0;
+    if (fields >> slot >> local_address >> remote_address >> state >> queues >> timer >>
+            retransmits >> uid >> timeouts >> inode &&
+        local_address == local && state == kListen) {
+      return inode;
+    }
+  }
+  return 0;
+}
+
+// Whether process `pid` holds the socket with inode `inode`.
+bool HoldsSocket(pid_t pid, uint64_t inode) {
+  if (inode == 0) return false;
+  const std::string want = absl::StrCat("socket:[", inode, "]");
+  std::error_code ec;
+  for (const fs::directory_entry& fd :
+       fs::directory_iterator(absl::StrCat("/proc/", pid, "/fd"), ec)) {
+    std::error_code link_ec;
+    if (fs::read_symlink(fd.path(), link_ec).string() == want) return true;
+  }
+  return false;
+}
+
+// Whether swtpm itself listens on both ports (not some other process that took one of them
+// between PickPortPair and swtpm's bind).
+bool SwtpmListens(pid_t pid, int port) {
+  return HoldsSocket(pid, ListeningSocketInode(port)) &&
+         HoldsSocket(pid, ListeningSocketInode(port + 1));
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SwtpmFixture>> SwtpmFixture::Start(Options options) {
   std::unique_ptr<SwtpmFixture> f(new SwtpmFixture());
-  ASSIGN_OR_RETURN(f->root_dir_, MakeTempDir("vigil-swtpm"));
+  ASSIGN_OR_RETURN(f->root_, TestTempDir::Create("swtpm"));
+  f->root_dir_ = f->root_.path();
   f->state_dir_ = f->root_dir_ + "/state";
   f->scratch_dir_ = f->root_dir_ + "/scratch";
   std::error_code ec;
@@ -212,9 +245,11 @@ absl::Status SwtpmFixture::Launch() {
         "not-need-init,startup-clear",
     };
     ASSIGN_OR_RETURN(pid_, Spawn(argv, root_dir_ + "/swtpm.log"));
-    // Readiness wait (not a test assertion): swtpm either listens or exits, e.g. when
-    // another process took the port between PickPortPair and its bind.
-    for (int i = 0; i < 1000; ++i) {
+    // Readiness (not a test assertion): swtpm's own sockets listen on both ports, or it
+    // exits, e.g. when another process took a port between PickPortPair and its bind; then
+    // the next pair is tried. The bound only keeps a broken swtpm from hanging the suite.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < give_up) {
       int wstatus = 0;
       if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
         pid_ = -1;
@@ -222,12 +257,12 @@ absl::Status SwtpmFixture::Launch() {
             "swtpm exited (status ", wstatus, "): ", ReadFileOrEmpty(root_dir_ + "/swtpm.log")));
         break;
       }
-      if (Accepts(port_) && Accepts(port_ + 1)) return absl::OkStatus();
+      if (SwtpmListens(pid_, port_)) return absl::OkStatus();
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (pid_ > 0) {
       Stop();
-      last = absl::DeadlineExceededError("swtpm did not listen within 10 s");
+      last = absl::DeadlineExceededError("swtpm did not listen within 60 s");
     }
   }
   return last;
@@ -254,13 +289,7 @@ absl::Status SwtpmFixture::Restart() {
   return Launch();
 }
 
-SwtpmFixture::~SwtpmFixture() {
-  Stop();
-  if (!root_dir_.empty()) {
-    std::error_code ec;
-    fs::remove_all(root_dir_, ec);
-  }
-}
+SwtpmFixture::~SwtpmFixture() { Stop(); }
 
 std::string SwtpmFixture::tcti() const { return absl::StrCat("swtpm:host=127.0.0.1,port=", port_); }
 

@@ -6,11 +6,13 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "tests/testing/temp_dir.h"
 
 namespace vigil::testing {
 
 /// A software TPM (swtpm) for one test: its own state directory, its own loopback ports,
-/// stopped and deleted in the destructor.
+/// stopped in the destructor; its directory (state, swtpm.log, scratch) is a TestTempDir,
+/// kept when the test failed.
 ///
 /// The TPM is manufactured by `swtpm_setup` with an RSA 2048 EK (certificate at NV
 /// 0x01C00002), an ECC P-384 high-range EK (certificate at 0x01C00016) and a platform
@@ -37,7 +39,7 @@ class SwtpmFixture {
 
   SwtpmFixture(const SwtpmFixture&) = delete;
   SwtpmFixture& operator=(const SwtpmFixture&) = delete;
-  /// Stops swtpm (SIGTERM, then SIGKILL), reaps it and deletes the state directory.
+  /// Stops swtpm (SIGTERM, then SIGKILL) and reaps it; the directory goes as TestTempDir says.
   ~SwtpmFixture();
 
   /// tpm2-tss TCTI configuration string: "swtpm:host=127.0.0.1,port=P".
@@ -47,7 +49,7 @@ class SwtpmFixture {
   /// PEM bundle of swtpm's local CA certificates (root, then the issuer that signs EK
   /// certificates). Feed it to an EK certificate check as the trust anchors.
   const std::string& ek_ca_path() const { return ek_ca_path_; }
-  /// A scratch directory owned by this fixture (deleted with it), for tests' own files.
+  /// A scratch directory owned by this fixture (removed with it), for tests' own files.
   const std::string& scratch_dir() const { return scratch_dir_; }
   /// The TPM server port (the control port is port() + 1).
   int port() const { return port_; }
@@ -61,6 +63,7 @@ class SwtpmFixture {
   absl::Status Launch();
   void Stop();
 
+  TestTempDir root_;
   std::string root_dir_;
   std::string state_dir_;
   std::string scratch_dir_;

@@ -1,7 +1,11 @@
 #include "verifier/ek_verifier.h"
 
 #include <gtest/gtest.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/obj_mac.h>
 
+#include <memory>
 #include <string>
 
 #include "common/tpm/tpm_public.h"
@@ -49,7 +53,31 @@ TEST_P(EkVerifierTest, TrustsEkWhoseCertificateChainsToBundle) {
 
 INSTANTIATE_TEST_SUITE_P(Eks, EkVerifierTest, ::testing::Values("rsa", "ecc384"));
 
-class EkTrustPathTest : public EkVerifierTest {};
+class EkTrustPathTest : public EkVerifierTest {
+ protected:
+  // Another public key of the same type and size: an RSA modulus with one bit flipped, or
+  // the ECC point's negation (x, p - y), which is on the curve but is not the EK.
+  static void ChangeKey(TPMT_PUBLIC& area) {
+    if (area.type == TPM2_ALG_RSA) {
+      area.unique.rsa.buffer[10] ^= 0x01;
+      return;
+    }
+    ASSERT_EQ(area.type, TPM2_ALG_ECC);
+    const int nid = area.parameters.eccDetail.curveID == TPM2_ECC_NIST_P256   ? NID_X9_62_prime256v1
+                    : area.parameters.eccDetail.curveID == TPM2_ECC_NIST_P384 ? NID_secp384r1
+                                                                              : NID_undef;
+    ASSERT_NE(nid, NID_undef) << "curve " << area.parameters.eccDetail.curveID;
+    std::unique_ptr<EC_GROUP, decltype(&EC_GROUP_free)> group(EC_GROUP_new_by_curve_name(nid),
+                                                              &EC_GROUP_free);
+    std::unique_ptr<BIGNUM, decltype(&BN_free)> p(BN_new(), &BN_free), y(BN_new(), &BN_free);
+    ASSERT_TRUE(group && p && y);
+    ASSERT_EQ(EC_GROUP_get_curve(group.get(), p.get(), nullptr, nullptr, nullptr), 1);
+    TPM2B_ECC_PARAMETER& ty = area.unique.ecc.y;
+    ASSERT_NE(BN_bin2bn(ty.buffer, ty.size, y.get()), nullptr);
+    ASSERT_EQ(BN_sub(y.get(), p.get(), y.get()), 1);
+    ASSERT_EQ(BN_bn2binpad(y.get(), ty.buffer, ty.size), ty.size);
+  }
+};
 
 TEST_P(EkTrustPathTest, RefusesCertificateFromAnotherCa) {
   const std::string bundle = node_->dir() + "/other-ca.pem";
@@ -62,13 +90,9 @@ TEST_P(EkTrustPathTest, RefusesCertificateFromAnotherCa) {
 }
 
 TEST_P(EkTrustPathTest, RefusesKeyMismatchEvenWithValidChain) {
+  // Same certificate, but an EK public area with a different (valid) key.
   tpm::TpmPublic other = ek_;
-  // Same certificate, but an EK public area with a different key.
-  if (other.area.type == TPM2_ALG_RSA) {
-    other.area.unique.rsa.buffer[10] ^= 0x01;
-  } else {
-    GTEST_SKIP() << "flipping an ECC coordinate leaves the curve";
-  }
+  ASSERT_NO_FATAL_FAILURE(ChangeKey(other.area));
   auto v = Verifier(node_->tpm().ek_ca_path(), false);
   absl::Status st = v->CheckCertificate(other, node_->ek_certificate());
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
@@ -103,7 +127,7 @@ TEST_P(EkTrustPathTest, TrustsAnyEkOnlyWhenTofuConfigured) {
   EXPECT_FALSE(Verifier("", false)->Check(ek_, "", node_id_).ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(Rsa, EkTrustPathTest, ::testing::Values("rsa"));
+INSTANTIATE_TEST_SUITE_P(Eks, EkTrustPathTest, ::testing::Values("rsa", "ecc384"));
 
 TEST(EkVerifierCreateTest, RefusesUnreadableBundle) {
   auto registry = NodeRegistry::Open(":memory:");

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "tests/testing/pki_fixture.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/verifier_fixture.h"
 #include "verifier/node_registry.h"
 #include "verifier/results_store.h"
@@ -37,9 +38,10 @@ class FleetServiceTest : public ::testing::Test {
     auto pki = TestPki::Create();
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = *std::move(pki);
-    auto dir = testing::MakeTempDir("fleet");
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_ = *dir;
+    auto tmp = ::vigil::testing::TestTempDir::Create("fleet");
+    ASSERT_TRUE(tmp.ok()) << tmp.status();
+    tmp_ = *std::move(tmp);
+    dir_ = tmp_.path();
     // The store and the registry share one database file, as in vigil-verifier.
     auto store = ResultsStore::Open(dir_ + "/vigil.db");
     ASSERT_TRUE(store.ok()) << store.status();
@@ -61,7 +63,6 @@ class FleetServiceTest : public ::testing::Test {
     fleet_.reset();
     registry_.reset();
     store_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
   std::unique_ptr<v1::Fleet::Stub> OperatorStub() {
@@ -82,6 +83,7 @@ class FleetServiceTest : public ::testing::Test {
   }
 
   std::unique_ptr<TestPki> pki_;
+  ::vigil::testing::TestTempDir tmp_;
   std::string dir_;
   std::unique_ptr<ResultsStore> store_;
   std::unique_ptr<NodeRegistry> registry_;

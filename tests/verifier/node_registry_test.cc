@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/tpm/software_ak.h"
+#include "tests/testing/temp_dir.h"
 
 namespace vigil::verifier {
 namespace {
@@ -18,21 +19,22 @@ using ::vigil::tpm::SoftwareAk;
 class NodeRegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/vigil-registry-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    auto tmp = ::vigil::testing::TestTempDir::Create("registry");
+    ASSERT_TRUE(tmp.ok()) << tmp.status();
+    tmp_ = *std::move(tmp);
+    dir_ = tmp_.path();
     db_ = dir_ + "/verifier.db";
     auto ak = SoftwareAk::Create();
     ASSERT_TRUE(ak.ok()) << ak.status();
     ak_ = std::move(*ak);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   EnrolledNode Node(const std::string& id, const SoftwareAk& ak) const {
     return EnrolledNode{id, "ek-public-bytes", ak.tpm2b_public, ak.name,
                         absl::FromUnixSeconds(1700000000)};
   }
 
+  ::vigil::testing::TestTempDir tmp_;
   std::string dir_;
   std::string db_;
   SoftwareAk ak_;

@@ -13,6 +13,7 @@
 #include "common/tpm/tpm_marshal.h"
 #include "common/tpm/tpm_public.h"
 #include "tests/testing/swtpm_fixture.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/tpm2_tools_util.h"
 #include "vigil/v1/runtime.pb.h"
 
@@ -303,9 +304,9 @@ TEST_F(QuoteAppraiserTest, SoftwareSignedQuoteReachesEveryCheckAndPasses) {
 
 // Reference values feed UNKNOWN_MEASUREMENT; both file formats load the same digests.
 TEST(ReferenceValuesTest, LoadsTextAndYamlAndRefusesBadDigests) {
-  char tmpl[] = "/tmp/vigil-refvals-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  auto tmp = ::vigil::testing::TestTempDir::Create("refvals");
+  ASSERT_TRUE(tmp.ok()) << tmp.status();
+  const std::string dir = tmp->path();
   const std::string hex = HexEncode(Sha256("vigil-node binary"));
   std::ofstream(dir + "/ref.txt") << "# known-good\n" << hex << "  vigil-node 0.1\n\n";
   std::ofstream(dir + "/ref.yaml")
@@ -324,7 +325,6 @@ TEST(ReferenceValuesTest, LoadsTextAndYamlAndRefusesBadDigests) {
   EXPECT_NE(std::string(bad.status().message()).find("bad.txt:2"), std::string::npos)
       << bad.status();
   EXPECT_FALSE(ReferenceValues::Load(dir + "/missing.txt").ok());
-  std::filesystem::remove_all(dir);
 }
 
 class QuoteTamperTest;

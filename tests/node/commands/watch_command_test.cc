@@ -53,6 +53,7 @@
 #include "nlohmann/json.hpp"
 #include "node/commands/watch_command.h"
 #include "node/probes/event_decoder.h"
+#include "tests/testing/temp_dir.h"
 #include "vigil/v1/runtime.pb.h"
 
 extern char** environ;
@@ -732,9 +733,10 @@ bool ExitedZero(int status) { return WIFEXITED(status) && WEXITSTATUS(status) ==
 class WatchCommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/vigil-watch-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
+    auto tmp = ::vigil::testing::TestTempDir::Create("watch");
+    ASSERT_TRUE(tmp.ok()) << tmp.status();
+    tmp_ = *std::move(tmp);
+    dir_ = tmp_.path();
     static int counter = 0;
     const std::string id = absl::StrCat(getpid(), "n", counter++);
     comm_ = absl::StrCat("vw", id);
@@ -755,11 +757,6 @@ class WatchCommandTest : public ::testing::Test {
     ASSERT_FALSE(ec) << name << ": " << ec.message();
   }
 
-  void TearDown() override {
-    std::error_code ec;
-    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
-  }
-
   // Runs the decoy (not selected) and then the workload, both exec'd after watch is ready;
   // waits until watch printed the workload's exit. The decoy finished before the workload
   // started, so any of its events would be printed before that exit.
@@ -772,6 +769,7 @@ class WatchCommandTest : public ::testing::Test {
     return run;
   }
 
+  ::vigil::testing::TestTempDir tmp_;
   std::string dir_, comm_, decoy_comm_, exe_, decoy_exe_;
 };
 

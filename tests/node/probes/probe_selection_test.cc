@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "node/probes/selector_maps.h"
 #include "tests/node/probes/probe_test_util.h"
+#include "tests/testing/temp_dir.h"
 
 // When this test binary is exec'd with VIGIL_PROBE_TARGET set, it acts as the selected
 // workload: its first action after the dynamic loader is a prctl the probes report, then
@@ -43,9 +44,10 @@ using testing::RunChild;
 class ProbeSelectionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/vigil-sel-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    auto tmp = ::vigil::testing::TestTempDir::Create("sel");
+    ASSERT_TRUE(tmp.ok()) << tmp.status();
+    tmp_ = *std::move(tmp);
+    dir_ = tmp_.path();
     std::string self = std::filesystem::read_symlink("/proc/self/exe");
     // Real files (exe globs match the resolved path), plus names that only link to them.
     for (const char* name : {"selected-target", "other-target"}) {
@@ -56,7 +58,6 @@ class ProbeSelectionTest : public ::testing::Test {
     ASSERT_EQ(symlink("selected-target", (dir_ + "/alias").c_str()), 0);
     ASSERT_EQ(symlink("other-target", (dir_ + "/selx-target").c_str()), 0);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   void StartProbes(std::vector<Selector> selectors) {
     ProbeOptions options;
@@ -84,6 +85,7 @@ class ProbeSelectionTest : public ::testing::Test {
     return run.pid;
   }
 
+  ::vigil::testing::TestTempDir tmp_;
   std::string dir_;
   std::unique_ptr<BpfEventSource> source_;
 };

@@ -44,6 +44,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "node/procfs/procfs.h"
 #include "node/procfs/snapshotter.h"
+#include "tests/testing/temp_dir.h"
 
 namespace vigil::node {
 namespace {
@@ -222,15 +223,15 @@ bool DenyPtraceInThisThread() {
 class InspectGroundTruthTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/vigil-inspect-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    auto tmp = ::vigil::testing::TestTempDir::Create("inspect");
+    ASSERT_TRUE(tmp.ok()) << tmp.status();
+    tmp_ = *std::move(tmp);
+    dir_ = tmp_.path();
     sleep_bytes_ = ReadWhole("/bin/sleep");
     ASSERT_FALSE(sleep_bytes_.empty());
   }
   void TearDown() override {
     for (auto& w : workloads_) w->Stop();
-    std::filesystem::remove_all(dir_);
   }
 
   Workload& NewWorkload() {
@@ -279,6 +280,7 @@ class InspectGroundTruthTest : public ::testing::Test {
     execs_.clear();
   }
 
+  ::vigil::testing::TestTempDir tmp_;
   std::string dir_;
   std::string sleep_bytes_;
   FileHashCache hashes_;

@@ -2,17 +2,20 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <linux/magic.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -74,28 +77,39 @@ class ProcessMatcherTest : public ::testing::Test {
     if (child_ > 0) waitpid(child_, nullptr, 0);
   }
 
+  // Returns once both processes exist with their final comm: the grandchild tells the child
+  // it is ready, and only then does the child report the grandchild's pid, so the report is
+  // one pid-sized message whatever the scheduling order.
   void StartFamily() {
     comm_ = absl::StrCat("vgm", getpid() % 100000000);
-    int hold[2], report[2];
+    int hold[2], report[2], ready[2];
     ASSERT_EQ(pipe2(hold, O_CLOEXEC), 0);
     ASSERT_EQ(pipe2(report, O_CLOEXEC), 0);
+    ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
     child_ = fork();
     ASSERT_GE(child_, 0);
     if (child_ == 0) {
       close(hold[1]);
+      close(report[0]);
       prctl(PR_SET_NAME, comm_.c_str(), 0, 0, 0);
       prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
       pid_t gc = fork();
+      if (gc < 0) _exit(1);
       if (gc == 0) {
+        close(ready[0]);
         prctl(PR_SET_NAME, "vgm-grandchild", 0, 0, 0);
-        if (write(report[1], "x", 1) != 1) _exit(1);
+        if (write(ready[1], "x", 1) != 1) _exit(1);
+        close(ready[1]);
         char c;
         while (read(hold[0], &c, 1) > 0) {
         }
         _exit(0);
       }
-      if (write(report[1], &gc, sizeof(gc)) != sizeof(gc)) _exit(1);
+      close(ready[1]);
       char c;
+      if (read(ready[0], &c, 1) != 1) _exit(1);
+      if (write(report[1], &gc, sizeof(gc)) != sizeof(gc)) _exit(1);
+      close(report[1]);
       while (read(hold[0], &c, 1) > 0) {
       }
       waitpid(gc, nullptr, 0);
@@ -103,21 +117,15 @@ class ProcessMatcherTest : public ::testing::Test {
     }
     close(hold[0]);
     close(report[1]);
+    close(ready[0]);
+    close(ready[1]);
     hold_ = hold[1];
-    // The grandchild's "x" and the child's pid arrive in either order; wait for both.
-    char buf[1 + sizeof(pid_t)];
-    size_t got = 0;
-    while (got < sizeof(buf)) {
-      ssize_t n = read(report[0], buf + got, sizeof(buf) - got);
-      ASSERT_GT(n, 0);
-      got += static_cast<size_t>(n);
-    }
+    pid_t gc = -1;
+    ssize_t n = read(report[0], &gc, sizeof(gc));
     close(report[0]);
-    std::string s(buf, sizeof(buf));
-    size_t x = s.find('x');
-    ASSERT_NE(x, std::string::npos);
-    s.erase(x, 1);
-    memcpy(&grandchild_, s.data(), sizeof(pid_t));
+    ASSERT_EQ(n, static_cast<ssize_t>(sizeof(gc))) << "the child died before reporting";
+    ASSERT_GT(gc, 0);
+    grandchild_ = gc;
   }
 
   std::string comm_;
@@ -143,8 +151,12 @@ TEST_F(ProcessMatcherTest, MatchesByPidAndExeGlobTogether) {
   ASSERT_NO_FATAL_FAILURE(StartFamily());
   char exe[4096] = {};
   ASSERT_GT(readlink("/proc/self/exe", exe, sizeof(exe) - 1), 0);
-  std::string dir(exe);
-  dir = dir.substr(0, dir.rfind('/'));
+  // The build directory taken literally, wherever it is (a checkout path may hold '[').
+  std::string dir;
+  for (char c : std::string(exe, strrchr(exe, '/'))) {
+    if (c == '*' || c == '?' || c == '[' || c == '\\') dir += '\\';
+    dir += c;
+  }
   // The forked child runs the test binary, so exe matches; pid narrows it to that child.
   std::string sel = absl::StrCat("exe=", dir, "/*_test,pid=", child_);
   ProcessMatcher matcher({Parse(sel), Parse(absl::StrCat("exe=/nonexistent/*,pid=", getpid()))});
@@ -157,10 +169,11 @@ TEST_F(ProcessMatcherTest, MatchesByPidAndExeGlobTogether) {
 
 TEST_F(ProcessMatcherTest, IncludesPidsTheProbesReportedOnlyWhileTheyExist) {
   ASSERT_NO_FATAL_FAILURE(StartFamily());
-  pid_t gone = fork();
-  ASSERT_GE(gone, 0);
-  if (gone == 0) _exit(0);
-  ASSERT_EQ(waitpid(gone, nullptr, 0), gone);
+  // A pid no process can have: the kernel allocates pids below pid_max. (A pid that exited
+  // a moment ago could already belong to another process on a busy machine.)
+  std::ifstream pid_max_file("/proc/sys/kernel/pid_max");
+  int gone = 0;
+  ASSERT_TRUE(pid_max_file >> gone);
   ProcessMatcher matcher({Parse("pid=" + std::to_string(grandchild_))});
   auto procs = matcher.Scan({child_, gone, grandchild_});
   ASSERT_NE(Find(procs, child_), nullptr);
@@ -171,33 +184,124 @@ TEST_F(ProcessMatcherTest, IncludesPidsTheProbesReportedOnlyWhileTheyExist) {
   EXPECT_EQ(Find(procs, gone), nullptr);
 }
 
-// On a host that still mounts cgroup v1 hierarchies with v2 unused (every process at "0::/"),
-// cgroup selectors match the path of the name=systemd hierarchy, as the snapshot reports it.
-TEST_F(ProcessMatcherTest, CgroupSelectorMatchesTheV1PathWhereV2IsUnused) {
-  const std::string hierarchy = "/sys/fs/cgroup/systemd";
-  struct statfs fs {};
-  if (statfs(hierarchy.c_str(), &fs) != 0 || fs.f_type != CGROUP_SUPER_MAGIC) {
-    // A cgroup v2 host: the v2 path is matched, as the other tests show.
-    GTEST_SKIP() << hierarchy << " is not a cgroup v1 hierarchy on this host";
+// Puts `pid` at the root of the cgroup v2 hierarchy and in a new cgroup `name` of the cgroup v1
+// name=systemd hierarchy, from a child in a private mount namespace, so nothing is mounted
+// on the host. The name=systemd hierarchy is the host's when it has one, else it is created
+// (and goes away with the namespace once `name` is removed). Runs `scan` while `pid` is
+// there, then moves `pid` back to the v1 root, removes `name` and checks that the child
+// succeeded.
+class CgroupV1Placement {
+ public:
+  // Child exit codes, for the failure message.
+  static std::string Step(int code) {
+    static const char* const kSteps[] = {"ok",
+                                         "unshare(CLONE_NEWNS)",
+                                         "make / private",
+                                         "mount cgroup2",
+                                         "move to the v2 root",
+                                         "mount cgroup -o none,name=systemd",
+                                         "mkdir the v1 cgroup",
+                                         "move into the v1 cgroup",
+                                         "report ready",
+                                         "wait for the scan",
+                                         "move back to the v1 root",
+                                         "rmdir the v1 cgroup"};
+    return code >= 0 && code < static_cast<int>(std::size(kSteps)) ? kSteps[code]
+                                                                   : absl::StrCat(code);
   }
-  ASSERT_NO_FATAL_FAILURE(StartFamily());
-  const std::string name = absl::StrCat("vigil-matcher-", getpid());
-  const std::string dir = hierarchy + "/" + name;
-  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << std::strerror(errno);
-  auto move = [](const std::string& cgroup, pid_t pid) {
-    std::ofstream procs(cgroup + "/cgroup.procs");
-    procs << pid << "\n";
-    procs.flush();
-    return static_cast<bool>(procs);
+
+  static void Run(pid_t pid, const std::string& name, const std::function<void()>& scan) {
+    char tmpl[] = "/tmp/vigil-cgroup-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr) << std::strerror(errno);
+    const std::string dir = tmpl;
+    const std::string v2 = dir + "/v2", v1 = dir + "/v1";
+    ASSERT_EQ(mkdir(v2.c_str(), 0700), 0);
+    ASSERT_EQ(mkdir(v1.c_str(), 0700), 0);
+    // Everything the child needs is computed here: it must not allocate after fork.
+    const Paths paths{absl::StrCat(pid, "\n"), v2, v1, v1 + "/" + name};
+    int ready[2], done[2];
+    ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
+    ASSERT_EQ(pipe2(done, O_CLOEXEC), 0);
+    pid_t helper = fork();
+    ASSERT_GE(helper, 0);
+    if (helper == 0) {
+      close(ready[0]);
+      close(done[1]);
+      _exit(Place(paths, ready[1], done[0]));
+    }
+    close(ready[1]);
+    close(done[0]);
+    char c = 0;
+    bool placed = read(ready[0], &c, 1) == 1;
+    close(ready[0]);
+    if (placed) scan();
+    close(done[1]);
+    int status = 0;
+    ASSERT_EQ(waitpid(helper, &status, 0), helper);
+    rmdir(v2.c_str());
+    rmdir(v1.c_str());
+    rmdir(dir.c_str());
+    ASSERT_TRUE(WIFEXITED(status)) << "wait status " << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "failed step: " << Step(WEXITSTATUS(status));
+    EXPECT_TRUE(placed);
+  }
+
+ private:
+  struct Paths {
+    std::string procs_line;  // "<pid>\n"
+    std::string v2;          // mount point of the cgroup v2 hierarchy
+    std::string v1;          // mount point of the name=systemd hierarchy
+    std::string group;       // the new cgroup under v1
   };
-  ASSERT_TRUE(move(dir, child_));
-  ProcessMatcher matcher({Parse("cgroup=/vigil-matcher-*")});
-  auto procs = matcher.Scan();
-  EXPECT_TRUE(move(hierarchy, child_));
-  EXPECT_EQ(rmdir(dir.c_str()), 0) << std::strerror(errno);
+
+  static bool WriteLine(const std::string& dir, const std::string& line) {
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/cgroup.procs", dir.c_str()) >=
+        static_cast<int>(sizeof(path)))
+      return false;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    close(fd);
+    return ok;
+  }
+
+  // Runs in the forked child; returns its exit code (an index into Step()).
+  static int Place(const Paths& p, int ready_fd, int done_fd) {
+    if (unshare(CLONE_NEWNS) != 0) return 1;
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 2;
+    if (mount("cgroup2", p.v2.c_str(), "cgroup2", 0, nullptr) != 0) return 3;
+    if (!WriteLine(p.v2, p.procs_line)) return 4;
+    if (mount("cgroup", p.v1.c_str(), "cgroup", 0, "none,name=systemd") != 0) return 5;
+    if (mkdir(p.group.c_str(), 0755) != 0) return 6;
+    if (!WriteLine(p.group, p.procs_line)) return 7;
+    if (write(ready_fd, "r", 1) != 1) return 8;
+    char c;
+    if (read(done_fd, &c, 1) != 0) return 9;
+    if (!WriteLine(p.v1, p.procs_line)) return 10;
+    if (rmdir(p.group.c_str()) != 0) return 11;
+    return 0;
+  }
+};
+
+// On a host that still mounts cgroup v1 hierarchies with v2 unused (the process at "0::/"),
+// cgroup selectors match the path of the name=systemd hierarchy, as the snapshot reports it.
+// The test makes that situation for one child on any host.
+TEST_F(ProcessMatcherTest, CgroupSelectorMatchesTheV1PathWhereV2IsUnused) {
+  ASSERT_NO_FATAL_FAILURE(StartFamily());
+  const std::string name = absl::StrCat("vigil-matcher-", getpid(), "-", child_);
+  const std::string sel = absl::StrCat("cgroup=/", name);
+  std::vector<MatchedProcess> procs;
+  ASSERT_NO_FATAL_FAILURE(CgroupV1Placement::Run(child_, name, [&] {
+    procs = ProcessMatcher({Parse(sel), Parse("cgroup=/vigil-absent-*")}).Scan();
+  }));
   const MatchedProcess* child = Find(procs, child_);
   ASSERT_NE(child, nullptr);
-  EXPECT_EQ(child->matched_by, (std::vector<std::string>{"cgroup=/vigil-matcher-*"}));
+  EXPECT_EQ(child->matched_by, (std::vector<std::string>{sel}));
+  // The grandchild stayed where it was, so it is monitored only as the child's descendant.
+  const MatchedProcess* gc = Find(procs, grandchild_);
+  ASSERT_NE(gc, nullptr);
+  EXPECT_EQ(gc->matched_by, (std::vector<std::string>{absl::StrCat("inherited:", child_)}));
   EXPECT_EQ(Find(procs, getpid()), nullptr);
 }
 

@@ -27,6 +27,7 @@
 
 #include "common/digest.h"
 #include "node/procfs/procfs.h"
+#include "tests/testing/temp_dir.h"
 
 namespace vigil::node {
 namespace {
@@ -113,9 +114,10 @@ int64_t NowNanos() {
 class SnapshotterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/vigil-snapshot-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    auto tmp = ::vigil::testing::TestTempDir::Create("snapshot");
+    ASSERT_TRUE(tmp.ok()) << tmp.status();
+    tmp_ = *std::move(tmp);
+    dir_ = tmp_.path();
     secret_path_ = dir_ + "/agent.key";
     FILE* f = fopen(secret_path_.c_str(), "w");
     ASSERT_NE(f, nullptr);
@@ -128,7 +130,6 @@ class SnapshotterTest : public ::testing::Test {
       kill(child_, SIGKILL);
       waitpid(child_, nullptr, 0);
     }
-    std::filesystem::remove_all(dir_);
   }
 
   void StartChild() {
@@ -155,6 +156,7 @@ class SnapshotterTest : public ::testing::Test {
     close(report[0]);
   }
 
+  ::vigil::testing::TestTempDir tmp_;
   std::string dir_, secret_path_;
   pid_t child_ = -1;
   int hold_write_ = -1;

@@ -4,11 +4,14 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 #include "common/digest.h"
 #include "common/tpm/tpm_marshal.h"
 #include "gtest/gtest.h"
 #include "node/tpm/node_tpm.h"
 #include "tests/testing/swtpm_fixture.h"
+#include "tests/verifier/tpm2_tools_util.h"
 
 namespace vigil::node::tpm {
 namespace {
@@ -55,6 +58,36 @@ TEST_F(TpmKeysTest, HighRangeEccP384EkMatchesItsCertificate) {
   ASSERT_TRUE(node.ok()) << node.status();
   EXPECT_EQ((*node)->ek_type(), EkType::kEccP384);
   EXPECT_FALSE((*node)->ek_certificate_der().empty());
+  auto pub = UnmarshalTPM2B_PUBLIC((*node)->ek_public());
+  ASSERT_TRUE(pub.ok());
+  EXPECT_TRUE(CheckCertificateMatchesKey((*node)->ek_certificate_der(), pub->publicArea).ok());
+}
+
+// swtpm provisions no low-range ECC certificate, so the test plays the manufacturer: it
+// issues a certificate for the P-256 EK (template L-2) and stores it at NV 0x01C0000A.
+TEST_F(TpmKeysTest, LowRangeEccP256EkReadsItsCertificateFromNv) {
+  const std::string d = swtpm_->scratch_dir();
+  auto made = testing::RunTpm2Tool(
+      swtpm_->tools_tcti(),
+      absl::StrCat("tpm2_createek -G ecc -c ", d, "/ek.ctx -u ", d, "/ek.pem -f pem && ",
+                   "tpm2_flushcontext -t && ",
+                   "openssl ecparam -name prime256v1 -genkey -noout -out ", d, "/ca.key && ",
+                   "openssl x509 -new -subj /CN=vigil-test-ek -key ", d, "/ca.key -force_pubkey ",
+                   d, "/ek.pem -days 1 -outform der -out ", d, "/ek.der && ",
+                   "tpm2_nvdefine 0x01c0000a -C o -s $(stat -c %s ", d, "/ek.der) ",
+                   "-a 'ownerwrite|ownerread|authread|authwrite|no_da' && ",
+                   "tpm2_nvwrite 0x01c0000a -C o -i ", d, "/ek.der"));
+  ASSERT_TRUE(made.ok()) << made.status();
+  NodeTpm::Options o = Options();
+  o.ek_preference = {EkType::kEccP256};
+  auto node = NodeTpm::Open(o);
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_EQ((*node)->ek_type(), EkType::kEccP256);
+  EXPECT_EQ((*node)->ek_certificate_der(), testing::ReadBytes(d + "/ek.der"));
+  auto pub = UnmarshalTPM2B_PUBLIC((*node)->ek_public());
+  ASSERT_TRUE(pub.ok());
+  EXPECT_EQ(pub->publicArea.parameters.eccDetail.curveID, TPM2_ECC_NIST_P256);
+  EXPECT_TRUE(CheckCertificateMatchesKey((*node)->ek_certificate_der(), pub->publicArea).ok());
 }
 
 TEST_F(TpmKeysTest, EkWithoutCertificateIsUsedWhenNoneHasOne) {
