@@ -6,15 +6,16 @@
 #include "cli/ear_command.h"
 #include "cli/evidence_command.h"
 #include "cli/nodes_command.h"
-#include "cli/policy_command.h"
 #include "cli/pki_command.h"
+#include "cli/policy_command.h"
 #include "cli/quote_command.h"
 #include "common/logging.h"
 
 int main(int argc, char** argv) {
   vigil::LogToStderr();
-  CLI::App app{"vigilctl: operate a Vigil attestation fabric (PKI, nodes, evidence, quotes, policies).",
-               "vigilctl"};
+  CLI::App app{
+      "vigilctl: operate a Vigil attestation fabric (PKI, nodes, evidence, quotes, policies).",
+      "vigilctl"};
   app.require_subcommand(1);
   int exit_code = 0;
 

@@ -29,8 +29,8 @@ int LintPolicies(const std::vector<std::string>& files, std::ostream& out) {
     for (const policy::Policy& p : result.policies) {
       auto [it, inserted] = seen.emplace(p.name, file);
       if (!inserted) {
-        out << file << ":1:1: error: policy '" << p.name << "' is also defined in "
-            << it->second << "\n";
+        out << file << ":1:1: error: policy '" << p.name << "' is also defined in " << it->second
+            << "\n";
         exit_code = 1;
       }
     }

@@ -46,8 +46,7 @@ absl::StatusOr<std::vector<Policy>> ParseBundle(const v1::PolicyBundle& bundle) 
   if (!policies.ok()) return policies.status();
   std::vector<std::string> ids;
   for (const Policy& p : *policies) ids.push_back(p.Id());
-  if (!std::equal(ids.begin(), ids.end(), bundle.policy_ids().begin(),
-                  bundle.policy_ids().end())) {
+  if (!std::equal(ids.begin(), ids.end(), bundle.policy_ids().begin(), bundle.policy_ids().end())) {
     return absl::InvalidArgumentError(
         absl::StrCat("policy bundle: policy_ids [", absl::StrJoin(bundle.policy_ids(), ", "),
                      "] do not match its content [", absl::StrJoin(ids, ", "), "]"));
@@ -67,7 +66,8 @@ NodeDirectives DirectivesOf(const std::vector<Policy>& policies) {
       }
     }
     for (const Rule& r : p.rules) {
-      if (r.kind == RuleKind::kSeccomp) syscalls.insert(r.seccomp.deny.begin(), r.seccomp.deny.end());
+      if (r.kind == RuleKind::kSeccomp)
+        syscalls.insert(r.seccomp.deny.begin(), r.seccomp.deny.end());
     }
     for (const SensitiveFile& f : p.sensitive_files) {
       if (files.insert({f.glob, f.classification}).second) d.sensitive_files.push_back(f);

@@ -127,7 +127,8 @@ absl::StatusOr<std::string> NistControl(absl::string_view id) {
   }
   if (!known_family) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "'", id, "' is not a NIST SP 800-53 rev5 control (FAMILY-N or FAMILY-N(M), e.g. AC-6(10))"));
+        "'", id,
+        "' is not a NIST SP 800-53 rev5 control (FAMILY-N or FAMILY-N(M), e.g. AC-6(10))"));
   }
   return absl::StrCat("NIST-800-53r5:", s);
 }

@@ -116,8 +116,8 @@ v1::TrustStatus OverallStatus(const std::vector<v1::WorkloadVerdict>& workloads)
 
 std::string WorkloadId(const v1::WorkloadIdentity& identity) {
   std::string framed;
-  for (const std::string* field : {&identity.name(), &identity.exe_path(), &identity.cgroup(),
-                                   &identity.container_id()}) {
+  for (const std::string* field :
+       {&identity.name(), &identity.exe_path(), &identity.cgroup(), &identity.container_id()}) {
     uint64_t n = field->size();
     for (int i = 0; i < 8; ++i) framed.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
     framed += *field;
@@ -138,8 +138,7 @@ bool SelectorMatchesSnapshot(const Selector& s, const v1::ProcessSnapshot& p) {
   }
   if (!s.comm.empty() && s.comm != p.comm()) {
     // comm is the process's to change: one that renamed itself stays what the node saw.
-    return std::find(p.matched_by().begin(), p.matched_by().end(), s.name) !=
-           p.matched_by().end();
+    return std::find(p.matched_by().begin(), p.matched_by().end(), s.name) != p.matched_by().end();
   }
   return true;
 }
@@ -211,9 +210,8 @@ std::vector<v1::WorkloadVerdict> Evaluate(const std::vector<Policy>& policies,
       v1::WorkloadVerdict& v = found[g];
       v1::TrustStatus status = v1::TRUST_NONE;
       for (const Rule& rule : policy.rules) {
-        if (!rule.workloads.empty() &&
-            std::find(rule.workloads.begin(), rule.workloads.end(), v.identity().name()) ==
-                rule.workloads.end()) {
+        if (!rule.workloads.empty() && std::find(rule.workloads.begin(), rule.workloads.end(),
+                                                 v.identity().name()) == rule.workloads.end()) {
           continue;
         }
         std::vector<v1::RuleOutcome> outcomes;

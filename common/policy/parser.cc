@@ -20,18 +20,50 @@
 namespace vigil::policy {
 namespace {
 
-constexpr const char* kCapabilityNames[] = {
-    "CAP_CHOWN",           "CAP_DAC_OVERRIDE",   "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-    "CAP_FSETID",          "CAP_KILL",           "CAP_SETGID",          "CAP_SETUID",
-    "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",       "CAP_NET_RAW",        "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",      "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",      "CAP_SYS_BOOT",        "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",       "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
-    "CAP_LEASE",           "CAP_AUDIT_WRITE",    "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",      "CAP_SYSLOG",          "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",     "CAP_PERFMON",         "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE"};
+constexpr const char* kCapabilityNames[] = {"CAP_CHOWN",
+                                            "CAP_DAC_OVERRIDE",
+                                            "CAP_DAC_READ_SEARCH",
+                                            "CAP_FOWNER",
+                                            "CAP_FSETID",
+                                            "CAP_KILL",
+                                            "CAP_SETGID",
+                                            "CAP_SETUID",
+                                            "CAP_SETPCAP",
+                                            "CAP_LINUX_IMMUTABLE",
+                                            "CAP_NET_BIND_SERVICE",
+                                            "CAP_NET_BROADCAST",
+                                            "CAP_NET_ADMIN",
+                                            "CAP_NET_RAW",
+                                            "CAP_IPC_LOCK",
+                                            "CAP_IPC_OWNER",
+                                            "CAP_SYS_MODULE",
+                                            "CAP_SYS_RAWIO",
+                                            "CAP_SYS_CHROOT",
+                                            "CAP_SYS_PTRACE",
+                                            "CAP_SYS_PACCT",
+                                            "CAP_SYS_ADMIN",
+                                            "CAP_SYS_BOOT",
+                                            "CAP_SYS_NICE",
+                                            "CAP_SYS_RESOURCE",
+                                            "CAP_SYS_TIME",
+                                            "CAP_SYS_TTY_CONFIG",
+                                            "CAP_MKNOD",
+                                            "CAP_LEASE",
+                                            "CAP_AUDIT_WRITE",
+                                            "CAP_AUDIT_CONTROL",
+                                            "CAP_SETFCAP",
+                                            "CAP_MAC_OVERRIDE",
+                                            "CAP_MAC_ADMIN",
+                                            "CAP_SYSLOG",
+                                            "CAP_WAKE_ALARM",
+                                            "CAP_BLOCK_SUSPEND",
+                                            "CAP_AUDIT_READ",
+                                            "CAP_PERFMON",
+                                            "CAP_BPF",
+                                            "CAP_CHECKPOINT_RESTORE"};
+
+// Policies are small; a larger input is refused before the YAML parser sees it.
+constexpr size_t kMaxPolicyBytes = 1 << 20;
 
 struct KindInfo {
   const char* name;
@@ -177,8 +209,8 @@ class DocumentParser {
       if (!known) {
         std::vector<std::string> names(keys.begin(), keys.end());
         names.insert(names.end(), more_keys.begin(), more_keys.end());
-        Error(kv.first, absl::StrCat("unknown key '", key, "' in ", what, " (expected one of: ",
-                                     absl::StrJoin(names, ", "), ")"));
+        Error(kv.first, absl::StrCat("unknown key '", key, "' in ", what,
+                                     " (expected one of: ", absl::StrJoin(names, ", "), ")"));
       }
       if (!seen.insert(key).second) Error(kv.first, absl::StrCat("duplicate key '", key, "'"));
     }
@@ -258,8 +290,8 @@ class DocumentParser {
   void ParseMetadata(const YAML::Node& n, const YAML::Node& parent, Policy* policy) {
     if (!CheckMap(n, "metadata", {"name", "revision", "description"}, parent)) return;
     if (auto name = RequiredString(n, "name", parent)) {
-      if (name->size() > 63 || name->find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") !=
-                                   std::string::npos ||
+      if (name->size() > 63 ||
+          name->find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos ||
           name->front() == '-' || name->back() == '-') {
         Error(n["name"], absl::StrCat("metadata.name '", *name,
                                       "' must be 1 to 63 lowercase letters, digits and '-', "
@@ -269,12 +301,14 @@ class DocumentParser {
       }
     }
     const YAML::Node revision = n["revision"];
+    uint64_t r = 0;
     if (!revision.IsDefined()) {
       Error(n, "'revision' is required");
-    } else if (auto r = Unsigned(revision, "metadata.revision"); r && *r == 0) {
+    } else if (!revision.IsScalar() || revision.Scalar().empty() || revision.Scalar()[0] == '-' ||
+               !absl::SimpleAtoi(revision.Scalar(), &r) || r == 0) {
       Error(revision, "metadata.revision must be a positive integer");
-    } else if (r) {
-      policy->revision = *r;
+    } else {
+      policy->revision = r;
     }
     if (n["description"].IsDefined()) {
       if (auto d = Scalar(n["description"], "metadata.description")) policy->description = *d;
@@ -421,8 +455,8 @@ class DocumentParser {
       if (!info) {
         std::vector<std::string> names;
         for (const KindInfo& k : kKinds) names.push_back(k.name);
-        Error(n["kind"], absl::StrCat("unknown rule kind '", *kind, "' (expected one of: ",
-                                      absl::StrJoin(names, ", "), ")"));
+        Error(n["kind"], absl::StrCat("unknown rule kind '", *kind,
+                                      "' (expected one of: ", absl::StrJoin(names, ", "), ")"));
       }
     }
     // Keys are checked against the kind's own when the kind is known, else only the
@@ -444,8 +478,9 @@ class DocumentParser {
     }
     if (n["grade"].IsDefined()) {
       if (info && info->kind == RuleKind::kEvents) {
-        Error(n["grade"], "an events rule grades each event kind (denied:, succeeded:), not the "
-                          "rule");
+        Error(n["grade"],
+              "an events rule grades each event kind (denied:, succeeded:), not the "
+              "rule");
       } else if (auto g = ParseGrade(n["grade"], false)) {
         rule.grade = *g;
       }
@@ -574,9 +609,9 @@ class DocumentParser {
       uint32_t lo = 0;
       uint32_t hi = 0;
       const bool range = item.Scalar().find('-') != std::string::npos;
-      if (absl::SimpleAtoi(parts.first, &lo) && (range ? absl::SimpleAtoi(parts.second, &hi)
-                                                       : (hi = lo, true)) &&
-          lo >= 1 && hi <= 65535 && lo <= hi) {
+      if (absl::SimpleAtoi(parts.first, &lo) &&
+          (range ? absl::SimpleAtoi(parts.second, &hi) : (hi = lo, true)) && lo >= 1 &&
+          hi <= 65535 && lo <= hi) {
         return std::make_pair(lo, hi);
       }
     }
@@ -668,6 +703,15 @@ int CapabilityNumber(absl::string_view name) {
 
 ParseResult ParsePolicies(absl::string_view text, absl::string_view file) {
   ParseResult result;
+  if (text.size() > kMaxPolicyBytes) {
+    Diagnostic d;
+    d.file = std::string(file);
+    d.line = 1;
+    d.column = 1;
+    d.message = absl::StrCat("the file is larger than ", kMaxPolicyBytes, " bytes");
+    result.diagnostics.push_back(std::move(d));
+    return result;
+  }
   std::vector<Policy> policies;
   bool any_document = false;
   for (const Document& doc : SplitDocuments(text)) {

@@ -72,10 +72,10 @@ bool EventCoverage(const WorkloadEvidence& ev, const std::string& expected, Outc
     return false;
   }
   if (ev.events_lost > 0) {
-    out->Add(v1::TRUST_WARNING, 0, 0,
-             absl::StrCat("the probes lost ", ev.events_lost,
-                          " events: their absence is not evidence"),
-             absl::StrCat(ev.events_lost, " events lost"), expected);
+    out->Add(
+        v1::TRUST_WARNING, 0, 0,
+        absl::StrCat("the probes lost ", ev.events_lost, " events: their absence is not evidence"),
+        absl::StrCat(ev.events_lost, " events lost"), expected);
     return false;
   }
   return true;
@@ -85,7 +85,6 @@ bool EventCoverage(const WorkloadEvidence& ev, const std::string& expected, Outc
 struct Finding {
   v1::TrustStatus status;
   int pid;
-  int tid;
   std::string reason;
   std::string observed;
 };
@@ -95,7 +94,7 @@ void AddFindings(const std::vector<Finding>& findings, size_t max, const std::st
   for (size_t i = 0; i < findings.size(); ++i) {
     const Finding& f = findings[i];
     if (i < max) {
-      out->Add(f.status, f.pid, f.tid, f.reason, f.observed, expected);
+      out->Add(f.status, f.pid, 0, f.reason, f.observed, expected);
     } else {
       rest = WorseStatus(rest, f.status);
     }
@@ -136,10 +135,10 @@ std::vector<std::string> SeccompProblems(const v1::SeccompState& sec,
     return problems;
   }
   if (!sec.filters_inspected()) {
-    problems.push_back(absl::StrCat("filters not inspected: ",
-                                    sec.inspection_error().empty()
-                                        ? "no reason given"
-                                        : absl::CHexEscape(sec.inspection_error())));
+    problems.push_back(
+        absl::StrCat("filters not inspected: ", sec.inspection_error().empty()
+                                                    ? "no reason given"
+                                                    : absl::CHexEscape(sec.inspection_error())));
     return problems;
   }
   for (const std::string& name : deny) {
@@ -149,8 +148,8 @@ std::vector<std::string> SeccompProblems(const v1::SeccompState& sec,
       const std::string where = absl::StrCat(name, " on ", absl::CHexEscape(v.arch()));
       if (v.arch() == "x86_64") native = true;
       if (v.bypass()) {
-        problems.push_back(absl::StrCat(where, ": ", ActionName(v),
-                                        ", a bypass of the native verdict"));
+        problems.push_back(
+            absl::StrCat(where, ": ", ActionName(v), ", a bypass of the native verdict"));
       } else if (Allows(v.action())) {
         if (v.arch() == "x86_64") {
           problems.push_back(absl::StrCat(where, ": ", ActionName(v)));
@@ -161,8 +160,7 @@ std::vector<std::string> SeccompProblems(const v1::SeccompState& sec,
           problems.push_back(absl::StrCat(where, ": ", ActionName(v), ", ABI left open"));
         }
       } else if (v.argument_dependent()) {
-        problems.push_back(
-            absl::StrCat(where, ": ", ActionName(v), " only for some arguments"));
+        problems.push_back(absl::StrCat(where, ": ", ActionName(v), " only for some arguments"));
       }
     }
     if (!native) problems.push_back(absl::StrCat(name, ": not evaluated by the node"));
@@ -246,9 +244,8 @@ void EvaluateCapabilities(const Rule& rule, const WorkloadEvidence& ev, Outcomes
     }
     const v1::Capabilities& c = p->capabilities();
     std::vector<std::string> problems = CapabilityProblems(c, rule.capabilities);
-    const std::string sets =
-        absl::StrFormat("bnd=0x%x prm=0x%x eff=0x%x amb=0x%x", c.bounding(), c.permitted(),
-                        c.effective(), c.ambient());
+    const std::string sets = absl::StrFormat("bnd=0x%x prm=0x%x eff=0x%x amb=0x%x", c.bounding(),
+                                             c.permitted(), c.effective(), c.ambient());
     if (problems.empty()) {
       out->Pass(p->pid(), "the capabilities are dropped", sets, expected);
     } else {
@@ -277,15 +274,15 @@ void EvaluateNoNewPrivs(const WorkloadEvidence& ev, Outcomes* out) {
     if (p->seccomp().no_new_privs()) {
       out->Pass(p->pid(), "no_new_privs is set", "NoNewPrivs: 1", expected);
     } else {
-      out->Fail(p->pid(), 0, "no_new_privs is not set: exec can gain privileges",
-                "NoNewPrivs: 0", expected);
+      out->Fail(p->pid(), 0, "no_new_privs is not set: exec can gain privileges", "NoNewPrivs: 0",
+                expected);
     }
     for (const v1::ThreadState& t : p->divergent_threads()) {
       if (t.has_seccomp() && !t.seccomp().no_new_privs()) {
-        out->Fail(p->pid(), t.tid(),
-                  absl::StrCat("thread ", t.tid(), " ", Quoted(t.comm()),
-                               " does not have no_new_privs"),
-                  "NoNewPrivs: 0", expected);
+        out->Fail(
+            p->pid(), t.tid(),
+            absl::StrCat("thread ", t.tid(), " ", Quoted(t.comm()), " does not have no_new_privs"),
+            "NoNewPrivs: 0", expected);
       }
     }
   }
@@ -325,14 +322,14 @@ void EvaluateMemory(const Rule& rule, const WorkloadEvidence& ev, Outcomes* out)
       if (!p->has_memory()) problems.push_back("memory map not observed");
       int jit = 0;
       for (const v1::MemoryRegion& r : p->memory().anonymous_executable()) {
-        const bool wx = r.writable() || r.writable_alias() ||
-                        r.permissions().find('w') != std::string::npos;
+        const bool wx =
+            r.writable() || r.writable_alias() || r.permissions().find('w') != std::string::npos;
         if (!wx) continue;
         const bool locked_whole = r.size_kib() > 0 && r.locked_kib() >= r.size_kib();
         const std::string region = absl::StrFormat(
             "%s%s region 0x%x-0x%x %s (%u KiB, %u KiB locked)", absl::CHexEscape(r.permissions()),
-            r.writable_alias() ? " writable-alias" : "", r.start(), r.end(),
-            Quoted(r.name()), r.size_kib(), r.locked_kib());
+            r.writable_alias() ? " writable-alias" : "", r.start(), r.end(), Quoted(r.name()),
+            r.size_kib(), r.locked_kib());
         if (m.allow_locked_jit && locked_whole) {
           ++jit;
         } else {
@@ -341,8 +338,8 @@ void EvaluateMemory(const Rule& rule, const WorkloadEvidence& ev, Outcomes* out)
       }
       for (const v1::MappedFile& f : p->memory().executable_files()) {
         if (f.writable_alias()) {
-          problems.push_back(absl::StrCat("executable file ", Quoted(f.path()),
-                                          " also mapped or open writable"));
+          problems.push_back(
+              absl::StrCat("executable file ", Quoted(f.path()), " also mapped or open writable"));
         }
       }
       if (jit > 0) seen.push_back(absl::StrCat(jit, " locked JIT region(s)"));
@@ -371,11 +368,10 @@ void EvaluateUserNamespaces(const Rule& rule, const WorkloadEvidence& ev,
       continue;
     }
     if ((flags & kCloneNewUser) == 0) continue;
-    const std::string what =
-        absl::StrCat(EventKindName(e->kind()), "(CLONE_NEWUSER) by pid ", e->pid(), " ",
-                     Quoted(e->comm()), e->return_value() < 0 ? " failed (" : " succeeded (",
-                     e->return_value(), ")");
-    findings.push_back({GradeStatus(rule.grade), e->pid(), e->tid(),
+    const std::string what = absl::StrCat(
+        EventKindName(e->kind()), "(CLONE_NEWUSER) by pid ", e->pid(), " ", Quoted(e->comm()),
+        e->return_value() < 0 ? " failed (" : " succeeded (", e->return_value(), ")");
+    findings.push_back({GradeStatus(rule.grade), e->pid(),
                         absl::StrCat("the workload tried to create a user namespace: ", what),
                         what});
   }
@@ -398,31 +394,29 @@ void EvaluateInterpreters(const Rule& rule, const WorkloadEvidence& ev,
   for (const Selector& s : ev.workload->selectors) {
     if (!s.exe_glob.empty()) allowed.push_back(s.exe_glob);
   }
-  const std::string expected =
-      absl::StrCat("only the workload's own programs and: ",
-                   rule.interpreters.allowed.empty()
-                       ? "nothing else"
-                       : absl::StrJoin(rule.interpreters.allowed, ", "));
+  const std::string expected = absl::StrCat("only the workload's own programs and: ",
+                                            rule.interpreters.allowed.empty()
+                                                ? "nothing else"
+                                                : absl::StrJoin(rule.interpreters.allowed, ", "));
   const size_t before = out->size();
   EventCoverage(ev, expected, out);
   std::set<std::string> reported;
   std::set<std::string> ran;
   std::vector<Finding> findings;
-  auto check = [&](const std::string& path, int pid, int tid, const char* how) {
+  auto check = [&](const std::string& path, int pid, const char* how) {
     if (path.empty()) return;
     ran.insert(path);
     if (AnyGlob(allowed, path) || !reported.insert(path).second) return;
     const std::string what = absl::StrCat(Quoted(path), " ", how, " pid ", pid);
-    findings.push_back({GradeStatus(rule.grade), pid, tid,
-                        absl::StrCat("the workload runs a program the policy does not allow: ",
-                                     what),
-                        what});
+    findings.push_back(
+        {GradeStatus(rule.grade), pid,
+         absl::StrCat("the workload runs a program the policy does not allow: ", what), what});
   };
-  for (const v1::ProcessSnapshot* p : ev.processes) check(p->exe_path(), p->pid(), 0, "runs as");
+  for (const v1::ProcessSnapshot* p : ev.processes) check(p->exe_path(), p->pid(), "runs as");
   for (const v1::RuntimeEvent* e : ev.events) {
     const bool exec = e->kind() == v1::EVENT_KIND_EXECVE || e->kind() == v1::EVENT_KIND_EXECVEAT ||
                       e->kind() == v1::EVENT_KIND_PROCESS_EXEC;
-    if (exec && e->return_value() == 0) check(e->path(), e->pid(), e->tid(), "executed by");
+    if (exec && e->return_value() == 0) check(e->path(), e->pid(), "executed by");
   }
   AddFindings(findings, options.max_event_outcomes, expected, out);
   if (out->size() == before) {
@@ -461,8 +455,8 @@ void EvaluateNetwork(const Rule& rule, const WorkloadEvidence& ev, const Evaluat
     for (const auto& [lo, hi] : e.ports) {
       ports.push_back(lo == hi ? absl::StrCat(lo) : absl::StrCat(lo, "-", hi));
     }
-    allowed.push_back(absl::StrCat(e.text, ports.empty() ? " any port" : " port ",
-                                   absl::StrJoin(ports, ",")));
+    allowed.push_back(
+        absl::StrCat(e.text, ports.empty() ? " any port" : " port ", absl::StrJoin(ports, ",")));
   }
   const std::string expected =
       absl::StrCat(egress ? "connections only to: " : "listening only on: ",
@@ -472,7 +466,7 @@ void EvaluateNetwork(const Rule& rule, const WorkloadEvidence& ev, const Evaluat
   std::set<std::pair<std::string, uint32_t>> reported;
   size_t seen = 0;
   std::vector<Finding> findings;
-  auto check = [&](const std::string& address, uint32_t port, int pid, int tid, const char* how) {
+  auto check = [&](const std::string& address, uint32_t port, int pid, const char* how) {
     std::optional<IpAddress> ip = ParseIpAddress(address);
     if (!ip) return;  // unix sockets and other families are not network endpoints
     ++seen;
@@ -481,7 +475,7 @@ void EvaluateNetwork(const Rule& rule, const WorkloadEvidence& ev, const Evaluat
     }
     const std::string what =
         absl::StrCat(Quoted(address), " port ", port, " (", how, " pid ", pid, ")");
-    findings.push_back({GradeStatus(rule.grade), pid, tid,
+    findings.push_back({GradeStatus(rule.grade), pid,
                         absl::StrCat(egress ? "the workload connects to an endpoint the policy "
                                               "does not allow: "
                                             : "the workload listens where the policy does not "
@@ -499,26 +493,27 @@ void EvaluateNetwork(const Rule& rule, const WorkloadEvidence& ev, const Evaluat
       if (egress) {
         // An accepted connection (its local port is one the process listens on) is inbound.
         if (s.state() == "established" && listening.count(s.local_port()) == 0) {
-          check(s.remote_address(), s.remote_port(), p->pid(), 0, "socket of");
+          check(s.remote_address(), s.remote_port(), p->pid(), "socket of");
         }
       } else if (s.state() == "listen") {
-        check(s.local_address(), s.local_port(), p->pid(), 0, "socket of");
+        check(s.local_address(), s.local_port(), p->pid(), "socket of");
       }
     }
   }
   for (const v1::RuntimeEvent* e : ev.events) {
     if (egress && e->kind() == v1::EVENT_KIND_CONNECT &&
         (e->return_value() == 0 || e->return_value() == -kEinprogress)) {
-      check(e->address(), e->port(), e->pid(), e->tid(), "connect by");
+      check(e->address(), e->port(), e->pid(), "connect by");
     } else if (!egress && e->kind() == v1::EVENT_KIND_BIND && e->return_value() == 0 &&
                e->port() != 0) {
-      check(e->address(), e->port(), e->pid(), e->tid(), "bind by");
+      check(e->address(), e->port(), e->pid(), "bind by");
     }
   }
   AddFindings(findings, options.max_event_outcomes, expected, out);
   if (out->size() == before) {
-    out->Pass(0, egress ? "every connection goes to an allowed endpoint"
-                        : "every listener is on an allowed address",
+    out->Pass(0,
+              egress ? "every connection goes to an allowed endpoint"
+                     : "every listener is on an allowed address",
               absl::StrCat(seen, egress ? " connection(s)" : " listener(s)", ", all allowed"),
               expected);
   }
@@ -549,10 +544,9 @@ void EvaluateEvents(const Rule& rule, const WorkloadEvidence& ev, const Evaluate
                                     e->tid(), " ", Quoted(e->comm()));
     if (e->target_pid() != 0) absl::StrAppend(&what, " on pid ", e->target_pid());
     absl::StrAppend(&what, denied ? " denied (" : " succeeded (", e->return_value(), ")");
-    findings.push_back({GradeStatus(grade), e->pid(), e->tid(),
-                        absl::StrCat(denied ? "an attempt was denied: " : "an attempt succeeded: ",
-                                     what),
-                        what});
+    findings.push_back(
+        {GradeStatus(grade), e->pid(),
+         absl::StrCat(denied ? "an attempt was denied: " : "an attempt succeeded: ", what), what});
   }
   AddFindings(findings, options.max_event_outcomes, expected, out);
   if (out->size() == before) {
