@@ -7,13 +7,15 @@
 #include "cli/evidence_command.h"
 #include "cli/nodes_command.h"
 #include "cli/pki_command.h"
+#include "cli/policy_command.h"
 #include "cli/quote_command.h"
 #include "common/logging.h"
 
 int main(int argc, char** argv) {
   vigil::LogToStderr();
-  CLI::App app{"vigilctl: operate a Vigil attestation fabric (PKI, nodes, evidence, quotes).",
-               "vigilctl"};
+  CLI::App app{
+      "vigilctl: operate a Vigil attestation fabric (PKI, nodes, evidence, quotes, policies).",
+      "vigilctl"};
   app.require_subcommand(1);
   int exit_code = 0;
 
@@ -23,6 +25,7 @@ int main(int argc, char** argv) {
   vigil::cli::RegisterEvidenceCommands(app, &exit_code);
   vigil::cli::RegisterQuoteCommands(app, &exit_code);
   vigil::cli::RegisterEarCommands(app, &exit_code);
+  vigil::cli::RegisterPolicyCommands(app, &exit_code);
 
   try {
     app.parse(argc, argv);
