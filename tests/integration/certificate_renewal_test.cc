@@ -24,6 +24,7 @@
 #include "node/snapshotter.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/verifier_fixture.h"
+#include "tests/verifier/software_ak.h"
 #include "verifier/certificate_renewer.h"
 #include "vigil/v1/attestation.grpc.pb.h"
 
@@ -66,7 +67,16 @@ class CertificateRenewalTest : public ::testing::Test {
   }
 
   void StartVerifier(bool with_renewer, verifier::CertificateRenewer custom = nullptr) {
-    renewer_ = std::make_unique<verifier::CertificateRenewerImpl>(&pki_->ca(), absl::Hours(1));
+    // The renewer renews only enrolled nodes: bind the test node (with a software AK).
+    auto registry = verifier::NodeRegistry::Open(":memory:");
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    registry_ = std::move(*registry);
+    auto ak = testing::SoftwareAk::Create();
+    ASSERT_TRUE(ak.ok()) << ak.status();
+    ASSERT_TRUE(
+        registry_->Bind({TestPki::kNodeId, "ek", ak->tpm2b_public, ak->name, absl::Now()}).ok());
+    renewer_ = std::make_unique<verifier::CertificateRenewerImpl>(
+        &pki_->ca(), registry_.get(), verifier::CertificateRenewerImpl::Options{absl::Hours(1)});
     testing::TestVerifierOptions options;
     options.attestation.report_interval = absl::Milliseconds(100);
     if (with_renewer) options.attestation.renewer = renewer_->AsHook();
@@ -118,6 +128,7 @@ class CertificateRenewalTest : public ::testing::Test {
   std::unique_ptr<TestPki> pki_;
   std::string dir_, cert_path_, key_path_, ca_path_;
   CertAndKey original_;
+  std::unique_ptr<verifier::NodeRegistry> registry_;
   std::unique_ptr<verifier::CertificateRenewerImpl> renewer_;
   std::unique_ptr<testing::TestVerifier> verifier_;
 
