@@ -68,13 +68,9 @@ class CertificateRenewalTest : public ::testing::Test {
 
   void StartVerifier(bool with_renewer, verifier::CertificateRenewer custom = nullptr) {
     // The renewer renews only enrolled nodes: bind the test node (with a software AK).
-    auto registry = verifier::NodeRegistry::Open(":memory:");
+    auto registry = testing::RegistryWithNode(TestPki::kNodeId);
     ASSERT_TRUE(registry.ok()) << registry.status();
     registry_ = std::move(*registry);
-    auto ak = testing::SoftwareAk::Create();
-    ASSERT_TRUE(ak.ok()) << ak.status();
-    ASSERT_TRUE(
-        registry_->Bind({TestPki::kNodeId, "ek", ak->tpm2b_public, ak->name, absl::Now()}).ok());
     renewer_ = std::make_unique<verifier::CertificateRenewerImpl>(
         &pki_->ca(), registry_.get(), verifier::CertificateRenewerImpl::Options{absl::Hours(1)});
     testing::TestVerifierOptions options;

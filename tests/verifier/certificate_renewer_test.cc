@@ -29,13 +29,9 @@ class CertificateRenewerTest : public ::testing::Test {
     auto pki = TestPki::Create();
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = std::move(*pki);
-    auto registry = NodeRegistry::Open(":memory:");
+    auto registry = testing::RegistryWithNode(TestPki::kNodeId);
     ASSERT_TRUE(registry.ok()) << registry.status();
     registry_ = std::move(*registry);
-    auto ak = testing::SoftwareAk::Create();
-    ASSERT_TRUE(ak.ok()) << ak.status();
-    ASSERT_TRUE(
-        registry_->Bind({TestPki::kNodeId, "ek", ak->tpm2b_public, ak->name, absl::Now()}).ok());
     renewer_ = std::make_unique<CertificateRenewerImpl>(&pki_->ca(), registry_.get(),
                                                         CertificateRenewerImpl::Options{kLifetime});
     node_.role = SpiffeRole::kNode;

@@ -6,13 +6,16 @@
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
 #include "common/openssl_util.h"
 #include "common/status_macros.h"
 #include "common/tpm_marshal.h"
+#include "verifier/node_registry.h"
 #include "verifier/tpm/tpm_public.h"
 
 namespace vigil::testing {
@@ -87,5 +90,15 @@ struct SoftwareAk {
     return MarshalTPMT_SIGNATURE(t);
   }
 };
+
+/// An in-memory node registry in which `node_id` is enrolled with a fresh software AK.
+inline absl::StatusOr<std::unique_ptr<verifier::NodeRegistry>> RegistryWithNode(
+    const std::string& node_id) {
+  ASSIGN_OR_RETURN(std::unique_ptr<verifier::NodeRegistry> registry,
+                   verifier::NodeRegistry::Open(":memory:"));
+  ASSIGN_OR_RETURN(SoftwareAk ak, SoftwareAk::Create());
+  RETURN_IF_ERROR(registry->Bind({node_id, "ek", ak.tpm2b_public, ak.name, absl::Now()}));
+  return registry;
+}
 
 }  // namespace vigil::testing
