@@ -1,8 +1,8 @@
 // Appraisal cost against its floor: appraises N distinct quoted evidences (ECDSA P-256 AK,
-// SHA-256 bank, a two-entry measurement log) with the real QuoteAppraiser and NodeRegistry,
-// then runs a bare EVP_DigestVerify of the same N signatures, and prints the ratio. The AK is
-// a software key with a TPM public area, so the bench needs no TPM; the signature, the
-// structures and every check are the ones real evidence goes through.
+// SHA-256 bank, a measurement log holding the node's start sequence) with the real QuoteAppraiser
+// and NodeRegistry, then runs a bare EVP_DigestVerify of the same N signatures, and prints the
+// ratio. The AK is a software key with a TPM public area, so the bench needs no TPM; the signature,
+// the structures and every check are the ones real evidence goes through.
 
 #include <openssl/ecdsa.h>
 #include <openssl/rand.h>
@@ -11,9 +11,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/digest.h"
+#include "common/measurement_log.h"
 #include "common/tpm/software_ak.h"
 #include "common/tpm/tpm_marshal.h"
 #include "verifier/quote_appraiser.h"
@@ -52,17 +54,23 @@ int main(int argc, char** argv) {
     Die("bind failed");
   }
   vigil::verifier::ReferenceValues references;
-  std::vector<std::string> measurements = {
-      std::string(vigil::DigestBytes(vigil::Sha256("vigil-node"))),
-      std::string(vigil::DigestBytes(vigil::Sha256("bpf-object")))};
+  // The start sequence a node measures: (event type, digest).
+  std::vector<std::pair<std::string, std::string>> measurements;
+  for (const char* type : {vigil::kEventNodeStart, vigil::kEventNodeBinary, vigil::kEventBpfObject,
+                           vigil::kEventBpfProgramTags, vigil::kEventPolicyBundle}) {
+    measurements.emplace_back(type, std::string(vigil::DigestBytes(vigil::Sha256(type))));
+  }
   vigil::Sha256Digest pcr15{};
-  for (const std::string& m : measurements) {
-    references.Add(m, "bench");
-    pcr15 = vigil::Sha256Concat({vigil::DigestBytes(pcr15), m});
+  for (const auto& [type, digest] : measurements) {
+    references.Add(type, digest, "bench");
+    pcr15 = vigil::Sha256Concat({vigil::DigestBytes(pcr15), digest});
   }
   const std::string pcr0(32, '\0');
   const std::string pcr15_bytes(vigil::DigestBytes(pcr15));
-  vigil::verifier::QuoteAppraiser appraiser(registry->get(), &references, {15});
+  auto created = vigil::verifier::QuoteAppraiser::Create(registry->get(), &references, nullptr,
+                                                         {.measurement_pcr = 15});
+  if (!created.ok()) Die(std::string(created.status().message()));
+  vigil::verifier::QuoteAppraiser& appraiser = **created;
 
   std::vector<Sample> samples(n);
   for (int i = 0; i < n; ++i) {
@@ -114,8 +122,8 @@ int main(int argc, char** argv) {
         auto* e = s.evidence.add_log_entries();
         e->set_recnum(r);
         e->set_pcr(15);
-        e->set_digest(measurements[r]);
-        e->set_event_type("bench");
+        e->set_digest(measurements[r].second);
+        e->set_event_type(measurements[r].first);
       }
     }
     // The same signature in DER, for the baseline.

@@ -215,6 +215,13 @@ absl::StatusOr<Sha256Digest> ReplayPcr(
   return ReplayPcrFrom(Sha256Digest{}, entries, pcr);
 }
 
+size_t CurrentEpochStart(const std::vector<MeasurementRecord>& records) {
+  for (size_t i = records.size(); i > 0; --i) {
+    if (records[i - 1].event_type == kEventTpmRestart) return i - 1;
+  }
+  return 0;
+}
+
 v1::MeasurementLogEntry ToProto(const MeasurementRecord& record) {
   v1::MeasurementLogEntry e;
   e.set_recnum(record.recnum);

@@ -41,6 +41,11 @@ inline constexpr char kEventNoPolicy[] = "no-policy-bundle";
 /// Marks the start of one node process (detail: pid and start time); lets a verifier see
 /// restarts within a boot.
 inline constexpr char kEventNodeStart[] = "node-start";
+/// The first record of a new log epoch: the node found its measurement PCR reset (a TPM
+/// Restart, e.g. hibernate and resume, resets PCRs without a reboot) and re-extends its start
+/// sequence after this record; digest = SHA-256("vigil-tpm-restart"). The PCR's value is the
+/// replay of the records from the last such record on (or from record 0).
+inline constexpr char kEventTpmRestart[] = "tpm-restart";
 /// Recorded (and extended) by a node that found, on restart, that its existing log does not
 /// replay to the PCR. Its detail states both values. A verifier that sees this event type
 /// reports NODE_LOG_MISMATCH.
@@ -93,6 +98,9 @@ absl::StatusOr<Sha256Digest> ReplayPcr(
 absl::StatusOr<Sha256Digest> ReplayPcrFrom(
     const Sha256Digest& start,
     const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries, uint32_t pcr);
+
+/// Index of the first record of the current log epoch: the last kEventTpmRestart record, or 0.
+size_t CurrentEpochStart(const std::vector<MeasurementRecord>& records);
 
 /// The wire form of one record.
 v1::MeasurementLogEntry ToProto(const MeasurementRecord& record);

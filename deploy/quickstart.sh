@@ -57,9 +57,11 @@ cleanup() {
     # the TPM before they stop.
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
       if ((i == 0)); then
-        # pids[0] is swtpm: an orderly TPM2_Shutdown first, as a real machine does at
-        # power-off, so the TPM does not count an unorderly shutdown.
-        tpm2_shutdown -T "swtpm:host=127.0.0.1,port=$swtpm_port" >/dev/null 2>&1 || true
+        # pids[0] is swtpm: an orderly TPM2_Shutdown(CLEAR) first, as a real machine does at
+        # power-off, so the TPM does not count an unorderly shutdown and the next start is a
+        # new boot (TPM Reset). Shutdown(STATE) would make it a TPM Restart (a resume), which
+        # the verifier would expect to continue the same boot's measurement log.
+        tpm2_shutdown -c -T "swtpm:host=127.0.0.1,port=$swtpm_port" >/dev/null 2>&1 || true
       fi
       kill -TERM "${pids[i]}" 2>/dev/null || true
       wait "${pids[i]}" 2>/dev/null || true
@@ -107,8 +109,21 @@ wait_for "swtpm" 10 port_open "127.0.0.1:$swtpm_port"
 rm -f "$demo/node/measurements.json"
 
 step "Reference values: what a genuine node of this build measures on this kernel"
-"$bin_node" reference-values >"$demo/reference-values.txt" 2>"$demo/logs/reference-values.log"
-cat "$demo/reference-values.txt"
+# Typed YAML: each digest is accepted only for its own event type. An operator pins this file
+# per release (and per policy bundle and kernel); the demo makes it from the build at hand.
+"$bin_node" reference-values --out "$demo/reference-values.yaml" \
+  2>"$demo/logs/reference-values.log" || { cat "$demo/logs/reference-values.log" >&2; exit 1; }
+cat "$demo/reference-values.yaml"
+# Boot reference values: this "machine" (the swtpm, no firmware) is one node class, pinned
+# from its own boot PCRs. An operator pins each real node class from a known-good machine.
+{
+  echo "node_classes:"
+  echo "  - name: quickstart-swtpm"
+  echo "    pcrs:"
+  tpm2_pcrread -T "swtpm:host=127.0.0.1,port=$swtpm_port" sha256:0,1,2,3,4,5,6,7 |
+    awk '$2 == ":" { v = tolower($3); sub(/^0x/, "", v); printf "      %s: %s\n", $1, v }'
+} >"$demo/boot-reference-values.yaml"
+cat "$demo/boot-reference-values.yaml"
 # The EK certificates swtpm made chain to its local CA (issuer and root).
 cat /var/lib/swtpm-localca/issuercert.pem /var/lib/swtpm-localca/swtpm-localca-rootca-cert.pem \
   >"$demo/ek-ca.pem"
@@ -116,7 +131,8 @@ cat /var/lib/swtpm-localca/issuercert.pem /var/lib/swtpm-localca/swtpm-localca-r
 step "Verifier on $verifier_addr (enrollment on $enroll_addr)"
 "$bin_verifier" --pki-dir "$demo/pki" --listen "$verifier_addr" --enroll-listen "$enroll_addr" \
   --db "$demo/verifier.db" --report-interval 5s --ek-ca-bundle "$demo/ek-ca.pem" \
-  --reference-values "$demo/reference-values.txt" \
+  --reference-values "$demo/reference-values.yaml" \
+  --boot-reference-values "$demo/boot-reference-values.yaml" \
   >"$demo/logs/verifier.log" 2>&1 &
 pids+=($!)
 wait_for "the verifier" 15 port_open "$verifier_addr"

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <thread>
@@ -459,22 +460,27 @@ void RegisterWatchCommand(CLI::App& app, Action* action) {
   });
 }
 
-// `reference-values`: the digests a genuine start of this binary measures, in the format of the
+// `reference-values`: the typed measurements a genuine start of this binary makes, as the
 // verifier's --reference-values file.
 void RegisterReferenceValuesCommand(CLI::App& app, Action* action) {
   auto config = std::make_shared<NodeConfig>();
   auto no_probes = std::make_shared<bool>(false);
+  auto out = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand(
       "reference-values",
-      "Print the digests this node binary measures into its PCR (node start, binary, policy, "
-      "BPF object and the kernel's program tags), one '<sha256> <description>' per line, for "
-      "the verifier's --reference-values file (loads the probes to read their tags; root)");
+      "Write the verifier's --reference-values file (YAML) for this build: each measurement a "
+      "genuine start makes (node start, binary, BPF object, the kernel's program tags, policy "
+      "bundle, TPM-restart epoch) with its event type and SHA-256 (loads the probes to read "
+      "their tags; root)");
+  cmd->add_option("--out", *out, "Write the file here (default: standard output)");
   cmd->add_option("--policy", config->policy_path, "Policy bundle (YAML) the node will run with");
-  cmd->add_flag("--no-probes", *no_probes, "For nodes that run with --no-probes");
+  cmd->add_flag("--no-probes", *no_probes,
+                "For nodes that run with --no-probes (the verifier never affirms them: their "
+                "start sequence has no BPF records)");
   cmd->add_flag("--syscall-entry-hooks", config->syscall_entry_hooks,
                 "For nodes that run with --syscall-entry-hooks (other programs are loaded)");
   cmd->callback([=] {
-    *action = [config, no_probes] {
+    *action = [config, no_probes, out] {
       NodeConfig c = *config;
       c.enable_probes = !*no_probes;
       auto values = ComputeReferenceValues(c);
@@ -482,8 +488,17 @@ void RegisterReferenceValuesCommand(CLI::App& app, Action* action) {
         std::cerr << "vigil-node: reference-values: " << values.status().message() << "\n";
         return 1;
       }
-      for (const ReferenceValue& v : *values) {
-        std::cout << HexEncode(v.digest) << " " << v.description << "\n";
+      const std::string text = RenderReferenceValues(*values);
+      if (out->empty()) {
+        std::cout << text;
+        return std::cout.flush() ? 0 : 1;
+      }
+      std::ofstream file(*out, std::ios::binary | std::ios::trunc);
+      file << text;
+      file.close();
+      if (!file) {
+        std::cerr << "vigil-node: reference-values: cannot write " << *out << "\n";
+        return 1;
       }
       return 0;
     };

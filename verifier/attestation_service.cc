@@ -6,10 +6,10 @@
 #include <deque>
 #include <optional>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/digest.h"
+#include "common/escape.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::verifier {
@@ -69,7 +69,7 @@ void LogReport(const std::string& node_id, const v1::RuntimeReport& report,
     spdlog::info(
         "report node={} seq={} pid={} comm={} seccomp={} filters={} nnp={} cap_eff={:#x} "
         "vmlck_kib={} verdict={}",
-        node, report.sequence(), p.pid(), absl::CHexEscape(p.comm()), p.seccomp().mode(),
+        node, report.sequence(), p.pid(), EscapeUntrusted(p.comm()), p.seccomp().mode(),
         p.seccomp().filter_count(), p.seccomp().no_new_privs() ? 1 : 0,
         p.capabilities().effective(), p.vm_locked_kib(), status);
   }

@@ -12,14 +12,25 @@
 
 namespace vigil::verifier {
 
-CertificateRenewerImpl::CertificateRenewerImpl(const CaMaterial* ca, absl::Duration lifetime)
-    : ca_(ca), lifetime_(lifetime) {}
+CertificateRenewerImpl::CertificateRenewerImpl(const CaMaterial* ca, const NodeRegistry* registry,
+                                               Options options)
+    : ca_(ca), registry_(registry), options_(options) {}
 
 absl::StatusOr<v1::CertificateRenewal> CertificateRenewerImpl::Renew(
     const PeerIdentity& node, std::string_view peer_certificate_pem,
     const v1::CertificateRenewalRequest& request) const {
   if (node.role != SpiffeRole::kNode || node.spiffe_id.empty()) {
     return absl::PermissionDeniedError("only a node certificate can be renewed");
+  }
+  // A valid certificate outlives its enrollment: the registry decides whether it may live on.
+  if (registry_->Find(node.name) == nullptr) {
+    spdlog::warn("renewal for node {} refused: not enrolled", node.name);
+    return absl::PermissionDeniedError("the node is not enrolled: enroll it again");
+  }
+  if (options_.require_approval && !registry_->IsApproved(node.name)) {
+    spdlog::warn("renewal for node {} refused: its approval was withdrawn", node.name);
+    return absl::PermissionDeniedError(
+        "the node is not approved (approval withdrawn): its certificate is not renewed");
   }
   absl::StatusOr<X509ReqPtr> csr = CsrFromPem(request.csr_pem());
   if (!csr.ok()) {
@@ -38,7 +49,7 @@ absl::StatusOr<v1::CertificateRenewal> CertificateRenewerImpl::Renew(
   }
   // The identity comes from the verified peer certificate only.
   ASSIGN_OR_RETURN(std::string cert_pem,
-                   SignCsr(*ca_, request.csr_pem(), node.spiffe_id, lifetime_));
+                   SignCsr(*ca_, request.csr_pem(), node.spiffe_id, options_.lifetime));
   ASSIGN_OR_RETURN(X509Ptr issued, CertificateFromPem(cert_pem));
   ASSIGN_OR_RETURN(Validity validity, CertificateValidity(issued.get()));
   v1::CertificateRenewal renewal;

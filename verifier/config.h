@@ -56,12 +56,18 @@ struct VerifierConfig {
   std::string ek_ca_bundle_path;
   /// Enroll any EK (trust on first use). Labs and demos only.
   bool ek_tofu = false;
-  /// Known-good measurement digests (text or YAML); empty: every measurement is unknown.
+  /// Typed known-good measurement digests (YAML, `vigil-node reference-values --out`); empty:
+  /// every measurement is unknown.
   std::string reference_values_path;
+  /// Boot PCR (0-7) values per node class (YAML); empty: boot PCRs are not compared and the
+  /// boot chain is not affirmed.
+  std::string boot_reference_values_path;
   /// Lifetime of node certificates issued at enrollment.
   absl::Duration node_cert_lifetime = absl::Hours(24);
   /// The PCR nodes extend their measurements into.
   uint32_t measurement_pcr = 15;
+  /// Accept a resettable measurement PCR (16, 23): tests only.
+  bool allow_resettable_pcr = false;
 
   /// spdlog level name: trace, debug, info, warn, error, critical, off.
   std::string log_level = "info";

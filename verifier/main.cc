@@ -110,8 +110,27 @@ int Run(VerifierConfig config) {
   } else {
     spdlog::warn("no --reference-values: every measurement is unknown, quoted evidence fails");
   }
-  vigil::verifier::QuoteAppraiser appraiser(registry->get(), &reference_values,
-                                            {config.measurement_pcr});
+  vigil::verifier::BootReferenceValues boot_reference_values;
+  if (!config.boot_reference_values_path.empty()) {
+    auto loaded = vigil::verifier::BootReferenceValues::Load(config.boot_reference_values_path);
+    if (!loaded.ok()) {
+      spdlog::error("{}", std::string(loaded.status().message()));
+      return 2;
+    }
+    boot_reference_values = *std::move(loaded);
+  } else {
+    spdlog::warn(
+        "no --boot-reference-values: boot PCRs 0-7 are quoted but not compared; verdicts say "
+        "the boot chain is not affirmed");
+  }
+  absl::StatusOr<std::unique_ptr<vigil::verifier::QuoteAppraiser>> appraiser =
+      vigil::verifier::QuoteAppraiser::Create(
+          registry->get(), &reference_values, &boot_reference_values,
+          {config.measurement_pcr, config.allow_resettable_pcr});
+  if (!appraiser.ok()) {
+    spdlog::error("{}", std::string(appraiser.status().message()));
+    return 2;
+  }
   vigil::verifier::AttestationOptions attestation;
   attestation.trust_domain = config.trust_domain;
   attestation.report_interval = config.report_interval;
@@ -122,13 +141,16 @@ int Run(VerifierConfig config) {
   std::unique_ptr<vigil::verifier::CertificateRenewerImpl> renewer;
   if (!config.pki_dir.empty()) renewal_ca = vigil::LoadCa(config.pki_dir);
   if (renewal_ca.ok()) {
-    renewer = std::make_unique<vigil::verifier::CertificateRenewerImpl>(&*renewal_ca,
-                                                                        config.node_cert_lifetime);
+    // With approval as the only way in, a withdrawn approval also stops renewal.
+    renewer = std::make_unique<vigil::verifier::CertificateRenewerImpl>(
+        &*renewal_ca, registry->get(),
+        vigil::verifier::CertificateRenewerImpl::Options{
+            config.node_cert_lifetime, config.ek_ca_bundle_path.empty() && !config.ek_tofu});
     attestation.renewer = renewer->AsHook();
   } else {
     spdlog::warn("node certificate renewal is off: {}", std::string(renewal_ca.status().message()));
   }
-  vigil::verifier::AttestationService attestation_service(attestation, &appraiser, sink);
+  vigil::verifier::AttestationService attestation_service(attestation, appraiser->get(), sink);
 
   vigil::verifier::ServerOptions options;
   options.listen_address = config.listen_address;
@@ -259,7 +281,12 @@ int main(int argc, char** argv) {
   app.add_flag("--tofu", config.ek_tofu,
                "Enroll any TPM EK: trust on first use (labs and demos only)");
   app.add_option("--reference-values", config.reference_values_path,
-                 "Known-good measurement digests: one hex SHA-256 per line, or .yaml")
+                 "Typed known-good measurements (YAML) as `vigil-node reference-values --out` "
+                 "writes them")
+      ->check(CLI::ExistingFile);
+  app.add_option("--boot-reference-values", config.boot_reference_values_path,
+                 "Boot PCR 0-7 values per node class (YAML); without it boot PCRs are not "
+                 "compared and the boot chain is not affirmed")
       ->check(CLI::ExistingFile);
   app.add_option("--node-cert-lifetime", node_cert_lifetime,
                  "Lifetime of node certificates issued at enrollment")
@@ -268,7 +295,9 @@ int main(int argc, char** argv) {
   app.add_option("--measurement-pcr", config.measurement_pcr,
                  "PCR nodes extend their measurements into")
       ->capture_default_str()
-      ->check(CLI::Range(0, 23));
+      ->check(CLI::Range(8, 23));
+  app.add_flag("--allow-resettable-pcr", config.allow_resettable_pcr,
+               "Accept measurement PCR 16 or 23, which anyone on a node can reset (tests only)");
   app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error|critical|off")
       ->capture_default_str()
       ->check(CLI::IsMember(levels));

@@ -9,26 +9,24 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
+#include "common/escape.h"
+#include "common/status_macros.h"
 #include "common/tpm/attest.h"
+#include "verifier/log_appraiser.h"
+#include "vigil/v1/runtime.pb.h"
 
 namespace vigil::verifier {
 namespace {
 
 using v1::AppraisalReason;
 
-// One failed check: its reason and a line for operators.
-struct Failure {
-  AppraisalReason reason;
-  std::string detail;
-};
+using Failure = AppraisalFailure;
+
+// TPMS_CLOCK_INFO.safe: NO (0) when the clock may have been reported before (it went back).
+constexpr TPMI_YES_NO kClockSafe = 1;
 
 std::string_view Bytes(const uint8_t* p, size_t n) {
   return std::string_view(reinterpret_cast<const char*>(p), n);
-}
-
-bool SameEntry(const v1::MeasurementLogEntry& a, const v1::MeasurementLogEntry& b) {
-  return a.recnum() == b.recnum() && a.pcr() == b.pcr() && a.digest() == b.digest() &&
-         a.event_type() == b.event_type() && a.content() == b.content();
 }
 
 // Checks the PCR selection and digest; on success `values` maps index -> 32-byte value.
@@ -92,60 +90,37 @@ std::optional<Failure> CheckClock(const TPMS_CLOCK_INFO& now,
   return std::nullopt;
 }
 
-// Joins the delta onto the held log; the result replaces the held log on success.
-std::optional<Failure> ExtendLog(
-    const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& delta,
-    std::vector<v1::MeasurementLogEntry>* log) {
-  for (const v1::MeasurementLogEntry& e : delta) {
-    if (e.recnum() < log->size()) {
-      // A node may resend entries the verifier already holds; they must be the same.
-      if (!SameEntry(e, (*log)[e.recnum()])) {
-        return Failure{v1::LOG_DISCONTINUOUS,
-                       absl::StrCat("entry ", e.recnum(), " differs from the one already held")};
-      }
-      continue;
-    }
-    if (e.recnum() != log->size()) {
-      return Failure{v1::LOG_DISCONTINUOUS, absl::StrCat("entry ", e.recnum(), " follows entry ",
-                                                         log->size(), " - 1 in the held log")};
-    }
-    log->push_back(e);
-  }
-  return std::nullopt;
-}
-
-std::optional<Failure> CheckReplay(const std::vector<v1::MeasurementLogEntry>& log,
-                                   const std::map<uint32_t, std::string>& pcr_values,
-                                   uint32_t measurement_pcr) {
-  std::map<uint32_t, Sha256Digest> replay;
-  replay[measurement_pcr] = Sha256Digest{};
-  for (const v1::MeasurementLogEntry& e : log) {
-    if (e.digest().size() != 32) {
-      return Failure{v1::LOG_REPLAY_MISMATCH,
-                     absl::StrCat("entry ", e.recnum(), " digest is not 32 bytes")};
-    }
-    Sha256Digest& pcr = replay[e.pcr()];  // zero-initialized on first use
-    pcr = Sha256Concat({DigestBytes(pcr), e.digest()});
-  }
-  for (const auto& [index, value] : replay) {
-    auto it = pcr_values.find(index);
-    if (it == pcr_values.end()) {
-      return Failure{v1::LOG_REPLAY_MISMATCH,
-                     absl::StrCat("the log extends PCR ", index, " which is not quoted")};
-    }
-    if (it->second != DigestBytes(value)) {
-      return Failure{v1::LOG_REPLAY_MISMATCH,
-                     absl::StrCat("the measurement log does not replay to quoted PCR ", index)};
-    }
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
+absl::Status QuoteAppraiser::CheckOptions(const Options& options) {
+  if (options.measurement_pcr < 8 || options.measurement_pcr > 23) {
+    return absl::InvalidArgumentError(absl::StrCat("measurement PCR ", options.measurement_pcr,
+                                                   " is not one of 8-23 (0-7 are the boot's)"));
+  }
+  if ((options.measurement_pcr == 16 || options.measurement_pcr == 23) &&
+      !options.allow_resettable_pcr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "measurement PCR ", options.measurement_pcr,
+        " is resettable (anyone on the node can reset it and replay a clean log); it may only "
+        "be used in tests (--allow-resettable-pcr)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<QuoteAppraiser>> QuoteAppraiser::Create(
+    NodeRegistry* registry, const ReferenceValues* reference_values,
+    const BootReferenceValues* boot_reference_values, Options options) {
+  RETURN_IF_ERROR(CheckOptions(options));
+  return std::unique_ptr<QuoteAppraiser>(
+      new QuoteAppraiser(registry, reference_values, boot_reference_values, options));
+}
+
 QuoteAppraiser::QuoteAppraiser(NodeRegistry* registry, const ReferenceValues* reference_values,
-                               Options options)
-    : registry_(registry), reference_values_(reference_values), options_(options) {}
+                               const BootReferenceValues* boot_reference_values, Options options)
+    : registry_(registry),
+      reference_values_(reference_values),
+      boot_reference_values_(boot_reference_values),
+      options_(options) {}
 
 uint64_t QuoteAppraiser::LogEntriesAcknowledged(const std::string& node_id) const {
   std::shared_ptr<NodeState> state = registry_->Find(node_id);
@@ -220,23 +195,45 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   if (auto f = CheckPcrs(quote, q, *input.challenge, &pcr_values)) return reject(*f);
 
   if (auto f = CheckClock(attest->clockInfo, state->last_clock)) return reject(*f);
+  const std::optional<QuoteClock>& prev = state->last_clock;
+  TpmLifecycle lifecycle = TpmLifecycle::kUnknownOrReset;
+  if (prev.has_value() && attest->clockInfo.resetCount == prev->reset_count) {
+    lifecycle = attest->clockInfo.restartCount > prev->restart_count ? TpmLifecycle::kRestarted
+                                                                     : TpmLifecycle::kSame;
+  }
   // A new TPM reset (a reboot) starts a new measurement log from record 0.
-  const bool rebooted = state->last_clock.has_value() &&
-                        attest->clockInfo.resetCount > state->last_clock->reset_count;
   std::vector<v1::MeasurementLogEntry> log;
-  if (!rebooted) log = state->log;
+  if (lifecycle != TpmLifecycle::kUnknownOrReset || !prev.has_value()) log = state->log;
+  const size_t held = log.size();
   if (auto f = ExtendLog(evidence.log_entries(), &log)) return reject(*f);
-  if (auto f = CheckReplay(log, pcr_values, options_.measurement_pcr)) return reject(*f);
-  for (const v1::MeasurementLogEntry& e : log) {
-    if (!reference_values_->Contains(e.digest())) {
-      return reject({v1::UNKNOWN_MEASUREMENT,
-                     absl::StrCat("entry ", e.recnum(), " (", e.event_type(), ") digest ",
-                                  HexEncode(e.digest()), " is not a reference value")});
+  if (auto f = CheckMeasurementLog(log, held, pcr_values, options_.measurement_pcr, lifecycle,
+                                   *reference_values_)) {
+    return reject(*f);
+  }
+  std::string detail_note;
+  if (boot_reference_values_ == nullptr || boot_reference_values_->empty()) {
+    detail_note =
+        "boot PCRs not appraised: the verifier has no boot reference values "
+        "(--boot-reference-values), so the boot chain is not affirmed";
+  } else {
+    std::map<uint32_t, std::string> boot;
+    for (const auto& [index, value] : pcr_values) {
+      if (index < 8) boot[index] = value;
     }
+    absl::StatusOr<std::string> node_class = boot_reference_values_->Match(boot);
+    if (!node_class.ok()) {
+      return reject({v1::BOOT_PCR_MISMATCH, std::string(node_class.status().message())});
+    }
+    detail_note = absl::StrCat("boot PCRs match node class ", EscapeUntrusted(*node_class, 80));
   }
 
   v1::Verdict payload = payload_checker_.Appraise(input);
   if (payload.status() == v1::TRUST_REJECTED) return payload;
+  v1::RuntimeReport report;
+  report.ParseFromString(evidence.payload());  // parsed above: it is a RuntimeReport
+  std::string ima_note;
+  if (auto f = CheckImaEntry(log, report.ima(), &ima_note)) return reject(*f);
+  if (!ima_note.empty()) absl::StrAppend(&detail_note, "; ", ima_note);
 
   state->last_clock = QuoteClock{attest->clockInfo.clock, attest->clockInfo.resetCount,
                                  attest->clockInfo.restartCount};
@@ -246,7 +243,20 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
     registry_->RecordQualifiedSigner(input.node_id, state->qualified_signer);
   }
   registry_->MarkDirty(input.node_id);
+  if (attest->clockInfo.safe != kClockSafe) {
+    // Nonces keep the evidence fresh; what safe = NO weakens is the clock's monotonicity, so
+    // the evidence is accepted (the state above advances) but not affirmed.
+    verdict.set_status(v1::TRUST_WARNING);
+    verdict.add_reasons(v1::CLOCK_UNSAFE);
+    verdict.set_detail(absl::StrCat(
+        "TPM clock not safe (TPMS_CLOCK_INFO.safe = NO: it may have gone back since a power "
+        "loss); ",
+        detail_note));
+    spdlog::warn("appraisal node={} warning: CLOCK_UNSAFE", input.node_id.substr(0, 12));
+    return verdict;
+  }
   verdict.set_status(v1::TRUST_AFFIRMING);
+  verdict.set_detail(detail_note);
   return verdict;
 }
 

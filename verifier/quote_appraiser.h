@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
+
 #include "verifier/evidence_appraiser.h"
 #include "verifier/node_registry.h"
 #include "verifier/reference_values.h"
@@ -11,10 +13,11 @@
 
 namespace vigil::verifier {
 
-/// Appraises TPM-quoted evidence (DESIGN.md §4.6): every check in order, each failure its own
-/// AppraisalReason with TRUST_REJECTED; evidence that passes them all and whose payload is a
-/// RuntimeReport about the certificate's node is TRUST_AFFIRMING. On success the AK's clock
-/// and the node's measurement log advance (in memory at once, on disk soon after). Per node,
+/// Appraises TPM-quoted evidence (docs/appraisal.md): every check in order, each failure its
+/// own AppraisalReason with TRUST_REJECTED; evidence that passes them all and whose payload is
+/// a RuntimeReport about the certificate's node is TRUST_AFFIRMING, or TRUST_WARNING with
+/// CLOCK_UNSAFE when the quote says the TPM clock is not safe. On success the AK's clock and
+/// the node's measurement log advance (in memory at once, on disk soon after). Per node,
 /// appraisals serialize; different nodes appraise in parallel. Thread-safe.
 class QuoteAppraiser final : public EvidenceAppraiser {
  public:
@@ -22,10 +25,21 @@ class QuoteAppraiser final : public EvidenceAppraiser {
     /// The PCR the node extends its measurements into; its quoted value must equal the
     /// replay of the measurement log.
     uint32_t measurement_pcr = 15;
+    /// Accept PCR 16 or 23 (resettable by anyone on the node) as the measurement PCR: tests
+    /// only.
+    bool allow_resettable_pcr = false;
   };
 
-  /// `registry` and `reference_values` must outlive the appraiser.
-  QuoteAppraiser(NodeRegistry* registry, const ReferenceValues* reference_values, Options options);
+  /// INVALID_ARGUMENT for a measurement PCR among the boot PCRs 0-7, or a resettable one
+  /// (16, 23) without allow_resettable_pcr.
+  static absl::Status CheckOptions(const Options& options);
+
+  /// `registry`, `reference_values` and `boot_reference_values` (null or empty: boot PCRs are
+  /// not compared, and each verdict's detail says so) must outlive the appraiser. Fails as
+  /// CheckOptions does.
+  static absl::StatusOr<std::unique_ptr<QuoteAppraiser>> Create(
+      NodeRegistry* registry, const ReferenceValues* reference_values,
+      const BootReferenceValues* boot_reference_values, Options options);
 
   v1::Verdict Appraise(const AppraisalInput& input) override;
 
@@ -35,8 +49,12 @@ class QuoteAppraiser final : public EvidenceAppraiser {
   uint64_t LogEntriesAcknowledged(const std::string& node_id) const override;
 
  private:
+  QuoteAppraiser(NodeRegistry* registry, const ReferenceValues* reference_values,
+                 const BootReferenceValues* boot_reference_values, Options options);
+
   NodeRegistry* const registry_;
   const ReferenceValues* const reference_values_;
+  const BootReferenceValues* const boot_reference_values_;
   const Options options_;
   UnverifiedAppraiser payload_checker_;
 };

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/digest.h"
+#include "common/escape.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::verifier {
@@ -29,7 +30,7 @@ v1::Verdict UnverifiedAppraiser::Appraise(const AppraisalInput& input) {
   if (!report.node_id().empty() && report.node_id() != input.node_id) {
     verdict.set_status(v1::TRUST_REJECTED);
     verdict.add_reasons(v1::NODE_MISMATCH);
-    verdict.set_detail(absl::StrCat("report names node ", report.node_id().substr(0, 64),
+    verdict.set_detail(absl::StrCat("report names node ", EscapeUntrusted(report.node_id(), 64),
                                     " but the certificate is node ", input.node_id));
     return verdict;
   }

@@ -8,10 +8,12 @@
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
 #include "common/openssl_util.h"
 #include "common/status_macros.h"
 #include "common/tpm/tpm_marshal.h"

@@ -203,10 +203,26 @@ absl::Status CheckAttestationKeyAttributes(const TpmPublic& ak) {
   if (ak.area.nameAlg != TPM2_ALG_SHA256) {
     return absl::InvalidArgumentError("AK nameAlg is not SHA-256");
   }
-  if (ak.area.type != TPM2_ALG_RSA && ak.area.type != TPM2_ALG_ECC) {
-    return absl::InvalidArgumentError("AK is neither RSA nor ECC");
+  if (ak.area.type == TPM2_ALG_RSA) {
+    // PublicKeyOf checks that the modulus really has keyBits bits.
+    const TPMI_RSA_KEY_BITS bits = ak.area.parameters.rsaDetail.keyBits;
+    if (bits < kMinAkRsaBits) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("AK is RSA-", bits, ": attestation keys must be RSA-", kMinAkRsaBits,
+                       " or larger, or ECC NIST P-256 or larger"));
+    }
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
+  if (ak.area.type == TPM2_ALG_ECC) {
+    const TPMI_ECC_CURVE curve = ak.area.parameters.eccDetail.curveID;
+    if (curve != TPM2_ECC_NIST_P256 && curve != TPM2_ECC_NIST_P384 && curve != TPM2_ECC_NIST_P521) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "AK is on ECC curve 0x", absl::Hex(curve),
+          ": attestation keys must be ECC NIST P-256, P-384 or P-521, or RSA-2048 or larger"));
+    }
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError("AK is neither RSA nor ECC");
 }
 
 }  // namespace vigil::tpm

@@ -47,8 +47,12 @@ absl::StatusOr<const char*> CurveName(TPMI_ECC_CURVE curve);
 /// Size in bytes of a coordinate on a TPM ECC curve.
 absl::StatusOr<size_t> CurveFieldBytes(TPMI_ECC_CURVE curve);
 
+/// Smallest RSA attestation key accepted at enrollment.
+inline constexpr uint32_t kMinAkRsaBits = 2048;
+
 /// Checks that `ak` is fit to be an attestation key: fixedTPM, fixedParent,
-/// sensitiveDataOrigin, restricted and sign set; decrypt clear; nameAlg SHA-256; RSA or ECC.
+/// sensitiveDataOrigin, restricted and sign set; decrypt clear; nameAlg SHA-256; RSA of at
+/// least kMinAkRsaBits, or ECC on NIST P-256, P-384 or P-521.
 absl::Status CheckAttestationKeyAttributes(const TpmPublic& ak);
 
 }  // namespace vigil::tpm

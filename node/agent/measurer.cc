@@ -33,6 +33,7 @@ absl::StatusOr<std::string> ReadBootId(const std::string& path) {
 Sha256Digest NodeStartDigest() { return Sha256("vigil-node-start"); }
 Sha256Digest LogMismatchDigest() { return Sha256("vigil-log-mismatch"); }
 Sha256Digest NoPolicyDigest() { return Sha256("vigil: no policy bundle"); }
+Sha256Digest TpmRestartDigest() { return Sha256("vigil-tpm-restart"); }
 
 absl::StatusOr<std::unique_ptr<Measurer>> Measurer::Start(tpm::NodeTpm* tpm, Options options) {
   if (tpm == nullptr) return absl::InvalidArgumentError("measurer needs a TPM");
@@ -67,20 +68,65 @@ absl::StatusOr<std::unique_ptr<Measurer>> Measurer::Start(tpm::NodeTpm* tpm, Opt
     m->log_ = MeasurementLog{boot_id, {}};
   }
 
-  ASSIGN_OR_RETURN(std::vector<tpm::PcrReading> pcr, tpm->ReadPcrs({options.pcr}));
-  Sha256Digest replayed = ReplayPcr(m->log_.records, options.pcr);
-  if (pcr.size() != 1 || pcr[0].value != replayed) {
-    m->log_mismatch_ = true;
-    std::string detail = absl::StrCat(
-        "log of ", m->log_.records.size(), " records replays to ", HexEncode(replayed), " but PCR ",
-        options.pcr, " is ", pcr.empty() ? std::string("unreadable") : HexEncode(pcr[0].value));
-    spdlog::error("measurement log mismatch: {}", detail);
-    RETURN_IF_ERROR(m->MeasureLocked(kEventLogMismatch, detail, LogMismatchDigest()));
-  }
+  RETURN_IF_ERROR(m->ReconcileLocked());
+  RETURN_IF_ERROR(m->MeasureNodeStartLocked());
+  return m;
+}
+
+absl::Status Measurer::MeasureNodeStartLocked() {
   std::string start_detail =
       absl::StrCat("pid ", getpid(), " at ", absl::FormatTime(absl::Now(), absl::UTCTimeZone()));
-  RETURN_IF_ERROR(m->MeasureLocked(kEventNodeStart, start_detail, NodeStartDigest()));
-  return m;
+  RETURN_IF_ERROR(MeasureLocked(kEventNodeStart, start_detail, NodeStartDigest()));
+  own_start_ = log_.records.size() - 1;
+  return absl::OkStatus();
+}
+
+absl::Status Measurer::ReconcileLocked() {
+  ASSIGN_OR_RETURN(std::vector<tpm::PcrReading> pcr, tpm_->ReadPcrs({options_.pcr}));
+  const size_t epoch = CurrentEpochStart(log_.records);
+  Sha256Digest replayed{};
+  for (size_t i = epoch; i < log_.records.size(); ++i) {
+    const MeasurementRecord& r = log_.records[i];
+    if (r.pcr == options_.pcr)
+      replayed = Sha256Concat({DigestBytes(replayed), DigestBytes(r.digest)});
+  }
+  if (pcr.size() == 1 && pcr[0].value == replayed) return absl::OkStatus();
+  if (pcr.size() == 1 && pcr[0].value == Sha256Digest{}) {
+    // A TPM Restart reset the PCR: a new epoch, holding the start sequence again.
+    std::vector<MeasurementRecord> again;
+    if (own_start_ != SIZE_MAX) {
+      again.assign(log_.records.begin() + static_cast<std::ptrdiff_t>(own_start_) + 1,
+                   log_.records.end());
+    }
+    spdlog::warn(
+        "PCR {} was reset (TPM Restart) under a log epoch of {} records; opening a new "
+        "epoch at record {} and measuring the start again",
+        options_.pcr, log_.records.size() - epoch, log_.records.size());
+    RETURN_IF_ERROR(
+        MeasureLocked(kEventTpmRestart,
+                      absl::StrCat("PCR ", options_.pcr, " found reset; previous epoch records ",
+                                   epoch, "-", log_.records.size() - 1),
+                      TpmRestartDigest()));
+    if (own_start_ == SIZE_MAX) return absl::OkStatus();  // Start measures node-start next
+    RETURN_IF_ERROR(MeasureNodeStartLocked());
+    for (const MeasurementRecord& r : again) {
+      if (r.event_type == kEventLogMismatch || r.event_type == kEventTpmRestart) continue;
+      RETURN_IF_ERROR(MeasureLocked(r.event_type, r.detail, r.digest));
+    }
+    return absl::OkStatus();
+  }
+  if (log_mismatch_.exchange(true)) return absl::OkStatus();  // already recorded
+  std::string detail =
+      absl::StrCat("log epoch from record ", epoch, " of ", log_.records.size(),
+                   " records replays to ", HexEncode(replayed), " but PCR ", options_.pcr, " is ",
+                   pcr.empty() ? std::string("unreadable") : HexEncode(pcr[0].value));
+  spdlog::error("measurement log mismatch: {}", detail);
+  return MeasureLocked(kEventLogMismatch, detail, LogMismatchDigest());
+}
+
+absl::Status Measurer::ReconcileWithPcr() {
+  absl::MutexLock lock(&mu_);
+  return ReconcileLocked();
 }
 
 absl::Status Measurer::MeasureLocked(const std::string& event_type, const std::string& detail,

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +24,9 @@ Sha256Digest LogMismatchDigest();
 /// Digest extended when the node runs without a policy bundle:
 /// SHA-256("vigil: no policy bundle").
 Sha256Digest NoPolicyDigest();
+/// Digest extended for a "tpm-restart" event, the first record of a new log epoch:
+/// SHA-256("vigil-tpm-restart").
+Sha256Digest TpmRestartDigest();
 
 /// Extends the node's measurement PCR and keeps the measurement log (TCG CEL, JSON form)
 /// in step with it. Thread-safe.
@@ -32,6 +37,17 @@ Sha256Digest NoPolicyDigest();
 /// explain the PCR, and a "log-mismatch" event recording both values is appended (and
 /// extended) so the evidence says so (the verifier reports NODE_LOG_MISMATCH). A log from
 /// another boot, or none, starts a new log.
+///
+/// Log epochs: a TPM Restart (Shutdown(STATE) then Startup(CLEAR), as hibernate and resume
+/// do) resets the PCR without a reboot. When the PCR reads all zero while the current epoch
+/// replays to something else, the node opens a new epoch: a "tpm-restart" record, a fresh
+/// "node-start" record, then the records this process measured since its own start (binary,
+/// BPF object and tags, policy) extended again, so the new epoch holds the full start sequence
+/// the verifier requires. Start does this for a log it finds reset; ReconcileWithPcr does it
+/// at run time (the sealer calls it before each quote).
+///
+/// Start sequence, in the order the verifier requires: node-start (Start), vigil-node-binary,
+/// bpf-object, bpf-program-tags, then policy-bundle or no-policy-bundle.
 class Measurer {
  public:
   struct Options {
@@ -65,24 +81,35 @@ class Measurer {
   /// is empty.
   absl::Status MeasurePolicy(const std::string& path);
 
+  /// Compares the PCR with the replay of the current epoch. Equal: nothing to do. PCR all zero
+  /// (a TPM Restart): opens a new epoch and measures the start sequence again, as described
+  /// above. Anything else: records one "log-mismatch" event (once per process).
+  absl::Status ReconcileWithPcr();
+
   /// Log records from `recnum` on, in wire form.
   std::vector<v1::MeasurementLogEntry> EntriesFrom(uint64_t recnum) const;
   /// A copy of the whole log.
   MeasurementLog log() const;
-  /// True when Start found that the existing log did not replay to the PCR.
-  bool log_mismatch() const { return log_mismatch_; }
+  /// True when Start or ReconcileWithPcr found that the log did not replay to the PCR.
+  bool log_mismatch() const { return log_mismatch_.load(); }
   uint32_t pcr() const { return options_.pcr; }
 
  private:
   Measurer(tpm::NodeTpm* tpm, Options options) : tpm_(tpm), options_(std::move(options)) {}
   absl::Status MeasureLocked(const std::string& event_type, const std::string& detail,
                              const Sha256Digest& digest) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Compares the PCR with the current epoch's replay and acts as ReconcileWithPcr says;
+  absl::Status ReconcileLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status MeasureNodeStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   tpm::NodeTpm* tpm_;
   const Options options_;
-  bool log_mismatch_ = false;
+  std::atomic<bool> log_mismatch_{false};
   mutable absl::Mutex mu_;
   MeasurementLog log_ ABSL_GUARDED_BY(mu_);
+  // Index of this process's node-start record in the current epoch (what a new epoch
+  // measures again follows it); SIZE_MAX before Start records it.
+  size_t own_start_ ABSL_GUARDED_BY(mu_) = SIZE_MAX;
 };
 
 }  // namespace vigil::node

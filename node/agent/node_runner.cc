@@ -1,12 +1,17 @@
 #include "node/agent/node_runner.h"
 
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
+#include "common/measurement_log.h"
 #include "common/pki.h"
 #include "common/spiffe.h"
 #include "common/status_macros.h"
+#include "node/agent/ima_status.h"
 #include "node/agent/measurer.h"
 #include "node/agent/tpm_sealer.h"
 #include "node/probes/bpf_event_source.h"
@@ -28,22 +33,40 @@ std::string ProgramTagsString(const v1::ProbeStatus& status) {
 
 absl::StatusOr<std::vector<ReferenceValue>> ComputeReferenceValues(const NodeConfig& config) {
   std::vector<ReferenceValue> out;
-  out.push_back({NodeStartDigest(), "node-start"});
+  out.push_back({kEventNodeStart, NodeStartDigest(), "start of a vigil-node process"});
   ASSIGN_OR_RETURN(Sha256Digest binary, Sha256File("/proc/self/exe"));
-  out.push_back({binary, absl::StrCat("vigil-node binary (", kNodeVersion, ")")});
-  if (config.policy_path.empty()) {
-    out.push_back({NoPolicyDigest(), "no policy bundle"});
-  } else {
-    ASSIGN_OR_RETURN(Sha256Digest policy, Sha256File(config.policy_path));
-    out.push_back({policy, absl::StrCat("policy bundle ", config.policy_path)});
-  }
+  out.push_back({kEventNodeBinary, binary, absl::StrCat("vigil-node binary (", kNodeVersion, ")")});
   if (config.enable_probes) {
-    out.push_back({Sha256(ProbeObjectBytes()), "BPF object vigil_probes"});
+    out.push_back({kEventBpfObject, Sha256(ProbeObjectBytes()), "BPF object vigil_probes"});
     ASSIGN_OR_RETURN(std::unique_ptr<EventSource> probes, MakeEventSource(config, {}));
     std::string tags = ProgramTagsString(probes->Status());
-    out.push_back({Sha256(tags), "BPF program tags on this kernel"});
+    out.push_back({kEventBpfProgramTags, Sha256(tags), "BPF program tags on this kernel"});
   }
+  if (config.policy_path.empty()) {
+    out.push_back({kEventNoPolicy, NoPolicyDigest(), "no policy bundle"});
+  } else {
+    ASSIGN_OR_RETURN(Sha256Digest policy, Sha256File(config.policy_path));
+    out.push_back({kEventPolicyBundle, policy, absl::StrCat("policy bundle ", config.policy_path)});
+  }
+  out.push_back({kEventTpmRestart, TpmRestartDigest(), "new log epoch after a TPM Restart"});
   return out;
+}
+
+std::string RenderReferenceValues(const std::vector<ReferenceValue>& values) {
+  YAML::Emitter yaml;
+  yaml << YAML::BeginMap << YAML::Key << "reference_values" << YAML::Value << YAML::BeginSeq;
+  for (const ReferenceValue& v : values) {
+    yaml << YAML::BeginMap << YAML::Key << "type" << YAML::Value << v.type << YAML::Key << "digest"
+         << YAML::Value << HexEncode(v.digest) << YAML::Key << "description" << YAML::Value
+         << YAML::DoubleQuoted << v.description << YAML::EndMap;
+  }
+  yaml << YAML::EndSeq << YAML::EndMap;
+  return absl::StrCat(
+      "# Reference values of ", kNodeVersion,
+      ": what a genuine start of this build measures\n"
+      "# (vigil-verifier --reference-values). Pin them per release; regenerate for a new\n"
+      "# build, policy bundle or kernel (the BPF program tags are the kernel's).\n",
+      yaml.c_str(), "\n");
 }
 
 absl::StatusOr<std::unique_ptr<EvidenceSealer>> MakeSealer(const NodeConfig& config) {
@@ -109,6 +132,10 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
     ASSIGN_OR_RETURN(Sha256Digest policy, Sha256File(config.policy_path));
     info.policy_digest = HexEncode(policy);
   }
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  info.ima = ReadImaStatus(ec ? std::string() : exe.string());
+  if (!info.ima.present()) spdlog::info("IMA absent: {}", info.ima.absent_reason());
 
   r->matcher_ = std::make_unique<ProcessMatcher>(config.selectors);
   SnapshotOptions snap;
@@ -120,12 +147,17 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
   for (const MatchedProcess& m : r->matcher_->Scan()) seed.push_back(m.pid);
   ASSIGN_OR_RETURN(r->events_, MakeEventSource(config, seed));
   if (auto* tpm_sealer = dynamic_cast<TpmEvidenceSealer*>(r->sealer_.get());
-      tpm_sealer != nullptr && r->events_ != nullptr) {
-    // The verifier learns exactly which probe runs: the object's bytes and the kernel's tags
-    // of the programs it loaded.
-    RETURN_IF_ERROR(tpm_sealer->measurer().MeasureBpfObject("vigil_probes", ProbeObjectBytes()));
-    RETURN_IF_ERROR(
-        tpm_sealer->measurer().MeasureBpfProgramTags(ProgramTagsString(r->events_->Status())));
+      tpm_sealer != nullptr) {
+    // The rest of the start sequence, in the order the verifier requires. The verifier learns
+    // exactly which probe runs: the object's bytes and the kernel's tags of the programs it
+    // loaded. Without probes there are no BPF records and the verifier never affirms this
+    // node's runtime claims.
+    if (r->events_ != nullptr) {
+      RETURN_IF_ERROR(tpm_sealer->measurer().MeasureBpfObject("vigil_probes", ProbeObjectBytes()));
+      RETURN_IF_ERROR(
+          tpm_sealer->measurer().MeasureBpfProgramTags(ProgramTagsString(r->events_->Status())));
+    }
+    RETURN_IF_ERROR(tpm_sealer->measurer().MeasurePolicy(config.policy_path));
   }
   r->builder_ = std::make_unique<ReportBuilder>(info, r->matcher_.get(), r->snapshotter_.get(),
                                                 r->events_.get());

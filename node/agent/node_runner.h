@@ -28,17 +28,25 @@ absl::StatusOr<std::unique_ptr<EvidenceSealer>> MakeSealer(const NodeConfig& con
 /// sorted by program name, joined by commas.
 std::string ProgramTagsString(const v1::ProbeStatus& status);
 
-/// One known-good measurement: what `vigil-node reference-values` prints and what a
-/// verifier's --reference-values file holds.
+/// One known-good measurement: what `vigil-node reference-values` writes and what a
+/// verifier's --reference-values file holds. The verifier accepts the digest only for a
+/// record of the same event type.
 struct ReferenceValue {
+  std::string type;  // a measurement-log event type (common/measurement_log.h)
   Sha256Digest digest;
   std::string description;
 };
 
-/// The digests this node binary extends into its PCR on a normal start with `config`:
-/// node-start, the binary, the policy bundle (or its absence), and, when probes are enabled,
-/// the BPF object and the kernel's tags of its programs (loading the probes to read them).
+/// The measurements this node binary extends into its PCR on a normal start with `config`,
+/// in the order of the start sequence: node-start, the binary, when probes are enabled the
+/// BPF object and the kernel's tags of its programs (loading the probes to read them), the
+/// policy bundle (or its absence); then the tpm-restart record that opens a new log epoch
+/// after a TPM Restart.
 absl::StatusOr<std::vector<ReferenceValue>> ComputeReferenceValues(const NodeConfig& config);
+
+/// The verifier's --reference-values file (YAML) for `values`:
+/// `reference_values: [{type, digest, description}, ...]`, with a comment header.
+std::string RenderReferenceValues(const std::vector<ReferenceValue>& values);
 
 /// The BPF probes, selecting what `config.selectors` select plus `seed_pids` (processes
 /// already running). Null when config.enable_probes is false.

@@ -66,6 +66,7 @@ v1::RuntimeReport ReportBuilder::Build(size_t max_payload_bytes) {
   r.set_node_started_unix_nano(info_.started_unix_nano);
   r.set_node_version(info_.node_version);
   r.set_policy_digest(info_.policy_digest);
+  *r.mutable_ima() = info_.ima;
 
   std::vector<std::string> gaps;
   std::vector<int> probe_pids;

@@ -22,6 +22,8 @@ struct NodeInfo {
   int64_t started_unix_nano = 0;
   std::string node_version;
   std::string policy_digest;
+  /// Whether the kernel's IMA is present, and its entry for the node binary (ReadImaStatus).
+  v1::ImaStatus ima;
 };
 
 /// This machine's hostname, kernel release and boot id, and now as the start time. The

@@ -6,7 +6,7 @@
 
 namespace vigil::node {
 
-TpmSealer::TpmSealer(tpm::NodeTpm* tpm, const Measurer* measurer, std::vector<uint32_t> pcrs)
+TpmSealer::TpmSealer(tpm::NodeTpm* tpm, Measurer* measurer, std::vector<uint32_t> pcrs)
     : tpm_(tpm), measurer_(measurer), pcrs_(std::move(pcrs)) {
   std::sort(pcrs_.begin(), pcrs_.end());
   pcrs_.erase(std::unique(pcrs_.begin(), pcrs_.end()), pcrs_.end());
@@ -25,6 +25,8 @@ absl::StatusOr<v1::Evidence> TpmSealer::Seal(std::string payload, const v1::Chal
   std::sort(pcrs.begin(), pcrs.end());
   pcrs.erase(std::unique(pcrs.begin(), pcrs.end()), pcrs.end());
 
+  // After a TPM Restart the PCR no longer matches the log: measure the start again first.
+  if (measurer_ != nullptr) RETURN_IF_ERROR(measurer_->ReconcileWithPcr());
   Sha256Digest qualifying = QualifyingData(challenge.nonce(), payload);
   ASSIGN_OR_RETURN(tpm::QuoteResult quote, tpm_->Quote(pcrs, DigestBytes(qualifying)));
 
@@ -63,7 +65,6 @@ absl::StatusOr<std::unique_ptr<TpmEvidenceSealer>> TpmEvidenceSealer::Open(
   m.log_path = config.measurement_log_path;
   ASSIGN_OR_RETURN(s->measurer_, Measurer::Start(s->tpm_.get(), m));
   RETURN_IF_ERROR(s->measurer_->MeasureNodeBinary());
-  RETURN_IF_ERROR(s->measurer_->MeasurePolicy(config.policy_path));
 
   std::vector<uint32_t> pcrs = config.boot_pcrs;
   pcrs.push_back(config.measurement_pcr);

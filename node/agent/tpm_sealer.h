@@ -17,8 +17,10 @@ namespace vigil::node {
 class TpmSealer final : public EvidenceSealer {
  public:
   /// `pcrs` is quoted when a challenge names no PCRs; a challenge's pcr_selection wins.
-  /// `tpm` and `measurer` must outlive the sealer.
-  TpmSealer(tpm::NodeTpm* tpm, const Measurer* measurer, std::vector<uint32_t> pcrs);
+  /// `tpm` and `measurer` (may be null) must outlive the sealer. Before each quote the
+  /// measurer reconciles its log with the PCR (Measurer::ReconcileWithPcr), so a quote after
+  /// a TPM Restart carries a new log epoch with the start sequence measured again.
+  TpmSealer(tpm::NodeTpm* tpm, Measurer* measurer, std::vector<uint32_t> pcrs);
 
   absl::StatusOr<v1::Evidence> Seal(std::string payload, const v1::Challenge& challenge,
                                     uint64_t log_from_recnum) override;
@@ -28,14 +30,16 @@ class TpmSealer final : public EvidenceSealer {
 
  private:
   tpm::NodeTpm* tpm_;
-  const Measurer* measurer_;
+  Measurer* measurer_;
   std::vector<uint32_t> pcrs_;
 };
 
 /// The TPM side of `vigil-node run` as one sealer that owns its parts, opened in order:
 /// the TPM (EK, SRK, saved or new AK), enrollment when the node has no usable certificate
-/// (EnsureEnrolled), the measurements of this start (log replay, node binary, policy
-/// bundle or its absence), and a TpmSealer over the measurement PCR and the boot PCRs.
+/// (EnsureEnrolled), the first measurements of this start (log replay, node-start, node
+/// binary), and a TpmSealer over the measurement PCR and the boot PCRs. The caller measures
+/// the rest of the start sequence through measurer(): the BPF object and its program tags
+/// when the probes run, then the policy bundle or its absence.
 class TpmEvidenceSealer final : public EvidenceSealer {
  public:
   static absl::StatusOr<std::unique_ptr<TpmEvidenceSealer>> Open(const NodeConfig& config);
@@ -46,7 +50,7 @@ class TpmEvidenceSealer final : public EvidenceSealer {
   }
 
   tpm::NodeTpm& tpm() { return *tpm_; }
-  /// For measurements known only later (the BPF object and its program tags).
+  /// For measurements known only later (the BPF object, its program tags, the policy).
   Measurer& measurer() { return *measurer_; }
   const NodeIdentity& identity() const { return identity_; }
 

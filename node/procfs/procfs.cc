@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/escape.h"
 #include "common/status_macros.h"
 
 namespace vigil::node::procfs {
@@ -602,19 +603,6 @@ absl::StatusOr<std::string> ReadLink(const std::string& path) {
   return buf;
 }
 
-std::string Printable(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += absl::StrFormat("\\x%02x", c);
-    }
-  }
-  return out;
-}
+std::string Printable(absl::string_view s) { return EscapeUntrusted(s); }
 
 }  // namespace vigil::node::procfs

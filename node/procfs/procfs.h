@@ -213,8 +213,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes =
 /// readlink(2) of `path`, with the error naming the path.
 absl::StatusOr<std::string> ReadLink(const std::string& path);
 
-/// Escapes every byte that is not printable ASCII as \xNN (and a backslash as two), so a
-/// process-controlled string is valid UTF-8 for a proto3 string field and safe to log.
+/// vigil::EscapeUntrusted (common/escape.h): a process-controlled string made valid UTF-8 for
+/// a proto3 string field and safe to log.
 std::string Printable(absl::string_view s);
 
 }  // namespace vigil::node::procfs

@@ -61,6 +61,7 @@ absl::StatusOr<std::unique_ptr<NodeTpm>> NodeTpm::Open(const Options& options) {
     saved = std::move(blob);
   }
   srk.Reset();  // the loaded AK no longer needs its parent
+  node->ak_blob_ = *saved;
 
   ASSIGN_OR_RETURN(node->ak_public_, MarshalTPM2B_PUBLIC(saved->public_area));
   TPM2B_NAME* name_raw = nullptr;
@@ -98,6 +99,16 @@ absl::StatusOr<std::vector<PcrReading>> NodeTpm::ReadPcrs(const std::vector<uint
 absl::StatusOr<QuoteResult> NodeTpm::Quote(const std::vector<uint32_t>& pcrs,
                                            std::string_view qualifying_data) {
   absl::MutexLock lock(&mu_);
+  absl::StatusOr<QuoteResult> quote = tpm::Quote(*tpm_, ak_.get(), pcrs, qualifying_data);
+  if (quote.ok()) return quote;
+  // After a TPM Restart the AK is no longer loaded: load it under a new SRK and retry once.
+  ak_.Reset();
+  absl::StatusOr<TransientHandle> srk = CreateSrk(*tpm_);
+  if (!srk.ok()) return quote.status();
+  absl::StatusOr<TransientHandle> loaded = LoadAk(*tpm_, srk->get(), ak_blob_);
+  if (!loaded.ok()) return quote.status();
+  ak_ = std::move(*loaded);
+  spdlog::warn("quote failed ({}); AK loaded again (TPM Restart?)", quote.status().ToString());
   return tpm::Quote(*tpm_, ak_.get(), pcrs, qualifying_data);
 }
 

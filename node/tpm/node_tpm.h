@@ -60,7 +60,9 @@ class NodeTpm {
   absl::Status ExtendPcr(uint32_t pcr, const Sha256Digest& digest);
   /// Reads PCRs of the SHA-256 bank, ascending.
   absl::StatusOr<std::vector<PcrReading>> ReadPcrs(const std::vector<uint32_t>& pcrs);
-  /// Quotes `pcrs` with the AK, extraData = qualifying_data.
+  /// Quotes `pcrs` with the AK, extraData = qualifying_data. When the quote fails, the AK is
+  /// loaded again from its blob and the quote retried once: a TPM Restart (Shutdown(STATE)
+  /// then Startup(CLEAR), e.g. hibernate and resume) flushes loaded objects.
   absl::StatusOr<QuoteResult> Quote(const std::vector<uint32_t>& pcrs,
                                     std::string_view qualifying_data);
   /// Recovers an enrollment secret: recreates the EK for this call, then
@@ -74,6 +76,7 @@ class NodeTpm {
   absl::Mutex mu_;
   std::unique_ptr<TpmContext> tpm_ ABSL_GUARDED_BY(mu_);
   TransientHandle ak_ ABSL_GUARDED_BY(mu_);
+  AkBlob ak_blob_ ABSL_GUARDED_BY(mu_);  // to load the AK again after a TPM Restart
   std::string node_id_;
   EkType ek_type_ = EkType::kRsa2048;
   std::string ek_public_;

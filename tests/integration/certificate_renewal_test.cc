@@ -25,6 +25,7 @@
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/verifier_fixture.h"
+#include "tests/testing/registry_with_node.h"
 #include "verifier/certificate_renewer.h"
 #include "vigil/v1/attestation.grpc.pb.h"
 
@@ -66,7 +67,12 @@ class CertificateRenewalTest : public ::testing::Test {
   }
 
   void StartVerifier(bool with_renewer, verifier::CertificateRenewer custom = nullptr) {
-    renewer_ = std::make_unique<verifier::CertificateRenewerImpl>(&pki_->ca(), absl::Hours(1));
+    // The renewer renews only enrolled nodes: bind the test node (with a software AK).
+    auto registry = testing::RegistryWithNode(TestPki::kNodeId);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    registry_ = std::move(*registry);
+    renewer_ = std::make_unique<verifier::CertificateRenewerImpl>(
+        &pki_->ca(), registry_.get(), verifier::CertificateRenewerImpl::Options{absl::Hours(1)});
     testing::TestVerifierOptions options;
     options.attestation.report_interval = absl::Milliseconds(100);
     if (with_renewer) options.attestation.renewer = renewer_->AsHook();
@@ -119,6 +125,7 @@ class CertificateRenewalTest : public ::testing::Test {
   ::vigil::testing::TestTempDir tmp_;
   std::string dir_, cert_path_, key_path_, ca_path_;
   CertAndKey original_;
+  std::unique_ptr<verifier::NodeRegistry> registry_;
   std::unique_ptr<verifier::CertificateRenewerImpl> renewer_;
   std::unique_ptr<testing::TestVerifier> verifier_;
 

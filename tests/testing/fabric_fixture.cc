@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
@@ -149,18 +150,22 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
   if (!pki.ok()) return pki.status();
   f->pki_ = std::move(*pki);
 
-  // Reference values as the node computes them, one "<hex> <description>" per line.
-  absl::StatusOr<std::string> rv = RunForOutput({Program("node/vigil-node"), "reference-values"});
+  // Reference values as the node publishes them (typed YAML).
+  const std::string rv_path = f->dir_ + "/rv.yaml";
+  absl::StatusOr<std::string> rv =
+      RunForOutput({Program("node/vigil-node"), "reference-values", "--out", rv_path});
   if (!rv.ok()) return rv.status();
-  std::string kept;
-  for (absl::string_view line : absl::StrSplit(*rv, '\n', absl::SkipEmpty())) {
-    if (options.omit_node_binary_reference && absl::StrContains(line, "vigil-node binary")) {
-      continue;
+  if (options.omit_node_binary_reference) {
+    YAML::Node root = YAML::LoadFile(rv_path);
+    YAML::Node kept(YAML::NodeType::Sequence);
+    for (const YAML::Node& v : root["reference_values"]) {
+      if (v["type"].as<std::string>() != "vigil-node-binary") kept.push_back(v);
     }
-    absl::StrAppend(&kept, line, "\n");
+    root["reference_values"] = kept;
+    YAML::Emitter out;
+    out << root;
+    std::ofstream(rv_path, std::ios::trunc) << out.c_str() << "\n";
   }
-  const std::string rv_path = f->dir_ + "/rv.txt";
-  std::ofstream(rv_path) << kept;
 
   // The workload: a copy of sleep(1) under a name only this fabric uses, so its comm is
   // distinctive.

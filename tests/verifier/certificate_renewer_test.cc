@@ -13,6 +13,7 @@
 #include "common/spiffe.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/verifier_fixture.h"
+#include "tests/testing/registry_with_node.h"
 #include "vigil/v1/attestation.grpc.pb.h"
 
 namespace vigil::verifier {
@@ -28,7 +29,11 @@ class CertificateRenewerTest : public ::testing::Test {
     auto pki = TestPki::Create();
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = std::move(*pki);
-    renewer_ = std::make_unique<CertificateRenewerImpl>(&pki_->ca(), kLifetime);
+    auto registry = testing::RegistryWithNode(TestPki::kNodeId);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    registry_ = std::move(*registry);
+    renewer_ = std::make_unique<CertificateRenewerImpl>(&pki_->ca(), registry_.get(),
+                                                        CertificateRenewerImpl::Options{kLifetime});
     node_.role = SpiffeRole::kNode;
     node_.name = TestPki::kNodeId;
     node_.spiffe_id = TestPki::NodeUri(TestPki::kNodeId);
@@ -46,6 +51,7 @@ class CertificateRenewerTest : public ::testing::Test {
   }
 
   std::unique_ptr<TestPki> pki_;
+  std::unique_ptr<NodeRegistry> registry_;
   std::unique_ptr<CertificateRenewerImpl> renewer_;
   PeerIdentity node_;
 };
@@ -103,6 +109,26 @@ TEST_F(CertificateRenewerTest, RefusesGarbageAndTamperedCsrs) {
   pem[body] = pem[body] == 'A' ? 'B' : 'A';
   tampered.set_csr_pem(pem);
   EXPECT_FALSE(renewer_->Renew(node_, pki_->node().cert_pem, tampered).ok());
+}
+
+TEST_F(CertificateRenewerTest, RefusesANodeTheRegistryDoesNotKnow) {
+  auto empty = NodeRegistry::Open(":memory:");
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  CertificateRenewerImpl renewer(&pki_->ca(), empty->get(),
+                                 CertificateRenewerImpl::Options{kLifetime});
+  // The certificate is valid and the CSR is for its key: only the registry says no.
+  auto renewal = renewer.Renew(node_, pki_->node().cert_pem, SameKeyRequest(TestPki::kNodeId));
+  EXPECT_EQ(renewal.status().code(), absl::StatusCode::kPermissionDenied) << renewal.status();
+}
+
+TEST_F(CertificateRenewerTest, RefusesANodeWhoseApprovalWasWithdrawn) {
+  CertificateRenewerImpl renewer(&pki_->ca(), registry_.get(),
+                                 CertificateRenewerImpl::Options{kLifetime, true});
+  ASSERT_TRUE(registry_->Approve(TestPki::kNodeId).ok());
+  EXPECT_TRUE(renewer.Renew(node_, pki_->node().cert_pem, SameKeyRequest(TestPki::kNodeId)).ok());
+  ASSERT_TRUE(registry_->Revoke(TestPki::kNodeId).ok());
+  auto renewal = renewer.Renew(node_, pki_->node().cert_pem, SameKeyRequest(TestPki::kNodeId));
+  EXPECT_EQ(renewal.status().code(), absl::StatusCode::kPermissionDenied) << renewal.status();
 }
 
 TEST_F(CertificateRenewerTest, RefusesAClientIdentity) {

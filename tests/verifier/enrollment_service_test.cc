@@ -135,6 +135,29 @@ TEST_P(EnrollmentRulesTest, RefusesEkAsAttestationKey) {
   EXPECT_EQ(enroller_->Begin(r).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_P(EnrollmentRulesTest, RefusesAkWeakerThanRsa2048) {
+  // A well-formed restricted signing key on the same TPM, with its real name: only its size
+  // is wrong.
+  const std::string d = node_->dir();
+  auto out = node_->Run(
+      absl::StrCat("tpm2_create -C ", d, "/srk.ctx -G rsa1024:rsassa-sha256:null -g sha256 -a ",
+                   "'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign' -u ", d,
+                   "/ak1024.pub -r ", d, "/ak1024.priv && tpm2_flushcontext -t && tpm2_load -C ", d,
+                   "/srk.ctx -u ", d, "/ak1024.pub -r ", d, "/ak1024.priv -c ", d,
+                   "/ak1024.ctx -n ", d, "/ak1024.name && tpm2_flushcontext -t"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  v1::BeginEnrollmentRequest r = Request();
+  r.set_ak_public(testing::ReadBytes(d + "/ak1024.pub"));
+  const std::string name = testing::ReadBytes(d + "/ak1024.name");
+  r.set_ak_name(
+      std::string{static_cast<char>(name.size() >> 8), static_cast<char>(name.size() & 0xff)} +
+      name);
+  auto begun = enroller_->Begin(r);
+  EXPECT_EQ(begun.status().code(), absl::StatusCode::kInvalidArgument) << begun.status();
+  EXPECT_NE(std::string(begun.status().message()).find("RSA-1024"), std::string::npos)
+      << begun.status();
+}
+
 TEST_P(EnrollmentRulesTest, RefusesAkNameThatIsNotTheAks) {
   v1::BeginEnrollmentRequest r = Request();
   std::string name = r.ak_name();

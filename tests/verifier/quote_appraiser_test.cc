@@ -2,13 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
+#include <utility>
 
 #include "common/digest.h"
+#include "common/measurement_log.h"
 #include "common/tpm/software_ak.h"
 #include "common/tpm/tpm_marshal.h"
 #include "common/tpm/tpm_public.h"
@@ -38,6 +41,28 @@ std::string Payload(const std::string& node_id, uint64_t sequence) {
 
 std::string Nonce(char fill) { return std::string(32, fill); }
 
+// The digest tests measure for an event type: SHA-256 of the type's name.
+std::string TypeDigest(const std::string& type) { return std::string(DigestBytes(Sha256(type))); }
+
+// The start sequence's event types, in order.
+const std::vector<std::string>& StartTypes() {
+  static const auto* types = new std::vector<std::string>{
+      kEventNodeStart, kEventNodeBinary, kEventBpfObject, kEventBpfProgramTags, kEventPolicyBundle};
+  return *types;
+}
+
+// A measurement-log entry of `type` carrying TypeDigest(type).
+v1::MeasurementLogEntry Entry(uint64_t recnum, const std::string& type,
+                              const std::string& digest = "") {
+  v1::MeasurementLogEntry e;
+  e.set_recnum(recnum);
+  e.set_pcr(kMeasurementPcr);
+  e.set_digest(digest.empty() ? TypeDigest(type) : digest);
+  e.set_event_type(type);
+  e.set_content("test");
+  return e;
+}
+
 // Evidence quoted by tpm2_quote on a swtpm whose PCR 15 holds two measurements, shared by
 // every test of the suite (quoting is the slow part); each test gets a fresh registry.
 class QuoteAppraiserTest : public ::testing::Test {
@@ -59,10 +84,12 @@ class QuoteAppraiserTest : public ::testing::Test {
     auto ek = tpm::ParseTpm2bPublic(ReadBytes(d + "/ek.pub"));
     ASSERT_TRUE(ek.ok());
     node_id_ = new std::string(tpm::NodeIdForEk(*ek));
-    measurements_ =
-        new std::vector<std::string>{std::string(DigestBytes(Sha256("vigil-node binary"))),
-                                     std::string(DigestBytes(Sha256("bpf object")))};
-    for (const std::string& m : *measurements_) {
+    // The node's start sequence, each record's digest the hash of its type.
+    measurements_ = new std::vector<std::pair<std::string, std::string>>();
+    for (const std::string& type : StartTypes()) {
+      measurements_->emplace_back(type, TypeDigest(type));
+    }
+    for (const auto& [type, m] : *measurements_) {
       ASSERT_TRUE(Tool(absl::StrCat("tpm2_pcrextend 15:sha256=", HexEncode(m))).ok());
     }
     older_ = new v1::Evidence(Quote("ak", Payload(*node_id_, 1), Nonce('o')));
@@ -108,12 +135,7 @@ class QuoteAppraiserTest : public ::testing::Test {
       v->set_digest(pcrs.substr(32 * i, 32));
     }
     for (size_t i = 0; i < measurements_->size(); ++i) {
-      v1::MeasurementLogEntry* entry = e.add_log_entries();
-      entry->set_recnum(i);
-      entry->set_pcr(kMeasurementPcr);
-      entry->set_digest((*measurements_)[i]);
-      entry->set_event_type(i == 0 ? "vigil-node-binary" : "bpf-object");
-      entry->set_content("test");
+      *e.add_log_entries() = Entry(i, (*measurements_)[i].first);
     }
     return e;
   }
@@ -139,9 +161,19 @@ class QuoteAppraiserTest : public ::testing::Test {
                     ->Bind({kSoftNode, ReadBytes(d + "/ek.pub"), soft_.tpm2b_public, soft_.name,
                             absl::Now()})
                     .ok());
-    for (const std::string& m : *measurements_) references_.Add(m, "test");
-    appraiser_ = std::make_unique<QuoteAppraiser>(registry_.get(), &references_,
-                                                  QuoteAppraiser::Options{kMeasurementPcr});
+    for (const auto& [type, m] : *measurements_) references_.Add(type, m, "test");
+    for (const char* type : {kEventNoPolicy, kEventTpmRestart}) {
+      references_.Add(type, TypeDigest(type), "test");
+    }
+    appraiser_ = MakeAppraiser(&references_, nullptr);
+  }
+
+  std::unique_ptr<QuoteAppraiser> MakeAppraiser(const ReferenceValues* references,
+                                                const BootReferenceValues* boot) {
+    auto a = QuoteAppraiser::Create(registry_.get(), references, boot,
+                                    QuoteAppraiser::Options{kMeasurementPcr});
+    EXPECT_TRUE(a.ok()) << a.status();
+    return a.ok() ? std::move(*a) : nullptr;
   }
 
   IssuedChallenge ChallengeFor(const v1::Evidence& e) const {
@@ -176,9 +208,50 @@ class QuoteAppraiserTest : public ::testing::Test {
     return out;
   }
 
+  // Evidence of node kSoftNode (software AK) whose delta is `log` from entry `send_from`, and
+  // whose quoted PCR 15 is the replay of `log` from its last tpm-restart entry (or record 0).
+  // The clock is the real quote's plus `tick`; restartCount the real one plus `restarts`.
+  v1::Evidence LogEvidence(const std::vector<v1::MeasurementLogEntry>& log, size_t send_from = 0,
+                           uint64_t tick = 0, uint32_t restarts = 0,
+                           const std::function<void(TPMS_ATTEST&)>& edit = {}) {
+    size_t epoch = 0;
+    for (size_t i = 0; i < log.size(); ++i) {
+      if (log[i].event_type() == kEventTpmRestart) epoch = i;
+    }
+    Sha256Digest pcr15{};
+    for (size_t i = epoch; i < log.size(); ++i) {
+      pcr15 = Sha256Concat({DigestBytes(pcr15), log[i].digest()});
+    }
+    v1::Evidence base = *good_;
+    base.clear_log_entries();
+    for (size_t i = send_from; i < log.size(); ++i) *base.add_log_entries() = log[i];
+    base.mutable_quote()->mutable_pcr_values(1)->set_digest(std::string(DigestBytes(pcr15)));
+    const Sha256Digest pcr_digest =
+        Sha256Concat({base.quote().pcr_values(0).digest(), DigestBytes(pcr15)});
+    return Resigned(base, [&](TPMS_ATTEST& a) {
+      a.attested.quote.pcrDigest.size = 32;
+      memcpy(a.attested.quote.pcrDigest.buffer, pcr_digest.data(), 32);
+      a.clockInfo.clock += tick;
+      a.clockInfo.restartCount += restarts;
+      if (edit) edit(a);
+    });
+  }
+
+  v1::Verdict AppraiseSoft(const v1::Evidence& e) {
+    return Appraise(kSoftNode, e, ChallengeFor(e));
+  }
+
+  // The full start sequence, numbered from `first`.
+  static std::vector<v1::MeasurementLogEntry> Sequence(uint64_t first) {
+    std::vector<v1::MeasurementLogEntry> out;
+    for (const auto& [type, digest] : *measurements_)
+      out.push_back(Entry(first + out.size(), type));
+    return out;
+  }
+
   static SwtpmFixture* tpm_;
   static std::string* node_id_;
-  static std::vector<std::string>* measurements_;
+  static std::vector<std::pair<std::string, std::string>>* measurements_;
   static v1::Evidence* older_;
   static v1::Evidence* good_;
   static v1::Evidence* other_ak_;
@@ -194,7 +267,7 @@ class QuoteAppraiserTest : public ::testing::Test {
 
 SwtpmFixture* QuoteAppraiserTest::tpm_ = nullptr;
 std::string* QuoteAppraiserTest::node_id_ = nullptr;
-std::vector<std::string>* QuoteAppraiserTest::measurements_ = nullptr;
+std::vector<std::pair<std::string, std::string>>* QuoteAppraiserTest::measurements_ = nullptr;
 v1::Evidence* QuoteAppraiserTest::older_ = nullptr;
 v1::Evidence* QuoteAppraiserTest::good_ = nullptr;
 v1::Evidence* QuoteAppraiserTest::other_ak_ = nullptr;
@@ -213,7 +286,7 @@ TEST_F(QuoteAppraiserTest, AffirmsRealQuoteAndAcknowledgesLog) {
   EXPECT_EQ(v.status(), v1::TRUST_AFFIRMING) << v.DebugString();
   EXPECT_EQ(v.reasons_size(), 0);
   EXPECT_EQ(v.evidence_sha256(), HexEncode(Sha256(good_->payload())));
-  EXPECT_EQ(appraiser_->LogEntriesAcknowledged(*node_id_), 2u);
+  EXPECT_EQ(appraiser_->LogEntriesAcknowledged(*node_id_), measurements_->size());
 }
 
 TEST_F(QuoteAppraiserTest, AcceptsLaterQuoteWithoutResendingHeldLog) {
@@ -270,10 +343,10 @@ TEST_F(QuoteAppraiserTest, RejectsEvidenceOfUnenrolledNode) {
 
 TEST_F(QuoteAppraiserTest, RejectsUnknownMeasurement) {
   ReferenceValues only_first;
-  only_first.Add((*measurements_)[0], "binary");
-  QuoteAppraiser strict(registry_.get(), &only_first, QuoteAppraiser::Options{kMeasurementPcr});
+  only_first.Add((*measurements_)[0].first, (*measurements_)[0].second, "node start");
+  auto strict = MakeAppraiser(&only_first, nullptr);
   IssuedChallenge c = ChallengeFor(*good_);
-  ExpectRejected(strict.Appraise(AppraisalInput{*node_id_, &c, good_}), v1::UNKNOWN_MEASUREMENT);
+  ExpectRejected(strict->Appraise(AppraisalInput{*node_id_, &c, good_}), v1::UNKNOWN_MEASUREMENT);
 }
 
 TEST_F(QuoteAppraiserTest, RejectsMalformedPayloadAfterValidQuote) {
@@ -302,29 +375,246 @@ TEST_F(QuoteAppraiserTest, SoftwareSignedQuoteReachesEveryCheckAndPasses) {
   EXPECT_EQ(Appraise(kSoftNode, e, ChallengeFor(e)).status(), v1::TRUST_AFFIRMING);
 }
 
-// Reference values feed UNKNOWN_MEASUREMENT; both file formats load the same digests.
-TEST(ReferenceValuesTest, LoadsTextAndYamlAndRefusesBadDigests) {
-  auto tmp = ::vigil::testing::TestTempDir::Create("refvals");
-  ASSERT_TRUE(tmp.ok()) << tmp.status();
-  const std::string dir = tmp->path();
-  const std::string hex = HexEncode(Sha256("vigil-node binary"));
-  std::ofstream(dir + "/ref.txt") << "# known-good\n" << hex << "  vigil-node 0.1\n\n";
-  std::ofstream(dir + "/ref.yaml")
-      << "reference_values:\n  - digest: " << hex << "\n    description: vigil-node 0.1\n";
-  std::ofstream(dir + "/bad.txt") << hex << "\nnot-a-digest\n";
-  for (const char* name : {"/ref.txt", "/ref.yaml"}) {
-    auto refs = ReferenceValues::Load(dir + name);
-    ASSERT_TRUE(refs.ok()) << refs.status();
-    EXPECT_EQ(refs->size(), 1u);
-    EXPECT_TRUE(refs->Contains(DigestBytes(Sha256("vigil-node binary"))));
-    EXPECT_FALSE(refs->Contains(DigestBytes(Sha256("something else"))));
-    EXPECT_EQ(refs->Describe(DigestBytes(Sha256("vigil-node binary"))), "vigil-node 0.1");
+// Renumbers `log` 0, 1, 2, ... after entries were removed or moved.
+std::vector<v1::MeasurementLogEntry> Renumbered(std::vector<v1::MeasurementLogEntry> log) {
+  for (size_t i = 0; i < log.size(); ++i) log[i].set_recnum(i);
+  return log;
+}
+
+TEST_F(QuoteAppraiserTest, SoftwareQuotedStartSequenceIsAffirmed) {
+  v1::Verdict v = AppraiseSoft(LogEvidence(Sequence(0)));
+  EXPECT_EQ(v.status(), v1::TRUST_AFFIRMING) << v.DebugString();
+  // No boot reference values: the verdict says the boot chain was not appraised.
+  EXPECT_NE(v.detail().find("boot PCRs not appraised"), std::string::npos) << v.detail();
+}
+
+TEST_F(QuoteAppraiserTest, EmptyLogOnFreshTpmIsMeasurementMissing) {
+  // PCR 15 all zero and no log: vigil-node never ran in this boot.
+  ExpectRejected(AppraiseSoft(LogEvidence({})), v1::MEASUREMENT_MISSING);
+}
+
+TEST_F(QuoteAppraiserTest, LogWithOnlyNodeStartIsMeasurementMissing) {
+  ExpectRejected(AppraiseSoft(LogEvidence({Entry(0, kEventNodeStart)})), v1::MEASUREMENT_MISSING);
+}
+
+TEST_F(QuoteAppraiserTest, NodeWithoutProbesIsNeverAffirmed) {
+  v1::Verdict v = AppraiseSoft(LogEvidence(
+      {Entry(0, kEventNodeStart), Entry(1, kEventNodeBinary), Entry(2, kEventNoPolicy)}));
+  ExpectRejected(v, v1::MEASUREMENT_MISSING);
+  EXPECT_NE(v.detail().find("without its probes"), std::string::npos) << v.detail();
+}
+
+TEST_F(QuoteAppraiserTest, SwappedRecordsAreOutOfOrder) {
+  for (auto [i, j] : {std::pair<int, int>{1, 2}, {2, 3}, {3, 4}, {1, 4}}) {
+    std::vector<v1::MeasurementLogEntry> log = Sequence(0);
+    std::swap(log[i], log[j]);
+    ExpectRejected(AppraiseSoft(LogEvidence(Renumbered(log))), v1::MEASUREMENT_OUT_OF_ORDER);
   }
-  auto bad = ReferenceValues::Load(dir + "/bad.txt");
+}
+
+TEST_F(QuoteAppraiserTest, DigestKnownForAnotherTypeIsUnknownMeasurement) {
+  // The BPF object's reference digest presented as the policy bundle.
+  std::vector<v1::MeasurementLogEntry> log = Sequence(0);
+  log[4].set_digest(TypeDigest(kEventBpfObject));
+  v1::Verdict v = AppraiseSoft(LogEvidence(log));
+  ExpectRejected(v, v1::UNKNOWN_MEASUREMENT);
+  EXPECT_NE(v.detail().find("of type bpf-object"), std::string::npos) << v.detail();
+}
+
+TEST_F(QuoteAppraiserTest, OnlyTheSequenceAfterTheLastNodeStartCounts) {
+  // A node restarted within the boot and the new process measured only its start.
+  std::vector<v1::MeasurementLogEntry> log = Sequence(0);
+  log.push_back(Entry(5, kEventNodeStart));
+  log.push_back(Entry(6, kEventNodeBinary));
+  ExpectRejected(AppraiseSoft(LogEvidence(log)), v1::MEASUREMENT_MISSING);
+  std::vector<v1::MeasurementLogEntry> full = Sequence(0);
+  for (const v1::MeasurementLogEntry& e : Sequence(5)) full.push_back(e);
+  EXPECT_EQ(AppraiseSoft(LogEvidence(full, 0, 1)).status(), v1::TRUST_AFFIRMING);
+}
+
+TEST_F(QuoteAppraiserTest, LogMismatchRecordIsNodeLogMismatch) {
+  std::vector<v1::MeasurementLogEntry> log = {Entry(0, kEventLogMismatch)};
+  for (v1::MeasurementLogEntry& e : Sequence(1)) log.push_back(e);
+  ExpectRejected(AppraiseSoft(LogEvidence(log)), v1::NODE_LOG_MISMATCH);
+}
+
+TEST_F(QuoteAppraiserTest, AttackerTextIsEscapedInTheDetail) {
+  std::vector<v1::MeasurementLogEntry> log = Sequence(0);
+  log[2].set_event_type("bpf-object\n[info] appraisal node=x affirmed\x1b[2J");
+  log[2].set_content("\xff\xfe");
+  v1::Verdict v = AppraiseSoft(LogEvidence(log));
+  ExpectRejected(v, v1::UNKNOWN_MEASUREMENT);
+  EXPECT_EQ(v.detail().find('\n'), std::string::npos) << v.detail();
+  EXPECT_EQ(v.detail().find('\x1b'), std::string::npos) << v.detail();
+  EXPECT_NE(v.detail().find("bpf-object\\x0a[info]"), std::string::npos) << v.detail();
+  EXPECT_NE(v.detail().find("\\xff\\xfe"), std::string::npos) << v.detail();
+}
+
+TEST_F(QuoteAppraiserTest, TpmRestartNeedsANewEpochWithTheStartSequence) {
+  ASSERT_EQ(AppraiseSoft(LogEvidence(Sequence(0))).status(), v1::TRUST_AFFIRMING);
+  // After Shutdown(STATE) + Startup(CLEAR) PCR 15 is reset. A node that extends only records
+  // the verifier already accepted (hiding anything refused since) is not affirmed.
+  ExpectRejected(AppraiseSoft(LogEvidence(Sequence(0), 5, 1, 1)), v1::MEASUREMENT_MISSING);
+  // A new epoch that does not hold the start sequence again is not affirmed either.
+  std::vector<v1::MeasurementLogEntry> log = Sequence(0);
+  log.push_back(Entry(5, kEventTpmRestart));
+  log.push_back(Entry(6, kEventNodeStart));
+  ExpectRejected(AppraiseSoft(LogEvidence(log, 5, 2, 1)), v1::MEASUREMENT_MISSING);
+  // The honest node: a tpm-restart record, then its full start sequence again.
+  log.resize(6);
+  for (const v1::MeasurementLogEntry& e : Sequence(6)) log.push_back(e);
+  v1::Verdict v = AppraiseSoft(LogEvidence(log, 5, 3, 1));
+  EXPECT_EQ(v.status(), v1::TRUST_AFFIRMING) << v.DebugString();
+  EXPECT_EQ(appraiser_->LogEntriesAcknowledged(kSoftNode), 11u);
+  // The epoch continues with later quotes.
+  EXPECT_EQ(AppraiseSoft(LogEvidence(log, 11, 4, 1)).status(), v1::TRUST_AFFIRMING);
+}
+
+TEST_F(QuoteAppraiserTest, NewEpochWithoutATpmRestartIsRefused) {
+  ASSERT_EQ(AppraiseSoft(LogEvidence(Sequence(0))).status(), v1::TRUST_AFFIRMING);
+  std::vector<v1::MeasurementLogEntry> log = Sequence(0);
+  log.push_back(Entry(5, kEventTpmRestart));
+  for (const v1::MeasurementLogEntry& e : Sequence(6)) log.push_back(e);
+  ExpectRejected(AppraiseSoft(LogEvidence(log, 5, 1, 0)), v1::LOG_REPLAY_MISMATCH);
+}
+
+TEST_F(QuoteAppraiserTest, UnsafeClockIsAWarningNotAffirmed) {
+  v1::Verdict v =
+      AppraiseSoft(LogEvidence(Sequence(0), 0, 0, 0, [](TPMS_ATTEST& a) { a.clockInfo.safe = 0; }));
+  EXPECT_EQ(v.status(), v1::TRUST_WARNING) << v.DebugString();
+  ASSERT_EQ(v.reasons_size(), 1);
+  EXPECT_EQ(v.reasons(0), v1::CLOCK_UNSAFE);
+}
+
+TEST_F(QuoteAppraiserTest, BootPcrsAreComparedWithTheNodeClasses) {
+  const std::string pcr0 = good_->quote().pcr_values(0).digest();
+  BootReferenceValues other;
+  other.AddClass({"other-firmware", {{0, std::string(32, '\x11')}}});
+  auto strict = MakeAppraiser(&references_, &other);
+  v1::Evidence e = LogEvidence(Sequence(0));
+  IssuedChallenge c = ChallengeFor(e);
+  v1::Verdict v = strict->Appraise(AppraisalInput{kSoftNode, &c, &e});
+  ExpectRejected(v, v1::BOOT_PCR_MISMATCH);
+  EXPECT_NE(v.detail().find(
+                absl::StrCat("PCR 0 expected ", std::string(64, '1'), " got ", HexEncode(pcr0))),
+            std::string::npos)
+      << v.detail();
+
+  BootReferenceValues classes = other;
+  classes.AddClass({"lab-swtpm", {{0, pcr0}}});
+  auto matching = MakeAppraiser(&references_, &classes);
+  v = matching->Appraise(AppraisalInput{kSoftNode, &c, &e});
+  EXPECT_EQ(v.status(), v1::TRUST_AFFIRMING) << v.DebugString();
+  EXPECT_NE(v.detail().find("node class lab-swtpm"), std::string::npos) << v.detail();
+}
+
+TEST(QuoteAppraiserOptionsTest, RefusesResettableAndBootMeasurementPcrs) {
+  for (uint32_t pcr : {16u, 23u}) {
+    EXPECT_EQ(QuoteAppraiser::CheckOptions({pcr, false}).code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(QuoteAppraiser::CheckOptions({pcr, true}).ok());
+  }
+  for (uint32_t pcr : {0u, 7u, 24u}) {
+    EXPECT_FALSE(QuoteAppraiser::CheckOptions({pcr, true}).ok()) << pcr;
+  }
+  EXPECT_TRUE(QuoteAppraiser::CheckOptions({15, false}).ok());
+}
+
+// One record of the start sequence left out, in turn.
+class MissingRecordTest : public QuoteAppraiserTest,
+                          public ::testing::WithParamInterface<size_t> {};
+
+TEST_P(MissingRecordTest, IsMeasurementMissing) {
+  std::vector<v1::MeasurementLogEntry> log = Sequence(0);
+  log.erase(log.begin() + static_cast<std::ptrdiff_t>(GetParam()));
+  ExpectRejected(AppraiseSoft(LogEvidence(Renumbered(log))), v1::MEASUREMENT_MISSING);
+}
+
+INSTANTIATE_TEST_SUITE_P(EachRecord, MissingRecordTest, ::testing::Range<size_t>(0, 5),
+                         [](const auto& info) {
+                           std::string name = StartTypes()[info.param];
+                           name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
+                           return name;
+                         });
+
+class ReferenceValuesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/vigil-refvals-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ + "/" + name) << text;
+    return dir_ + "/" + name;
+  }
+  std::string dir_;
+};
+
+TEST_F(ReferenceValuesTest, TypedYamlMatchesOnlyItsOwnType) {
+  const std::string hex = HexEncode(Sha256("vigil-node binary"));
+  auto refs = ReferenceValues::Load(
+      Write("rv.yaml", "reference_values:\n  - type: vigil-node-binary\n    digest: " + hex +
+                           "\n    description: vigil-node 0.1\n"));
+  ASSERT_TRUE(refs.ok()) << refs.status();
+  EXPECT_EQ(refs->size(), 1u);
+  const std::string digest(DigestBytes(Sha256("vigil-node binary")));
+  EXPECT_TRUE(refs->Contains(kEventNodeBinary, digest));
+  EXPECT_FALSE(refs->Contains(kEventBpfObject, digest));
+  EXPECT_FALSE(refs->Contains(kEventNodeBinary, std::string(DigestBytes(Sha256("other")))));
+  EXPECT_EQ(refs->Describe(kEventNodeBinary, digest), "vigil-node 0.1");
+}
+
+TEST_F(ReferenceValuesTest, RefusesUntypedFormsNamingFileAndLine) {
+  const std::string hex = HexEncode(Sha256("vigil-node binary"));
+  struct Case {
+    std::string text;
+    std::string where;
+  } cases[] = {
+      {"# known-good\n" + hex + "  vigil-node 0.1\n", "old.txt:2"},
+      {"reference_values:\n  - " + hex + "\n", "old.txt:2"},
+      {"reference_values:\n  - type: bpf-object\n    digest: " + hex + "\n  - digest: " + hex +
+           "\n",
+       "old.txt:4"},
+      {"reference_values:\n  - type: nonsense\n    digest: " + hex + "\n", "old.txt:2"},
+      {"reference_values:\n  - type: log-mismatch\n    digest: " + hex + "\n", "old.txt:2"},
+      {"reference_values:\n  - type: bpf-object\n    digest: abcd\n", "old.txt:2"},
+  };
+  for (const Case& c : cases) {
+    auto refs = ReferenceValues::Load(Write("old.txt", c.text));
+    ASSERT_FALSE(refs.ok()) << c.text;
+    EXPECT_EQ(refs.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(std::string(refs.status().message()).find(c.where), std::string::npos)
+        << refs.status() << "\nfor\n"
+        << c.text;
+  }
+  EXPECT_FALSE(ReferenceValues::Load(dir_ + "/missing.yaml").ok());
+}
+
+TEST_F(ReferenceValuesTest, BootClassesMatchAllTheirPcrsAndNameTheDifference) {
+  const std::string a(64, 'a'), b(64, 'b');
+  auto boot = BootReferenceValues::Load(Write(
+      "boot.yaml", "node_classes:\n  - name: rack-a\n    pcrs: {0: " + a + ", 7: " + b + "}\n"));
+  ASSERT_TRUE(boot.ok()) << boot.status();
+  const std::string ra = *HexDecode(a), rb = *HexDecode(b);
+  auto match = boot->Match({{0, ra}, {7, rb}, {3, ra}});
+  ASSERT_TRUE(match.ok()) << match.status();
+  EXPECT_EQ(*match, "rack-a");
+  auto differs = boot->Match({{0, ra}, {7, ra}});
+  ASSERT_FALSE(differs.ok());
+  EXPECT_NE(std::string(differs.status().message()).find("PCR 7 expected " + b + " got " + a),
+            std::string::npos)
+      << differs.status();
+  auto unquoted = boot->Match({{0, ra}});
+  EXPECT_NE(
+      std::string(unquoted.status().message()).find("PCR 7 expected " + b + " got (not quoted)"),
+      std::string::npos);
+  auto bad = BootReferenceValues::Load(
+      Write("bad.yaml", "node_classes:\n  - name: x\n    pcrs:\n      9: " + a + "\n"));
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(std::string(bad.status().message()).find("bad.txt:2"), std::string::npos)
+  EXPECT_NE(std::string(bad.status().message()).find("bad.yaml:4"), std::string::npos)
       << bad.status();
-  EXPECT_FALSE(ReferenceValues::Load(dir + "/missing.txt").ok());
 }
 
 class QuoteTamperTest;

@@ -143,6 +143,28 @@ TEST_F(MeasurerTest, TamperedLogIsReportedAsMismatchInEvidence) {
   EXPECT_EQ(evidence->log_entries(0).event_type(), kEventLogMismatch);
 }
 
+TEST_F(MeasurerTest, StartOnAResetPcrWithinTheBootOpensANewEpoch) {
+  {
+    auto m = Measurer::Start(tpm_.get(), Options());
+    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_TRUE((*m)->MeasurePolicy("").ok());
+  }
+  tpm_.reset();
+  ASSERT_TRUE(swtpm_->Restart().ok());  // PCRs reset, same boot id: the log no longer applies
+  OpenTpm();
+  auto m = Measurer::Start(tpm_.get(), Options());
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_FALSE((*m)->log_mismatch());
+  MeasurementLog log = LogOnDisk();
+  ASSERT_EQ(log.records.size(), 4u);
+  EXPECT_EQ(log.records[2].event_type, kEventTpmRestart);
+  EXPECT_EQ(log.records[2].digest, TpmRestartDigest());
+  EXPECT_EQ(log.records[3].event_type, kEventNodeStart);
+  EXPECT_EQ(CurrentEpochStart(log.records), 2u);
+  const std::vector<MeasurementRecord> epoch(log.records.begin() + 2, log.records.end());
+  EXPECT_EQ(ReplayPcr(epoch, 15), Pcr15());
+}
+
 TEST_F(MeasurerTest, NewBootStartsANewLog) {
   {
     auto m = Measurer::Start(tpm_.get(), Options());
