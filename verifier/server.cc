@@ -88,6 +88,10 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::Start(
                    BuildServer(options.listen_address, mtls, options.services,
                                options.max_message_bytes, /*reflection=*/true, &self->port_));
   if (!options.enroll_listen_address.empty()) {
+    if (options.enroll_services.empty()) {
+      self->Shutdown(absl::Now());
+      return absl::InvalidArgumentError("the enrollment listener has no service to serve");
+    }
     absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls =
         MakeTlsServerCredentials(options.tls, ClientCertificates::kNotRequested);
     absl::StatusOr<std::unique_ptr<grpc::Server>> enroll =

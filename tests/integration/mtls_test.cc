@@ -51,6 +51,19 @@ class ClientOnlyFleet final : public v1::Fleet::CallbackService {
   }
 };
 
+// An enrollment service that answers every request it receives: whatever reaches it got
+// past the listener's message limit.
+class AcceptingEnrollment final : public v1::Enrollment::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* BeginEnrollment(grpc::CallbackServerContext* context,
+                                            const v1::BeginEnrollmentRequest*,
+                                            v1::BeginEnrollmentResponse*) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
 // grpc.health.v1.Health/Check for the overall server; returns the status and, when OK, the
 // serving status (1 = SERVING).
 grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, int* serving) {
@@ -219,11 +232,14 @@ Handshake RawHandshake(int port, const TestPki& pki, const CertAndKey& identity,
   return out;
 }
 
-// True when `handshake` failed because the server answered with a protocol_version alert:
-// TLS 1.2 was offered and refused by the server, not by this client.
-bool RefusedForProtocolVersion(const Handshake& handshake) {
-  return handshake.version == 0 && ERR_GET_LIB(handshake.error) == ERR_LIB_SSL &&
-         ERR_GET_REASON(handshake.error) == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION;
+// True when `handshake` failed on the server's side after this client sent its hello:
+// gRPC's server closes the connection (sometimes after a protocol_version alert). A client
+// that refused to offer the version itself fails with "no protocols available" instead.
+bool RefusedByServer(const Handshake& handshake) {
+  if (handshake.version != 0 || ERR_GET_LIB(handshake.error) != ERR_LIB_SSL) return false;
+  int reason = ERR_GET_REASON(handshake.error);
+  return reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
+         reason == SSL_R_UNEXPECTED_EOF_WHILE_READING;
 }
 
 // Polls `probe` until it returns true or 60 s pass; returns the last result.
@@ -314,7 +330,7 @@ TEST_F(MtlsTest, RefusesAnExpiredCertificate) {
 TEST_F(MtlsTest, RefusesTls12AndAcceptsTls13) {
   StartVerifier();
   Handshake tls12 = RawHandshake(verifier_->port(), *pki_, pki_->node(), TLS1_2_VERSION);
-  EXPECT_TRUE(RefusedForProtocolVersion(tls12)) << ERR_error_string(tls12.error, nullptr);
+  EXPECT_TRUE(RefusedByServer(tls12)) << ERR_error_string(tls12.error, nullptr);
   // The same client allowed TLS 1.3 completes the handshake, so the refusal above is the
   // protocol version and nothing else.
   EXPECT_EQ(RawHandshake(verifier_->port(), *pki_, pki_->node(), TLS1_3_VERSION).version,
@@ -322,12 +338,14 @@ TEST_F(MtlsTest, RefusesTls12AndAcceptsTls13) {
 }
 
 TEST_F(MtlsTest, EnrollmentListenerRefusesTls12) {
+  AcceptingEnrollment enrollment;
   TestVerifierOptions options;
   options.enroll_listener = true;
+  options.enroll_services.push_back(&enrollment);
   StartVerifier(options);
   const int port = std::stoi(verifier_->enroll_address().substr(10));  // "127.0.0.1:"
   Handshake tls12 = RawHandshake(port, *pki_, pki_->node(), TLS1_2_VERSION);
-  EXPECT_TRUE(RefusedForProtocolVersion(tls12)) << ERR_error_string(tls12.error, nullptr);
+  EXPECT_TRUE(RefusedByServer(tls12)) << ERR_error_string(tls12.error, nullptr);
   EXPECT_EQ(RawHandshake(port, *pki_, pki_->node(), TLS1_3_VERSION).version, TLS1_3_VERSION);
 }
 
@@ -354,7 +372,7 @@ TEST_F(MtlsTest, ServesAVerifierCertificateRewrittenOnDiskWithoutRestart) {
   }));
   // The reloaded listener is still TLS 1.3 only, and gRPC clients get in.
   Handshake tls12 = RawHandshake(verifier_->port(), *pki_, pki_->node(), TLS1_2_VERSION);
-  EXPECT_TRUE(RefusedForProtocolVersion(tls12)) << ERR_error_string(tls12.error, nullptr);
+  EXPECT_TRUE(RefusedByServer(tls12)) << ERR_error_string(tls12.error, nullptr);
   EXPECT_TRUE(AttestStatus(*verifier_, verifier_->Channel(pki_->node())).ok());
 }
 
@@ -452,8 +470,10 @@ TEST_F(MtlsTest, OversizedMessageIsRefusedWhileAnotherStreamKeepsWorking) {
 }
 
 TEST_F(MtlsTest, HealthAnswersServingOnBothListeners) {
+  AcceptingEnrollment enrollment;
   TestVerifierOptions options;
   options.enroll_listener = true;
+  options.enroll_services.push_back(&enrollment);
   StartVerifier(options);
   int serving = 0;
   grpc::Status s = HealthCheck(verifier_->Channel(pki_->client()), &serving);
@@ -471,8 +491,10 @@ TEST_F(MtlsTest, HealthAnswersServingOnBothListeners) {
 }
 
 TEST_F(MtlsTest, ReflectionOnTheMutualTlsListenerOnly) {
+  AcceptingEnrollment enrollment;
   TestVerifierOptions options;
   options.enroll_listener = true;
+  options.enroll_services.push_back(&enrollment);
   StartVerifier(options);
   std::string listed;
   grpc::Status s = ReflectionListServices(verifier_->Channel(pki_->client()), &listed);
@@ -491,19 +513,6 @@ TEST_F(MtlsTest, ReflectionOnTheMutualTlsListenerOnly) {
   ASSERT_TRUE(HealthCheck(enroll, &serving).ok());
   EXPECT_EQ(serving, 1);
 }
-
-// An enrollment service that answers every request it receives: whatever reaches it got
-// past the listener's message limit.
-class AcceptingEnrollment final : public v1::Enrollment::CallbackService {
- public:
-  grpc::ServerUnaryReactor* BeginEnrollment(grpc::CallbackServerContext* context,
-                                            const v1::BeginEnrollmentRequest*,
-                                            v1::BeginEnrollmentResponse*) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-};
 
 TEST_F(MtlsTest, EnrollmentListenerHasItsOwnSmallMessageLimit) {
   AcceptingEnrollment enrollment;
