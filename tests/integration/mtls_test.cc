@@ -377,10 +377,12 @@ TEST_F(MtlsTest, ServesAVerifierCertificateRewrittenOnDiskWithoutRestart) {
 }
 
 TEST_F(MtlsTest, PresentsAClientCertificateRewrittenOnDiskWithoutNewCredentials) {
-  testing::PeerCertificateService peer;
+  testing::PeerCertificateService peer;  // a Fleet service, instead of the fixture's
   TestVerifierOptions options;
   options.services.push_back(&peer);
-  StartVerifier(options);
+  absl::StatusOr<std::unique_ptr<TestVerifier>> v = TestVerifier::Start(*pki_, options);
+  ASSERT_TRUE(v.ok()) << v.status();
+  verifier_ = *std::move(v);
   const std::string dir = pki_->dir();
   const std::string cert_path = dir + "/node-" + TestPki::kNodeId + ".crt";
   const std::string key_path = dir + "/node-" + TestPki::kNodeId + ".key";
