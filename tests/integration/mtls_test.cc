@@ -268,7 +268,15 @@ class MtlsTest : public ::testing::Test {
     verifier_ = *std::move(v);
   }
 
+  // With the enrollment listener too, serving enrollment_.
+  void StartVerifierWithEnrollment(TestVerifierOptions options = {}) {
+    options.enroll_listener = true;
+    options.enroll_services.push_back(&enrollment_);
+    StartVerifier(std::move(options));
+  }
+
   ClientOnlyFleet fleet_;
+  AcceptingEnrollment enrollment_;
   std::unique_ptr<TestPki> pki_;
   std::unique_ptr<TestVerifier> verifier_;
 };
@@ -338,11 +346,7 @@ TEST_F(MtlsTest, RefusesTls12AndAcceptsTls13) {
 }
 
 TEST_F(MtlsTest, EnrollmentListenerRefusesTls12) {
-  AcceptingEnrollment enrollment;
-  TestVerifierOptions options;
-  options.enroll_listener = true;
-  options.enroll_services.push_back(&enrollment);
-  StartVerifier(options);
+  StartVerifierWithEnrollment();
   const int port = std::stoi(verifier_->enroll_address().substr(10));  // "127.0.0.1:"
   Handshake tls12 = RawHandshake(port, *pki_, pki_->node(), TLS1_2_VERSION);
   EXPECT_TRUE(RefusedByServer(tls12)) << ERR_error_string(tls12.error, nullptr);
@@ -472,11 +476,7 @@ TEST_F(MtlsTest, OversizedMessageIsRefusedWhileAnotherStreamKeepsWorking) {
 }
 
 TEST_F(MtlsTest, HealthAnswersServingOnBothListeners) {
-  AcceptingEnrollment enrollment;
-  TestVerifierOptions options;
-  options.enroll_listener = true;
-  options.enroll_services.push_back(&enrollment);
-  StartVerifier(options);
+  StartVerifierWithEnrollment();
   int serving = 0;
   grpc::Status s = HealthCheck(verifier_->Channel(pki_->client()), &serving);
   ASSERT_TRUE(s.ok()) << s.error_message();
@@ -493,11 +493,7 @@ TEST_F(MtlsTest, HealthAnswersServingOnBothListeners) {
 }
 
 TEST_F(MtlsTest, ReflectionOnTheMutualTlsListenerOnly) {
-  AcceptingEnrollment enrollment;
-  TestVerifierOptions options;
-  options.enroll_listener = true;
-  options.enroll_services.push_back(&enrollment);
-  StartVerifier(options);
+  StartVerifierWithEnrollment();
   std::string listed;
   grpc::Status s = ReflectionListServices(verifier_->Channel(pki_->client()), &listed);
   ASSERT_TRUE(s.ok()) << s.error_message();
@@ -517,12 +513,9 @@ TEST_F(MtlsTest, ReflectionOnTheMutualTlsListenerOnly) {
 }
 
 TEST_F(MtlsTest, EnrollmentListenerHasItsOwnSmallMessageLimit) {
-  AcceptingEnrollment enrollment;
   TestVerifierOptions options;
-  options.enroll_listener = true;
-  options.enroll_services.push_back(&enrollment);
   options.max_message_bytes = 4 << 20;  // the mutual-TLS listener's limit stays large
-  StartVerifier(options);
+  StartVerifierWithEnrollment(options);
   auto stub = v1::Enrollment::NewStub(testing::MakeChannel(
       verifier_->enroll_address(), testing::ClientCredentials(pki_->ca_cert_pem(), {})));
   auto begin = [&](size_t ek_certificate_bytes) {
