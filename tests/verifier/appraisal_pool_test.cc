@@ -180,6 +180,28 @@ TEST_F(AppraisalOffTheStreamTest, ASlowNodeDoesNotDelayAnotherNodesVerdict) {
   fast.ctx->TryCancel();
 }
 
+TEST_F(AppraisalOffTheStreamTest, ClosingWhileAppraisingFinishesTheStreamAfterTheAppraisal) {
+  StartVerifier(/*threads=*/2, /*queue=*/16);
+  Open slow = Connect(pki_->node());
+  Send(slow, TestPki::kNodeId);
+  appraiser_.AwaitBlocked();
+
+  // Shutdown's first step. The appraisal holds the stream: it cannot finish (and its reactor
+  // cannot go away) while a pool thread still works for it.
+  verifier_->attestation().CloseStreams();
+  EXPECT_EQ(verifier_->attestation().OpenStreams(), 1u);
+
+  appraiser_.Release();
+  // The verdict is recorded; the acknowledgement is dropped because the stream is closing.
+  v1::VerifierMessage m;
+  EXPECT_FALSE(slow.stream->Read(&m)) << m.DebugString();
+  grpc::Status status = slow.stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  ASSERT_EQ(verifier_->recorded().records().size(), 1u);
+  EXPECT_EQ(verifier_->recorded().records()[0].node_id, TestPki::kNodeId);
+  verifier_.reset();  // the server and the pool shut down cleanly
+}
+
 TEST_F(AppraisalOffTheStreamTest, AFullQueueEndsTheStreamResourceExhausted) {
   StartVerifier(/*threads=*/1, /*queue=*/1);
   Open slow = Connect(pki_->node());
