@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "cli/tpm2_tools_format.h"
 #include "common/status_macros.h"
+#include "common/tls.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 
@@ -116,14 +117,12 @@ absl::StatusOr<std::unique_ptr<v1::Fleet::Stub>> ConnectFleet(
     return absl::InvalidArgumentError(
         "give --pki-dir DIR --client NAME, or all of --ca, --cert and --key");
   }
-  grpc::SslCredentialsOptions ssl;
-  ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFileBytes(ca));
-  ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFileBytes(cert));
-  ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFileBytes(key));
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds,
+                   MakeMutualTlsChannelCredentials(TlsFiles{ca, cert, key}));
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(16 << 20);
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(options.verifier, grpc::SslCredentials(ssl), args);
+      grpc::CreateCustomChannel(options.verifier, std::move(creds), args);
   return v1::Fleet::NewStub(channel);
 }
 

@@ -77,9 +77,12 @@ void LogReport(const std::string& node_id, const v1::RuntimeReport& report,
 
 }  // namespace
 
-// One Attest stream. Reads are serialized by gRPC (one StartRead at a time), so the nonce
-// state is touched only from OnReadDone and the constructor. Writes are serialized here: one
-// StartWrite in flight, the rest queued. Deletes itself in OnDone.
+// One Attest stream. Reads are serialized by gRPC (one StartRead at a time), and the next
+// read starts only once the evidence just read is answered, so the nonce state is touched by
+// one thread at a time: OnReadDone, the constructor, or the appraisal pool thread answering.
+// Writes are serialized here: one StartWrite in flight, the rest queued. An appraisal runs on
+// the service's AppraisalPool and holds the stream open (holds_): Finish waits for it, so
+// OnDone, which deletes the reactor, cannot run while a pool thread still uses it.
 class AttestationService::Reactor final
     : public grpc::ServerBidiReactor<v1::NodeMessage, v1::VerifierMessage> {
  public:
@@ -114,15 +117,15 @@ class AttestationService::Reactor final
     if (MarkFinishing(status)) Finish(std::move(status));
   }
 
-  // Records that the stream is to end with `status`. True when nothing is being written, so
-  // the caller must call Finish(status) now (and nobody else will); otherwise OnWriteDone
-  // finishes after the queue drains. Until Finish is called OnDone cannot run, so the
-  // reactor stays alive for that caller.
+  // Records that the stream is to end with `status`. True when nothing is being written or
+  // appraised, so the caller must call Finish(status) now (and nobody else will); otherwise
+  // OnWriteDone or the appraisal finishes after them. Until Finish is called OnDone cannot
+  // run, so the reactor stays alive for that caller.
   bool MarkFinishing(const grpc::Status& status) {
     absl::MutexLock lock(&mu_);
     if (finish_status_.has_value()) return false;
     finish_status_ = status;
-    finished_ = !writing_;
+    finished_ = !writing_ && holds_ == 0;
     return finished_;
   }
 
@@ -133,6 +136,7 @@ class AttestationService::Reactor final
     }
     switch (in_.body_case()) {
       case v1::NodeMessage::kEvidence:
+        // The appraisal pool answers and resumes reading (ResumeAfterAppraisal).
         if (!HandleEvidence(in_.evidence())) return;
         break;
       case v1::NodeMessage::kRenewal:
@@ -166,7 +170,7 @@ class AttestationService::Reactor final
         next = &out_.front();
       } else {
         writing_ = false;
-        if (finish_status_.has_value() && !finished_) {
+        if (finish_status_.has_value() && !finished_ && holds_ == 0) {
           finished_ = true;
           finish = finish_status_;
         }
@@ -240,8 +244,8 @@ class AttestationService::Reactor final
         verdict = NonceRejection(v1::NONCE_EXPIRED, "the nonce expired before the evidence came",
                                  evidence, now);
       } else {
-        verdict =
-            service_->appraiser_->Appraise(AppraisalInput{peer_.name, &*outstanding_, &evidence});
+        StartAppraisal(evidence);
+        return false;
       }
     } else if (answered_.Contains(evidence.nonce())) {
       verdict = NonceRejection(v1::NONCE_REUSED, "the nonce was already answered", evidence, now);
@@ -253,6 +257,53 @@ class AttestationService::Reactor final
                                evidence, now);
     }
 
+    return Answer(evidence, std::move(verdict));
+  }
+
+  // Appraises `evidence` (the fresh answer to the outstanding challenge) on the pool; the
+  // pool thread answers and reads on. When the pool's queue is full the stream ends
+  // RESOURCE_EXHAUSTED: the node reconnects with backoff and answers a new challenge.
+  void StartAppraisal(const v1::Evidence& evidence) {
+    {
+      absl::MutexLock lock(&mu_);
+      ++holds_;
+    }
+    bool queued = service_->pool_->TrySubmit([this, &evidence] {
+      v1::Verdict verdict =
+          service_->appraiser_->Appraise(AppraisalInput{peer_.name, &*outstanding_, &evidence});
+      ResumeAfterAppraisal(Answer(evidence, std::move(verdict)));
+    });
+    if (queued) return;
+    spdlog::warn("appraisal queue full; ending the stream of node {}", peer_.name);
+    RequestFinish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               "the verifier's appraisal queue is full; reconnect later"));
+    ResumeAfterAppraisal(false);
+  }
+
+  // Releases the hold StartAppraisal took: reads the next message when `read_on` and the
+  // stream is not finishing, and finishes the stream when it was told to while appraising.
+  void ResumeAfterAppraisal(bool read_on) {
+    {
+      absl::MutexLock lock(&mu_);
+      read_on = read_on && !finish_status_.has_value();
+    }
+    // Still held: the call cannot finish, so starting the read is safe.
+    if (read_on) StartRead(&in_);
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      --holds_;
+      if (holds_ == 0 && finish_status_.has_value() && !finished_ && !writing_) {
+        finished_ = true;
+        finish = finish_status_;
+      }
+    }
+    if (finish.has_value()) Finish(*std::move(finish));
+  }
+
+  // Records `verdict`, acknowledges the evidence and issues the next challenge. False when
+  // the stream had to end.
+  bool Answer(const v1::Evidence& evidence, v1::Verdict verdict) {
     v1::RuntimeReport report;
     bool parsed = report.ParseFromString(evidence.payload());
     service_->sink_->Record(peer_.name, evidence, verdict);
@@ -312,13 +363,20 @@ class AttestationService::Reactor final
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> finish_status_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  int holds_ ABSL_GUARDED_BY(mu_) = 0;  // appraisals in flight (at most one)
 };
 
 AttestationService::AttestationService(AttestationOptions options, EvidenceAppraiser* appraiser,
                                        ResultSink* sink)
-    : options_(std::move(options)), appraiser_(appraiser), sink_(sink) {}
+    : options_(std::move(options)),
+      appraiser_(appraiser),
+      sink_(sink),
+      pool_(std::make_unique<AppraisalPool>(options_.appraisal_threads, options_.appraisal_queue)) {
+}
 
-AttestationService::~AttestationService() = default;
+// Queued appraisals run (draining) before the pool's threads are joined; the streams they
+// answer are already finishing when the server shut down first, as it must.
+AttestationService::~AttestationService() { pool_->Shutdown(); }
 
 grpc::ServerBidiReactor<v1::NodeMessage, v1::VerifierMessage>* AttestationService::Attest(
     grpc::CallbackServerContext* context) {

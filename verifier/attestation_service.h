@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "verifier/appraisal_pool.h"
 #include "verifier/evidence_appraiser.h"
 #include "verifier/peer_identity.h"
 #include "verifier/result_sink.h"
@@ -36,6 +38,11 @@ struct AttestationOptions {
   std::vector<uint32_t> pcr_selection;
   /// Answers renewal requests; when empty, a renewal request ends the stream UNIMPLEMENTED.
   CertificateRenewer renewer;
+  /// Threads appraising evidence (0: one per core) and how much evidence may wait for
+  /// them across all streams; when the queue is full, a stream with new evidence ends
+  /// RESOURCE_EXHAUSTED (the node reconnects with backoff).
+  size_t appraisal_threads = 0;
+  size_t appraisal_queue = 1024;
   /// The time source for nonce expiry (tests substitute their own).
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
@@ -45,8 +52,10 @@ struct AttestationOptions {
 /// Evidence is checked for nonce freshness (NONCE_UNKNOWN, NONCE_REUSED, NONCE_EXPIRED are
 /// TRUST_REJECTED; a nonce replaced by a newer challenge before it was answered counts as
 /// expired), appraised with the node_id of the peer certificate, recorded in the
-/// ResultSink and answered with an Acknowledgement followed by a fresh Challenge. Only a
-/// node certificate may open the stream (PERMISSION_DENIED otherwise).
+/// ResultSink and answered with an Acknowledgement followed by a fresh Challenge. Appraisal
+/// runs on an AppraisalPool, off gRPC's callback threads; a stream reads its next message
+/// only after its evidence is answered. Only a node certificate may open the stream
+/// (PERMISSION_DENIED otherwise). Destroy the service after the server has shut down.
 class AttestationService final : public v1::Attestation::CallbackService {
  public:
   /// `appraiser` and `sink` are not owned and must outlive the service.
@@ -73,6 +82,8 @@ class AttestationService final : public v1::Attestation::CallbackService {
   const AttestationOptions options_;
   EvidenceAppraiser* const appraiser_;
   ResultSink* const sink_;
+  // Drained by the destructor before any other member goes away.
+  std::unique_ptr<AppraisalPool> pool_;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_set<Reactor*> streams_ ABSL_GUARDED_BY(mu_);

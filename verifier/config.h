@@ -9,6 +9,11 @@
 
 namespace vigil::verifier {
 
+/// Default cap on enrollment-listener messages. Enrollment messages carry an EK certificate,
+/// two TPM public areas, a CSR or an issued certificate chain: a few KiB (see
+/// docs/pki-and-tls.md); the cap leaves more than ten times that.
+inline constexpr size_t kDefaultEnrollMaxMessageBytes = 64 << 10;
+
 /// Everything vigil-verifier needs, filled by main.cc from flags. Libraries take this struct
 /// (or the part they need); they never read flags themselves.
 struct VerifierConfig {
@@ -26,6 +31,9 @@ struct VerifierConfig {
   std::string key_path;
   /// Client certificates must carry spiffe://<trust_domain>/vigil/{node,client}/...
   std::string trust_domain;
+  /// How often the certificate, key and CA files are re-read; a renewed certificate written
+  /// to disk is served from the next handshake on, without a restart.
+  absl::Duration tls_refresh_interval = absl::Minutes(1);
   /// A `vigilctl pki init` directory: when set, fills the four fields above from
   /// ca.crt, verifier.crt, verifier.key and trust-domain (explicit values win).
   std::string pki_dir;
@@ -39,8 +47,15 @@ struct VerifierConfig {
   std::vector<uint32_t> pcr_selection = {0, 1, 2, 3, 4, 5, 6, 7, 15};
 
   // --- Limits and lifecycle ---
-  /// Upper bound on any gRPC message in either direction.
+  /// Upper bound on any gRPC message in either direction on the mutual-TLS listener.
   size_t max_message_bytes = 4 << 20;
+  /// Upper bound on any gRPC message on the enrollment listener (no client certificate).
+  size_t enroll_max_message_bytes = kDefaultEnrollMaxMessageBytes;
+  /// Threads appraising evidence; 0 means one per core.
+  size_t appraisal_threads = 0;
+  /// Evidence waiting for an appraisal thread, across all streams; when it is full a stream
+  /// with new evidence is ended RESOURCE_EXHAUSTED and its node reconnects later.
+  size_t appraisal_queue = 1024;
   /// On SIGTERM/SIGINT, how long in-flight calls get to finish before they are cancelled.
   absl::Duration shutdown_grace = absl::Seconds(5);
 

@@ -65,7 +65,7 @@ int Run(VerifierConfig config) {
     spdlog::error("no trust domain: give --trust-domain or --pki-dir");
     return 2;
   }
-  absl::StatusOr<vigil::verifier::ServerTlsMaterial> tls = vigil::verifier::LoadServerTls(config);
+  absl::StatusOr<vigil::TlsFiles> tls = vigil::verifier::ServerTlsFiles(config);
   if (!tls.ok()) {
     spdlog::error("{}", std::string(tls.status().message()));
     return 1;
@@ -136,6 +136,8 @@ int Run(VerifierConfig config) {
   attestation.report_interval = config.report_interval;
   attestation.nonce_ttl = config.nonce_ttl;
   attestation.pcr_selection = config.pcr_selection;
+  attestation.appraisal_threads = config.appraisal_threads;
+  attestation.appraisal_queue = config.appraisal_queue;
   // Same-key renewal of node certificates on the Attest stream needs the CA key.
   absl::StatusOr<vigil::CaMaterial> renewal_ca = absl::FailedPreconditionError("no --pki-dir");
   std::unique_ptr<vigil::verifier::CertificateRenewerImpl> renewer;
@@ -157,6 +159,7 @@ int Run(VerifierConfig config) {
   options.enroll_listen_address = config.enroll_listen_address;
   options.tls = *std::move(tls);
   options.max_message_bytes = config.max_message_bytes;
+  options.enroll_max_message_bytes = config.enroll_max_message_bytes;
   options.services = {&attestation_service};
   // Enrollment: EK trust, credential activation, node certificates signed by the CA.
   absl::StatusOr<vigil::CaMaterial> ca = absl::FailedPreconditionError("no CA");
@@ -231,6 +234,7 @@ int main(int argc, char** argv) {
   std::string nonce_ttl = "60s";
   std::string shutdown_grace = "5s";
   std::string node_cert_lifetime = "24h";
+  std::string tls_refresh = "1m";
   const std::set<std::string> levels = {"trace", "debug",    "info", "warn",
                                         "error", "critical", "off"};
 
@@ -248,6 +252,11 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--key", config.key_path, "Verifier private key (PEM)")->check(CLI::ExistingFile);
   app.add_option("--trust-domain", config.trust_domain, "SPIFFE trust domain of client certs");
+  app.add_option("--tls-refresh", tls_refresh,
+                 "How often the certificate, key and CA files are re-read (whole seconds, at "
+                 "least 1s); a renewed certificate is served from the next connection on")
+      ->capture_default_str()
+      ->check(DurationValidator());
   app.add_option("--report-interval", report_interval, "How often nodes report when idle")
       ->capture_default_str()
       ->check(DurationValidator());
@@ -259,9 +268,22 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 23));
   app.add_option("--max-message-bytes", config.max_message_bytes,
-                 "Largest gRPC message accepted or sent")
+                 "Largest gRPC message accepted or sent on the mutual-TLS listener")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
+  app.add_option("--enroll-max-message-bytes", config.enroll_max_message_bytes,
+                 "Largest gRPC message accepted or sent on the enrollment listener")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{8} << 10, size_t{16} << 20));
+  app.add_option("--appraisal-threads", config.appraisal_threads,
+                 "Threads appraising evidence; 0 means one per core")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, size_t{256}));
+  app.add_option("--appraisal-queue", config.appraisal_queue,
+                 "Evidence waiting for an appraisal thread; when full, a stream with new "
+                 "evidence ends RESOURCE_EXHAUSTED and its node reconnects")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
   app.add_option("--shutdown-grace", shutdown_grace,
                  "On SIGTERM/SIGINT, how long calls get to finish")
       ->capture_default_str()
@@ -324,6 +346,7 @@ int main(int argc, char** argv) {
   config.nonce_ttl = ParsedDuration(nonce_ttl);
   config.shutdown_grace = ParsedDuration(shutdown_grace);
   config.node_cert_lifetime = ParsedDuration(node_cert_lifetime);
+  config.tls_refresh_interval = ParsedDuration(tls_refresh);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   return Run(std::move(config));
 }

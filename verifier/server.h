@@ -8,32 +8,18 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 #include "verifier/config.h"
 
 namespace vigil::verifier {
 
-/// The verifier's TLS material, PEM.
-struct ServerTlsMaterial {
-  /// The Vigil CA: client certificates on the mutual-TLS listener must chain to it.
-  std::string ca_cert_pem;
-  /// The verifier's certificate (optionally followed by intermediates) and its key.
-  std::string cert_chain_pem;
-  std::string private_key_pem;
-};
-
-/// Reads the CA, certificate and key named by `config` (pki_dir or explicit paths; explicit
-/// paths win) and checks that the key matches the certificate. Errors name the file.
-absl::StatusOr<ServerTlsMaterial> LoadServerTls(const VerifierConfig& config);
+/// The verifier's TLS files named by `config` (after ResolvePkiDir), checked: readable, PEM,
+/// and the key matches the certificate. Errors name the file.
+absl::StatusOr<TlsFiles> ServerTlsFiles(const VerifierConfig& config);
 
 /// Fills ca_cert_path, cert_path, key_path and trust_domain from config.pki_dir where they
 /// are empty. Fails when trust-domain cannot be read.
 absl::Status ResolvePkiDir(VerifierConfig& config);
-
-/// TLS 1.3-only server credentials. With `require_client_cert`, the peer must present a
-/// certificate that verifies against tls.ca_cert_pem (GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_
-/// CERTIFICATE_AND_VERIFY); otherwise no client certificate is requested.
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeTls13ServerCredentials(
-    const ServerTlsMaterial& tls, bool require_client_cert);
 
 /// What a VerifierServer serves.
 struct ServerOptions {
@@ -41,9 +27,16 @@ struct ServerOptions {
   std::string listen_address = "127.0.0.1:7443";
   /// The server-authenticated enrollment listener; empty means none.
   std::string enroll_listen_address;
-  ServerTlsMaterial tls;
-  /// Upper bound on any message received or sent, on both listeners.
+  /// The verifier's certificate and key (both listeners) and the CA client certificates on
+  /// the mutual-TLS listener must chain to. Re-read every tls.refresh_interval: a renewed
+  /// certificate written to disk is served from the next handshake on.
+  TlsFiles tls;
+  /// Upper bound on any message received or sent on the mutual-TLS listener.
   size_t max_message_bytes = 4 << 20;
+  /// Upper bound on any message received or sent on the enrollment listener, which answers
+  /// callers without a certificate: small, so an unauthenticated peer cannot make the
+  /// verifier buffer large messages.
+  size_t enroll_max_message_bytes = kDefaultEnrollMaxMessageBytes;
   /// Services on the mutual-TLS listener (not owned; must outlive the server). Each service
   /// checks the caller's role with RequireRole (verifier/peer_identity.h).
   std::vector<grpc::Service*> services;
@@ -51,9 +44,10 @@ struct ServerOptions {
   std::vector<grpc::Service*> enroll_services;
 };
 
-/// The verifier's gRPC servers: the mutual-TLS listener with `services`, plus gRPC health
+/// The verifier's gRPC servers: the mutual-TLS listener with `services`, gRPC health
 /// (grpc.health.v1) and server reflection, and optionally the enrollment listener with
-/// `enroll_services` (also with health and reflection). Both listeners are TLS 1.3 only.
+/// `enroll_services` and health only (reflection would describe every service to callers
+/// without a certificate). Both listeners are TLS 1.3 only (EnforceTls13Only).
 class VerifierServer {
  public:
   /// Binds and starts both listeners. Fails when an address cannot be bound or the TLS

@@ -45,18 +45,14 @@ absl::StatusOr<std::string> OnlyUriSan(X509* cert, const std::string& what) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeNodeChannelCredentials(
-    const std::string& ca_cert_path, const std::string& cert_path, const std::string& key_path) {
+    const std::string& ca_cert_path, const std::string& cert_path, const std::string& key_path,
+    absl::Duration refresh_interval) {
   if (ca_cert_path.empty() || cert_path.empty() || key_path.empty()) {
     return absl::InvalidArgumentError(
         "mutual TLS needs the CA certificate, the node certificate and its key");
   }
-  grpc::SslCredentialsOptions ssl;
-  ASSIGN_OR_RETURN(ssl.pem_root_certs, procfs::ReadFile(ca_cert_path, 1 << 20));
-  ASSIGN_OR_RETURN(ssl.pem_cert_chain, procfs::ReadFile(cert_path, 1 << 20));
-  ASSIGN_OR_RETURN(ssl.pem_private_key, procfs::ReadFile(key_path, 1 << 20));
-  auto creds = grpc::SslCredentials(ssl);
-  if (creds == nullptr) return absl::InternalError("gRPC refused the TLS credentials");
-  return creds;
+  return MakeMutualTlsChannelCredentials(
+      TlsFiles{ca_cert_path, cert_path, key_path, refresh_interval});
 }
 
 absl::Duration FullJitterBackoff(int attempt, absl::Duration initial, absl::Duration max,

@@ -11,21 +11,25 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 #include "node/agent/evidence_sealer.h"
 #include "node/agent/report_builder.h"
 #include "vigil/v1/attestation.pb.h"
 
 namespace vigil::node {
 
-/// Channel credentials for one connection attempt. Called on every (re)connect, so a
-/// certificate renewed on disk is used from the next stream on.
+/// Channel credentials for one connection attempt, called on every (re)connect. Credentials
+/// from MakeNodeChannelCredentials watch their files, so one object can be returned every
+/// time: a certificate renewed on disk is presented from the next handshake on.
 using CredentialsFactory =
     std::function<absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>()>;
 
 /// Mutual-TLS credentials from PEM files: the CA that signed the verifier's certificate,
-/// and the node's certificate chain and private key. The verifier accepts TLS 1.3 only.
+/// and the node's certificate chain and private key, re-read every `refresh_interval`
+/// (common/tls.h). TLS 1.3 only. Fails, naming the file, when a file is unusable now.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeNodeChannelCredentials(
-    const std::string& ca_cert_path, const std::string& cert_path, const std::string& key_path);
+    const std::string& ca_cert_path, const std::string& cert_path, const std::string& key_path,
+    absl::Duration refresh_interval = kDefaultTlsRefreshInterval);
 
 /// Same-key renewal of the node certificate on the Attest stream.
 struct CertificateRenewalOptions {

@@ -121,8 +121,10 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
   // The TPM sealer first: enrollment writes the certificate checked just below.
   ASSIGN_OR_RETURN(r->sealer_, MakeSealer(config));
   const std::string cert = EffectiveCertPath(config), key = EffectiveKeyPath(config);
-  // Fail now, with the file named, rather than on every reconnect.
-  RETURN_IF_ERROR(MakeNodeChannelCredentials(config.ca_cert_path, cert, key).status());
+  // Fail now, with the file named, rather than on every reconnect. The credentials watch
+  // the files: the certificate the stream renews is presented from the next connection on.
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                   MakeNodeChannelCredentials(config.ca_cert_path, cert, key));
 
   NodeInfo info;
   ASSIGN_OR_RETURN(info, ReadLocalNodeInfo());
@@ -164,8 +166,9 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
 
   AttestClientOptions client;
   client.address = config.verifier_address;
-  client.credentials = [ca = config.ca_cert_path, cert, key] {
-    return MakeNodeChannelCredentials(ca, cert, key);
+  client.credentials =
+      [credentials]() -> absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> {
+    return credentials;
   };
   client.max_message_bytes = config.max_message_bytes;
   client.default_report_interval = absl::Milliseconds(config.report_interval_ms);

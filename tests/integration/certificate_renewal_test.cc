@@ -1,6 +1,7 @@
 // End to end: a node whose certificate has little lifetime left renews it on the Attest
 // stream (same key) from a real verifier over mutual TLS, writes it to disk and keeps
-// streaming; the renewed certificate opens the next connection.
+// streaming; the node's credentials, made once and watching the files, present the renewed
+// certificate on the next connection.
 
 #include <grpcpp/grpcpp.h>
 #include <openssl/x509.h>
@@ -22,6 +23,7 @@
 #include "node/agent/report_builder.h"
 #include "node/procfs/process_matcher.h"
 #include "node/procfs/snapshotter.h"
+#include "tests/testing/peer_certificate_service.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/verifier_fixture.h"
@@ -77,6 +79,7 @@ class CertificateRenewalTest : public ::testing::Test {
     options.attestation.report_interval = absl::Milliseconds(100);
     if (with_renewer) options.attestation.renewer = renewer_->AsHook();
     if (custom) options.attestation.renewer = std::move(custom);
+    options.services.push_back(&peer_certificate_);
     auto v = testing::TestVerifier::Start(*pki_, options);
     ASSERT_TRUE(v.ok()) << v.status();
     verifier_ = std::move(*v);
@@ -85,8 +88,13 @@ class CertificateRenewalTest : public ::testing::Test {
   void StartClient() {
     node::AttestClientOptions o;
     o.address = verifier_->address();
-    o.credentials = [this] {
-      return node::MakeNodeChannelCredentials(ca_path_, cert_path_, key_path_);
+    // One credentials object for the client's whole life, as vigil-node has.
+    auto creds =
+        node::MakeNodeChannelCredentials(ca_path_, cert_path_, key_path_, absl::Seconds(1));
+    ASSERT_TRUE(creds.ok()) << creds.status();
+    credentials_ = *creds;
+    o.credentials = [this]() -> absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> {
+      return credentials_;
     };
     o.initial_backoff = absl::Milliseconds(50);
     o.max_backoff = absl::Milliseconds(200);
@@ -126,6 +134,8 @@ class CertificateRenewalTest : public ::testing::Test {
   std::string dir_, cert_path_, key_path_, ca_path_;
   CertAndKey original_;
   std::unique_ptr<verifier::NodeRegistry> registry_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  testing::PeerCertificateService peer_certificate_;
   std::unique_ptr<verifier::CertificateRenewerImpl> renewer_;
   std::unique_ptr<testing::TestVerifier> verifier_;
 
@@ -180,10 +190,19 @@ TEST_F(CertificateRenewalTest, NodeRenewsItsShortLivedCertificateAndKeepsStreami
   EXPECT_EQ(s.renewals_requested, 1u);
   EXPECT_EQ(s.streams_opened, 1u);
 
-  // The next connection presents the renewed certificate, and the verifier accepts it.
-  auto creds = node::MakeNodeChannelCredentials(ca_path_, cert_path_, key_path_);
-  ASSERT_TRUE(creds.ok()) << creds.status();
-  auto stub = v1::Attestation::NewStub(grpc::CreateChannel(verifier_->address(), *creds));
+  // The client's own credentials, never rebuilt, present the renewed certificate on a new
+  // connection once they re-read the file, and the verifier accepts it.
+  const absl::Time deadline = absl::Now() + kProgressBound;
+  absl::StatusOr<std::string> presented;
+  while (absl::Now() < deadline) {
+    presented =
+        testing::PresentedCertificate(testing::MakeChannel(verifier_->address(), credentials_));
+    if (presented.ok() && *presented == *renewed_leaf_pem) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(presented.ok()) << presented.status();
+  EXPECT_EQ(*presented, *renewed_leaf_pem);
+  auto stub = v1::Attestation::NewStub(testing::MakeChannel(verifier_->address(), credentials_));
   grpc::ClientContext ctx;
   auto stream = stub->Attest(&ctx);
   v1::VerifierMessage m;

@@ -5,6 +5,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,11 +13,15 @@
 #include <future>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/time/clock.h"
 #include "common/openssl_util.h"
 #include "common/pki.h"
+#include "common/tls.h"
+#include "tests/testing/peer_certificate_service.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/verifier_fixture.h"
 #include "verifier/peer_identity.h"
+#include "vigil/v1/enrollment.grpc.pb.h"
 #include "vigil/v1/fleet.grpc.pb.h"
 #include "vigil/v1/runtime.pb.h"
 
@@ -42,6 +47,19 @@ class ClientOnlyFleet final : public v1::Fleet::CallbackService {
         verifier::RequireRole(*context, TestPki::kTrustDomain, SpiffeRole::kClient);
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(verifier::ToGrpcStatus(peer.status()));
+    return reactor;
+  }
+};
+
+// An enrollment service that answers every request it receives: whatever reaches it got
+// past the listener's message limit.
+class AcceptingEnrollment final : public v1::Enrollment::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* BeginEnrollment(grpc::CallbackServerContext* context,
+                                            const v1::BeginEnrollmentRequest*,
+                                            v1::BeginEnrollmentResponse*) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
     return reactor;
   }
 };
@@ -72,7 +90,10 @@ grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, int* ser
 }
 
 // Asks server reflection for the service list; returns the raw ServerReflectionResponse.
-std::string ReflectionListServices(const std::shared_ptr<grpc::Channel>& channel) {
+// grpc.reflection.v1alpha list_services over `channel`: the call's status, and the raw
+// response in *listed.
+grpc::Status ReflectionListServices(const std::shared_ptr<grpc::Channel>& channel,
+                                    std::string* listed) {
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   grpc::ClientContext ctx;
@@ -93,9 +114,9 @@ std::string ReflectionListServices(const std::shared_ptr<grpc::Channel>& channel
     grpc::Slice request_slice(std::string("\x3a\x00", 2));
     grpc::ByteBuffer request(&request_slice, 1);
     call->Write(request, reinterpret_cast<void*>(2));
-    EXPECT_TRUE(step(2));
+    step(2);
     call->WritesDone(reinterpret_cast<void*>(3));
-    EXPECT_TRUE(step(3));
+    step(3);
     grpc::ByteBuffer response;
     call->Read(&response, reinterpret_cast<void*>(4));
     if (step(4)) {
@@ -109,13 +130,13 @@ std::string ReflectionListServices(const std::shared_ptr<grpc::Channel>& channel
   grpc::Status status;
   call->Finish(&status, reinterpret_cast<void*>(5));
   step(5);
-  EXPECT_TRUE(status.ok()) << status.error_message();
   cq.Shutdown();
   void* tag;
   bool ok;
   while (cq.Next(&tag, &ok)) {
   }
-  return response_bytes;
+  *listed = std::move(response_bytes);
+  return status;
 }
 
 std::string Report(const std::string& node_id, uint64_t sequence, size_t padding = 0) {
@@ -160,9 +181,17 @@ grpc::Status AttestStatus(TestVerifier& verifier, const std::shared_ptr<grpc::Ch
   return stream->Finish();
 }
 
-// Completes (or fails) a raw TLS handshake with the verifier, capped at `max_version`,
-// presenting `identity`. Returns the negotiated version, or 0 when the handshake failed.
-int RawHandshake(int port, const TestPki& pki, const CertAndKey& identity, int max_version) {
+// What a raw TLS handshake with the verifier came to.
+struct Handshake {
+  int version = 0;          // negotiated protocol version; 0 when the handshake failed
+  std::string server_cert;  // PEM of the certificate the server presented
+  unsigned long error = 0;  // the first OpenSSL error of a failed handshake
+};
+
+// Completes (or fails) a raw TLS handshake with the verifier on `port`, offering TLS 1.2 up
+// to `max_version` and presenting `identity`.
+Handshake RawHandshake(int port, const TestPki& pki, const CertAndKey& identity, int max_version) {
+  Handshake out;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   absl::Cleanup close_fd = [fd] { close(fd); };
   timeval guard{30, 0};  // Only so a broken server cannot hang the test forever.
@@ -171,9 +200,12 @@ int RawHandshake(int port, const TestPki& pki, const CertAndKey& identity, int m
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return -1;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return out;
 
   SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  // The verifier's TLS 1.3 policy is process-wide (EnforceTls13Only) and this client runs in
+  // the same process: switch TLS 1.2 back on here so it is really offered.
+  SSL_CTX_clear_options(ctx.get(), SSL_OP_NO_TLSv1_2 | SSL_OP_NO_TLSv1_3);
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_max_proto_version(ctx.get(), max_version);
   X509Ptr ca = *CertificateFromPem(pki.ca_cert_pem());
@@ -189,9 +221,36 @@ int RawHandshake(int port, const TestPki& pki, const CertAndKey& identity, int m
   SslPtr ssl(SSL_new(ctx.get()));
   SSL_set_fd(ssl.get(), fd);
   SSL_set_tlsext_host_name(ssl.get(), "localhost");
-  int rc = SSL_connect(ssl.get());
-  DrainOpenSslErrors();
-  return rc == 1 ? SSL_version(ssl.get()) : 0;
+  if (SSL_connect(ssl.get()) != 1) {
+    out.error = ERR_peek_error();
+    DrainOpenSslErrors();
+    return out;
+  }
+  out.version = SSL_version(ssl.get());
+  X509Ptr served(SSL_get1_peer_certificate(ssl.get()));
+  if (served != nullptr) out.server_cert = CertificateToPem(served.get()).value_or("");
+  return out;
+}
+
+// True when `handshake` failed on the server's side after this client sent its hello:
+// gRPC's server closes the connection (sometimes after a protocol_version alert). A client
+// that refused to offer the version itself fails with "no protocols available" instead.
+bool RefusedByServer(const Handshake& handshake) {
+  if (handshake.version != 0 || ERR_GET_LIB(handshake.error) != ERR_LIB_SSL) return false;
+  int reason = ERR_GET_REASON(handshake.error);
+  return reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
+         reason == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+}
+
+// Polls `probe` until it returns true or 60 s pass; returns the last result.
+template <typename Probe>
+bool Eventually(Probe probe) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (!probe()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return true;
 }
 
 class MtlsTest : public ::testing::Test {
@@ -209,7 +268,15 @@ class MtlsTest : public ::testing::Test {
     verifier_ = *std::move(v);
   }
 
+  // With the enrollment listener too, serving enrollment_.
+  void StartVerifierWithEnrollment(TestVerifierOptions options = {}) {
+    options.enroll_listener = true;
+    options.enroll_services.push_back(&enrollment_);
+    StartVerifier(std::move(options));
+  }
+
   ClientOnlyFleet fleet_;
+  AcceptingEnrollment enrollment_;
   std::unique_ptr<TestPki> pki_;
   std::unique_ptr<TestVerifier> verifier_;
 };
@@ -270,10 +337,80 @@ TEST_F(MtlsTest, RefusesAnExpiredCertificate) {
 
 TEST_F(MtlsTest, RefusesTls12AndAcceptsTls13) {
   StartVerifier();
-  EXPECT_EQ(RawHandshake(verifier_->port(), *pki_, pki_->node(), TLS1_2_VERSION), 0);
+  Handshake tls12 = RawHandshake(verifier_->port(), *pki_, pki_->node(), TLS1_2_VERSION);
+  EXPECT_TRUE(RefusedByServer(tls12)) << ERR_error_string(tls12.error, nullptr);
   // The same client allowed TLS 1.3 completes the handshake, so the refusal above is the
   // protocol version and nothing else.
-  EXPECT_EQ(RawHandshake(verifier_->port(), *pki_, pki_->node(), TLS1_3_VERSION), TLS1_3_VERSION);
+  EXPECT_EQ(RawHandshake(verifier_->port(), *pki_, pki_->node(), TLS1_3_VERSION).version,
+            TLS1_3_VERSION);
+}
+
+TEST_F(MtlsTest, EnrollmentListenerRefusesTls12) {
+  StartVerifierWithEnrollment();
+  const int port = std::stoi(verifier_->enroll_address().substr(10));  // "127.0.0.1:"
+  Handshake tls12 = RawHandshake(port, *pki_, pki_->node(), TLS1_2_VERSION);
+  EXPECT_TRUE(RefusedByServer(tls12)) << ERR_error_string(tls12.error, nullptr);
+  EXPECT_EQ(RawHandshake(port, *pki_, pki_->node(), TLS1_3_VERSION).version, TLS1_3_VERSION);
+}
+
+TEST_F(MtlsTest, ServesAVerifierCertificateRewrittenOnDiskWithoutRestart) {
+  TestVerifierOptions options;
+  options.tls_refresh_interval = absl::Seconds(1);
+  StartVerifier(options);
+  Handshake before = RawHandshake(verifier_->port(), *pki_, pki_->node(), TLS1_3_VERSION);
+  ASSERT_EQ(before.version, TLS1_3_VERSION);
+  ASSERT_EQ(before.server_cert, pki_->verifier().cert_pem);
+
+  absl::StatusOr<CertAndKey> renewed = IssueServerCertificate(
+      pki_->ca(), "vigil-verifier", {"localhost", "127.0.0.1"}, Validity::FromNow(absl::Hours(2)));
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  ASSERT_NE(renewed->cert_pem, before.server_cert);
+  // Key first: the old certificate with the new key fails handshakes until the certificate
+  // follows, which the polling below rides out.
+  ASSERT_TRUE(ReplacePrivateFileAtomically(pki_->dir() + "/verifier.key", renewed->key_pem).ok());
+  ASSERT_TRUE(ReplacePrivateFileAtomically(pki_->dir() + "/verifier.crt", renewed->cert_pem).ok());
+
+  EXPECT_TRUE(Eventually([&] {
+    return RawHandshake(verifier_->port(), *pki_, pki_->node(), TLS1_3_VERSION).server_cert ==
+           renewed->cert_pem;
+  }));
+  // The reloaded listener is still TLS 1.3 only, and gRPC clients get in.
+  Handshake tls12 = RawHandshake(verifier_->port(), *pki_, pki_->node(), TLS1_2_VERSION);
+  EXPECT_TRUE(RefusedByServer(tls12)) << ERR_error_string(tls12.error, nullptr);
+  EXPECT_TRUE(AttestStatus(*verifier_, verifier_->Channel(pki_->node())).ok());
+}
+
+TEST_F(MtlsTest, PresentsAClientCertificateRewrittenOnDiskWithoutNewCredentials) {
+  testing::PeerCertificateService peer;  // a Fleet service, instead of the fixture's
+  TestVerifierOptions options;
+  options.services.push_back(&peer);
+  absl::StatusOr<std::unique_ptr<TestVerifier>> v = TestVerifier::Start(*pki_, options);
+  ASSERT_TRUE(v.ok()) << v.status();
+  verifier_ = *std::move(v);
+  const std::string dir = pki_->dir();
+  const std::string cert_path = dir + "/node-" + TestPki::kNodeId + ".crt";
+  const std::string key_path = dir + "/node-" + TestPki::kNodeId + ".key";
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds = MakeMutualTlsChannelCredentials(
+      TlsFiles{dir + "/ca.crt", cert_path, key_path, absl::Seconds(1)});
+  ASSERT_TRUE(creds.ok()) << creds.status();
+  // Each probe opens its own connection with the same credentials object.
+  auto presented = [&] {
+    return testing::PresentedCertificate(testing::MakeChannel(verifier_->address(), *creds));
+  };
+  absl::StatusOr<std::string> first = presented();
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(*first, pki_->node().cert_pem);
+
+  absl::StatusOr<CertAndKey> renewed = pki_->IssueWithValidity(TestPki::NodeUri(TestPki::kNodeId),
+                                                               Validity::FromNow(absl::Hours(2)));
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  ASSERT_TRUE(ReplacePrivateFileAtomically(key_path, renewed->key_pem).ok());
+  ASSERT_TRUE(ReplacePrivateFileAtomically(cert_path, renewed->cert_pem).ok());
+
+  EXPECT_TRUE(Eventually([&] {
+    absl::StatusOr<std::string> now = presented();
+    return now.ok() && *now == renewed->cert_pem;
+  }));
 }
 
 TEST_F(MtlsTest, NodeCannotReportAsAnotherNode) {
@@ -339,9 +476,7 @@ TEST_F(MtlsTest, OversizedMessageIsRefusedWhileAnotherStreamKeepsWorking) {
 }
 
 TEST_F(MtlsTest, HealthAnswersServingOnBothListeners) {
-  TestVerifierOptions options;
-  options.enroll_listener = true;
-  StartVerifier(options);
+  StartVerifierWithEnrollment();
   int serving = 0;
   grpc::Status s = HealthCheck(verifier_->Channel(pki_->client()), &serving);
   ASSERT_TRUE(s.ok()) << s.error_message();
@@ -357,11 +492,46 @@ TEST_F(MtlsTest, HealthAnswersServingOnBothListeners) {
   EXPECT_EQ(AttestStatus(*verifier_, enroll).error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
 
-TEST_F(MtlsTest, ReflectionListsTheServices) {
-  StartVerifier();
-  std::string listed = ReflectionListServices(verifier_->Channel(pki_->client()));
+TEST_F(MtlsTest, ReflectionOnTheMutualTlsListenerOnly) {
+  StartVerifierWithEnrollment();
+  std::string listed;
+  grpc::Status s = ReflectionListServices(verifier_->Channel(pki_->client()), &listed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_NE(listed.find("vigil.v1.Attestation"), std::string::npos);
   EXPECT_NE(listed.find("grpc.health.v1.Health"), std::string::npos);
+
+  auto enroll = testing::MakeChannel(verifier_->enroll_address(),
+                                     testing::ClientCredentials(pki_->ca_cert_pem(), {}));
+  listed.clear();
+  s = ReflectionListServices(enroll, &listed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << s.error_message();
+  EXPECT_TRUE(listed.empty());
+  // Health still answers there.
+  int serving = 0;
+  ASSERT_TRUE(HealthCheck(enroll, &serving).ok());
+  EXPECT_EQ(serving, 1);
+}
+
+TEST_F(MtlsTest, EnrollmentListenerHasItsOwnSmallMessageLimit) {
+  TestVerifierOptions options;
+  options.max_message_bytes = 4 << 20;  // the mutual-TLS listener's limit stays large
+  StartVerifierWithEnrollment(options);
+  auto stub = v1::Enrollment::NewStub(testing::MakeChannel(
+      verifier_->enroll_address(), testing::ClientCredentials(pki_->ca_cert_pem(), {})));
+  auto begin = [&](size_t ek_certificate_bytes) {
+    v1::BeginEnrollmentRequest request;
+    request.set_ek_certificate(std::string(ek_certificate_bytes, 'c'));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::BeginEnrollmentResponse response;
+    return stub->BeginEnrollment(&ctx, request, &response);
+  };
+  // A generous real-world request (a 4 KiB EK certificate chain) is served...
+  grpc::Status s = begin(4 << 10);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  // ... one past the default 64 KiB limit is refused before the service sees it.
+  s = begin(verifier::kDefaultEnrollMaxMessageBytes);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
 }
 
 }  // namespace

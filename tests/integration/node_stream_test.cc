@@ -51,7 +51,7 @@ struct LocalVerifier {
     v->attestation = std::make_unique<verifier::AttestationService>(a, &v->appraiser, &v->sink);
     verifier::ServerOptions s;
     s.listen_address = address;
-    s.tls = {pki.ca_cert_pem(), pki.verifier().cert_pem, pki.verifier().key_pem};
+    s.tls = testing::VerifierTlsFiles(pki);
     s.services.push_back(v->attestation.get());
     auto server = verifier::VerifierServer::Start(s);
     if (!server.ok()) return server.status();

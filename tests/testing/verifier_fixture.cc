@@ -43,8 +43,9 @@ absl::StatusOr<std::unique_ptr<TestVerifier>> TestVerifier::Start(const TestPki&
   verifier::ServerOptions server;
   server.listen_address = "127.0.0.1:0";
   if (options.enroll_listener) server.enroll_listen_address = "127.0.0.1:0";
-  server.tls = {pki.ca_cert_pem(), pki.verifier().cert_pem, pki.verifier().key_pem};
+  server.tls = VerifierTlsFiles(pki, options.tls_refresh_interval);
   server.max_message_bytes = options.max_message_bytes;
+  server.enroll_max_message_bytes = options.enroll_max_message_bytes;
   server.services = options.services;
   server.services.push_back(v->attestation_.get());
   server.enroll_services = options.enroll_services;
@@ -73,6 +74,11 @@ std::shared_ptr<grpc::Channel> TestVerifier::Channel(const CertAndKey& identity)
 
 std::shared_ptr<grpc::Channel> TestVerifier::ChannelWithoutCertificate() const {
   return MakeChannel(address(), ClientCredentials(ca_cert_pem_, CertAndKey{}), max_message_bytes_);
+}
+
+TlsFiles VerifierTlsFiles(const TestPki& pki, absl::Duration refresh_interval) {
+  return TlsFiles{pki.dir() + "/ca.crt", pki.dir() + "/verifier.crt", pki.dir() + "/verifier.key",
+                  refresh_interval};
 }
 
 std::shared_ptr<grpc::ChannelCredentials> ClientCredentials(const std::string& ca_pem,

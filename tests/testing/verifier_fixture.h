@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/tls.h"
 #include "tests/testing/pki_fixture.h"
 #include "verifier/attestation_service.h"
 #include "verifier/evidence_appraiser.h"
@@ -61,6 +62,10 @@ struct TestVerifierOptions {
   /// Start the enrollment listener (on port 0) too.
   bool enroll_listener = false;
   size_t max_message_bytes = 4 << 20;
+  size_t enroll_max_message_bytes = verifier::kDefaultEnrollMaxMessageBytes;
+  /// How often the verifier re-reads its certificate files (pki.dir()/verifier.crt, .key
+  /// and ca.crt).
+  absl::Duration tls_refresh_interval = kDefaultTlsRefreshInterval;
   /// Stream settings; trust_domain is filled from the PKI.
   verifier::AttestationOptions attestation = [] {
     verifier::AttestationOptions o;
@@ -103,6 +108,10 @@ class TestVerifier {
   std::unique_ptr<verifier::VerifierServer> server_;
   bool stopped_ = false;
 };
+
+/// The verifier's files in a TestPki's directory, re-read every `refresh_interval`.
+TlsFiles VerifierTlsFiles(const TestPki& pki,
+                          absl::Duration refresh_interval = kDefaultTlsRefreshInterval);
 
 /// Channel credentials for Vigil's mutual TLS: verify the server against `ca_pem`, present
 /// `identity` (an empty cert_pem presents none). The server only speaks TLS 1.3.
