@@ -1,7 +1,5 @@
 #include "cli/policy_command.h"
 
-#include "cli/policy_remote_command.h"
-
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -9,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "cli/policy_remote_command.h"
 #include "common/policy/parser.h"
 
 namespace vigil::cli {

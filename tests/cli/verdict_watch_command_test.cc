@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 
@@ -77,8 +78,9 @@ TEST_F(WatchCommandFleetTest, JsonLinesCarryTheWholeChange) {
   options.max_changes = 1;
   std::ostringstream out, err;
   ASSERT_EQ(RunWatch(options, out, err), 0) << err.str();
-  ASSERT_EQ(std::count(out.str().begin(), out.str().end(), '\n'), 1);
-  const nlohmann::json json = nlohmann::json::parse(out.str());
+  const std::string line = out.str();
+  ASSERT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
+  const nlohmann::json json = nlohmann::json::parse(line);
   EXPECT_EQ(json["cursor"], "42");
   EXPECT_EQ(json["workload_name"], "agent");
   EXPECT_EQ(json["status"], "TRUST_CONTRAINDICATED");
