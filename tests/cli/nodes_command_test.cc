@@ -152,14 +152,18 @@ TEST_F(NodesCommandFleetTest, RevokeSendsTheReason) {
 }
 
 TEST_F(NodesCommandFleetTest, RoleRefusalNamesTheCertificatesRoleAndTheNeededOnes) {
+  ASSERT_TRUE(pki_->IssueClient("grc", "auditor").ok());
   fleet_.errors["RevokeNode"] =
       grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "role not allowed");
+  FleetConnectionOptions connection = Connection();
+  connection.client = "grc";
   std::ostringstream out, err;
-  EXPECT_EQ(RunNodesRevoke(Connection(), testing::NodeId('a'), "", out, err), 1);
+  EXPECT_EQ(RunNodesRevoke(connection, testing::NodeId('a'), "", out, err), 1);
   EXPECT_EQ(err.str(), "vigilctl: RevokeNode: PERMISSION_DENIED: the client certificate " +
                            pki_->dir() +
-                           "/client-operator.crt has role client; RevokeNode needs "
-                           "operator (verifier: role not allowed)\n");
+                           "/client-grc.crt has role auditor; RevokeNode needs operator "
+                           "(verifier: role not allowed)\n");
+  EXPECT_EQ(out.str(), "");
 }
 
 TEST_F(NodesCommandFleetTest, UnreachableVerifierIsNamed) {
