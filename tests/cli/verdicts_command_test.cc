@@ -22,7 +22,7 @@ TEST(VerdictsRequestTest, FiltersBecomeTheRequest) {
   options.workload = "agent";
   options.statuses = {"contraindicated,WARNING", "trust_rejected"};
   options.since = "1h";
-  options.until = "2026-05-28T20:00:00Z";
+  options.until = "2026-05-28T20:26:40Z";
   const absl::Time now = absl::FromUnixSeconds(1'780'000'000);
   absl::StatusOr<v1::ListVerdictsRequest> request = VerdictsRequest(options, now);
   ASSERT_TRUE(request.ok()) << request.status();
