@@ -3,18 +3,26 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "cli/admission_command.h"
+#include "cli/audit_command.h"
 #include "cli/ear_command.h"
 #include "cli/evidence_command.h"
+#include "cli/export_command.h"
+#include "cli/jwks_command.h"
 #include "cli/nodes_command.h"
 #include "cli/pki_command.h"
 #include "cli/policy_command.h"
 #include "cli/quote_command.h"
+#include "cli/status_command.h"
+#include "cli/verdict_watch_command.h"
+#include "cli/verdicts_command.h"
 #include "common/logging.h"
 
 int main(int argc, char** argv) {
   vigil::LogToStderr();
   CLI::App app{
-      "vigilctl: operate a Vigil attestation fabric (PKI, nodes, evidence, quotes, policies).",
+      "vigilctl: operate a Vigil attestation fabric (PKI, nodes, verdicts, admission, policies, "
+      "audit evidence, quotes).",
       "vigilctl"};
   app.require_subcommand(1);
   int exit_code = 0;
@@ -26,6 +34,13 @@ int main(int argc, char** argv) {
   vigil::cli::RegisterQuoteCommands(app, &exit_code);
   vigil::cli::RegisterEarCommands(app, &exit_code);
   vigil::cli::RegisterPolicyCommands(app, &exit_code);
+  vigil::cli::RegisterStatusCommand(app, &exit_code);
+  vigil::cli::RegisterVerdictsCommand(app, &exit_code);
+  vigil::cli::RegisterWatchCommand(app, &exit_code);
+  vigil::cli::RegisterAdmissionCommands(app, &exit_code);
+  vigil::cli::RegisterExportCommands(app, &exit_code);
+  vigil::cli::RegisterJwksCommand(app, &exit_code);
+  vigil::cli::RegisterAuditCommands(app, &exit_code);
 
   try {
     app.parse(argc, argv);

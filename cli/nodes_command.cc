@@ -1,11 +1,16 @@
 #include "cli/nodes_command.h"
 
-#include <chrono>
+#include <unistd.h>
+
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "cli/fleet_client.h"
+#include "cli/fleet_format.h"
+#include "cli/table.h"
+#include "cli/time_flags.h"
 #include "cli/tpm2_tools_format.h"
 #include "common/status_macros.h"
 #include "common/tls.h"
@@ -13,76 +18,112 @@
 #include "nlohmann/json.hpp"
 
 namespace vigil::cli {
-namespace {
-
-std::string StatusName(const v1::Verdict& verdict) {
-  std::string name = v1::TrustStatus_Name(verdict.status());
-  // "TRUST_AFFIRMING" -> "AFFIRMING"; the unspecified status means no report yet.
-  if (verdict.status() == v1::TRUST_STATUS_UNSPECIFIED) return "NONE";
-  return name.substr(name.find('_') + 1);
-}
-
-std::string LastSeen(int64_t unix_nano) {
-  if (unix_nano <= 0) return "never";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixNanos(unix_nano),
-                          absl::UTCTimeZone());
-}
-
-void WithDeadline(grpc::ClientContext& ctx, const FleetConnectionOptions& options) {
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::seconds(options.timeout_seconds));
-}
 
 int RunNodesList(const FleetConnectionOptions& connection, bool json, std::ostream& out,
                  std::ostream& err) {
-  absl::StatusOr<std::unique_ptr<v1::Fleet::Stub>> stub = ConnectFleet(connection);
-  if (!stub.ok()) {
-    err << "vigilctl: " << stub.status().message() << "\n";
-    return 2;
-  }
-  grpc::ClientContext ctx;
-  WithDeadline(ctx, connection);
+  std::unique_ptr<FleetClient> client = FleetClient::Connect(connection, err);
+  if (client == nullptr) return kExitUsage;
   v1::ListNodesResponse response;
-  const grpc::Status st = (*stub)->ListNodes(&ctx, v1::ListNodesRequest(), &response);
-  if (!st.ok()) {
-    err << "vigilctl: ListNodes: " << st.error_message() << "\n";
-    return 1;
-  }
+  const grpc::Status st =
+      client->Call(&v1::Fleet::Stub::ListNodes, v1::ListNodesRequest(), &response);
+  if (!st.ok()) return client->Fail(err, "ListNodes", st);
   PrintNodes(response, json, out);
-  return 0;
+  return kExitOk;
+}
+
+int RunNodesShow(const FleetConnectionOptions& connection, const std::string& node_id, bool json,
+                 std::ostream& out, std::ostream& err) {
+  std::unique_ptr<FleetClient> client = FleetClient::Connect(connection, err);
+  if (client == nullptr) return kExitUsage;
+  v1::GetNodeRequest request;
+  request.set_node_id(node_id);
+  v1::GetNodeResponse response;
+  const grpc::Status st = client->Call(&v1::Fleet::Stub::GetNode, request, &response);
+  if (!st.ok()) {
+    return client->Fail(err, "GetNode", st, "the verifier knows no node " + node_id);
+  }
+  if (json) {
+    out << ProtoJson(response, /*pretty=*/true) << "\n";
+  } else {
+    PrintNodeDetail(response, absl::Now(), ShouldColor(STDOUT_FILENO), out);
+  }
+  return kExitOk;
 }
 
 int RunNodesApprove(const FleetConnectionOptions& connection, const std::string& node_id,
                     std::ostream& out, std::ostream& err) {
-  absl::StatusOr<std::unique_ptr<v1::Fleet::Stub>> stub = ConnectFleet(connection);
-  if (!stub.ok()) {
-    err << "vigilctl: " << stub.status().message() << "\n";
-    return 2;
-  }
-  grpc::ClientContext ctx;
-  WithDeadline(ctx, connection);
+  std::unique_ptr<FleetClient> client = FleetClient::Connect(connection, err);
+  if (client == nullptr) return kExitUsage;
   v1::ApproveNodeRequest request;
   request.set_node_id(node_id);
   v1::ApproveNodeResponse response;
-  const grpc::Status st = (*stub)->ApproveNode(&ctx, request, &response);
-  if (!st.ok()) {
-    err << "vigilctl: ApproveNode: " << st.error_message() << "\n";
-    return 1;
-  }
+  const grpc::Status st = client->Call(&v1::Fleet::Stub::ApproveNode, request, &response);
+  if (!st.ok()) return client->Fail(err, "ApproveNode", st);
   out << "approved node " << node_id << "\n";
-  return 0;
+  return kExitOk;
 }
 
-// A node_id is the lowercase hex SHA-256 of the EK public area.
-bool IsNodeId(const std::string& s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+int RunNodesRevoke(const FleetConnectionOptions& connection, const std::string& node_id,
+                   const std::string& reason, std::ostream& out, std::ostream& err) {
+  std::unique_ptr<FleetClient> client = FleetClient::Connect(connection, err);
+  if (client == nullptr) return kExitUsage;
+  v1::RevokeNodeRequest request;
+  request.set_node_id(node_id);
+  request.set_reason(reason);
+  v1::RevokeNodeResponse response;
+  const grpc::Status st = client->Call(&v1::Fleet::Stub::RevokeNode, request, &response);
+  if (!st.ok()) {
+    return client->Fail(err, "RevokeNode", st, "the verifier knows no node " + node_id);
   }
-  return true;
+  out << "revoked node " << node_id << "\n";
+  return kExitOk;
+}
+
+namespace {
+
+std::string YesNo(bool b) { return b ? "yes" : "no"; }
+
+void PrintRules(const v1::WorkloadVerdict& workload, bool color, std::ostream& out) {
+  Table rules({"  RULE", "PID", "STATUS", "OBSERVED", "EXPECTED", "CONTROLS"});
+  for (const v1::RuleOutcome& rule : workload.rules()) {
+    std::string pid = rule.pid() == 0 ? "-" : std::to_string(rule.pid());
+    if (rule.tid() != 0) absl::StrAppend(&pid, "/", rule.tid());
+    rules.AddRow({"  " + rule.rule_id(), pid,
+                  Cell(StatusName(rule.status()), StatusColor(rule.status())),
+                  rule.observed().empty() ? "-" : rule.observed(),
+                  rule.expected().empty() ? "-" : rule.expected(),
+                  rule.controls().empty() ? "-" : absl::StrJoin(rule.controls(), ", ")});
+  }
+  rules.Render(out, color);
 }
 
 }  // namespace
+
+std::string TrustTierName(int32_t value) {
+  if (value == 0) return "none";
+  if (value < 0) return "not appraised";
+  if (value >= 2 && value <= 31) return "affirming";
+  if (value >= 32 && value <= 95) return "warning";
+  if (value >= 96 && value <= 127) return "contraindicated";
+  return "unknown";
+}
+
+CLI::Validator NodeIdValidator() {
+  return CLI::Validator(
+      [](std::string& s) {
+        // A node_id is the lowercase hex SHA-256 of the EK public area.
+        const bool ok =
+            s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+        return ok ? std::string() : std::string("not a node_id (64 lowercase hex)");
+      },
+      "NODE_ID");
+}
+
+std::string ClientCertificatePath(const FleetConnectionOptions& options) {
+  if (!options.cert_path.empty()) return options.cert_path;
+  if (options.pki_dir.empty() || options.client.empty()) return "";
+  return absl::StrCat(options.pki_dir, "/client-", options.client, ".crt");
+}
 
 void AddFleetConnectionFlags(CLI::App* cmd, FleetConnectionOptions* options) {
   cmd->add_option("--verifier", options->verifier, "verifier address HOST:PORT")
@@ -130,37 +171,106 @@ void PrintNodes(const v1::ListNodesResponse& nodes, bool json, std::ostream& out
   if (json) {
     nlohmann::json array = nlohmann::json::array();
     for (const v1::NodeSummary& n : nodes.nodes()) {
-      nlohmann::json reasons = nlohmann::json::array();
-      for (int r : n.latest_verdict().reasons()) {
-        reasons.push_back(v1::AppraisalReason_Name(static_cast<v1::AppraisalReason>(r)));
-      }
       array.push_back({
           {"node_id", n.node_id()},
           {"hostname", n.hostname()},
           {"enrolled", n.enrolled()},
           {"connected", n.connected()},
-          {"status", StatusName(n.latest_verdict())},
-          {"reasons", reasons},
+          {"revoked", n.revoked()},
+          {"status", StatusName(n.latest_verdict().status())},
+          {"reasons", ReasonNames(n.latest_verdict())},
           {"detail", n.latest_verdict().detail()},
-          {"last_seen", LastSeen(n.last_seen_unix_nano())},
+          {"last_seen", FormatUnixNano(n.last_seen_unix_nano())},
           {"last_seen_unix_nano", n.last_seen_unix_nano()},
       });
     }
     out << array.dump(2) << "\n";
     return;
   }
-  out << absl::StrFormat("%-64s  %-20s  %-8s  %-9s  %-16s  %s\n", "NODE_ID", "HOSTNAME", "ENROLLED",
-                         "CONNECTED", "STATUS", "LAST_SEEN");
+  Table table({"NODE_ID", "HOSTNAME", "ENROLLED", "CONNECTED", "REVOKED", "STATUS", "LAST_SEEN"});
   for (const v1::NodeSummary& n : nodes.nodes()) {
-    out << absl::StrFormat("%-64s  %-20s  %-8s  %-9s  %-16s  %s\n", n.node_id(),
-                           n.hostname().empty() ? "-" : n.hostname(), n.enrolled() ? "yes" : "no",
-                           n.connected() ? "yes" : "no", StatusName(n.latest_verdict()),
-                           LastSeen(n.last_seen_unix_nano()));
+    table.AddRow({n.node_id(), n.hostname().empty() ? "-" : n.hostname(), YesNo(n.enrolled()),
+                  YesNo(n.connected()), YesNo(n.revoked()), StatusName(n.latest_verdict().status()),
+                  FormatUnixNano(n.last_seen_unix_nano())});
+  }
+  table.Render(out, /*color=*/false);
+}
+
+void PrintNodeDetail(const v1::GetNodeResponse& node, absl::Time now, bool color,
+                     std::ostream& out) {
+  const v1::NodeSummary& n = node.node();
+  const v1::Verdict& v = n.latest_verdict();
+  Table facts({"NODE", n.node_id()});
+  facts.AddRow({"hostname", n.hostname().empty() ? "-" : n.hostname()});
+  std::string enrolled = YesNo(n.enrolled());
+  if (n.enrolled()) {
+    absl::StrAppend(&enrolled, " (", FormatUnixNano(node.enrolled_unix_nano()),
+                    node.ek_trust().empty() ? "" : ", EK trusted by " + node.ek_trust(), ")");
+  }
+  facts.AddRow({"enrolled", enrolled});
+  facts.AddRow({"connected", YesNo(n.connected())});
+  facts.AddRow({"revoked", YesNo(n.revoked())});
+  facts.AddRow({"last seen", n.last_seen_unix_nano() <= 0
+                                 ? "never"
+                                 : absl::StrCat(FormatUnixNano(n.last_seen_unix_nano()), " (",
+                                                FormatAge(n.last_seen_unix_nano(), now), " ago)")});
+  facts.AddRow({"policies", node.policy_ids().empty()
+                                ? "-"
+                                : absl::StrCat(absl::StrJoin(node.policy_ids(), ", "), " (bundle ",
+                                               node.policy_digest(), ")")});
+  facts.AddRow({"status", Cell(StatusName(v.status()), StatusColor(v.status()))});
+  facts.AddRow({"reasons", v.reasons().empty() ? "-" : absl::StrJoin(ReasonNames(v), ", ")});
+  facts.AddRow({"detail", v.detail().empty() ? "-" : v.detail()});
+  facts.AddRow({"appraised", FormatUnixNano(v.appraised_unix_nano())});
+  facts.AddRow({"report", v.report_sequence() == 0 ? "-" : std::to_string(v.report_sequence())});
+  facts.AddRow({"evidence", v.evidence_sha256().empty() ? "-" : v.evidence_sha256()});
+  facts.AddRow({"verdict policies", v.policy_ids().empty()
+                                        ? "-"
+                                        : absl::StrCat(absl::StrJoin(v.policy_ids(), ", "),
+                                                       " (bundle ", v.policy_digest(), ")")});
+  facts.Render(out, color);
+
+  if (v.has_trust_vector()) {
+    const v1::TrustVector& tv = v.trust_vector();
+    out << "\n";
+    Table vector({"TRUST VECTOR", "VALUE", "TIER"});
+    auto claim = [&](const char* name, int32_t value) {
+      vector.AddRow({std::string(name), std::to_string(value), TrustTierName(value)});
+    };
+    claim("instance_identity", tv.instance_identity());
+    claim("configuration", tv.configuration());
+    claim("executables", tv.executables());
+    claim("file_system", tv.file_system());
+    claim("hardware", tv.hardware());
+    claim("runtime_opaque", tv.runtime_opaque());
+    claim("storage_opaque", tv.storage_opaque());
+    claim("sourced_data", tv.sourced_data());
+    vector.Render(out, color);
+  }
+
+  for (const v1::WorkloadVerdict& w : v.workloads()) {
+    out << "\nworkload " << (w.identity().name().empty() ? "-" : w.identity().name()) << "  "
+        << (color ? Colorize(StatusName(w.status()), StatusColor(w.status()))
+                  : StatusName(w.status()))
+        << "\n";
+    Table about({"  id", w.workload_id()});
+    about.AddRow({"  policy", w.policy_id().empty() ? "-" : w.policy_id()});
+    about.AddRow({"  exe", w.identity().exe_path().empty()
+                               ? "-"
+                               : absl::StrCat(w.identity().exe_path(), " (sha256 ",
+                                              w.identity().exe_sha256(), ")")});
+    if (!w.identity().container_id().empty()) {
+      about.AddRow({"  container", w.identity().container_id()});
+    }
+    if (!w.identity().cgroup().empty()) about.AddRow({"  cgroup", w.identity().cgroup()});
+    about.AddRow({"  pids", w.pids().empty() ? "-" : absl::StrJoin(w.pids(), ", ")});
+    about.Render(out, false);
+    PrintRules(w, color, out);
   }
 }
 
 void RegisterNodesCommands(CLI::App& app, int* exit_code) {
-  CLI::App* nodes = app.add_subcommand("nodes", "List and approve nodes (Fleet API)");
+  CLI::App* nodes = app.add_subcommand("nodes", "List, inspect, approve and revoke nodes");
   nodes->require_subcommand(1);
 
   struct ListOptions {
@@ -176,26 +286,55 @@ void RegisterNodesCommands(CLI::App& app, int* exit_code) {
     *exit_code = RunNodesList(list_options->connection, list_options->json, std::cout, std::cerr);
   });
 
-  struct ApproveOptions {
+  struct NodeOptions {
     FleetConnectionOptions connection;
     std::string node_id;
+    bool json = false;
+    std::string reason;
   };
-  auto approve_options = std::make_shared<ApproveOptions>();
+  auto show_options = std::make_shared<NodeOptions>();
+  CLI::App* show = nodes->add_subcommand(
+      "show", "One node: enrollment, latest verdict, trust vector, workloads and rule outcomes");
+  show->add_option("node_id", show_options->node_id, "the node's id (64 lowercase hex)")
+      ->required()
+      ->check(NodeIdValidator());
+  show->add_flag("--json", show_options->json,
+                 "print the GetNodeResponse as proto3 JSON (see docs/vigilctl.md)");
+  AddFleetConnectionFlags(show, &show_options->connection);
+  show->callback([show_options, exit_code] {
+    *exit_code = RunNodesShow(show_options->connection, show_options->node_id, show_options->json,
+                              std::cout, std::cerr);
+  });
+
+  auto approve_options = std::make_shared<NodeOptions>();
   CLI::App* approve = nodes->add_subcommand(
-      "approve", "Approve a node's EK for enrollment when no EK certificate vouches for it");
+      "approve",
+      "Approve a node's EK for enrollment when no EK certificate vouches for it, or re-admit a "
+      "revoked node");
   approve
       ->add_option("node_id", approve_options->node_id,
                    "node_id: lowercase hex SHA-256 of the EK public area")
       ->required()
-      ->check(CLI::Validator(
-          [](std::string& s) {
-            return IsNodeId(s) ? std::string() : std::string("not a node_id (64 lowercase hex)");
-          },
-          "NODE_ID"));
+      ->check(NodeIdValidator());
   AddFleetConnectionFlags(approve, &approve_options->connection);
   approve->callback([approve_options, exit_code] {
     *exit_code = RunNodesApprove(approve_options->connection, approve_options->node_id, std::cout,
                                  std::cerr);
+  });
+
+  auto revoke_options = std::make_shared<NodeOptions>();
+  CLI::App* revoke = nodes->add_subcommand(
+      "revoke",
+      "Revoke a node: its stream is closed and its evidence, enrollment and certificate renewal "
+      "are refused until it is approved again");
+  revoke->add_option("node_id", revoke_options->node_id, "the node's id (64 lowercase hex)")
+      ->required()
+      ->check(NodeIdValidator());
+  revoke->add_option("--reason", revoke_options->reason, "why, for the verifier's audit log");
+  AddFleetConnectionFlags(revoke, &revoke_options->connection);
+  revoke->callback([revoke_options, exit_code] {
+    *exit_code = RunNodesRevoke(revoke_options->connection, revoke_options->node_id,
+                                revoke_options->reason, std::cout, std::cerr);
   });
 }
 

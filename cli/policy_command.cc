@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "cli/policy_remote_command.h"
 #include "common/policy/parser.h"
 
 namespace vigil::cli {
@@ -41,6 +42,7 @@ int LintPolicies(const std::vector<std::string>& files, std::ostream& out) {
 void RegisterPolicyCommands(CLI::App& app, int* exit_code) {
   CLI::App* policy = app.add_subcommand("policy", "Reference policies (RuntimePolicy YAML)");
   policy->require_subcommand(1);
+  AddPolicyRemoteCommands(policy, exit_code);
   auto files = std::make_shared<std::vector<std::string>>();
   CLI::App* lint = policy->add_subcommand(
       "lint",
