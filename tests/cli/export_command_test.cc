@@ -10,6 +10,7 @@
 
 #include "cli/output_file.h"
 #include "tests/cli/fake_fleet.h"
+#include "tests/testing/temp_dir.h"
 
 namespace vigil::cli {
 namespace {
@@ -68,8 +69,10 @@ TEST_F(ExportCommandFleetTest, VerifierFailureLeavesNoFile) {
 }
 
 TEST(OutputFileTest, NoReplaceFailsOnAnExistingFileAndLeavesNoTemporaries) {
-  absl::StatusOr<std::string> dir = vigil::testing::MakeTempDir("vigilctl-out");
-  ASSERT_TRUE(dir.ok());
+  absl::StatusOr<vigil::testing::TestTempDir> tmp =
+      vigil::testing::TestTempDir::Create("vigilctl-out");
+  ASSERT_TRUE(tmp.ok()) << tmp.status();
+  const std::string* dir = &tmp->path();
   const std::string path = *dir + "/doc.json";
   ASSERT_TRUE(WriteFileAtomically(path, "one", /*replace=*/false).ok());
   const absl::Status again = WriteFileAtomically(path, "two", /*replace=*/false);
@@ -85,7 +88,6 @@ TEST(OutputFileTest, NoReplaceFailsOnAnExistingFileAndLeavesNoTemporaries) {
     ++entries;
   }
   EXPECT_EQ(entries, 1);
-  std::filesystem::remove_all(*dir);
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 #include "gtest/gtest.h"
 #include "node/tpm/node_tpm.h"
 #include "tests/testing/swtpm_fixture.h"
-#include "tests/verifier/tpm2_tools_util.h"
+#include "tests/testing/tpm2_tools_util.h"
 
 namespace vigil::node::tpm {
 namespace {
