@@ -57,7 +57,9 @@ TEST(NodesCommandTest, TableHasOneRowPerNode) {
   EXPECT_NE(table.find("CONTRAINDICATED"), std::string::npos);
   EXPECT_NE(table.find(std::string(64, 'b') + "  -"), std::string::npos) << table;
   EXPECT_NE(table.find("REVOKED"), std::string::npos) << table;
-  EXPECT_NE(table.find("-         no        no         yes      UNAPPRAISED      never"), std::string::npos) << table;
+  EXPECT_NE(table.find("-         no        no         yes      UNAPPRAISED      never"),
+            std::string::npos)
+      << table;
   EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 3);
 }
 

@@ -25,9 +25,9 @@
 #include "node/procfs/snapshotter.h"
 #include "tests/testing/peer_certificate_service.h"
 #include "tests/testing/pki_fixture.h"
+#include "tests/testing/registry_with_node.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/verifier_fixture.h"
-#include "tests/testing/registry_with_node.h"
 #include "verifier/certificate_renewer.h"
 #include "vigil/v1/attestation.grpc.pb.h"
 

@@ -12,8 +12,8 @@
 #include "common/pki.h"
 #include "common/spiffe.h"
 #include "tests/testing/pki_fixture.h"
-#include "tests/testing/verifier_fixture.h"
 #include "tests/testing/registry_with_node.h"
+#include "tests/testing/verifier_fixture.h"
 #include "vigil/v1/attestation.grpc.pb.h"
 
 namespace vigil::verifier {
