@@ -14,6 +14,9 @@ struct IssuedChallenge {
   std::string nonce;
   absl::Time expires;
   std::vector<uint32_t> pcr_selection;
+  /// Digest of the policy bundle the stream had sent the node before this challenge ("" when
+  /// none): the node measured it before answering, and the evidence is appraised under it.
+  std::string policy_sha256;
 };
 
 /// What an appraiser is given: the node's identity (from its certificate, never from the
