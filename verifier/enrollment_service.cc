@@ -44,6 +44,13 @@ absl::Status CheckCsrSignature(const std::string& csr_pem) {
   return absl::OkStatus();
 }
 
+absl::Status RevokedError(const std::string& node_id) {
+  return absl::PermissionDeniedError(
+      absl::StrCat("node ", node_id,
+                   " is revoked; it may enroll again once an operator approves it "
+                   "(vigilctl nodes approve)"));
+}
+
 absl::Status Annotate(const absl::Status& st, std::string_view what) {
   return absl::Status(st.code(), absl::StrCat(std::string(what), ": ", st.message()));
 }
@@ -63,6 +70,10 @@ absl::StatusOr<v1::BeginEnrollmentResponse> Enroller::Begin(
   auto ek = tpm::ParseTpm2bPublic(request.ek_public());
   if (!ek.ok()) return Annotate(ek.status(), "ek_public");
   const std::string node_id = tpm::NodeIdForEk(*ek);
+  if (options_.is_revoked && options_.is_revoked(node_id)) {
+    spdlog::warn("enrollment of revoked node {} refused", node_id);
+    return RevokedError(node_id);
+  }
   auto ak = tpm::ParseTpm2bPublic(request.ak_public());
   if (!ak.ok()) return Annotate(ak.status(), "ak_public");
   if (absl::Status st = tpm::CheckAttestationKeyAttributes(*ak); !st.ok()) {
@@ -133,6 +144,11 @@ absl::StatusOr<v1::CompleteEnrollmentResponse> Enroller::Complete(
     spdlog::warn("enrollment {} for node {} refused: wrong activation answer",
                  request.enrollment_id().substr(0, 8), pending.node.node_id);
     return absl::PermissionDeniedError("activated secret is wrong");
+  }
+  // A revocation may have come in since Begin.
+  if (options_.is_revoked && options_.is_revoked(pending.node.node_id)) {
+    spdlog::warn("enrollment of revoked node {} refused", pending.node.node_id);
+    return RevokedError(pending.node.node_id);
   }
   ASSIGN_OR_RETURN(std::string uri, FormatSpiffeId(SpiffeId{ca_->trust_domain, SpiffeRole::kNode,
                                                             pending.node.node_id}));

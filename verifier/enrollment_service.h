@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 
@@ -27,18 +28,23 @@ class Enroller {
     size_t max_pending = 1024;
     /// Lifetime of issued node certificates.
     absl::Duration node_cert_lifetime = absl::Hours(24);
+    /// Whether an operator revoked the node (`vigilctl nodes revoke`); a revoked node may
+    /// not enroll until it is approved again. Empty: no node is revoked.
+    std::function<bool(const std::string& node_id)> is_revoked;
   };
 
   /// `ca`, `registry` and `ek_verifier` must outlive the enroller.
   Enroller(const CaMaterial* ca, NodeRegistry* registry, const EkVerifier* ek_verifier,
            Options options);
 
-  /// INVALID_ARGUMENT for undecodable or unfit keys, names or CSRs; FAILED_PRECONDITION when
-  /// the EK is not trusted; RESOURCE_EXHAUSTED when too many enrollments are pending.
+  /// INVALID_ARGUMENT for undecodable or unfit keys, names or CSRs; PERMISSION_DENIED when
+  /// the node is revoked; FAILED_PRECONDITION when the EK is not trusted; RESOURCE_EXHAUSTED
+  /// when too many enrollments are pending.
   absl::StatusOr<v1::BeginEnrollmentResponse> Begin(const v1::BeginEnrollmentRequest& request);
 
   /// NOT_FOUND for an unknown, expired or already attempted enrollment_id;
-  /// PERMISSION_DENIED for a wrong secret (the enrollment is then void).
+  /// PERMISSION_DENIED for a wrong secret (the enrollment is then void) or a node revoked
+  /// since Begin.
   absl::StatusOr<v1::CompleteEnrollmentResponse> Complete(
       const v1::CompleteEnrollmentRequest& request);
 
