@@ -181,6 +181,13 @@ int Run(VerifierConfig config) {
     ek_verifier = *std::move(ek);
     vigil::verifier::Enroller::Options enroll_options;
     enroll_options.node_cert_lifetime = config.node_cert_lifetime;
+    if (store != nullptr) {
+      // A revoked node enrolls again only after an operator approves it.
+      enroll_options.is_revoked = [s = store.get()](const std::string& node_id) {
+        std::optional<vigil::verifier::NodeResultSummary> n = s->FindNode(node_id);
+        return n.has_value() && n->revoked;
+      };
+    }
     enroller = std::make_unique<vigil::verifier::Enroller>(&*ca, registry->get(), ek_verifier.get(),
                                                            enroll_options);
     enrollment_service = std::make_unique<vigil::verifier::EnrollmentService>(enroller.get());
@@ -188,8 +195,14 @@ int Run(VerifierConfig config) {
   }
   std::unique_ptr<vigil::verifier::FleetService> fleet_service;
   if (store != nullptr) {
-    fleet_service = std::make_unique<vigil::verifier::FleetService>(config.trust_domain,
-                                                                    store.get(), registry->get());
+    vigil::verifier::FleetServiceOptions fleet_options;
+    fleet_options.trust_domain = config.trust_domain;
+    fleet_options.store = store.get();
+    fleet_options.registry = registry->get();
+    if (!config.ek_ca_bundle_path.empty() != config.ek_tofu) {
+      fleet_options.unapproved_ek_trust = config.ek_tofu ? "tofu" : "certificate";
+    }
+    fleet_service = std::make_unique<vigil::verifier::FleetService>(std::move(fleet_options));
     options.services.push_back(fleet_service.get());
   }
 

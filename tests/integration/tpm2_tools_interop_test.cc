@@ -324,7 +324,11 @@ TEST_F(Tpm2ToolsInteropTest, VigilctlEvidenceExportThroughFleetApiPassesTpm2Chec
   verdict.set_status(v1::TRUST_AFFIRMING);
   (*store)->Record(node_id, evidence, verdict);
 
-  verifier::FleetService fleet(testing::TestPki::kTrustDomain, store->get(), registry->get());
+  verifier::FleetServiceOptions fleet_options;
+  fleet_options.trust_domain = testing::TestPki::kTrustDomain;
+  fleet_options.store = store->get();
+  fleet_options.registry = registry->get();
+  verifier::FleetService fleet(std::move(fleet_options));
   testing::TestVerifierOptions options;
   options.sink = store->get();
   options.services = {&fleet};
