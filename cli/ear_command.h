@@ -1,8 +1,8 @@
 #pragma once
 
-// `vigilctl ear verify TOKEN|- --jwks FILE`: checks an EAR token (the verifier's signed
-// appraisal result) offline against a JWKS and prints its claims. Links only vigil_common's
-// common/ear_verify, not the verifier.
+// `vigilctl ear verify TOKEN|- --jwks FILE | --verifier ADDRESS`: checks an EAR token (the
+// verifier's signed appraisal result) against a JWKS, read from a file (offline) or fetched
+// from the verifier's GetJwks, and prints its claims.
 
 #include <istream>
 #include <ostream>
@@ -10,6 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
+#include "cli/nodes_command.h"
 
 namespace vigil::cli {
 
@@ -17,17 +18,20 @@ namespace vigil::cli {
 struct EarVerifyOptions {
   /// The compact JWS, or "-" to read it from standard input.
   std::string token;
-  /// A JWKS file (as GetJwks returns it). Today the only key source; a Fleet API source
-  /// belongs in LoadJwks beside it.
+  /// A JWKS file (as GetJwks returns it); empty to fetch it from the verifier.
   std::string jwks_path;
+  /// Fetch the JWKS with GetJwks over `connection` instead of reading `jwks_path`.
+  bool from_verifier = false;
+  FleetConnectionOptions connection;
 };
 
-/// The JWKS document `options` names.
+/// The JWKS document `options` names: the file's contents, or the verifier's GetJwks
+/// answer (an error says why the verifier could not be asked or refused).
 absl::StatusOr<std::string> LoadJwks(const EarVerifyOptions& options);
 
 /// Verifies the token and prints its claims (pretty JSON) to `out`. Returns 0 when the token
 /// is valid, 1 when it is not (the reason goes to `err`), 2 when the token or the JWKS cannot
-/// be read.
+/// be had (unreadable file, verifier unreachable or refusing, bad flags).
 int RunEarVerify(const EarVerifyOptions& options, std::istream& in, std::ostream& out,
                  std::ostream& err);
 
