@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/digest.h"
+#include "common/policy/engine.h"
 #include "common/policy/parser.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
@@ -73,23 +74,6 @@ std::string EvidenceReason(const v1::Verdict& v) {
 bool EvidenceVerified(v1::TrustStatus status) {
   return status != v1::TRUST_STATUS_UNSPECIFIED && status != v1::TRUST_UNVERIFIED &&
          status != v1::TRUST_REJECTED;
-}
-
-// The worse of two statuses for admission (contraindicated over warning over none over
-// affirming); evidence failures do not occur at workload level.
-int Severity(v1::TrustStatus s) {
-  switch (s) {
-    case v1::TRUST_AFFIRMING:
-      return 0;
-    case v1::TRUST_NONE:
-      return 1;
-    case v1::TRUST_WARNING:
-      return 2;
-    case v1::TRUST_CONTRAINDICATED:
-      return 3;
-    default:
-      return 4;
-  }
 }
 
 }  // namespace
@@ -254,10 +238,12 @@ absl::StatusOr<v1::CheckAdmissionResponse> FleetService::CheckAdmission(
       reasons.push_back(
           absl::StrCat("workload ", request.workload(), " is not in the node's latest result"));
     }
+    // The worst status among the matches that are not affirming (NONE counts: it affirms
+    // nothing), AFFIRMING when all are.
     v1::TrustStatus worst = v1::TRUST_AFFIRMING;
     for (const v1::WorkloadVerdict* w : matched) {
-      if (Severity(w->status()) > Severity(worst)) worst = w->status();
       if (w->status() == v1::TRUST_AFFIRMING) continue;
+      worst = worst == v1::TRUST_AFFIRMING ? w->status() : policy::WorseStatus(worst, w->status());
       reasons.push_back(absl::StrCat("workload ", w->identity().name(), " (", w->workload_id(),
                                      ") is ", StatusText(w->status())));
       AddFailedRules(w->rules(), &reasons);
