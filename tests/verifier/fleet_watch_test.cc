@@ -5,8 +5,10 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/verifier/fleet_test_fixture.h"
@@ -160,6 +162,43 @@ TEST_F(FleetWatchTest, CursorPastRetentionIsOutOfRange) {
   Watch forged = Open("not-a-cursor");
   EXPECT_FALSE(forged.reader->Read(&ignored));
   EXPECT_EQ(forged.reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Watchers that come and go while a node's status keeps changing: each sees consecutive
+// changes in order (every change's previous status is the last one's status), and cancelling
+// in the middle of the flow leaves nothing behind that a later commit could call.
+TEST_F(FleetWatchTest, WatchersComingAndGoingWhileChangesFlow) {
+  ASSERT_NO_FATAL_FAILURE(Start({}, [](FleetServiceOptions& o) { o.watch_page_size = 3; }));
+  const std::string a = FleetNodeId('a');
+  ASSERT_NO_FATAL_FAILURE(Change(a, v1::TRUST_AFFIRMING));
+  const std::string start = AllChanges().back().cursor();
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      Change(a, i % 2 == 0 ? v1::TRUST_WARNING : v1::TRUST_AFFIRMING);
+    }
+  });
+  for (int round = 0; round < 12; ++round) {
+    Watch w = Open(round % 2 == 0 ? "" : start, round % 3 == 0 ? a : "");
+    v1::VerdictChange previous = w.Next();
+    for (int i = 0; i < round % 4; ++i) {
+      v1::VerdictChange next = w.Next();
+      EXPECT_EQ(next.previous_status(), previous.status()) << "round " << round;
+      EXPECT_NE(next.cursor(), previous.cursor());
+      previous = next;
+    }
+    EXPECT_EQ(w.Cancel().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  stop = true;
+  writer.join();
+
+  // Afterwards, a watch from the start sees the whole history once, in order.
+  std::vector<v1::VerdictChange> all = AllChanges();
+  Watch replay = Open(start);
+  for (size_t i = 1; i < all.size(); ++i) {
+    ASSERT_EQ(replay.Next().cursor(), all[i].cursor()) << i;
+  }
+  EXPECT_EQ(replay.Cancel().error_code(), grpc::StatusCode::CANCELLED);
 }
 
 TEST_F(FleetWatchTest, ServerShutdownEndsOpenWatches) {
