@@ -73,6 +73,8 @@ void RegisterEarCommands(CLI::App& app, int* exit_code) {
                                          "JWKS file (from `vigilctl jwks`); or give --verifier");
   AddFleetConnectionFlags(verify, &options->connection);
   CLI::Option* verifier = verify->get_option("--verifier");
+  // Here the flag chooses the key source, so it has no default to show.
+  verifier->default_str("");
   verifier->description(
       "fetch the JWKS from this verifier (HOST:PORT) with GetJwks instead of --jwks; the "
       "connection flags below apply");
