@@ -890,5 +890,54 @@ TEST_F(FleetServiceTest, OperatorActionsAreAuditedNewestFirst) {
   EXPECT_EQ(store_->ListAudit(0, "")->records.size(), 3u);
 }
 
+// vigilctl and the served calls agree: admission exit codes (0 allow, 1 deny), the EAR
+// token checked with the verifier's own JWKS, and a refused policy naming line and column.
+TEST_F(FleetServiceTest, VigilctlAgreesWithTheServedCalls) {
+  const std::string node = FleetNodeId('a');
+  v1::Verdict verdict =
+      FleetVerdict(node, v1::TRUST_AFFIRMING, absl::Now(), {{"agent", v1::TRUST_AFFIRMING}});
+  absl::StatusOr<std::string> token = signer_->SignVerdict(verdict);
+  ASSERT_TRUE(token.ok()) << token.status();
+  verdict.set_ear_token(*token);
+  ASSERT_NO_FATAL_FAILURE(Record(node, verdict));
+  Stub("orchestrator");  // issues client-fleet-orchestrator.crt/.key into the PKI directory
+
+  const std::string vigilctl = std::string(VIGIL_BUILD_DIR) + "/cli/vigilctl";
+  const std::string out = dir_ + "/vigilctl.out";
+  auto run = [&](const std::string& args, const std::string& client) {
+    const std::string connect =
+        " --verifier " + verifier_->address() + " --pki-dir " + pki_->dir() + " --client " + client;
+    const int status =
+        std::system((vigilctl + " " + args + connect + " >" + out + " 2>&1").c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  auto output = [&] {
+    std::ifstream in(out);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+
+  ASSERT_EQ(
+      run("admission check --json --node " + node + " --workload agent", "fleet-orchestrator"), 0)
+      << output();
+  nlohmann::json decision = nlohmann::json::parse(output(), nullptr, false);
+  ASSERT_FALSE(decision.is_discarded()) << output();
+  EXPECT_EQ(decision["decision"], "allow");
+  EXPECT_EQ(decision["ear_token"], *token);
+  EXPECT_EQ(run("admission check --node " + node + " --workload nosuch", "fleet-orchestrator"), 1)
+      << output();
+  EXPECT_NE(output().find("workload nosuch is not in"), std::string::npos) << output();
+  EXPECT_EQ(run("admission check --node " + FleetNodeId('b'), "fleet-orchestrator"), 1);
+
+  EXPECT_EQ(run("ear verify " + *token, "fleet-orchestrator"), 0) << output();
+  EXPECT_NE(output().find(node), std::string::npos) << output();
+
+  const std::string bad = dir_ + "/bad.yaml";
+  std::string yaml = PolicyYaml(1);
+  yaml.replace(yaml.find("kind: no_new_privs"), 18, "kind: no_such_kind");
+  std::ofstream(bad) << yaml;
+  EXPECT_EQ(run("policy apply " + bad, TestPki::kClientName), 1);
+  EXPECT_NE(output().find("line 12, column 13"), std::string::npos) << output();
+}
+
 }  // namespace
 }  // namespace vigil::verifier
