@@ -387,10 +387,10 @@ absl::Status FleetService::RevokeNode(const std::string& node_id, const std::str
   // Without its approval the node can neither enroll again nor (where approval is the
   // only way in) renew its certificate.
   if (options_.registry != nullptr) RETURN_IF_ERROR(options_.registry->Revoke(node_id));
-  RETURN_IF_ERROR(Audit(actor, "node.revoke", node_id, reason));
   spdlog::warn("node {} revoked by {}", node_id, actor);
+  // The node is shut out before the audit write, which could fail.
   if (options_.on_revoked) options_.on_revoked(node_id);
-  return absl::OkStatus();
+  return Audit(actor, "node.revoke", node_id, reason);
 }
 
 absl::StatusOr<v1::ListAuditResponse> FleetService::ListAudit(

@@ -110,8 +110,8 @@ class FleetService final : public v1::Fleet::CallbackService {
   /// Approves the EK for enrollment, clears a revocation of the node, and audits it.
   /// INVALID_ARGUMENT unless `node_id` is 64 lowercase hex characters.
   absl::Status ApproveNode(const std::string& node_id, const std::string& actor);
-  /// Revokes the node (stored with `reason`), withdraws its EK approval, audits it, then
-  /// calls on_revoked. INVALID_ARGUMENT for a malformed id; NOT_FOUND for a node that never
+  /// Revokes the node (stored with `reason`), withdraws its EK approval, calls on_revoked,
+  /// then audits it. INVALID_ARGUMENT for a malformed id; NOT_FOUND for a node that never
   /// enrolled, reported or was approved.
   absl::Status RevokeNode(const std::string& node_id, const std::string& reason,
                           const std::string& actor);
