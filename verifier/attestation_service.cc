@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "common/digest.h"
 #include "common/escape.h"
+#include "verifier/policy_binding.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::verifier {
@@ -108,6 +109,7 @@ class AttestationService::Reactor final
     registered_ = true;
     service_->sink_->SetConnected(peer_.name, true);
     spdlog::info("node {} connected from {}", peer_.name, context->peer());
+    StartPolicyDistribution();
     if (!SendChallenge()) return;
     StartRead(&in_);
   }
@@ -181,6 +183,8 @@ class AttestationService::Reactor final
   }
 
   void OnDone() override {
+    // First: once RemoveListener returns, no PolicySet change can reach this reactor.
+    StopPolicyDistribution();
     if (registered_) {
       service_->Unregister(this);
       service_->sink_->SetConnected(peer_.name, false);
@@ -195,12 +199,60 @@ class AttestationService::Reactor final
     const Message* start = nullptr;
     {
       absl::MutexLock lock(&mu_);
-      if (finish_status_.has_value()) return;
-      out_.push_back(std::move(message));  // deque: references to queued items stay valid
-      if (!writing_) {
-        writing_ = true;
-        start = &out_.front();
+      start = EnqueueLocked(std::move(message));
+    }
+    if (start != nullptr) StartWrite(start);
+  }
+
+  // Queues `message` under mu_; returns the message to StartWrite (after releasing mu_)
+  // when nothing was in flight, else null.
+  const Message* EnqueueLocked(Message message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finish_status_.has_value()) return nullptr;
+    out_.push_back(std::move(message));  // deque: references to queued items stay valid
+    if (writing_) return nullptr;
+    writing_ = true;
+    return &out_.front();
+  }
+
+  // Policy distribution: the current bundle now, then every change. The listener is added
+  // before the current bundle is read, and both queue under mu_, so the node receives the
+  // bundles in the order of the changes and ends on the current one.
+  void StartPolicyDistribution() {
+    PolicySet* policies = service_->options_.policies;
+    if (policies == nullptr) return;
+    listener_id_ = policies->AddListener(
+        [this](std::shared_ptr<const PolicySnapshot> snapshot) { QueuePolicy(snapshot.get()); });
+    QueuePolicy(nullptr);
+  }
+
+  void StopPolicyDistribution() {
+    if (listener_id_ == 0) return;
+    service_->options_.policies->RemoveListener(listener_id_);
+    listener_id_ = 0;
+  }
+
+  // Queues the bundle of `snapshot` (null: the current one, read under mu_) unless it is
+  // empty or the bundle sent last. Runs on the stream's threads and on the thread that
+  // changed the PolicySet.
+  void QueuePolicy(const PolicySnapshot* snapshot) {
+    const Message* start = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      std::shared_ptr<const PolicySnapshot> current;
+      if (snapshot == nullptr) {
+        current = service_->options_.policies->Current();
+        snapshot = current.get();
       }
+      const v1::PolicyBundle& bundle = snapshot->bundle;
+      if (bundle.content().empty() || finish_status_.has_value() ||
+          !policy_log_.Sent(bundle.sha256())) {
+        return;
+      }
+      Message message;
+      *message.mutable_policy() = bundle;
+      start = EnqueueLocked(std::move(message));
+      spdlog::info("node {}: sent policy bundle {} ({})", peer_.name, bundle.sha256().substr(0, 12),
+                   absl::StrJoin(bundle.policy_ids(), ", "));
     }
     if (start != nullptr) StartWrite(start);
   }
@@ -228,7 +280,15 @@ class AttestationService::Reactor final
     challenge->set_report_interval_ms(
         static_cast<uint32_t>(absl::ToInt64Milliseconds(options.report_interval)));
     for (uint32_t pcr : options.pcr_selection) challenge->add_pcr_selection(pcr);
-    Enqueue(std::move(message));
+    const Message* start = nullptr;
+    {
+      // One step with the policy log: a bundle is queued either before this challenge (and
+      // is the one it accepts) or after it (and is added to what it accepts).
+      absl::MutexLock lock(&mu_);
+      policy_log_.ChallengeIssued();
+      start = EnqueueLocked(std::move(message));
+    }
+    if (start != nullptr) StartWrite(start);
     return true;
   }
 
@@ -244,6 +304,12 @@ class AttestationService::Reactor final
         verdict = NonceRejection(v1::NONCE_EXPIRED, "the nonce expired before the evidence came",
                                  evidence, now);
       } else {
+        // The bundles sent up to now are all the node can have applied before answering.
+        appraised_ = *outstanding_;
+        {
+          absl::MutexLock lock(&mu_);
+          policy_log_.Bind(&appraised_);
+        }
         StartAppraisal(evidence);
         return false;
       }
@@ -270,7 +336,7 @@ class AttestationService::Reactor final
     }
     bool queued = service_->pool_->TrySubmit([this, &evidence] {
       v1::Verdict verdict =
-          service_->appraiser_->Appraise(AppraisalInput{peer_.name, &*outstanding_, &evidence});
+          service_->appraiser_->Appraise(AppraisalInput{peer_.name, &appraised_, &evidence});
       ResumeAfterAppraisal(Answer(evidence, std::move(verdict)));
     });
     if (queued) return;
@@ -355,6 +421,7 @@ class AttestationService::Reactor final
   // Read side (see the class comment).
   std::optional<IssuedChallenge> outstanding_;
   bool outstanding_answered_ = false;
+  IssuedChallenge appraised_;  // what the appraisal in flight answers, policies bound
   RecentNonces answered_;
   RecentNonces superseded_;
 
@@ -364,6 +431,8 @@ class AttestationService::Reactor final
   std::optional<grpc::Status> finish_status_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   int holds_ ABSL_GUARDED_BY(mu_) = 0;  // appraisals in flight (at most one)
+  StreamPolicyLog policy_log_ ABSL_GUARDED_BY(mu_);
+  uint64_t listener_id_ = 0;  // PolicySet listener; 0 when none
 };
 
 AttestationService::AttestationService(AttestationOptions options, EvidenceAppraiser* appraiser,

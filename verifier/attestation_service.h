@@ -16,6 +16,7 @@
 #include "verifier/appraisal_pool.h"
 #include "verifier/evidence_appraiser.h"
 #include "verifier/peer_identity.h"
+#include "verifier/policy_set.h"
 #include "verifier/result_sink.h"
 #include "vigil/v1/attestation.grpc.pb.h"
 
@@ -43,6 +44,11 @@ struct AttestationOptions {
   /// RESOURCE_EXHAUSTED (the node reconnects with backoff).
   size_t appraisal_threads = 0;
   size_t appraisal_queue = 1024;
+  /// The policies to distribute (not owned; null: the verifier sends no policy bundle).
+  /// Each stream sends the current bundle, when it has content, before its first Challenge,
+  /// and every later bundle as the set changes; see IssuedChallenge::policy_sha256 for the
+  /// digests evidence may then carry.
+  PolicySet* policies = nullptr;
   /// The time source for nonce expiry (tests substitute their own).
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
@@ -55,7 +61,9 @@ struct AttestationOptions {
 /// ResultSink and answered with an Acknowledgement followed by a fresh Challenge. Appraisal
 /// runs on an AppraisalPool, off gRPC's callback threads; a stream reads its next message
 /// only after its evidence is answered. Only a node certificate may open the stream
-/// (PERMISSION_DENIED otherwise). Destroy the service after the server has shut down.
+/// (PERMISSION_DENIED otherwise). With AttestationOptions::policies, a stream sends the node
+/// its policy bundle when it opens and whenever the policies change (docs/appraisal.md,
+/// "Policy binding"). Destroy the service after the server has shut down.
 class AttestationService final : public v1::Attestation::CallbackService {
  public:
   /// `appraiser` and `sink` are not owned and must outlive the service.

@@ -14,9 +14,18 @@ struct IssuedChallenge {
   std::string nonce;
   absl::Time expires;
   std::vector<uint32_t> pcr_selection;
-  /// Digest of the policy bundle the stream had sent the node before this challenge ("" when
-  /// none): the node measured it before answering, and the evidence is appraised under it.
-  std::string policy_sha256;
+  /// Which policy bundles evidence answering this challenge may be measured under
+  /// (docs/appraisal.md, "Policy binding"). The node handles the stream's messages in order,
+  /// so it answers under the bundle it was sent last before the challenge, or under one sent
+  /// after the challenge that it applied before answering:
+  ///  - policy_sha256: the hex digest of the bundle last sent on the stream before the
+  ///    challenge was issued (when one was), then of every bundle sent on the stream after
+  ///    it, up to the moment the evidence was read;
+  ///  - node_policy_acceptable: no bundle had been sent on the stream when the challenge was
+  ///    issued, so the node may still answer under its own policy (a --policy file whose
+  ///    digest is a policy-bundle reference value, or none).
+  std::vector<std::string> policy_sha256 = {};
+  bool node_policy_acceptable = true;
 };
 
 /// What an appraiser is given: the node's identity (from its certificate, never from the

@@ -58,15 +58,33 @@ std::optional<AppraisalFailure> CheckReplay(const std::vector<v1::MeasurementLog
   return std::nullopt;
 }
 
+// A policy-bundle record is also accepted when its digest is a bundle the verifier issued
+// (`policies`), or, for an entry the verifier already held (accepted earlier), at all: the
+// set keeps only recent bundles, and the log keeps every bundle the node ran in this boot.
+bool IssuedBundle(const v1::MeasurementLogEntry& e, size_t index, size_t held,
+                  const PolicySet* policies) {
+  if (e.event_type() != kEventPolicyBundle) return false;
+  if (index < held) return true;
+  return policies != nullptr && e.digest().size() == 32 &&
+         policies->Find(HexEncode(e.digest())) != nullptr;
+}
+
 std::optional<AppraisalFailure> CheckReferences(const std::vector<v1::MeasurementLogEntry>& log,
-                                                const ReferenceValues& reference_values) {
-  for (const v1::MeasurementLogEntry& e : log) {
+                                                size_t held,
+                                                const ReferenceValues& reference_values,
+                                                const PolicySet* policies) {
+  for (size_t i = 0; i < log.size(); ++i) {
+    const v1::MeasurementLogEntry& e = log[i];
     if (reference_values.Contains(e.event_type(), e.digest())) continue;
+    if (IssuedBundle(e, i, held, policies)) continue;
     std::string detail = absl::StrCat("entry ", e.recnum(), " (", TypeOf(e), ": ",
                                       EscapeUntrusted(e.content(), kMaxDetailText), ") digest ",
                                       HexEncode(e.digest()), " is not a reference value");
     if (std::optional<std::string> other = reference_values.TypeOf(e.digest())) {
       absl::StrAppend(&detail, " of that type (it is one of type ", *other, ")");
+    }
+    if (e.event_type() == kEventPolicyBundle && policies != nullptr) {
+      absl::StrAppend(&detail, " nor a policy bundle this verifier sent");
     }
     return AppraisalFailure{v1::UNKNOWN_MEASUREMENT, std::move(detail)};
   }
@@ -173,7 +191,7 @@ size_t EpochStart(const std::vector<v1::MeasurementLogEntry>& log) {
 std::optional<AppraisalFailure> CheckMeasurementLog(
     const std::vector<v1::MeasurementLogEntry>& log, size_t held,
     const std::map<uint32_t, std::string>& pcr_values, uint32_t measurement_pcr,
-    TpmLifecycle lifecycle, const ReferenceValues& reference_values) {
+    TpmLifecycle lifecycle, const ReferenceValues& reference_values, const PolicySet* policies) {
   for (const v1::MeasurementLogEntry& e : log) {
     if (e.event_type() == kEventLogMismatch) {
       return AppraisalFailure{v1::NODE_LOG_MISMATCH,
@@ -197,7 +215,7 @@ std::optional<AppraisalFailure> CheckMeasurementLog(
                                          " opens a new log epoch but the TPM did not restart")};
   }
   if (auto f = CheckReplay(log, epoch, pcr_values, measurement_pcr)) return f;
-  if (auto f = CheckReferences(log, reference_values)) return f;
+  if (auto f = CheckReferences(log, held, reference_values, policies)) return f;
   return CheckStartSequence(log, epoch);
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "google/protobuf/repeated_field.h"
+#include "verifier/policy_set.h"
 #include "verifier/reference_values.h"
 #include "vigil/v1/attestation.pb.h"
 #include "vigil/v1/runtime.pb.h"
@@ -51,14 +52,16 @@ size_t EpochStart(const std::vector<v1::MeasurementLogEntry>& log);
 ///  2. the current epoch must start with an entry the verifier did not hold before when the
 ///     TPM restarted (MEASUREMENT_MISSING), and only then (LOG_REPLAY_MISMATCH);
 ///  3. the epoch replays to the quoted measurement PCR (LOG_REPLAY_MISMATCH);
-///  4. every entry of the boot is a reference value of its own event type
-///     (UNKNOWN_MEASUREMENT);
+///  4. every entry of the boot is a reference value of its own event type, or a
+///     policy-bundle record of a bundle `policies` (nullable) holds, or one the verifier
+///     held already (UNKNOWN_MEASUREMENT);
 ///  5. after the epoch's last node-start come the rest of StartSequence(), in order
 ///     (MEASUREMENT_MISSING, MEASUREMENT_OUT_OF_ORDER).
 std::optional<AppraisalFailure> CheckMeasurementLog(
     const std::vector<v1::MeasurementLogEntry>& log, size_t held,
     const std::map<uint32_t, std::string>& pcr_values, uint32_t measurement_pcr,
-    TpmLifecycle lifecycle, const ReferenceValues& reference_values);
+    TpmLifecycle lifecycle, const ReferenceValues& reference_values,
+    const PolicySet* policies = nullptr);
 
 /// Compares the kernel's IMA entry for the node binary (RuntimeReport.ima, when present and
 /// SHA-256) with the vigil-node-binary record after the last node-start of the current epoch

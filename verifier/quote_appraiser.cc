@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "common/tpm/attest.h"
 #include "verifier/log_appraiser.h"
+#include "verifier/policy_binding.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::verifier {
@@ -109,18 +110,20 @@ absl::Status QuoteAppraiser::CheckOptions(const Options& options) {
 
 absl::StatusOr<std::unique_ptr<QuoteAppraiser>> QuoteAppraiser::Create(
     NodeRegistry* registry, const ReferenceValues* reference_values,
-    const BootReferenceValues* boot_reference_values, Options options) {
+    const BootReferenceValues* boot_reference_values, Options options, const PolicySet* policies) {
   RETURN_IF_ERROR(CheckOptions(options));
   return std::unique_ptr<QuoteAppraiser>(
-      new QuoteAppraiser(registry, reference_values, boot_reference_values, options));
+      new QuoteAppraiser(registry, reference_values, boot_reference_values, options, policies));
 }
 
 QuoteAppraiser::QuoteAppraiser(NodeRegistry* registry, const ReferenceValues* reference_values,
-                               const BootReferenceValues* boot_reference_values, Options options)
+                               const BootReferenceValues* boot_reference_values, Options options,
+                               const PolicySet* policies)
     : registry_(registry),
       reference_values_(reference_values),
       boot_reference_values_(boot_reference_values),
-      options_(options) {}
+      options_(options),
+      policies_(policies) {}
 
 uint64_t QuoteAppraiser::LogEntriesAcknowledged(const std::string& node_id) const {
   std::shared_ptr<NodeState> state = registry_->Find(node_id);
@@ -207,7 +210,7 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   const size_t held = log.size();
   if (auto f = ExtendLog(evidence.log_entries(), &log)) return reject(*f);
   if (auto f = CheckMeasurementLog(log, held, pcr_values, options_.measurement_pcr, lifecycle,
-                                   *reference_values_)) {
+                                   *reference_values_, policies_)) {
     return reject(*f);
   }
   std::string detail_note;
@@ -234,6 +237,13 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   std::string ima_note;
   if (auto f = CheckImaEntry(log, report.ima(), &ima_note)) return reject(*f);
   if (!ima_note.empty()) absl::StrAppend(&detail_note, "; ", ima_note);
+  BoundPolicy bound;
+  if (auto f = CheckPolicyBinding(log, report.policy_digest(), *input.challenge, *reference_values_,
+                                  policies_, &bound)) {
+    return reject(*f);
+  }
+  verdict.set_policy_digest(bound.sha256);
+  for (std::string& id : bound.policy_ids) verdict.add_policy_ids(std::move(id));
 
   state->last_clock = QuoteClock{attest->clockInfo.clock, attest->clockInfo.resetCount,
                                  attest->clockInfo.restartCount};

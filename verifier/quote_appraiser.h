@@ -8,6 +8,7 @@
 
 #include "verifier/evidence_appraiser.h"
 #include "verifier/node_registry.h"
+#include "verifier/policy_set.h"
 #include "verifier/reference_values.h"
 #include "verifier/unverified_appraiser.h"
 
@@ -16,7 +17,9 @@ namespace vigil::verifier {
 /// Appraises TPM-quoted evidence (docs/appraisal.md): every check in order, each failure its
 /// own AppraisalReason with TRUST_REJECTED; evidence that passes them all and whose payload is
 /// a RuntimeReport about the certificate's node is TRUST_AFFIRMING, or TRUST_WARNING with
-/// CLOCK_UNSAFE when the quote says the TPM clock is not safe. On success the AK's clock and
+/// CLOCK_UNSAFE when the quote says the TPM clock is not safe. The report must be measured
+/// under a policy bundle the challenge accepts (POLICY_DIGEST_MISMATCH otherwise; see
+/// CheckPolicyBinding). On success the AK's clock and
 /// the node's measurement log advance (in memory at once, on disk soon after). Per node,
 /// appraisals serialize; different nodes appraise in parallel. Thread-safe.
 class QuoteAppraiser final : public EvidenceAppraiser {
@@ -35,11 +38,14 @@ class QuoteAppraiser final : public EvidenceAppraiser {
   static absl::Status CheckOptions(const Options& options);
 
   /// `registry`, `reference_values` and `boot_reference_values` (null or empty: boot PCRs are
-  /// not compared, and each verdict's detail says so) must outlive the appraiser. Fails as
-  /// CheckOptions does.
+  /// not compared, and each verdict's detail says so) must outlive the appraiser. `policies`
+  /// (null: the verifier distributes no policy) are the bundles the Attest streams send:
+  /// policy-bundle records of those bundles are accepted beside the reference values, and a
+  /// verdict bound to one carries its digest and policy ids. Fails as CheckOptions does.
   static absl::StatusOr<std::unique_ptr<QuoteAppraiser>> Create(
       NodeRegistry* registry, const ReferenceValues* reference_values,
-      const BootReferenceValues* boot_reference_values, Options options);
+      const BootReferenceValues* boot_reference_values, Options options,
+      const PolicySet* policies = nullptr);
 
   v1::Verdict Appraise(const AppraisalInput& input) override;
 
@@ -50,12 +56,14 @@ class QuoteAppraiser final : public EvidenceAppraiser {
 
  private:
   QuoteAppraiser(NodeRegistry* registry, const ReferenceValues* reference_values,
-                 const BootReferenceValues* boot_reference_values, Options options);
+                 const BootReferenceValues* boot_reference_values, Options options,
+                 const PolicySet* policies);
 
   NodeRegistry* const registry_;
   const ReferenceValues* const reference_values_;
   const BootReferenceValues* const boot_reference_values_;
   const Options options_;
+  const PolicySet* const policies_;
   UnverifiedAppraiser payload_checker_;
 };
 

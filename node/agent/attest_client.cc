@@ -65,8 +65,8 @@ absl::Duration FullJitterBackoff(int attempt, absl::Duration initial, absl::Dura
 }
 
 AttestClient::AttestClient(AttestClientOptions options, ReportBuilder* builder,
-                           EvidenceSealer* sealer)
-    : options_(std::move(options)), builder_(builder), sealer_(sealer) {}
+                           EvidenceSealer* sealer, PolicyApplier* policies)
+    : options_(std::move(options)), builder_(builder), sealer_(sealer), policies_(policies) {}
 
 void AttestClient::Shutdown() {
   absl::MutexLock lock(&mu_);
@@ -237,6 +237,16 @@ absl::Status AttestClient::RunStream(bool* healthy) {
         absl::MutexLock lock(&mu_);
         ++stats_.acks_received;
         stats_.last_status = ack.verdict().status();
+      } else if (m.has_policy()) {
+        // Applied here, in stream order: a challenge read after the bundle is answered under
+        // it, and one read before may be too (the verifier accepts both).
+        absl::Status applied = policies_ != nullptr
+                                   ? policies_->Apply(m.policy())
+                                   : absl::FailedPreconditionError("this node applies no bundles");
+        if (!applied.ok()) spdlog::error("policy bundle not applied: {}", applied.ToString());
+        absl::MutexLock lock(&mu_);
+        ++stats_.policies_received;
+        if (!applied.ok()) ++stats_.policies_refused;
       } else if (m.has_renewal()) {
         renewal_in_flight = false;
         absl::Status installed = InstallRenewal(m.renewal());

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "common/tls.h"
 #include "node/agent/evidence_sealer.h"
+#include "node/agent/policy_applier.h"
 #include "node/agent/report_builder.h"
 #include "vigil/v1/attestation.pb.h"
 
@@ -74,12 +75,15 @@ absl::Duration FullJitterBackoff(int attempt, absl::Duration initial, absl::Dura
                                  absl::BitGenRef gen);
 
 /// The node's side of the Attest stream: waits for each Challenge, builds a report,
-/// serializes it once, seals it with the challenge and sends it as Evidence; logs each
-/// acknowledgement's verdict; reconnects with backoff when the stream ends.
+/// serializes it once, seals it with the challenge and sends it as Evidence; applies each
+/// policy bundle the verifier sends, in stream order, before answering later challenges;
+/// logs each acknowledgement's verdict; reconnects with backoff when the stream ends.
 class AttestClient {
  public:
-  /// `builder` and `sealer` must outlive the client.
-  AttestClient(AttestClientOptions options, ReportBuilder* builder, EvidenceSealer* sealer);
+  /// `builder` and `sealer` must outlive the client; so must `policies`, which applies the
+  /// verifier's policy bundles (null: bundles are logged and ignored).
+  AttestClient(AttestClientOptions options, ReportBuilder* builder, EvidenceSealer* sealer,
+               PolicyApplier* policies = nullptr);
 
   /// Streams until Shutdown() is called, reconnecting as needed. Returns OK after a clean
   /// shutdown; an error only when the options are unusable.
@@ -98,6 +102,9 @@ class AttestClient {
     uint64_t renewals_requested = 0;
     uint64_t renewals_installed = 0;
     uint64_t renewals_failed = 0;
+    /// Policy bundles received, and those refused (bad digest, unparsable, not measured).
+    uint64_t policies_received = 0;
+    uint64_t policies_refused = 0;
   };
   Stats stats() const;
 
@@ -117,6 +124,7 @@ class AttestClient {
   const AttestClientOptions options_;
   ReportBuilder* builder_;
   EvidenceSealer* sealer_;
+  PolicyApplier* policies_;
   uint64_t log_acknowledged_ = 0;
   // Renewal state, touched only by the thread in Run(). Survives reconnects so a refusing
   // verifier is asked at most once per retry_interval.

@@ -109,8 +109,20 @@ absl::Status Measurer::ReconcileLocked() {
                       TpmRestartDigest()));
     if (own_start_ == SIZE_MAX) return absl::OkStatus();  // Start measures node-start next
     RETURN_IF_ERROR(MeasureNodeStartLocked());
-    for (const MeasurementRecord& r : again) {
+    // Of the policy records (the one measured at start, then each bundle the verifier sent),
+    // only the last: the bundle the node runs with now. It stays in its place after the BPF
+    // records, where the start sequence wants it.
+    size_t running_policy = again.size();
+    for (size_t i = 0; i < again.size(); ++i) {
+      if (again[i].event_type == kEventPolicyBundle || again[i].event_type == kEventNoPolicy) {
+        running_policy = i;
+      }
+    }
+    for (size_t i = 0; i < again.size(); ++i) {
+      const MeasurementRecord& r = again[i];
       if (r.event_type == kEventLogMismatch || r.event_type == kEventTpmRestart) continue;
+      const bool policy = r.event_type == kEventPolicyBundle || r.event_type == kEventNoPolicy;
+      if (policy && i != running_policy) continue;
       RETURN_IF_ERROR(MeasureLocked(r.event_type, r.detail, r.digest));
     }
     return absl::OkStatus();

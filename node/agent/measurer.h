@@ -42,9 +42,10 @@ Sha256Digest TpmRestartDigest();
 /// do) resets the PCR without a reboot. When the PCR reads all zero while the current epoch
 /// replays to something else, the node opens a new epoch: a "tpm-restart" record, a fresh
 /// "node-start" record, then the records this process measured since its own start (binary,
-/// BPF object and tags, policy) extended again, so the new epoch holds the full start sequence
-/// the verifier requires. Start does this for a log it finds reset; ReconcileWithPcr does it
-/// at run time (the sealer calls it before each quote).
+/// BPF object and tags, and of the policy records only the latest: the bundle it runs with
+/// now) extended again, so the new epoch holds the full start sequence the verifier requires. Start
+/// does this for a log it finds reset; ReconcileWithPcr does it at run time (the sealer calls it
+/// before each quote).
 ///
 /// Start sequence, in the order the verifier requires: node-start (Start), vigil-node-binary,
 /// bpf-object, bpf-program-tags, then policy-bundle or no-policy-bundle.

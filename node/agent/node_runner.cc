@@ -163,6 +163,17 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
   }
   r->builder_ = std::make_unique<ReportBuilder>(info, r->matcher_.get(), r->snapshotter_.get(),
                                                 r->events_.get());
+  // The verifier's bundles replace the --policy file the node started with.
+  PolicyTargets targets;
+  targets.matcher = r->matcher_.get();
+  targets.snapshotter = r->snapshotter_.get();
+  targets.builder = r->builder_.get();
+  targets.probes = dynamic_cast<BpfEventSource*>(r->events_.get());
+  if (auto* tpm_sealer = dynamic_cast<TpmEvidenceSealer*>(r->sealer_.get());
+      tpm_sealer != nullptr) {
+    targets.measurer = &tpm_sealer->measurer();
+  }
+  r->policies_ = std::make_unique<PolicyApplier>(targets, info.policy_digest);
 
   AttestClientOptions client;
   client.address = config.verifier_address;
@@ -179,7 +190,8 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
     client.renewal.ca_cert_path = config.ca_cert_path;
     client.renewal.renew_below_fraction = config.cert_renew_below_fraction;
   }
-  r->client_ = std::make_unique<AttestClient>(client, r->builder_.get(), r->sealer_.get());
+  r->client_ = std::make_unique<AttestClient>(client, r->builder_.get(), r->sealer_.get(),
+                                              r->policies_.get());
   spdlog::info("node {} monitoring {} selector(s), {} process(es) now; probes {}", info.node_id,
                config.selectors.size(), seed.size(), r->events_ ? "on" : "off");
   return r;

@@ -9,6 +9,7 @@
 #include "node/agent/attest_client.h"
 #include "node/agent/config.h"
 #include "node/agent/evidence_sealer.h"
+#include "node/agent/policy_applier.h"
 #include "node/agent/report_builder.h"
 #include "node/probes/event_source.h"
 #include "node/procfs/file_hash_cache.h"
@@ -83,6 +84,7 @@ class NodeRunner {
   std::unique_ptr<EventSource> events_;
   std::unique_ptr<EvidenceSealer> sealer_;
   std::unique_ptr<ReportBuilder> builder_;
+  std::unique_ptr<PolicyApplier> policies_;
   std::unique_ptr<AttestClient> client_;
 };
 

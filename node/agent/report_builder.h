@@ -54,6 +54,10 @@ class ReportBuilder {
   size_t pending_events() const { return pending_.size(); }
   uint64_t last_sequence() const { return sequence_; }
 
+  /// The policy bundle digest later reports carry (RuntimeReport.policy_digest).
+  void set_policy_digest(std::string digest) { info_.policy_digest = std::move(digest); }
+  const std::string& policy_digest() const { return info_.policy_digest; }
+
  private:
   NodeInfo info_;
   const ProcessMatcher* matcher_;

@@ -41,7 +41,14 @@ bool SelectorMatches(const Selector& sel, const ProcessFacts& p) {
 }
 
 ProcessMatcher::ProcessMatcher(std::vector<Selector> selectors, std::string proc_root)
-    : selectors_(std::move(selectors)), proc_root_(std::move(proc_root)) {
+    : proc_root_(std::move(proc_root)) {
+  SetSelectors(std::move(selectors));
+}
+
+void ProcessMatcher::SetSelectors(std::vector<Selector> selectors) {
+  selectors_ = std::move(selectors);
+  need_exe_ = false;
+  need_cgroup_ = false;
   for (const Selector& s : selectors_) {
     need_exe_ |= !s.exe_glob.empty();
     need_cgroup_ |= !s.cgroup_glob.empty() || !s.container_id.empty();

@@ -44,6 +44,10 @@ class ProcessMatcher {
 
   const std::vector<Selector>& selectors() const { return selectors_; }
 
+  /// Replaces the selectors (a new policy bundle's workloads beside the configured ones);
+  /// the next Scan uses them. Not to be called while another thread scans.
+  void SetSelectors(std::vector<Selector> selectors);
+
  private:
   std::vector<Selector> selectors_;
   std::string proc_root_;

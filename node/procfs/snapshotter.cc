@@ -120,6 +120,12 @@ Snapshotter::Snapshotter(SnapshotOptions options, FileHashCache* hashes)
       boot_unix_nano_(ClockNanos(CLOCK_REALTIME) - ClockNanos(CLOCK_BOOTTIME)),
       ticks_per_second_(sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100) {}
 
+void Snapshotter::SetPolicyTargets(std::vector<std::string> seccomp_syscalls,
+                                   std::vector<SensitivePath> sensitive_paths) {
+  options_.seccomp_syscalls = std::move(seccomp_syscalls);
+  options_.sensitive_paths = std::move(sensitive_paths);
+}
+
 std::string Snapshotter::Path(int pid, absl::string_view file) const {
   return absl::StrCat(options_.proc_root, "/", pid, "/", file);
 }

@@ -44,6 +44,13 @@ class Snapshotter {
   /// and only the fields its status still holds.
   absl::StatusOr<v1::ProcessSnapshot> Snapshot(int pid, std::vector<std::string>* gaps) const;
 
+  /// Replaces the syscalls the seccomp inspector evaluates and the sensitive file patterns
+  /// (a new policy bundle's); the next Snapshot uses them. Not to be called while another
+  /// thread takes a snapshot.
+  void SetPolicyTargets(std::vector<std::string> seccomp_syscalls,
+                        std::vector<SensitivePath> sensitive_paths);
+  const SnapshotOptions& options() const { return options_; }
+
  private:
   /// The thread whose procfs directory the process-level fields are read from: the main
   /// thread, or the lowest-numbered running one when the main thread has exited.
