@@ -78,6 +78,8 @@ int main(int argc, char** argv) {
     vigil::v1::RuntimeReport report;
     report.set_node_id(node_id);
     report.set_sequence(i);
+    // Measured under the start sequence's policy-bundle record.
+    report.set_policy_digest(vigil::HexEncode(vigil::Sha256(vigil::kEventPolicyBundle)));
     s.evidence.set_payload(report.SerializeAsString());
     std::string nonce(32, '\0');
     RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), 32);

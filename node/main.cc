@@ -317,7 +317,9 @@ void RegisterRunCommand(CLI::App& app, Action* action) {
                   "Syscalls the seccomp filters are evaluated for")
       ->delimiter(',')
       ->capture_default_str();
-  run->add_option("--policy", c.policy_path, "Policy bundle (YAML) whose digest is reported");
+  run->add_option("--policy", c.policy_path,
+                  "Policy bundle (YAML) the node starts with: measured and reported until the "
+                  "verifier sends a bundle");
   run->add_flag("--no-probes", *no_probes, "Do not load the BPF probes (no events)");
   run->add_flag("--syscall-entry-hooks", c.syscall_entry_hooks, kEntryHooksHelp);
   run->callback([=] {

@@ -3,6 +3,7 @@
 // PCR no longer matches its log, opens a new log epoch with its start sequence measured
 // again, reloads its AK (the TPM flushed it) and quotes; the real QuoteAppraiser affirms the
 // quotes before and after the restart.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -15,6 +16,7 @@
 #include "node/agent/measurer.h"
 #include "node/agent/tpm_sealer.h"
 #include "node/tpm/node_tpm.h"
+#include "tests/testing/policy_fixture.h"
 #include "tests/testing/swtpm_fixture.h"
 #include "tests/testing/tpm2_tools_util.h"
 #include "verifier/quote_appraiser.h"
@@ -72,10 +74,15 @@ class TpmRestartTest : public ::testing::Test {
     return refs;
   }
 
+  // `policy_digest`: what the report claims; `sent`: the bundles the stream sent (none: the
+  // node's own policy is acceptable).
   v1::Verdict Appraise(verifier::QuoteAppraiser& appraiser, node::TpmSealer& sealer,
-                       const std::string& nonce, v1::Evidence* evidence_out = nullptr) {
+                       const std::string& nonce, v1::Evidence* evidence_out = nullptr,
+                       const std::string& policy_digest = "",
+                       const std::vector<std::string>& sent = {}) {
     v1::RuntimeReport report;
     report.set_node_id(tpm_->node_id());
+    report.set_policy_digest(policy_digest);
     v1::Challenge challenge;
     challenge.set_nonce(nonce);
     for (uint32_t pcr : {0u, 15u}) challenge.add_pcr_selection(pcr);
@@ -84,6 +91,8 @@ class TpmRestartTest : public ::testing::Test {
     EXPECT_TRUE(evidence.ok()) << evidence.status();
     if (!evidence.ok()) return v1::Verdict();
     verifier::IssuedChallenge issued{nonce, absl::Now() + absl::Minutes(1), {0, 15}};
+    issued.policy_sha256 = sent;
+    issued.node_policy_acceptable = sent.empty();
     if (evidence_out != nullptr) *evidence_out = *evidence;
     return appraiser.Appraise(verifier::AppraisalInput{tpm_->node_id(), &issued, &*evidence});
   }
@@ -147,6 +156,55 @@ TEST_F(TpmRestartTest, NodeMeasuresItsStartAgainAndTheVerifierAffirmsTheNewEpoch
   EXPECT_EQ(after.log_entries(0).recnum(), 5u);
   const std::vector<MeasurementRecord> epoch(log.records.begin() + 5, log.records.end());
   EXPECT_EQ(std::string(DigestBytes(ReplayPcr(epoch, 15))), after.quote().pcr_values(1).digest());
+}
+
+TEST_F(TpmRestartTest, TheNewEpochMeasuresOnlyThePolicyBundleTheNodeRunsNow) {
+  auto m = node::Measurer::Start(tpm_.get(), MeasurerOptions());
+  ASSERT_TRUE(m.ok()) << m.status();
+  node::Measurer& measurer = **m;
+  ASSERT_TRUE(measurer.MeasureNodeBinary().ok());
+  ASSERT_TRUE(measurer.MeasureBpfObject("vigil_probes", "bpf").ok());
+  ASSERT_TRUE(measurer.MeasureBpfProgramTags("prog:0123456789abcdef").ok());
+  ASSERT_TRUE(measurer.MeasurePolicy("").ok());
+  // The start sequence's digests are reference values; the bundles are not: the verifier
+  // knows them as bundles it sent.
+  verifier::ReferenceValues refs = ReferencesFor(measurer.log());
+  refs.Add(kEventTpmRestart, std::string(DigestBytes(node::TpmRestartDigest())), "epoch");
+
+  verifier::PolicySet policies;
+  auto first = testing::SmallPolicy("alpha", 1);
+  auto second = testing::SmallPolicy("alpha", 2);
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE(policies.Reset({*first}).ok());
+  const v1::PolicyBundle a = policies.Current()->bundle;
+  ASSERT_TRUE(policies.Put(*second).ok());
+  const v1::PolicyBundle b = policies.Current()->bundle;
+  // The node ran the first bundle, then the verifier sent the second.
+  ASSERT_TRUE(measurer.Measure(kEventPolicyBundle, "bundle alpha@1", Sha256(a.content())).ok());
+  ASSERT_TRUE(measurer.Measure(kEventPolicyBundle, "bundle alpha@2", Sha256(b.content())).ok());
+
+  auto appraiser = verifier::QuoteAppraiser::Create(registry_.get(), &refs, nullptr, {}, &policies);
+  ASSERT_TRUE(appraiser.ok()) << appraiser.status();
+  node::TpmSealer sealer(tpm_.get(), &measurer, {0, 15});
+  v1::Verdict v =
+      Appraise(**appraiser, sealer, std::string(32, 'a'), nullptr, b.sha256(), {b.sha256()});
+  ASSERT_EQ(v.status(), v1::TRUST_AFFIRMING) << v.DebugString();
+  EXPECT_EQ(v.policy_digest(), b.sha256());
+  EXPECT_THAT(v.policy_ids(), ::testing::ElementsAre("alpha@2"));
+
+  TpmRestart();
+  v = Appraise(**appraiser, sealer, std::string(32, 'b'), nullptr, b.sha256(), {b.sha256()});
+  EXPECT_EQ(v.status(), v1::TRUST_AFFIRMING) << v.DebugString();
+  EXPECT_EQ(v.policy_digest(), b.sha256());
+
+  // The new epoch holds the start sequence with the running bundle as its policy record:
+  // neither no-policy-bundle nor the replaced bundle is measured again.
+  MeasurementLog log = measurer.log();
+  ASSERT_EQ(log.records.size(), 13u);
+  const char* expected[] = {kEventTpmRestart, kEventNodeStart,      kEventNodeBinary,
+                            kEventBpfObject,  kEventBpfProgramTags, kEventPolicyBundle};
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(log.records[7 + i].event_type, expected[i]) << i;
+  EXPECT_EQ(HexEncode(log.records[12].digest), b.sha256());
 }
 
 }  // namespace

@@ -32,10 +32,12 @@ constexpr uint32_t kMeasurementPcr = 15;
 const char kOtherNode[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const char kSoftNode[] = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
 
+// A report measured under the start sequence's policy-bundle record (TypeDigest).
 std::string Payload(const std::string& node_id, uint64_t sequence) {
   v1::RuntimeReport report;
   report.set_node_id(node_id);
   report.set_sequence(sequence);
+  report.set_policy_digest(HexEncode(Sha256(kEventPolicyBundle)));
   return report.SerializeAsString();
 }
 
