@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
     std::string nonce(32, '\0');
     RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), 32);
     s.evidence.set_nonce(nonce);
-    s.challenge = IssuedChallenge{nonce, absl::Now() + absl::Hours(1), {0, 15}, ""};
+    s.challenge = IssuedChallenge{nonce, absl::Now() + absl::Hours(1), {0, 15}, {}};
     TPMS_ATTEST a{};
     a.magic = TPM2_GENERATED_VALUE;
     a.type = TPM2_ST_ATTEST_QUOTE;

@@ -270,7 +270,7 @@ class AttestationService::Reactor final
     }
     const AttestationOptions& options = service_->options_;
     outstanding_ =
-        IssuedChallenge{nonce, options.clock() + options.nonce_ttl, options.pcr_selection, ""};
+        IssuedChallenge{nonce, options.clock() + options.nonce_ttl, options.pcr_selection, {}};
     outstanding_answered_ = false;
 
     Message message;

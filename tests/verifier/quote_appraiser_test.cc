@@ -179,7 +179,7 @@ class QuoteAppraiserTest : public ::testing::Test {
   }
 
   IssuedChallenge ChallengeFor(const v1::Evidence& e) const {
-    return IssuedChallenge{e.nonce(), absl::Now() + absl::Minutes(1), {0, 15}, ""};
+    return IssuedChallenge{e.nonce(), absl::Now() + absl::Minutes(1), {0, 15}, {}};
   }
 
   v1::Verdict Appraise(const std::string& node_id, const v1::Evidence& e,
