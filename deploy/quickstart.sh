@@ -5,7 +5,8 @@
 # verifier receives until Ctrl-C, which stops every process this script started.
 #
 #   ./deploy/quickstart.sh          run until Ctrl-C
-#   ./deploy/quickstart.sh --once   stop after every demo workload's first report is shown
+#   ./deploy/quickstart.sh --once   stop once both demo workloads are appraised and the fleet
+#                                   table (vigilctl status --rules) is shown
 #
 # State (PKI, TPM state, node state, logs) lives in .vigil-demo/ at the repository root.
 # Ports: verifier 127.0.0.1:7443 (mutual TLS) and :7444 (enrollment), swtpm 2321/2322.
@@ -133,6 +134,7 @@ step "Verifier on $verifier_addr (enrollment on $enroll_addr)"
   --db "$demo/verifier.db" --report-interval 5s --ek-ca-bundle "$demo/ek-ca.pem" \
   --reference-values "$demo/reference-values.yaml" \
   --boot-reference-values "$demo/boot-reference-values.yaml" \
+  --policy "$root/deploy/policies/strict.yaml" \
   >"$demo/logs/verifier.log" 2>&1 &
 pids+=($!)
 wait_for "the verifier" 15 port_open "$verifier_addr"
@@ -154,15 +156,33 @@ step "Node (TPM via swtpm, probes on syscall tracepoints)"
   >"$demo/logs/node.log" 2>&1 &
 pids+=($!)
 
+fleet=("$bin_ctl" status --verifier "$verifier_addr" --pki-dir "$demo/pki" --client operator)
+started_ns=$(date +%s%N)
+# True once a node's latest verdict, appraised since this script started, covers both demo
+# agents under the strict policy.
+both_appraised() {
+  "${fleet[@]}" --json 2>/dev/null | python3 -c '
+import json, sys
+since = int(sys.argv[1])
+for node in json.load(sys.stdin).get("nodes", []):
+    v = node.get("latest_verdict", {})
+    exes = {w["identity"].get("exe_path", "").rsplit("/", 1)[-1] for w in v.get("workloads", [])}
+    if int(v.get("appraised_unix_nano", 0)) > since and \
+            {"vigil-demo-hardened-agent", "vigil-demo-naive-agent"} <= exes:
+        sys.exit(0)
+sys.exit(1)' "$started_ns"
+}
+
 step "What the verifier receives (logs in $demo/logs/)"
 if ((once)); then
-  # Show lines as they come until both workloads have been reported once.
+  # Show lines as they come until both workloads have been appraised under the policy.
   for ((i = 0; i < 1200; i++)); do
-    if grep -q 'comm=hardened-agent' "$demo/logs/verifier.log" &&
-      grep -q 'comm=naive-agent' "$demo/logs/verifier.log"; then
-      grep -E 'report |verdict|enrol' "$demo/logs/verifier.log"
+    if ((i % 10 == 0)) && both_appraised; then
+      grep -E 'report |verdict|enrol|polic' "$demo/logs/verifier.log"
+      step "The fleet (vigilctl status --rules): verdicts under deploy/policies/strict.yaml"
+      "${fleet[@]}" --rules
       echo
-      echo "Both demo workloads reported; stopping (--once)."
+      echo "Both demo workloads were appraised; stopping (--once)."
       exit 0
     fi
     if ! kill -0 "${pids[-1]}" 2>/dev/null; then
@@ -172,10 +192,18 @@ if ((once)); then
     fi
     sleep 0.1
   done
-  echo "quickstart.sh: no report of both workloads within 120 s; see $demo/logs/" >&2
+  echo "quickstart.sh: both workloads were not appraised within 120 s; see $demo/logs/" >&2
   exit 1
 fi
-echo "(Ctrl-C stops everything)"
+# Until both agents are appraised, then the fleet table, then the verifier's log as it grows.
+for ((i = 0; i < 120; i++)); do
+  both_appraised && break
+  sleep 1
+done
+step "The fleet (vigilctl status --rules): verdicts under deploy/policies/strict.yaml"
+"${fleet[@]}" --rules || true
+echo
+echo "(Ctrl-C stops everything; \`${fleet[*]}\` shows the fleet again)"
 tail -n +1 -F "$demo/logs/verifier.log" &
 pids+=($!)
 wait "${pids[-2]}"

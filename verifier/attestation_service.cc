@@ -97,6 +97,12 @@ class AttestationService::Reactor final
       return;
     }
     peer_ = *std::move(peer);
+    if (service->options_.is_revoked && service->options_.is_revoked(peer_.name)) {
+      spdlog::warn("attest refused from revoked node {}", peer_.name);
+      RequestFinish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                 "this node is revoked; an operator must approve it again"));
+      return;
+    }
     if (auto auth = context->auth_context(); auth != nullptr) {
       for (const grpc::string_ref& pem : auth->FindPropertyValues("x509_pem_cert")) {
         peer_cert_pem_.assign(pem.data(), pem.size());
@@ -113,6 +119,9 @@ class AttestationService::Reactor final
     if (!SendChallenge()) return;
     StartRead(&in_);
   }
+
+  // The node the stream's certificate names (set before the stream is registered).
+  const std::string& node_id() const { return peer_.name; }
 
   // Ends the stream with `status` once the queued writes are out. Later calls are ignored.
   void RequestFinish(grpc::Status status) {
@@ -138,9 +147,9 @@ class AttestationService::Reactor final
     }
     switch (in_.body_case()) {
       case v1::NodeMessage::kEvidence:
-        // The appraisal pool answers and resumes reading (ResumeAfterAppraisal).
-        if (!HandleEvidence(in_.evidence())) return;
-        break;
+        // The answer, once the verdict is durable, resumes reading (ResumeAfterAppraisal).
+        HandleEvidence(in_.evidence());
+        return;
       case v1::NodeMessage::kRenewal:
         if (!HandleRenewal(in_.renewal())) return;
         break;
@@ -292,9 +301,16 @@ class AttestationService::Reactor final
     return true;
   }
 
-  bool HandleEvidence(const v1::Evidence& evidence) {
+  // Answers `evidence`: a fresh answer to the outstanding challenge is appraised on the
+  // pool, anything else is refused at once. Either way the stream is held (holds_) and reads
+  // on only after the verdict is durable and acknowledged (Answer).
+  void HandleEvidence(const v1::Evidence& evidence) {
     const AttestationOptions& options = service_->options_;
     absl::Time now = options.clock();
+    {
+      absl::MutexLock lock(&mu_);
+      ++holds_;
+    }
     v1::Verdict verdict;
     if (outstanding_.has_value() && !outstanding_answered_ &&
         ConstantTimeEquals(evidence.nonce(), outstanding_->nonce)) {
@@ -311,7 +327,7 @@ class AttestationService::Reactor final
           policy_log_.Bind(&appraised_);
         }
         StartAppraisal(evidence);
-        return false;
+        return;
       }
     } else if (answered_.Contains(evidence.nonce())) {
       verdict = NonceRejection(v1::NONCE_REUSED, "the nonce was already answered", evidence, now);
@@ -322,22 +338,18 @@ class AttestationService::Reactor final
       verdict = NonceRejection(v1::NONCE_UNKNOWN, "the nonce was never issued on this stream",
                                evidence, now);
     }
-
-    return Answer(evidence, std::move(verdict));
+    verdict.set_node_id(peer_.name);
+    Answer(evidence, std::move(verdict));
   }
 
-  // Appraises `evidence` (the fresh answer to the outstanding challenge) on the pool; the
-  // pool thread answers and reads on. When the pool's queue is full the stream ends
-  // RESOURCE_EXHAUSTED: the node reconnects with backoff and answers a new challenge.
+  // Appraises `evidence` (the fresh answer to the outstanding challenge) on the pool, which
+  // answers. When the pool's queue is full the stream ends RESOURCE_EXHAUSTED: the node
+  // reconnects with backoff and answers a new challenge.
   void StartAppraisal(const v1::Evidence& evidence) {
-    {
-      absl::MutexLock lock(&mu_);
-      ++holds_;
-    }
     bool queued = service_->pool_->TrySubmit([this, &evidence] {
       v1::Verdict verdict =
           service_->appraiser_->Appraise(AppraisalInput{peer_.name, &appraised_, &evidence});
-      ResumeAfterAppraisal(Answer(evidence, std::move(verdict)));
+      Answer(evidence, std::move(verdict));
     });
     if (queued) return;
     spdlog::warn("appraisal queue full; ending the stream of node {}", peer_.name);
@@ -346,8 +358,8 @@ class AttestationService::Reactor final
     ResumeAfterAppraisal(false);
   }
 
-  // Releases the hold StartAppraisal took: reads the next message when `read_on` and the
-  // stream is not finishing, and finishes the stream when it was told to while appraising.
+  // Releases the hold HandleEvidence took: reads the next message when `read_on` and the
+  // stream is not finishing, and finishes the stream when it was told to meanwhile.
   void ResumeAfterAppraisal(bool read_on) {
     {
       absl::MutexLock lock(&mu_);
@@ -367,12 +379,14 @@ class AttestationService::Reactor final
     if (finish.has_value()) Finish(*std::move(finish));
   }
 
-  // Records `verdict`, acknowledges the evidence and issues the next challenge. False when
-  // the stream had to end.
-  bool Answer(const v1::Evidence& evidence, v1::Verdict verdict) {
+  // Records `verdict` and, once it is durable, acknowledges the evidence, issues the next
+  // challenge and reads on (from whichever thread the sink reports durability on). A verdict
+  // that could not be stored is never acknowledged: the stream ends UNAVAILABLE and the node
+  // sends its evidence again on a new stream.
+  void Answer(const v1::Evidence& evidence, v1::Verdict verdict) {
     v1::RuntimeReport report;
     bool parsed = report.ParseFromString(evidence.payload());
-    service_->sink_->Record(peer_.name, evidence, verdict);
+    uint64_t sequence = parsed ? report.sequence() : 0;
     if (verdict.status() != v1::TRUST_REJECTED && parsed) {
       LogReport(peer_.name, report, verdict);
     } else {
@@ -381,17 +395,28 @@ class AttestationService::Reactor final
         reasons.push_back(v1::AppraisalReason_Name(static_cast<v1::AppraisalReason>(r)));
       }
       spdlog::warn("report node={} seq={} verdict={} reasons={} detail={}",
-                   peer_.name.substr(0, 12), parsed ? report.sequence() : 0,
-                   StatusName(verdict.status()), absl::StrJoin(reasons, ","), verdict.detail());
+                   peer_.name.substr(0, 12), sequence, StatusName(verdict.status()),
+                   absl::StrJoin(reasons, ","), verdict.detail());
     }
-
-    Message ack;
-    ack.mutable_acknowledgement()->set_sequence(parsed ? report.sequence() : 0);
-    *ack.mutable_acknowledgement()->mutable_verdict() = std::move(verdict);
-    ack.mutable_acknowledgement()->set_log_entries_acknowledged(
-        service_->appraiser_->LogEntriesAcknowledged(peer_.name));
-    Enqueue(std::move(ack));
-    return SendChallenge();
+    auto shared = std::make_shared<v1::Verdict>(std::move(verdict));
+    service_->sink_->RecordDurable(
+        peer_.name, evidence, *shared, [this, shared, sequence](absl::Status stored) {
+          if (!stored.ok()) {
+            spdlog::error("verdict for node {} not stored ({}); ending its stream unacknowledged",
+                          peer_.name.substr(0, 12), std::string(stored.message()));
+            RequestFinish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                       "the verifier could not store the verdict; send again"));
+            ResumeAfterAppraisal(false);
+            return;
+          }
+          Message ack;
+          ack.mutable_acknowledgement()->set_sequence(sequence);
+          *ack.mutable_acknowledgement()->mutable_verdict() = std::move(*shared);
+          ack.mutable_acknowledgement()->set_log_entries_acknowledged(
+              service_->appraiser_->LogEntriesAcknowledged(peer_.name));
+          Enqueue(std::move(ack));
+          ResumeAfterAppraisal(SendChallenge());
+        });
   }
 
   bool HandleRenewal(const v1::CertificateRenewalRequest& request) {
@@ -465,6 +490,17 @@ void AttestationService::CloseStreams() {
     }
   }
   for (Reactor* r : finish_now) r->Finish(closing);
+}
+
+void AttestationService::CloseNode(const std::string& node_id, const grpc::Status& status) {
+  std::vector<Reactor*> finish_now;
+  {
+    absl::MutexLock lock(&mu_);
+    for (Reactor* r : streams_) {
+      if (r->node_id() == node_id && r->MarkFinishing(status)) finish_now.push_back(r);
+    }
+  }
+  for (Reactor* r : finish_now) r->Finish(status);
 }
 
 size_t AttestationService::OpenStreams() const {

@@ -49,6 +49,9 @@ struct AttestationOptions {
   /// and every later bundle as the set changes; see IssuedChallenge::policy_sha256 for the
   /// digests evidence may then carry.
   PolicySet* policies = nullptr;
+  /// Whether an operator revoked the node: a revoked node's stream is refused
+  /// PERMISSION_DENIED when it opens. Null: no node is ever revoked.
+  std::function<bool(const std::string& node_id)> is_revoked;
   /// The time source for nonce expiry (tests substitute their own).
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
@@ -58,7 +61,8 @@ struct AttestationOptions {
 /// Evidence is checked for nonce freshness (NONCE_UNKNOWN, NONCE_REUSED, NONCE_EXPIRED are
 /// TRUST_REJECTED; a nonce replaced by a newer challenge before it was answered counts as
 /// expired), appraised with the node_id of the peer certificate, recorded in the
-/// ResultSink and answered with an Acknowledgement followed by a fresh Challenge. Appraisal
+/// ResultSink and, once the sink reports the verdict durable, answered with an
+/// Acknowledgement followed by a fresh Challenge. Appraisal
 /// runs on an AppraisalPool, off gRPC's callback threads; a stream reads its next message
 /// only after its evidence is answered. Only a node certificate may open the stream
 /// (PERMISSION_DENIED otherwise). With AttestationOptions::policies, a stream sends the node
@@ -76,6 +80,10 @@ class AttestationService final : public v1::Attestation::CallbackService {
   /// Graceful shutdown, first step: refuses new streams and asks every open stream to finish
   /// with UNAVAILABLE once the messages already queued for it are written.
   void CloseStreams();
+
+  /// Ends every open stream of `node_id` with `status` (e.g. PERMISSION_DENIED when an
+  /// operator revoked the node) once the messages queued for it are written.
+  void CloseNode(const std::string& node_id, const grpc::Status& status);
 
   /// How many Attest streams are open.
   size_t OpenStreams() const;

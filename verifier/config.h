@@ -84,6 +84,24 @@ struct VerifierConfig {
   /// Accept a resettable measurement PCR (16, 23): tests only.
   bool allow_resettable_pcr = false;
 
+  // --- Policies and results ---
+  /// RuntimePolicy YAML files or directories loaded at start (merged with the stored
+  /// policies: see LoadStartupPolicies).
+  std::vector<std::string> policy_paths;
+  /// Directory of the EAR signing keys (mode 0700); empty: <directory of --db>/ear-keys when
+  /// there is a --db, otherwise verdicts are not signed.
+  std::string ear_key_dir;
+  /// A signing key older than this at start is rotated first.
+  absl::Duration ear_key_max_age = absl::Hours(24 * 30);
+  /// How long a retired key stays in the JWKS.
+  absl::Duration ear_key_grace = absl::Hours(24 * 7);
+  /// Webhook URLs that get every status change.
+  std::vector<std::string> webhook_urls;
+  /// File holding the HMAC-SHA256 key the webhooks are signed with; empty: unsigned.
+  std::string webhook_secret_path;
+  /// PEM CA bundle https webhook targets must chain to; empty: the system's.
+  std::string webhook_ca_path;
+
   /// spdlog level name: trace, debug, info, warn, error, critical, off.
   std::string log_level = "info";
 };

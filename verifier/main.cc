@@ -4,9 +4,12 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <set>
+#include <sstream>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -20,11 +23,17 @@
 #include "verifier/enrollment_service.h"
 #include "verifier/fleet_service.h"
 #include "verifier/node_registry.h"
+#include "verifier/policy_loader.h"
+#include "verifier/policy_set.h"
 #include "verifier/quote_appraiser.h"
 #include "verifier/reference_values.h"
 #include "verifier/result_sink.h"
+#include "verifier/results/ear_signer.h"
+#include "verifier/results/webhook_notifier.h"
+#include "verifier/runtime_appraiser.h"
 #include "verifier/server.h"
 #include "verifier/store/sqlite_store.h"
+#include "verifier/webhook_feed.h"
 
 namespace {
 
@@ -131,7 +140,105 @@ int Run(VerifierConfig config) {
     spdlog::error("{}", std::string(appraiser.status().message()));
     return 2;
   }
+  // Reference policies: the stored ones merged with --policy files.
+  vigil::verifier::PolicySet policies;
+  {
+    absl::StatusOr<std::vector<vigil::policy::Policy>> loaded =
+        vigil::verifier::LoadStartupPolicies(store.get(), config.policy_paths);
+    if (!loaded.ok()) {
+      spdlog::error("policies: {}", std::string(loaded.status().message()));
+      return 2;
+    }
+    if (absl::Status st = policies.Reset(*std::move(loaded)); !st.ok()) {
+      spdlog::error("policies: {}", std::string(st.message()));
+      return 2;
+    }
+    auto current = policies.Current();
+    if (current->policies.empty()) {
+      spdlog::warn(
+          "no reference policy: verdicts speak for the evidence only (give --policy or "
+          "`vigilctl policy apply`)");
+    } else {
+      spdlog::info("appraising under {} policies, bundle sha256:{}", current->policies.size(),
+                   current->bundle.sha256().substr(0, 12));
+    }
+  }
+  // EAR signing keys: explicit directory, or next to the store.
+  std::unique_ptr<vigil::verifier::EarSigner> ear_signer;
+  if (config.ear_key_dir.empty() && !config.db_path.empty()) {
+    config.ear_key_dir =
+        (std::filesystem::path(config.db_path).parent_path() / "ear-keys").string();
+  }
+  if (!config.ear_key_dir.empty()) {
+    vigil::verifier::EarSignerConfig ear;
+    ear.key_dir = config.ear_key_dir;
+    ear.max_key_age = config.ear_key_max_age;
+    ear.grace = config.ear_key_grace;
+    ear.verifier_id.build = "vigil-verifier 0.1.0";
+    auto signer = vigil::verifier::EarSigner::Open(ear);
+    if (!signer.ok()) {
+      spdlog::error("EAR signing keys: {}", std::string(signer.status().message()));
+      return 1;
+    }
+    ear_signer = *std::move(signer);
+    spdlog::info("signing results (EAR, ES256) with key {}", ear_signer->current_kid());
+  } else {
+    spdlog::warn("no --ear-key-dir and no --db: verdicts are not signed");
+  }
+  std::function<bool(const std::string&)> is_revoked;
+  if (store != nullptr) {
+    is_revoked = [s = store.get()](const std::string& node_id) {
+      std::optional<vigil::verifier::NodeResultSummary> n = s->FindNode(node_id);
+      return n.has_value() && n->revoked;
+    };
+  }
+  vigil::verifier::RuntimeAppraiser::Options runtime_options;
+  runtime_options.policies = &policies;
+  runtime_options.signer = ear_signer.get();
+  runtime_options.hardware_claim = config.ek_tofu ? 32 : 2;
+  runtime_options.is_revoked = is_revoked;
+  vigil::verifier::RuntimeAppraiser runtime_appraiser(appraiser->get(), runtime_options);
+
+  // Webhooks: every status change the store commits, POSTed without blocking appraisal.
+  std::unique_ptr<vigil::verifier::WebhookNotifier> webhooks;
+  std::unique_ptr<vigil::verifier::WebhookFeed> webhook_feed;
+  if (!config.webhook_urls.empty()) {
+    if (store == nullptr) {
+      spdlog::error("--webhook needs --db: webhooks are fed from the store's status changes");
+      return 2;
+    }
+    std::string secret;
+    if (!config.webhook_secret_path.empty()) {
+      std::ifstream in(config.webhook_secret_path, std::ios::binary);
+      std::ostringstream text;
+      text << in.rdbuf();
+      secret = text.str();
+      while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) {
+        secret.pop_back();
+      }
+      if (!in || secret.empty()) {
+        spdlog::error("--webhook-secret-file {}: unreadable or empty", config.webhook_secret_path);
+        return 2;
+      }
+    }
+    vigil::verifier::WebhookConfig webhook_config;
+    for (const std::string& url : config.webhook_urls) {
+      webhook_config.targets.push_back({url, secret});
+    }
+    webhook_config.ca_file = config.webhook_ca_path;
+    auto notifier = vigil::verifier::WebhookNotifier::Create(std::move(webhook_config));
+    if (!notifier.ok()) {
+      spdlog::error("webhooks: {}", std::string(notifier.status().message()));
+      return 2;
+    }
+    webhooks = *std::move(notifier);
+    webhook_feed = std::make_unique<vigil::verifier::WebhookFeed>(store.get(), webhooks.get());
+    spdlog::info("posting status changes to {} webhook(s){}", config.webhook_urls.size(),
+                 secret.empty() ? "" : ", signed with HMAC-SHA256");
+  }
+
   vigil::verifier::AttestationOptions attestation;
+  attestation.is_revoked = is_revoked;
   attestation.trust_domain = config.trust_domain;
   attestation.report_interval = config.report_interval;
   attestation.nonce_ttl = config.nonce_ttl;
@@ -152,7 +259,7 @@ int Run(VerifierConfig config) {
   } else {
     spdlog::warn("node certificate renewal is off: {}", std::string(renewal_ca.status().message()));
   }
-  vigil::verifier::AttestationService attestation_service(attestation, appraiser->get(), sink);
+  vigil::verifier::AttestationService attestation_service(attestation, &runtime_appraiser, sink);
 
   vigil::verifier::ServerOptions options;
   options.listen_address = config.listen_address;
@@ -333,6 +440,31 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(8, 23));
   app.add_flag("--allow-resettable-pcr", config.allow_resettable_pcr,
                "Accept measurement PCR 16 or 23, which anyone on a node can reset (tests only)");
+  app.add_option("--policy", config.policy_paths,
+                 "RuntimePolicy YAML file or directory (repeatable); merged with the stored "
+                 "policies, a greater revision wins and is stored")
+      ->check(CLI::ExistingPath);
+  std::string ear_key_max_age = "720h";
+  std::string ear_key_grace = "168h";
+  app.add_option("--ear-key-dir", config.ear_key_dir,
+                 "Directory of the EAR result-signing keys (0700; default: ear-keys beside --db)");
+  app.add_option("--ear-key-max-age", ear_key_max_age,
+                 "Rotate the signing key at start when it is older than this")
+      ->capture_default_str()
+      ->check(DurationValidator());
+  app.add_option("--ear-key-grace", ear_key_grace,
+                 "How long a retired signing key stays in the JWKS")
+      ->capture_default_str()
+      ->check(DurationValidator());
+  app.add_option("--webhook", config.webhook_urls,
+                 "http(s) URL that gets a JSON POST on every status change (repeatable; needs "
+                 "--db)");
+  app.add_option("--webhook-secret-file", config.webhook_secret_path,
+                 "File with the HMAC-SHA256 key for the X-Vigil-Signature header of webhooks")
+      ->check(CLI::ExistingFile);
+  app.add_option("--webhook-ca", config.webhook_ca_path,
+                 "PEM CA bundle https webhook targets must chain to (default: the system's)")
+      ->check(CLI::ExistingFile);
   app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error|critical|off")
       ->capture_default_str()
       ->check(CLI::IsMember(levels));
@@ -360,6 +492,8 @@ int main(int argc, char** argv) {
   config.shutdown_grace = ParsedDuration(shutdown_grace);
   config.node_cert_lifetime = ParsedDuration(node_cert_lifetime);
   config.tls_refresh_interval = ParsedDuration(tls_refresh);
+  config.ear_key_max_age = ParsedDuration(ear_key_max_age);
+  config.ear_key_grace = ParsedDuration(ear_key_grace);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   return Run(std::move(config));
 }

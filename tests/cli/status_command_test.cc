@@ -71,12 +71,36 @@ TEST(StatusCommandTest, ColoursStatusesOnlyWhenAsked) {
   EXPECT_EQ(stripped, plain.str());
 }
 
+TEST(StatusCommandTest, RulesListEveryFailingRuleWithObservedExpectedAndControls) {
+  std::ostringstream out;
+  PrintFailingRules(Fleet(), out);
+  const std::string text = out.str();
+  EXPECT_EQ(text.rfind("aaaaaaaaaaaa agent: seccomp-denies-ptrace (CONTRAINDICATED)\n", 0), 0u)
+      << text;
+  EXPECT_NE(text.find("    observed: ptrace allowed\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("    controls: NIST-800-53r5:AC-6(10)"), std::string::npos) << text;
+  // Passing workloads and nodes without workloads list nothing.
+  EXPECT_EQ(text.find("runner"), std::string::npos) << text;
+}
+
+TEST(StatusCommandTest, WorkloadsSharingANameAreToldApartByExecutable) {
+  v1::ListNodesResponse nodes = Fleet();
+  v1::Verdict* v = nodes.mutable_nodes(0)->mutable_latest_verdict();
+  v->mutable_workloads(0)->mutable_identity()->set_exe_path("/opt/bin/naive-agent");
+  v->mutable_workloads(1)->mutable_identity()->set_name("agent");
+  v->mutable_workloads(1)->mutable_identity()->set_exe_path("/opt/bin/hardened-agent");
+  std::ostringstream out;
+  PrintStatus(nodes, absl::FromUnixNanos(kNow), /*color=*/false, out);
+  EXPECT_NE(out.str().find("agent (naive-agent)"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("agent (hardened-agent)"), std::string::npos) << out.str();
+}
+
 class StatusCommandFleetTest : public testing::FakeFleetTest {};
 
 TEST_F(StatusCommandFleetTest, JsonIsTheListNodesResponse) {
   fleet_.nodes = Fleet();
   std::ostringstream out, err;
-  ASSERT_EQ(RunStatus(Connection(), /*json=*/true, out, err), 0) << err.str();
+  ASSERT_EQ(RunStatus(Connection(), /*json=*/true, /*rules=*/false, out, err), 0) << err.str();
   const nlohmann::json json = nlohmann::json::parse(out.str());
   ASSERT_EQ(json["nodes"].size(), 3u);
   EXPECT_EQ(json["nodes"][0]["node_id"], NodeId('a'));

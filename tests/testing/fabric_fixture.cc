@@ -179,6 +179,18 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
   if (!workload.ok()) return workload.status();
   f->workload_ = std::move(*workload);
 
+  if (options.demo_agents) {
+    f->demo_agents_ = true;
+    absl::StatusOr<std::unique_ptr<ChildProcess>> hardened = ChildProcess::Spawn(
+        {Program("deploy/demo/vigil-demo-hardened-agent")}, f->dir_ + "/hardened-agent.log");
+    if (!hardened.ok()) return hardened.status();
+    f->hardened_ = std::move(*hardened);
+    absl::StatusOr<std::unique_ptr<ChildProcess>> naive = ChildProcess::Spawn(
+        {Program("deploy/demo/vigil-demo-naive-agent")}, f->dir_ + "/naive-agent.log");
+    if (!naive.ok()) return naive.status();
+    f->naive_ = std::move(*naive);
+  }
+
   // Ports no other process can take between now and the verifier's bind.
   absl::StatusOr<ReservedPort> port = ReservedPort::Create();
   if (!port.ok()) return port.status();
@@ -188,12 +200,25 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
   f->enroll_port_ = *std::move(enroll_port);
   f->verifier_address_ = f->verifier_port_.address();
   f->enroll_address_ = f->enroll_port_.address();
+  std::vector<std::string> verifier_argv = {Program("verifier/vigil-verifier"),
+                                            "--pki-dir",
+                                            f->pki_->dir(),
+                                            "--listen",
+                                            f->verifier_address_,
+                                            "--enroll-listen",
+                                            f->enroll_address_,
+                                            "--db",
+                                            f->dir_ + "/db",
+                                            "--ek-ca-bundle",
+                                            f->tpm_->ek_ca_path(),
+                                            "--reference-values",
+                                            rv_path,
+                                            "--report-interval",
+                                            "1s"};
+  verifier_argv.insert(verifier_argv.end(), options.verifier_args.begin(),
+                       options.verifier_args.end());
   absl::StatusOr<std::unique_ptr<ChildProcess>> verifier =
-      ChildProcess::Spawn({Program("verifier/vigil-verifier"), "--pki-dir", f->pki_->dir(),
-                           "--listen", f->verifier_address_, "--enroll-listen", f->enroll_address_,
-                           "--db", f->dir_ + "/db", "--ek-ca-bundle", f->tpm_->ek_ca_path(),
-                           "--reference-values", rv_path, "--report-interval", "1s"},
-                          f->dir_ + "/verifier.log");
+      ChildProcess::Spawn(verifier_argv, f->dir_ + "/verifier.log");
   if (!verifier.ok()) return verifier.status();
   f->verifier_ = std::move(*verifier);
 
@@ -227,18 +252,38 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
 Fabric::~Fabric() {
   node_.reset();
   verifier_.reset();
+  naive_.reset();
+  hardened_.reset();
   workload_.reset();
   tpm_.reset();
 }
 
 absl::Status Fabric::StartNode() {
   if (node_ != nullptr && node_->Running()) return absl::FailedPreconditionError("node runs");
-  absl::StatusOr<std::unique_ptr<ChildProcess>> node = ChildProcess::Spawn(
-      {Program("node/vigil-node"), "run", "--verifier", verifier_address_, "--enroll-address",
-       enroll_address_, "--ca-cert", pki_->dir() + "/ca.crt", "--state-dir", state_dir_, "--tcti",
-       tpm_->tcti(), "--measurement-log", state_dir_ + "/measurements.json", "--select",
-       absl::StrCat("comm=", workload_comm_)},
-      dir_ + "/node.log");
+  std::vector<std::string> argv = {Program("node/vigil-node"),
+                                   "run",
+                                   "--verifier",
+                                   verifier_address_,
+                                   "--enroll-address",
+                                   enroll_address_,
+                                   "--ca-cert",
+                                   pki_->dir() + "/ca.crt",
+                                   "--state-dir",
+                                   state_dir_,
+                                   "--tcti",
+                                   tpm_->tcti(),
+                                   "--measurement-log",
+                                   state_dir_ + "/measurements.json",
+                                   "--select",
+                                   absl::StrCat("comm=", workload_comm_)};
+  if (demo_agents_) {
+    for (const ChildProcess* agent : {hardened_.get(), naive_.get()}) {
+      argv.push_back("--select");
+      argv.push_back(absl::StrCat("pid=", agent->pid()));
+    }
+  }
+  absl::StatusOr<std::unique_ptr<ChildProcess>> node =
+      ChildProcess::Spawn(argv, dir_ + "/node.log");
   if (!node.ok()) return node.status();
   node_ = std::move(*node);
   return absl::OkStatus();

@@ -57,6 +57,10 @@ class Fabric {
   struct Options {
     /// Leave the vigil-node binary's digest out of the verifier's reference values.
     bool omit_node_binary_reference = false;
+    /// Extra vigil-verifier flags, e.g. {"--policy", path}.
+    std::vector<std::string> verifier_args;
+    /// Also start the demo agents (deploy/demo), which the node then selects too.
+    bool demo_agents = false;
   };
   static absl::StatusOr<std::unique_ptr<Fabric>> Start(Options options);
   ~Fabric();
@@ -79,6 +83,11 @@ class Fabric {
   const std::string& state_dir() const { return state_dir_; }
   const std::string& workload_comm() const { return workload_comm_; }
   pid_t workload_pid() const { return workload_->pid(); }
+  /// The demo agents' pids (0 unless Options::demo_agents).
+  pid_t hardened_agent_pid() const { return hardened_ ? hardened_->pid() : 0; }
+  pid_t naive_agent_pid() const { return naive_ ? naive_->pid() : 0; }
+  /// A Fleet client with the fixture's operator certificate.
+  v1::Fleet::Stub& fleet() { return *fleet_; }
   /// Text of the node's and the verifier's logs, for failure messages.
   std::string Logs() const;
 
@@ -96,6 +105,9 @@ class Fabric {
   std::string enroll_address_;
   std::string workload_comm_;
   std::unique_ptr<ChildProcess> workload_;
+  std::unique_ptr<ChildProcess> hardened_;
+  std::unique_ptr<ChildProcess> naive_;
+  bool demo_agents_ = false;
   std::unique_ptr<ChildProcess> verifier_;
   std::unique_ptr<ChildProcess> node_;
   std::unique_ptr<v1::Fleet::Stub> fleet_;

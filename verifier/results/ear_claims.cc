@@ -52,8 +52,9 @@ Tier ClaimTier(int value) {
   return Tier::kWarning;
 }
 
-// The generic AR4SI code for a status: 2 affirming, 32 warning, 96 contraindicated.
-int StatusCode(v1::TrustStatus status) {
+}  // namespace
+
+int Ar4siStatusCode(v1::TrustStatus status) {
   switch (StatusTier(status)) {
     case Tier::kAffirming:
       return 2;
@@ -67,20 +68,21 @@ int StatusCode(v1::TrustStatus status) {
   return 0;
 }
 
-// Which AR4SI claim a rule kind speaks to, beside "configuration" (which every rule does).
-std::string_view KindClaim(std::string_view kind) {
+std::string_view RuleKindClaim(std::string_view kind) {
   if (kind == "seccomp" || kind == "user_namespaces" || kind == "memory") return "runtime-opaque";
   if (kind == "read_only_root") return "file-system";
   if (kind == "events") return "sourced-data";
   return "";
 }
 
+namespace {
+
 nlohmann::json WorkloadSubmod(const v1::WorkloadVerdict& workload) {
   nlohmann::json vector = nlohmann::json::object();
-  if (int code = StatusCode(workload.status()); code != 0) vector["configuration"] = code;
+  if (int code = Ar4siStatusCode(workload.status()); code != 0) vector["configuration"] = code;
   for (const v1::RuleOutcome& rule : workload.rules()) {
-    std::string_view claim = KindClaim(rule.kind());
-    int code = StatusCode(rule.status());
+    std::string_view claim = RuleKindClaim(rule.kind());
+    int code = Ar4siStatusCode(rule.status());
     if (claim.empty() || code == 0) continue;
     std::string key(claim);
     vector[key] = std::max(vector.value(key, 0), code);

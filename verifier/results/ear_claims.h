@@ -26,6 +26,15 @@ struct EarVerifierId {
 /// NONE and UNSPECIFIED say nothing ("none").
 std::string_view EarStatusName(v1::TrustStatus status);
 
+/// The generic AR4SI code of a status: 2 affirming, 32 warning (UNVERIFIED too), 96
+/// contraindicated (REJECTED too), 0 (no claim) for NONE and UNSPECIFIED.
+int Ar4siStatusCode(v1::TrustStatus status);
+
+/// The AR4SI claim a rule kind speaks to beside "configuration" (which every rule does):
+/// "runtime-opaque" for seccomp, user_namespaces and memory, "file-system" for
+/// read_only_root, "sourced-data" for events; "" for the others.
+std::string_view RuleKindClaim(std::string_view kind);
+
 /// The AR4SI claims of a TrustVector with the EAR claim names, zero (no claim) omitted.
 nlohmann::json TrustVectorClaims(const v1::TrustVector& vector);
 

@@ -64,6 +64,12 @@ class SqliteStore final : public Store, public ResultSink {
   // ResultSink: Record queues like RecordVerdict and logs a write that failed.
   void Record(const std::string& node_id, const v1::Evidence& evidence,
               const v1::Verdict& verdict) override;
+  // ResultSink: RecordDurable is RecordVerdict.
+  void RecordDurable(const std::string& node_id, const v1::Evidence& evidence,
+                     const v1::Verdict& verdict,
+                     std::function<void(absl::Status)> on_durable) override {
+    RecordVerdict(node_id, evidence, verdict, std::move(on_durable));
+  }
 
   // Store
   void RecordVerdict(const std::string& node_id, const v1::Evidence& evidence,
