@@ -288,13 +288,8 @@ int Run(VerifierConfig config) {
     ek_verifier = *std::move(ek);
     vigil::verifier::Enroller::Options enroll_options;
     enroll_options.node_cert_lifetime = config.node_cert_lifetime;
-    if (store != nullptr) {
-      // A revoked node enrolls again only after an operator approves it.
-      enroll_options.is_revoked = [s = store.get()](const std::string& node_id) {
-        std::optional<vigil::verifier::NodeResultSummary> n = s->FindNode(node_id);
-        return n.has_value() && n->revoked;
-      };
-    }
+    // A revoked node enrolls again only after an operator approves it.
+    enroll_options.is_revoked = is_revoked;
     enroller = std::make_unique<vigil::verifier::Enroller>(&*ca, registry->get(), ek_verifier.get(),
                                                            enroll_options);
     enrollment_service = std::make_unique<vigil::verifier::EnrollmentService>(enroller.get());
@@ -309,6 +304,14 @@ int Run(VerifierConfig config) {
     if (!config.ek_ca_bundle_path.empty() != config.ek_tofu) {
       fleet_options.unapproved_ek_trust = config.ek_tofu ? "tofu" : "certificate";
     }
+    fleet_options.policies = &policies;
+    fleet_options.signer = ear_signer.get();
+    // A revoked node's open streams end at once; is_revoked refuses it from then on.
+    fleet_options.on_revoked = [&attestation_service](const std::string& node_id) {
+      attestation_service.CloseNode(
+          node_id, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                "this node was revoked; an operator must approve it again"));
+    };
     fleet_service = std::make_unique<vigil::verifier::FleetService>(std::move(fleet_options));
     options.services.push_back(fleet_service.get());
   }

@@ -145,19 +145,17 @@ void RuntimeAppraiser::AppraiseRuntime(const v1::RuntimeReport& report,
                     "the probes lost ", dropped, " events since the node started");
   }
 
+  // The quote appraisal's binding check let through only a bundle this verifier sent on the
+  // stream (findable here) or the node's own measured bundle (a reference value, whose
+  // policies this verifier does not hold: nothing to evaluate).
   std::shared_ptr<const PolicySnapshot> snapshot;
   if (options_.policies != nullptr) {
     snapshot = options_.policies->Find(report.policy_digest());
     if (snapshot == nullptr) {
-      // The stream's binding checks run before this; a bundle the set forgot since is refused.
-      verdict.set_status(v1::TRUST_REJECTED);
-      verdict.clear_reasons();
-      verdict.add_reasons(v1::POLICY_DIGEST_MISMATCH);
-      verdict.set_detail(absl::StrCat("the report was measured under policy bundle ",
-                                      report.policy_digest().substr(0, 12),
-                                      ", which this verifier does not hold"));
-      *verdict.mutable_trust_vector() = RejectionTrustVector(v1::POLICY_DIGEST_MISMATCH);
-      return;
+      absl::StrAppend(verdict.mutable_detail(), verdict.detail().empty() ? "" : "; ",
+                      "measured under the node's own policy bundle ",
+                      report.policy_digest().substr(0, 12),
+                      ", which this verifier does not hold: the runtime state is not appraised");
     }
   }
   if (snapshot == nullptr || snapshot->policies.empty()) {

@@ -21,8 +21,10 @@ namespace vigil::verifier {
 /// - Evidence the inner appraiser rejected stays rejected; the trust vector says which claim
 ///   failed (identity, hardware or executables).
 /// - Genuine evidence is evaluated under the policies of the bundle it was measured under
-///   (RuntimeReport.policy_digest, found in the PolicySet): one WorkloadVerdict per selected
-///   workload, every rule outcome flattened into Verdict.rules. The verdict's status is the
+///   (RuntimeReport.policy_digest, found in the PolicySet; the quote appraisal's binding
+///   check already refused a digest the stream did not send): one WorkloadVerdict per
+///   selected workload, every rule outcome flattened into Verdict.rules. A bundle the set
+///   does not hold (the node's own --policy file, a reference value) is not evaluated. The verdict's status is the
 ///   worst of the evidence's own status, the workloads' and, when the probes lost events, a
 ///   warning. With no policy in force the status is the evidence's; with policies in force
 ///   but no workload selected in the report it is TRUST_NONE (nothing was appraised).

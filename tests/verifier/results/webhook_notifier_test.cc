@@ -6,11 +6,15 @@
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/digest.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/pki_fixture.h"
+#include "tests/verifier/store/store_test_util.h"
+#include "verifier/store/sqlite_store.h"
+#include "verifier/webhook_feed.h"
 
 namespace vigil::verifier {
 namespace {
@@ -264,7 +268,7 @@ TEST(WebhookNotifierTest, NotifyReturnsAtOnceWhileTheTargetHangsAndDropsTheOldes
 }
 
 TEST(WebhookNotifierTest, DeliversOverHttpsToACertificateFromTheConfiguredCa) {
-  auto pki = testing::TestPki::Create();
+  auto pki = vigil::testing::TestPki::Create();
   ASSERT_TRUE(pki.ok()) << pki.status();
   std::string dir = (*pki)->dir();
   Receiver receiver(std::make_unique<httplib::SSLServer>((dir + "/verifier.crt").c_str(),
@@ -282,7 +286,7 @@ TEST(WebhookNotifierTest, DeliversOverHttpsToACertificateFromTheConfiguredCa) {
 }
 
 TEST(WebhookNotifierTest, RefusesAnHttpsTargetWhoseCertificateItCannotVerify) {
-  auto pki = testing::TestPki::Create();
+  auto pki = vigil::testing::TestPki::Create();
   ASSERT_TRUE(pki.ok()) << pki.status();
   std::string dir = (*pki)->dir();
   Receiver receiver(std::make_unique<httplib::SSLServer>((dir + "/verifier.crt").c_str(),
@@ -318,6 +322,55 @@ TEST(WebhookNotifierTest, RefusesBadUrlsAtConfiguration) {
                   {"https://hooks.example.com/vigil", "k"},
                   {"http://[::1]:9000/", ""}};
   EXPECT_TRUE(WebhookNotifier::Create(good).ok());
+}
+
+// The verifier's feed: every status change the store commits after the feed started reaches
+// the webhook once, in order; a verdict that changes nothing posts nothing, and changes
+// committed before the feed started are not replayed.
+TEST(WebhookFeedTest, PostsEveryCommittedStatusChangeOnceInOrder) {
+  testing::TempDir dir;
+  auto store = SqliteStore::Open(dir.path() + "/v.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::string node(64, 'a');
+  ASSERT_TRUE(
+      testing::RecordDurably(**store, node, testing::MakeVerdict(node, v1::TRUST_AFFIRMING, 1))
+          .ok());
+
+  Receiver receiver(std::make_unique<httplib::Server>(), "s3cret");
+  int port = receiver.Start();
+  WebhookConfig config =
+      FastRetries({{absl::StrCat("http://127.0.0.1:", port, "/hook"), "s3cret"}});
+  auto notifier = WebhookNotifier::Create(config);
+  ASSERT_TRUE(notifier.ok()) << notifier.status();
+  WebhookFeed feed(store->get(), notifier->get());
+
+  const v1::TrustStatus sequence[] = {v1::TRUST_AFFIRMING, v1::TRUST_CONTRAINDICATED,
+                                      v1::TRUST_CONTRAINDICATED, v1::TRUST_WARNING,
+                                      v1::TRUST_AFFIRMING};
+  int64_t t = 2;
+  for (v1::TrustStatus status : sequence) {
+    ASSERT_TRUE(
+        testing::RecordDurably(**store, node, testing::MakeVerdict(node, status, t++)).ok());
+  }
+  // AFFIRMING again and the repeated CONTRAINDICATED change nothing: three changes.
+  ASSERT_TRUE(receiver.WaitForDeliveries(3));
+  std::vector<v1::TrustStatus> seen;
+  for (const Receiver::Delivery& d : receiver.deliveries()) {
+    EXPECT_TRUE(d.signature_valid);
+    nlohmann::json body = nlohmann::json::parse(d.body);
+    v1::TrustStatus status;
+    ASSERT_TRUE(
+        v1::TrustStatus_Parse(body["verdict_change"]["status"].get<std::string>(), &status));
+    seen.push_back(status);
+  }
+  EXPECT_EQ(seen, (std::vector<v1::TrustStatus>{v1::TRUST_CONTRAINDICATED, v1::TRUST_WARNING,
+                                                v1::TRUST_AFFIRMING}));
+  // Nothing more arrives for those verdicts: a fourth change is the next one made.
+  ASSERT_TRUE(
+      testing::RecordDurably(**store, node, testing::MakeVerdict(node, v1::TRUST_WARNING, t++))
+          .ok());
+  ASSERT_TRUE(receiver.WaitForDeliveries(4));
+  EXPECT_EQ(receiver.deliveries().size(), 4u);
 }
 
 }  // namespace
