@@ -132,14 +132,6 @@ int Run(VerifierConfig config) {
         "no --boot-reference-values: boot PCRs 0-7 are quoted but not compared; verdicts say "
         "the boot chain is not affirmed");
   }
-  absl::StatusOr<std::unique_ptr<vigil::verifier::QuoteAppraiser>> appraiser =
-      vigil::verifier::QuoteAppraiser::Create(
-          registry->get(), &reference_values, &boot_reference_values,
-          {config.measurement_pcr, config.allow_resettable_pcr});
-  if (!appraiser.ok()) {
-    spdlog::error("{}", std::string(appraiser.status().message()));
-    return 2;
-  }
   // Reference policies: the stored ones merged with --policy files.
   vigil::verifier::PolicySet policies;
   {
@@ -162,6 +154,14 @@ int Run(VerifierConfig config) {
       spdlog::info("appraising under {} policies, bundle sha256:{}", current->policies.size(),
                    current->bundle.sha256().substr(0, 12));
     }
+  }
+  absl::StatusOr<std::unique_ptr<vigil::verifier::QuoteAppraiser>> appraiser =
+      vigil::verifier::QuoteAppraiser::Create(
+          registry->get(), &reference_values, &boot_reference_values,
+          {config.measurement_pcr, config.allow_resettable_pcr}, &policies);
+  if (!appraiser.ok()) {
+    spdlog::error("{}", std::string(appraiser.status().message()));
+    return 2;
   }
   // EAR signing keys: explicit directory, or next to the store.
   std::unique_ptr<vigil::verifier::EarSigner> ear_signer;
@@ -239,6 +239,7 @@ int Run(VerifierConfig config) {
 
   vigil::verifier::AttestationOptions attestation;
   attestation.is_revoked = is_revoked;
+  attestation.policies = &policies;
   attestation.trust_domain = config.trust_domain;
   attestation.report_interval = config.report_interval;
   attestation.nonce_ttl = config.nonce_ttl;

@@ -358,7 +358,7 @@ TEST(WebhookFeedTest, PostsEveryCommittedStatusChangeOnceInOrder) {
   for (const Receiver::Delivery& d : receiver.deliveries()) {
     EXPECT_TRUE(d.signature_valid);
     nlohmann::json body = nlohmann::json::parse(d.body);
-    v1::TrustStatus status;
+    v1::TrustStatus status = v1::TRUST_STATUS_UNSPECIFIED;
     ASSERT_TRUE(
         v1::TrustStatus_Parse(body["verdict_change"]["status"].get<std::string>(), &status));
     seen.push_back(status);
