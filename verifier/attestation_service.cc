@@ -6,6 +6,7 @@
 #include <deque>
 #include <optional>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/digest.h"
@@ -58,7 +59,9 @@ v1::Verdict NonceRejection(v1::AppraisalReason reason, const std::string& detail
   return verdict;
 }
 
-// One info line per monitored process of an accepted report (what the quick start shows).
+// One info line per monitored process of an accepted report (what the quick start shows):
+// the status of the workload the process belongs to, or the node's verdict for a process
+// no policy selected.
 void LogReport(const std::string& node_id, const v1::RuntimeReport& report,
                const v1::Verdict& verdict) {
   std::string node = node_id.substr(0, 12);
@@ -66,13 +69,20 @@ void LogReport(const std::string& node_id, const v1::RuntimeReport& report,
   if (report.processes().empty()) {
     spdlog::info("report node={} seq={} processes=0 verdict={}", node, report.sequence(), status);
   }
+  absl::flat_hash_map<int, v1::TrustStatus> workload_status;
+  for (const v1::WorkloadVerdict& w : verdict.workloads()) {
+    for (int pid : w.pids()) workload_status.emplace(pid, w.status());
+  }
   for (const v1::ProcessSnapshot& p : report.processes()) {
+    auto w = workload_status.find(p.pid());
     spdlog::info(
         "report node={} seq={} pid={} comm={} seccomp={} filters={} nnp={} cap_eff={:#x} "
-        "vmlck_kib={} verdict={}",
+        "vmlck_kib={} {}={}",
         node, report.sequence(), p.pid(), EscapeUntrusted(p.comm()), p.seccomp().mode(),
         p.seccomp().filter_count(), p.seccomp().no_new_privs() ? 1 : 0,
-        p.capabilities().effective(), p.vm_locked_kib(), status);
+        p.capabilities().effective(), p.vm_locked_kib(),
+        w == workload_status.end() ? "verdict" : "workload",
+        w == workload_status.end() ? status : StatusName(w->second));
   }
 }
 
