@@ -335,6 +335,8 @@ absl::StatusOr<v1::GetLatestEvidenceResponse> Fabric::LatestEvidence(const std::
   return response;
 }
 
+std::string Fabric::NodeLog() const { return ReadOrEmpty(dir_ + "/node.log"); }
+
 std::string Fabric::Logs() const {
   auto tail = [](std::string text) {
     constexpr size_t kMax = 6000;

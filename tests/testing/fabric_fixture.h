@@ -88,6 +88,8 @@ class Fabric {
   pid_t naive_agent_pid() const { return naive_ ? naive_->pid() : 0; }
   /// A Fleet client with the fixture's operator certificate.
   v1::Fleet::Stub& fleet() { return *fleet_; }
+  /// The node's whole log so far.
+  std::string NodeLog() const;
   /// Text of the node's and the verifier's logs, for failure messages.
   std::string Logs() const;
 
