@@ -318,7 +318,12 @@ class AttestationService::Reactor final
     const AttestationOptions& options = service_->options_;
     absl::Time now = options.clock();
     {
+      // The stream may have been told to finish (shutdown, revocation) while this read was
+      // in flight: Finish is then called or about to be, and OnDone follows this callback,
+      // so nothing may outlive it. The evidence is dropped unanswered, as any evidence
+      // arriving on a closing stream is.
       absl::MutexLock lock(&mu_);
+      if (finish_status_.has_value()) return;
       ++holds_;
     }
     v1::Verdict verdict;
