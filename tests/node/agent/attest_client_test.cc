@@ -122,12 +122,22 @@ class RecordingSealer final : public EvidenceSealer {
   std::vector<std::pair<std::string, std::string>> sealed_;
 };
 
-// Events on demand, for the early-report path.
+// Events on demand, for the early-report path. Like the BPF source, it calls the wake-up
+// after queueing an event worth a report.
 class FakeEventSource final : public EventSource {
  public:
   void Push(v1::RuntimeEvent e) {
-    absl::MutexLock lock(&mu_);
-    events_.push_back(std::move(e));
+    const bool worth = WorthAReport(e);
+    {
+      absl::MutexLock lock(&mu_);
+      events_.push_back(std::move(e));
+    }
+    absl::MutexLock lock(&wake_mu_);
+    if (worth && wake_) wake_();
+  }
+  void SetWakeup(std::function<void()> wake) override {
+    absl::MutexLock lock(&wake_mu_);
+    wake_ = std::move(wake);
   }
   void Drain(std::vector<v1::RuntimeEvent>* out) override {
     absl::MutexLock lock(&mu_);
@@ -145,6 +155,8 @@ class FakeEventSource final : public EventSource {
  private:
   absl::Mutex mu_;
   std::vector<v1::RuntimeEvent> events_;
+  absl::Mutex wake_mu_;
+  std::function<void()> wake_;
 };
 
 class Server {
@@ -174,14 +186,17 @@ class Server {
 
 class AttestClientTest : public ::testing::Test {
  protected:
-  void StartClient(int port, absl::Duration default_interval = absl::Seconds(10)) {
+  void StartClient(int port, absl::Duration default_interval = absl::Seconds(10),
+                   absl::Duration min_report_gap = absl::Milliseconds(10),
+                   absl::Duration event_poll_interval = absl::Milliseconds(100)) {
     AttestClientOptions o;
     o.address = "127.0.0.1:" + std::to_string(port);
     o.credentials = [] { return grpc::InsecureChannelCredentials(); };
     o.default_report_interval = default_interval;
     o.initial_backoff = absl::Milliseconds(50);
     o.max_backoff = absl::Milliseconds(200);
-    o.min_report_gap = absl::Milliseconds(10);
+    o.min_report_gap = min_report_gap;
+    o.event_poll_interval = event_poll_interval;
     info_.node_id = "ab12";
     info_.hostname = "test-host";
     builder_ = std::make_unique<ReportBuilder>(info_, &matcher_, &snapshotter_, &events_);
@@ -264,6 +279,44 @@ TEST_F(AttestClientTest, ReportsAtOnceWhenEventsArriveInsteadOfWaitingForTheInte
   EXPECT_EQ(got[1].report.events(0).kind(), v1::EVENT_KIND_PTRACE);
   EXPECT_EQ(got[1].report.events(0).pid(), 4242);
   EXPECT_EQ(got[0].report.events_size(), 0);
+}
+
+v1::RuntimeEvent DeniedPtrace(int pid) {
+  v1::RuntimeEvent e;
+  e.set_kind(v1::EVENT_KIND_PTRACE);
+  e.set_pid(pid);
+  e.set_return_value(-1);
+  return e;
+}
+
+TEST_F(AttestClientTest, EventWakesTheClientWithoutWaitingForItsNextLook) {
+  // Neither the interval nor a look at the event source comes within the hour: only the
+  // source's wake-up can bring the second report.
+  FakeVerifier verifier(3'600'000);
+  Server server(&verifier, 0);
+  StartClient(server.port(), absl::Hours(1), absl::Milliseconds(10), absl::Hours(1));
+  ASSERT_TRUE(verifier.WaitForEvidence(1));
+  events_.Push(DeniedPtrace(4242));
+  ASSERT_TRUE(verifier.WaitForEvidence(2));
+  auto got = verifier.received();
+  ASSERT_EQ(got[1].report.events_size(), 1);
+  EXPECT_EQ(got[1].report.events(0).pid(), 4242);
+}
+
+TEST_F(AttestClientTest, FirstEventAfterAQuietSpellGoesOutRightAfterAPeriodicReport) {
+  // The gap between event-triggered reports is an hour, and the first report (periodic)
+  // has just gone out: the gap counts from event-triggered reports only, so the first
+  // event is reported at once.
+  FakeVerifier verifier(3'600'000);
+  Server server(&verifier, 0);
+  StartClient(server.port(), absl::Hours(1), absl::Hours(1), absl::Hours(1));
+  ASSERT_TRUE(verifier.WaitForEvidence(1));
+  events_.Push(DeniedPtrace(4343));
+  ASSERT_TRUE(verifier.WaitForEvidence(2));
+  auto got = verifier.received();
+  ASSERT_EQ(got[1].report.events_size(), 1);
+  EXPECT_EQ(got[1].report.events(0).pid(), 4343);
+  EXPECT_EQ(sealer_.sealed().size(), 2u) << "one seal (and quote) per report";
 }
 
 TEST_F(AttestClientTest, ReconnectsToARestartedVerifierAndKeepsCounting) {
