@@ -38,9 +38,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/digest.h"
+#include "common/policy/bundle.h"
+#include "common/policy/parser.h"
 #include "tests/testing/fabric_fixture.h"
 #include "tests/testing/temp_dir.h"
 #include "vigil/v1/fleet.grpc.pb.h"
@@ -110,6 +113,9 @@ class Watcher {
       if (changes_.empty()) return false;
       Change c = std::move(changes_.front());
       changes_.pop_front();
+      skipped_.push_back(
+          absl::StrCat(c.change.workload_name().empty() ? "node" : c.change.workload_name(), " ",
+                       vigil::v1::TrustStatus_Name(c.change.status())));
       if (c.change.workload_name() == kWorkloadName) {
         *out = std::move(c);
         return true;
@@ -118,7 +124,8 @@ class Watcher {
   }
   std::string EndStatus() {
     absl::MutexLock lock(&mu_);
-    return ended_ ? end_status_ : "still open";
+    return absl::StrCat(ended_ ? end_status_ : "still open",
+                        "; changes seen: ", absl::StrJoin(skipped_, ", "));
   }
 
  private:
@@ -127,6 +134,7 @@ class Watcher {
   std::thread thread_;
   absl::Mutex mu_;
   std::deque<Change> changes_;
+  std::vector<std::string> skipped_;
   bool ended_ = false;
   std::string end_status_;
 };
@@ -164,30 +172,39 @@ int RunBench(int trials) {
   std::filesystem::copy_file(std::filesystem::read_symlink("/proc/self/exe"), workload_exe);
   std::filesystem::permissions(workload_exe, std::filesystem::perms::owner_all);
 
-  const std::string policy_path = dir->path() + "/latency-bench.yaml";
-  std::ofstream(policy_path) << "apiVersion: vigil.dev/v1\n"
-                                "kind: RuntimePolicy\n"
-                                "metadata:\n"
-                                "  name: latency-bench\n"
-                                "  revision: 1\n"
-                                "spec:\n"
-                                "  workloads:\n"
-                                "    - name: "
-                             << kWorkloadName << "\n      selectors:\n        - comm=" << comm
-                             << "\n"
-                                "  rules:\n"
-                                "    - id: process-access-events\n"
-                                "      kind: events\n"
-                                "      events:\n"
-                                "        - {kind: ptrace, denied: warning, succeeded: "
-                                "contraindicated}\n"
-                                "      controls:\n"
-                                "        nist_800_53: [AC-6]\n";
+  const std::string policy_yaml = absl::StrCat(
+      "apiVersion: vigil.dev/v1\n"
+      "kind: RuntimePolicy\n"
+      "metadata:\n"
+      "  name: latency-bench\n"
+      "  revision: 1\n"
+      "spec:\n"
+      "  workloads:\n"
+      "    - name: ",
+      kWorkloadName, "\n      selectors:\n        - comm=", comm,
+      "\n"
+      "  rules:\n"
+      "    - id: process-access-events\n"
+      "      kind: events\n"
+      "      events:\n"
+      "        - {kind: ptrace, denied: warning, succeeded: contraindicated}\n"
+      "      controls:\n"
+      "        nist_800_53: [AC-6]\n");
+  // The verifier stores the policy; the node reports the digest of the bundle it runs with,
+  // so both get the bundle file (the verifier appraises under the bundle the node names).
+  absl::StatusOr<std::vector<vigil::policy::Policy>> parsed =
+      vigil::policy::ParsePoliciesOrError(policy_yaml, "latency-bench");
+  if (!parsed.ok()) return Fail(parsed.status().ToString(), nullptr);
+  absl::StatusOr<vigil::v1::PolicyBundle> bundle = vigil::policy::BuildBundle(*parsed);
+  if (!bundle.ok()) return Fail(bundle.status().ToString(), nullptr);
+  const std::string policy_path = dir->path() + "/bundle.yaml";
+  std::ofstream(policy_path, std::ios::binary) << bundle->content();
 
   Fabric::Options options;
   options.verifier_args = {"--policy", policy_path};
   // Event-triggered reports may follow each other closely: trials come one periodic report
   // (1 s) apart.
+  options.node_policy = policy_path;
   options.node_args = {"--select", absl::StrCat("comm=", comm), "--min-report-gap-ms", "100"};
   absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Start(options);
   if (!fabric.ok()) return Fail(fabric.status().ToString(), nullptr);

@@ -151,8 +151,16 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
 
   // Reference values as the node publishes them (typed YAML).
   const std::string rv_path = f->dir_ + "/rv.yaml";
-  absl::StatusOr<std::string> rv =
-      RunForOutput({Program("node/vigil-node"), "reference-values", "--out", rv_path});
+  std::vector<std::string> rv_argv = {Program("node/vigil-node"), "reference-values", "--out",
+                                      rv_path};
+  f->node_args_ = options.node_args;
+  if (!options.node_policy.empty()) {
+    for (std::vector<std::string>* argv : {&rv_argv, &f->node_args_}) {
+      argv->push_back("--policy");
+      argv->push_back(options.node_policy);
+    }
+  }
+  absl::StatusOr<std::string> rv = RunForOutput(rv_argv);
   if (!rv.ok()) return rv.status();
   if (options.omit_node_binary_reference) {
     YAML::Node root = YAML::LoadFile(rv_path);
@@ -178,7 +186,6 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
   if (!workload.ok()) return workload.status();
   f->workload_ = std::move(*workload);
 
-  f->node_args_ = options.node_args;
   if (options.demo_agents) {
     f->demo_agents_ = true;
     absl::StatusOr<std::unique_ptr<ChildProcess>> hardened = ChildProcess::Spawn(

@@ -67,6 +67,9 @@ class Fabric {
     bool demo_agents = false;
     /// Extra `vigil-node run` flags, e.g. {"--select", "comm=other"}.
     std::vector<std::string> node_args;
+    /// A policy bundle file the node runs with (`--policy`): its digest is in the reports,
+    /// measured, and published among the node's reference values.
+    std::string node_policy;
   };
   static absl::StatusOr<std::unique_ptr<Fabric>> Start(Options options);
   ~Fabric();
