@@ -26,7 +26,11 @@ constexpr absl::Duration kProgressBound = absl::Seconds(30);
 // evidence) and the next Challenge. It records what it received.
 class FakeVerifier final : public v1::Attestation::Service {
  public:
-  explicit FakeVerifier(uint32_t interval_ms) : interval_ms_(interval_ms) {}
+  // With `challenge_before_ack`, the next Challenge goes out before the Acknowledgement, so
+  // a client that counted the acknowledgement already holds the challenge and expects
+  // nothing more from the verifier.
+  explicit FakeVerifier(uint32_t interval_ms, bool challenge_before_ack = false)
+      : interval_ms_(interval_ms), challenge_before_ack_(challenge_before_ack) {}
 
   grpc::Status Attest(
       grpc::ServerContext* ctx,
@@ -48,7 +52,11 @@ class FakeVerifier final : public v1::Attestation::Service {
       ack.mutable_acknowledgement()->set_sequence(report.sequence());
       ack.mutable_acknowledgement()->mutable_verdict()->set_status(v1::TRUST_UNVERIFIED);
       ack.mutable_acknowledgement()->mutable_verdict()->add_reasons(v1::EVIDENCE_UNQUOTED);
-      if (!stream->Write(ack) || !stream->Write(Challenge())) break;
+      if (challenge_before_ack_) {
+        if (!stream->Write(Challenge()) || !stream->Write(ack)) break;
+      } else if (!stream->Write(ack) || !stream->Write(Challenge())) {
+        break;
+      }
     }
     absl::MutexLock lock(&mu_);
     if (!ctx->IsCancelled()) ++half_closed_by_node_;  // the node half-closed the stream
@@ -93,6 +101,7 @@ class FakeVerifier final : public v1::Attestation::Service {
   }
 
   const uint32_t interval_ms_;
+  const bool challenge_before_ack_;
   absl::Mutex mu_;
   int streams_ = 0;
   int half_closed_by_node_ = 0;
@@ -289,13 +298,24 @@ v1::RuntimeEvent DeniedPtrace(int pid) {
   return e;
 }
 
+// Waits until the client counted `n` acknowledgements; false if the bound passed.
+bool AwaitAcks(const AttestClient& client, uint64_t n) {
+  for (absl::Time limit = absl::Now() + kProgressBound; client.stats().acks_received < n;) {
+    if (absl::Now() > limit) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
 TEST_F(AttestClientTest, EventWakesTheClientWithoutWaitingForItsNextLook) {
-  // Neither the interval nor a look at the event source comes within the hour: only the
-  // source's wake-up can bring the second report.
-  FakeVerifier verifier(3'600'000);
+  // Neither the interval nor a look at the event source comes within the hour, and once the
+  // first acknowledgement is counted the verifier sends nothing more: only the source's
+  // wake-up can bring the second report.
+  FakeVerifier verifier(3'600'000, /*challenge_before_ack=*/true);
   Server server(&verifier, 0);
   StartClient(server.port(), absl::Hours(1), absl::Milliseconds(10), absl::Hours(1));
   ASSERT_TRUE(verifier.WaitForEvidence(1));
+  ASSERT_TRUE(AwaitAcks(*client_, 1));
   events_.Push(DeniedPtrace(4242));
   ASSERT_TRUE(verifier.WaitForEvidence(2));
   auto got = verifier.received();
@@ -307,10 +327,11 @@ TEST_F(AttestClientTest, FirstEventAfterAQuietSpellGoesOutRightAfterAPeriodicRep
   // The gap between event-triggered reports is an hour, and the first report (periodic)
   // has just gone out: the gap counts from event-triggered reports only, so the first
   // event is reported at once.
-  FakeVerifier verifier(3'600'000);
+  FakeVerifier verifier(3'600'000, /*challenge_before_ack=*/true);
   Server server(&verifier, 0);
   StartClient(server.port(), absl::Hours(1), absl::Hours(1), absl::Hours(1));
   ASSERT_TRUE(verifier.WaitForEvidence(1));
+  ASSERT_TRUE(AwaitAcks(*client_, 1));
   events_.Push(DeniedPtrace(4343));
   ASSERT_TRUE(verifier.WaitForEvidence(2));
   auto got = verifier.received();
