@@ -7,6 +7,7 @@
 #include <deque>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -81,6 +82,12 @@ AttestClient::Stats AttestClient::stats() const {
 absl::Status AttestClient::Run() {
   if (options_.address.empty()) return absl::InvalidArgumentError("no verifier address");
   if (!options_.credentials) return absl::InvalidArgumentError("no channel credentials");
+  // Events worth a report wake the stream loop at once instead of at its next look.
+  builder_->SetEventWakeup([this] {
+    absl::MutexLock lock(&mu_);
+    events_signalled_ = true;
+  });
+  absl::Cleanup no_wakeup = [this] { builder_->SetEventWakeup(nullptr); };
   absl::BitGen gen;
   int attempt = 0;
   while (true) {
@@ -107,6 +114,13 @@ absl::Status AttestClient::Run() {
   }
   spdlog::info("attest client stopped");
   return absl::OkStatus();
+}
+
+absl::Duration AttestClient::NextWait(bool holding_challenge, absl::Time periodic_due,
+                                      absl::Time early_due) const {
+  absl::Duration wait = options_.event_poll_interval;
+  if (!holding_challenge) return wait;
+  return std::clamp(std::min(periodic_due, early_due) - absl::Now(), absl::ZeroDuration(), wait);
 }
 
 absl::StatusOr<v1::NodeMessage> AttestClient::NextEvidence(const v1::Challenge& challenge) {
@@ -203,6 +217,7 @@ absl::Status AttestClient::RunStream(bool* healthy) {
   std::optional<v1::Challenge> challenge;
   absl::Duration interval = options_.default_report_interval;
   absl::Time last_report = absl::InfinitePast();
+  absl::Time last_event_report = absl::InfinitePast();  // last report events brought forward
   size_t interesting = 0;
   bool shutting_down = false;
   bool write_failed = false;
@@ -217,8 +232,12 @@ absl::Status AttestClient::RunStream(bool* healthy) {
     std::deque<v1::VerifierMessage> got;
     {
       absl::MutexLock lock(&mu_);
-      auto woken = [&]() { return shutdown_ || read_done || !inbox.empty(); };
-      mu_.AwaitWithTimeout(absl::Condition(&woken), options_.event_poll_interval);
+      auto woken = [&]() { return shutdown_ || read_done || !inbox.empty() || events_signalled_; };
+      mu_.AwaitWithTimeout(absl::Condition(&woken),
+                           NextWait(challenge.has_value(), last_report + interval,
+                                    interesting > 0 ? last_event_report + options_.min_report_gap
+                                                    : absl::InfiniteFuture()));
+      events_signalled_ = false;
       got.swap(inbox);
       shutting_down = shutdown_;
       if (shutting_down || (read_done && got.empty())) break;
@@ -284,10 +303,13 @@ absl::Status AttestClient::RunStream(bool* healthy) {
     interesting += builder_->PollEvents();
     if (!challenge.has_value()) continue;
     absl::Time now = absl::Now();
-    bool due = last_report == absl::InfinitePast() || now - last_report >= interval ||
-               (interesting > 0 && now - last_report >= options_.min_report_gap);
-    if (!due) continue;
+    // The interval counts from any report; the gap only from the last report that events
+    // brought forward, so the first event after a quiet spell goes out at once.
+    bool periodic = now - last_report >= interval;
+    bool early = interesting > 0 && now - last_event_report >= options_.min_report_gap;
+    if (!periodic && !early) continue;
     last_report = now;
+    if (!periodic) last_event_report = now;
     interesting = 0;
     auto msg = NextEvidence(*challenge);
     if (!msg.ok()) {

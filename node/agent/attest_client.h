@@ -56,9 +56,12 @@ struct AttestClientOptions {
   int max_message_bytes = 4 << 20;
   /// Used when a Challenge carries no report_interval_ms.
   absl::Duration default_report_interval = absl::Seconds(10);
-  /// Reports triggered by events come at most this often.
+  /// Reports that events bring forward come at most this often; the first event after a
+  /// quiet spell of at least this long is reported at once.
   absl::Duration min_report_gap = absl::Seconds(1);
-  /// How often the event source is polled for events worth an early report.
+  /// The longest the client waits between looks at the event source. The event source
+  /// wakes the client as soon as events worth a report arrive (EventSource::SetWakeup),
+  /// so this only bounds the wait.
   absl::Duration event_poll_interval = absl::Milliseconds(100);
   /// Reconnection: exponential backoff with full jitter, reset after a healthy stream.
   absl::Duration initial_backoff = absl::Milliseconds(500);
@@ -111,6 +114,10 @@ class AttestClient {
  private:
   // One stream from open to end. Sets `*healthy` once an acknowledgement arrived.
   absl::Status RunStream(bool* healthy);
+  // How long the stream loop may wait for messages or events: until the next periodic or
+  // event-triggered report is due while a challenge is held, at most event_poll_interval.
+  absl::Duration NextWait(bool holding_challenge, absl::Time periodic_due,
+                          absl::Time early_due) const;
   // Builds, seals and returns the next evidence for `challenge`.
   absl::StatusOr<v1::NodeMessage> NextEvidence(const v1::Challenge& challenge);
   // When the certificate on disk is due for renewal (InfiniteFuture when renewal is off).
@@ -133,6 +140,8 @@ class AttestClient {
 
   mutable absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  // Set by the event source's wake-up, cleared by the stream loop when it looks.
+  bool events_signalled_ ABSL_GUARDED_BY(mu_) = false;
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 

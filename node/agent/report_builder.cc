@@ -8,13 +8,6 @@
 #include "node/procfs/procfs.h"
 
 namespace vigil::node {
-namespace {
-
-bool OfInterest(const v1::RuntimeEvent& e) {
-  return e.kind() != v1::EVENT_KIND_PROCESS_FORK && e.kind() != v1::EVENT_KIND_PROCESS_EXIT;
-}
-
-}  // namespace
 
 absl::StatusOr<NodeInfo> ReadLocalNodeInfo() {
   NodeInfo info;
@@ -44,7 +37,7 @@ size_t ReportBuilder::PollEvents() {
   events_->Drain(&fresh);
   size_t interesting = 0;
   for (v1::RuntimeEvent& e : fresh) {
-    interesting += OfInterest(e) ? 1 : 0;
+    interesting += WorthAReport(e) ? 1 : 0;
     pending_.push_back(std::move(e));
   }
   while (pending_.size() > max_pending_events_) {
@@ -52,6 +45,10 @@ size_t ReportBuilder::PollEvents() {
     ++queue_dropped_;
   }
   return interesting;
+}
+
+void ReportBuilder::SetEventWakeup(std::function<void()> wake) {
+  if (events_ != nullptr) events_->SetWakeup(std::move(wake));
 }
 
 v1::RuntimeReport ReportBuilder::Build(size_t max_payload_bytes) {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,10 @@ class ReportBuilder {
   /// Moves new events from the EventSource into the pending queue. Returns how many of them
   /// are of interest (anything but fork/exit bookkeeping), i.e. worth an early report.
   size_t PollEvents();
+
+  /// Has the EventSource call `wake` soon after events worth a report arrive (see
+  /// EventSource::SetWakeup); an empty function stops the calls. No-op without a source.
+  void SetEventWakeup(std::function<void()> wake);
 
   /// Builds the next report (sequence + 1) whose serialized size is at most
   /// `max_payload_bytes`: events that do not fit stay queued for the next report; if the

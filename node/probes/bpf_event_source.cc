@@ -113,6 +113,11 @@ struct BpfEventSource::State {
   size_t capacity = 0;
   std::atomic<uint64_t> queue_full{0};
   std::atomic<uint64_t> malformed{0};
+  // Set by OnRecord when an event worth a report was queued; the consumer thread then calls
+  // `wake` once per ring-buffer batch. Both touched only by the consumer thread.
+  bool wake_pending = false;
+  std::mutex wake_mu;
+  std::function<void()> wake;  // guarded by wake_mu
 
   int64_t boot_to_wall_ns = 0;
   int node_tgid = 0;
@@ -134,6 +139,7 @@ struct BpfEventSource::State {
         self->queue_full.fetch_add(1, std::memory_order_relaxed);
         return 0;
       }
+      self->wake_pending |= WorthAReport(*event);
       self->queue.push_back(*std::move(event));
     }
     self->cv.notify_all();
@@ -146,6 +152,11 @@ struct BpfEventSource::State {
       if (n < 0 && n != -EINTR) {
         spdlog::error("BPF ring buffer poll failed: {}", std::strerror(-n));
         break;
+      }
+      if (wake_pending) {
+        wake_pending = false;
+        std::lock_guard<std::mutex> lock(wake_mu);
+        if (wake) wake();
       }
     }
     // Records already in the buffer when asked to stop are still delivered or counted.
@@ -274,6 +285,11 @@ bool BpfEventSource::WaitForEvents(absl::Duration timeout) const {
   std::unique_lock<std::mutex> lock(state_->mu);
   return state_->cv.wait_for(lock, absl::ToChronoNanoseconds(timeout),
                              [this] { return !state_->queue.empty(); });
+}
+
+void BpfEventSource::SetWakeup(std::function<void()> wake) {
+  std::lock_guard<std::mutex> lock(state_->wake_mu);
+  state_->wake = std::move(wake);
 }
 
 v1::ProbeStatus BpfEventSource::Status() const {

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,9 @@ class BpfEventSource final : public EventSource {
   void Drain(std::vector<v1::RuntimeEvent>* out) override;
   v1::ProbeStatus Status() const override;
   std::vector<int> MonitoredPids() const override;
+  /// Called by the consumer thread after each ring-buffer batch that queued an event worth
+  /// a report.
+  void SetWakeup(std::function<void()> wake) override;
 
   /// Replaces the kernel-side selectors (at most 16) and recomputes the cgroup ids that
   /// cgroup/container selectors match. Processes already monitored stay monitored.

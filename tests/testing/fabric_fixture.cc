@@ -49,8 +49,9 @@ std::string ReadOrEmpty(const std::string& path) {
   return s.ok() ? *s : std::string();
 }
 
-// Whether something accepts TCP connections on 127.0.0.1:`port`.
-bool Accepts(int port) {
+}  // namespace
+
+bool AcceptsConnections(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return false;
   absl::Cleanup close_fd = [fd] { close(fd); };
@@ -60,8 +61,6 @@ bool Accepts(int port) {
   addr.sin_port = htons(static_cast<uint16_t>(port));
   return connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
     const std::vector<std::string>& argv, const std::string& log_path) {
@@ -152,8 +151,16 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
 
   // Reference values as the node publishes them (typed YAML).
   const std::string rv_path = f->dir_ + "/rv.yaml";
-  absl::StatusOr<std::string> rv =
-      RunForOutput({Program("node/vigil-node"), "reference-values", "--out", rv_path});
+  std::vector<std::string> rv_argv = {Program("node/vigil-node"), "reference-values", "--out",
+                                      rv_path};
+  f->node_args_ = options.node_args;
+  if (!options.node_policy.empty()) {
+    for (std::vector<std::string>* argv : {&rv_argv, &f->node_args_}) {
+      argv->push_back("--policy");
+      argv->push_back(options.node_policy);
+    }
+  }
+  absl::StatusOr<std::string> rv = RunForOutput(rv_argv);
   if (!rv.ok()) return rv.status();
   if (options.omit_node_binary_reference) {
     YAML::Node root = YAML::LoadFile(rv_path);
@@ -225,7 +232,7 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
   // Wait for the listener with plain TCP connects first: a gRPC channel that found it closed
   // backs off for seconds before trying again.
   absl::Time deadline = absl::Now() + kProgressBound;
-  while (!Accepts(f->verifier_port_.port())) {
+  while (!AcceptsConnections(f->verifier_port_.port())) {
     if (!f->verifier_->Running() || absl::Now() > deadline) {
       return absl::UnavailableError(absl::StrCat("verifier never listened\n", f->Logs()));
     }
@@ -282,6 +289,7 @@ absl::Status Fabric::StartNode() {
       argv.push_back(absl::StrCat("pid=", agent->pid()));
     }
   }
+  argv.insert(argv.end(), node_args_.begin(), node_args_.end());
   absl::StatusOr<std::unique_ptr<ChildProcess>> node =
       ChildProcess::Spawn(argv, dir_ + "/node.log");
   if (!node.ok()) return node.status();

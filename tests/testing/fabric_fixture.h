@@ -46,6 +46,10 @@ class ChildProcess {
   int wait_status_ = -1;
 };
 
+/// Whether something accepts TCP connections on 127.0.0.1:`port`. Poll this before the
+/// first gRPC call: a channel that found the port closed backs off for seconds.
+bool AcceptsConnections(int port);
+
 /// Runs `argv` to completion, returns its stdout; an error if it exits non-zero.
 absl::StatusOr<std::string> RunForOutput(const std::vector<std::string>& argv);
 
@@ -61,6 +65,11 @@ class Fabric {
     std::vector<std::string> verifier_args;
     /// Also start the demo agents (deploy/demo), which the node then selects too.
     bool demo_agents = false;
+    /// Extra `vigil-node run` flags, e.g. {"--select", "comm=other"}.
+    std::vector<std::string> node_args;
+    /// A policy bundle file the node runs with (`--policy`): its digest is in the reports,
+    /// measured, and published among the node's reference values.
+    std::string node_policy;
   };
   static absl::StatusOr<std::unique_ptr<Fabric>> Start(Options options);
   ~Fabric();
@@ -110,6 +119,7 @@ class Fabric {
   std::unique_ptr<ChildProcess> hardened_;
   std::unique_ptr<ChildProcess> naive_;
   bool demo_agents_ = false;
+  std::vector<std::string> node_args_;
   std::unique_ptr<ChildProcess> verifier_;
   std::unique_ptr<ChildProcess> node_;
   std::unique_ptr<v1::Fleet::Stub> fleet_;

@@ -26,7 +26,11 @@ constexpr absl::Duration kProgressBound = absl::Seconds(30);
 // evidence) and the next Challenge. It records what it received.
 class FakeVerifier final : public v1::Attestation::Service {
  public:
-  explicit FakeVerifier(uint32_t interval_ms) : interval_ms_(interval_ms) {}
+  // With `challenge_before_ack`, the next Challenge goes out before the Acknowledgement, so
+  // a client that counted the acknowledgement already holds the challenge and expects
+  // nothing more from the verifier.
+  explicit FakeVerifier(uint32_t interval_ms, bool challenge_before_ack = false)
+      : interval_ms_(interval_ms), challenge_before_ack_(challenge_before_ack) {}
 
   grpc::Status Attest(
       grpc::ServerContext* ctx,
@@ -48,7 +52,11 @@ class FakeVerifier final : public v1::Attestation::Service {
       ack.mutable_acknowledgement()->set_sequence(report.sequence());
       ack.mutable_acknowledgement()->mutable_verdict()->set_status(v1::TRUST_UNVERIFIED);
       ack.mutable_acknowledgement()->mutable_verdict()->add_reasons(v1::EVIDENCE_UNQUOTED);
-      if (!stream->Write(ack) || !stream->Write(Challenge())) break;
+      if (challenge_before_ack_) {
+        if (!stream->Write(Challenge()) || !stream->Write(ack)) break;
+      } else if (!stream->Write(ack) || !stream->Write(Challenge())) {
+        break;
+      }
     }
     absl::MutexLock lock(&mu_);
     if (!ctx->IsCancelled()) ++half_closed_by_node_;  // the node half-closed the stream
@@ -93,6 +101,7 @@ class FakeVerifier final : public v1::Attestation::Service {
   }
 
   const uint32_t interval_ms_;
+  const bool challenge_before_ack_;
   absl::Mutex mu_;
   int streams_ = 0;
   int half_closed_by_node_ = 0;
@@ -122,12 +131,22 @@ class RecordingSealer final : public EvidenceSealer {
   std::vector<std::pair<std::string, std::string>> sealed_;
 };
 
-// Events on demand, for the early-report path.
+// Events on demand, for the early-report path. Like the BPF source, it calls the wake-up
+// after queueing an event worth a report.
 class FakeEventSource final : public EventSource {
  public:
   void Push(v1::RuntimeEvent e) {
-    absl::MutexLock lock(&mu_);
-    events_.push_back(std::move(e));
+    const bool worth = WorthAReport(e);
+    {
+      absl::MutexLock lock(&mu_);
+      events_.push_back(std::move(e));
+    }
+    absl::MutexLock lock(&wake_mu_);
+    if (worth && wake_) wake_();
+  }
+  void SetWakeup(std::function<void()> wake) override {
+    absl::MutexLock lock(&wake_mu_);
+    wake_ = std::move(wake);
   }
   void Drain(std::vector<v1::RuntimeEvent>* out) override {
     absl::MutexLock lock(&mu_);
@@ -145,6 +164,8 @@ class FakeEventSource final : public EventSource {
  private:
   absl::Mutex mu_;
   std::vector<v1::RuntimeEvent> events_;
+  absl::Mutex wake_mu_;
+  std::function<void()> wake_;
 };
 
 class Server {
@@ -174,14 +195,17 @@ class Server {
 
 class AttestClientTest : public ::testing::Test {
  protected:
-  void StartClient(int port, absl::Duration default_interval = absl::Seconds(10)) {
+  void StartClient(int port, absl::Duration default_interval = absl::Seconds(10),
+                   absl::Duration min_report_gap = absl::Milliseconds(10),
+                   absl::Duration event_poll_interval = absl::Milliseconds(100)) {
     AttestClientOptions o;
     o.address = "127.0.0.1:" + std::to_string(port);
     o.credentials = [] { return grpc::InsecureChannelCredentials(); };
     o.default_report_interval = default_interval;
     o.initial_backoff = absl::Milliseconds(50);
     o.max_backoff = absl::Milliseconds(200);
-    o.min_report_gap = absl::Milliseconds(10);
+    o.min_report_gap = min_report_gap;
+    o.event_poll_interval = event_poll_interval;
     info_.node_id = "ab12";
     info_.hostname = "test-host";
     builder_ = std::make_unique<ReportBuilder>(info_, &matcher_, &snapshotter_, &events_);
@@ -264,6 +288,56 @@ TEST_F(AttestClientTest, ReportsAtOnceWhenEventsArriveInsteadOfWaitingForTheInte
   EXPECT_EQ(got[1].report.events(0).kind(), v1::EVENT_KIND_PTRACE);
   EXPECT_EQ(got[1].report.events(0).pid(), 4242);
   EXPECT_EQ(got[0].report.events_size(), 0);
+}
+
+v1::RuntimeEvent DeniedPtrace(int pid) {
+  v1::RuntimeEvent e;
+  e.set_kind(v1::EVENT_KIND_PTRACE);
+  e.set_pid(pid);
+  e.set_return_value(-1);
+  return e;
+}
+
+// Waits until the client counted `n` acknowledgements; false if the bound passed.
+bool AwaitAcks(const AttestClient& client, uint64_t n) {
+  for (absl::Time limit = absl::Now() + kProgressBound; client.stats().acks_received < n;) {
+    if (absl::Now() > limit) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+TEST_F(AttestClientTest, EventWakesTheClientWithoutWaitingForItsNextLook) {
+  // Neither the interval nor a look at the event source comes within the hour, and once the
+  // first acknowledgement is counted the verifier sends nothing more: only the source's
+  // wake-up can bring the second report.
+  FakeVerifier verifier(3'600'000, /*challenge_before_ack=*/true);
+  Server server(&verifier, 0);
+  StartClient(server.port(), absl::Hours(1), absl::Milliseconds(10), absl::Hours(1));
+  ASSERT_TRUE(verifier.WaitForEvidence(1));
+  ASSERT_TRUE(AwaitAcks(*client_, 1));
+  events_.Push(DeniedPtrace(4242));
+  ASSERT_TRUE(verifier.WaitForEvidence(2));
+  auto got = verifier.received();
+  ASSERT_EQ(got[1].report.events_size(), 1);
+  EXPECT_EQ(got[1].report.events(0).pid(), 4242);
+}
+
+TEST_F(AttestClientTest, FirstEventAfterAQuietSpellGoesOutRightAfterAPeriodicReport) {
+  // The gap between event-triggered reports is an hour, and the first report (periodic)
+  // has just gone out: the gap counts from event-triggered reports only, so the first
+  // event is reported at once.
+  FakeVerifier verifier(3'600'000, /*challenge_before_ack=*/true);
+  Server server(&verifier, 0);
+  StartClient(server.port(), absl::Hours(1), absl::Hours(1), absl::Hours(1));
+  ASSERT_TRUE(verifier.WaitForEvidence(1));
+  ASSERT_TRUE(AwaitAcks(*client_, 1));
+  events_.Push(DeniedPtrace(4343));
+  ASSERT_TRUE(verifier.WaitForEvidence(2));
+  auto got = verifier.received();
+  ASSERT_EQ(got[1].report.events_size(), 1);
+  EXPECT_EQ(got[1].report.events(0).pid(), 4343);
+  EXPECT_EQ(sealer_.sealed().size(), 2u) << "one seal (and quote) per report";
 }
 
 TEST_F(AttestClientTest, ReconnectsToARestartedVerifierAndKeepsCounting) {

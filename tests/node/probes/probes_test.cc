@@ -23,6 +23,7 @@
 #include <gmock/gmock.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "tests/node/probes/probe_test_util.h"
 
 namespace vigil::node {
@@ -119,6 +120,37 @@ TEST_P(ProbesTest, PtraceDeniedBySeccompIsReportedWithEperm) {
   ASSERT_EQ(seccomps.size(), 1u);
   EXPECT_EQ(seccomps[0].args(0), static_cast<uint64_t>(SECCOMP_SET_MODE_FILTER));
   EXPECT_EQ(seccomps[0].return_value(), 0);
+}
+
+TEST_P(ProbesTest, WakesTheReaderOnceAnEventWorthAReportIsQueued) {
+  absl::Mutex mu;
+  int wakes = 0;
+  source_->SetWakeup([&] {
+    absl::MutexLock lock(&mu);
+    ++wakes;
+  });
+  std::vector<v1::RuntimeEvent> queued;
+  ChildRun run = RunChild(
+      [](SharedValues* out) {
+        out->v[0] = Raw(ptrace(PTRACE_ATTACH, 0x3ffffff0, nullptr, nullptr));
+      },
+      [](int pid) { ASSERT_TRUE(source_->Monitor(pid).ok()); });
+  ASSERT_EQ(run.values.v[0], -ESRCH);
+  {
+    absl::MutexLock lock(&mu);
+    auto woken = [&] { return wakes > 0; };
+    EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(&woken), absl::Seconds(20)))
+        << "no wake-up for a denied ptrace";
+  }
+  source_->SetWakeup(nullptr);
+  // The wake-up comes after the event is queued: it is already there to drain.
+  source_->Drain(&queued);
+  std::vector<v1::RuntimeEvent> ptraces;
+  for (const auto& e : OfKind(queued, v1::EVENT_KIND_PTRACE)) {
+    if (e.pid() == run.pid) ptraces.push_back(e);
+  }
+  ASSERT_EQ(ptraces.size(), 1u);
+  EXPECT_EQ(ptraces[0].return_value(), -ESRCH);
 }
 
 TEST_P(ProbesTest, PtraceOfMissingProcessCarriesTargetAndErrno) {

@@ -1,0 +1,319 @@
+// Durability under SIGKILL: the real vigil-verifier binary, under a steady load of Attest
+// streams from several nodes, is killed with SIGKILL at varied moments and restarted on the
+// same --db, again and again. Every verdict a node saw acknowledged must be in the store
+// afterwards, and so must the policy stored before the first kill.
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/digest.h"
+#include "tests/testing/fabric_fixture.h"
+#include "tests/testing/pki_fixture.h"
+#include "tests/testing/reserved_port.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/verifier_fixture.h"
+#include "verifier/store/sqlite_store.h"
+#include "vigil/v1/attestation.grpc.pb.h"
+#include "vigil/v1/runtime.pb.h"
+
+namespace vigil {
+namespace {
+
+using testing::ChildProcess;
+using testing::TestPki;
+
+// Only keeps a broken verifier from hanging the suite; no assertion depends on speed.
+constexpr absl::Duration kProgressBound = absl::Seconds(60);
+constexpr int kNodes = 4;
+constexpr int kKills = 10;
+constexpr char kPolicyName[] = "baseline";
+
+std::string NodeId(int i) { return absl::StrCat(std::string(62, 'c'), "0", i); }
+
+// One node's Attest client: answers every Challenge with unquoted evidence whose payload is
+// unique, and remembers the evidence_sha256 of every acknowledged one. Reconnects (on a
+// fresh channel, so without gRPC's backoff) whenever the stream ends, until stopped.
+class LoadClient {
+ public:
+  LoadClient(std::string node_id, CertAndKey identity, std::string ca_pem, std::string address)
+      : node_id_(std::move(node_id)),
+        identity_(std::move(identity)),
+        ca_pem_(std::move(ca_pem)),
+        address_(std::move(address)) {}
+  ~LoadClient() { Stop(); }
+
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+      if (ctx_ != nullptr) ctx_->TryCancel();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  size_t acknowledged() const {
+    absl::MutexLock lock(&mu_);
+    return acked_.size();
+  }
+  std::vector<std::string> acked() const {
+    absl::MutexLock lock(&mu_);
+    return acked_;
+  }
+  std::vector<std::string> problems() const {
+    absl::MutexLock lock(&mu_);
+    return problems_;
+  }
+  const std::string& node_id() const { return node_id_; }
+
+ private:
+  void Run() {
+    uint64_t sequence = 0;
+    while (true) {
+      auto stub = v1::Attestation::NewStub(
+          testing::MakeChannel(address_, testing::ClientCredentials(ca_pem_, identity_)));
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + kProgressBound));
+      {
+        absl::MutexLock lock(&mu_);
+        if (stop_) return;
+        ctx_ = &ctx;
+      }
+      auto stream = stub->Attest(&ctx);
+      std::string in_flight;  // evidence_sha256 of the evidence awaiting its acknowledgement
+      v1::VerifierMessage m;
+      while (stream->Read(&m)) {
+        if (m.has_acknowledgement()) {
+          const std::string& sha = m.acknowledgement().verdict().evidence_sha256();
+          absl::MutexLock lock(&mu_);
+          if (in_flight.empty() || sha != in_flight) {
+            problems_.push_back(absl::StrCat("acknowledgement for ", sha, " while ",
+                                             in_flight.empty() ? "nothing" : in_flight,
+                                             " was in flight"));
+          } else {
+            acked_.push_back(sha);
+          }
+          in_flight.clear();
+        } else if (m.has_challenge()) {
+          v1::RuntimeReport report;
+          report.set_node_id(node_id_);
+          report.set_sequence(++sequence);
+          report.set_hostname(absl::StrCat("kill-test-", node_id_.substr(60), "-", sequence));
+          v1::NodeMessage evidence;
+          evidence.mutable_evidence()->set_nonce(m.challenge().nonce());
+          evidence.mutable_evidence()->set_payload(report.SerializeAsString());
+          in_flight = HexEncode(Sha256(evidence.evidence().payload()));
+          if (!stream->Write(evidence)) break;
+        }
+        // Other messages (renewals, policy updates) are not this test's concern.
+      }
+      stream->Finish();
+      {
+        absl::MutexLock lock(&mu_);
+        ctx_ = nullptr;
+        if (stop_) return;
+      }
+      // The verifier is down or restarting: try again shortly.
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+
+  const std::string node_id_;
+  const CertAndKey identity_;
+  const std::string ca_pem_;
+  const std::string address_;
+  std::thread thread_;
+  mutable absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<std::string> acked_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> problems_ ABSL_GUARDED_BY(mu_);
+};
+
+class VerifierKillTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<TestPki>> pki = TestPki::Create();
+    ASSERT_TRUE(pki.ok()) << pki.status();
+    pki_ = *std::move(pki);
+    absl::StatusOr<testing::TestTempDir> dir = testing::TestTempDir::Create("verifier-kill");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *std::move(dir);
+    absl::StatusOr<testing::ReservedPort> port = testing::ReservedPort::Create();
+    ASSERT_TRUE(port.ok()) << port.status();
+    port_ = *std::move(port);
+    db_ = dir_.path() + "/db/vigil.db";
+  }
+
+  // Starts vigil-verifier on the reserved port and the test's --db; waits until it listens.
+  void StartVerifier(bool with_policy) {
+    std::vector<std::string> argv = {absl::StrCat(VIGIL_BUILD_DIR, "/verifier/vigil-verifier"),
+                                     "--pki-dir",
+                                     pki_->dir(),
+                                     "--listen",
+                                     port_.address(),
+                                     "--db",
+                                     db_,
+                                     "--report-interval",
+                                     "1s"};
+    if (with_policy) {
+      argv.push_back("--policy");
+      argv.push_back(VIGIL_SOURCE_DIR "/deploy/policies/baseline.yaml");
+    }
+    absl::StatusOr<std::unique_ptr<ChildProcess>> v =
+        ChildProcess::Spawn(argv, dir_.path() + "/verifier.log");
+    ASSERT_TRUE(v.ok()) << v.status();
+    verifier_ = *std::move(v);
+    absl::Time deadline = absl::Now() + kProgressBound;
+    while (!testing::AcceptsConnections(port_.port())) {
+      ASSERT_TRUE(verifier_->Running()) << "vigil-verifier exited\n" << Log();
+      ASSERT_LT(absl::Now(), deadline) << "vigil-verifier never listened\n" << Log();
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  }
+
+  size_t TotalAcknowledged() const {
+    size_t n = 0;
+    for (const auto& c : clients_) n += c->acknowledged();
+    return n;
+  }
+
+  // Waits until the clients together saw more than `n` acknowledgements.
+  void AwaitAcknowledgedBeyond(size_t n) {
+    absl::Time deadline = absl::Now() + kProgressBound;
+    while (TotalAcknowledged() <= n) {
+      ASSERT_TRUE(verifier_->Running()) << "vigil-verifier exited\n" << Log();
+      ASSERT_LT(absl::Now(), deadline) << "no acknowledgement beyond " << n << "\n" << Log();
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+  }
+
+  void KillVerifier() {
+    ASSERT_EQ(kill(verifier_->pid(), SIGKILL), 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(verifier_->pid(), &status, 0), verifier_->pid());
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+    verifier_.reset();  // already reaped: nothing left to stop
+  }
+
+  std::string Log() const {
+    absl::StatusOr<std::string> log = ReadFileToString(dir_.path() + "/verifier.log");
+    if (!log.ok()) return "";
+    constexpr size_t kMax = 6000;
+    return log->size() > kMax ? log->substr(log->size() - kMax) : *log;
+  }
+
+  std::unique_ptr<TestPki> pki_;
+  testing::TestTempDir dir_;
+  testing::ReservedPort port_;
+  std::string db_;
+  std::unique_ptr<ChildProcess> verifier_;
+  std::vector<std::unique_ptr<LoadClient>> clients_;
+};
+
+TEST_F(VerifierKillTest, NoAcknowledgedVerdictNorStoredPolicyIsLostToSigkill) {
+  // The policy is given only at the first start: later starts find it in the store.
+  ASSERT_NO_FATAL_FAILURE(StartVerifier(/*with_policy=*/true));
+  for (int i = 0; i < kNodes; ++i) {
+    absl::StatusOr<CertAndKey> cert = pki_->IssueNode(NodeId(i));
+    ASSERT_TRUE(cert.ok()) << cert.status();
+    clients_.push_back(
+        std::make_unique<LoadClient>(NodeId(i), *cert, pki_->ca_cert_pem(), port_.address()));
+    clients_.back()->Start();
+  }
+
+  absl::BitGen gen;
+  std::vector<size_t> acknowledged_by_round;
+  for (int round = 0; round < kKills; ++round) {
+    if (round > 0) {
+      ASSERT_NO_FATAL_FAILURE(StartVerifier(/*with_policy=*/false));
+    }
+    // Ready once it acknowledged something; then let it run for a varied number of further
+    // acknowledgements (none at all in some rounds) and kill it mid-stream.
+    size_t before = TotalAcknowledged();
+    ASSERT_NO_FATAL_FAILURE(AwaitAcknowledgedBeyond(before));
+    size_t extra = absl::Uniform<size_t>(gen, 0, 3) == 0 ? 0 : absl::Uniform<size_t>(gen, 1, 60);
+    ASSERT_NO_FATAL_FAILURE(AwaitAcknowledgedBeyond(before + extra));
+    ASSERT_NO_FATAL_FAILURE(KillVerifier());
+    acknowledged_by_round.push_back(TotalAcknowledged() - before);
+  }
+
+  // One more start, which must serve again; then the clients stop and this verifier is
+  // killed too before the file is read.
+  ASSERT_NO_FATAL_FAILURE(StartVerifier(/*with_policy=*/false));
+  ASSERT_NO_FATAL_FAILURE(AwaitAcknowledgedBeyond(TotalAcknowledged()));
+  for (auto& c : clients_) c->Stop();
+  ASSERT_NO_FATAL_FAILURE(KillVerifier());
+
+  for (const auto& c : clients_) {
+    for (const std::string& p : c->problems()) ADD_FAILURE() << c->node_id() << ": " << p;
+  }
+  for (int round = 0; round < kKills; ++round) {
+    EXPECT_GT(acknowledged_by_round[round], 0u) << "round " << round;
+  }
+
+  absl::StatusOr<std::unique_ptr<verifier::SqliteStore>> store = verifier::SqliteStore::Open(db_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  size_t checked = 0;
+  for (const auto& c : clients_) {
+    std::set<std::string> stored;
+    verifier::VerdictQuery query;
+    query.node_id = c->node_id();
+    query.page_size = 1000;
+    while (true) {
+      absl::StatusOr<verifier::VerdictPage> page = (*store)->ListVerdicts(query);
+      ASSERT_TRUE(page.ok()) << page.status();
+      for (const v1::Verdict& v : page->verdicts) stored.insert(v.evidence_sha256());
+      if (page->next_page_token.empty()) break;
+      query.page_token = page->next_page_token;
+    }
+    std::vector<std::string> acked = c->acked();
+    ASSERT_FALSE(acked.empty()) << c->node_id();
+    size_t missing = 0;
+    for (const std::string& sha : acked) {
+      if (stored.count(sha) == 0) {
+        ++missing;
+        ADD_FAILURE() << c->node_id().substr(60) << ": acknowledged evidence " << sha
+                      << " is not stored";
+      }
+    }
+    EXPECT_EQ(missing, 0u) << "of " << acked.size() << " acknowledged, " << stored.size()
+                           << " stored";
+    checked += acked.size();
+  }
+  RecordProperty("acknowledged_verdicts_checked", static_cast<int>(checked));
+
+  absl::StatusOr<std::vector<v1::PolicyInfo>> policies = (*store)->ListPolicies();
+  ASSERT_TRUE(policies.ok()) << policies.status();
+  ASSERT_EQ(policies->size(), 1u);
+  const v1::PolicyInfo& policy = (*policies)[0];
+  EXPECT_EQ(policy.name(), kPolicyName);
+  EXPECT_EQ(policy.revision(), 1u);
+  EXPECT_EQ(policy.sha256(), HexEncode(Sha256(policy.yaml())));
+  absl::StatusOr<verifier::AuditPage> audit = (*store)->ListAudit(1000, "");
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  int puts = 0;
+  for (const v1::AuditRecord& r : audit->records) {
+    if (r.action() == "policy.put" && r.target() == absl::StrCat(kPolicyName, "@1")) ++puts;
+  }
+  EXPECT_EQ(puts, 1) << "the policy.put audit record of the first start";
+}
+
+}  // namespace
+}  // namespace vigil
