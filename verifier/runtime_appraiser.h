@@ -24,9 +24,9 @@ namespace vigil::verifier {
 ///   (RuntimeReport.policy_digest, found in the PolicySet; the quote appraisal's binding
 ///   check already refused a digest the stream did not send): one WorkloadVerdict per
 ///   selected workload, every rule outcome flattened into Verdict.rules. A bundle the set
-///   does not hold (the node's own --policy file, a reference value) is not evaluated. The verdict's status is the
-///   worst of the evidence's own status, the workloads' and, when the probes lost events, a
-///   warning. With no policy in force the status is the evidence's; with policies in force
+///   does not hold (the node's own --policy file, a reference value) is not evaluated.
+///   The verdict's status is the worst of the evidence's own status, the workloads' and,
+///   when the probes lost events, a warning. With no policy in force the status is the evidence's; with policies in force
 ///   but no workload selected in the report it is TRUST_NONE (nothing was appraised).
 /// - node_id, report_sequence, policy_digest, policy_ids and trust_vector are filled, and the
 ///   verdict is signed (Verdict.ear_token) when a signer is given.
