@@ -26,8 +26,9 @@ namespace vigil::verifier {
 ///   selected workload, every rule outcome flattened into Verdict.rules. A bundle the set
 ///   does not hold (the node's own --policy file, a reference value) is not evaluated.
 ///   The verdict's status is the worst of the evidence's own status, the workloads' and,
-///   when the probes lost events, a warning. With no policy in force the status is the evidence's; with policies in force
-///   but no workload selected in the report it is TRUST_NONE (nothing was appraised).
+///   when the probes lost events, a warning. With no policy in force the status is the
+///   evidence's; with policies in force but no workload selected in the report it is
+///   TRUST_NONE (nothing was appraised).
 /// - node_id, report_sequence, policy_digest, policy_ids and trust_vector are filled, and the
 ///   verdict is signed (Verdict.ear_token) when a signer is given.
 ///
