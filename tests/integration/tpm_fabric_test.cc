@@ -211,8 +211,9 @@ TEST(TpmFabricTest, ForgedEvidenceOverTheWireIsRejectedWithTheAppraisersReason) 
 }
 
 TEST(TpmFabricTest, NodeBinaryMissingFromReferenceValuesIsUnknownMeasurement) {
-  absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Start(
-      {.omit_node_binary_reference = true, .verifier_args = {}, .demo_agents = false});
+  Fabric::Options options;
+  options.omit_node_binary_reference = true;
+  absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Start(options);
   ASSERT_TRUE(fabric.ok()) << fabric.status();
   Fabric& f = **fabric;
   ASSERT_TRUE(f.StartNode().ok());
