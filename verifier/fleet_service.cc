@@ -46,7 +46,8 @@ std::string StatusText(v1::TrustStatus status) {
 std::string Seconds(absl::Duration d) { return absl::StrCat(absl::ToInt64Seconds(d), "s"); }
 
 // One line per rule outcome that is not affirming: "rule seccomp-denies-ptrace failed
-// (CONTRAINDICATED): ptrace allowed [NIST-800-53r5:AC-6(10), SOC2:CC6.1]".
+// (CONTRAINDICATED): ptrace allowed [NIST-800-53r5:AC-6(10), SOC2:CC6.1]". Outcomes that
+// read the same (one rule broken alike by several processes of a workload) give one line.
 void AddFailedRules(const google::protobuf::RepeatedPtrField<v1::RuleOutcome>& rules,
                     std::vector<std::string>* reasons) {
   for (const v1::RuleOutcome& r : rules) {
@@ -56,7 +57,9 @@ void AddFailedRules(const google::protobuf::RepeatedPtrField<v1::RuleOutcome>& r
     if (r.controls_size() > 0) {
       absl::StrAppend(&line, " [controls ", absl::StrJoin(r.controls(), ", "), "]");
     }
-    reasons->push_back(std::move(line));
+    if (std::find(reasons->begin(), reasons->end(), line) == reasons->end()) {
+      reasons->push_back(std::move(line));
+    }
   }
 }
 

@@ -588,6 +588,24 @@ TEST_F(FleetAdmissionTest, DeniesContraindicatedWorkloadNamingRulesAndControls) 
   EXPECT_EQ(runner.status(), v1::TRUST_AFFIRMING);
 }
 
+TEST_F(FleetAdmissionTest, ARuleBrokenAlikeByTwoProcessesIsOneReason) {
+  const std::string node = FleetNodeId('a');
+  v1::Verdict v = FleetVerdict(node, v1::TRUST_CONTRAINDICATED, absl::Now(),
+                               {{"agent", v1::TRUST_CONTRAINDICATED}});
+  // The workload's second process breaks the same rule the same way.
+  v1::WorkloadVerdict* w = v.mutable_workloads(0);
+  ASSERT_GT(w->rules_size(), 0);
+  *w->add_rules() = w->rules(0);
+  *v.add_rules() = w->rules(0);
+  ASSERT_NO_FATAL_FAILURE(Record(node, v));
+  for (const std::string& workload : {std::string(), std::string("agent")}) {
+    v1::CheckAdmissionResponse r = Check(node, workload);
+    EXPECT_FALSE(r.allowed());
+    std::set<std::string> distinct(r.reasons().begin(), r.reasons().end());
+    EXPECT_EQ(distinct.size(), static_cast<size_t>(r.reasons_size())) << Reasons(r);
+  }
+}
+
 TEST_F(FleetAdmissionTest, DeniesUnknownWorkloadAndUnverifiedEvidence) {
   const std::string node = FleetNodeId('a');
   ASSERT_NO_FATAL_FAILURE(Record(node, FleetVerdict(node, v1::TRUST_AFFIRMING, absl::Now(),
