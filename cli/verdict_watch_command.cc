@@ -64,7 +64,11 @@ int RunWatch(const WatchOptions& options, std::ostream& out, std::ostream& err) 
       }
     }
     const grpc::Status st = reader->Finish();
-    if (!st.ok() && st.error_code() != grpc::StatusCode::UNAVAILABLE) {
+    // UNAVAILABLE: the verifier is down or closing its watches; CANCELLED: the call was cut
+    // by the server (a verifier shutting down cancels what is still open; this client
+    // cancels only after max_changes, returning above). Both are worth a reconnect.
+    if (!st.ok() && st.error_code() != grpc::StatusCode::UNAVAILABLE &&
+        st.error_code() != grpc::StatusCode::CANCELLED) {
       return client->Fail(err, "WatchVerdicts", st);
     }
     err << "vigilctl: "

@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -131,6 +132,12 @@ class FleetService final : public v1::Fleet::CallbackService {
                                          v1::ListVerdictsResponse* response) override;
   grpc::ServerWriteReactor<v1::VerdictChange>* WatchVerdicts(
       grpc::CallbackServerContext* context, const v1::WatchVerdictsRequest* request) override;
+
+  /// Graceful shutdown, first step: ends every open WatchVerdicts stream with UNAVAILABLE
+  /// once the change being written (if any) is out, so the server need not wait out its
+  /// grace period for watches that never end by themselves. A watcher resumes from its last
+  /// cursor elsewhere. Watches opened afterwards end at once.
+  void CloseWatchers();
   grpc::ServerUnaryReactor* CheckAdmission(grpc::CallbackServerContext* context,
                                            const v1::CheckAdmissionRequest* request,
                                            v1::CheckAdmissionResponse* response) override;
@@ -180,9 +187,17 @@ class FleetService final : public v1::Fleet::CallbackService {
   absl::Status Audit(const std::string& actor, const std::string& action, const std::string& target,
                      const std::string& detail);
 
+  // Registers a new watch; false once CloseWatchers ran (the watch must end at once).
+  bool AddWatcher(WatchReactor* watcher);
+  void RemoveWatcher(WatchReactor* watcher);
+
   const FleetServiceOptions options_;
   Store* const store_;
   WatchReader watch_reader_;
+  // Open watches (taken before a watch's own lock, never after it).
+  std::mutex watchers_mu_;
+  std::set<WatchReactor*> watchers_;  // guarded by watchers_mu_
+  bool watchers_closed_ = false;      // guarded by watchers_mu_
 };
 
 }  // namespace vigil::verifier

@@ -90,6 +90,9 @@ void FleetService::WatchReader::Loop() {
   }
 }
 
+const grpc::Status kClosing(grpc::StatusCode::UNAVAILABLE,
+                            "the verifier is shutting down; resume from your last cursor");
+
 // One watcher. At most one store read (on the WatchReader) or one write is in flight, and
 // at most one page of changes is held. The store's commit callback only marks the watcher
 // dirty and, when it is idle, posts a read. Finish is called only when neither a read nor a
@@ -106,10 +109,23 @@ class FleetService::WatchReactor final : public grpc::ServerWriteReactor<v1::Ver
     // The initial metadata tells the client the watch has its start: every change stored
     // from then on will reach it.
     StartSendInitialMetadata();
+    const bool open = service_->AddWatcher(this);
     std::lock_guard<std::mutex> lock(mu_);
     cursor_ = std::move(cursor);
     started_ = true;
+    if (!open) {
+      closing_ = true;
+      FinishLocked(kClosing);
+      return;
+    }
     ScheduleReadLocked();
+  }
+
+  // CloseWatchers: like a cancellation, but the client is told UNAVAILABLE.
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+    if (!writing_ && !reading_) FinishLocked(kClosing);
   }
 
   void OnSendInitialMetadataDone(bool /*ok*/) override {}
@@ -119,6 +135,10 @@ class FleetService::WatchReactor final : public grpc::ServerWriteReactor<v1::Ver
     writing_ = false;
     if (!ok || cancelled_) {
       FinishLocked(grpc::Status::CANCELLED);
+      return;
+    }
+    if (closing_) {
+      FinishLocked(kClosing);
       return;
     }
     if (!pending_.empty()) {
@@ -135,6 +155,7 @@ class FleetService::WatchReactor final : public grpc::ServerWriteReactor<v1::Ver
   }
 
   void OnDone() override {
+    service_->RemoveWatcher(this);
     // Waits out a Read or Wake that still holds the lock after finishing.
     { std::lock_guard<std::mutex> lock(mu_); }
     subscription_.reset();
@@ -152,8 +173,8 @@ class FleetService::WatchReactor final : public grpc::ServerWriteReactor<v1::Ver
 
   void ScheduleReadLocked() {
     if (finished_ || reading_) return;
-    if (cancelled_) {
-      if (!writing_) FinishLocked(grpc::Status::CANCELLED);
+    if (cancelled_ || closing_) {
+      if (!writing_) FinishLocked(cancelled_ ? grpc::Status::CANCELLED : kClosing);
       return;
     }
     reading_ = true;
@@ -172,8 +193,8 @@ class FleetService::WatchReactor final : public grpc::ServerWriteReactor<v1::Ver
     absl::StatusOr<ChangesPage> page = service_->store_->ChangesAfter(cursor, node_id_, limit);
     std::lock_guard<std::mutex> lock(mu_);
     reading_ = false;
-    if (cancelled_) {
-      FinishLocked(grpc::Status::CANCELLED);
+    if (cancelled_ || closing_) {
+      FinishLocked(cancelled_ ? grpc::Status::CANCELLED : kClosing);
       return;
     }
     if (!page.ok()) {
@@ -217,9 +238,30 @@ class FleetService::WatchReactor final : public grpc::ServerWriteReactor<v1::Ver
   bool dirty_ = false;      // a commit since the last read was posted; guarded by mu_
   bool more_ = false;       // the last read filled its page; guarded by mu_
   bool cancelled_ = false;  // guarded by mu_
+  bool closing_ = false;    // CloseWatchers asked it to end; guarded by mu_
   bool finished_ = false;   // guarded by mu_
   bool started_ = false;    // cursor_ is set; guarded by mu_
 };
+
+bool FleetService::AddWatcher(WatchReactor* watcher) {
+  std::lock_guard<std::mutex> lock(watchers_mu_);
+  if (watchers_closed_) return false;
+  watchers_.insert(watcher);
+  return true;
+}
+
+void FleetService::RemoveWatcher(WatchReactor* watcher) {
+  std::lock_guard<std::mutex> lock(watchers_mu_);
+  watchers_.erase(watcher);
+}
+
+void FleetService::CloseWatchers() {
+  // A watcher stays registered until its OnDone, which waits for watchers_mu_: each one is
+  // alive while it is closed here.
+  std::lock_guard<std::mutex> lock(watchers_mu_);
+  watchers_closed_ = true;
+  for (WatchReactor* w : watchers_) w->Close();
+}
 
 grpc::ServerUnaryReactor* FleetService::ListNodes(grpc::CallbackServerContext* context,
                                                   const v1::ListNodesRequest* /*request*/,

@@ -339,6 +339,7 @@ int Run(VerifierConfig config) {
   int sig = AwaitStopSignal(signals);
   spdlog::info("{}: closing streams and shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   attestation_service.CloseStreams();
+  if (fleet_service != nullptr) fleet_service->CloseWatchers();
   (*server)->Shutdown(absl::Now() + config.shutdown_grace);
   spdlog::info("vigil-verifier stopped");
   spdlog::default_logger()->flush();

@@ -102,6 +102,21 @@ TEST(WatchFormatTest, WorkloadChangeNamesItsFailingRules) {
             "seccomp-denies-ptrace [NIST-800-53r5:AC-6(10)]");
 }
 
+TEST_F(WatchCommandFleetTest, AStreamTheServerCancelsIsResumedToo) {
+  // A verifier shutting down cancels the calls still open: the watch reconnects.
+  fleet_.watch_scripts.push_back(
+      {{Change("c1", v1::TRUST_AFFIRMING, v1::TRUST_WARNING)}, grpc::Status::CANCELLED});
+  fleet_.watch_scripts.push_back(
+      {{Change("c2", v1::TRUST_WARNING, v1::TRUST_AFFIRMING)}, grpc::Status::OK});
+  WatchOptions options = Options();
+  options.max_changes = 2;
+  std::ostringstream out, err;
+  ASSERT_EQ(RunWatch(options, out, err), 0) << err.str();
+  const auto requests = fleet_.Requests<v1::WatchVerdictsRequest>("WatchVerdicts");
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].cursor(), "c1");
+}
+
 TEST_F(WatchCommandFleetTest, OtherErrorsEndTheWatch) {
   fleet_.watch_scripts.push_back(
       {{}, grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "role not allowed")});

@@ -217,6 +217,30 @@ TEST_F(FleetWatchTest, ServerShutdownEndsOpenWatches) {
   ASSERT_NO_FATAL_FAILURE(Change(a, v1::TRUST_WARNING));
 }
 
+TEST_F(FleetWatchTest, CloseWatchersEndsOpenWatchesUnavailableWhileTheServerRuns) {
+  const std::string a = FleetNodeId('a');
+  Watch idle = Open("", FleetNodeId('b'));
+  Watch busy = Open("");
+  ASSERT_NO_FATAL_FAILURE(Change(a, v1::TRUST_AFFIRMING));
+  EXPECT_EQ(busy.Next().node_id(), a);
+  fleet_->CloseWatchers();
+  for (Watch* w : {&idle, &busy}) {
+    v1::VerdictChange ignored;
+    while (w->reader->Read(&ignored)) {
+    }
+    grpc::Status st = w->reader->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  }
+  // A watch opened afterwards ends the same way at once; other calls are still served.
+  Watch late = Open("");
+  v1::VerdictChange ignored;
+  EXPECT_FALSE(late.reader->Read(&ignored));
+  EXPECT_EQ(late.reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  grpc::ClientContext ctx;
+  v1::ListNodesResponse nodes;
+  EXPECT_TRUE(Stub("orchestrator")->ListNodes(&ctx, v1::ListNodesRequest(), &nodes).ok());
+}
+
 TEST_F(FleetWatchTest, NodeCertificateIsRefused) {
   Watch w = Open("", "", "node");
   v1::VerdictChange ignored;
