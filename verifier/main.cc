@@ -5,13 +5,12 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <set>
-#include <sstream>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
@@ -209,14 +208,9 @@ int Run(VerifierConfig config) {
     }
     std::string secret;
     if (!config.webhook_secret_path.empty()) {
-      std::ifstream in(config.webhook_secret_path, std::ios::binary);
-      std::ostringstream text;
-      text << in.rdbuf();
-      secret = text.str();
-      while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) {
-        secret.pop_back();
-      }
-      if (!in || secret.empty()) {
+      absl::StatusOr<std::string> read = vigil::ReadFileToString(config.webhook_secret_path);
+      if (read.ok()) secret = std::string(absl::StripTrailingAsciiWhitespace(*read));
+      if (secret.empty()) {
         spdlog::error("--webhook-secret-file {}: unreadable or empty", config.webhook_secret_path);
         return 2;
       }

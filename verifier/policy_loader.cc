@@ -4,13 +4,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/digest.h"
+#include "common/pki.h"
 #include "common/policy/parser.h"
 
 namespace vigil::verifier {
@@ -40,14 +39,6 @@ absl::StatusOr<std::vector<std::string>> ExpandPaths(const std::vector<std::stri
   return files;
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot be read"));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 absl::StatusOr<std::vector<policy::Policy>> LoadStartupPolicies(
@@ -57,7 +48,7 @@ absl::StatusOr<std::vector<policy::Policy>> LoadStartupPolicies(
   std::map<std::string, policy::Policy> from_files;
   std::vector<std::string> errors;
   for (const std::string& file : *files) {
-    absl::StatusOr<std::string> text = ReadFile(file);
+    absl::StatusOr<std::string> text = ReadFileToString(file);
     if (!text.ok()) {
       errors.push_back(std::string(text.status().message()));
       continue;

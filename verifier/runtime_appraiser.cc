@@ -17,16 +17,6 @@ constexpr int32_t kAffirming = 2;
 constexpr int32_t kWarning = 32;
 constexpr int32_t kContraindicated = 96;
 
-int32_t WorseClaim(int32_t a, int32_t b) {
-  auto rank = [](int32_t v) {
-    if (v == 0) return 0;
-    if (v >= 2 && v <= 31) return 1;
-    if (v >= 96 && v <= 127) return 3;
-    return 2;
-  };
-  return rank(b) > rank(a) ? b : a;
-}
-
 uint64_t DroppedEvents(const v1::RuntimeReport& report) {
   uint64_t dropped = 0;
   for (const auto& [reason, count] : report.probes().dropped_events()) dropped += count;
@@ -171,20 +161,20 @@ void RuntimeAppraiser::AppraiseRuntime(const v1::RuntimeReport& report,
   int32_t configuration = 0;
   std::vector<std::string> failed;
   for (v1::WorkloadVerdict& w : workloads) {
-    configuration = WorseClaim(configuration, Ar4siStatusCode(w.status()));
+    configuration = WorseAr4siClaim(configuration, Ar4siStatusCode(w.status()));
     for (const v1::RuleOutcome& rule : w.rules()) {
       *verdict.add_rules() = rule;
       int32_t code = Ar4siStatusCode(rule.status());
       std::string_view claim = RuleKindClaim(rule.kind());
       if (claim == "runtime-opaque") {
-        vector.set_runtime_opaque(WorseClaim(vector.runtime_opaque(), code));
+        vector.set_runtime_opaque(WorseAr4siClaim(vector.runtime_opaque(), code));
       } else if (claim == "file-system") {
-        vector.set_file_system(WorseClaim(vector.file_system(), code));
+        vector.set_file_system(WorseAr4siClaim(vector.file_system(), code));
       } else if (claim == "sourced-data") {
-        vector.set_sourced_data(WorseClaim(vector.sourced_data(), code));
+        vector.set_sourced_data(WorseAr4siClaim(vector.sourced_data(), code));
       }
       if (rule.kind() == "memory")
-        vector.set_storage_opaque(WorseClaim(vector.storage_opaque(), code));
+        vector.set_storage_opaque(WorseAr4siClaim(vector.storage_opaque(), code));
       if (rule.status() == v1::TRUST_WARNING || rule.status() == v1::TRUST_CONTRAINDICATED) {
         failed.push_back(absl::StrCat(w.identity().name(), "/", rule.rule_id()));
       }

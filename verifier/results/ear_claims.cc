@@ -68,6 +68,8 @@ int Ar4siStatusCode(v1::TrustStatus status) {
   return 0;
 }
 
+int WorseAr4siClaim(int a, int b) { return ClaimTier(b) > ClaimTier(a) ? b : a; }
+
 std::string_view RuleKindClaim(std::string_view kind) {
   if (kind == "seccomp" || kind == "user_namespaces" || kind == "memory") return "runtime-opaque";
   if (kind == "read_only_root") return "file-system";

@@ -30,6 +30,10 @@ std::string_view EarStatusName(v1::TrustStatus status);
 /// contraindicated (REJECTED too), 0 (no claim) for NONE and UNSPECIFIED.
 int Ar4siStatusCode(v1::TrustStatus status);
 
+/// The worse of two AR4SI claim values by tier (contraindicated over warning over affirming
+/// over no claim; an undefined or negative value ranks as a warning).
+int WorseAr4siClaim(int a, int b);
+
 /// The AR4SI claim a rule kind speaks to beside "configuration" (which every rule does):
 /// "runtime-opaque" for seccomp, user_namespaces and memory, "file-system" for
 /// read_only_root, "sourced-data" for events; "" for the others.
