@@ -22,6 +22,7 @@
 #include "common/logging.h"
 #include "node/agent/config.h"
 #include "node/agent/node_runner.h"
+#include "node/commands/check_flags.h"
 #include "node/commands/watch_command.h"
 #include "node/procfs/snapshotter.h"
 #include "spdlog/spdlog.h"
@@ -523,6 +524,7 @@ int main(int argc, char** argv) {
   vigil::node::RegisterInspectCommand(app, &action);
   vigil::node::RegisterWatchCommand(app, &action);
   vigil::node::RegisterReferenceValuesCommand(app, &action);
+  vigil::node::RegisterCheckCommand(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
