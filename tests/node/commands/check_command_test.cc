@@ -1,0 +1,361 @@
+// The real `vigil-node check` binary against the real demo agents (deploy/demo/) and
+// deploy/policies/strict.yaml, with the real probes: a hardened agent started by the check
+// passes (exit 0) and a naive one fails (exit 1) naming the rules it breaks; --pid and
+// --select check processes already running and leave them running; the JUnit file parses
+// and its counts match the JSON; usage errors exit 2 with nothing on standard output; a
+// command that exits at once is never a pass of the rules that need a live process; the
+// command's own failure is exit 4. Needs root (BPF, PTRACE_SECCOMP_GET_FILTER).
+//
+// The agents run from copies in this test's own directory, so the selectors and the
+// policy's exe globs cannot pick up demo agents other tests run on the machine.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/temp_dir.h"
+
+extern char** environ;
+
+namespace vigil::node {
+namespace {
+
+using nlohmann::json;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+struct ProgramRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` with stdin from /dev/null and stdout and stderr in files of `dir`.
+ProgramRun RunProgram(const std::vector<std::string>& argv, const std::string& dir) {
+  const std::string out_path = dir + "/stdout", err_path = dir + "/stderr";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  std::vector<char*> ptrs;
+  for (const std::string& a : argv) ptrs.push_back(const_cast<char*>(a.c_str()));
+  ptrs.push_back(nullptr);
+  pid_t pid = -1;
+  ProgramRun run;
+  const int rc = posix_spawn(&pid, ptrs[0], &actions, nullptr, ptrs.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << strerror(rc);
+    return run;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.out = ReadAll(out_path);
+  run.err = ReadAll(err_path);
+  return run;
+}
+
+// A demo agent started by the test (for --pid and --select); killed and reaped at the end.
+class RunningAgent {
+ public:
+  explicit RunningAgent(const std::string& path) {
+    int out[2];
+    if (pipe(out) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      close(out[0]);
+      close(out[1]);
+      execl(path.c_str(), path.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(out[1]);
+    out_ = fdopen(out[0], "r");
+  }
+  ~RunningAgent() {
+    if (out_ != nullptr) fclose(out_);
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  int pid() const { return pid_; }
+  // The line the agent prints once its setup is done ("" when it died first).
+  std::string ReadyLine() {
+    char buf[1024];
+    if (out_ == nullptr || fgets(buf, sizeof(buf), out_) == nullptr) return "";
+    return buf;
+  }
+  bool Alive() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+ private:
+  int pid_ = -1;
+  FILE* out_ = nullptr;
+};
+
+const std::set<std::string> kNaiveBreaks = {
+    "seccomp-denies-process-access", "capabilities-dropped", "no-new-privs",
+    "secrets-locked-no-wx",          "no-user-namespaces",   "process-access-events"};
+
+class CheckCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(geteuid(), 0u) << "needs root";
+    absl::StatusOr<testing::TestTempDir> dir = testing::TestTempDir::Create("check");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    tmp_ = *std::move(dir);
+    // Each agent under its own name, in a directory of its own.
+    for (const char* name : {"vigil-demo-hardened-agent", "vigil-demo-naive-agent"}) {
+      std::filesystem::create_directory(tmp_.path() + "/" + name);
+      const std::string to = tmp_.path() + "/" + name + "/" + name;
+      std::filesystem::copy_file(std::string(VIGIL_BUILD_DIR) + "/deploy/demo/" + name, to);
+      std::filesystem::permissions(to, std::filesystem::perms::owner_all);
+    }
+    hardened_ = tmp_.path() + "/vigil-demo-hardened-agent/vigil-demo-hardened-agent";
+    naive_ = tmp_.path() + "/vigil-demo-naive-agent/vigil-demo-naive-agent";
+  }
+
+  ProgramRun Check(std::vector<std::string> args) {
+    args.insert(args.begin(), {std::string(VIGIL_BUILD_DIR) + "/node/vigil-node", "check"});
+    return RunProgram(args, tmp_.path());
+  }
+
+  std::string WritePolicy(const std::string& name, const std::string& yaml) {
+    const std::string path = tmp_.path() + "/" + name;
+    std::ofstream(path) << yaml;
+    return path;
+  }
+
+  static json Parse(const ProgramRun& run) {
+    json j = json::parse(run.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << "stdout is not one JSON document:\n" << run.out;
+    return j;
+  }
+
+  // Each rule's outcome.
+  static std::map<std::string, std::string> Outcomes(const json& report) {
+    std::map<std::string, std::string> out;
+    if (!report.contains("rules")) return out;
+    for (const json& r : report["rules"]) out[r["rule_id"]] = r["outcome"];
+    return out;
+  }
+
+  const std::string strict_ = std::string(VIGIL_SOURCE_DIR) + "/deploy/policies/strict.yaml";
+  testing::TestTempDir tmp_;
+  std::string hardened_;
+  std::string naive_;
+};
+
+TEST_F(CheckCommandTest, HardenedAgentStartedByTheCheckPassesStrict) {
+  const ProgramRun run = Check({"--policy", strict_, "--duration", "2", "--json", "--", hardened_});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const json report = Parse(run);
+  EXPECT_EQ(report["result"], "pass");
+  EXPECT_EQ(report["exit_code"], 0);
+  EXPECT_EQ(report["attested"], false);
+  const auto outcomes = Outcomes(report);
+  EXPECT_EQ(outcomes.size(), 9u) << "every rule of strict.yaml spoke";
+  for (const auto& [id, outcome] : outcomes) EXPECT_EQ(outcome, "pass") << id;
+  EXPECT_EQ(report["summary"]["passed"], 9);
+  // The command ran until the end of --duration and was then ended by the check.
+  EXPECT_EQ(report["command"]["ended_by_check"], true);
+  EXPECT_EQ(report["command"]["failed"], false);
+  EXPECT_EQ(report["command"]["exit_code"], 0);
+  // Its output went to standard error, not into the JSON.
+  EXPECT_NE(run.err.find("hardened-agent pid="), std::string::npos) << run.err;
+  // Monitored from its first syscall: its exec is among the events.
+  EXPECT_GT(report["observation"]["events"].get<int>(), 0);
+}
+
+TEST_F(CheckCommandTest, NaiveAgentFailsStrictWithTheBrokenRulesNamedAndJunitCounts) {
+  const std::string junit = tmp_.path() + "/junit.xml";
+  const ProgramRun run =
+      Check({"--policy", strict_, "--duration", "3", "--json", "--junit", junit, "--", naive_});
+  ASSERT_EQ(run.exit_code, 1) << run.out << run.err;
+  const json report = Parse(run);
+  EXPECT_EQ(report["result"], "fail");
+  const auto outcomes = Outcomes(report);
+  for (const std::string& id : kNaiveBreaks) {
+    ASSERT_EQ(outcomes.count(id), 1u) << id;
+    EXPECT_EQ(outcomes.at(id), "fail") << id << "\n" << run.out;
+  }
+  // The sibling the agent forks is part of its workload.
+  for (const json& r : report["rules"]) EXPECT_GE(r["pids"].size(), 2u) << r.dump();
+  EXPECT_EQ(report["command"]["ended_by_check"], true);
+
+  // The JUnit file: well-formed XML (python3's parser), one testcase per rule and workload,
+  // one failure per rule that did not pass, each failure saying observed and expected.
+  const std::string script = absl::StrCat(
+      "import xml.etree.ElementTree as E; r = E.parse('", junit,
+      "').getroot(); c = r.findall('.//testcase'); f = r.findall('.//testcase/failure'); "
+      "print(r.tag, r.get('tests'), r.get('failures'), len(c), len(f), "
+      "all('observed: ' in x.text and 'expected: ' in x.text for x in f), "
+      "' '.join(sorted(x.get('name') for x in c if x.find('failure') is not None)))");
+  const ProgramRun parsed = RunProgram({"/usr/bin/python3", "-c", script}, tmp_.path());
+  ASSERT_EQ(parsed.exit_code, 0) << parsed.err;
+  const int failures = report["summary"]["failed"].get<int>() +
+                       report["summary"]["warnings"].get<int>() +
+                       report["summary"]["not_observed"].get<int>();
+  std::vector<std::string> failed_ids;
+  for (const auto& [id, outcome] : outcomes) {
+    if (outcome != "pass") failed_ids.push_back(id);
+  }
+  EXPECT_EQ(parsed.out,
+            absl::StrCat("testsuites ", outcomes.size(), " ", failures, " ", outcomes.size(), " ",
+                         failures, " True ", absl::StrJoin(failed_ids, " "), "\n"));
+  EXPECT_GE(failures, static_cast<int>(kNaiveBreaks.size()));
+}
+
+TEST_F(CheckCommandTest, PidOfARunningAgentIsCheckedAndLeftRunning) {
+  RunningAgent agent(hardened_);
+  ASSERT_GT(agent.pid(), 0);
+  ASSERT_NE(agent.ReadyLine(), "");
+  const ProgramRun run = Check(
+      {"--policy", strict_, "--pid", std::to_string(agent.pid()), "--duration", "1", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const json report = Parse(run);
+  EXPECT_EQ(report["target"]["mode"], "pid");
+  EXPECT_FALSE(report.contains("command"));
+  const auto outcomes = Outcomes(report);
+  EXPECT_EQ(outcomes.size(), 9u);
+  for (const json& r : report["rules"]) {
+    EXPECT_EQ(r["outcome"], "pass") << r.dump();
+    EXPECT_EQ(r["pids"], json::array({agent.pid()})) << r.dump();
+  }
+  EXPECT_TRUE(agent.Alive()) << "--pid must not end the process it checks";
+}
+
+TEST_F(CheckCommandTest, SelectByExeGlobChecksOnlyTheMatchingProcesses) {
+  RunningAgent naive(naive_);
+  ASSERT_GT(naive.pid(), 0);
+  ASSERT_NE(naive.ReadyLine(), "");
+  const ProgramRun run =
+      Check({"--policy", strict_, "--select",
+             absl::StrCat("exe=", tmp_.path(), "/vigil-demo-naive-agent/*"), "--duration", "1"});
+  ASSERT_EQ(run.exit_code, 1) << run.out << run.err;
+  // The table: one line per rule, naming the workload with the agent's pid, then FAIL.
+  for (const std::string& id : kNaiveBreaks) {
+    EXPECT_NE(run.out.find(absl::StrCat(id, " ")), std::string::npos) << id << "\n" << run.out;
+  }
+  EXPECT_NE(run.out.find(absl::StrCat("agent (pid ", naive.pid())), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("\nFAIL: 9 rule(s)"), std::string::npos) << run.out;
+  EXPECT_TRUE(naive.Alive());
+
+  // The same selector with --json: every pid of the workload is the agent or its sibling.
+  const ProgramRun json_run = Check({"--policy", strict_, "--select",
+                                     absl::StrCat("exe=", tmp_.path(), "/vigil-demo-naive-agent/*"),
+                                     "--duration", "1", "--json"});
+  ASSERT_EQ(json_run.exit_code, 1) << json_run.err;
+  const json report = Parse(json_run);
+  for (const json& p : report["observation"]["processes"]) {
+    EXPECT_EQ(p["exe"], naive_) << p.dump();
+  }
+}
+
+TEST_F(CheckCommandTest, UsageErrorsExitTwoWithNothingOnStandardOutput) {
+  const std::string broken =
+      WritePolicy("broken.yaml",
+                  "apiVersion: vigil.dev/v1\nkind: RuntimePolicy\nmetadata:\n  name: broken\n"
+                  "  revision: 1\nspec:\n  workloads:\n    - name: w\n      selectors: [exe=/x]\n"
+                  "  rules:\n    - id: r\n      kind: no_such_kind\n");
+  const struct {
+    std::vector<std::string> args;
+    std::string in_stderr;
+  } cases[] = {
+      {{"--policy", strict_}, "exactly one way"},
+      {{"--policy", strict_, "--pid", "1", "--", "/bin/true"}, "exactly one way"},
+      {{"--policy", strict_, "--pid", "1", "--duration", "0"}, "needs a command"},
+      {{"--policy", strict_, "--pid", "1", "--no-such-flag"}, "no-such-flag"},
+      {{"--policy", strict_, "--select", "exe=/x,bogus=1"}, "--select"},
+      {{"--policy", tmp_.path() + "/missing.yaml", "--pid", "1"}, "missing.yaml"},
+      {{"--policy", broken, "--pid", "1"}, broken + ":12:"},
+      {{"--policy", strict_, "--pid", "1073741000"}, "no such process"},
+      {{"--policy", strict_, "--select", "exe=" + tmp_.path() + "/nothing-here/*"},
+       "matches no running process"},
+      {{"--policy", strict_, "--", tmp_.path() + "/no-such-program"}, "no-such-program"},
+  };
+  for (const auto& c : cases) {
+    const ProgramRun run = Check(c.args);
+    EXPECT_EQ(run.exit_code, 2) << absl::StrJoin(c.args, " ") << "\n" << run.err;
+    EXPECT_EQ(run.out, "") << absl::StrJoin(c.args, " ");
+    EXPECT_NE(run.err.find(c.in_stderr), std::string::npos)
+        << absl::StrJoin(c.args, " ") << "\nstderr: " << run.err;
+  }
+}
+
+TEST_F(CheckCommandTest, CommandThatExitsAtOnceIsNeverAPassOfLiveProcessRules) {
+  const std::string policy =
+      WritePolicy("quick.yaml",
+                  "apiVersion: vigil.dev/v1\nkind: RuntimePolicy\nmetadata:\n  name: quick\n"
+                  "  revision: 1\nspec:\n  workloads:\n    - name: quick\n"
+                  "      selectors: [exe=*/true]\n  rules:\n"
+                  "    - id: caps\n      kind: capabilities\n      absent: [CAP_SYS_PTRACE]\n"
+                  "      controls: {nist_800_53: [AC-6]}\n");
+  const ProgramRun run = Check({"--policy", policy, "--json", "--", "/bin/true"});
+  ASSERT_EQ(run.exit_code, 1) << run.out << run.err;
+  const json report = Parse(run);
+  // Either the exec-time snapshot caught it (root holds CAP_SYS_PTRACE: fail) or it was gone
+  // first (not observed); never a pass.
+  ASSERT_EQ(report["rules"].size(), 1u) << run.out;
+  const std::string outcome = report["rules"][0]["outcome"];
+  EXPECT_TRUE(outcome == "fail" || outcome == "not_observed") << outcome;
+  EXPECT_EQ(report["command"]["exit_code"], 0);
+  EXPECT_EQ(report["command"]["ended_by_check"], false);
+  EXPECT_LT(report["observation"]["seconds"].get<double>(), 10.0)
+      << "the observation ends when the command exits";
+}
+
+TEST_F(CheckCommandTest, CommandExitStatusPassesThroughWhenEveryRulePasses) {
+  // Only an event rule, which a process that exits at once can pass.
+  const std::string policy =
+      WritePolicy("programs.yaml",
+                  "apiVersion: vigil.dev/v1\nkind: RuntimePolicy\nmetadata:\n  name: programs\n"
+                  "  revision: 1\nspec:\n  workloads:\n    - name: tool\n"
+                  "      selectors: [exe=*/true, exe=*/false]\n  rules:\n"
+                  "    - id: no-other-programs\n      kind: interpreters\n      allowed: []\n"
+                  "      controls: {nist_800_53: [CM-7]}\n");
+  const ProgramRun ok = Check({"--policy", policy, "--json", "--", "/bin/true"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  const ProgramRun failed = Check({"--policy", policy, "--json", "--", "/bin/false"});
+  ASSERT_EQ(failed.exit_code, 4) << failed.out << failed.err;
+  const json report = Parse(failed);
+  EXPECT_EQ(report["summary"]["passed"], 1);
+  EXPECT_EQ(report["command"]["exit_code"], 1);
+  EXPECT_EQ(report["command"]["failed"], true);
+
+  // A command the policy does not select: no rule applied, which is not a pass.
+  const ProgramRun unselected = Check({"--policy", policy, "--json", "--", "/bin/echo", "hi"});
+  EXPECT_EQ(unselected.exit_code, 1) << unselected.out;
+  EXPECT_TRUE(Parse(unselected)["problem"].is_string());
+  EXPECT_EQ(unselected.err.find("hi\n") != std::string::npos, true) << unselected.err;
+}
+
+}  // namespace
+}  // namespace vigil::node

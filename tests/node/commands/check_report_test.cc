@@ -1,0 +1,152 @@
+// node/commands/check_report: the engine's outcomes folded into one row per rule and
+// workload, the exit code, and the three renderings (table, JSON field names, JUnit XML
+// escaping of what a workload controls).
+
+#include "node/commands/check_report.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+#include "nlohmann/json.hpp"
+
+namespace vigil::node {
+namespace {
+
+v1::RuleOutcome Outcome(const std::string& id, const std::string& kind, int pid,
+                        v1::TrustStatus status, const std::string& observed) {
+  v1::RuleOutcome o;
+  o.set_rule_id(id);
+  o.set_kind(kind);
+  o.set_pid(pid);
+  o.set_status(status);
+  o.set_reason(absl::StrCat(id, " reason"));
+  o.set_observed(observed);
+  o.set_expected(absl::StrCat(id, " expected"));
+  o.add_controls("NIST-800-53r5:AC-6");
+  return o;
+}
+
+v1::WorkloadVerdict Workload(std::vector<int> pids) {
+  v1::WorkloadVerdict w;
+  w.set_workload_id("w1");
+  w.set_policy_id("strict@1");
+  w.mutable_identity()->set_name("agent");
+  for (int p : pids) w.add_pids(p);
+  return w;
+}
+
+TEST(CheckReportTest, RowIsTheWorstFindingWithTheFailingObservations) {
+  v1::WorkloadVerdict w = Workload({10, 11});
+  *w.add_rules() = Outcome("caps", "capabilities", 10, v1::TRUST_AFFIRMING, "dropped");
+  *w.add_rules() = Outcome("caps", "capabilities", 11, v1::TRUST_CONTRAINDICATED, "held");
+  *w.add_rules() = Outcome("events", "events", 0, v1::TRUST_WARNING, "denied ptrace");
+  *w.add_rules() = Outcome("nnp", "no_new_privs", 10, v1::TRUST_AFFIRMING, "NoNewPrivs: 1");
+  const std::vector<CheckRow> rows = FoldVerdicts({w}, {});
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].rule_id, "caps");
+  EXPECT_EQ(rows[0].outcome, CheckOutcome::kFail);
+  EXPECT_EQ(rows[0].observed, "pid 11: held");
+  EXPECT_EQ(rows[0].findings.size(), 2u);
+  EXPECT_EQ(rows[1].outcome, CheckOutcome::kWarning);
+  EXPECT_EQ(rows[1].observed, "denied ptrace");
+  EXPECT_EQ(rows[2].outcome, CheckOutcome::kPass);
+  EXPECT_EQ(rows[2].observed, "pid 10: NoNewPrivs: 1");
+  EXPECT_EQ(rows[2].workload, "agent");
+  EXPECT_EQ(rows[2].policy_id, "strict@1");
+}
+
+TEST(CheckReportTest, UnobservedProcessMakesLiveRulesNotObservedButNotEventRules) {
+  v1::WorkloadVerdict w = Workload({10});
+  *w.add_rules() = Outcome("seccomp", "seccomp", 10, v1::TRUST_CONTRAINDICATED, "unknown");
+  *w.add_rules() = Outcome("mem", "memory", 10, v1::TRUST_CONTRAINDICATED, "VmLck 0 B");
+  *w.add_rules() = Outcome("userns", "user_namespaces", 10, v1::TRUST_CONTRAINDICATED, "x");
+  const std::vector<CheckRow> rows = FoldVerdicts({w}, {10});
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].outcome, CheckOutcome::kNotObserved);
+  EXPECT_EQ(rows[0].observed, "not observed");
+  EXPECT_EQ(rows[1].outcome, CheckOutcome::kNotObserved);
+  EXPECT_EQ(rows[2].outcome, CheckOutcome::kFail) << "events were observed";
+}
+
+TEST(CheckReportTest, ExitCodes) {
+  CheckResult r;
+  FinishResult(r);
+  EXPECT_EQ(r.exit_code, kCheckFailed) << "no rule applied is not a pass";
+  EXPECT_FALSE(r.problem.empty());
+
+  CheckResult pass;
+  pass.rows.push_back(CheckRow{});
+  FinishResult(pass);
+  EXPECT_EQ(pass.exit_code, kCheckPassed);
+
+  pass.command.emplace();
+  pass.command->exit_code = 3;
+  FinishResult(pass);
+  EXPECT_EQ(pass.exit_code, kCheckCommandFailed);
+  pass.command->ended_by_check = true;  // ended at the end of --duration: not its failure
+  FinishResult(pass);
+  EXPECT_EQ(pass.exit_code, kCheckPassed);
+
+  pass.rows.back().outcome = CheckOutcome::kNotObserved;
+  FinishResult(pass);
+  EXPECT_EQ(pass.exit_code, kCheckFailed);
+  pass.rows.back().outcome = CheckOutcome::kWarning;
+  FinishResult(pass);
+  EXPECT_EQ(pass.exit_code, kCheckFailed);
+}
+
+CheckResult Failing() {
+  v1::WorkloadVerdict w = Workload({10});
+  // Text a workload controls (a path it ran), already escaped by the engine but still
+  // holding markup characters.
+  *w.add_rules() = Outcome("progs", "interpreters", 10, v1::TRUST_CONTRAINDICATED,
+                           "'/tmp/<x>&\"y\"' executed by pid 10");
+  CheckResult r;
+  r.policy_file = "strict.yaml";
+  r.policy_ids = {"strict@1"};
+  r.target_mode = "pid";
+  r.target = "10";
+  r.rows = FoldVerdicts({w}, {});
+  FinishResult(r);
+  return r;
+}
+
+TEST(CheckReportTest, JunitEscapesMarkupAndCountsFailures) {
+  const std::string xml = RenderJunit(Failing());
+  EXPECT_NE(xml.find("tests=\"1\" failures=\"1\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("&apos;/tmp/&lt;x&gt;&amp;&quot;y&quot;&apos;"), std::string::npos) << xml;
+  EXPECT_EQ(xml.find("<x>"), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<failure type=\"fail\" message=\"progs reason\">"), std::string::npos) << xml;
+}
+
+TEST(CheckReportTest, JsonHasTheDocumentedFields) {
+  const nlohmann::json j = nlohmann::json::parse(RenderJson(Failing()));
+  for (const char* key : {"result", "exit_code", "attested", "policy", "target", "observation",
+                          "rules", "summary", "problem"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_EQ(j["result"], "fail");
+  EXPECT_EQ(j["exit_code"], 1);
+  const nlohmann::json& rule = j["rules"][0];
+  for (const char* key : {"rule_id", "kind", "policy_id", "workload", "workload_id", "pids",
+                          "outcome", "observed", "expected", "controls", "findings"}) {
+    EXPECT_TRUE(rule.contains(key)) << key;
+  }
+  EXPECT_EQ(rule["outcome"], "fail");
+  EXPECT_EQ(rule["findings"][0]["reason"], "progs reason");
+}
+
+TEST(CheckReportTest, TableNamesRuleWorkloadOutcomeAndSaysItIsNotAttestation) {
+  const std::string table = RenderTable(Failing());
+  EXPECT_NE(table.find("progs"), std::string::npos);
+  EXPECT_NE(table.find("agent (pid 10)"), std::string::npos);
+  EXPECT_NE(table.find("    expected: progs expected"), std::string::npos);
+  EXPECT_NE(table.find("FAIL: 1 rule(s): 0 passed, 1 failed"), std::string::npos) << table;
+  EXPECT_NE(table.find("not attestation"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vigil::node
