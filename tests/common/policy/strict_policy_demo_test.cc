@@ -26,47 +26,10 @@
 #include "node/procfs/file_hash_cache.h"
 #include "node/procfs/process_matcher.h"
 #include "node/procfs/snapshotter.h"
+#include "tests/testing/demo_agent.h"
 
 namespace vigil::policy {
 namespace {
-
-// A demo agent with its stdout on a pipe; killed and reaped when it goes out of scope.
-class DemoAgent {
- public:
-  explicit DemoAgent(const std::string& target) {
-    int out[2];
-    if (pipe(out) != 0) return;
-    const std::string path = std::string(VIGIL_BUILD_DIR) + "/deploy/demo/" + target;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      close(out[1]);
-      execl(path.c_str(), path.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    out_ = fdopen(out[0], "r");
-  }
-  ~DemoAgent() {
-    if (out_ != nullptr) fclose(out_);
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  int pid() const { return pid_; }
-  // The line the agent prints when its setup is done ("" when it died first).
-  std::string ReadyLine() {
-    char buf[1024];
-    if (out_ == nullptr || fgets(buf, sizeof(buf), out_) == nullptr) return "";
-    return buf;
-  }
-
- private:
-  int pid_ = -1;
-  FILE* out_ = nullptr;
-};
 
 std::vector<Policy> StrictPolicy() {
   std::ifstream in(std::string(VIGIL_SOURCE_DIR) + "/deploy/policies/strict.yaml");
@@ -112,8 +75,8 @@ TEST(StrictPolicyDemoTest, HardenedAgentPassesAndNaiveAgentFails) {
       node::BpfEventSource::Start(probe_options);
   ASSERT_TRUE(probes.ok()) << probes.status();
 
-  DemoAgent hardened("vigil-demo-hardened-agent");
-  DemoAgent naive("vigil-demo-naive-agent");
+  testing::DemoAgent hardened(testing::DemoAgent::BuiltPath("vigil-demo-hardened-agent"));
+  testing::DemoAgent naive(testing::DemoAgent::BuiltPath("vigil-demo-naive-agent"));
   ASSERT_GT(hardened.pid(), 0);
   ASSERT_GT(naive.pid(), 0);
   ASSERT_NE(hardened.ReadyLine(), "");

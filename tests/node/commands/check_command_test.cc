@@ -30,6 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/demo_agent.h"
 #include "tests/testing/temp_dir.h"
 
 extern char** environ;
@@ -82,44 +83,6 @@ ProgramRun RunProgram(const std::vector<std::string>& argv, const std::string& d
   return run;
 }
 
-// A demo agent started by the test (for --pid and --select); killed and reaped at the end.
-class RunningAgent {
- public:
-  explicit RunningAgent(const std::string& path) {
-    int out[2];
-    if (pipe(out) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      close(out[1]);
-      execl(path.c_str(), path.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    out_ = fdopen(out[0], "r");
-  }
-  ~RunningAgent() {
-    if (out_ != nullptr) fclose(out_);
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  int pid() const { return pid_; }
-  // The line the agent prints once its setup is done ("" when it died first).
-  std::string ReadyLine() {
-    char buf[1024];
-    if (out_ == nullptr || fgets(buf, sizeof(buf), out_) == nullptr) return "";
-    return buf;
-  }
-  bool Alive() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
-
- private:
-  int pid_ = -1;
-  FILE* out_ = nullptr;
-};
-
 const std::set<std::string> kNaiveBreaks = {
     "seccomp-denies-process-access", "capabilities-dropped", "no-new-privs",
     "secrets-locked-no-wx",          "no-user-namespaces",   "process-access-events"};
@@ -135,7 +98,7 @@ class CheckCommandTest : public ::testing::Test {
     for (const char* name : {"vigil-demo-hardened-agent", "vigil-demo-naive-agent"}) {
       std::filesystem::create_directory(tmp_.path() + "/" + name);
       const std::string to = tmp_.path() + "/" + name + "/" + name;
-      std::filesystem::copy_file(std::string(VIGIL_BUILD_DIR) + "/deploy/demo/" + name, to);
+      std::filesystem::copy_file(testing::DemoAgent::BuiltPath(name), to);
       std::filesystem::permissions(to, std::filesystem::perms::owner_all);
     }
     hardened_ = tmp_.path() + "/vigil-demo-hardened-agent/vigil-demo-hardened-agent";
@@ -147,9 +110,15 @@ class CheckCommandTest : public ::testing::Test {
     return RunProgram(args, tmp_.path());
   }
 
-  std::string WritePolicy(const std::string& name, const std::string& yaml) {
-    const std::string path = tmp_.path() + "/" + name;
-    std::ofstream(path) << yaml;
+  // A policy file NAME.yaml of one workload (NAME, with `selectors` in YAML flow form) and
+  // one rule (id NAME-rule, its kind and fields as `rule`), returning its path.
+  std::string WritePolicy(const std::string& name, const std::string& selectors,
+                          const std::string& rule) {
+    const std::string path = tmp_.path() + "/" + name + ".yaml";
+    std::ofstream(path) << "apiVersion: vigil.dev/v1\nkind: RuntimePolicy\nmetadata:\n  name: "
+                        << name << "\n  revision: 1\nspec:\n  workloads:\n    - name: " << name
+                        << "\n      selectors: " << selectors << "\n  rules:\n    - id: " << name
+                        << "-rule\n      " << rule << "\n      controls: {nist_800_53: [AC-6]}\n";
     return path;
   }
 
@@ -234,7 +203,7 @@ TEST_F(CheckCommandTest, NaiveAgentFailsStrictWithTheBrokenRulesNamedAndJunitCou
 }
 
 TEST_F(CheckCommandTest, PidOfARunningAgentIsCheckedAndLeftRunning) {
-  RunningAgent agent(hardened_);
+  testing::DemoAgent agent(hardened_);
   ASSERT_GT(agent.pid(), 0);
   ASSERT_NE(agent.ReadyLine(), "");
   const ProgramRun run = Check(
@@ -253,7 +222,7 @@ TEST_F(CheckCommandTest, PidOfARunningAgentIsCheckedAndLeftRunning) {
 }
 
 TEST_F(CheckCommandTest, SelectByExeGlobChecksOnlyTheMatchingProcesses) {
-  RunningAgent naive(naive_);
+  testing::DemoAgent naive(naive_);
   ASSERT_GT(naive.pid(), 0);
   ASSERT_NE(naive.ReadyLine(), "");
   const ProgramRun run =
@@ -280,11 +249,7 @@ TEST_F(CheckCommandTest, SelectByExeGlobChecksOnlyTheMatchingProcesses) {
 }
 
 TEST_F(CheckCommandTest, UsageErrorsExitTwoWithNothingOnStandardOutput) {
-  const std::string broken =
-      WritePolicy("broken.yaml",
-                  "apiVersion: vigil.dev/v1\nkind: RuntimePolicy\nmetadata:\n  name: broken\n"
-                  "  revision: 1\nspec:\n  workloads:\n    - name: w\n      selectors: [exe=/x]\n"
-                  "  rules:\n    - id: r\n      kind: no_such_kind\n");
+  const std::string broken = WritePolicy("broken", "[exe=/x]", "kind: no_such_kind");
   const struct {
     std::vector<std::string> args;
     std::string in_stderr;
@@ -312,12 +277,7 @@ TEST_F(CheckCommandTest, UsageErrorsExitTwoWithNothingOnStandardOutput) {
 
 TEST_F(CheckCommandTest, CommandThatExitsAtOnceIsNeverAPassOfLiveProcessRules) {
   const std::string policy =
-      WritePolicy("quick.yaml",
-                  "apiVersion: vigil.dev/v1\nkind: RuntimePolicy\nmetadata:\n  name: quick\n"
-                  "  revision: 1\nspec:\n  workloads:\n    - name: quick\n"
-                  "      selectors: [exe=*/true]\n  rules:\n"
-                  "    - id: caps\n      kind: capabilities\n      absent: [CAP_SYS_PTRACE]\n"
-                  "      controls: {nist_800_53: [AC-6]}\n");
+      WritePolicy("quick", "[exe=*/true]", "kind: capabilities\n      absent: [CAP_SYS_PTRACE]");
   const ProgramRun run = Check({"--policy", policy, "--json", "--", "/bin/true"});
   ASSERT_EQ(run.exit_code, 1) << run.out << run.err;
   const json report = Parse(run);
@@ -335,12 +295,7 @@ TEST_F(CheckCommandTest, CommandThatExitsAtOnceIsNeverAPassOfLiveProcessRules) {
 TEST_F(CheckCommandTest, CommandExitStatusPassesThroughWhenEveryRulePasses) {
   // Only an event rule, which a process that exits at once can pass.
   const std::string policy =
-      WritePolicy("programs.yaml",
-                  "apiVersion: vigil.dev/v1\nkind: RuntimePolicy\nmetadata:\n  name: programs\n"
-                  "  revision: 1\nspec:\n  workloads:\n    - name: tool\n"
-                  "      selectors: [exe=*/true, exe=*/false]\n  rules:\n"
-                  "    - id: no-other-programs\n      kind: interpreters\n      allowed: []\n"
-                  "      controls: {nist_800_53: [CM-7]}\n");
+      WritePolicy("programs", "[exe=*/true, exe=*/false]", "kind: interpreters\n      allowed: []");
   const ProgramRun ok = Check({"--policy", policy, "--json", "--", "/bin/true"});
   EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
   const ProgramRun failed = Check({"--policy", policy, "--json", "--", "/bin/false"});
