@@ -192,6 +192,10 @@ std::vector<CheckRow> FoldVerdicts(const std::vector<v1::WorkloadVerdict>& verdi
 }
 
 void FinishResult(CheckResult& result) {
+  if (!result.error.empty()) {
+    result.exit_code = kCheckNotRun;
+    return;
+  }
   if (result.rows.empty() && result.problem.empty()) {
     result.problem =
         "no rule applied: no workload of the policy selects the checked processes (the "
@@ -229,6 +233,9 @@ std::string RenderTable(const CheckResult& result) {
     absl::StrAppend(&out, "    observed: ", r.observed, "\n", "    expected: ", r.expected, "\n",
                     "    controls: ", absl::StrJoin(r.controls, ", "), "\n");
   }
+  if (!result.error.empty()) {
+    return absl::StrCat(out, "ERROR: the check could not run: ", result.error, "\n");
+  }
   const Counts c = CountRows(result.rows);
   if (!result.problem.empty()) absl::StrAppend(&out, "problem: ", result.problem, "\n");
   if (result.command.has_value()) absl::StrAppend(&out, CommandSummary(*result.command), "\n");
@@ -247,7 +254,9 @@ std::string RenderTable(const CheckResult& result) {
 std::string RenderJson(const CheckResult& result) {
   using nlohmann::json;
   json j;
-  j["result"] = result.exit_code == kCheckPassed ? "pass" : "fail";
+  j["result"] = result.exit_code == kCheckPassed   ? "pass"
+                : result.exit_code == kCheckNotRun ? "error"
+                                                   : "fail";
   j["exit_code"] = result.exit_code;
   j["attested"] = false;
   j["policy"] = {{"file", result.policy_file}, {"ids", result.policy_ids}};
@@ -314,6 +323,7 @@ std::string RenderJson(const CheckResult& result) {
                   {"warnings", c.warnings},
                   {"not_observed", c.not_observed}};
   j["problem"] = result.problem.empty() ? json(nullptr) : json(result.problem);
+  j["error"] = result.error.empty() ? json(nullptr) : json(result.error);
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
@@ -334,9 +344,11 @@ std::string RenderJunit(const CheckResult& result) {
     ++tests;
     ++failures;
   }
+  const int errors = result.error.empty() ? 0 : 1;
+  tests += errors;
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   absl::StrAppend(&out, "<testsuites name=\"vigil-node check\" tests=\"", tests, "\" failures=\"",
-                  failures, "\" errors=\"0\" time=\"",
+                  failures, "\" errors=\"", errors, "\" time=\"",
                   absl::StrFormat("%.3f", result.observed_seconds), "\">\n");
   for (const auto& suite : suites) {
     const CheckRow& head = *suite.front();
@@ -382,6 +394,14 @@ std::string RenderJunit(const CheckResult& result) {
                     "type=\"no_rule_applied\" message=\"",
                     Xml(result.problem), "\">", Xml(result.target),
                     "</failure>\n    </testcase>\n"
+                    "  </testsuite>\n");
+  }
+  if (errors > 0) {
+    absl::StrAppend(&out,
+                    "  <testsuite name=\"vigil-node check\" tests=\"1\" failures=\"0\" "
+                    "errors=\"1\" skipped=\"0\">\n    <testcase classname=\"vigil-node.check\" "
+                    "name=\"check-runs\">\n      <error type=\"not_run\" message=\"",
+                    Xml(result.error), "\">", Xml(result.target), "</error>\n    </testcase>\n",
                     "  </testsuite>\n");
   }
   absl::StrAppend(&out, "</testsuites>\n");

@@ -97,6 +97,9 @@ struct CheckResult {
   std::vector<CheckRow> rows;
   /// Why the check failed without a failing row (no workload selected), or "".
   std::string problem;
+  /// Why the check could not run (the probes could not be loaded, ...), or "". Rows are
+  /// then empty and the exit code is 3.
+  std::string error;
   /// The exit code (docs/check.md, "Exit codes"), set by FinishResult.
   int exit_code = 0;
 };
@@ -108,8 +111,9 @@ inline constexpr int kCheckUsage = 2;
 inline constexpr int kCheckNotRun = 3;
 inline constexpr int kCheckCommandFailed = 4;
 
-/// Sets result.problem when no rule applied and result.exit_code: 1 when any row did not
-/// pass or no rule applied, else 4 when the command failed on its own, else 0.
+/// Sets result.problem when no rule applied and result.exit_code: 3 when the check could
+/// not run (result.error), 1 when any row did not pass or no rule applied, else 4 when the
+/// command failed on its own, else 0.
 void FinishResult(CheckResult& result);
 
 /// The readable report: one line per rule and workload (rule, workload, outcome), with the
@@ -121,7 +125,7 @@ std::string RenderJson(const CheckResult& result);
 
 /// The report as JUnit XML: one <testsuite> per workload, one <testcase> per rule with a
 /// <failure> (observed vs expected) when it did not pass; a check where no rule applied is
-/// one failed testcase.
+/// one failed testcase, one that could not run one testcase with an <error>.
 std::string RenderJunit(const CheckResult& result);
 
 }  // namespace vigil::node

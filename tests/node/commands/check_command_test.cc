@@ -4,7 +4,8 @@
 // --select check processes already running and leave them running; the JUnit file parses
 // and its counts match the JSON; usage errors exit 2 with nothing on standard output; a
 // command that exits at once is never a pass of the rules that need a live process; the
-// command's own failure is exit 4. Needs root (BPF, PTRACE_SECCOMP_GET_FILTER).
+// command's own failure is exit 4; probes that cannot be loaded are exit 3, never 0. Needs
+// root (BPF, PTRACE_SECCOMP_GET_FILTER) and setpriv(1) (util-linux).
 //
 // The agents run from copies in this test's own directory, so the selectors and the
 // policy's exe globs cannot pick up demo agents other tests run on the machine.
@@ -310,6 +311,30 @@ TEST_F(CheckCommandTest, CommandExitStatusPassesThroughWhenEveryRulePasses) {
   EXPECT_EQ(unselected.exit_code, 1) << unselected.out;
   EXPECT_TRUE(Parse(unselected)["problem"].is_string());
   EXPECT_EQ(unselected.err.find("hi\n") != std::string::npos, true) << unselected.err;
+}
+
+TEST_F(CheckCommandTest, ProbesThatCannotLoadExitThreeAndSaySoInJsonAndJunit) {
+  // vigil-node without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN: the kernel refuses the probes.
+  const std::string junit = tmp_.path() + "/junit.xml";
+  ProgramRun run = RunProgram(
+      {"/usr/bin/setpriv", "--bounding-set=-bpf,-perfmon,-sys_admin",
+       "--inh-caps=-bpf,-perfmon,-sys_admin", std::string(VIGIL_BUILD_DIR) + "/node/vigil-node",
+       "check", "--policy", strict_, "--json", "--junit", junit, "--", hardened_},
+      tmp_.path());
+  ASSERT_EQ(run.exit_code, 3) << run.out << run.err;
+  const json report = Parse(run);
+  EXPECT_EQ(report["result"], "error");
+  EXPECT_TRUE(report["error"].is_string());
+  EXPECT_TRUE(report["rules"].empty());
+  EXPECT_NE(run.err.find("the probes could not be loaded"), std::string::npos) << run.err;
+  const ProgramRun parsed = RunProgram(
+      {"/usr/bin/python3", "-c",
+       absl::StrCat("import xml.etree.ElementTree as E; r = E.parse('", junit,
+                    "').getroot(); print(r.get('tests'), r.get('errors'), "
+                    "len(r.findall('.//testcase/error')), len(r.findall('.//failure')))")},
+      tmp_.path());
+  ASSERT_EQ(parsed.exit_code, 0) << parsed.err;
+  EXPECT_EQ(parsed.out, "1 1 1 0\n");
 }
 
 }  // namespace
