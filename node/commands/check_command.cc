@@ -248,6 +248,9 @@ std::optional<NotRun> Observe(const CheckOptions& o, const std::vector<policy::P
       }
     }
     SetCommandStatus(*command->wait_status(), &*result.command);
+    if (command->KillRemains()) {
+      err << "vigil-node: check: killed what the command left running in its process group\n";
+    }
   }
   source.Stop();
   obs.Drain(held_pid);

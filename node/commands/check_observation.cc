@@ -31,7 +31,10 @@ CheckObservation::CheckObservation(const Snapshotter* snapshotter, const Process
 
 void CheckObservation::Snapshot(int pid, const std::vector<std::string>& matched_by) {
   TrackedProcess& t = tracked_[pid];
-  if (!matched_by.empty()) t.matched_by = matched_by;
+  // Followed from its parent stays followed: a scan after the parent exited sees an orphan
+  // the probes still follow ("probe"), but its lineage in the workload is the one first seen.
+  const bool only_probe = matched_by.size() == 1 && matched_by[0] == "probe";
+  if (!matched_by.empty() && !(only_probe && !t.matched_by.empty())) t.matched_by = matched_by;
   if (t.exited) return;
   if (!Running(pid)) {
     t.exited = true;

@@ -207,6 +207,11 @@ void CheckedCommand::Signal(int sig) const {
   }
 }
 
+bool CheckedCommand::KillRemains() const {
+  if (pid_ <= 0 || !wait_status_.has_value() || kill(-pid_, 0) != 0) return false;
+  return kill(-pid_, SIGKILL) == 0;
+}
+
 CheckedCommand::~CheckedCommand() {
   CloseFd(&gate_fd_);  // a command still held at the gate exits without exec
   CloseFd(&exec_fd_);
@@ -214,6 +219,7 @@ CheckedCommand::~CheckedCommand() {
     Signal(SIGKILL);
     WaitExit(absl::InfiniteDuration());
   }
+  KillRemains();
   CloseFd(&status_fd_);
   if (intermediate_ > 0) {
     kill(intermediate_, SIGKILL);

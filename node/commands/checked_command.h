@@ -31,7 +31,8 @@ class CheckedCommand {
   /// Forks the command for `path` (resolved) with `argv` (argv[0] as the user wrote it).
   static absl::StatusOr<std::unique_ptr<CheckedCommand>> Spawn(
       const std::string& path, const std::vector<std::string>& argv);
-  /// Kills the command's process group if the command still runs, and reaps.
+  /// Kills the command's process group (the command, if it still runs, and what it left),
+  /// and reaps the command.
   ~CheckedCommand();
   CheckedCommand(const CheckedCommand&) = delete;
   CheckedCommand& operator=(const CheckedCommand&) = delete;
@@ -51,8 +52,13 @@ class CheckedCommand {
   /// The command's wait status (waitpid(2)) once it exited.
   std::optional<int> wait_status() const { return wait_status_; }
 
-  /// Sends `sig` to the command's process group (its children included).
+  /// Sends `sig` to the command's process group (its children included) while the command
+  /// runs.
   void Signal(int sig) const;
+
+  /// Once the command exited: kills (SIGKILL) what remains of its process group (children
+  /// it left running in the background). True when something remained.
+  bool KillRemains() const;
 
  private:
   CheckedCommand() = default;

@@ -4,8 +4,9 @@
 // --select check processes already running and leave them running; the JUnit file parses
 // and its counts match the JSON; usage errors exit 2 with nothing on standard output; a
 // command that exits at once is never a pass of the rules that need a live process; the
-// command's own failure is exit 4; probes that cannot be loaded are exit 3, never 0. Needs
-// root (BPF, PTRACE_SECCOMP_GET_FILTER) and setpriv(1) (util-linux).
+// command's own failure is exit 4; what it leaves running is killed when it exits; probes
+// that cannot be loaded are exit 3, never 0. Needs root (BPF, PTRACE_SECCOMP_GET_FILTER) and
+// setpriv(1) (util-linux).
 //
 // The agents run from copies in this test's own directory, so the selectors and the
 // policy's exe globs cannot pick up demo agents other tests run on the machine.
@@ -30,6 +31,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/demo_agent.h"
 #include "tests/testing/temp_dir.h"
@@ -311,6 +314,25 @@ TEST_F(CheckCommandTest, CommandExitStatusPassesThroughWhenEveryRulePasses) {
   EXPECT_EQ(unselected.exit_code, 1) << unselected.out;
   EXPECT_TRUE(Parse(unselected)["problem"].is_string());
   EXPECT_EQ(unselected.err.find("hi\n") != std::string::npos, true) << unselected.err;
+}
+
+TEST_F(CheckCommandTest, WhatTheCommandLeavesRunningIsKilledWhenItExits) {
+  const std::string policy = WritePolicy("shell", "[exe=*/sleep]", "kind: no_new_privs");
+  const ProgramRun run =
+      Check({"--policy", policy, "--json", "--", "/bin/sh", "-c", "sleep 300 & echo \"bg=$!\""});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;  // root's sleep lacks no_new_privs
+  const json report = Parse(run);
+  EXPECT_EQ(report["command"]["exit_code"], 0);
+  EXPECT_EQ(report["command"]["ended_by_check"], false);
+  EXPECT_NE(run.err.find("killed what the command left running"), std::string::npos) << run.err;
+  // The command's output is on standard error; the background sleep is gone.
+  const size_t at = run.err.find("bg=");
+  ASSERT_NE(at, std::string::npos) << run.err;
+  const int bg = std::stoi(run.err.substr(at + 3));
+  ASSERT_GT(bg, 1);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);  // init reaps it
+  while (kill(bg, 0) == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_NE(kill(bg, 0), 0) << "the background sleep " << bg << " still runs";
 }
 
 TEST_F(CheckCommandTest, ProbesThatCannotLoadExitThreeAndSaySoInJsonAndJunit) {
