@@ -18,7 +18,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools the tests and demo use
-  iproute2 procps python3 ccache
+  iproute2 procps python3 ccache util-linux
   # webhooks (HTTP client), and the independent checks of EAR tokens and OSCAL documents
   libcpp-httplib-dev python3-jwt python3-cryptography python3-jsonschema
   # load for deploy/stress-tests.sh

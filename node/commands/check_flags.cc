@@ -28,8 +28,9 @@ void RegisterCheckCommand(CLI::App& app, std::function<int()>* action) {
                     "repeatable");
   check
       ->add_option("--duration", o->duration_seconds,
-                   "Observe for SECONDS; with a command, until it exits if sooner (then it gets "
-                   "SIGTERM, and SIGKILL 5 s later); 0: until the command exits")
+                   "Observe for SECONDS, or until the command (or, with --pid/--select, every "
+                   "observed process) exits if sooner; a command still running then gets "
+                   "SIGTERM, and SIGKILL 5 s later; 0: until the command exits")
       ->check(CLI::Range(0, 31536000))
       ->capture_default_str();
   check->add_flag("--json", o->json, "Print the report as JSON instead of the table");
