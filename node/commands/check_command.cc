@@ -50,7 +50,13 @@ class StopSignals {
     sigaddset(&set_, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set_, &old_);
   }
-  ~StopSignals() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  // A signal that came after the last look is taken here: the check is ending anyway, and
+  // unblocked it would end vigil-node before the report is written.
+  ~StopSignals() {
+    while (Pending()) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;
 
@@ -120,6 +126,8 @@ absl::StatusOr<std::vector<policy::Policy>> LoadPolicy(const std::string& path, 
   if (parsed.policies.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": holds no RuntimePolicy document"));
   }
+  // As the verifier's bundles: two policies of one name are refused.
+  RETURN_IF_ERROR(policy::BuildBundle(parsed.policies).status());
   return std::move(parsed.policies);
 }
 
