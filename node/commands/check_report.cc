@@ -160,8 +160,8 @@ std::vector<CheckRow> FoldVerdicts(const std::vector<v1::WorkloadVerdict>& verdi
       f.pid = o.pid();
       f.tid = o.tid();
       f.outcome = FromStatus(o.status());
-      if (f.outcome != CheckOutcome::kPass && NeedsLiveProcess(o.kind()) &&
-          unobserved.count(o.pid()) != 0) {
+      // Whatever the engine made of the little known about such a process, a pass included.
+      if (NeedsLiveProcess(o.kind()) && unobserved.count(o.pid()) != 0) {
         f.outcome = CheckOutcome::kNotObserved;
         f.reason = absl::StrCat("pid ", o.pid(),
                                 " was not snapshotted alive (it exited first): not observed");

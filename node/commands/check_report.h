@@ -52,7 +52,7 @@ struct CheckRow {
 bool NeedsLiveProcess(const std::string& kind);
 
 /// The rows of `verdicts` in verdict order, then rule order. Findings of a rule that needs a
-/// live process, about a pid in `unobserved`, are kNotObserved.
+/// live process, about a pid in `unobserved`, are kNotObserved whatever their status.
 std::vector<CheckRow> FoldVerdicts(const std::vector<v1::WorkloadVerdict>& verdicts,
                                    const std::set<int>& unobserved);
 

@@ -63,12 +63,15 @@ TEST(CheckReportTest, UnobservedProcessMakesLiveRulesNotObservedButNotEventRules
   *w.add_rules() = Outcome("seccomp", "seccomp", 10, v1::TRUST_CONTRAINDICATED, "unknown");
   *w.add_rules() = Outcome("mem", "memory", 10, v1::TRUST_CONTRAINDICATED, "VmLck 0 B");
   *w.add_rules() = Outcome("userns", "user_namespaces", 10, v1::TRUST_CONTRAINDICATED, "x");
+  // A memory rule with nothing to find on an empty snapshot passes in the engine: not here.
+  *w.add_rules() = Outcome("mem-empty", "memory", 10, v1::TRUST_AFFIRMING, "VmLck 0 B");
   const std::vector<CheckRow> rows = FoldVerdicts({w}, {10});
-  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_EQ(rows.size(), 4u);
   EXPECT_EQ(rows[0].outcome, CheckOutcome::kNotObserved);
   EXPECT_EQ(rows[0].observed, "not observed");
   EXPECT_EQ(rows[1].outcome, CheckOutcome::kNotObserved);
   EXPECT_EQ(rows[2].outcome, CheckOutcome::kFail) << "events were observed";
+  EXPECT_EQ(rows[3].outcome, CheckOutcome::kNotObserved);
 }
 
 TEST(CheckReportTest, ExitCodes) {
