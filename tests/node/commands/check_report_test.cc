@@ -125,6 +125,30 @@ TEST(CheckReportTest, JunitEscapesMarkupAndCountsFailures) {
   EXPECT_NE(xml.find("<failure type=\"fail\" message=\"progs reason\">"), std::string::npos) << xml;
 }
 
+TEST(CheckReportTest, NoRuleAppliedIsOneFailedTestcaseAndAnErrorIsOneInError) {
+  CheckResult none;
+  none.target = "/bin/echo hi";
+  FinishResult(none);
+  const std::string xml = RenderJunit(none);
+  EXPECT_NE(xml.find("<testsuites name=\"vigil-node check\" tests=\"1\" failures=\"1\" "
+                     "errors=\"0\""),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("name=\"policy-selects-checked-processes\""), std::string::npos) << xml;
+
+  CheckResult error;
+  error.error = "the probes could not be loaded: <EPERM>";
+  FinishResult(error);
+  EXPECT_EQ(error.exit_code, kCheckNotRun);
+  const std::string err_xml = RenderJunit(error);
+  EXPECT_NE(err_xml.find("tests=\"1\" failures=\"0\" errors=\"1\""), std::string::npos) << err_xml;
+  EXPECT_NE(err_xml.find("<error type=\"not_run\" message=\"the probes could not be loaded: "
+                         "&lt;EPERM&gt;\">"),
+            std::string::npos)
+      << err_xml;
+  EXPECT_EQ(nlohmann::json::parse(RenderJson(error))["result"], "error");
+}
+
 TEST(CheckReportTest, JsonHasTheDocumentedFields) {
   const nlohmann::json j = nlohmann::json::parse(RenderJson(Failing()));
   for (const char* key : {"result", "exit_code", "attested", "policy", "target", "observation",
