@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -167,8 +168,19 @@ absl::StatusOr<std::unique_ptr<CheckedCommand>> CheckedCommand::Spawn(
 }
 
 absl::Status CheckedCommand::Release() {
+  // A held command that died meanwhile leaves the gate without a reader: the write fails
+  // with EPIPE, and the SIGPIPE it raises for this thread is taken here, not fatal.
+  sigset_t pipe_signal, old;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, &old);
   const char go = 1;
   const bool sent = WriteAll(gate_fd_, &go, 1);
+  if (!sent) {
+    timespec zero{0, 0};
+    sigtimedwait(&pipe_signal, nullptr, &zero);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   CloseFd(&gate_fd_);
   if (!sent) return absl::InternalError("the command exited before it could exec");
   int err = 0;
