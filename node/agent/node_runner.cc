@@ -81,6 +81,18 @@ absl::StatusOr<std::unique_ptr<EvidenceSealer>> MakeSealer(const NodeConfig& con
   return std::unique_ptr<EvidenceSealer>(std::move(sealer));
 }
 
+absl::Status MeasureStartSequence(Measurer& measurer, const EventSource* probes,
+                                  const std::string& policy_path) {
+  // In the order the verifier requires. The verifier learns exactly which probe runs: the
+  // object's bytes and the kernel's tags of the programs it loaded. Without probes there are
+  // no BPF records and the verifier never affirms this node's runtime claims.
+  if (probes != nullptr) {
+    RETURN_IF_ERROR(measurer.MeasureBpfObject("vigil_probes", ProbeObjectBytes()));
+    RETURN_IF_ERROR(measurer.MeasureBpfProgramTags(ProgramTagsString(probes->Status())));
+  }
+  return measurer.MeasurePolicy(policy_path);
+}
+
 absl::StatusOr<std::unique_ptr<EventSource>> MakeEventSource(const NodeConfig& config,
                                                              const std::vector<int>& seed_pids) {
   if (!config.enable_probes) return std::unique_ptr<EventSource>();
@@ -112,23 +124,9 @@ std::string EffectiveKeyPath(const NodeConfig& config) {
   return config.key_path.empty() ? config.state_dir + "/node.key" : config.key_path;
 }
 
-absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig& config) {
-  if (config.selectors.empty()) {
-    return absl::InvalidArgumentError("no selectors: nothing to monitor (use --select)");
-  }
-  std::unique_ptr<NodeRunner> r(new NodeRunner());
-  r->config_ = config;
-  // The TPM sealer first: enrollment writes the certificate checked just below.
-  ASSIGN_OR_RETURN(r->sealer_, MakeSealer(config));
-  const std::string cert = EffectiveCertPath(config), key = EffectiveKeyPath(config);
-  // Fail now, with the file named, rather than on every reconnect. The credentials watch
-  // the files: the certificate the stream renews is presented from the next connection on.
-  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
-                   MakeNodeChannelCredentials(config.ca_cert_path, cert, key));
-
-  NodeInfo info;
-  ASSIGN_OR_RETURN(info, ReadLocalNodeInfo());
-  ASSIGN_OR_RETURN(info.node_id, NodeIdFromCertificate(cert));
+absl::StatusOr<NodeInfo> ReadNodeInfo(const NodeConfig& config) {
+  ASSIGN_OR_RETURN(NodeInfo info, ReadLocalNodeInfo());
+  ASSIGN_OR_RETURN(info.node_id, NodeIdFromCertificate(EffectiveCertPath(config)));
   info.node_version = kNodeVersion;
   if (!config.policy_path.empty()) {
     ASSIGN_OR_RETURN(Sha256Digest policy, Sha256File(config.policy_path));
@@ -138,6 +136,26 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
   const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   info.ima = ReadImaStatus(ec ? std::string() : exe.string());
   if (!info.ima.present()) spdlog::info("IMA absent: {}", info.ima.absent_reason());
+  return info;
+}
+
+absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig& config) {
+  if (config.selectors.empty()) {
+    return absl::InvalidArgumentError("no selectors: nothing to monitor (use --select)");
+  }
+  std::unique_ptr<NodeRunner> r(new NodeRunner());
+  r->config_ = config;
+  // Before the TPM is touched: one process at a time extends this node's PCR and log.
+  ASSIGN_OR_RETURN(r->lock_, StateDirLock::Acquire(config.state_dir));
+  // The TPM sealer first: enrollment writes the certificate checked just below.
+  ASSIGN_OR_RETURN(r->sealer_, MakeSealer(config));
+  const std::string cert = EffectiveCertPath(config), key = EffectiveKeyPath(config);
+  // Fail now, with the file named, rather than on every reconnect. The credentials watch
+  // the files: the certificate the stream renews is presented from the next connection on.
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                   MakeNodeChannelCredentials(config.ca_cert_path, cert, key));
+
+  ASSIGN_OR_RETURN(NodeInfo info, ReadNodeInfo(config));
 
   r->matcher_ = std::make_unique<ProcessMatcher>(config.selectors);
   SnapshotOptions snap;
@@ -150,16 +168,8 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
   ASSIGN_OR_RETURN(r->events_, MakeEventSource(config, seed));
   if (auto* tpm_sealer = dynamic_cast<TpmEvidenceSealer*>(r->sealer_.get());
       tpm_sealer != nullptr) {
-    // The rest of the start sequence, in the order the verifier requires. The verifier learns
-    // exactly which probe runs: the object's bytes and the kernel's tags of the programs it
-    // loaded. Without probes there are no BPF records and the verifier never affirms this
-    // node's runtime claims.
-    if (r->events_ != nullptr) {
-      RETURN_IF_ERROR(tpm_sealer->measurer().MeasureBpfObject("vigil_probes", ProbeObjectBytes()));
-      RETURN_IF_ERROR(
-          tpm_sealer->measurer().MeasureBpfProgramTags(ProgramTagsString(r->events_->Status())));
-    }
-    RETURN_IF_ERROR(tpm_sealer->measurer().MeasurePolicy(config.policy_path));
+    RETURN_IF_ERROR(
+        MeasureStartSequence(tpm_sealer->measurer(), r->events_.get(), config.policy_path));
   }
   r->builder_ = std::make_unique<ReportBuilder>(info, r->matcher_.get(), r->snapshotter_.get(),
                                                 r->events_.get());

@@ -9,8 +9,10 @@
 #include "node/agent/attest_client.h"
 #include "node/agent/config.h"
 #include "node/agent/evidence_sealer.h"
+#include "node/agent/measurer.h"
 #include "node/agent/policy_applier.h"
 #include "node/agent/report_builder.h"
+#include "node/agent/state_lock.h"
 #include "node/probes/event_source.h"
 #include "node/procfs/file_hash_cache.h"
 #include "node/procfs/process_matcher.h"
@@ -24,6 +26,13 @@ inline constexpr char kNodeVersion[] = "vigil-node 0.1.0";
 /// The sealer `run` uses: evidence without a quote when config.tcti is "none"; otherwise the
 /// TPM sealer, which enrolls the node if needed and measures this start.
 absl::StatusOr<std::unique_ptr<EvidenceSealer>> MakeSealer(const NodeConfig& config);
+
+/// The measurements of a start after TpmEvidenceSealer::Open made the first ones (node-start,
+/// the binary), in the order the verifier requires: the BPF object and the kernel's tags of
+/// its programs when `probes` runs (non-null), then the policy bundle at `policy_path` or,
+/// for "", its absence. `vigil-node run` and `vigil-node check --verifier` both start so.
+absl::Status MeasureStartSequence(Measurer& measurer, const EventSource* probes,
+                                  const std::string& policy_path);
 
 /// The kernel's tags of the loaded programs as the node measures them: "name:tag" pairs,
 /// sorted by program name, joined by commas.
@@ -62,10 +71,16 @@ absl::StatusOr<std::string> NodeIdFromCertificate(const std::string& cert_path);
 std::string EffectiveCertPath(const NodeConfig& config);
 std::string EffectiveKeyPath(const NodeConfig& config);
 
+/// The fields every report of this node carries: this machine's (ReadLocalNodeInfo), the
+/// node id of its certificate (EffectiveCertPath), the node version, the digest of
+/// config.policy_path (none when empty) and the IMA status of the node binary.
+absl::StatusOr<NodeInfo> ReadNodeInfo(const NodeConfig& config);
+
 /// The `vigil-node run` daemon: every object wired from one NodeConfig, in one place.
 class NodeRunner {
  public:
-  /// Checks the configuration and builds everything (loads the probes, opens the TPM).
+  /// Checks the configuration, takes the state directory's lock (StateDirLock) and builds
+  /// everything (loads the probes, opens the TPM).
   static absl::StatusOr<std::unique_ptr<NodeRunner>> Create(const NodeConfig& config);
 
   /// Streams reports to the verifier until Stop(); OK after a clean stop.
@@ -78,6 +93,8 @@ class NodeRunner {
   NodeRunner() = default;
 
   NodeConfig config_;
+  /// Held for the runner's life (StateDirLock): no check disturbs this node's PCR and log.
+  std::unique_ptr<StateDirLock> lock_;
   FileHashCache hashes_;
   std::unique_ptr<ProcessMatcher> matcher_;
   std::unique_ptr<Snapshotter> snapshotter_;

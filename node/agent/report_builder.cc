@@ -51,19 +51,23 @@ void ReportBuilder::SetEventWakeup(std::function<void()> wake) {
   if (events_ != nullptr) events_->SetWakeup(std::move(wake));
 }
 
+void SetNodeFields(const NodeInfo& info, uint64_t sequence, v1::RuntimeReport* r) {
+  r->set_node_id(info.node_id);
+  r->set_sequence(sequence);
+  r->set_collected_unix_nano(absl::GetCurrentTimeNanos());
+  r->set_hostname(info.hostname);
+  r->set_kernel_release(info.kernel_release);
+  r->set_boot_id(info.boot_id);
+  r->set_node_started_unix_nano(info.started_unix_nano);
+  r->set_node_version(info.node_version);
+  r->set_policy_digest(info.policy_digest);
+  *r->mutable_ima() = info.ima;
+}
+
 v1::RuntimeReport ReportBuilder::Build(size_t max_payload_bytes) {
   PollEvents();
   v1::RuntimeReport r;
-  r.set_node_id(info_.node_id);
-  r.set_sequence(++sequence_);
-  r.set_collected_unix_nano(absl::GetCurrentTimeNanos());
-  r.set_hostname(info_.hostname);
-  r.set_kernel_release(info_.kernel_release);
-  r.set_boot_id(info_.boot_id);
-  r.set_node_started_unix_nano(info_.started_unix_nano);
-  r.set_node_version(info_.node_version);
-  r.set_policy_digest(info_.policy_digest);
-  *r.mutable_ima() = info_.ima;
+  SetNodeFields(info_, ++sequence_, &r);
 
   std::vector<std::string> gaps;
   std::vector<int> probe_pids;

@@ -31,6 +31,9 @@ struct NodeInfo {
 /// caller fills node_id, node_version and policy_digest.
 absl::StatusOr<NodeInfo> ReadLocalNodeInfo();
 
+/// Sets the node-level fields of `r` from `info`, its sequence, and now as collection time.
+void SetNodeFields(const NodeInfo& info, uint64_t sequence, v1::RuntimeReport* r);
+
 /// Assembles RuntimeReports: node fields, a snapshot of every monitored process, the events
 /// the EventSource produced since the previous report, probe status and observation gaps.
 /// Not thread-safe: one reporting thread owns it.
