@@ -23,6 +23,7 @@
 #include "node/agent/config.h"
 #include "node/agent/node_runner.h"
 #include "node/commands/check_flags.h"
+#include "node/commands/node_flags.h"
 #include "node/commands/watch_command.h"
 #include "node/procfs/snapshotter.h"
 #include "spdlog/spdlog.h"
@@ -278,16 +279,7 @@ void RegisterRunCommand(CLI::App& app, Action* action) {
   NodeConfig& c = *config;
   run->add_option("--verifier", c.verifier_address, "Verifier's mutual-TLS address host:port")
       ->capture_default_str();
-  run->add_option("--enroll-address", c.enroll_address, "Verifier's enrollment address")
-      ->capture_default_str();
-  run->add_option("--ca-cert", c.ca_cert_path, "PEM of the CA that signed the verifier")
-      ->required();
-  run->add_option("--cert", c.cert_path, "Node certificate (default <state-dir>/node.crt)");
-  run->add_option("--key", c.key_path, "Node private key (default <state-dir>/node.key)");
-  run->add_option("--state-dir", c.state_dir, "Node state directory")->capture_default_str();
-  run->add_option("--max-message-bytes", c.max_message_bytes, "Largest gRPC message")
-      ->check(CLI::Range(64 << 10, 64 << 20))
-      ->capture_default_str();
+  AddNodeIdentityFlags(*run, c)->required();
   run->add_option("--report-interval-ms", c.report_interval_ms,
                   "Report interval when the verifier names none")
       ->check(CLI::Range(100u, 3600000u))
@@ -295,21 +287,6 @@ void RegisterRunCommand(CLI::App& app, Action* action) {
   run->add_option("--min-report-gap-ms", c.min_report_gap_ms,
                   "Shortest gap between event-triggered reports")
       ->check(CLI::Range(100u, 600000u))
-      ->capture_default_str();
-  run->add_option("--tcti", c.tcti, "TPM TCTI, or 'none' to send unquoted evidence")
-      ->capture_default_str();
-  run->add_option("--measurement-pcr", c.measurement_pcr, "PCR the node extends")
-      ->check(CLI::Range(0u, 23u))
-      ->capture_default_str();
-  run->add_flag("--allow-resettable-pcr", c.allow_resettable_pcr,
-                "Allow PCR 16 or 23 (tests only)");
-  run->add_option("--boot-pcrs", c.boot_pcrs, "Boot PCRs quoted beside the measurement PCR")
-      ->delimiter(',')
-      ->check(CLI::Range(0u, 23u));
-  run->add_option("--ak-algorithm", c.ak_algorithm, "Attestation key algorithm")
-      ->check(CLI::IsMember({"ecc", "rsa"}))
-      ->capture_default_str();
-  run->add_option("--measurement-log", c.measurement_log_path, "Measurement log (CEL JSON)")
       ->capture_default_str();
   run->add_option("--select", *selects, SelectorHelp())->required();
   run->add_option("--sensitive", *sensitive,
