@@ -22,6 +22,7 @@
 #include "common/status_macros.h"
 #include "node/commands/check_observation.h"
 #include "node/commands/check_report.h"
+#include "node/commands/check_verifier.h"
 #include "node/commands/checked_command.h"
 #include "node/commands/watch_command.h"
 #include "node/probes/bpf_event_source.h"
@@ -145,6 +146,24 @@ std::string CanonicalExe(const std::string& path) {
   return out;
 }
 
+// The verifier appraises under its own bundle: a local policy it did not send is the
+// pipeline's gate only, never on record.
+void WarnUnlessSent(const std::vector<policy::Policy>& policies, const VerifierResult& verifier,
+                    std::ostream& err) {
+  if (verifier.outcome != VerifierOutcome::kAcknowledged) return;
+  const std::set<std::string> sent(verifier.bundle_policy_digests.begin(),
+                                   verifier.bundle_policy_digests.end());
+  for (const policy::Policy& p : policies) {
+    if (sent.count(PolicyDigest(p)) > 0) continue;
+    err << "vigil-node: check: warning: policy " << p.Id()
+        << " is not among the verifier's policies ("
+        << (verifier.bundle_policy_ids.empty() ? "none"
+                                               : absl::StrJoin(verifier.bundle_policy_ids, ", "))
+        << "): the verdict on record does not appraise it; only this check's local result "
+           "does\n";
+  }
+}
+
 // A check that could not run: a usage error (2) or a failure of the check itself (3).
 struct NotRun {
   int exit_code;
@@ -154,7 +173,8 @@ struct NotRun {
 // Loads the probes, observes the workload (starting the command, for a command) and
 // evaluates the policy; `result` holds the policy and target fields already.
 std::optional<NotRun> Observe(const CheckOptions& o, const std::vector<policy::Policy>& policies,
-                              Target& target, CheckResult& result, std::ostream& err) {
+                              Target& target, CheckAttestation* attestation, CheckResult& result,
+                              std::ostream& err) {
   const policy::NodeDirectives directives = policy::DirectivesOf(policies);
   SnapshotOptions snapshot_options;
   snapshot_options.seccomp_syscalls = directives.seccomp_syscalls;
@@ -177,6 +197,13 @@ std::optional<NotRun> Observe(const CheckOptions& o, const std::vector<policy::P
                   absl::StrCat("the probes could not be loaded: ", probes.status().message())};
   }
   BpfEventSource& source = **probes;
+  if (attestation != nullptr) {
+    // As `run` starts: the probes' object and program tags measured before any report.
+    if (absl::Status st = attestation->MeasureStart(source); !st.ok()) {
+      return NotRun{kCheckNotRun,
+                    absl::StrCat("the start could not be measured in the TPM: ", st.message())};
+    }
+  }
 
   std::unique_ptr<CheckedCommand> command;
   int held_pid = 0;
@@ -266,12 +293,18 @@ std::optional<NotRun> Observe(const CheckOptions& o, const std::vector<policy::P
   result.observed_seconds = absl::ToDoubleSeconds(absl::Now() - obs.start());
 
   std::set<int> unobserved;
-  const v1::RuntimeReport report = obs.BuildReport(target.roots, source.Status(), &unobserved);
+  v1::RuntimeReport report = obs.BuildReport(target.roots, source.Status(), &unobserved);
   result.rows = FoldVerdicts(policy::Evaluate(policies, report), unobserved);
   result.probes = report.probes();
   result.events = static_cast<uint64_t>(report.events_size());
   result.gaps = obs.gaps();
   result.processes = obs.Processes(target.roots);
+  if (attestation != nullptr) {
+    // The same observation the rules above were evaluated on; the probes have stopped, so a
+    // bundle's selectors change only what a later report would observe (there is none).
+    result.verifier = attestation->Attest(std::move(report), &matcher, &snapshotter, nullptr);
+    WarnUnlessSent(policies, *result.verifier, err);
+  }
   return std::nullopt;
 }
 
@@ -287,6 +320,10 @@ absl::Status ValidateCheckOptions(const CheckOptions& o) {
   if (o.duration_seconds < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("--duration ", o.duration_seconds, ": must be 0 or more seconds"));
+  }
+  if (o.node.has_value() && o.node->ca_cert_path.empty()) {
+    return absl::InvalidArgumentError(
+        "--verifier needs --ca-cert (the CA that signed the verifier), as `vigil-node run` does");
   }
   if (o.duration_seconds == 0 && o.command.empty()) {
     return absl::InvalidArgumentError(
@@ -318,7 +355,26 @@ int RunCheck(const CheckOptions& o, std::ostream& out, std::ostream& err) {
   for (const policy::Policy& p : *policies) result.policy_ids.push_back(p.Id());
   result.target_mode = target->mode;
   result.target = target->text;
-  if (std::optional<NotRun> failed = Observe(o, *policies, *target, result, err)) {
+  std::unique_ptr<CheckAttestation> attestation;
+  std::optional<NotRun> failed;
+  if (o.node.has_value()) {
+    absl::StatusOr<std::unique_ptr<StateDirLock>> lock = StateDirLock::Acquire(o.node->state_dir);
+    if (!lock.ok()) {
+      // A `vigil-node run` (or another check) owns this node's PCR and log: not disturbed.
+      err << "vigil-node: check: " << lock.status().message() << "\n";
+      return kCheckUsage;
+    }
+    absl::StatusOr<std::unique_ptr<CheckAttestation>> opened =
+        CheckAttestation::Open(*o.node, *std::move(lock));
+    if (!opened.ok()) {
+      failed = NotRun{kCheckNotRun, absl::StrCat("the node's TPM could not be opened or enrolled: ",
+                                                 opened.status().message())};
+    } else {
+      attestation = *std::move(opened);
+    }
+  }
+  if (!failed.has_value()) failed = Observe(o, *policies, *target, attestation.get(), result, err);
+  if (failed.has_value()) {
     err << "vigil-node: check: " << failed->message << "\n";
     if (failed->exit_code == kCheckUsage) return kCheckUsage;
     // The pipeline's report says the check did not run, rather than nothing at all.

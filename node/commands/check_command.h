@@ -1,11 +1,13 @@
 #pragma once
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "common/selector.h"
+#include "node/agent/config.h"
 
 namespace vigil::node {
 
@@ -27,6 +29,10 @@ struct CheckOptions {
   std::string junit_path;
   /// Also attach the syscall entry tracepoints (ProbeOptions::syscall_entry_hooks).
   bool syscall_entry_hooks = false;
+  /// With --verifier: the node this check acts as (identity, TPM, verifier address, as
+  /// `vigil-node run` takes them); its report is quoted and put on the verifier's record
+  /// (docs/check.md, "On record: --verifier"). Unset: a local check only.
+  std::optional<NodeConfig> node;
 };
 
 /// Refuses what can be refused before anything runs: not exactly one of --pid, --select and
@@ -41,7 +47,11 @@ absl::Status ValidateCheckOptions(const CheckOptions& options);
 /// passed; 1 a rule failed, warned or was not observed, or no rule applied; 2 a usage error
 /// (options, the policy file, no such pid, selectors matching nothing, a command that
 /// cannot be run); 3 the check could not run (probes, snapshots, writing the report); 4
-/// every rule passed but the command failed on its own.
+/// every rule passed but the command failed on its own. With options.node (--verifier) the
+/// check first takes the state directory's lock (held: 2) and opens the TPM (enrolling when
+/// needed; failing: 3), then sends its quoted report to the verifier after the observation
+/// and reports the verdict: a verifier that refuses the report or does not affirm it makes
+/// the exit code 1 (unless it is 3), one that cannot be reached makes it 3.
 int RunCheck(const CheckOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace vigil::node

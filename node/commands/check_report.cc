@@ -6,6 +6,7 @@
 #include <map>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -191,8 +192,65 @@ std::vector<CheckRow> FoldVerdicts(const std::vector<v1::WorkloadVerdict>& verdi
   return rows;
 }
 
+const char* VerifierOutcomeName(VerifierOutcome outcome) {
+  switch (outcome) {
+    case VerifierOutcome::kAcknowledged:
+      return "acknowledged";
+    case VerifierOutcome::kRefused:
+      return "refused";
+    case VerifierOutcome::kUnreachable:
+      return "unreachable";
+  }
+  return "unreachable";
+}
+
+bool VerifierResult::affirming() const {
+  return outcome == VerifierOutcome::kAcknowledged && verdict.status() == v1::TRUST_AFFIRMING;
+}
+
+namespace {
+
+// "AFFIRMING" for TRUST_AFFIRMING.
+std::string TrustName(v1::TrustStatus status) {
+  std::string name = v1::TrustStatus_Name(status);
+  return name.rfind("TRUST_", 0) == 0 ? name.substr(6) : name;
+}
+
+// The rule outcomes of `verdict` that are not AFFIRMING, workload by workload.
+std::vector<const v1::RuleOutcome*> FailingRules(const v1::Verdict& verdict) {
+  std::vector<const v1::RuleOutcome*> out;
+  for (const v1::WorkloadVerdict& w : verdict.workloads()) {
+    for (const v1::RuleOutcome& r : w.rules()) {
+      if (r.status() != v1::TRUST_AFFIRMING) out.push_back(&r);
+    }
+  }
+  return out;
+}
+
+// The verifier's answer as lines for the table and JUnit.
+std::string VerifierSummary(const VerifierResult& v) {
+  if (v.outcome != VerifierOutcome::kAcknowledged) {
+    return absl::StrCat("verifier ", v.address, ": ", VerifierOutcomeName(v.outcome), ": ", v.error,
+                        " (nothing on record)\n");
+  }
+  const v1::Verdict& d = v.verdict;
+  std::string out = absl::StrCat(
+      "verifier ", v.address, ": ", TrustName(d.status()), "; node ", d.node_id(), ", report ",
+      d.report_sequence(), ", verdict ", d.evidence_sha256(), "; policies ",
+      d.policy_ids().empty() ? "none" : absl::StrJoin(d.policy_ids(), ", "), "\n");
+  if (!d.detail().empty()) absl::StrAppend(&out, "    detail: ", d.detail(), "\n");
+  for (const v1::RuleOutcome* r : FailingRules(d)) {
+    absl::StrAppend(&out, "    ", TrustName(r->status()), " ", r->rule_id(), " (pid ", r->pid(),
+                    "): ", r->reason(), "\n");
+  }
+  return out;
+}
+
+}  // namespace
+
 void FinishResult(CheckResult& result) {
-  if (!result.error.empty()) {
+  if (!result.error.empty() ||
+      (result.verifier.has_value() && result.verifier->outcome == VerifierOutcome::kUnreachable)) {
     result.exit_code = kCheckNotRun;
     return;
   }
@@ -204,7 +262,7 @@ void FinishResult(CheckResult& result) {
   const bool all_pass = result.problem.empty() &&
                         std::all_of(result.rows.begin(), result.rows.end(),
                                     [](auto& r) { return r.outcome == CheckOutcome::kPass; });
-  if (!all_pass) {
+  if (!all_pass || (result.verifier.has_value() && !result.verifier->affirming())) {
     result.exit_code = kCheckFailed;
   } else if (result.command.has_value() && result.command->failed()) {
     result.exit_code = kCheckCommandFailed;
@@ -236,6 +294,7 @@ std::string RenderTable(const CheckResult& result) {
   if (!result.error.empty()) {
     return absl::StrCat(out, "ERROR: the check could not run: ", result.error, "\n");
   }
+  if (result.verifier.has_value()) absl::StrAppend(&out, VerifierSummary(*result.verifier));
   const Counts c = CountRows(result.rows);
   if (!result.problem.empty()) absl::StrAppend(&out, "problem: ", result.problem, "\n");
   if (result.command.has_value()) absl::StrAppend(&out, CommandSummary(*result.command), "\n");
@@ -243,11 +302,14 @@ std::string RenderTable(const CheckResult& result) {
   absl::StrAppend(
       &out, absl::StrFormat("%s: %d rule(s): %d passed, %d failed, %d warning(s), %d not observed; "
                             "observed %.1f s, %d process(es), %d event(s), %d hooks active, %d "
-                            "refused (local check, not attestation: no TPM quote)\n",
+                            "refused (%s)\n",
                             result.exit_code == kCheckPassed ? "PASS" : "FAIL", result.rows.size(),
                             c.passed, c.failed, c.warnings, c.not_observed, result.observed_seconds,
                             result.processes.size(), result.events,
-                            result.probes.active_hooks_size(), result.probes.refused_hooks_size()));
+                            result.probes.active_hooks_size(), result.probes.refused_hooks_size(),
+                            result.verifier.has_value()
+                                ? "the verifier's verdict on the quoted report is above"
+                                : "local check, not attestation: no TPM quote"));
   return out;
 }
 
@@ -258,7 +320,8 @@ std::string RenderJson(const CheckResult& result) {
                 : result.exit_code == kCheckNotRun ? "error"
                                                    : "fail";
   j["exit_code"] = result.exit_code;
-  j["attested"] = false;
+  j["attested"] =
+      result.verifier.has_value() && result.verifier->outcome == VerifierOutcome::kAcknowledged;
   j["policy"] = {{"file", result.policy_file}, {"ids", result.policy_ids}};
   j["target"] = {{"mode", result.target_mode}, {"text", result.target}};
   if (result.command.has_value()) {
@@ -324,6 +387,38 @@ std::string RenderJson(const CheckResult& result) {
                   {"not_observed", c.not_observed}};
   j["problem"] = result.problem.empty() ? json(nullptr) : json(result.problem);
   j["error"] = result.error.empty() ? json(nullptr) : json(result.error);
+  if (result.verifier.has_value()) {
+    const VerifierResult& v = *result.verifier;
+    const v1::Verdict& d = v.verdict;
+    json failing = json::array();
+    for (const v1::RuleOutcome* r : FailingRules(d)) {
+      failing.push_back({{"rule_id", r->rule_id()},
+                         {"workload_id", r->workload_id()},
+                         {"pid", r->pid()},
+                         {"status", TrustName(r->status())},
+                         {"reason", r->reason()}});
+    }
+    json reasons = json::array();
+    for (int r : d.reasons()) {
+      reasons.push_back(v1::AppraisalReason_Name(static_cast<v1::AppraisalReason>(r)));
+    }
+    const bool acked = v.outcome == VerifierOutcome::kAcknowledged;
+    j["verifier"] = {
+        {"address", v.address},
+        {"outcome", VerifierOutcomeName(v.outcome)},
+        {"error", v.error.empty() ? json(nullptr) : json(v.error)},
+        {"bundle", {{"sha256", v.bundle_sha256}, {"policy_ids", v.bundle_policy_ids}}},
+        {"status", acked ? json(TrustName(d.status())) : json(nullptr)},
+        {"node_id", d.node_id()},
+        {"verdict_id", d.evidence_sha256()},
+        {"report_sequence", d.report_sequence()},
+        {"appraised_unix_nano", d.appraised_unix_nano()},
+        {"policy_digest", d.policy_digest()},
+        {"policy_ids", std::vector<std::string>(d.policy_ids().begin(), d.policy_ids().end())},
+        {"reasons", std::move(reasons)},
+        {"detail", d.detail()},
+        {"failing_rules", std::move(failing)}};
+  }
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
@@ -346,6 +441,11 @@ std::string RenderJunit(const CheckResult& result) {
   }
   const int errors = result.error.empty() ? 0 : 1;
   tests += errors;
+  const bool verifier_case = result.verifier.has_value() && result.error.empty();
+  if (verifier_case) {
+    ++tests;
+    failures += !result.verifier->affirming();
+  }
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   absl::StrAppend(&out, "<testsuites name=\"vigil-node check\" tests=\"", tests, "\" failures=\"",
                   failures, "\" errors=\"", errors, "\" time=\"",
@@ -403,6 +503,26 @@ std::string RenderJunit(const CheckResult& result) {
                     "name=\"check-runs\">\n      <error type=\"not_run\" message=\"",
                     Xml(result.error), "\">", Xml(result.target), "</error>\n    </testcase>\n",
                     "  </testsuite>\n");
+  }
+  if (verifier_case) {
+    const VerifierResult& v = *result.verifier;
+    const bool failed = !v.affirming();
+    absl::StrAppend(&out, "  <testsuite name=\"vigil-verifier ", Xml(v.address),
+                    "\" tests=\"1\" failures=\"", failed ? 1 : 0,
+                    "\" errors=\"0\" skipped=\"0\">\n    <testcase "
+                    "classname=\"vigil-node.check\" name=\"verifier verdict\">\n");
+    const std::string summary = VerifierSummary(v);
+    if (failed) {
+      const std::string type = v.outcome == VerifierOutcome::kAcknowledged
+                                   ? absl::AsciiStrToLower(TrustName(v.verdict.status()))
+                                   : VerifierOutcomeName(v.outcome);
+      absl::StrAppend(&out, "      <failure type=\"", Xml(type), "\" message=\"",
+                      Xml(summary.substr(0, summary.find('\n'))), "\">", Xml(summary),
+                      "</failure>\n");
+    } else {
+      absl::StrAppend(&out, "      <system-out>", Xml(summary), "</system-out>\n");
+    }
+    absl::StrAppend(&out, "    </testcase>\n  </testsuite>\n");
   }
   absl::StrAppend(&out, "</testsuites>\n");
   return out;

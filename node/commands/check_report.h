@@ -81,6 +81,39 @@ struct ObservedProcess {
   bool exited = false;
 };
 
+/// How the exchange with the verifier of `check --verifier` ended.
+enum class VerifierOutcome {
+  /// The verifier appraised the report and acknowledged it: the verdict is on record.
+  kAcknowledged,
+  /// The verifier ended the stream with an error (an unknown or revoked node, a refused
+  /// certificate, ...) before acknowledging: nothing is on record.
+  kRefused,
+  /// The verifier could not be reached, did not answer in time or became unavailable
+  /// before acknowledging: nothing is on record.
+  kUnreachable,
+};
+
+/// "acknowledged", "refused", "unreachable" (the JSON names).
+const char* VerifierOutcomeName(VerifierOutcome outcome);
+
+/// What the verifier of `check --verifier` made of the check's report.
+struct VerifierResult {
+  std::string address;
+  VerifierOutcome outcome = VerifierOutcome::kUnreachable;
+  /// Why it was refused or unreachable ("" when acknowledged).
+  std::string error;
+  /// The policy bundle the verifier sent on the stream (its SHA-256 and policy ids); empty
+  /// when it sent none.
+  std::string bundle_sha256;
+  std::vector<std::string> bundle_policy_ids;
+  /// Each of the bundle's policies' digest (PolicyDigest), in bundle order.
+  std::vector<std::string> bundle_policy_digests;
+  /// The acknowledged verdict (kAcknowledged only).
+  v1::Verdict verdict;
+  /// Acknowledged with TRUST_AFFIRMING.
+  bool affirming() const;
+};
+
 /// Everything a check found, ready to render.
 struct CheckResult {
   std::string policy_file;
@@ -100,6 +133,8 @@ struct CheckResult {
   /// Why the check could not run (the probes could not be loaded, ...), or "". Rows are
   /// then empty and the exit code is 3.
   std::string error;
+  /// With --verifier: the verifier's answer (unset when the check did not get that far).
+  std::optional<VerifierResult> verifier;
   /// The exit code (docs/check.md, "Exit codes"), set by FinishResult.
   int exit_code = 0;
 };
@@ -112,7 +147,8 @@ inline constexpr int kCheckNotRun = 3;
 inline constexpr int kCheckCommandFailed = 4;
 
 /// Sets result.problem when no rule applied and result.exit_code: 3 when the check could
-/// not run (result.error), 1 when any row did not pass or no rule applied, else 4 when the
+/// not run (result.error) or its verifier was unreachable, 1 when any row did not pass, no
+/// rule applied, or the verifier refused the report or did not affirm it, else 4 when the
 /// command failed on its own, else 0.
 void FinishResult(CheckResult& result);
 
@@ -125,7 +161,8 @@ std::string RenderJson(const CheckResult& result);
 
 /// The report as JUnit XML: one <testsuite> per workload, one <testcase> per rule with a
 /// <failure> (observed vs expected) when it did not pass; a check where no rule applied is
-/// one failed testcase, one that could not run one testcase with an <error>.
+/// one failed testcase, one that could not run one testcase with an <error>; with a
+/// verifier, one more testcase "verifier verdict", failed unless the verifier affirmed.
 std::string RenderJunit(const CheckResult& result);
 
 }  // namespace vigil::node

@@ -175,5 +175,89 @@ TEST(CheckReportTest, TableNamesRuleWorkloadOutcomeAndSaysItIsNotAttestation) {
   EXPECT_NE(table.find("not attestation"), std::string::npos);
 }
 
+// A passing check with the verifier's answer `status` (acknowledged).
+CheckResult PassingWithVerdict(v1::TrustStatus status) {
+  CheckResult r;
+  r.rows.push_back(CheckRow{});
+  r.verifier.emplace();
+  r.verifier->address = "127.0.0.1:7443";
+  r.verifier->outcome = VerifierOutcome::kAcknowledged;
+  r.verifier->verdict.set_status(status);
+  r.verifier->verdict.set_node_id("n1");
+  r.verifier->verdict.set_evidence_sha256(std::string(64, 'a'));
+  r.verifier->verdict.set_report_sequence(1);
+  r.verifier->verdict.add_policy_ids("strict@1");
+  return r;
+}
+
+TEST(CheckReportTest, VerifierThatDoesNotAffirmMakesItOneAndUnreachableThree) {
+  CheckResult affirmed = PassingWithVerdict(v1::TRUST_AFFIRMING);
+  FinishResult(affirmed);
+  EXPECT_EQ(affirmed.exit_code, kCheckPassed);
+  affirmed.command.emplace();
+  affirmed.command->exit_code = 3;
+  FinishResult(affirmed);
+  EXPECT_EQ(affirmed.exit_code, kCheckCommandFailed) << "the command's own failure still shows";
+
+  for (v1::TrustStatus s : {v1::TRUST_WARNING, v1::TRUST_CONTRAINDICATED, v1::TRUST_REJECTED,
+                            v1::TRUST_NONE, v1::TRUST_UNVERIFIED}) {
+    CheckResult r = PassingWithVerdict(s);
+    FinishResult(r);
+    EXPECT_EQ(r.exit_code, kCheckFailed) << v1::TrustStatus_Name(s);
+  }
+  CheckResult refused = PassingWithVerdict(v1::TRUST_AFFIRMING);
+  refused.verifier->outcome = VerifierOutcome::kRefused;
+  FinishResult(refused);
+  EXPECT_EQ(refused.exit_code, kCheckFailed) << "a refused stream is not an affirmation";
+
+  CheckResult unreachable = PassingWithVerdict(v1::TRUST_AFFIRMING);
+  unreachable.verifier->outcome = VerifierOutcome::kUnreachable;
+  unreachable.rows.back().outcome = CheckOutcome::kFail;
+  FinishResult(unreachable);
+  EXPECT_EQ(unreachable.exit_code, kCheckNotRun) << "unreachable wins over a failed rule";
+}
+
+TEST(CheckReportTest, VerifierVerdictInJsonTableAndOneJunitTestcase) {
+  CheckResult r = PassingWithVerdict(v1::TRUST_CONTRAINDICATED);
+  v1::WorkloadVerdict* w = r.verifier->verdict.add_workloads();
+  *w->add_rules() = Outcome("caps", "capabilities", 10, v1::TRUST_CONTRAINDICATED, "all");
+  *w->add_rules() = Outcome("nnp", "no_new_privs", 10, v1::TRUST_AFFIRMING, "yes");
+  FinishResult(r);
+  const nlohmann::json j = nlohmann::json::parse(RenderJson(r));
+  ASSERT_TRUE(j.contains("verifier")) << j.dump(2);
+  EXPECT_EQ(j["verifier"]["status"], "CONTRAINDICATED");
+  EXPECT_EQ(j["verifier"]["outcome"], "acknowledged");
+  EXPECT_EQ(j["verifier"]["verdict_id"], std::string(64, 'a'));
+  EXPECT_EQ(j["verifier"]["report_sequence"], 1);
+  ASSERT_EQ(j["verifier"]["failing_rules"].size(), 1u) << j.dump(2);
+  EXPECT_EQ(j["verifier"]["failing_rules"][0]["rule_id"], "caps");
+  EXPECT_EQ(j["attested"], true);
+  EXPECT_EQ(j["exit_code"], kCheckFailed);
+
+  const std::string table = RenderTable(r);
+  EXPECT_NE(table.find("verifier 127.0.0.1:7443: CONTRAINDICATED; node n1, report 1"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("    CONTRAINDICATED caps (pid 10): caps reason"), std::string::npos)
+      << table;
+  EXPECT_EQ(table.find("nnp (pid"), std::string::npos) << table;
+
+  const std::string xml = RenderJunit(r);
+  EXPECT_NE(xml.find("tests=\"2\" failures=\"1\" errors=\"0\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("name=\"verifier verdict\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<failure type=\"contraindicated\""), std::string::npos) << xml;
+
+  CheckResult unreachable = PassingWithVerdict(v1::TRUST_AFFIRMING);
+  unreachable.verifier->outcome = VerifierOutcome::kUnreachable;
+  unreachable.verifier->error = "connection refused";
+  FinishResult(unreachable);
+  const nlohmann::json u = nlohmann::json::parse(RenderJson(unreachable));
+  EXPECT_EQ(u["verifier"]["outcome"], "unreachable");
+  EXPECT_EQ(u["verifier"]["status"], nullptr);
+  EXPECT_EQ(u["verifier"]["error"], "connection refused");
+  EXPECT_EQ(u["attested"], false);
+  EXPECT_NE(RenderJunit(unreachable).find("<failure type=\"unreachable\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace vigil::node
