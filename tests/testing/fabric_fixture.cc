@@ -343,6 +343,8 @@ absl::StatusOr<v1::GetLatestEvidenceResponse> Fabric::LatestEvidence(const std::
   return response;
 }
 
+std::string Fabric::tcti() const { return tpm_->tcti(); }
+
 std::string Fabric::NodeLog() const { return ReadOrEmpty(dir_ + "/node.log"); }
 
 std::string Fabric::Logs() const {

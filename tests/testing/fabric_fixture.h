@@ -88,6 +88,11 @@ class Fabric {
 
   const TestPki& pki() const { return *pki_; }
   const std::string& verifier_address() const { return verifier_address_; }
+  /// The verifier's enrollment listener, and the swtpm's TCTI, as `vigil-node run` takes them.
+  const std::string& enroll_address() const { return enroll_address_; }
+  std::string tcti() const;
+  /// The running `vigil-node run`'s pid (0 when none was started).
+  pid_t node_pid() const { return node_ ? node_->pid() : 0; }
   /// The node's state directory (node.crt, node.key, measurements.json).
   const std::string& state_dir() const { return state_dir_; }
   const std::string& workload_comm() const { return workload_comm_; }

@@ -11,9 +11,7 @@
 // The agents run from copies in this test's own directory, so the selectors and the
 // policy's exe globs cannot pick up demo agents other tests run on the machine.
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,7 +23,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -35,57 +32,15 @@
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/demo_agent.h"
+#include "tests/testing/program_run.h"
 #include "tests/testing/temp_dir.h"
-
-extern char** environ;
 
 namespace vigil::node {
 namespace {
 
 using nlohmann::json;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-struct ProgramRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs `argv` with stdin from /dev/null and stdout and stderr in files of `dir`.
-ProgramRun RunProgram(const std::vector<std::string>& argv, const std::string& dir) {
-  const std::string out_path = dir + "/stdout", err_path = dir + "/stderr";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  std::vector<char*> ptrs;
-  for (const std::string& a : argv) ptrs.push_back(const_cast<char*>(a.c_str()));
-  ptrs.push_back(nullptr);
-  pid_t pid = -1;
-  ProgramRun run;
-  const int rc = posix_spawn(&pid, ptrs[0], &actions, nullptr, ptrs.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << strerror(rc);
-    return run;
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  run.out = ReadAll(out_path);
-  run.err = ReadAll(err_path);
-  return run;
-}
+using testing::ProgramRun;
+using testing::RunProgram;
 
 const std::set<std::string> kNaiveBreaks = {
     "seccomp-denies-process-access", "capabilities-dropped", "no-new-privs",
