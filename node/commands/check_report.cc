@@ -308,7 +308,7 @@ std::string RenderTable(const CheckResult& result) {
                             result.processes.size(), result.events,
                             result.probes.active_hooks_size(), result.probes.refused_hooks_size(),
                             result.verifier.has_value()
-                                ? "the verifier's verdict on the quoted report is above"
+                                ? "the verifier's answer to the quoted report is above"
                                 : "local check, not attestation: no TPM quote"));
   return out;
 }
@@ -387,6 +387,10 @@ std::string RenderJson(const CheckResult& result) {
                   {"not_observed", c.not_observed}};
   j["problem"] = result.problem.empty() ? json(nullptr) : json(result.problem);
   j["error"] = result.error.empty() ? json(nullptr) : json(result.error);
+  if (result.error.empty() && result.verifier.has_value() &&
+      result.verifier->outcome == VerifierOutcome::kUnreachable) {
+    j["error"] = absl::StrCat("the verifier has nothing on record: ", result.verifier->error);
+  }
   if (result.verifier.has_value()) {
     const VerifierResult& v = *result.verifier;
     const v1::Verdict& d = v.verdict;

@@ -89,7 +89,8 @@ enum class VerifierOutcome {
   /// certificate, ...) before acknowledging: nothing is on record.
   kRefused,
   /// The verifier could not be reached, did not answer in time or became unavailable
-  /// before acknowledging: nothing is on record.
+  /// before acknowledging, or nothing could be sent (the node's certificate or key is
+  /// unusable, the TPM could not quote): nothing is on record.
   kUnreachable,
 };
 

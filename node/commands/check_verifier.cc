@@ -67,17 +67,16 @@ VerifierResult CheckAttestation::Attest(v1::RuntimeReport report, ProcessMatcher
   result.outcome = VerifierOutcome::kUnreachable;
   absl::StatusOr<NodeInfo> info = ReadNodeInfo(config_);
   if (!info.ok()) {
-    result.outcome = VerifierOutcome::kRefused;
-    result.error = absl::StrCat("the node identity is unusable: ", info.status().message());
+    result.error =
+        absl::StrCat("nothing sent: the node identity is unusable: ", info.status().message());
     return result;
   }
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       MakeNodeChannelCredentials(config_.ca_cert_path, EffectiveCertPath(config_),
                                  EffectiveKeyPath(config_));
   if (!credentials.ok()) {
-    result.outcome = VerifierOutcome::kRefused;
-    result.error =
-        absl::StrCat("the node credentials are unusable: ", credentials.status().message());
+    result.error = absl::StrCat("nothing sent: the node credentials are unusable: ",
+                                credentials.status().message());
     return result;
   }
   // The verifier's bundles are applied as `run` applies them: measured, then observed.

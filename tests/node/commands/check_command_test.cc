@@ -224,6 +224,10 @@ TEST_F(CheckCommandTest, UsageErrorsExitTwoWithNothingOnStandardOutput) {
       {{"--policy", strict_, "--select", "exe=" + tmp_.path() + "/nothing-here/*"},
        "matches no running process"},
       {{"--policy", strict_, "--", tmp_.path() + "/no-such-program"}, "no-such-program"},
+      // The node flags belong to --verifier, which needs the CA as `run` does.
+      {{"--policy", strict_, "--pid", "1", "--tcti", "none"}, "--tcti: is for --verifier"},
+      {{"--policy", strict_, "--pid", "1", "--verifier", "127.0.0.1:1"},
+       "--verifier needs --ca-cert"},
   };
   for (const auto& c : cases) {
     const ProgramRun run = Check(c.args);

@@ -256,6 +256,8 @@ TEST(CheckReportTest, VerifierVerdictInJsonTableAndOneJunitTestcase) {
   EXPECT_EQ(u["verifier"]["status"], nullptr);
   EXPECT_EQ(u["verifier"]["error"], "connection refused");
   EXPECT_EQ(u["attested"], false);
+  EXPECT_EQ(u["result"], "error");
+  EXPECT_EQ(u["error"], "the verifier has nothing on record: connection refused");
   EXPECT_NE(RenderJunit(unreachable).find("<failure type=\"unreachable\""), std::string::npos);
 }
 
