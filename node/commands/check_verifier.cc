@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/escape.h"
 #include "common/policy/bundle.h"
 #include "common/status_macros.h"
 #include "node/agent/attest_client.h"
@@ -21,6 +22,8 @@ namespace {
 
 // After the acknowledgement, how long the verifier has to end the half-closed stream.
 constexpr absl::Duration kCloseGrace = absl::Seconds(2);
+// Bytes of the verifier's error message kept (it is printed and stored in the report).
+constexpr size_t kMaxErrorBytes = 400;
 
 // How a stream that ended without an acknowledgement counts: unavailable (never reached,
 // timed out, went away) or refused (any other status the verifier ended it with).
@@ -31,7 +34,8 @@ VerifierResult Ended(VerifierResult r, const grpc::Status& status, const std::st
                   : VerifierOutcome::kRefused;
   r.error =
       absl::StrCat("the stream ended ", when, ": ",
-                   status.ok() ? "without an error status" : status.error_message(),
+                   status.ok() ? "without an error status"
+                               : EscapeUntrusted(status.error_message(), kMaxErrorBytes),
                    status.ok() ? "" : absl::StrCat(" (gRPC code ", static_cast<int>(code), ")"));
   if (status.ok()) r.outcome = VerifierOutcome::kRefused;
   return r;

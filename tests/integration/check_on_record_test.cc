@@ -3,7 +3,7 @@
 // check. The check acts as the node (enrolling on its first run), sends its quoted report
 // and prints the verifier's verdict, which the Fleet API then returns. A running
 // `vigil-node run` on the same state directory makes a check refuse (exit 2); a verifier
-// that cannot be reached makes it exit 3.
+// that cannot be reached makes it exit 3, one that refuses the node (revoked) exit 1.
 
 #include <unistd.h>
 
@@ -157,11 +157,11 @@ TEST_F(CheckOnRecordTest, HardenedAgentIsAffirmedOnRecordAndNaiveOneContraindica
   EXPECT_NE(naive_xml.find("type=\"contraindicated\""), std::string::npos) << naive_xml;
 }
 
-TEST_F(CheckOnRecordTest, UnreachableVerifierExitsThreeAndARunningNodeMakesItRefuse) {
+TEST_F(CheckOnRecordTest, UnreachableIsThreeARunningNodeIsTwoAndARevokedNodeIsOne) {
   // Enrolled once against the real verifier, so what fails next is the verifier alone.
   const std::string hardened = testing::DemoAgent::BuiltPath("vigil-demo-hardened-agent");
-  ProgramRun first =
-      Check(fabric_->verifier_address(), {"--policy", kStrict, "--duration", "1", "--", hardened});
+  ProgramRun first = Check(fabric_->verifier_address(),
+                           {"--policy", kStrict, "--duration", "1", "--json", "--", hardened});
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err << fabric_->Logs();
 
   // Bound, never listening: connections are refused.
@@ -193,6 +193,26 @@ TEST_F(CheckOnRecordTest, UnreachableVerifierExitsThreeAndARunningNodeMakesItRef
       << held.err;
   EXPECT_NE(held.err.find(fabric_->state_dir()), std::string::npos) << held.err;
   EXPECT_TRUE(fabric_->StopNode().ok());
+
+  // A revoked node: the verifier ends the stream PERMISSION_DENIED, nothing is on record and
+  // the check fails even though every local rule passed.
+  json enrolled = Parse(first);
+  v1::RevokeNodeRequest revoke;
+  revoke.set_node_id(enrolled["verifier"]["node_id"]);
+  revoke.set_reason("check --verifier test");
+  v1::RevokeNodeResponse revoked;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  grpc::Status st = fabric_->fleet().RevokeNode(&ctx, revoke, &revoked);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ProgramRun refused = Check(fabric_->verifier_address(),
+                             {"--policy", kStrict, "--duration", "1", "--json", "--", hardened});
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  report = Parse(refused);
+  EXPECT_EQ(report["summary"]["failed"], 0) << report.dump(2);
+  EXPECT_EQ(report["verifier"]["outcome"], "refused") << report.dump(2);
+  EXPECT_NE(report["verifier"]["error"].get<std::string>().find("revoked"), std::string::npos)
+      << report.dump(2);
 }
 
 }  // namespace
