@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <string>
@@ -66,8 +67,16 @@ absl::StatusOr<v1::RuntimeEvent> DecodeEvent(std::string_view record, int64_t bo
   if (!v1::EventKind_IsValid(static_cast<int>(e.kind)) || e.kind == 0) {
     return absl::InvalidArgumentError(absl::StrCat("BPF event of unknown kind ", e.kind));
   }
+  // A boot-time stamp past 2^63 ns (292 years), or one the offset carries out of range, is
+  // not a time the kernel wrote.
+  int64_t time_unix_nano = 0;
+  if (e.boot_ns > static_cast<uint64_t>(INT64_MAX) ||
+      __builtin_add_overflow(static_cast<int64_t>(e.boot_ns), boot_to_wall_ns, &time_unix_nano)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("BPF event time out of range: ", e.boot_ns, " ns after boot"));
+  }
   v1::RuntimeEvent out;
-  out.set_time_unix_nano(static_cast<int64_t>(e.boot_ns) + boot_to_wall_ns);
+  out.set_time_unix_nano(time_unix_nano);
   out.set_pid(static_cast<int32_t>(e.pid));
   out.set_tid(static_cast<int32_t>(e.tid));
   out.set_ppid(static_cast<int32_t>(e.ppid));

@@ -119,6 +119,19 @@ TEST(EventDecoderTest, WorkloadControlledStringsAreEscapedAndTheEventStaysParsea
   ASSERT_TRUE(parsed.ParseFromString(ux->SerializeAsString()));
 }
 
+TEST(EventDecoderTest, RefusesTimesOutOfRange) {
+  vigil_event e = BaseEvent(VIGIL_EV_PTRACE);
+  e.boot_ns = 0x7ffffffffffffffeULL;  // fits in int64 alone, not with the offset added
+  EXPECT_EQ(DecodeEvent(Bytes(e), 1796515200000000000LL).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  e.boot_ns = 0x8000000000000000ULL;  // past int64
+  EXPECT_EQ(DecodeEvent(Bytes(e), 0).status().code(), absl::StatusCode::kInvalidArgument);
+  e.boot_ns = 1000;
+  auto out = DecodeEvent(Bytes(e), -1000);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->time_unix_nano(), 0);
+}
+
 TEST(EventDecoderTest, RefusesRecordsOfWrongSizeOrUnknownKind) {
   vigil_event e = BaseEvent(VIGIL_EV_PTRACE);
   EXPECT_FALSE(DecodeEvent(Bytes(e).substr(0, sizeof(e) - 1), 0).ok());
