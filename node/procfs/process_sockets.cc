@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <thread>
 
@@ -128,6 +129,8 @@ absl::StatusOr<bool> ParseUnixDiagReplies(absl::string_view replies,
       int error = 0;
       if (body.size() < sizeof(error)) return BadReply("truncated error");
       memcpy(&error, body.data(), sizeof(error));
+      if (error == 0) continue;  // an acknowledgement, not an error
+      if (error > 0 || error == INT_MIN) return BadReply("error code");
       return absl::ErrnoToStatus(-error, "sock_diag");
     }
     if (h.nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;

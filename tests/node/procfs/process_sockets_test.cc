@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include <climits>
 #include <cstring>
 #include <string>
 
@@ -46,10 +47,11 @@ class Replies {
     Message(SOCK_DIAG_BY_FAMILY, body);
   }
   void Done() { Message(NLMSG_DONE, std::string(4, '\0')); }
-  void Error(int error) {
+  void Error(int error) { ErrorCode(-error); }
+  // An NLMSG_ERROR whose nlmsgerr.error is `code` as is (the kernel sends -errno).
+  void ErrorCode(int code) {
     std::string body(sizeof(nlmsgerr), '\0');
-    int e = -error;
-    memcpy(body.data(), &e, sizeof(e));
+    memcpy(body.data(), &code, sizeof(code));
     Message(NLMSG_ERROR, body);
   }
   const std::string& bytes() const { return bytes_; }
@@ -112,6 +114,24 @@ TEST(UnixDiagTest, ReportsKernelErrorsAndRejectsTruncatedReplies) {
   EXPECT_FALSE(*more);  // no NLMSG_DONE yet
   for (size_t cut : {size_t{3}, size_t{NLMSG_HDRLEN + 2}, partial.bytes().size() - 1}) {
     EXPECT_FALSE(ParseUnixDiagReplies(partial.bytes().substr(0, cut), &got).ok()) << cut;
+  }
+}
+
+TEST(UnixDiagTest, AnAcknowledgementIsNoErrorAndAMalformedErrorCodeIsRefused) {
+  Replies replies;
+  replies.ErrorCode(0);  // NLMSG_ERROR with error 0 acknowledges a request
+  replies.Socket(100, 10, "/x", 0);
+  replies.Done();
+  std::vector<procfs::SocketEntry> got;
+  auto done = ParseUnixDiagReplies(replies.bytes(), &got);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_TRUE(*done);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].inode, 100u);
+  for (int code : {5, INT_MIN}) {  // a positive code, and one that cannot be negated
+    Replies bad;
+    bad.ErrorCode(code);
+    EXPECT_TRUE(absl::IsInvalidArgument(ParseUnixDiagReplies(bad.bytes(), &got).status())) << code;
   }
 }
 
