@@ -34,6 +34,7 @@
 #include "common/tpm/attest.h"
 #include "common/tpm/software_ak.h"
 #include "common/tpm/tpm_marshal.h"
+#include "tests/fuzz/fuzz_check.h"
 #include "verifier/log_appraiser.h"
 #include "verifier/node_registry.h"
 #include "verifier/policy_set.h"
@@ -43,6 +44,8 @@
 #include "vigil/v1/runtime.pb.h"
 
 namespace {
+
+using ::vigil::fuzz::Check;
 
 using vigil::verifier::AppraisalInput;
 using vigil::verifier::IssuedChallenge;
@@ -62,10 +65,6 @@ spec:
     - {id: nnp, kind: no_new_privs, controls: {nist_800_53: [AC-6(10)]}}
     - {id: caps, kind: capabilities, absent: [CAP_SYS_ADMIN], controls: {nist_800_53: [AC-6]}}
 )";
-
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
 
 struct Fixture {
   vigil::tpm::SoftwareAk ak;

@@ -27,13 +27,12 @@
 #include "common/pki.h"
 #include "common/tpm/tpm_public.h"
 #include "node/tpm/keys.h"
+#include "tests/fuzz/fuzz_check.h"
 #include "verifier/ek_verifier.h"
 
 namespace {
 
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using ::vigil::fuzz::Check;
 
 constexpr unsigned char kEkPublic[] = {
 #include "tests/fuzz/ek_public.inc"

@@ -16,20 +16,13 @@
 #include "absl/status/statusor.h"
 #include "bpf/events.h"
 #include "node/probes/event_decoder.h"
+#include "tests/fuzz/fuzz_check.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace {
 
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
-
-bool Escaped(std::string_view s) {
-  for (char c : s) {
-    if (c < 0x20 || c > 0x7e) return false;
-  }
-  return true;
-}
+using ::vigil::fuzz::Check;
+using ::vigil::fuzz::PrintableAscii;
 
 // CLOCK_REALTIME - CLOCK_BOOTTIME on a machine booted in December 2026: fixed, so that
 // runs are reproducible.
@@ -43,7 +36,7 @@ void Decode(std::string_view record) {
   }
   Check(record.size() == sizeof(vigil_event));
   Check(vigil::v1::EventKind_IsValid(event->kind()) && event->kind() != 0);
-  Check(Escaped(event->comm()) && Escaped(event->path()));
+  Check(PrintableAscii(event->comm()) && PrintableAscii(event->path()));
   Check(event->port() == 0 || !event->address().empty());
   const std::string line = vigil::node::FormatEvent(*event);
   Check(!line.empty() && line.find('\n') == std::string::npos);

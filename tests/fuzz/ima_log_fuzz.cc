@@ -17,12 +17,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "common/ima_log.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using ::vigil::fuzz::Check;
 
 }  // namespace
 

@@ -14,13 +14,12 @@
 #include "absl/status/statusor.h"
 #include "common/digest.h"
 #include "common/measurement_log.h"
+#include "tests/fuzz/fuzz_check.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace {
 
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using ::vigil::fuzz::Check;
 
 }  // namespace
 

@@ -23,21 +23,14 @@
 #include "absl/strings/string_view.h"
 #include "node/procfs/process_sockets.h"
 #include "node/procfs/procfs.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
+using ::vigil::fuzz::Check;
+using ::vigil::fuzz::PrintableAscii;
+
 namespace procfs = vigil::node::procfs;
-
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
-
-bool Escaped(std::string_view s) {
-  for (char c : s) {
-    if (c < 0x20 || c > 0x7e) return false;
-  }
-  return true;
-}
 
 bool IsContainerId(std::string_view id) {
   return id.empty() ||
@@ -47,7 +40,7 @@ bool IsContainerId(std::string_view id) {
 void CheckSockets(const std::vector<procfs::SocketEntry>& sockets) {
   for (const procfs::SocketEntry& s : sockets) {
     Check(!s.protocol.empty() && !s.state.empty());
-    Check(Escaped(s.local_address) && Escaped(s.remote_address));
+    Check(PrintableAscii(s.local_address) && PrintableAscii(s.remote_address));
   }
 }
 
@@ -153,7 +146,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       procfs::SplitCmdline(text);
       procfs::ParsePidList(text).IgnoreError();
-      Check(Escaped(procfs::Printable(text)));
+      Check(PrintableAscii(procfs::Printable(text)));
       break;
     }
   }

@@ -17,12 +17,11 @@
 #include "common/tpm/attest.h"
 #include "common/tpm/software_ak.h"
 #include "common/tpm/tpm_marshal.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using ::vigil::fuzz::Check;
 
 const vigil::tpm::SoftwareAk& Key() {
   static const vigil::tpm::SoftwareAk* ak = [] {

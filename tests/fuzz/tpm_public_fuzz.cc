@@ -18,12 +18,11 @@
 #include "absl/status/statusor.h"
 #include "common/tpm/tpm_marshal.h"
 #include "common/tpm/tpm_public.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using ::vigil::fuzz::Check;
 
 void CheckPublic(const vigil::tpm::TpmPublic& pub) {
   absl::StatusOr<std::string> again = vigil::MarshalTPMT_PUBLIC(pub.area);
