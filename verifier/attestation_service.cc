@@ -1,5 +1,6 @@
 #include "verifier/attestation_service.h"
 
+#include <grpcpp/impl/codegen/proto_utils.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
@@ -88,14 +89,17 @@ void LogReport(const std::string& node_id, const v1::RuntimeReport& report,
 
 }  // namespace
 
-// One Attest stream. Reads are serialized by gRPC (one StartRead at a time), and the next
-// read starts only once the evidence just read is answered, so the nonce state is touched by
-// one thread at a time: OnReadDone, the constructor, or the appraisal pool thread answering.
-// Writes are serialized here: one StartWrite in flight, the rest queued. An appraisal runs on
-// the service's AppraisalPool and holds the stream open (holds_): Finish waits for it, so
-// OnDone, which deletes the reactor, cannot run while a pool thread still uses it.
+// One Attest stream, served raw: each read is decoded into in_ (a message that does not decode
+// ends the stream INVALID_ARGUMENT) and each queued VerifierMessage is encoded into out_wire_
+// as it goes out; everything between those edges deals in the typed messages. Reads are serialized
+// by gRPC (one StartRead at a time), and the next read starts only once the evidence just read is
+// answered, so the nonce state is touched by one thread at a time: OnReadDone, the constructor, or
+// the appraisal pool thread answering. Writes are serialized here: one StartWrite in flight, the
+// rest queued. An appraisal runs on the service's AppraisalPool and holds the stream open (holds_):
+// Finish waits for it, so OnDone, which deletes the reactor, cannot run while a pool thread still
+// uses it.
 class AttestationService::Reactor final
-    : public grpc::ServerBidiReactor<v1::NodeMessage, v1::VerifierMessage> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   Reactor(AttestationService* service, grpc::CallbackServerContext* context) : service_(service) {
     absl::StatusOr<PeerIdentity> peer =
@@ -127,7 +131,7 @@ class AttestationService::Reactor final
     spdlog::info("node {} connected from {}", peer_.name, context->peer());
     StartPolicyDistribution();
     if (!SendChallenge()) return;
-    StartRead(&in_);
+    StartRead(&in_wire_);
   }
 
   // The node the stream's certificate names (set before the stream is registered).
@@ -155,6 +159,7 @@ class AttestationService::Reactor final
       RequestFinish(grpc::Status::OK);
       return;
     }
+    if (!Decode()) return;
     switch (in_.body_case()) {
       case v1::NodeMessage::kEvidence:
         // The answer, once the verdict is durable, resumes reading (ResumeAfterAppraisal).
@@ -171,34 +176,11 @@ class AttestationService::Reactor final
       absl::MutexLock lock(&mu_);
       if (finish_status_.has_value()) return;
     }
-    StartRead(&in_);
+    StartRead(&in_wire_);
   }
 
   void OnWriteDone(bool ok) override {
-    const Message* next = nullptr;
-    std::optional<grpc::Status> finish;
-    {
-      absl::MutexLock lock(&mu_);
-      out_.pop_front();
-      if (!ok) {
-        // The call is broken (cancelled or the peer is gone): nothing more will be written.
-        out_.clear();
-        if (!finish_status_.has_value()) {
-          finish_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "write failed");
-        }
-      }
-      if (!out_.empty()) {
-        next = &out_.front();
-      } else {
-        writing_ = false;
-        if (finish_status_.has_value() && !finished_ && holds_ == 0) {
-          finished_ = true;
-          finish = finish_status_;
-        }
-      }
-    }
-    if (next != nullptr) StartWrite(next);
-    if (finish.has_value()) Finish(*std::move(finish));
+    WriteDone(ok ? grpc::Status::OK : grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
   }
 
   void OnDone() override {
@@ -213,6 +195,65 @@ class AttestationService::Reactor final
   }
 
  private:
+  // Decodes the message just read into in_. False when it is not a NodeMessage: the stream
+  // is then ending INVALID_ARGUMENT.
+  bool Decode() {
+    const size_t bytes = in_wire_.Length();
+    if (grpc::SerializationTraits<v1::NodeMessage>::Deserialize(&in_wire_, &in_).ok()) {
+      return true;
+    }
+    spdlog::warn("node {} sent {} bytes that are not a NodeMessage; ending its stream", peer_.name,
+                 bytes);
+    RequestFinish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               "the stream carried a message that is not a NodeMessage"));
+    return false;
+  }
+
+  // Encodes `message` (the front of out_, in flight) into out_wire_ and writes it. A message
+  // that cannot be encoded ends the stream INTERNAL, as a failed write would.
+  void Write(const Message* message) {
+    bool own_buffer = false;
+    out_wire_.Clear();  // the encoder writes into an empty buffer only
+    grpc::Status encoded =
+        grpc::SerializationTraits<Message>::Serialize(*message, &out_wire_, &own_buffer);
+    if (!encoded.ok()) {
+      spdlog::error("could not encode a message for node {}: {}; ending its stream", peer_.name,
+                    EscapeUntrusted(encoded.error_message()));
+      WriteDone(
+          grpc::Status(grpc::StatusCode::INTERNAL, "the verifier could not encode a message"));
+      return;
+    }
+    StartWrite(&out_wire_);
+  }
+
+  // The write in flight is done: `result` is OK when it went out, else the status to end the
+  // stream with (nothing more is written). Writes the next queued message, or finishes when
+  // the stream was told to and nothing holds it.
+  void WriteDone(const grpc::Status& result) {
+    const Message* next = nullptr;
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      out_.pop_front();
+      if (!result.ok()) {
+        // The call is broken (cancelled or the peer is gone): nothing more will be written.
+        out_.clear();
+        if (!finish_status_.has_value()) finish_status_ = result;
+      }
+      if (!out_.empty()) {
+        next = &out_.front();
+      } else {
+        writing_ = false;
+        if (finish_status_.has_value() && !finished_ && holds_ == 0) {
+          finished_ = true;
+          finish = finish_status_;
+        }
+      }
+    }
+    if (next != nullptr) Write(next);
+    if (finish.has_value()) Finish(*std::move(finish));
+  }
+
   // Queues `message`; starts writing when nothing is in flight. Dropped once finishing.
   void Enqueue(Message message) {
     const Message* start = nullptr;
@@ -220,10 +261,10 @@ class AttestationService::Reactor final
       absl::MutexLock lock(&mu_);
       start = EnqueueLocked(std::move(message));
     }
-    if (start != nullptr) StartWrite(start);
+    if (start != nullptr) Write(start);
   }
 
-  // Queues `message` under mu_; returns the message to StartWrite (after releasing mu_)
+  // Queues `message` under mu_; returns the message to Write (after releasing mu_)
   // when nothing was in flight, else null.
   const Message* EnqueueLocked(Message message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finish_status_.has_value()) return nullptr;
@@ -273,10 +314,12 @@ class AttestationService::Reactor final
       spdlog::info("node {}: sent policy bundle {} ({})", peer_.name, bundle.sha256().substr(0, 12),
                    absl::StrJoin(bundle.policy_ids(), ", "));
     }
-    if (start != nullptr) StartWrite(start);
+    if (start != nullptr) Write(start);
   }
 
-  // Issues a fresh nonce, retiring the outstanding one. False when the stream had to end.
+  // Issues a fresh nonce, retiring the outstanding one. False when the stream is ending (then
+  // it must not read on). Called only where the stream cannot finish meanwhile (the
+  // constructor, or with an appraisal hold), so mu_ is still there to read afterwards.
   bool SendChallenge() {
     std::string nonce(kNonceBytes, '\0');
     if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), kNonceBytes) != 1) {
@@ -307,8 +350,9 @@ class AttestationService::Reactor final
       policy_log_.ChallengeIssued();
       start = EnqueueLocked(std::move(message));
     }
-    if (start != nullptr) StartWrite(start);
-    return true;
+    if (start != nullptr) Write(start);
+    absl::MutexLock lock(&mu_);
+    return !finish_status_.has_value();
   }
 
   // Answers `evidence`: a fresh answer to the outstanding challenge is appraised on the
@@ -381,7 +425,7 @@ class AttestationService::Reactor final
       read_on = read_on && !finish_status_.has_value();
     }
     // Still held: the call cannot finish, so starting the read is safe.
-    if (read_on) StartRead(&in_);
+    if (read_on) StartRead(&in_wire_);
     std::optional<grpc::Status> finish;
     {
       absl::MutexLock lock(&mu_);
@@ -456,6 +500,7 @@ class AttestationService::Reactor final
   PeerIdentity peer_;
   std::string peer_cert_pem_;  // the verified certificate the node presented
   bool registered_ = false;
+  grpc::ByteBuffer in_wire_;  // the message being read, decoded into in_
   v1::NodeMessage in_;
 
   // Read side (see the class comment).
@@ -467,6 +512,7 @@ class AttestationService::Reactor final
 
   absl::Mutex mu_;
   std::deque<Message> out_ ABSL_GUARDED_BY(mu_);  // front() is in flight while writing_
+  grpc::ByteBuffer out_wire_;  // out_.front() encoded; used only by the write in flight
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> finish_status_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -487,7 +533,7 @@ AttestationService::AttestationService(AttestationOptions options, EvidenceAppra
 // answer are already finishing when the server shut down first, as it must.
 AttestationService::~AttestationService() { pool_->Shutdown(); }
 
-grpc::ServerBidiReactor<v1::NodeMessage, v1::VerifierMessage>* AttestationService::Attest(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* AttestationService::Attest(
     grpc::CallbackServerContext* context) {
   return new Reactor(this, context);
 }

@@ -65,16 +65,20 @@ struct AttestationOptions {
 /// Acknowledgement followed by a fresh Challenge. Appraisal
 /// runs on an AppraisalPool, off gRPC's callback threads; a stream reads its next message
 /// only after its evidence is answered. Only a node certificate may open the stream
-/// (PERMISSION_DENIED otherwise). With AttestationOptions::policies, a stream sends the node
+/// (PERMISSION_DENIED otherwise). The method is served raw so that a message that does not
+/// decode as a NodeMessage ends the stream INVALID_ARGUMENT (the typed API would report it as
+/// a half-close); the reactor decodes and encodes at its edges and otherwise deals in
+/// NodeMessage and VerifierMessage. With AttestationOptions::policies, a stream sends the node
 /// its policy bundle when it opens and whenever the policies change (docs/appraisal.md,
 /// "Policy binding"). Destroy the service after the server has shut down.
-class AttestationService final : public v1::Attestation::CallbackService {
+class AttestationService final
+    : public v1::Attestation::WithRawCallbackMethod_Attest<v1::Attestation::Service> {
  public:
   /// `appraiser` and `sink` are not owned and must outlive the service.
   AttestationService(AttestationOptions options, EvidenceAppraiser* appraiser, ResultSink* sink);
   ~AttestationService() override;
 
-  grpc::ServerBidiReactor<v1::NodeMessage, v1::VerifierMessage>* Attest(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Attest(
       grpc::CallbackServerContext* context) override;
 
   /// Graceful shutdown, first step: refuses new streams and asks every open stream to finish

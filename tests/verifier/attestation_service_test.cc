@@ -4,7 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
+
 #include <atomic>
+#include <cstdint>
+#include <string_view>
 
 #include "common/digest.h"
 #include "tests/testing/pki_fixture.h"
@@ -45,6 +50,78 @@ v1::NodeMessage EvidenceMessage(const std::string& nonce, const std::string& pay
   m.mutable_evidence()->set_payload(payload);
   return m;
 }
+
+// The Attest method spoken with raw bytes, as a broken or hostile node would: each call blocks
+// until its operation completes and returns whether it succeeded.
+class RawAttestStream {
+ public:
+  explicit RawAttestStream(std::shared_ptr<grpc::Channel> channel) : stub_(std::move(channel)) {
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    call_ = stub_.PrepareCall(&ctx_, "/vigil.v1.Attestation/Attest", &cq_);
+    call_->StartCall(Tag());
+    started_ = Await();
+  }
+
+  ~RawAttestStream() {
+    call_.reset();
+    cq_.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+
+  bool started() const { return started_; }
+
+  bool Write(std::string_view bytes) {
+    grpc::Slice slice(bytes.data(), bytes.size());
+    grpc::ByteBuffer buffer(&slice, 1);
+    call_->Write(buffer, Tag());
+    return Await();
+  }
+
+  bool Read(v1::VerifierMessage* message) {
+    grpc::ByteBuffer buffer;
+    call_->Read(&buffer, Tag());
+    if (!Await()) return false;
+    return grpc::SerializationTraits<v1::VerifierMessage>::Deserialize(&buffer, message).ok();
+  }
+
+  bool WritesDone() {
+    call_->WritesDone(Tag());
+    return Await();
+  }
+
+  // Reads (and drops) what the verifier still sends, then returns the stream's status.
+  grpc::Status Finish() {
+    v1::VerifierMessage ignored;
+    while (Read(&ignored)) {
+    }
+    grpc::Status status;
+    call_->Finish(&status, Tag());
+    Await();
+    return status;
+  }
+
+ private:
+  void* Tag() { return reinterpret_cast<void*>(++next_tag_); }
+
+  // Waits for the operation just started (one at a time) and returns whether it succeeded.
+  bool Await() {
+    void* tag = nullptr;
+    bool ok = false;
+    EXPECT_TRUE(cq_.Next(&tag, &ok));
+    EXPECT_EQ(tag, reinterpret_cast<void*>(next_tag_));
+    return ok;
+  }
+
+  grpc::ClientContext ctx_;
+  grpc::CompletionQueue cq_;
+  grpc::GenericStub stub_;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call_;
+  bool started_ = false;
+  intptr_t next_tag_ = 0;
+};
 
 class AttestationServiceTest : public ::testing::Test {
  protected:
@@ -250,6 +327,51 @@ TEST_F(AttestationServiceTest, NodeClosingItsSideEndsTheStreamCleanly) {
   v1::VerifierMessage m;
   EXPECT_FALSE(stream->Read(&m));
   EXPECT_TRUE(stream->Finish().ok());
+  verifier_->recorded().AwaitConnected(TestPki::kNodeId, false);
+}
+
+TEST_F(AttestationServiceTest, UndecodableMessageEndsTheStreamInvalidArgument) {
+  RawAttestStream stream(verifier_->Channel(pki_->node()));
+  ASSERT_TRUE(stream.started());
+  v1::VerifierMessage m;
+  ASSERT_TRUE(stream.Read(&m));
+  ASSERT_TRUE(m.has_challenge()) << m.DebugString();
+  // 0xff opens a varint that never ends: no NodeMessage parses from these bytes.
+  stream.Write(std::string_view("\xff\xff\xff", 3));
+  grpc::Status status = stream.Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(status.error_message(), "the stream carried a message that is not a NodeMessage");
+  EXPECT_TRUE(verifier_->recorded().records().empty());
+  verifier_->recorded().AwaitConnected(TestPki::kNodeId, false);
+}
+
+TEST_F(AttestationServiceTest, UndecodableMessageAfterEvidenceEndsTheStreamInvalidArgument) {
+  RawAttestStream stream(verifier_->Channel(pki_->node()));
+  ASSERT_TRUE(stream.started());
+  v1::VerifierMessage m;
+  ASSERT_TRUE(stream.Read(&m));
+  ASSERT_TRUE(m.has_challenge());
+  ASSERT_TRUE(stream.Write(
+      EvidenceMessage(m.challenge().nonce(), Report(TestPki::kNodeId, 1)).SerializeAsString()));
+  ASSERT_TRUE(stream.Read(&m));
+  ASSERT_TRUE(m.has_acknowledgement()) << m.DebugString();
+  EXPECT_EQ(m.acknowledgement().verdict().status(), v1::TRUST_UNVERIFIED);
+  ASSERT_TRUE(stream.Read(&m));
+  ASSERT_TRUE(m.has_challenge()) << m.DebugString();
+  // A length-delimited field 1 (evidence) claiming more bytes than follow.
+  stream.Write(std::string_view("\x0a\x7f\x0a", 3));
+  grpc::Status status = stream.Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(verifier_->recorded().records().size(), 1u);
+}
+
+TEST_F(AttestationServiceTest, EmptyStreamEndsCleanly) {
+  RawAttestStream stream(verifier_->Channel(pki_->node()));
+  ASSERT_TRUE(stream.started());
+  ASSERT_TRUE(stream.WritesDone());
+  grpc::Status status = stream.Finish();
+  EXPECT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+  EXPECT_TRUE(verifier_->recorded().records().empty());
   verifier_->recorded().AwaitConnected(TestPki::kNodeId, false);
 }
 
