@@ -10,6 +10,7 @@
 #include "common/digest.h"
 #include "common/status_macros.h"
 #include "common/tpm/attest.h"
+#include "common/tpm/tpm_marshal.h"
 #include "grpcpp/grpcpp.h"
 
 namespace vigil::cli {
@@ -17,7 +18,7 @@ namespace {
 
 // The PCR values of `quote`, laid out by the selection the TPM actually quoted.
 absl::StatusOr<PcrFile> QuotedPcrs(const v1::Quote& quote) {
-  ASSIGN_OR_RETURN(TPMS_ATTEST attest, tpm::DecodeAttest(quote.attest()));
+  ASSIGN_OR_RETURN(TPMS_ATTEST attest, UnmarshalTPMS_ATTEST(quote.attest()));
   if (attest.type != TPM2_ST_ATTEST_QUOTE) {
     return absl::InvalidArgumentError("the quote's attest is not a quote");
   }

@@ -8,6 +8,7 @@
 #include "common/digest.h"
 #include "common/status_macros.h"
 #include "common/tpm/attest.h"
+#include "common/tpm/tpm_marshal.h"
 
 namespace vigil::cli {
 namespace {
@@ -37,11 +38,11 @@ absl::StatusOr<QuoteCheck> CheckTpm2ToolsQuote(const QuoteMaterial& material) {
     return absl::InvalidArgumentError(absl::StrCat("AK public key: ", ak.status().message()));
   }
 
-  absl::StatusOr<TPMS_ATTEST> attest = tpm::DecodeAttest(material.message);
+  absl::StatusOr<TPMS_ATTEST> attest = UnmarshalTPMS_ATTEST(material.message);
   if (!attest.ok()) {
     return Fail(v1::QUOTE_MALFORMED, "the message is not a marshalled TPMS_ATTEST");
   }
-  absl::StatusOr<TPMT_SIGNATURE> signature = tpm::DecodeSignature(material.signature);
+  absl::StatusOr<TPMT_SIGNATURE> signature = UnmarshalTPMT_SIGNATURE(material.signature);
   if (!signature.ok()) {
     return Fail(v1::QUOTE_MALFORMED, "the signature is not a marshalled TPMT_SIGNATURE");
   }

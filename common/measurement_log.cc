@@ -1,8 +1,6 @@
 #include "common/measurement_log.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -10,8 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "common/pki.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -148,42 +146,7 @@ absl::Status WriteMeasurementLog(const std::string& path, const MeasurementLog& 
     std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
                                  std::filesystem::perm_options::replace, ec);
   }
-  std::string tmp = absl::StrCat(path, ".tmp.", getpid());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::InternalError(absl::StrCat("open ", tmp, ": ", std::strerror(errno)));
-  bool renamed = false;
-  absl::Cleanup drop_tmp = [&] {
-    if (!renamed) unlink(tmp.c_str());
-  };
-  std::string data = SerializeMeasurementLog(log);
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      close(fd);
-      return absl::InternalError(absl::StrCat("write ", tmp, ": ", std::strerror(err)));
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0) {
-    int err = errno;
-    close(fd);
-    return absl::InternalError(absl::StrCat("fsync ", tmp, ": ", std::strerror(err)));
-  }
-  close(fd);
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(
-        absl::StrCat("rename ", tmp, " to ", path, ": ", std::strerror(errno)));
-  }
-  renamed = true;
-  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return absl::OkStatus();
+  return ReplacePrivateFileAtomically(path, SerializeMeasurementLog(log));
 }
 
 Sha256Digest ReplayPcr(const std::vector<MeasurementRecord>& records, uint32_t pcr) {
@@ -194,25 +157,23 @@ Sha256Digest ReplayPcr(const std::vector<MeasurementRecord>& records, uint32_t p
   return value;
 }
 
-absl::StatusOr<Sha256Digest> ReplayPcrFrom(
-    const Sha256Digest& start,
-    const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries, uint32_t pcr) {
-  Sha256Digest value = start;
-  for (const v1::MeasurementLogEntry& e : entries) {
-    if (e.pcr() != pcr) continue;
-    if (e.digest().size() != value.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("measurement log entry ", e.recnum(),
-                                                     " has a ", e.digest().size(),
-                                                     "-byte digest, not 32"));
-    }
-    Extend(value, e.digest());
+absl::Status ExtendPcr(Sha256Digest& pcr, const v1::MeasurementLogEntry& entry) {
+  if (entry.digest().size() != pcr.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("measurement log entry ", entry.recnum(),
+                                                   " has a ", entry.digest().size(),
+                                                   "-byte digest, not 32"));
   }
-  return value;
+  Extend(pcr, entry.digest());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Sha256Digest> ReplayPcr(
     const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries, uint32_t pcr) {
-  return ReplayPcrFrom(Sha256Digest{}, entries, pcr);
+  Sha256Digest value{};
+  for (const v1::MeasurementLogEntry& e : entries) {
+    if (e.pcr() == pcr) RETURN_IF_ERROR(ExtendPcr(value, e));
+  }
+  return value;
 }
 
 size_t CurrentEpochStart(const std::vector<MeasurementRecord>& records) {

@@ -20,6 +20,7 @@
 // digest is exactly what was extended: PCR_new = SHA-256(PCR_old || digest).
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,15 +90,26 @@ absl::Status WriteMeasurementLog(const std::string& path, const MeasurementLog& 
 /// records for `pcr`. Records for other PCRs are skipped.
 Sha256Digest ReplayPcr(const std::vector<MeasurementRecord>& records, uint32_t pcr);
 
-/// Same over wire entries (Evidence.log_entries). Fails with InvalidArgument when an entry
-/// for `pcr` has a digest that is not 32 bytes.
+/// Extends `pcr` with the digest of the wire entry `entry`. Fails with InvalidArgument when
+/// that digest is not 32 bytes.
+absl::Status ExtendPcr(Sha256Digest& pcr, const v1::MeasurementLogEntry& entry);
+
+/// Same as ReplayPcr over wire entries (Evidence.log_entries). Fails with InvalidArgument when
+/// an entry for `pcr` has a digest that is not 32 bytes.
 absl::StatusOr<Sha256Digest> ReplayPcr(
     const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries, uint32_t pcr);
 
-/// Continues a replay from `start` (e.g. a value the verifier already holds).
-absl::StatusOr<Sha256Digest> ReplayPcrFrom(
-    const Sha256Digest& start,
-    const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries, uint32_t pcr);
+/// The value of every PCR that the wire entries `entries` (any range of
+/// v1::MeasurementLogEntry) extend, each replayed in order from all zero. Fails with
+/// InvalidArgument when an entry's digest is not 32 bytes.
+template <typename Entries>
+absl::StatusOr<std::map<uint32_t, Sha256Digest>> ReplayPcrs(const Entries& entries) {
+  std::map<uint32_t, Sha256Digest> pcrs;
+  for (const v1::MeasurementLogEntry& e : entries) {
+    if (absl::Status st = ExtendPcr(pcrs[e.pcr()], e); !st.ok()) return st;
+  }
+  return pcrs;
+}
 
 /// Index of the first record of the current log epoch: the last kEventTpmRestart record, or 0.
 size_t CurrentEpochStart(const std::vector<MeasurementRecord>& records);

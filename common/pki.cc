@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/spiffe.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 
 namespace vigil {
 namespace {
@@ -153,17 +154,9 @@ absl::StatusOr<GeneralNamesPtr> SpiffeSans(const CaMaterial& ca, std::string_vie
   return names;
 }
 
-absl::Status WriteFileWithMode(const std::string& path, std::string_view contents, bool overwrite,
-                               mode_t mode) {
-  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (overwrite ? O_TRUNC : O_EXCL);
-  int fd = open(path.c_str(), flags, mode);
-  if (fd < 0) {
-    return absl::Status(
-        errno == EEXIST ? absl::StatusCode::kAlreadyExists : absl::StatusCode::kPermissionDenied,
-        absl::StrCat(path, ": ", std::strerror(errno)));
-  }
-  absl::Cleanup close_fd = [fd] { close(fd); };
-  // Set the mode before any byte is written: umask or an older file may have left it wider.
+// Sets `fd`'s mode (before any byte is written: umask or an older file may have left it
+// wider), writes all of `contents` and fsyncs. `path` names the file in errors.
+absl::Status WriteAndSync(int fd, const std::string& path, std::string_view contents, mode_t mode) {
   if (fchmod(fd, mode) != 0) return absl::InternalError(absl::StrCat(path, ": fchmod failed"));
   size_t done = 0;
   while (done < contents.size()) {
@@ -174,6 +167,18 @@ absl::Status WriteFileWithMode(const std::string& path, std::string_view content
   }
   if (fsync(fd) != 0) return absl::InternalError(absl::StrCat(path, ": fsync failed"));
   return absl::OkStatus();
+}
+
+absl::Status WriteFileWithMode(const std::string& path, std::string_view contents, bool overwrite,
+                               mode_t mode) {
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (overwrite ? O_TRUNC : O_EXCL);
+  UniqueFd fd(open(path.c_str(), flags, mode));
+  if (!fd.Valid()) {
+    return absl::Status(
+        errno == EEXIST ? absl::StatusCode::kAlreadyExists : absl::StatusCode::kPermissionDenied,
+        absl::StrCat(path, ": ", std::strerror(errno)));
+  }
+  return WriteAndSync(fd.Get(), path, contents, mode);
 }
 
 }  // namespace
@@ -441,35 +446,23 @@ absl::Status WritePrivateFile(const std::string& path, std::string_view contents
 
 absl::Status ReplacePrivateFileAtomically(const std::string& path, std::string_view contents) {
   std::string tmp = absl::StrCat(path, ".tmp-XXXXXX");
-  int fd = mkostemp(tmp.data(), O_CLOEXEC);  // created 0600
-  if (fd < 0) return absl::InternalError(absl::StrCat(tmp, ": ", std::strerror(errno)));
+  UniqueFd fd(mkostemp(tmp.data(), O_CLOEXEC));  // created 0600
+  if (!fd.Valid()) return absl::InternalError(absl::StrCat(tmp, ": ", std::strerror(errno)));
   bool renamed = false;
-  absl::Cleanup cleanup = [&] {
-    if (fd >= 0) close(fd);
+  absl::Cleanup drop_tmp = [&] {
     if (!renamed) unlink(tmp.c_str());
   };
-  if (fchmod(fd, 0600) != 0) return absl::InternalError(absl::StrCat(tmp, ": fchmod failed"));
-  size_t done = 0;
-  while (done < contents.size()) {
-    ssize_t n = write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return absl::InternalError(absl::StrCat(tmp, ": ", std::strerror(errno)));
-    done += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0) return absl::InternalError(absl::StrCat(tmp, ": fsync failed"));
-  close(fd);
-  fd = -1;
+  RETURN_IF_ERROR(WriteAndSync(fd.Get(), tmp, contents, 0600));
+  if (fd.Close() != 0) return absl::InternalError(absl::StrCat(tmp, ": ", std::strerror(errno)));
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     return absl::InternalError(absl::StrCat(path, ": rename failed: ", std::strerror(errno)));
   }
   renamed = true;
   std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
   if (dir.empty()) dir = "/";
-  int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return absl::InternalError(absl::StrCat(dir, ": ", std::strerror(errno)));
-  int synced = fsync(dir_fd);
-  close(dir_fd);
-  if (synced != 0) return absl::InternalError(absl::StrCat(dir, ": fsync failed"));
+  UniqueFd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd.Valid()) return absl::InternalError(absl::StrCat(dir, ": ", std::strerror(errno)));
+  if (fsync(dir_fd.Get()) != 0) return absl::InternalError(absl::StrCat(dir, ": fsync failed"));
   return absl::OkStatus();
 }
 

@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "common/tpm/credential.h"
 #include "common/tpm/tpm_public.h"
+#include "verifier/peer_identity.h"
 
 namespace vigil::verifier {
 namespace {
@@ -28,10 +29,8 @@ absl::StatusOr<std::string> RandomBytes(size_t n) {
 }
 
 absl::Status CheckCsrSignature(const std::string& csr_pem) {
-  using BioPtr = OpenSslPtr<BIO, BIO_free_all>;
-  using ReqPtr = OpenSslPtr<X509_REQ, X509_REQ_free>;
-  BioPtr bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
-  ReqPtr req(bio ? PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  BioPtr bio = MemBioOver(csr_pem);
+  X509ReqPtr req(bio ? PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (req == nullptr) {
     ERR_clear_error();
     return absl::InvalidArgumentError("csr_pem is not a PEM certificate request");
@@ -53,10 +52,6 @@ absl::Status RevokedError(const std::string& node_id) {
 
 absl::Status Annotate(const absl::Status& st, std::string_view what) {
   return absl::Status(st.code(), absl::StrCat(std::string(what), ": ", st.message()));
-}
-
-grpc::Status ToGrpc(const absl::Status& st) {
-  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(st.message()));
 }
 
 }  // namespace
@@ -178,7 +173,7 @@ grpc::ServerUnaryReactor* EnrollmentService::BeginEnrollment(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto result = enroller_->Begin(*request);
   if (result.ok()) *response = std::move(*result);
-  reactor->Finish(ToGrpc(result.status()));
+  reactor->Finish(ToGrpcStatus(result.status()));
   return reactor;
 }
 
@@ -188,7 +183,7 @@ grpc::ServerUnaryReactor* EnrollmentService::CompleteEnrollment(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto result = enroller_->Complete(*request);
   if (result.ok()) *response = std::move(*result);
-  reactor->Finish(ToGrpc(result.status()));
+  reactor->Finish(ToGrpcStatus(result.status()));
   return reactor;
 }
 

@@ -1,5 +1,8 @@
 #include "verifier/log_appraiser.h"
 
+#include <algorithm>
+#include <span>
+
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
 #include "common/escape.h"
@@ -32,18 +35,13 @@ std::optional<AppraisalFailure> CheckReplay(const std::vector<v1::MeasurementLog
                                             size_t epoch,
                                             const std::map<uint32_t, std::string>& pcr_values,
                                             uint32_t measurement_pcr) {
-  std::map<uint32_t, Sha256Digest> replay;
-  replay[measurement_pcr] = Sha256Digest{};
-  for (size_t i = epoch; i < log.size(); ++i) {
-    const v1::MeasurementLogEntry& e = log[i];
-    if (e.digest().size() != 32) {
-      return AppraisalFailure{v1::LOG_REPLAY_MISMATCH,
-                              absl::StrCat("entry ", e.recnum(), " digest is not 32 bytes")};
-    }
-    Sha256Digest& pcr = replay[e.pcr()];  // zero-initialized on first use
-    pcr = Sha256Concat({DigestBytes(pcr), e.digest()});
+  absl::StatusOr<std::map<uint32_t, Sha256Digest>> replay =
+      ReplayPcrs(std::span(log).subspan(std::min(epoch, log.size())));
+  if (!replay.ok()) {
+    return AppraisalFailure{v1::LOG_REPLAY_MISMATCH, std::string(replay.status().message())};
   }
-  for (const auto& [index, value] : replay) {
+  replay->try_emplace(measurement_pcr);  // compared with the quote even when never extended
+  for (const auto& [index, value] : *replay) {
     auto it = pcr_values.find(index);
     if (it == pcr_values.end()) {
       return AppraisalFailure{v1::LOG_REPLAY_MISMATCH,

@@ -12,6 +12,7 @@
 #include "common/escape.h"
 #include "common/status_macros.h"
 #include "common/tpm/attest.h"
+#include "common/tpm/tpm_marshal.h"
 #include "verifier/log_appraiser.h"
 #include "verifier/policy_binding.h"
 #include "vigil/v1/runtime.pb.h"
@@ -151,9 +152,9 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   if (input.challenge == nullptr)
     return reject({v1::NONCE_UNKNOWN, "no challenge for this evidence"});
   const v1::Quote& q = evidence.quote();
-  auto attest = tpm::DecodeAttest(q.attest());
+  auto attest = UnmarshalTPMS_ATTEST(q.attest());
   if (!attest.ok()) return reject({v1::QUOTE_MALFORMED, std::string(attest.status().message())});
-  auto signature = tpm::DecodeSignature(q.signature());
+  auto signature = UnmarshalTPMT_SIGNATURE(q.signature());
   if (!signature.ok())
     return reject({v1::QUOTE_MALFORMED, std::string(signature.status().message())});
 

@@ -2,7 +2,6 @@
 
 #include <openssl/ecdsa.h>
 #include <openssl/rsa.h>
-#include <tss2/tss2_mu.h>
 
 #include "absl/strings/str_format.h"
 #include "common/openssl_util.h"
@@ -34,32 +33,6 @@ absl::StatusOr<std::string> EcdsaDer(const TPMS_SIGNATURE_ECC& ecc) {
 }
 
 }  // namespace
-
-absl::StatusOr<TPMS_ATTEST> DecodeAttest(std::string_view attest) {
-  TPMS_ATTEST out{};
-  size_t offset = 0;
-  TSS2_RC rc = Tss2_MU_TPMS_ATTEST_Unmarshal(reinterpret_cast<const uint8_t*>(attest.data()),
-                                             attest.size(), &offset, &out);
-  if (rc != TSS2_RC_SUCCESS) {
-    return absl::InvalidArgumentError(absl::StrFormat("TPMS_ATTEST does not decode (0x%x)", rc));
-  }
-  if (offset != attest.size()) return absl::InvalidArgumentError("TPMS_ATTEST has trailing bytes");
-  return out;
-}
-
-absl::StatusOr<TPMT_SIGNATURE> DecodeSignature(std::string_view signature) {
-  TPMT_SIGNATURE out{};
-  size_t offset = 0;
-  TSS2_RC rc = Tss2_MU_TPMT_SIGNATURE_Unmarshal(reinterpret_cast<const uint8_t*>(signature.data()),
-                                                signature.size(), &offset, &out);
-  if (rc != TSS2_RC_SUCCESS) {
-    return absl::InvalidArgumentError(absl::StrFormat("TPMT_SIGNATURE does not decode (0x%x)", rc));
-  }
-  if (offset != signature.size()) {
-    return absl::InvalidArgumentError("TPMT_SIGNATURE has trailing bytes");
-  }
-  return out;
-}
 
 absl::Status VerifySignature(EVP_PKEY* key, const TPMT_SIGNATURE& signature,
                              std::string_view message) {

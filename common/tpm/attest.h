@@ -11,12 +11,8 @@
 
 namespace vigil::tpm {
 
-/// Decodes a marshalled TPMS_ATTEST (the contents of a TPM2B_ATTEST). Every byte must be
-/// consumed; any decoding error is InvalidArgument.
-absl::StatusOr<TPMS_ATTEST> DecodeAttest(std::string_view attest);
-
-/// Decodes a marshalled TPMT_SIGNATURE. Every byte must be consumed.
-absl::StatusOr<TPMT_SIGNATURE> DecodeSignature(std::string_view signature);
+// Quotes and their signatures decode with UnmarshalTPMS_ATTEST and UnmarshalTPMT_SIGNATURE
+// (common/tpm/tpm_marshal.h).
 
 /// Verifies `signature` (ECDSA, RSASSA-PKCS1-v1_5 or RSA-PSS, with SHA-256/384/512) over
 /// `message` with `key`. Fails with Unauthenticated when the signature does not verify and

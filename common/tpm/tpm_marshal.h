@@ -71,13 +71,4 @@ VIGIL_TPM_MARSHAL_PAIR_(TPML_PCR_SELECTION)
 
 #undef VIGIL_TPM_MARSHAL_PAIR_
 
-/// node_id of an EK: lowercase hex SHA-256 of its marshalled TPMT_PUBLIC, i.e. the contents
-/// of the TPM2B_PUBLIC without its 2-byte size prefix. Same definition as the verifier's
-/// NodeIdForEk (common/tpm/tpm_public.h) and docs/tpm.md.
-absl::StatusOr<std::string> NodeIdForEkPublic(const TPM2B_PUBLIC& ek_public);
-
-/// The TPM name of an object: nameAlg (2 bytes big-endian) || H_nameAlg(TPMT_PUBLIC), the
-/// contents of its TPM2B_NAME. SHA-256 and SHA-384 name algorithms only.
-absl::StatusOr<std::string> ObjectName(const TPMT_PUBLIC& area);
-
 }  // namespace vigil

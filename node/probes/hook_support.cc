@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "common/unique_fd.h"
 #include "spdlog/spdlog.h"
 
 namespace vigil::node {
@@ -37,13 +38,10 @@ int TryHook(const btf* vmlinux, bpf_prog_type type, bpf_attach_type attach_type,
   };
   LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach_type,
               .attach_btf_id = static_cast<__u32>(id));
-  int prog = bpf_prog_load(type, "vigil_probe", "GPL", insns, 2, &opts);
-  if (prog < 0) return errno;
-  int link = bpf_link_create(prog, 0, attach_type, nullptr);
-  int err = link < 0 ? errno : 0;
-  if (link >= 0) ::close(link);
-  ::close(prog);
-  return err;
+  UniqueFd prog(bpf_prog_load(type, "vigil_probe", "GPL", insns, 2, &opts));
+  if (!prog.Valid()) return errno;
+  UniqueFd link(bpf_link_create(prog.Get(), 0, attach_type, nullptr));
+  return link.Valid() ? 0 : errno;
 }
 
 }  // namespace

@@ -6,10 +6,10 @@
 
 #include <cerrno>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 
 namespace vigil::node {
 
@@ -17,9 +17,9 @@ absl::StatusOr<std::string> FileHashCache::HashHex(const std::string& path,
                                                    const FileHashRequest& request) {
   // Open once and take the key from the descriptor, so the key and the bytes hashed belong
   // to the same file even if `path` is renamed or replaced meanwhile.
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return absl::ErrnoToStatus(errno, path);
-  absl::Cleanup close_fd = [fd] { close(fd); };
+  UniqueFd owned_fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (!owned_fd.Valid()) return absl::ErrnoToStatus(errno, path);
+  const int fd = owned_fd.Get();
   auto key_of = [fd, &path]() -> absl::StatusOr<Key> {
     struct stat st {};
     if (fstat(fd, &st) != 0) return absl::ErrnoToStatus(errno, path);

@@ -5,22 +5,15 @@
 
 #include <algorithm>
 #include <map>
-#include <memory>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/unique_fd.h"
 #include "node/procfs/procfs.h"
 
 namespace vigil::node {
-namespace {
-
-struct DirCloser {
-  void operator()(DIR* d) const { closedir(d); }
-};
-
-}  // namespace
 
 bool SelectorMatches(const Selector& sel, const ProcessFacts& p) {
   if (sel.pid.has_value() && *sel.pid != p.pid) return false;
@@ -58,7 +51,7 @@ void ProcessMatcher::SetSelectors(std::vector<Selector> selectors) {
 std::vector<MatchedProcess> ProcessMatcher::Scan(const std::vector<int>& extra_pids) const {
   std::map<int, ProcessFacts> procs;
   {
-    std::unique_ptr<DIR, DirCloser> dir(opendir(proc_root_.c_str()));
+    DirPtr dir(opendir(proc_root_.c_str()));
     if (dir == nullptr) return {};
     while (dirent* e = readdir(dir.get())) {
       int pid = 0;

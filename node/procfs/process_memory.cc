@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/unique_fd.h"
 
 namespace vigil::node {
 namespace {
@@ -26,12 +27,10 @@ bool SharedWritable(const procfs::Mapping& m) {
 
 uint64_t InternalShmDevice() {
   static const uint64_t device = [] {
-    int fd = memfd_create("vigil-shm-device", MFD_CLOEXEC);
-    if (fd < 0) return uint64_t{0};
+    UniqueFd fd(memfd_create("vigil-shm-device", MFD_CLOEXEC));
+    if (!fd.Valid()) return uint64_t{0};
     struct stat st {};
-    uint64_t dev = fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_dev) : 0;
-    close(fd);
-    return dev;
+    return fstat(fd.Get(), &st) == 0 ? static_cast<uint64_t>(st.st_dev) : uint64_t{0};
   }();
   return device;
 }

@@ -17,12 +17,12 @@
 #include <cstring>
 #include <thread>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 
 namespace vigil::node {
 namespace {
@@ -59,13 +59,12 @@ std::string UnixState(uint8_t sk_state) {
 }
 
 // Opens a NETLINK_SOCK_DIAG socket in the network namespace `netns_path` names.
-absl::StatusOr<int> DiagSocketIn(const std::string& netns_path) {
-  int ns = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ns < 0) return absl::ErrnoToStatus(errno, netns_path);
-  absl::Cleanup close_ns = [ns] { close(ns); };
+absl::StatusOr<UniqueFd> DiagSocketIn(const std::string& netns_path) {
+  UniqueFd ns(open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ns.Valid()) return absl::ErrnoToStatus(errno, netns_path);
   struct stat target {
   }, own{};
-  bool same = fstat(ns, &target) == 0 && stat("/proc/thread-self/ns/net", &own) == 0 &&
+  bool same = fstat(ns.Get(), &target) == 0 && stat("/proc/thread-self/ns/net", &own) == 0 &&
               target.st_dev == own.st_dev && target.st_ino == own.st_ino;
   int sock = -1, err = 0;
   auto open_socket = [&] {
@@ -79,7 +78,7 @@ absl::StatusOr<int> DiagSocketIn(const std::string& netns_path) {
     // setns(CLONE_NEWNET) moves the calling thread only: a thread of its own creates the
     // socket there, and the node's other threads stay where they are.
     std::thread([&] {
-      if (setns(ns, CLONE_NEWNET) != 0) {
+      if (setns(ns.Get(), CLONE_NEWNET) != 0) {
         err = errno;
         return;
       }
@@ -87,7 +86,7 @@ absl::StatusOr<int> DiagSocketIn(const std::string& netns_path) {
     }).join();
   }
   if (sock < 0) return absl::ErrnoToStatus(err, absl::StrCat("sock_diag in ", netns_path));
-  return sock;
+  return UniqueFd(sock);
 }
 
 void AddEntry(const procfs::SocketEntry& e, v1::Socket* out) {
@@ -168,8 +167,8 @@ absl::StatusOr<bool> ParseUnixDiagReplies(absl::string_view replies,
 }
 
 absl::StatusOr<std::vector<procfs::SocketEntry>> DumpUnixSockets(const std::string& netns_path) {
-  ASSIGN_OR_RETURN(int sock, DiagSocketIn(netns_path));
-  absl::Cleanup close_sock = [sock] { close(sock); };
+  ASSIGN_OR_RETURN(UniqueFd owned_sock, DiagSocketIn(netns_path));
+  const int sock = owned_sock.Get();
   timeval timeout{5, 0};  // a dump never stalls; this only bounds a kernel that misbehaves
   setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   struct {

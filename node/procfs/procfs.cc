@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -19,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "common/escape.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 
 namespace vigil::node::procfs {
 namespace {
@@ -104,6 +104,20 @@ bool IsMapsHeader(absl::string_view line) {
          (colon == absl::string_view::npos || colon > space);
 }
 
+// The first N space-separated fields of `*rest` (leading whitespace skipped; a missing field
+// is empty). `*rest` is left at what follows them, its leading whitespace kept.
+template <size_t N>
+std::array<absl::string_view, N> TakeFields(absl::string_view* rest) {
+  std::array<absl::string_view, N> f;
+  for (auto& field : f) {
+    *rest = absl::StripLeadingAsciiWhitespace(*rest);
+    size_t sp = rest->find(' ');
+    field = rest->substr(0, sp);
+    *rest = sp == absl::string_view::npos ? absl::string_view() : rest->substr(sp);
+  }
+  return f;
+}
+
 // "Key:" with a key of letters, digits and '_' ("Size", "THPeligible", "VmFlags").
 bool IsSmapsField(absl::string_view line) {
   size_t colon = line.find(':');
@@ -119,13 +133,7 @@ absl::StatusOr<Mapping> ParseMapsLine(absl::string_view line) {
   // inode's trailing spaces and may itself contain spaces.
   Mapping m;
   absl::string_view rest = line;
-  std::array<absl::string_view, 5> f;
-  for (auto& field : f) {
-    rest = absl::StripLeadingAsciiWhitespace(rest);
-    size_t sp = rest.find(' ');
-    field = rest.substr(0, sp);
-    rest = sp == absl::string_view::npos ? absl::string_view() : rest.substr(sp);
-  }
+  std::array<absl::string_view, 5> f = TakeFields<5>(&rest);
   std::pair<absl::string_view, absl::string_view> range = absl::StrSplit(f[0], '-');
   std::pair<absl::string_view, absl::string_view> dev = absl::StrSplit(f[3], ':');
   uint64_t major = 0, minor = 0;
@@ -295,9 +303,9 @@ absl::Status MapsParser::Finish() {
 
 absl::Status ForEachMapping(const std::string& path,
                             const std::function<void(Mapping&&)>& on_mapping) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::ErrnoToStatus(errno, path);
-  absl::Cleanup close_fd = [fd] { close(fd); };
+  UniqueFd owned_fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!owned_fd.Valid()) return absl::ErrnoToStatus(errno, path);
+  const int fd = owned_fd.Get();
   MapsParser parser(on_mapping);
   std::string buf(64 * 1024, '\0');
   for (;;) {
@@ -495,13 +503,7 @@ absl::StatusOr<std::vector<SocketEntry>> ParseNetUnix(absl::string_view text) {
     }
     // "%pK: %08X %08X %08X %04X %02X %5lu" then, for a bound socket, ' ' and its path.
     absl::string_view rest = line;
-    std::array<absl::string_view, 7> f;
-    for (auto& field : f) {
-      rest = absl::StripLeadingAsciiWhitespace(rest);
-      size_t sp = rest.find(' ');
-      field = rest.substr(0, sp);
-      rest = sp == absl::string_view::npos ? absl::string_view() : rest.substr(sp);
-    }
+    std::array<absl::string_view, 7> f = TakeFields<7>(&rest);
     static constexpr size_t kWidths[] = {0, 8, 8, 8, 4, 2};
     bool entry = f[0].size() > 1 && f[0].back() == ':';
     uint64_t scratch = 0;
@@ -571,9 +573,9 @@ absl::StatusOr<std::vector<int>> ParsePidList(absl::string_view text) {
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes, bool* truncated) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::ErrnoToStatus(errno, path);
-  absl::Cleanup close_fd = [fd] { close(fd); };
+  UniqueFd owned_fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!owned_fd.Valid()) return absl::ErrnoToStatus(errno, path);
+  const int fd = owned_fd.Get();
   if (truncated != nullptr) *truncated = false;
   std::string out;
   char buf[16384];

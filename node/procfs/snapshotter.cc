@@ -15,17 +15,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 #include "node/procfs/process_memory.h"
 #include "node/procfs/process_sockets.h"
 #include "node/seccomp/seccomp_inspector.h"
 
 namespace vigil::node {
 namespace {
-
-struct DirCloser {
-  void operator()(DIR* d) const { closedir(d); }
-};
-using DirPtr = std::unique_ptr<DIR, DirCloser>;
 
 // Numeric entries of a directory (fds, tids), sorted.
 absl::StatusOr<std::vector<int>> NumericEntries(const std::string& dir) {

@@ -231,31 +231,13 @@ absl::Status CheckCertificateMatchesKey(std::string_view certificate_der, const 
 }
 
 absl::StatusOr<Ek> CreateEk(TpmContext& tpm, EkType type) {
-  ESYS_CONTEXT* esys = tpm.esys();
-  TPM2B_PUBLIC in_public = EkTemplate(type);
-  TPM2B_SENSITIVE_CREATE in_sensitive{};
-  TPM2B_DATA outside_info{};
-  TPML_PCR_SELECTION creation_pcr{};
-  ESYS_TR handle = ESYS_TR_NONE;
-  TPM2B_PUBLIC* out_public_raw = nullptr;
-  TPM2B_CREATION_DATA* creation_data_raw = nullptr;
-  TPM2B_DIGEST* creation_hash_raw = nullptr;
-  TPMT_TK_CREATION* creation_ticket_raw = nullptr;
-  TSS2_RC rc = Esys_CreatePrimary(esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                  ESYS_TR_NONE, &in_sensitive, &in_public, &outside_info,
-                                  &creation_pcr, &handle, &out_public_raw, &creation_data_raw,
-                                  &creation_hash_raw, &creation_ticket_raw);
-  EsysPtr<TPM2B_PUBLIC> out_public(out_public_raw);
-  EsysPtr<TPM2B_CREATION_DATA> creation_data(creation_data_raw);
-  EsysPtr<TPM2B_DIGEST> creation_hash(creation_hash_raw);
-  EsysPtr<TPMT_TK_CREATION> creation_ticket(creation_ticket_raw);
-  if (rc != TSS2_RC_SUCCESS) {
-    return TssError(rc, absl::StrCat("create ", std::string(EkTypeName(type)), " EK"));
-  }
+  ASSIGN_OR_RETURN(PrimaryObject primary,
+                   CreatePrimary(tpm, ESYS_TR_RH_ENDORSEMENT, EkTemplate(type),
+                                 absl::StrCat(std::string(EkTypeName(type)), " EK")));
   Ek ek;
   ek.type = type;
-  ek.handle = TransientHandle(esys, handle);
-  ek.public_area = *out_public;
+  ek.handle = std::move(primary.handle);
+  ek.public_area = primary.public_area;
   absl::StatusOr<std::string> cert = ReadNvIndex(tpm, EkCertificateIndex(type));
   if (cert.ok()) {
     RETURN_IF_ERROR(CheckCertificateMatchesKey(*cert, ek.public_area.publicArea));

@@ -2,37 +2,18 @@
 
 #include "node/tpm/keys.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/pki.h"
 #include "common/status_macros.h"
 #include "common/tpm/tpm_marshal.h"
 
 namespace vigil::node::tpm {
 namespace {
-
-// Writes `data` to `path` (0600) via a temporary file, fsync and rename.
-absl::Status WritePrivateAtomically(const std::string& path, std::string_view data) {
-  std::string tmp = absl::StrCat(path, ".tmp");
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::InternalError(absl::StrCat("open ", tmp, ": ", std::strerror(errno)));
-  bool ok =
-      write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) && fsync(fd) == 0;
-  int err = errno;
-  close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    if (ok) err = errno;
-    unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat("write ", path, ": ", std::strerror(err)));
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -101,24 +82,9 @@ absl::StatusOr<TransientHandle> CreateSrk(TpmContext& tpm) {
   p.unique.ecc.x.size = 32;
   p.unique.ecc.y.size = 32;
 
-  TPM2B_SENSITIVE_CREATE in_sensitive{};
-  TPM2B_DATA outside_info{};
-  TPML_PCR_SELECTION creation_pcr{};
-  ESYS_TR handle = ESYS_TR_NONE;
-  TPM2B_PUBLIC* out_public = nullptr;
-  TPM2B_CREATION_DATA* creation_data = nullptr;
-  TPM2B_DIGEST* creation_hash = nullptr;
-  TPMT_TK_CREATION* creation_ticket = nullptr;
-  TSS2_RC rc =
-      Esys_CreatePrimary(tpm.esys(), ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                         &in_sensitive, &in_public, &outside_info, &creation_pcr, &handle,
-                         &out_public, &creation_data, &creation_hash, &creation_ticket);
-  EsysPtr<TPM2B_PUBLIC> free_public(out_public);
-  EsysPtr<TPM2B_CREATION_DATA> free_data(creation_data);
-  EsysPtr<TPM2B_DIGEST> free_hash(creation_hash);
-  EsysPtr<TPMT_TK_CREATION> free_ticket(creation_ticket);
-  if (rc != TSS2_RC_SUCCESS) return TssError(rc, "create storage root key");
-  return TransientHandle(tpm.esys(), handle);
+  ASSIGN_OR_RETURN(PrimaryObject srk,
+                   CreatePrimary(tpm, ESYS_TR_RH_OWNER, in_public, "storage root key"));
+  return std::move(srk.handle);
 }
 
 absl::StatusOr<AkBlob> CreateAk(TpmContext& tpm, ESYS_TR srk, AkType type) {
@@ -154,8 +120,8 @@ absl::StatusOr<TransientHandle> LoadAk(TpmContext& tpm, ESYS_TR srk, const AkBlo
 absl::Status SaveAkBlob(const std::string& dir, const AkBlob& blob) {
   ASSIGN_OR_RETURN(std::string pub, MarshalTPM2B_PUBLIC(blob.public_area));
   ASSIGN_OR_RETURN(std::string priv, MarshalTPM2B_PRIVATE(blob.private_area));
-  RETURN_IF_ERROR(WritePrivateAtomically(dir + "/ak.priv", priv));
-  return WritePrivateAtomically(dir + "/ak.pub", pub);
+  RETURN_IF_ERROR(ReplacePrivateFileAtomically(dir + "/ak.priv", priv));
+  return ReplacePrivateFileAtomically(dir + "/ak.pub", pub);
 }
 
 absl::StatusOr<AkBlob> ReadAkBlob(const std::string& dir) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/tpm/tpm_marshal.h"
+#include "common/tpm/tpm_public.h"
 #include "spdlog/spdlog.h"
 
 namespace vigil::node::tpm {
@@ -32,7 +33,9 @@ absl::StatusOr<std::unique_ptr<NodeTpm>> NodeTpm::Open(const Options& options) {
     ASSIGN_OR_RETURN(Ek ek, SelectEk(tpm, options.ek_preference));
     node->ek_type_ = ek.type;
     ASSIGN_OR_RETURN(node->ek_public_, MarshalTPM2B_PUBLIC(ek.public_area));
-    ASSIGN_OR_RETURN(node->node_id_, NodeIdForEkPublic(ek.public_area));
+    ASSIGN_OR_RETURN(vigil::tpm::TpmPublic ek_public,
+                     vigil::tpm::ParseTpm2bPublic(node->ek_public_));
+    node->node_id_ = vigil::tpm::NodeIdForEk(ek_public);
     node->ek_certificate_der_ = std::move(ek.certificate_der);
   }  // EK flushed: only activation needs it.
 

@@ -18,7 +18,8 @@ namespace vigil::node::tpm {
 ///
 /// node_id is the lowercase hex SHA-256 of the EK's marshalled TPMT_PUBLIC, that is the
 /// contents of the TPM2B_PUBLIC sent as BeginEnrollmentRequest.ek_public without its 2-byte
-/// size prefix (the verifier's NodeIdForEk computes the same; see docs/tpm.md).
+/// size prefix, computed by NodeIdForEk (common/tpm/tpm_public.h) as the verifier does; see
+/// docs/tpm.md.
 class NodeTpm {
  public:
   struct Options {

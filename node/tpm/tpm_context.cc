@@ -68,4 +68,26 @@ ResourceHandle::~ResourceHandle() {
   if (esys_ != nullptr && handle_ != ESYS_TR_NONE) Esys_TR_Close(esys_, &handle_);
 }
 
+absl::StatusOr<PrimaryObject> CreatePrimary(TpmContext& tpm, ESYS_TR hierarchy,
+                                            const TPM2B_PUBLIC& in_public, std::string_view what) {
+  TPM2B_SENSITIVE_CREATE in_sensitive{};
+  TPM2B_DATA outside_info{};
+  TPML_PCR_SELECTION creation_pcr{};
+  ESYS_TR handle = ESYS_TR_NONE;
+  TPM2B_PUBLIC* out_public = nullptr;
+  TPM2B_CREATION_DATA* creation_data = nullptr;
+  TPM2B_DIGEST* creation_hash = nullptr;
+  TPMT_TK_CREATION* creation_ticket = nullptr;
+  TSS2_RC rc =
+      Esys_CreatePrimary(tpm.esys(), hierarchy, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                         &in_sensitive, &in_public, &outside_info, &creation_pcr, &handle,
+                         &out_public, &creation_data, &creation_hash, &creation_ticket);
+  EsysPtr<TPM2B_PUBLIC> free_public(out_public);
+  EsysPtr<TPM2B_CREATION_DATA> free_data(creation_data);
+  EsysPtr<TPM2B_DIGEST> free_hash(creation_hash);
+  EsysPtr<TPMT_TK_CREATION> free_ticket(creation_ticket);
+  if (rc != TSS2_RC_SUCCESS) return TssError(rc, absl::StrCat("create ", std::string(what)));
+  return PrimaryObject{TransientHandle(tpm.esys(), handle), *out_public};
+}
+
 }  // namespace vigil::node::tpm

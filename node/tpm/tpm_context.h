@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 
@@ -80,5 +81,16 @@ class ResourceHandle {
   ESYS_CONTEXT* esys_;
   ESYS_TR handle_;
 };
+
+/// A primary object and the public area the TPM returned for it.
+struct PrimaryObject {
+  TransientHandle handle;
+  TPM2B_PUBLIC public_area{};
+};
+
+/// TPM2_CreatePrimary of `in_public` under `hierarchy` (ESYS_TR_RH_OWNER, ...ENDORSEMENT)
+/// with empty auth, no outside info and no creation PCRs. `what` names the object in errors.
+absl::StatusOr<PrimaryObject> CreatePrimary(TpmContext& tpm, ESYS_TR hierarchy,
+                                            const TPM2B_PUBLIC& in_public, std::string_view what);
 
 }  // namespace vigil::node::tpm

@@ -48,14 +48,20 @@ TEST(MeasurementLogTest, WireReplayRejectsShortDigest) {
   EXPECT_EQ(ReplayPcr(wire, 15).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(MeasurementLogTest, ReplayFromContinuesAPartialReplay) {
+TEST(MeasurementLogTest, ReplayPcrsReplaysEveryPcrTheEntriesExtend) {
   std::vector<MeasurementRecord> records = {Record(0, 15, "one", kEventNodeBinary),
-                                            Record(1, 15, "two", kEventPolicyBundle)};
-  google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry> tail;
-  *tail.Add() = ToProto(records[1]);
-  auto v = ReplayPcrFrom(ReplayPcr(std::vector<MeasurementRecord>{records[0]}, 15), tail, 15);
-  ASSERT_TRUE(v.ok());
-  EXPECT_EQ(*v, ReplayPcr(records, 15));
+                                            Record(1, 14, "two", kEventPolicyBundle),
+                                            Record(2, 15, "three", kEventPolicyBundle)};
+  std::vector<v1::MeasurementLogEntry> wire;
+  for (const MeasurementRecord& r : records) wire.push_back(ToProto(r));
+  auto pcrs = ReplayPcrs(wire);
+  ASSERT_TRUE(pcrs.ok()) << pcrs.status();
+  ASSERT_EQ(pcrs->size(), 2u);
+  EXPECT_EQ(pcrs->at(15), ReplayPcr(records, 15));
+  EXPECT_EQ(pcrs->at(14), ReplayPcr(records, 14));
+
+  wire[1].set_digest("short");
+  EXPECT_EQ(ReplayPcrs(wire).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(MeasurementLogTest, SerializeParseRoundTrip) {

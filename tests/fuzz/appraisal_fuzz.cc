@@ -116,7 +116,7 @@ void SetMeasurementPcr(vigil::v1::Evidence& evidence) {
 
 void Seal(const Fixture& f, vigil::v1::Evidence& evidence) {
   vigil::v1::Quote& q = *evidence.mutable_quote();
-  absl::StatusOr<TPMS_ATTEST> attest = vigil::tpm::DecodeAttest(q.attest());
+  absl::StatusOr<TPMS_ATTEST> attest = vigil::UnmarshalTPMS_ATTEST(q.attest());
   if (!attest.ok()) return;
   const vigil::Sha256Digest extra = vigil::Sha256Concat(
       {evidence.nonce(), vigil::DigestBytes(vigil::Sha256(evidence.payload()))});

@@ -37,7 +37,7 @@ const vigil::tpm::SoftwareAk& Key() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
 
-  absl::StatusOr<TPMS_ATTEST> attest = vigil::tpm::DecodeAttest(bytes);
+  absl::StatusOr<TPMS_ATTEST> attest = vigil::UnmarshalTPMS_ATTEST(bytes);
   if (attest.ok()) {
     absl::StatusOr<std::string> again = vigil::MarshalTPMS_ATTEST(*attest);
     Check(again.ok() && *again == bytes);
@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(attest.status().code() == absl::StatusCode::kInvalidArgument);
   }
 
-  absl::StatusOr<TPMT_SIGNATURE> signature = vigil::tpm::DecodeSignature(bytes);
+  absl::StatusOr<TPMT_SIGNATURE> signature = vigil::UnmarshalTPMT_SIGNATURE(bytes);
   if (signature.ok()) {
     absl::StatusOr<std::string> again = vigil::MarshalTPMT_SIGNATURE(*signature);
     Check(again.ok() && *again == bytes);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/digest.h"
+#include "common/openssl_util.h"
 #include "tests/testing/swtpm_fixture.h"
 #include "tests/testing/tpm2_tools_util.h"
 
@@ -17,8 +18,7 @@ using ::vigil::testing::RunTpm2Tool;
 using ::vigil::testing::SwtpmFixture;
 
 EvpPkeyPtr PemKey(const std::string& pem) {
-  using BioPtr = OpenSslPtr<BIO, BIO_free_all>;
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  BioPtr bio = MemBioOver(pem);
   return EvpPkeyPtr(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
 }
 

@@ -8,6 +8,7 @@
 
 #include "common/digest.h"
 #include "common/tpm/tpm_marshal.h"
+#include "common/tpm/tpm_public.h"
 #include "gtest/gtest.h"
 #include "node/tpm/node_tpm.h"
 #include "tests/testing/swtpm_fixture.h"
@@ -126,7 +127,9 @@ TEST_F(TpmKeysTest, AkIsARestrictedSigningKeySavedPrivately) {
                                     TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED |
                                     TPMA_OBJECT_SIGN_ENCRYPT);
   // The name the TPM reports is nameAlg || SHA-256(TPMT_PUBLIC).
-  auto name = ObjectName(p);
+  auto parsed = vigil::tpm::ParseTpm2bPublic((*node)->ak_public());
+  ASSERT_TRUE(parsed.ok());
+  auto name = vigil::tpm::ComputeName(*parsed);
   ASSERT_TRUE(name.ok());
   auto tpm_name = UnmarshalTPM2B_NAME((*node)->ak_name());
   ASSERT_TRUE(tpm_name.ok());
