@@ -5,9 +5,12 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
+#include <string_view>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
@@ -64,6 +67,319 @@ int AwaitStopSignal(const sigset_t& signals) {
   return sig;
 }
 
+// Everything a running verifier holds, wired from its config. Members refer to earlier ones
+// (and go away in the reverse order), so it is built in place and never moved.
+struct Verifier {
+  vigil::verifier::DiscardingResultSink discarding_sink;
+  vigil::verifier::ResultSink* sink = &discarding_sink;
+  std::unique_ptr<vigil::verifier::SqliteStore> store;
+  std::unique_ptr<vigil::verifier::NodeRegistry> registry;
+  vigil::verifier::ReferenceValues reference_values;
+  vigil::verifier::BootReferenceValues boot_reference_values;
+  vigil::verifier::PolicySet policies;
+  std::unique_ptr<vigil::verifier::QuoteAppraiser> appraiser;
+  std::unique_ptr<vigil::verifier::EarSigner> ear_signer;
+  std::function<bool(const std::string&)> is_revoked;
+  std::unique_ptr<vigil::verifier::RuntimeAppraiser> runtime_appraiser;
+  std::unique_ptr<vigil::verifier::WebhookNotifier> webhooks;
+  std::unique_ptr<vigil::verifier::WebhookFeed> webhook_feed;
+  // Same-key renewal of node certificates on the Attest stream needs the CA key.
+  absl::StatusOr<vigil::CaMaterial> renewal_ca = absl::FailedPreconditionError("no --pki-dir");
+  std::unique_ptr<vigil::verifier::CertificateRenewerImpl> renewer;
+  std::unique_ptr<vigil::verifier::AttestationService> attestation_service;
+  vigil::verifier::ServerOptions server_options;
+  // Enrollment: EK trust, credential activation, node certificates signed by the CA.
+  absl::StatusOr<vigil::CaMaterial> ca = absl::FailedPreconditionError("no CA");
+  std::unique_ptr<vigil::verifier::EkVerifier> ek_verifier;
+  std::unique_ptr<vigil::verifier::Enroller> enroller;
+  std::unique_ptr<vigil::verifier::EnrollmentService> enrollment_service;
+  std::unique_ptr<vigil::verifier::FleetService> fleet_service;
+};
+
+// The functions below log what fails and return the exit code: 0 to go on, 2 for a bad flag
+// or a file named by one, 1 for any other failure.
+
+// The result store (SQLite, --db) and the node registry.
+int OpenStores(const VerifierConfig& config, Verifier* v) {
+  // The store is the ResultSink and backs the Fleet API. Opened first: it creates the file
+  // 0600 and its directory 0700.
+  if (!config.db_path.empty()) {
+    vigil::verifier::SqliteStore::Options store_options;
+    store_options.retention_max_age = config.retention_max_age;
+    store_options.retention_max_verdicts_per_node = config.retention_max_verdicts_per_node;
+    absl::StatusOr<std::unique_ptr<vigil::verifier::SqliteStore>> opened =
+        vigil::verifier::SqliteStore::Open(config.db_path, store_options);
+    if (!opened.ok()) {
+      spdlog::error("{}", std::string(opened.status().message()));
+      return 1;
+    }
+    v->store = *std::move(opened);
+    v->sink = v->store.get();
+  } else {
+    spdlog::warn("no --db: verdicts are only logged and the Fleet API is off");
+  }
+  // Enrolled nodes (EK/AK bindings, approvals, per-AK clocks, measurement logs) share the
+  // SQLite file with the results; without --db they last as long as the process.
+  absl::StatusOr<std::unique_ptr<vigil::verifier::NodeRegistry>> registry =
+      vigil::verifier::NodeRegistry::Open(config.db_path.empty() ? ":memory:" : config.db_path);
+  if (!registry.ok()) {
+    spdlog::error("{}", std::string(registry.status().message()));
+    return 1;
+  }
+  v->registry = *std::move(registry);
+  return 0;
+}
+
+// Loads `*values` with T::Load from `path`, or warns `missing` when no path is given.
+template <typename T>
+int LoadIfGiven(const std::string& path, std::string_view missing, T* values) {
+  if (path.empty()) {
+    spdlog::warn("{}", missing);
+    return 0;
+  }
+  absl::StatusOr<T> loaded = T::Load(path);
+  if (!loaded.ok()) {
+    spdlog::error("{}", std::string(loaded.status().message()));
+    return 2;
+  }
+  *values = *std::move(loaded);
+  return 0;
+}
+
+// What evidence is compared with: reference values, boot reference values, policies (the
+// stored ones merged with --policy files).
+int LoadReferences(const VerifierConfig& config, Verifier* v) {
+  if (int code = LoadIfGiven(config.reference_values_path,
+                             "no --reference-values: every measurement is unknown, quoted "
+                             "evidence fails",
+                             &v->reference_values);
+      code != 0) {
+    return code;
+  }
+  if (int code = LoadIfGiven(config.boot_reference_values_path,
+                             "no --boot-reference-values: boot PCRs 0-7 are quoted but not "
+                             "compared; verdicts say the boot chain is not affirmed",
+                             &v->boot_reference_values);
+      code != 0) {
+    return code;
+  }
+  absl::StatusOr<std::vector<vigil::policy::Policy>> loaded =
+      vigil::verifier::LoadStartupPolicies(v->store.get(), config.policy_paths);
+  if (!loaded.ok()) {
+    spdlog::error("policies: {}", std::string(loaded.status().message()));
+    return 2;
+  }
+  if (absl::Status st = v->policies.Reset(*std::move(loaded)); !st.ok()) {
+    spdlog::error("policies: {}", std::string(st.message()));
+    return 2;
+  }
+  auto current = v->policies.Current();
+  if (current->policies.empty()) {
+    spdlog::warn(
+        "no reference policy: verdicts speak for the evidence only (give --policy or "
+        "`vigilctl policy apply`)");
+  } else {
+    spdlog::info("appraising under {} policies, bundle sha256:{}", current->policies.size(),
+                 current->bundle.sha256().substr(0, 12));
+  }
+  return 0;
+}
+
+// EAR signing keys: --ear-key-dir, or next to the store.
+int OpenEarSigner(const VerifierConfig& config, Verifier* v) {
+  std::string key_dir = config.ear_key_dir;
+  if (key_dir.empty() && !config.db_path.empty()) {
+    key_dir = (std::filesystem::path(config.db_path).parent_path() / "ear-keys").string();
+  }
+  if (key_dir.empty()) {
+    spdlog::warn("no --ear-key-dir and no --db: verdicts are not signed");
+    return 0;
+  }
+  vigil::verifier::EarSignerConfig ear;
+  ear.key_dir = key_dir;
+  ear.max_key_age = config.ear_key_max_age;
+  ear.grace = config.ear_key_grace;
+  ear.verifier_id.build = "vigil-verifier 0.1.0";
+  auto signer = vigil::verifier::EarSigner::Open(ear);
+  if (!signer.ok()) {
+    spdlog::error("EAR signing keys: {}", std::string(signer.status().message()));
+    return 1;
+  }
+  v->ear_signer = *std::move(signer);
+  spdlog::info("signing results (EAR, ES256) with key {}", v->ear_signer->current_kid());
+  return 0;
+}
+
+// The quote appraiser, the EAR signer and the runtime appraiser over them.
+int AddAppraisers(const VerifierConfig& config, Verifier* v) {
+  absl::StatusOr<std::unique_ptr<vigil::verifier::QuoteAppraiser>> appraiser =
+      vigil::verifier::QuoteAppraiser::Create(
+          v->registry.get(), &v->reference_values, &v->boot_reference_values,
+          {config.measurement_pcr, config.allow_resettable_pcr}, &v->policies);
+  if (!appraiser.ok()) {
+    spdlog::error("{}", std::string(appraiser.status().message()));
+    return 2;
+  }
+  v->appraiser = *std::move(appraiser);
+  if (int code = OpenEarSigner(config, v); code != 0) return code;
+  if (v->store != nullptr) {
+    v->is_revoked = [s = v->store.get()](const std::string& node_id) {
+      std::optional<vigil::verifier::NodeResultSummary> n = s->FindNode(node_id);
+      return n.has_value() && n->revoked;
+    };
+  }
+  vigil::verifier::RuntimeAppraiser::Options runtime_options;
+  runtime_options.policies = &v->policies;
+  runtime_options.signer = v->ear_signer.get();
+  runtime_options.hardware_claim = config.ek_tofu ? 32 : 2;
+  runtime_options.is_revoked = v->is_revoked;
+  v->runtime_appraiser =
+      std::make_unique<vigil::verifier::RuntimeAppraiser>(v->appraiser.get(), runtime_options);
+  return 0;
+}
+
+// Webhooks: every status change the store commits, POSTed without blocking appraisal.
+int AddWebhooks(const VerifierConfig& config, Verifier* v) {
+  if (config.webhook_urls.empty()) return 0;
+  if (v->store == nullptr) {
+    spdlog::error("--webhook needs --db: webhooks are fed from the store's status changes");
+    return 2;
+  }
+  std::string secret;
+  if (!config.webhook_secret_path.empty()) {
+    absl::StatusOr<std::string> read = vigil::ReadFileToString(config.webhook_secret_path);
+    if (read.ok()) secret = std::string(absl::StripTrailingAsciiWhitespace(*read));
+    if (secret.empty()) {
+      spdlog::error("--webhook-secret-file {}: unreadable or empty", config.webhook_secret_path);
+      return 2;
+    }
+  }
+  vigil::verifier::WebhookConfig webhook_config;
+  for (const std::string& url : config.webhook_urls) {
+    webhook_config.targets.push_back({url, secret});
+  }
+  webhook_config.ca_file = config.webhook_ca_path;
+  auto notifier = vigil::verifier::WebhookNotifier::Create(std::move(webhook_config));
+  if (!notifier.ok()) {
+    spdlog::error("webhooks: {}", std::string(notifier.status().message()));
+    return 2;
+  }
+  v->webhooks = *std::move(notifier);
+  v->webhook_feed =
+      std::make_unique<vigil::verifier::WebhookFeed>(v->store.get(), v->webhooks.get());
+  spdlog::info("posting status changes to {} webhook(s){}", config.webhook_urls.size(),
+               secret.empty() ? "" : ", signed with HMAC-SHA256");
+  return 0;
+}
+
+// The Attestation service, with same-key certificate renewal when the CA key is at hand.
+void AddAttestation(const VerifierConfig& config, Verifier* v) {
+  vigil::verifier::AttestationOptions attestation;
+  attestation.is_revoked = v->is_revoked;
+  attestation.policies = &v->policies;
+  attestation.trust_domain = config.trust_domain;
+  attestation.report_interval = config.report_interval;
+  attestation.nonce_ttl = config.nonce_ttl;
+  attestation.pcr_selection = config.pcr_selection;
+  attestation.appraisal_threads = config.appraisal_threads;
+  attestation.appraisal_queue = config.appraisal_queue;
+  if (!config.pki_dir.empty()) v->renewal_ca = vigil::LoadCa(config.pki_dir);
+  if (v->renewal_ca.ok()) {
+    // With approval as the only way in, a withdrawn approval also stops renewal.
+    v->renewer = std::make_unique<vigil::verifier::CertificateRenewerImpl>(
+        &*v->renewal_ca, v->registry.get(),
+        vigil::verifier::CertificateRenewerImpl::Options{
+            config.node_cert_lifetime, config.ek_ca_bundle_path.empty() && !config.ek_tofu});
+    attestation.renewer = v->renewer->AsHook();
+  } else {
+    spdlog::warn("node certificate renewal is off: {}",
+                 std::string(v->renewal_ca.status().message()));
+  }
+  v->attestation_service = std::make_unique<vigil::verifier::AttestationService>(
+      attestation, v->runtime_appraiser.get(), v->sink);
+  v->server_options.services = {v->attestation_service.get()};
+}
+
+// The Enrollment service, when --enroll-listen is given.
+int AddEnrollment(const VerifierConfig& config, Verifier* v) {
+  if (config.enroll_listen_address.empty()) return 0;
+  if (config.pki_dir.empty()) {
+    spdlog::error("--enroll-listen needs --pki-dir: its CA key signs node certificates");
+    return 2;
+  }
+  v->ca = vigil::LoadCa(config.pki_dir);
+  auto ek = vigil::verifier::EkVerifier::Create({config.ek_ca_bundle_path, config.ek_tofu},
+                                                v->registry.get());
+  if (!v->ca.ok() || !ek.ok()) {
+    spdlog::error("{}", std::string((v->ca.ok() ? ek.status() : v->ca.status()).message()));
+    return 1;
+  }
+  v->ek_verifier = *std::move(ek);
+  vigil::verifier::Enroller::Options enroll_options;
+  enroll_options.node_cert_lifetime = config.node_cert_lifetime;
+  // A revoked node enrolls again only after an operator approves it.
+  enroll_options.is_revoked = v->is_revoked;
+  v->enroller = std::make_unique<vigil::verifier::Enroller>(&*v->ca, v->registry.get(),
+                                                            v->ek_verifier.get(), enroll_options);
+  v->enrollment_service = std::make_unique<vigil::verifier::EnrollmentService>(v->enroller.get());
+  v->server_options.enroll_services = {v->enrollment_service.get()};
+  return 0;
+}
+
+// The Fleet service, when there is a store.
+void AddFleet(const VerifierConfig& config, Verifier* v) {
+  if (v->store == nullptr) return;
+  vigil::verifier::FleetServiceOptions fleet_options;
+  fleet_options.trust_domain = config.trust_domain;
+  fleet_options.store = v->store.get();
+  fleet_options.registry = v->registry.get();
+  if (!config.ek_ca_bundle_path.empty() != config.ek_tofu) {
+    fleet_options.unapproved_ek_trust = config.ek_tofu ? "tofu" : "certificate";
+  }
+  fleet_options.policies = &v->policies;
+  fleet_options.signer = v->ear_signer.get();
+  // A revoked node's open streams end at once; is_revoked refuses it from then on.
+  fleet_options.on_revoked = [attestation =
+                                  v->attestation_service.get()](const std::string& node_id) {
+    attestation->CloseNode(
+        node_id, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                              "this node was revoked; an operator must approve it again"));
+  };
+  v->fleet_service = std::make_unique<vigil::verifier::FleetService>(std::move(fleet_options));
+  v->server_options.services.push_back(v->fleet_service.get());
+}
+
+// Serves until SIGTERM or SIGINT, then closes the streams and shuts the server down.
+int Serve(const VerifierConfig& config, Verifier* v) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<vigil::verifier::VerifierServer>> server =
+      vigil::verifier::VerifierServer::Start(v->server_options);
+  if (!server.ok()) {
+    spdlog::error("{}", std::string(server.status().message()));
+    return 1;
+  }
+  spdlog::info("vigil-verifier listening on {} (mutual TLS 1.3, trust domain {})",
+               config.listen_address, config.trust_domain);
+  if (!config.enroll_listen_address.empty()) {
+    spdlog::info("enrollment listener on {} (server-authenticated TLS 1.3)",
+                 config.enroll_listen_address);
+  }
+
+  int sig = AwaitStopSignal(signals);
+  spdlog::info("{}: closing streams and shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  v->attestation_service->CloseStreams();
+  if (v->fleet_service != nullptr) v->fleet_service->CloseWatchers();
+  (*server)->Shutdown(absl::Now() + config.shutdown_grace);
+  spdlog::info("vigil-verifier stopped");
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
 int Run(VerifierConfig config) {
   if (absl::Status s = vigil::verifier::ResolvePkiDir(config); !s.ok()) {
     spdlog::error("{}", std::string(s.message()));
@@ -79,265 +395,21 @@ int Run(VerifierConfig config) {
     return 1;
   }
 
-  // The store (SQLite, --db) is the ResultSink and backs the Fleet API. Opened first: it
-  // creates the file 0600 and its directory 0700.
-  vigil::verifier::DiscardingResultSink discarding_sink;
-  vigil::verifier::ResultSink* sink = &discarding_sink;
-  std::unique_ptr<vigil::verifier::SqliteStore> store;
-  if (!config.db_path.empty()) {
-    vigil::verifier::SqliteStore::Options store_options;
-    store_options.retention_max_age = config.retention_max_age;
-    store_options.retention_max_verdicts_per_node = config.retention_max_verdicts_per_node;
-    absl::StatusOr<std::unique_ptr<vigil::verifier::SqliteStore>> opened =
-        vigil::verifier::SqliteStore::Open(config.db_path, store_options);
-    if (!opened.ok()) {
-      spdlog::error("{}", std::string(opened.status().message()));
-      return 1;
-    }
-    store = *std::move(opened);
-    sink = store.get();
-  } else {
-    spdlog::warn("no --db: verdicts are only logged and the Fleet API is off");
-  }
-  // Enrolled nodes (EK/AK bindings, approvals, per-AK clocks, measurement logs) share the
-  // SQLite file with the results; without --db they last as long as the process.
-  absl::StatusOr<std::unique_ptr<vigil::verifier::NodeRegistry>> registry =
-      vigil::verifier::NodeRegistry::Open(config.db_path.empty() ? ":memory:" : config.db_path);
-  if (!registry.ok()) {
-    spdlog::error("{}", std::string(registry.status().message()));
-    return 1;
-  }
-  vigil::verifier::ReferenceValues reference_values;
-  if (!config.reference_values_path.empty()) {
-    auto loaded = vigil::verifier::ReferenceValues::Load(config.reference_values_path);
-    if (!loaded.ok()) {
-      spdlog::error("{}", std::string(loaded.status().message()));
-      return 2;
-    }
-    reference_values = *std::move(loaded);
-  } else {
-    spdlog::warn("no --reference-values: every measurement is unknown, quoted evidence fails");
-  }
-  vigil::verifier::BootReferenceValues boot_reference_values;
-  if (!config.boot_reference_values_path.empty()) {
-    auto loaded = vigil::verifier::BootReferenceValues::Load(config.boot_reference_values_path);
-    if (!loaded.ok()) {
-      spdlog::error("{}", std::string(loaded.status().message()));
-      return 2;
-    }
-    boot_reference_values = *std::move(loaded);
-  } else {
-    spdlog::warn(
-        "no --boot-reference-values: boot PCRs 0-7 are quoted but not compared; verdicts say "
-        "the boot chain is not affirmed");
-  }
-  // Reference policies: the stored ones merged with --policy files.
-  vigil::verifier::PolicySet policies;
-  {
-    absl::StatusOr<std::vector<vigil::policy::Policy>> loaded =
-        vigil::verifier::LoadStartupPolicies(store.get(), config.policy_paths);
-    if (!loaded.ok()) {
-      spdlog::error("policies: {}", std::string(loaded.status().message()));
-      return 2;
-    }
-    if (absl::Status st = policies.Reset(*std::move(loaded)); !st.ok()) {
-      spdlog::error("policies: {}", std::string(st.message()));
-      return 2;
-    }
-    auto current = policies.Current();
-    if (current->policies.empty()) {
-      spdlog::warn(
-          "no reference policy: verdicts speak for the evidence only (give --policy or "
-          "`vigilctl policy apply`)");
-    } else {
-      spdlog::info("appraising under {} policies, bundle sha256:{}", current->policies.size(),
-                   current->bundle.sha256().substr(0, 12));
-    }
-  }
-  absl::StatusOr<std::unique_ptr<vigil::verifier::QuoteAppraiser>> appraiser =
-      vigil::verifier::QuoteAppraiser::Create(
-          registry->get(), &reference_values, &boot_reference_values,
-          {config.measurement_pcr, config.allow_resettable_pcr}, &policies);
-  if (!appraiser.ok()) {
-    spdlog::error("{}", std::string(appraiser.status().message()));
-    return 2;
-  }
-  // EAR signing keys: explicit directory, or next to the store.
-  std::unique_ptr<vigil::verifier::EarSigner> ear_signer;
-  if (config.ear_key_dir.empty() && !config.db_path.empty()) {
-    config.ear_key_dir =
-        (std::filesystem::path(config.db_path).parent_path() / "ear-keys").string();
-  }
-  if (!config.ear_key_dir.empty()) {
-    vigil::verifier::EarSignerConfig ear;
-    ear.key_dir = config.ear_key_dir;
-    ear.max_key_age = config.ear_key_max_age;
-    ear.grace = config.ear_key_grace;
-    ear.verifier_id.build = "vigil-verifier 0.1.0";
-    auto signer = vigil::verifier::EarSigner::Open(ear);
-    if (!signer.ok()) {
-      spdlog::error("EAR signing keys: {}", std::string(signer.status().message()));
-      return 1;
-    }
-    ear_signer = *std::move(signer);
-    spdlog::info("signing results (EAR, ES256) with key {}", ear_signer->current_kid());
-  } else {
-    spdlog::warn("no --ear-key-dir and no --db: verdicts are not signed");
-  }
-  std::function<bool(const std::string&)> is_revoked;
-  if (store != nullptr) {
-    is_revoked = [s = store.get()](const std::string& node_id) {
-      std::optional<vigil::verifier::NodeResultSummary> n = s->FindNode(node_id);
-      return n.has_value() && n->revoked;
-    };
-  }
-  vigil::verifier::RuntimeAppraiser::Options runtime_options;
-  runtime_options.policies = &policies;
-  runtime_options.signer = ear_signer.get();
-  runtime_options.hardware_claim = config.ek_tofu ? 32 : 2;
-  runtime_options.is_revoked = is_revoked;
-  vigil::verifier::RuntimeAppraiser runtime_appraiser(appraiser->get(), runtime_options);
-
-  // Webhooks: every status change the store commits, POSTed without blocking appraisal.
-  std::unique_ptr<vigil::verifier::WebhookNotifier> webhooks;
-  std::unique_ptr<vigil::verifier::WebhookFeed> webhook_feed;
-  if (!config.webhook_urls.empty()) {
-    if (store == nullptr) {
-      spdlog::error("--webhook needs --db: webhooks are fed from the store's status changes");
-      return 2;
-    }
-    std::string secret;
-    if (!config.webhook_secret_path.empty()) {
-      absl::StatusOr<std::string> read = vigil::ReadFileToString(config.webhook_secret_path);
-      if (read.ok()) secret = std::string(absl::StripTrailingAsciiWhitespace(*read));
-      if (secret.empty()) {
-        spdlog::error("--webhook-secret-file {}: unreadable or empty", config.webhook_secret_path);
-        return 2;
-      }
-    }
-    vigil::verifier::WebhookConfig webhook_config;
-    for (const std::string& url : config.webhook_urls) {
-      webhook_config.targets.push_back({url, secret});
-    }
-    webhook_config.ca_file = config.webhook_ca_path;
-    auto notifier = vigil::verifier::WebhookNotifier::Create(std::move(webhook_config));
-    if (!notifier.ok()) {
-      spdlog::error("webhooks: {}", std::string(notifier.status().message()));
-      return 2;
-    }
-    webhooks = *std::move(notifier);
-    webhook_feed = std::make_unique<vigil::verifier::WebhookFeed>(store.get(), webhooks.get());
-    spdlog::info("posting status changes to {} webhook(s){}", config.webhook_urls.size(),
-                 secret.empty() ? "" : ", signed with HMAC-SHA256");
-  }
-
-  vigil::verifier::AttestationOptions attestation;
-  attestation.is_revoked = is_revoked;
-  attestation.policies = &policies;
-  attestation.trust_domain = config.trust_domain;
-  attestation.report_interval = config.report_interval;
-  attestation.nonce_ttl = config.nonce_ttl;
-  attestation.pcr_selection = config.pcr_selection;
-  attestation.appraisal_threads = config.appraisal_threads;
-  attestation.appraisal_queue = config.appraisal_queue;
-  // Same-key renewal of node certificates on the Attest stream needs the CA key.
-  absl::StatusOr<vigil::CaMaterial> renewal_ca = absl::FailedPreconditionError("no --pki-dir");
-  std::unique_ptr<vigil::verifier::CertificateRenewerImpl> renewer;
-  if (!config.pki_dir.empty()) renewal_ca = vigil::LoadCa(config.pki_dir);
-  if (renewal_ca.ok()) {
-    // With approval as the only way in, a withdrawn approval also stops renewal.
-    renewer = std::make_unique<vigil::verifier::CertificateRenewerImpl>(
-        &*renewal_ca, registry->get(),
-        vigil::verifier::CertificateRenewerImpl::Options{
-            config.node_cert_lifetime, config.ek_ca_bundle_path.empty() && !config.ek_tofu});
-    attestation.renewer = renewer->AsHook();
-  } else {
-    spdlog::warn("node certificate renewal is off: {}", std::string(renewal_ca.status().message()));
-  }
-  vigil::verifier::AttestationService attestation_service(attestation, &runtime_appraiser, sink);
-
-  vigil::verifier::ServerOptions options;
+  Verifier v;
+  if (int code = OpenStores(config, &v); code != 0) return code;
+  if (int code = LoadReferences(config, &v); code != 0) return code;
+  if (int code = AddAppraisers(config, &v); code != 0) return code;
+  if (int code = AddWebhooks(config, &v); code != 0) return code;
+  AddAttestation(config, &v);
+  vigil::verifier::ServerOptions& options = v.server_options;
   options.listen_address = config.listen_address;
   options.enroll_listen_address = config.enroll_listen_address;
   options.tls = *std::move(tls);
   options.max_message_bytes = config.max_message_bytes;
   options.enroll_max_message_bytes = config.enroll_max_message_bytes;
-  options.services = {&attestation_service};
-  // Enrollment: EK trust, credential activation, node certificates signed by the CA.
-  absl::StatusOr<vigil::CaMaterial> ca = absl::FailedPreconditionError("no CA");
-  std::unique_ptr<vigil::verifier::EkVerifier> ek_verifier;
-  std::unique_ptr<vigil::verifier::Enroller> enroller;
-  std::unique_ptr<vigil::verifier::EnrollmentService> enrollment_service;
-  if (!config.enroll_listen_address.empty()) {
-    if (config.pki_dir.empty()) {
-      spdlog::error("--enroll-listen needs --pki-dir: its CA key signs node certificates");
-      return 2;
-    }
-    ca = vigil::LoadCa(config.pki_dir);
-    auto ek = vigil::verifier::EkVerifier::Create({config.ek_ca_bundle_path, config.ek_tofu},
-                                                  registry->get());
-    if (!ca.ok() || !ek.ok()) {
-      spdlog::error("{}", std::string((ca.ok() ? ek.status() : ca.status()).message()));
-      return 1;
-    }
-    ek_verifier = *std::move(ek);
-    vigil::verifier::Enroller::Options enroll_options;
-    enroll_options.node_cert_lifetime = config.node_cert_lifetime;
-    // A revoked node enrolls again only after an operator approves it.
-    enroll_options.is_revoked = is_revoked;
-    enroller = std::make_unique<vigil::verifier::Enroller>(&*ca, registry->get(), ek_verifier.get(),
-                                                           enroll_options);
-    enrollment_service = std::make_unique<vigil::verifier::EnrollmentService>(enroller.get());
-    options.enroll_services = {enrollment_service.get()};
-  }
-  std::unique_ptr<vigil::verifier::FleetService> fleet_service;
-  if (store != nullptr) {
-    vigil::verifier::FleetServiceOptions fleet_options;
-    fleet_options.trust_domain = config.trust_domain;
-    fleet_options.store = store.get();
-    fleet_options.registry = registry->get();
-    if (!config.ek_ca_bundle_path.empty() != config.ek_tofu) {
-      fleet_options.unapproved_ek_trust = config.ek_tofu ? "tofu" : "certificate";
-    }
-    fleet_options.policies = &policies;
-    fleet_options.signer = ear_signer.get();
-    // A revoked node's open streams end at once; is_revoked refuses it from then on.
-    fleet_options.on_revoked = [&attestation_service](const std::string& node_id) {
-      attestation_service.CloseNode(
-          node_id, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                "this node was revoked; an operator must approve it again"));
-    };
-    fleet_service = std::make_unique<vigil::verifier::FleetService>(std::move(fleet_options));
-    options.services.push_back(fleet_service.get());
-  }
-
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  absl::StatusOr<std::unique_ptr<vigil::verifier::VerifierServer>> server =
-      vigil::verifier::VerifierServer::Start(options);
-  if (!server.ok()) {
-    spdlog::error("{}", std::string(server.status().message()));
-    return 1;
-  }
-  spdlog::info("vigil-verifier listening on {} (mutual TLS 1.3, trust domain {})",
-               config.listen_address, config.trust_domain);
-  if (!config.enroll_listen_address.empty()) {
-    spdlog::info("enrollment listener on {} (server-authenticated TLS 1.3)",
-                 config.enroll_listen_address);
-  }
-
-  int sig = AwaitStopSignal(signals);
-  spdlog::info("{}: closing streams and shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  attestation_service.CloseStreams();
-  if (fleet_service != nullptr) fleet_service->CloseWatchers();
-  (*server)->Shutdown(absl::Now() + config.shutdown_grace);
-  spdlog::info("vigil-verifier stopped");
-  spdlog::default_logger()->flush();
-  return 0;
+  if (int code = AddEnrollment(config, &v); code != 0) return code;
+  AddFleet(config, &v);
+  return Serve(config, &v);
 }
 
 }  // namespace

@@ -133,6 +133,99 @@ uint64_t QuoteAppraiser::LogEntriesAcknowledged(const std::string& node_id) cons
   return state->log.size();
 }
 
+std::optional<Failure> QuoteAppraiser::CheckSignedQuote(const AppraisalInput& input,
+                                                        const TPMS_ATTEST& attest,
+                                                        const TPMT_SIGNATURE& signature,
+                                                        const NodeState& state) const {
+  const v1::Evidence& evidence = *input.evidence;
+  const std::string& ak_name = state.node().ak_name;
+  const std::string_view signer = Bytes(attest.qualifiedSigner.name, attest.qualifiedSigner.size);
+  const std::string& pinned = state.qualified_signer;
+  if (signer != ak_name && signer != pinned) {
+    std::string owner = registry_->NodeIdForAk(std::string(signer));
+    if (!owner.empty() && owner != input.node_id) {
+      return Failure{v1::AK_UNKNOWN,
+                     absl::StrCat("quote names the AK of node ", owner.substr(0, 12))};
+    }
+  }
+
+  if (absl::Status st = tpm::VerifySignature(state.ak_key(), signature, evidence.quote().attest());
+      !st.ok()) {
+    return Failure{v1::SIGNATURE_INVALID, std::string(st.message())};
+  }
+  if (attest.magic != TPM2_GENERATED_VALUE) {
+    return Failure{v1::ATTEST_MAGIC_INVALID, "TPMS_ATTEST.magic is not TPM_GENERATED_VALUE"};
+  }
+  if (attest.type != TPM2_ST_ATTEST_QUOTE) {
+    return Failure{v1::ATTEST_TYPE_INVALID, "TPMS_ATTEST.type is not TPM_ST_ATTEST_QUOTE"};
+  }
+  // qualifiedSigner is the AK's qualified name (H(parent's QN || name)), which the public
+  // area alone does not determine: it must have the AK name's algorithm and size, and equal
+  // the one pinned at the AK's first accepted quote.
+  if (signer.size() != ak_name.size() ||
+      signer.substr(0, 2) != std::string_view(ak_name).substr(0, 2) ||
+      (!pinned.empty() && signer != pinned)) {
+    return Failure{v1::QUALIFIED_SIGNER_MISMATCH, "qualifiedSigner is not the node's AK"};
+  }
+  const Sha256Digest expected_extra =
+      Sha256Concat({input.challenge->nonce, DigestBytes(Sha256(evidence.payload()))});
+  if (Bytes(attest.extraData.buffer, attest.extraData.size) != DigestBytes(expected_extra)) {
+    return Failure{v1::EXTRA_DATA_MISMATCH, "extraData is not SHA-256(nonce || SHA-256(payload))"};
+  }
+  return std::nullopt;
+}
+
+std::optional<Failure> QuoteAppraiser::AppraiseLog(
+    const v1::Evidence& evidence, const TPMS_CLOCK_INFO& clock, const NodeState& state,
+    const std::map<uint32_t, std::string>& pcr_values,
+    std::vector<v1::MeasurementLogEntry>* log) const {
+  const std::optional<QuoteClock>& prev = state.last_clock;
+  TpmLifecycle lifecycle = TpmLifecycle::kUnknownOrReset;
+  if (prev.has_value() && clock.resetCount == prev->reset_count) {
+    lifecycle =
+        clock.restartCount > prev->restart_count ? TpmLifecycle::kRestarted : TpmLifecycle::kSame;
+  }
+  // A new TPM reset (a reboot) starts a new measurement log from record 0.
+  log->clear();
+  if (lifecycle != TpmLifecycle::kUnknownOrReset || !prev.has_value()) *log = state.log;
+  const size_t held = log->size();
+  if (auto f = ExtendLog(evidence.log_entries(), log)) return f;
+  return CheckMeasurementLog(*log, held, pcr_values, options_.measurement_pcr, lifecycle,
+                             *reference_values_, policies_);
+}
+
+std::optional<Failure> QuoteAppraiser::AppraiseBoot(
+    const std::map<uint32_t, std::string>& pcr_values, std::string* note) const {
+  if (boot_reference_values_ == nullptr || boot_reference_values_->empty()) {
+    *note =
+        "boot PCRs not appraised: the verifier has no boot reference values "
+        "(--boot-reference-values), so the boot chain is not affirmed";
+    return std::nullopt;
+  }
+  std::map<uint32_t, std::string> boot;
+  for (const auto& [index, value] : pcr_values) {
+    if (index < 8) boot[index] = value;
+  }
+  absl::StatusOr<std::string> node_class = boot_reference_values_->Match(boot);
+  if (!node_class.ok()) {
+    return Failure{v1::BOOT_PCR_MISMATCH, std::string(node_class.status().message())};
+  }
+  *note = absl::StrCat("boot PCRs match node class ", EscapeUntrusted(*node_class, 80));
+  return std::nullopt;
+}
+
+void QuoteAppraiser::Advance(const std::string& node_id, const TPMS_CLOCK_INFO& clock,
+                             std::string_view signer, std::vector<v1::MeasurementLogEntry> log,
+                             NodeState& state) {
+  state.last_clock = QuoteClock{clock.clock, clock.resetCount, clock.restartCount};
+  state.log = std::move(log);
+  if (state.qualified_signer.empty()) {
+    state.qualified_signer = std::string(signer);
+    registry_->RecordQualifiedSigner(node_id, state.qualified_signer);
+  }
+  registry_->MarkDirty(node_id);
+}
+
 v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   const v1::Evidence& evidence = *input.evidence;
   v1::Verdict verdict;
@@ -161,75 +254,18 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   std::shared_ptr<NodeState> state = registry_->Find(input.node_id);
   if (state == nullptr) return reject({v1::AK_UNKNOWN, "node is not enrolled: no AK bound to it"});
   absl::MutexLock lock(&state->mu);
-  const std::string& ak_name = state->node().ak_name;
-  const std::string_view signer = Bytes(attest->qualifiedSigner.name, attest->qualifiedSigner.size);
-  const std::string& pinned = state->qualified_signer;
-  if (signer != ak_name && signer != pinned) {
-    std::string owner = registry_->NodeIdForAk(std::string(signer));
-    if (!owner.empty() && owner != input.node_id) {
-      return reject(
-          {v1::AK_UNKNOWN, absl::StrCat("quote names the AK of node ", owner.substr(0, 12))});
-    }
-  }
-
-  if (absl::Status st = tpm::VerifySignature(state->ak_key(), *signature, q.attest()); !st.ok()) {
-    return reject({v1::SIGNATURE_INVALID, std::string(st.message())});
-  }
-  if (attest->magic != TPM2_GENERATED_VALUE) {
-    return reject({v1::ATTEST_MAGIC_INVALID, "TPMS_ATTEST.magic is not TPM_GENERATED_VALUE"});
-  }
-  if (attest->type != TPM2_ST_ATTEST_QUOTE) {
-    return reject({v1::ATTEST_TYPE_INVALID, "TPMS_ATTEST.type is not TPM_ST_ATTEST_QUOTE"});
-  }
-  // qualifiedSigner is the AK's qualified name (H(parent's QN || name)), which the public
-  // area alone does not determine: it must have the AK name's algorithm and size, and equal
-  // the one pinned at the AK's first accepted quote.
-  if (signer.size() != ak_name.size() ||
-      signer.substr(0, 2) != std::string_view(ak_name).substr(0, 2) ||
-      (!pinned.empty() && signer != pinned)) {
-    return reject({v1::QUALIFIED_SIGNER_MISMATCH, "qualifiedSigner is not the node's AK"});
-  }
-  const Sha256Digest expected_extra =
-      Sha256Concat({input.challenge->nonce, DigestBytes(Sha256(evidence.payload()))});
-  if (Bytes(attest->extraData.buffer, attest->extraData.size) != DigestBytes(expected_extra)) {
-    return reject({v1::EXTRA_DATA_MISMATCH, "extraData is not SHA-256(nonce || SHA-256(payload))"});
-  }
-  const TPMS_QUOTE_INFO& quote = attest->attested.quote;
+  if (auto f = CheckSignedQuote(input, *attest, *signature, *state)) return reject(*f);
   std::map<uint32_t, std::string> pcr_values;
-  if (auto f = CheckPcrs(quote, q, *input.challenge, &pcr_values)) return reject(*f);
-
-  if (auto f = CheckClock(attest->clockInfo, state->last_clock)) return reject(*f);
-  const std::optional<QuoteClock>& prev = state->last_clock;
-  TpmLifecycle lifecycle = TpmLifecycle::kUnknownOrReset;
-  if (prev.has_value() && attest->clockInfo.resetCount == prev->reset_count) {
-    lifecycle = attest->clockInfo.restartCount > prev->restart_count ? TpmLifecycle::kRestarted
-                                                                     : TpmLifecycle::kSame;
+  if (auto f = CheckPcrs(attest->attested.quote, q, *input.challenge, &pcr_values)) {
+    return reject(*f);
   }
-  // A new TPM reset (a reboot) starts a new measurement log from record 0.
+  if (auto f = CheckClock(attest->clockInfo, state->last_clock)) return reject(*f);
   std::vector<v1::MeasurementLogEntry> log;
-  if (lifecycle != TpmLifecycle::kUnknownOrReset || !prev.has_value()) log = state->log;
-  const size_t held = log.size();
-  if (auto f = ExtendLog(evidence.log_entries(), &log)) return reject(*f);
-  if (auto f = CheckMeasurementLog(log, held, pcr_values, options_.measurement_pcr, lifecycle,
-                                   *reference_values_, policies_)) {
+  if (auto f = AppraiseLog(evidence, attest->clockInfo, *state, pcr_values, &log)) {
     return reject(*f);
   }
   std::string detail_note;
-  if (boot_reference_values_ == nullptr || boot_reference_values_->empty()) {
-    detail_note =
-        "boot PCRs not appraised: the verifier has no boot reference values "
-        "(--boot-reference-values), so the boot chain is not affirmed";
-  } else {
-    std::map<uint32_t, std::string> boot;
-    for (const auto& [index, value] : pcr_values) {
-      if (index < 8) boot[index] = value;
-    }
-    absl::StatusOr<std::string> node_class = boot_reference_values_->Match(boot);
-    if (!node_class.ok()) {
-      return reject({v1::BOOT_PCR_MISMATCH, std::string(node_class.status().message())});
-    }
-    detail_note = absl::StrCat("boot PCRs match node class ", EscapeUntrusted(*node_class, 80));
-  }
+  if (auto f = AppraiseBoot(pcr_values, &detail_note)) return reject(*f);
 
   v1::Verdict payload = payload_checker_.Appraise(input);
   if (payload.status() == v1::TRUST_REJECTED) return payload;
@@ -246,14 +282,9 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   verdict.set_policy_digest(bound.sha256);
   for (std::string& id : bound.policy_ids) verdict.add_policy_ids(std::move(id));
 
-  state->last_clock = QuoteClock{attest->clockInfo.clock, attest->clockInfo.resetCount,
-                                 attest->clockInfo.restartCount};
-  state->log = std::move(log);
-  if (pinned.empty()) {
-    state->qualified_signer = std::string(signer);
-    registry_->RecordQualifiedSigner(input.node_id, state->qualified_signer);
-  }
-  registry_->MarkDirty(input.node_id);
+  Advance(input.node_id, attest->clockInfo,
+          Bytes(attest->qualifiedSigner.name, attest->qualifiedSigner.size), std::move(log),
+          *state);
   if (attest->clockInfo.safe != kClockSafe) {
     // Nonces keep the evidence fresh; what safe = NO weakens is the clock's monotonicity, so
     // the evidence is accepted (the state above advances) but not affirmed.

@@ -1,12 +1,20 @@
 #pragma once
 
-#include <cstdint>
-#include <memory>
-#include <string>
+#include <tss2/tss2_tpm2_types.h>
 
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 
 #include "verifier/evidence_appraiser.h"
+#include "verifier/log_appraiser.h"
 #include "verifier/node_registry.h"
 #include "verifier/policy_set.h"
 #include "verifier/reference_values.h"
@@ -58,6 +66,29 @@ class QuoteAppraiser final : public EvidenceAppraiser {
   QuoteAppraiser(NodeRegistry* registry, const ReferenceValues* reference_values,
                  const BootReferenceValues* boot_reference_values, Options options,
                  const PolicySet* policies);
+
+  // The quote's signature by the node's AK and the TPMS_ATTEST fields that bind it to the
+  // AK (qualifiedSigner) and to this evidence (magic, type, extraData).
+  std::optional<AppraisalFailure> CheckSignedQuote(const AppraisalInput& input,
+                                                   const TPMS_ATTEST& attest,
+                                                   const TPMT_SIGNATURE& signature,
+                                                   const NodeState& state) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu);
+  // The measurement log as of this evidence in `*log`: the log held for the node (none after
+  // a TPM reset) extended by the evidence's entries, checked against the quoted PCRs.
+  std::optional<AppraisalFailure> AppraiseLog(const v1::Evidence& evidence,
+                                              const TPMS_CLOCK_INFO& clock, const NodeState& state,
+                                              const std::map<uint32_t, std::string>& pcr_values,
+                                              std::vector<v1::MeasurementLogEntry>* log) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu);
+  // The boot PCRs (0-7) against the boot reference values; `*note` says what was affirmed.
+  std::optional<AppraisalFailure> AppraiseBoot(const std::map<uint32_t, std::string>& pcr_values,
+                                               std::string* note) const;
+  // Accepted: the node's state advances to this quote's clock and `log`, and the first
+  // accepted qualifiedSigner `signer` is pinned.
+  void Advance(const std::string& node_id, const TPMS_CLOCK_INFO& clock, std::string_view signer,
+               std::vector<v1::MeasurementLogEntry> log, NodeState& state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu);
 
   NodeRegistry* const registry_;
   const ReferenceValues* const reference_values_;

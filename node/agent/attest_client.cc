@@ -214,116 +214,35 @@ absl::Status AttestClient::RunStream(bool* healthy) {
     read_done = true;
   });
 
-  std::optional<v1::Challenge> challenge;
-  absl::Duration interval = options_.default_report_interval;
-  absl::Time last_report = absl::InfinitePast();
-  absl::Time last_event_report = absl::InfinitePast();  // last report events brought forward
-  size_t interesting = 0;
-  bool shutting_down = false;
-  bool write_failed = false;
-  bool renewal_in_flight = false;  // at most one request per stream, answered or not
-  absl::Time renew_at = absl::InfiniteFuture();
+  StreamState state;
+  state.interval = options_.default_report_interval;
   if (absl::StatusOr<absl::Time> due = RenewalDue(); due.ok()) {
-    renew_at = *due;
+    state.renew_at = *due;
   } else {
     spdlog::warn("cannot tell when to renew the node certificate: {}", due.status().ToString());
   }
+  bool shutting_down = false;
+  bool write_failed = false;
   while (true) {
     std::deque<v1::VerifierMessage> got;
     {
       absl::MutexLock lock(&mu_);
       auto woken = [&]() { return shutdown_ || read_done || !inbox.empty() || events_signalled_; };
-      mu_.AwaitWithTimeout(absl::Condition(&woken),
-                           NextWait(challenge.has_value(), last_report + interval,
-                                    interesting > 0 ? last_event_report + options_.min_report_gap
-                                                    : absl::InfiniteFuture()));
+      mu_.AwaitWithTimeout(
+          absl::Condition(&woken),
+          NextWait(state.challenge.has_value(), state.last_report + state.interval,
+                   state.interesting > 0 ? state.last_event_report + options_.min_report_gap
+                                         : absl::InfiniteFuture()));
       events_signalled_ = false;
       got.swap(inbox);
       shutting_down = shutdown_;
       if (shutting_down || (read_done && got.empty())) break;
     }
-    for (v1::VerifierMessage& m : got) {
-      if (m.has_challenge()) {
-        challenge = std::move(*m.mutable_challenge());
-        if (challenge->report_interval_ms() > 0) {
-          interval = absl::Milliseconds(challenge->report_interval_ms());
-        }
-      } else if (m.has_acknowledgement()) {
-        const v1::Acknowledgement& ack = m.acknowledgement();
-        log_acknowledged_ = ack.log_entries_acknowledged();
-        *healthy = true;
-        spdlog::info("report {} appraised: {}", ack.sequence(), DescribeVerdict(ack.verdict()));
-        absl::MutexLock lock(&mu_);
-        ++stats_.acks_received;
-        stats_.last_status = ack.verdict().status();
-      } else if (m.has_policy()) {
-        // Applied here, in stream order: a challenge read after the bundle is answered under
-        // it, and one read before may be too (the verifier accepts both).
-        absl::Status applied = policies_ != nullptr
-                                   ? policies_->Apply(m.policy())
-                                   : absl::FailedPreconditionError("this node applies no bundles");
-        if (!applied.ok()) spdlog::error("policy bundle not applied: {}", applied.ToString());
-        absl::MutexLock lock(&mu_);
-        ++stats_.policies_received;
-        if (!applied.ok()) ++stats_.policies_refused;
-      } else if (m.has_renewal()) {
-        renewal_in_flight = false;
-        absl::Status installed = InstallRenewal(m.renewal());
-        absl::MutexLock lock(&mu_);
-        if (installed.ok()) {
-          ++stats_.renewals_installed;
-          renew_at = RenewalDue().value_or(absl::InfiniteFuture());
-          spdlog::info("node certificate renewed until {}; used from the next connection",
-                       absl::FormatTime(absl::FromUnixNanos(m.renewal().not_after_unix_nano()),
-                                        absl::UTCTimeZone()));
-        } else {
-          ++stats_.renewals_failed;
-          spdlog::error("renewed certificate refused: {}", installed.ToString());
-        }
-      }
-    }
-    if (!renewal_in_flight && absl::Now() >= renew_at && absl::Now() >= next_renewal_attempt_) {
-      next_renewal_attempt_ = absl::Now() + options_.renewal.retry_interval;
-      absl::StatusOr<v1::NodeMessage> request = RenewalRequest();
-      if (!request.ok()) {
-        spdlog::error("cannot request certificate renewal: {}", request.status().ToString());
-        absl::MutexLock lock(&mu_);
-        ++stats_.renewals_failed;
-      } else {
-        if (!stream->Write(*request)) {
-          write_failed = true;
-          break;
-        }
-        renewal_in_flight = true;
-        spdlog::info("node certificate is due for renewal; asked the verifier");
-        absl::MutexLock lock(&mu_);
-        ++stats_.renewals_requested;
-      }
-    }
-    interesting += builder_->PollEvents();
-    if (!challenge.has_value()) continue;
-    absl::Time now = absl::Now();
-    // The interval counts from any report; the gap only from the last report that events
-    // brought forward, so the first event after a quiet spell goes out at once.
-    bool periodic = now - last_report >= interval;
-    bool early = interesting > 0 && now - last_event_report >= options_.min_report_gap;
-    if (!periodic && !early) continue;
-    last_report = now;
-    if (!periodic) last_event_report = now;
-    interesting = 0;
-    auto msg = NextEvidence(*challenge);
-    if (!msg.ok()) {
-      // Keep the challenge: it was not answered. Try again at the next interval.
-      spdlog::error("could not build evidence: {}", msg.status().ToString());
-      continue;
-    }
-    challenge.reset();
-    if (!stream->Write(*msg)) {
+    for (v1::VerifierMessage& m : got) HandleMessage(m, &state, healthy);
+    if (!MaybeRequestRenewal(stream.get(), &state) || !MaybeReport(stream.get(), &state)) {
       write_failed = true;
       break;
     }
-    absl::MutexLock lock(&mu_);
-    ++stats_.evidence_sent;
   }
 
   if (shutting_down && !write_failed) {
@@ -340,21 +259,121 @@ absl::Status AttestClient::RunStream(bool* healthy) {
   if (!done) ctx.TryCancel();
   reader.join();
   grpc::Status st = stream->Finish();
-  if (renewal_in_flight) {
-    // The stream ended before the answer: the verifier refused or the call broke.
-    absl::MutexLock lock(&mu_);
-    ++stats_.renewals_failed;
-    if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-      renewal_unsupported_ = true;
-      spdlog::warn("the verifier does not renew certificates: renewal is off until restart");
-    } else {
-      spdlog::error("certificate renewal failed: {}", st.error_message());
-    }
-  }
+  if (state.renewal_in_flight) NoteUnansweredRenewal(st);
   if (!st.ok()) {
     return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
   }
   return write_failed ? absl::UnavailableError("write to the stream failed") : absl::OkStatus();
+}
+
+void AttestClient::HandleMessage(v1::VerifierMessage& message, StreamState* state, bool* healthy) {
+  if (message.has_challenge()) {
+    state->challenge = std::move(*message.mutable_challenge());
+    if (state->challenge->report_interval_ms() > 0) {
+      state->interval = absl::Milliseconds(state->challenge->report_interval_ms());
+    }
+  } else if (message.has_acknowledgement()) {
+    *healthy = true;
+    HandleAcknowledgement(message.acknowledgement());
+  } else if (message.has_policy()) {
+    HandlePolicy(message.policy());
+  } else if (message.has_renewal()) {
+    HandleRenewal(message.renewal(), state);
+  }
+}
+
+void AttestClient::HandleAcknowledgement(const v1::Acknowledgement& ack) {
+  log_acknowledged_ = ack.log_entries_acknowledged();
+  spdlog::info("report {} appraised: {}", ack.sequence(), DescribeVerdict(ack.verdict()));
+  absl::MutexLock lock(&mu_);
+  ++stats_.acks_received;
+  stats_.last_status = ack.verdict().status();
+}
+
+void AttestClient::HandlePolicy(const v1::PolicyBundle& bundle) {
+  // Applied here, in stream order: a challenge read after the bundle is answered under it,
+  // and one read before may be too (the verifier accepts both).
+  absl::Status applied = policies_ != nullptr
+                             ? policies_->Apply(bundle)
+                             : absl::FailedPreconditionError("this node applies no bundles");
+  if (!applied.ok()) spdlog::error("policy bundle not applied: {}", applied.ToString());
+  absl::MutexLock lock(&mu_);
+  ++stats_.policies_received;
+  if (!applied.ok()) ++stats_.policies_refused;
+}
+
+void AttestClient::HandleRenewal(const v1::CertificateRenewal& renewal, StreamState* state) {
+  state->renewal_in_flight = false;
+  absl::Status installed = InstallRenewal(renewal);
+  absl::MutexLock lock(&mu_);
+  if (installed.ok()) {
+    ++stats_.renewals_installed;
+    state->renew_at = RenewalDue().value_or(absl::InfiniteFuture());
+    spdlog::info(
+        "node certificate renewed until {}; used from the next connection",
+        absl::FormatTime(absl::FromUnixNanos(renewal.not_after_unix_nano()), absl::UTCTimeZone()));
+  } else {
+    ++stats_.renewals_failed;
+    spdlog::error("renewed certificate refused: {}", installed.ToString());
+  }
+}
+
+bool AttestClient::MaybeRequestRenewal(Stream* stream, StreamState* state) {
+  if (state->renewal_in_flight || absl::Now() < state->renew_at ||
+      absl::Now() < next_renewal_attempt_) {
+    return true;
+  }
+  next_renewal_attempt_ = absl::Now() + options_.renewal.retry_interval;
+  absl::StatusOr<v1::NodeMessage> request = RenewalRequest();
+  if (!request.ok()) {
+    spdlog::error("cannot request certificate renewal: {}", request.status().ToString());
+    absl::MutexLock lock(&mu_);
+    ++stats_.renewals_failed;
+    return true;
+  }
+  if (!stream->Write(*request)) return false;
+  state->renewal_in_flight = true;
+  spdlog::info("node certificate is due for renewal; asked the verifier");
+  absl::MutexLock lock(&mu_);
+  ++stats_.renewals_requested;
+  return true;
+}
+
+bool AttestClient::MaybeReport(Stream* stream, StreamState* state) {
+  state->interesting += builder_->PollEvents();
+  if (!state->challenge.has_value()) return true;
+  absl::Time now = absl::Now();
+  // The interval counts from any report; the gap only from the last report that events
+  // brought forward, so the first event after a quiet spell goes out at once.
+  bool periodic = now - state->last_report >= state->interval;
+  bool early = state->interesting > 0 && now - state->last_event_report >= options_.min_report_gap;
+  if (!periodic && !early) return true;
+  state->last_report = now;
+  if (!periodic) state->last_event_report = now;
+  state->interesting = 0;
+  auto msg = NextEvidence(*state->challenge);
+  if (!msg.ok()) {
+    // Keep the challenge: it was not answered. Try again at the next interval.
+    spdlog::error("could not build evidence: {}", msg.status().ToString());
+    return true;
+  }
+  state->challenge.reset();
+  if (!stream->Write(*msg)) return false;
+  absl::MutexLock lock(&mu_);
+  ++stats_.evidence_sent;
+  return true;
+}
+
+void AttestClient::NoteUnansweredRenewal(const grpc::Status& status) {
+  // The stream ended before the answer: the verifier refused or the call broke.
+  absl::MutexLock lock(&mu_);
+  ++stats_.renewals_failed;
+  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    renewal_unsupported_ = true;
+    spdlog::warn("the verifier does not renew certificates: renewal is off until restart");
+  } else {
+    spdlog::error("certificate renewal failed: {}", status.error_message());
+  }
 }
 
 }  // namespace vigil::node

@@ -3,9 +3,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/support/status.h>
+#include <grpcpp/support/sync_stream.h>
 
 #include "absl/random/bit_gen_ref.h"
 #include "absl/status/statusor.h"
@@ -112,8 +115,42 @@ class AttestClient {
   Stats stats() const;
 
  private:
+  using Stream = grpc::ClientReaderWriterInterface<v1::NodeMessage, v1::VerifierMessage>;
+
+  // What one stream carries from one turn of its loop to the next.
+  struct StreamState {
+    // The verifier's latest challenge, until evidence answers it.
+    std::optional<v1::Challenge> challenge;
+    absl::Duration interval;
+    absl::Time last_report = absl::InfinitePast();
+    // The last report that events brought forward.
+    absl::Time last_event_report = absl::InfinitePast();
+    // Events worth a report since the last report.
+    size_t interesting = 0;
+    // At most one renewal request per stream, answered or not.
+    bool renewal_in_flight = false;
+    absl::Time renew_at = absl::InfiniteFuture();
+  };
+
   // One stream from open to end. Sets `*healthy` once an acknowledgement arrived.
   absl::Status RunStream(bool* healthy);
+  // Takes one verifier message: a challenge (held until answered), an acknowledgement, a
+  // policy bundle or a renewed certificate.
+  void HandleMessage(v1::VerifierMessage& message, StreamState* state, bool* healthy);
+  void HandleAcknowledgement(const v1::Acknowledgement& ack);
+  // Applies a policy bundle, in stream order.
+  void HandlePolicy(const v1::PolicyBundle& bundle);
+  void HandleRenewal(const v1::CertificateRenewal& renewal, StreamState* state);
+  // Asks for a renewed certificate when one is due and none is asked for yet on this stream.
+  // False when the stream can no longer be written.
+  bool MaybeRequestRenewal(Stream* stream, StreamState* state);
+  // Polls the events and answers the held challenge once a report is due (the interval
+  // elapsed, or events came and the minimum gap elapsed). False when the stream can no
+  // longer be written.
+  bool MaybeReport(Stream* stream, StreamState* state);
+  // Counts a renewal request the stream ended without answering (status `status`);
+  // UNIMPLEMENTED turns renewal off until restart.
+  void NoteUnansweredRenewal(const grpc::Status& status);
   // How long the stream loop may wait for messages or events: until the next periodic or
   // event-triggered report is due while a challenge is held, at most event_poll_interval.
   absl::Duration NextWait(bool holding_challenge, absl::Time periodic_due,
