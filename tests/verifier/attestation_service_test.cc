@@ -365,6 +365,23 @@ TEST_F(AttestationServiceTest, UndecodableMessageAfterEvidenceEndsTheStreamInval
   EXPECT_EQ(verifier_->recorded().records().size(), 1u);
 }
 
+TEST_F(AttestationServiceTest, MessageOverTheSizeLimitEndsTheStreamResourceExhausted) {
+  // The client may send more than the verifier accepts (4 MiB here): the listener's limit
+  // still applies to the raw method.
+  RawAttestStream stream(
+      testing::MakeChannel(verifier_->address(),
+                           testing::ClientCredentials(pki_->ca_cert_pem(), pki_->node()), 8 << 20));
+  ASSERT_TRUE(stream.started());
+  v1::VerifierMessage m;
+  ASSERT_TRUE(stream.Read(&m));
+  ASSERT_TRUE(m.has_challenge());
+  v1::NodeMessage big = EvidenceMessage(m.challenge().nonce(), std::string((4 << 20) + 1, 'x'));
+  stream.Write(big.SerializeAsString());
+  grpc::Status status = stream.Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_TRUE(verifier_->recorded().records().empty());
+}
+
 TEST_F(AttestationServiceTest, EmptyStreamEndsCleanly) {
   RawAttestStream stream(verifier_->Channel(pki_->node()));
   ASSERT_TRUE(stream.started());
