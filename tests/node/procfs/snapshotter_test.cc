@@ -279,6 +279,55 @@ TEST_F(SnapshotterTest, ReportsTheHardeningTheProcessSetUp) {
   EXPECT_FALSE(self->root_read_only());
 }
 
+TEST_F(SnapshotterTest, ReportsTheNamespacesSharedWithPidOne) {
+  // A child with its own network and IPC namespaces (as a pod without hostNetwork and
+  // hostIPC has) shares neither with pid 1; the rest it shares exactly when we do.
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    char ok = unshare(CLONE_NEWNET | CLONE_NEWIPC) == 0 ? 1 : 0;
+    if (write(ready[1], &ok, 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char ok = 0;
+  ASSERT_EQ(read(ready[0], &ok, 1), 1);
+  close(ready[0]);
+  Snapshotter snap(SnapshotOptions{}, &hashes_);
+  std::vector<std::string> gaps;
+  auto s = snap.Snapshot(pid, &gaps);
+  auto self = snap.Snapshot(getpid(), &gaps);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  ASSERT_TRUE(ok) << "unshare(CLONE_NEWNET | CLONE_NEWIPC) failed: the test needs root";
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE(self.ok()) << self.status();
+  for (const auto& g : gaps) ADD_FAILURE() << "unexpected gap: " << g;
+
+  std::vector<std::string> ours;  // what we share with pid 1, read directly
+  for (const char* ns : {"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"}) {
+    auto mine = procfs::ReadLink(std::string("/proc/self/ns/") + ns);
+    auto init = procfs::ReadLink(std::string("/proc/1/ns/") + ns);
+    if (mine.ok() && init.ok() && *mine == *init) ours.push_back(ns);
+  }
+  ASSERT_TRUE(self->has_init_namespaces());
+  EXPECT_EQ(std::vector<std::string>(self->init_namespaces().shared().begin(),
+                                     self->init_namespaces().shared().end()),
+            ours);
+  std::vector<std::string> child_expected;
+  for (const std::string& ns : ours) {
+    if (ns != "net" && ns != "ipc") child_expected.push_back(ns);
+  }
+  ASSERT_TRUE(s->has_init_namespaces());
+  EXPECT_EQ(std::vector<std::string>(s->init_namespaces().shared().begin(),
+                                     s->init_namespaces().shared().end()),
+            child_expected);
+}
+
 TEST_F(SnapshotterTest, ReportsAGoneProcessAsNotFoundWithoutGaps) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
