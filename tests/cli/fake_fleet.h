@@ -33,6 +33,7 @@ class FakeFleetService final : public v1::Fleet::CallbackService {
   // Canned answers. Set them before the command runs.
   v1::ListNodesResponse nodes;
   std::map<std::string, v1::GetNodeResponse> node_details;        ///< by node id; others NOT_FOUND
+  std::map<std::string, v1::GetLatestEvidenceResponse> evidence;  ///< by node id; others NOT_FOUND
   std::map<std::string, v1::ListVerdictsResponse> verdict_pages;  ///< by page_token
   std::vector<WatchScript> watch_scripts;  ///< one per WatchVerdicts call, in order
   v1::CheckAdmissionResponse admission;
@@ -78,6 +79,18 @@ class FakeFleetService final : public v1::Fleet::CallbackService {
       auto it = node_details.find(req->node_id());
       if (it == node_details.end()) {
         return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown node " + req->node_id());
+      }
+      *resp = it->second;
+      return grpc::Status::OK;
+    });
+  }
+  grpc::ServerUnaryReactor* GetLatestEvidence(grpc::CallbackServerContext* ctx,
+                                              const v1::GetLatestEvidenceRequest* req,
+                                              v1::GetLatestEvidenceResponse* resp) override {
+    return Respond(ctx, "GetLatestEvidence", *req, [&] {
+      auto it = evidence.find(req->node_id());
+      if (it == evidence.end()) {
+        return grpc::Status(grpc::StatusCode::NOT_FOUND, "no evidence from " + req->node_id());
       }
       *resp = it->second;
       return grpc::Status::OK;
