@@ -13,6 +13,7 @@
 #include "cli/fleet_format.h"
 #include "cli/table.h"
 #include "cli/time_flags.h"
+#include "common/escape.h"
 #include "common/pki.h"
 #include "common/policy/parser.h"
 #include "nlohmann/json.hpp"
@@ -135,15 +136,17 @@ int RunAuditManifests(const ManifestAuditOptions& options, std::ostream& out, st
                       {"high", counts[static_cast<int>(Severity::kHigh)]},
                       {"medium", counts[static_cast<int>(Severity::kMedium)]},
                       {"low", counts[static_cast<int>(Severity::kLow)]}};
-    out << doc.dump(2) << "\n";
+    out << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     const bool color = &out == &std::cout && ShouldColor(1);
     if (!findings.empty()) {
       Table table({"LOCATION", "OBJECT", "CONTAINER", "RULE", "SEVERITY", "MESSAGE", "CONTROLS"});
       for (const auto& [c, f] : findings) {
-        table.AddRow({Location(f), f.object, f.container, f.rule,
-                      Cell(SeverityName(f.severity), SeverityColor(f.severity)), f.message,
-                      absl::StrJoin(f.controls, " ")});
+        // Names and values come from the manifests: no control bytes reach the terminal.
+        table.AddRow({EscapeUntrusted(Location(f)), EscapeUntrusted(f.object),
+                      EscapeUntrusted(f.container), f.rule,
+                      Cell(SeverityName(f.severity), SeverityColor(f.severity)),
+                      EscapeUntrusted(f.message), absl::StrJoin(f.controls, " ")});
       }
       table.Render(out, color);
     }

@@ -34,9 +34,10 @@ constexpr const char* kNotableCapabilities[] = {
 // container runtimes holds 14 of them.
 constexpr int kLastUniversalCapability = 37;
 
+// The node's hostname is the node's to choose: escaped.
 std::string Pid(const ObservedProcess& p) {
   return absl::StrCat("pid ", p.snapshot.pid(), " on ",
-                      p.hostname.empty() ? p.node_id : p.hostname);
+                      p.hostname.empty() ? p.node_id : EscapeUntrusted(p.hostname, 64));
 }
 
 // One process's result for a check.

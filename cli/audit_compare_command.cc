@@ -90,8 +90,9 @@ Color AgreementColor(Agreement a) {
 std::string Pids(const Pairing& p) {
   std::vector<std::string> out;
   for (const ObservedProcess* o : p.processes) {
-    out.push_back(absl::StrCat(o->hostname.empty() ? o->node_id.substr(0, 12) : o->hostname, ":",
-                               o->snapshot.pid()));
+    out.push_back(absl::StrCat(
+        o->hostname.empty() ? o->node_id.substr(0, 12) : EscapeUntrusted(o->hostname, 64), ":",
+        o->snapshot.pid()));
   }
   return out.empty() ? "-" : absl::StrJoin(out, ",");
 }
@@ -189,7 +190,9 @@ int RunAuditCompare(const CompareOptions& options, std::ostream& out, std::ostre
   }
   if (!options.oscal_path.empty()) {
     const nlohmann::json doc = ComparisonOscal(comparisons, observed.nodes, absl::Now());
-    if (absl::Status st = WriteFileAtomically(options.oscal_path, doc.dump(2) + "\n", true);
+    if (absl::Status st = WriteFileAtomically(
+            options.oscal_path,
+            doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", true);
         !st.ok()) {
       err << "vigilctl: --oscal: " << st.message() << "\n";
       return kExitUsage;
@@ -203,7 +206,7 @@ int RunAuditCompare(const CompareOptions& options, std::ostream& out, std::ostre
     doc["summary"] = {{"containers", comparisons.size()}, {"paired", paired},
                       {"disagreements", disagreements},   {"unknown", unknown},
                       {"nodes", observed.nodes.size()},   {"processes", observed.processes.size()}};
-    out << doc.dump(2) << "\n";
+    out << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     const bool color = &out == &std::cout && ShouldColor(1);
     Table table(
@@ -211,15 +214,16 @@ int RunAuditCompare(const CompareOptions& options, std::ostream& out, std::ostre
     for (const Comparison& c : comparisons) {
       const DeclaredContainer& d = *c.pairing.declared;
       if (c.pairing.processes.empty()) {
-        table.AddRow({d.ObjectName(), d.container, "-", "-", "unpaired", "-", "-",
-                      "no observed process paired (see --pair)"});
+        table.AddRow({EscapeUntrusted(d.ObjectName()), EscapeUntrusted(d.container), "-", "-",
+                      "unpaired", "-", "-", "no observed process paired (see --pair)"});
         continue;
       }
       for (const ComparisonCheck& k : c.checks) {
         if (k.agreement == Agreement::kNotDeclared) continue;
-        table.AddRow({d.ObjectName(), d.container, Pids(c.pairing), k.check,
-                      Cell(AgreementName(k.agreement), AgreementColor(k.agreement)), k.declared,
-                      k.observed, k.message.empty() ? "-" : k.message});
+        table.AddRow(
+            {EscapeUntrusted(d.ObjectName()), EscapeUntrusted(d.container), Pids(c.pairing),
+             k.check, Cell(AgreementName(k.agreement), AgreementColor(k.agreement)),
+             EscapeUntrusted(k.declared), k.observed, k.message.empty() ? "-" : k.message});
       }
     }
     table.Render(out, color);

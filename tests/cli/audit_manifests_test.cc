@@ -342,5 +342,25 @@ TEST_F(AuditManifestsCommandTest, UnknownKindsAreSkippedAndCountedNotErrors) {
       << out;
 }
 
+TEST_F(AuditManifestsCommandTest, BytesThatAreNotUtf8NeitherCrashNorBreakTheOutputs) {
+  const std::string path = dir_.path() + "/latin1.yaml";
+  testing::WriteFile(path,
+                     "kind: Pod\nmetadata:\n  name: caf\xe9\nspec:\n  containers:\n    - name: "
+                     "\"<\x01\xff>\"\n");
+  std::string out, err;
+  const std::string junit = dir_.path() + "/latin1.xml";
+  ASSERT_EQ(Run(absl::StrCat("--json --junit ", junit, " ", path), &out, &err), 1) << err;
+  nlohmann::json doc = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << out;
+  EXPECT_EQ(doc["summary"]["containers"], 1);
+  nlohmann::json j = Junit(junit);
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(j["cases"][0]["name"], "<\\x01\\xff>: seccomp");
+  // The table escapes them: no control byte reaches the terminal.
+  ASSERT_EQ(Run(path, &out), 1);
+  EXPECT_EQ(out.find('\x01'), std::string::npos) << out;
+  EXPECT_NE(out.find("Pod/caf\\xe9"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace vigil::cli
