@@ -164,7 +164,7 @@ TEST(ManifestAuditTest, PolicyJudgesRuntimeDefaultAndMakesForbiddenCapabilitiesH
   // carry the policy's controls.
   std::vector<Finding> sidecar = AuditContainer(set->containers[2], expectations);
   ASSERT_EQ(sidecar.size(), 1u);
-  EXPECT_NE(sidecar[0].message.find("ptrace, process_vm_readv;"), std::string::npos)
+  EXPECT_NE(sidecar[0].message.find("process_vm_readv, ptrace;"), std::string::npos)
       << sidecar[0].message;
   EXPECT_EQ(sidecar[0].message.find("mount"), std::string::npos) << sidecar[0].message;
   EXPECT_EQ(
