@@ -122,13 +122,13 @@ bool LooksPrivileged(const v1::ProcessSnapshot& s) {
 }
 
 ProcessResult HostNamespacesOf(const DeclaredContainer& d, const ObservedProcess& p) {
-  if (!p.snapshot.has_init_namespaces()) {
+  if (!p.snapshot.has_node_namespaces()) {
     return {Agreement::kUnknown, "not reported",
             absl::StrCat(Pid(p),
                          ": the node did not report which namespaces it shares with "
-                         "pid 1")};
+                         "the node")};
   }
-  const auto& shared = p.snapshot.init_namespaces().shared();
+  const auto& shared = p.snapshot.node_namespaces().shared();
   std::vector<std::string> differ;
   std::vector<std::string> observed;
   for (const auto& [ns, declared] :

@@ -359,24 +359,25 @@ void Snapshotter::ReadNamespaces(const Target& t, v1::ProcessSnapshot* s,
       AddGap(t.pid, ino.status(), gaps);
     }
   }
-  // Which of them pid 1 holds too: what hostPID, hostIPC and hostNetwork look like from
-  // outside a container.
-  v1::InitNamespaces init;
-  bool init_read = !s->namespaces().empty();
+  // Which of them the node holds too (it runs in the host's namespaces): what hostPID,
+  // hostIPC and hostNetwork look like from outside a container. A procfs without "self" (a
+  // test's fake) says nothing.
+  v1::SharedNamespaces shared;
+  bool shared_read = !s->namespaces().empty();
   for (const char* ns : kNamespaces) {
     auto own = s->namespaces().find(ns);
-    if (!init_read || own == s->namespaces().end()) continue;
-    auto target = procfs::ReadLink(absl::StrCat(options_.proc_root, "/1/ns/", ns));
+    if (!shared_read || own == s->namespaces().end()) continue;
+    auto target = procfs::ReadLink(absl::StrCat(options_.proc_root, "/self/ns/", ns));
     absl::StatusOr<uint64_t> ino = target.ok() ? procfs::ParseNamespaceLink(*target)
                                                : absl::StatusOr<uint64_t>(target.status());
     if (!ino.ok()) {
-      AddGap(t.pid, ino.status(), gaps);
-      init_read = false;
+      if (!absl::IsNotFound(ino.status())) AddGap(t.pid, ino.status(), gaps);
+      shared_read = false;
     } else if (*ino == own->second) {
-      init.add_shared(ns);
+      shared.add_shared(ns);
     }
   }
-  if (init_read) *s->mutable_init_namespaces() = std::move(init);
+  if (shared_read) *s->mutable_node_namespaces() = std::move(shared);
   // statvfs through the root link sees the process's own root mount, whatever its mount
   // namespace, pivot_root or chroot; mountinfo is the fallback (it lists no "/" for a
   // process chrooted into a directory that is not a mount point).

@@ -147,7 +147,7 @@ class AuditCompareCommandTest : public testing::FakeFleetTest {
     *agent->mutable_seccomp()->add_verdicts() =
         Verdict("process_vm_writev", v1::SECCOMP_ACTION_KILL_PROCESS);
     agent->set_root_read_only(true);
-    agent->mutable_init_namespaces()->add_shared("user");
+    agent->mutable_node_namespaces()->add_shared("user");
 
     v1::ProcessSnapshot* worker = a.add_processes();
     worker->set_pid(200);
@@ -161,7 +161,7 @@ class AuditCompareCommandTest : public testing::FakeFleetTest {
     *worker->mutable_seccomp()->add_verdicts() =
         Verdict("process_vm_readv", v1::SECCOMP_ACTION_ALLOW);
     worker->set_root_read_only(false);
-    worker->mutable_init_namespaces();
+    worker->mutable_node_namespaces();
 
     v1::ProcessSnapshot* unrelated = a.add_processes();
     unrelated->set_pid(1);
@@ -178,8 +178,8 @@ class AuditCompareCommandTest : public testing::FakeFleetTest {
         kC + ".scope");
     tool->set_container_id(kC);
     tool->mutable_capabilities()->set_bounding((uint64_t{1} << 41) - 1);
-    tool->mutable_init_namespaces()->add_shared("net");
-    tool->mutable_init_namespaces()->add_shared("pid");
+    tool->mutable_node_namespaces()->add_shared("net");
+    tool->mutable_node_namespaces()->add_shared("pid");
 
     v1::ProcessSnapshot* nginx = b.add_processes();
     nginx->set_pid(400);
@@ -188,7 +188,7 @@ class AuditCompareCommandTest : public testing::FakeFleetTest {
     nginx->mutable_seccomp()->set_mode(2);
     nginx->mutable_seccomp()->set_no_new_privs(true);
     nginx->mutable_seccomp()->set_inspection_error("PTRACE_SECCOMP_GET_FILTER: EACCES");
-    nginx->mutable_init_namespaces();
+    nginx->mutable_node_namespaces();
 
     v1::GetLatestEvidenceResponse& ea = fleet_.evidence[NodeId('a')];
     ea.set_node_id(NodeId('a'));
