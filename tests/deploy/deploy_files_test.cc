@@ -1,0 +1,84 @@
+// tests/deploy/validate_deploy.py over deploy/ and the binaries of this build: the units and
+// the Kubernetes manifests are well formed, agree with each other (the node's capabilities
+// in both), and use only flags the binaries' --help lists. Then the same check over a copy
+// of deploy/ with drift put in (a renamed flag in a unit and in a manifest, a capability
+// only the unit has) fails and names each, so the check cannot pass whatever the files say.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
+#include "tests/testing/program_run.h"
+#include "tests/testing/temp_dir.h"
+
+namespace vigil::deploy {
+namespace {
+
+using ::vigil::testing::ProgramRun;
+using ::vigil::testing::ReadWholeFile;
+using ::vigil::testing::RunProgram;
+using ::vigil::testing::TestTempDir;
+
+class DeployFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<TestTempDir> dir = TestTempDir::Create("deploy-files");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *std::move(dir);
+  }
+
+  ProgramRun Validate(const std::string& deploy_dir, const std::string& tag) {
+    const std::string out = dir_.path() + "/" + tag;
+    std::filesystem::create_directories(out);
+    const std::string build = VIGIL_BUILD_DIR;
+    return RunProgram(
+        {"/usr/bin/python3", std::string(VIGIL_SOURCE_DIR) + "/tests/deploy/validate_deploy.py",
+         deploy_dir, build + "/node/vigil-node", build + "/verifier/vigil-verifier"},
+        out);
+  }
+
+  // Replaces `from` by `to` in the copy's file `rel`, which must hold it.
+  void Edit(const std::string& root, const std::string& rel, const std::string& from,
+            const std::string& to) {
+    const std::string path = root + "/" + rel;
+    std::string text = ReadWholeFile(path);
+    ASSERT_TRUE(absl::StrContains(text, from)) << rel << " holds no " << from;
+    std::ofstream(path, std::ios::trunc) << absl::StrReplaceAll(text, {{from, to}});
+  }
+
+  TestTempDir dir_;
+};
+
+TEST_F(DeployFilesTest, UnitsAndManifestsMatchTheBinaries) {
+  ProgramRun run = Validate(std::string(VIGIL_SOURCE_DIR) + "/deploy", "repo");
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_EQ(run.out, "deploy files: all checks passed\n");
+}
+
+TEST_F(DeployFilesTest, DriftIsFoundAndNamed) {
+  const std::string copy = dir_.path() + "/deploy";
+  std::filesystem::copy(std::string(VIGIL_SOURCE_DIR) + "/deploy", copy,
+                        std::filesystem::copy_options::recursive);
+  Edit(copy, "systemd/vigil-verifier.service", "--db ", "--database ");
+  Edit(copy, "kubernetes/node.yaml", "--tcti=", "--tpm-tcti=");
+  Edit(copy, "systemd/vigil-node.service", "CapabilityBoundingSet=CAP_SYS_ADMIN ",
+       "CapabilityBoundingSet=CAP_BPF CAP_SYS_ADMIN ");
+  Edit(copy, "kubernetes/verifier.yaml", "targetPort: enroll", "targetPort: 7445");
+  ProgramRun run = Validate(copy, "drift");
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_TRUE(absl::StrContains(run.out, "flag --database is not in `vigil-verifier --help`"))
+      << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "flag --tpm-tcti is not in `vigil-node run --help`"))
+      << run.out;
+  EXPECT_TRUE(absl::StrContains(
+      run.out, "lacks CAP_BPF, which vigil-node.service's CapabilityBoundingSet has"))
+      << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "targetPort 7445 is no container port")) << run.out;
+}
+
+}  // namespace
+}  // namespace vigil::deploy
