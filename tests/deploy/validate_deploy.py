@@ -239,7 +239,8 @@ def check_kubernetes(deploy, node_bin, verifier_bin, node_caps):
     if {"operator": "Exists"} not in (pod.get("tolerations") or []):
         problem(where, "must tolerate every taint (docs/deploy.md)")
     host_paths = {v["hostPath"]["path"] for v in pod.get("volumes") or [] if "hostPath" in v}
-    for needed in ("/sys/kernel/btf", "/sys/kernel/tracing", "/sys/fs/bpf", "/dev/tpmrm0",
+    for needed in ("/sys/kernel/btf", "/sys/kernel/tracing", "/sys/fs/bpf", "/sys/fs/cgroup",
+                   "/dev/tpmrm0",
                    "/var/lib/vigil-node", "/run/vigil"):
         if needed not in host_paths:
             problem(where, f"no hostPath volume for {needed}")
