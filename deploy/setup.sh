@@ -19,7 +19,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools the tests and demo use
   iproute2 procps python3 ccache util-linux
-  # checks of deploy/systemd and deploy/kubernetes (systemd-analyze, YAML)
+  # checks of deploy/systemd and deploy/kubernetes (systemd-analyze, YAML, syscall traces)
   systemd python3-yaml strace
   # webhooks (HTTP client), and the independent checks of EAR tokens and OSCAL documents
   libcpp-httplib-dev python3-jwt python3-cryptography python3-jsonschema
