@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config clang llvm clang-format
+  build-essential cmake ninja-build pkg-config clang llvm clang-format lld
   # wire contract and RPC
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc libabsl-dev
   # crypto and TPM
