@@ -1,5 +1,7 @@
 #include "verifier/enrollment_service.h"
 
+#include <algorithm>
+
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -95,12 +97,17 @@ absl::StatusOr<v1::BeginEnrollmentResponse> Enroller::Begin(
   const absl::Time expires = now + options_.pending_ttl;
   {
     absl::MutexLock lock(&mu_);
-    if (pending_.size() >= options_.max_pending) {
-      for (auto it = pending_.begin(); it != pending_.end();) {
-        it = it->second.expires < now ? pending_.erase(it) : std::next(it);
-      }
-    }
-    if (pending_.size() >= options_.max_pending) {
+    auto same_ek = SweepAndFind(node_id, now);
+    if (options_.max_pending_per_ek > 0 && same_ek.size() >= options_.max_pending_per_ek) {
+      // The oldest of this EK's enrollments makes room; other EKs keep theirs.
+      pending_.erase(same_ek.front());
+      ++evicted_per_ek_;
+      spdlog::warn(
+          "node {}: {} enrollments pending for its EK; the oldest was dropped (an EK "
+          "certificate is public: repeated Begins for one EK may be someone else's)",
+          node_id, options_.max_pending_per_ek);
+    } else if (pending_.size() >= options_.max_pending) {
+      ++refused_full_;
       return absl::ResourceExhaustedError("too many enrollments pending; retry later");
     }
     pending_[enrollment_id] = Pending{
@@ -160,6 +167,32 @@ absl::StatusOr<v1::CompleteEnrollmentResponse> Enroller::Complete(
   response.set_ca_certificate_pem(ca_->cert_pem);
   response.set_not_after_unix_nano(absl::ToUnixNanos(now + options_.node_cert_lifetime));
   return response;
+}
+
+std::vector<std::map<std::string, Enroller::Pending>::iterator> Enroller::SweepAndFind(
+    const std::string& node_id, absl::Time now) {
+  std::vector<std::map<std::string, Pending>::iterator> same_ek;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.expires < now) {
+      it = pending_.erase(it);
+      continue;
+    }
+    if (it->second.node.node_id == node_id) same_ek.push_back(it);
+    ++it;
+  }
+  std::sort(same_ek.begin(), same_ek.end(),
+            [](const auto& a, const auto& b) { return a->second.expires < b->second.expires; });
+  return same_ek;
+}
+
+size_t Enroller::refused_full() const {
+  absl::MutexLock lock(&mu_);
+  return refused_full_;
+}
+
+size_t Enroller::evicted_per_ek() const {
+  absl::MutexLock lock(&mu_);
+  return evicted_per_ek_;
 }
 
 size_t Enroller::pending() const {

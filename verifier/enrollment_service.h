@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -26,6 +27,11 @@ class Enroller {
     absl::Duration pending_ttl = absl::Minutes(5);
     /// At most this many enrollments may be pending at once.
     size_t max_pending = 1024;
+    /// At most this many per EK. An EK certificate is public, so anyone holding a copy can
+    /// begin enrollments for it; a Begin beyond this bound evicts that EK's oldest pending
+    /// enrollment (the TPM's owner retrying always gets an answer) and never takes a slot
+    /// from another EK.
+    size_t max_pending_per_ek = 4;
     /// Lifetime of issued node certificates.
     absl::Duration node_cert_lifetime = absl::Hours(24);
     /// Whether an operator revoked the node (`vigilctl nodes revoke`); a revoked node may
@@ -39,7 +45,7 @@ class Enroller {
 
   /// INVALID_ARGUMENT for undecodable or unfit keys, names or CSRs; PERMISSION_DENIED when
   /// the node is revoked; FAILED_PRECONDITION when the EK is not trusted; RESOURCE_EXHAUSTED
-  /// when too many enrollments are pending.
+  /// when max_pending enrollments of other EKs are pending.
   absl::StatusOr<v1::BeginEnrollmentResponse> Begin(const v1::BeginEnrollmentRequest& request);
 
   /// NOT_FOUND for an unknown, expired or already attempted enrollment_id;
@@ -51,6 +57,11 @@ class Enroller {
   /// Number of enrollments waiting for CompleteEnrollment (expired ones included until the
   /// next Begin sweeps them).
   size_t pending() const;
+
+  /// How many Begins were refused because the table was full, and how many pending
+  /// enrollments a later Begin for the same EK evicted.
+  size_t refused_full() const;
+  size_t evicted_per_ek() const;
 
  private:
   struct Pending {
@@ -64,8 +75,15 @@ class Enroller {
   NodeRegistry* const registry_;
   const EkVerifier* const ek_verifier_;
   const Options options_;
+  /// Drops expired entries. Returns how many are left for `node_id` (the EK), oldest first.
+  std::vector<std::map<std::string, Pending>::iterator> SweepAndFind(const std::string& node_id,
+                                                                     absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   mutable absl::Mutex mu_;
   std::map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  size_t refused_full_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t evicted_per_ek_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 /// The Enrollment gRPC service (unary callback handlers) over an Enroller. Served on the

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "common/digest.h"
 #include "common/pki.h"
@@ -36,24 +37,39 @@ class EnrollmentTest : public ::testing::TestWithParam<const char*> {
     csr_ = *csr;
   }
 
-  void MakeEnroller(const std::string& bundle, bool tofu) {
+  void MakeEnroller(const std::string& bundle, bool tofu, size_t max_pending = 4,
+                    size_t max_pending_per_ek = 4) {
     auto ek = EkVerifier::Create({bundle, tofu}, registry_.get());
     ASSERT_TRUE(ek.ok()) << ek.status();
     ek_verifier_ = std::move(*ek);
     Enroller::Options options;
     options.node_cert_lifetime = absl::Hours(2);
-    options.max_pending = 4;
+    options.max_pending = max_pending;
+    options.max_pending_per_ek = max_pending_per_ek;
     enroller_ = std::make_unique<Enroller>(&ca_, registry_.get(), ek_verifier_.get(), options);
   }
 
   v1::BeginEnrollmentRequest Request(bool with_cert = true) const {
+    return RequestFor(*node_, with_cert);
+  }
+
+  v1::BeginEnrollmentRequest RequestFor(const ToolsNode& node, bool with_cert = true) const {
     v1::BeginEnrollmentRequest r;
-    r.set_ek_public(node_->ek_public());
-    if (with_cert) r.set_ek_certificate(node_->ek_certificate());
-    r.set_ak_public(node_->ak_public());
-    r.set_ak_name(node_->ak_tpm2b_name());
+    r.set_ek_public(node.ek_public());
+    if (with_cert) r.set_ek_certificate(node.ek_certificate());
+    r.set_ak_public(node.ak_public());
+    r.set_ak_name(node.ak_tpm2b_name());
     r.set_csr_pem(csr_.csr_pem);
     return r;
+  }
+
+  absl::Status CompleteWithActivation(const v1::BeginEnrollmentResponse& begin) {
+    auto secret = node_->Activate(begin.credential_blob(), begin.encrypted_secret());
+    if (!secret.ok()) return secret.status();
+    v1::CompleteEnrollmentRequest complete;
+    complete.set_enrollment_id(begin.enrollment_id());
+    complete.set_activated_secret(*secret);
+    return enroller_->Complete(complete).status();
   }
 
   std::string ExpectedNodeId() const { return HexEncode(Sha256(node_->ek_public().substr(2))); }
@@ -179,9 +195,48 @@ TEST_P(EnrollmentRulesTest, RefusesCsrWithBadSignature) {
   EXPECT_EQ(enroller_->Begin(r).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_P(EnrollmentRulesTest, BoundsPendingEnrollments) {
-  for (int i = 0; i < 4; ++i) ASSERT_TRUE(enroller_->Begin(Request()).ok());
-  EXPECT_EQ(enroller_->Begin(Request()).status().code(), absl::StatusCode::kResourceExhausted);
+TEST_P(EnrollmentRulesTest, ABeginBeyondTheBoundPerEkEvictsThatEksOldest) {
+  MakeEnroller(node_->tpm().ek_ca_path(), false, /*max_pending=*/8, /*max_pending_per_ek=*/2);
+  std::vector<v1::BeginEnrollmentResponse> begun;
+  for (int i = 0; i < 3; ++i) {
+    auto begin = enroller_->Begin(Request());
+    ASSERT_TRUE(begin.ok()) << begin.status();
+    begun.push_back(*begin);
+  }
+  EXPECT_EQ(enroller_->pending(), 2u);
+  EXPECT_EQ(enroller_->evicted_per_ek(), 1u);
+  EXPECT_EQ(CompleteWithActivation(begun[0]).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(CompleteWithActivation(begun[2]).ok());
+}
+
+// An EK certificate is public data: whoever holds a copy of one can call Begin with it as often
+// as they like. That fills at most that EK's share, never the table other EKs need.
+TEST_P(EnrollmentRulesTest, OneEkBeginningOverAndOverLeavesRoomForOthers) {
+  auto other = ToolsNode::Create("ecc384");  // the same TPM's other EK: another node id
+  ASSERT_TRUE(other.ok()) << other.status();
+  MakeEnroller(node_->tpm().ek_ca_path(), false, /*max_pending=*/3, /*max_pending_per_ek=*/2);
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(enroller_->Begin(Request()).ok()) << i;
+  EXPECT_EQ(enroller_->pending(), 2u);
+  EXPECT_EQ(enroller_->evicted_per_ek(), 48u);
+  auto theirs = enroller_->Begin(RequestFor(**other));
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  // The table is full now: the other EK's second Begin is refused, the flooding EK's next one
+  // still only replaces its own oldest.
+  EXPECT_EQ(enroller_->Begin(RequestFor(**other)).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(enroller_->refused_full(), 1u);
+  EXPECT_TRUE(enroller_->Begin(Request()).ok());
+  EXPECT_EQ(enroller_->pending(), 3u);
+}
+
+TEST_P(EnrollmentRulesTest, BoundsPendingEnrollmentsInTotal) {
+  auto other = ToolsNode::Create("ecc384");  // the same TPM's other EK: another node id
+  ASSERT_TRUE(other.ok()) << other.status();
+  MakeEnroller(node_->tpm().ek_ca_path(), false, /*max_pending=*/2, /*max_pending_per_ek=*/4);
+  ASSERT_TRUE(enroller_->Begin(Request()).ok());
+  ASSERT_TRUE(enroller_->Begin(Request()).ok());
+  EXPECT_EQ(enroller_->Begin(RequestFor(**other)).status().code(),
+            absl::StatusCode::kResourceExhausted);
 }
 
 TEST_P(EnrollmentRulesTest, ServesBeginAndCompleteOverGrpc) {
