@@ -54,14 +54,15 @@ def link_command(build_dir, target):
     proc = subprocess.run(["ninja", "-C", build_dir, "-t", "commands", target],
                           stdout=subprocess.PIPE, check=True, text=True)
     for line in proc.stdout.splitlines():
-        argv = shlex.split(line)
-        if "-o" in argv and argv[argv.index("-o") + 1] == target:
-            # ninja wraps links as ": && <link> && :".
-            while argv and argv[0] in (":", "&&"):
-                argv = argv[1:]
-            while argv and argv[-1] in (":", "&&"):
-                argv = argv[:-1]
-            return argv
+        # ninja chains a link with its post-build steps: ": && <link> && cd ... && ...".
+        segment = []
+        for token in shlex.split(line) + ["&&"]:
+            if token != "&&":
+                segment.append(token)
+                continue
+            if "-o" in segment and segment[segment.index("-o") + 1] == target:
+                return segment
+            segment = []
     return None
 
 
