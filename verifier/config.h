@@ -51,6 +51,9 @@ struct VerifierConfig {
   size_t max_message_bytes = 4 << 20;
   /// Upper bound on any gRPC message on the enrollment listener (no client certificate).
   size_t enroll_max_message_bytes = kDefaultEnrollMaxMessageBytes;
+  /// Enrollments begun and not yet completed: in total, and per EK (docs/enrollment.md).
+  size_t max_pending_enrollments = 1024;
+  size_t max_pending_enrollments_per_ek = 4;
   /// Threads appraising evidence; 0 means one per core.
   size_t appraisal_threads = 0;
   /// Evidence waiting for an appraisal thread, across all streams; when it is full a stream

@@ -317,6 +317,8 @@ int AddEnrollment(const VerifierConfig& config, Verifier* v) {
   v->ek_verifier = *std::move(ek);
   vigil::verifier::Enroller::Options enroll_options;
   enroll_options.node_cert_lifetime = config.node_cert_lifetime;
+  enroll_options.max_pending = config.max_pending_enrollments;
+  enroll_options.max_pending_per_ek = config.max_pending_enrollments_per_ek;
   // A revoked node enrolls again only after an operator approves it.
   enroll_options.is_revoked = v->is_revoked;
   v->enroller = std::make_unique<vigil::verifier::Enroller>(&*v->ca, v->registry.get(),
@@ -466,6 +468,16 @@ int main(int argc, char** argv) {
                  "Largest gRPC message accepted or sent on the enrollment listener")
       ->capture_default_str()
       ->check(CLI::Range(size_t{8} << 10, size_t{16} << 20));
+  app.add_option("--max-pending-enrollments", config.max_pending_enrollments,
+                 "Enrollments begun and not yet completed, in total; more are refused "
+                 "RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  app.add_option("--max-pending-enrollments-per-ek", config.max_pending_enrollments_per_ek,
+                 "Enrollments pending for one EK; a further BeginEnrollment evicts that EK's "
+                 "oldest")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{64}));
   app.add_option("--appraisal-threads", config.appraisal_threads,
                  "Threads appraising evidence; 0 means one per core")
       ->capture_default_str()
