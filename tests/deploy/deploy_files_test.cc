@@ -59,6 +59,31 @@ TEST_F(DeployFilesTest, UnitsAndManifestsMatchTheBinaries) {
   EXPECT_EQ(run.out, "deploy files: all checks passed\n");
 }
 
+// The shipped manifests under vigilctl's own audit: the node DaemonSet's findings are exactly
+// the ones docs/deploy.md lists (what observing other processes from outside takes), and the
+// verifier Deployment has none.
+TEST_F(DeployFilesTest, ManifestAuditFindsExactlyWhatDeployMdLists) {
+  ProgramRun run = RunProgram(
+      {"/usr/bin/python3", "-c",
+       "import json, subprocess, sys\n"
+       "p = subprocess.run([sys.argv[1], 'audit', 'manifests', '--json', sys.argv[2]],\n"
+       "                   stdout=subprocess.PIPE)\n"
+       "print(p.returncode)\n"
+       "for f in json.loads(p.stdout)['findings']:\n"
+       "    print(f['kind'], f['name'], f['rule'], f['severity'], f['message'].split()[-1])\n",
+       std::string(VIGIL_BUILD_DIR) + "/cli/vigilctl",
+       std::string(VIGIL_SOURCE_DIR) + "/deploy/kubernetes"},
+      dir_.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out,
+            "1\n"
+            "DaemonSet vigil-node seccomp-unconfined high filtered\n"
+            "DaemonSet vigil-node capability-added medium CAP_SYS_ADMIN\n"
+            "DaemonSet vigil-node capability-added medium CAP_SYS_PTRACE\n"
+            "DaemonSet vigil-node capability-added medium CAP_DAC_READ_SEARCH\n"
+            "DaemonSet vigil-node host-pid high namespace\n");
+}
+
 TEST_F(DeployFilesTest, DriftIsFoundAndNamed) {
   const std::string copy = dir_.path() + "/deploy";
   std::filesystem::copy(std::string(VIGIL_SOURCE_DIR) + "/deploy", copy,
