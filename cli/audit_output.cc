@@ -3,41 +3,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/output_file.h"
+#include "common/escape.h"
 
 namespace vigil::cli {
-
-std::string XmlEscape(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        if ((u < 0x20 && c != '\t' && c != '\n' && c != '\r') || u == 0x7f || u >= 0x80) {
-          // Non-ASCII bytes are escaped too: the input need not be valid UTF-8.
-          absl::StrAppendFormat(&out, "\\x%02x", u);
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
 
 std::string JunitXml(const std::string& suite, const std::vector<JunitCase>& cases) {
   int failures = 0, skipped = 0;

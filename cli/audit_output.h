@@ -20,10 +20,6 @@ struct JunitCase {
   std::string skipped;
 };
 
-/// Text escaped for XML character data and attribute values; bytes that XML 1.0 cannot carry
-/// (control characters other than tab, newline and carriage return) become "\xNN".
-std::string XmlEscape(absl::string_view text);
-
 /// A JUnit XML document: one <testsuites> holding one <testsuite name=`suite`> of `cases`.
 std::string JunitXml(const std::string& suite, const std::vector<JunitCase>& cases);
 

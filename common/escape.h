@@ -17,4 +17,10 @@ std::string EscapeUntrusted(absl::string_view s);
 /// longer: for one line of a log or a verdict detail.
 std::string EscapeUntrusted(absl::string_view s, size_t max_bytes);
 
+/// Text for XML character data and attribute values (JUnit reports): the five markup
+/// characters become entities, and bytes XML 1.0 cannot carry or that need not be UTF-8
+/// (control characters other than tab, newline and carriage return; DEL; non-ASCII) become
+/// "\xNN", so the document is well formed whatever the input.
+std::string XmlEscape(absl::string_view text);
+
 }  // namespace vigil

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/escape.h"
 #include "nlohmann/json.hpp"
 
 namespace vigil::node {
@@ -80,35 +81,6 @@ Counts CountRows(const std::vector<CheckRow>& rows) {
     }
   }
   return c;
-}
-
-// Text for XML character data and attribute values: the five markup characters escaped,
-// and characters XML 1.0 does not allow (other control characters) replaced by '?'.
-std::string Xml(absl::string_view s) {
-  std::string out;
-  for (char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    switch (ch) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += (c < 0x20 && ch != '\n' && ch != '\t') || c >= 0x80 ? '?' : ch;
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -460,16 +432,16 @@ std::string RenderJunit(const CheckResult& result) {
     for (const CheckRow* r : suite) suite_failures += r->outcome != CheckOutcome::kPass;
     const std::string name = absl::StrCat(head.policy_id, " ", head.workload, " (pid ",
                                           absl::StrJoin(head.pids, ","), ")");
-    absl::StrAppend(&out, "  <testsuite name=\"", Xml(name), "\" tests=\"", suite.size(),
+    absl::StrAppend(&out, "  <testsuite name=\"", XmlEscape(name), "\" tests=\"", suite.size(),
                     "\" failures=\"", suite_failures, "\" errors=\"0\" skipped=\"0\">\n");
     absl::StrAppend(&out, "    <properties>\n      <property name=\"workload_id\" value=\"",
-                    Xml(head.workload_id),
+                    XmlEscape(head.workload_id),
                     "\"/>\n      <property name=\"attested\" "
                     "value=\"false\"/>\n    </properties>\n");
     for (const CheckRow* r : suite) {
       absl::StrAppend(&out, "    <testcase classname=\"",
-                      Xml(absl::StrCat(head.policy_id, ".", head.workload)), "\" name=\"",
-                      Xml(r->rule_id), "\">\n");
+                      XmlEscape(absl::StrCat(head.policy_id, ".", head.workload)), "\" name=\"",
+                      XmlEscape(r->rule_id), "\">\n");
       const std::string detail =
           absl::StrCat("observed: ", r->observed, "\nexpected: ", r->expected,
                        "\ncontrols: ", absl::StrJoin(r->controls, ", "));
@@ -482,9 +454,10 @@ std::string RenderJunit(const CheckResult& result) {
           }
         }
         absl::StrAppend(&out, "      <failure type=\"", CheckOutcomeName(r->outcome),
-                        "\" message=\"", Xml(message), "\">", Xml(detail), "</failure>\n");
+                        "\" message=\"", XmlEscape(message), "\">", XmlEscape(detail),
+                        "</failure>\n");
       } else {
-        absl::StrAppend(&out, "      <system-out>", Xml(detail), "</system-out>\n");
+        absl::StrAppend(&out, "      <system-out>", XmlEscape(detail), "</system-out>\n");
       }
       absl::StrAppend(&out, "    </testcase>\n");
     }
@@ -496,7 +469,7 @@ std::string RenderJunit(const CheckResult& result) {
                     "errors=\"0\" skipped=\"0\">\n    <testcase classname=\"vigil-node.check\" "
                     "name=\"policy-selects-checked-processes\">\n      <failure "
                     "type=\"no_rule_applied\" message=\"",
-                    Xml(result.problem), "\">", Xml(result.target),
+                    XmlEscape(result.problem), "\">", XmlEscape(result.target),
                     "</failure>\n    </testcase>\n"
                     "  </testsuite>\n");
   }
@@ -505,13 +478,13 @@ std::string RenderJunit(const CheckResult& result) {
                     "  <testsuite name=\"vigil-node check\" tests=\"1\" failures=\"0\" "
                     "errors=\"1\" skipped=\"0\">\n    <testcase classname=\"vigil-node.check\" "
                     "name=\"check-runs\">\n      <error type=\"not_run\" message=\"",
-                    Xml(result.error), "\">", Xml(result.target), "</error>\n    </testcase>\n",
-                    "  </testsuite>\n");
+                    XmlEscape(result.error), "\">", XmlEscape(result.target),
+                    "</error>\n    </testcase>\n", "  </testsuite>\n");
   }
   if (verifier_case) {
     const VerifierResult& v = *result.verifier;
     const bool failed = !v.affirming();
-    absl::StrAppend(&out, "  <testsuite name=\"vigil-verifier ", Xml(v.address),
+    absl::StrAppend(&out, "  <testsuite name=\"vigil-verifier ", XmlEscape(v.address),
                     "\" tests=\"1\" failures=\"", failed ? 1 : 0,
                     "\" errors=\"0\" skipped=\"0\">\n    <testcase "
                     "classname=\"vigil-node.check\" name=\"verifier verdict\">\n");
@@ -520,11 +493,11 @@ std::string RenderJunit(const CheckResult& result) {
       const std::string type = v.outcome == VerifierOutcome::kAcknowledged
                                    ? absl::AsciiStrToLower(TrustName(v.verdict.status()))
                                    : VerifierOutcomeName(v.outcome);
-      absl::StrAppend(&out, "      <failure type=\"", Xml(type), "\" message=\"",
-                      Xml(summary.substr(0, summary.find('\n'))), "\">", Xml(summary),
+      absl::StrAppend(&out, "      <failure type=\"", XmlEscape(type), "\" message=\"",
+                      XmlEscape(summary.substr(0, summary.find('\n'))), "\">", XmlEscape(summary),
                       "</failure>\n");
     } else {
-      absl::StrAppend(&out, "      <system-out>", Xml(summary), "</system-out>\n");
+      absl::StrAppend(&out, "      <system-out>", XmlEscape(summary), "</system-out>\n");
     }
     absl::StrAppend(&out, "    </testcase>\n  </testsuite>\n");
   }

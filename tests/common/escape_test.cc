@@ -20,5 +20,13 @@ TEST(EscapeUntrustedTest, CutsLongTextAndSaysSo) {
   EXPECT_EQ(EscapeUntrusted("\n\n\n\n", 2), "\\x0a\\x0a...");
 }
 
+TEST(XmlEscapeTest, MarkupBecomesEntitiesAndUnsafeBytesBecomeHex) {
+  EXPECT_EQ(XmlEscape("<a href=\"x\">&'</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;");
+  // Tab, newline and carriage return are XML characters; other controls, DEL and bytes that
+  // need not be UTF-8 are not carried as such.
+  EXPECT_EQ(XmlEscape("a\tb\nc\rd"), "a\tb\nc\rd");
+  EXPECT_EQ(XmlEscape(std::string("\x1b[2J\0\x7f\xff", 7)), "\\x1b[2J\\x00\\x7f\\xff");
+}
+
 }  // namespace
 }  // namespace vigil
