@@ -543,13 +543,16 @@ absl::StatusOr<uint32_t> ParseFdInfoFlags(absl::string_view text) {
     absl::string_view v = line;
     if (!absl::ConsumePrefix(&v, "flags:")) continue;
     v = absl::StripAsciiWhitespace(v);
-    uint32_t flags = 0;
+    // At most 11 octal digits (33 bits), so the sum cannot wrap in 64 bits; the kernel's
+    // f_flags are an unsigned int, and anything wider is not its text.
+    uint64_t flags = 0;
     if (v.empty() || v.size() > 11) return Malformed("fdinfo flags", line);
     for (char c : v) {
       if (c < '0' || c > '7') return Malformed("fdinfo flags", line);
-      flags = flags * 8 + static_cast<uint32_t>(c - '0');
+      flags = flags * 8 + static_cast<uint64_t>(c - '0');
     }
-    return flags;
+    if (flags > UINT32_MAX) return Malformed("fdinfo flags", line);
+    return static_cast<uint32_t>(flags);
   }
   return absl::InvalidArgumentError("fdinfo has no flags line");
 }

@@ -467,6 +467,12 @@ TEST(ProcfsFdInfoTest, ParsesOctalFlags) {
   EXPECT_EQ(*flags, 0100002u);
   EXPECT_FALSE(ParseFdInfoFlags("pos:\t0\n").ok());
   EXPECT_FALSE(ParseFdInfoFlags("flags:\t0109\n").ok());
+  // The widest value an unsigned int holds, and one octal digit's worth past it.
+  auto widest = ParseFdInfoFlags("flags:\t37777777777\n");
+  ASSERT_TRUE(widest.ok()) << widest.status();
+  EXPECT_EQ(*widest, UINT32_MAX);
+  EXPECT_FALSE(ParseFdInfoFlags("flags:\t77777777777\n").ok());
+  EXPECT_FALSE(ParseFdInfoFlags("flags:\t40000000000\n").ok());
 }
 
 TEST(ProcfsCmdlineTest, SplitsAtNulBytes) {
