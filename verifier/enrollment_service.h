@@ -75,7 +75,7 @@ class Enroller {
   NodeRegistry* const registry_;
   const EkVerifier* const ek_verifier_;
   const Options options_;
-  /// Drops expired entries. Returns how many are left for `node_id` (the EK), oldest first.
+  /// Drops expired entries. Returns the entries left for `node_id` (the EK), oldest first.
   std::vector<std::map<std::string, Pending>::iterator> SweepAndFind(const std::string& node_id,
                                                                      absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
