@@ -10,6 +10,7 @@
 #include "common/pki.h"
 #include "nlohmann/json.hpp"
 #include "tests/cli/fake_fleet.h"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/verifier/results/ear_test_util.h"
 
@@ -18,7 +19,7 @@ namespace {
 
 using testing::NodeId;
 
-const std::string kData = std::string(VIGIL_SOURCE_DIR) + "/tests/cli/testdata/compare/";
+const std::string kData = vigil::testing::SourceDir() + "/tests/cli/testdata/compare/";
 const std::string kA(64, 'a');
 const std::string kB(64, 'b');
 const std::string kC(64, 'c');
@@ -286,8 +287,9 @@ TEST_F(AuditCompareCommandTest, ReportsEachDisagreementAndTheCleanPair) {
   EXPECT_NE(ptrace_message.find("CAP_SYS_PTRACE"), std::string::npos) << ptrace_message;
 
   // JUnit: a failure per disagreement, skipped for unknown, undeclared and unpaired.
-  vigil::testing::CommandResult junit_check = vigil::testing::RunCommand(absl::StrCat(
-      vigil::testing::kSystemPython, " ", VIGIL_SOURCE_DIR, "/tests/cli/junit_check.py ", junit));
+  vigil::testing::CommandResult junit_check = vigil::testing::RunCommand(
+      absl::StrCat(vigil::testing::kSystemPython, " ", vigil::testing::SourceDir(),
+                   "/tests/cli/junit_check.py ", junit));
   ASSERT_EQ(junit_check.exit_code, 0) << junit_check.out;
   nlohmann::json j = nlohmann::json::parse(junit_check.out);
   EXPECT_EQ(j["counts"]["tests"], 4 * 6 + 1);
@@ -304,7 +306,7 @@ TEST_F(AuditCompareCommandTest, ReportsEachDisagreementAndTheCleanPair) {
   EXPECT_TRUE(saw_worker_seccomp);
 
   // OSCAL: valid assessment-results; AC-6(10) (capabilities, no_new_privs) is not satisfied.
-  const std::string root = std::string(VIGIL_SOURCE_DIR) + "/tests/verifier/results/";
+  const std::string root = vigil::testing::SourceDir() + "/tests/verifier/results/";
   vigil::testing::CommandResult schema = vigil::testing::RunCommand(
       absl::StrCat(vigil::testing::kSystemPython, " ", root, "oscal_schema_check.py ", root,
                    "testdata/oscal_assessment_results.schema.json ", oscal));

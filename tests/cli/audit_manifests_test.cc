@@ -11,13 +11,14 @@
 #include "common/pki.h"
 #include "common/policy/parser.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/verifier/results/ear_test_util.h"
 
 namespace vigil::cli {
 namespace {
 
-const std::string kData = std::string(VIGIL_SOURCE_DIR) + "/tests/cli/testdata/manifests/";
+const std::string kData = vigil::testing::SourceDir() + "/tests/cli/testdata/manifests/";
 
 std::string Base(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
@@ -237,15 +238,17 @@ class AuditManifestsCommandTest : public ::testing::Test {
   }
   int Run(const std::string& args, std::string* out, std::string* err = nullptr) {
     const std::string err_path = dir_.path() + "/stderr";
-    testing::CommandResult r = testing::RunCommand(absl::StrCat(
-        VIGIL_BUILD_DIR, "/cli/vigilctl audit manifests ", args, " 2>", err_path, " </dev/null"));
+    testing::CommandResult r = testing::RunCommand(
+        absl::StrCat(vigil::testing::BuildDir(), "/cli/vigilctl audit manifests ", args, " 2>",
+                     err_path, " </dev/null"));
     *out = r.out;
     if (err != nullptr) *err = ReadFileToString(err_path).value_or("");
     return r.exit_code;
   }
   nlohmann::json Junit(const std::string& path) {
-    testing::CommandResult r = testing::RunCommand(absl::StrCat(
-        testing::kSystemPython, " ", VIGIL_SOURCE_DIR, "/tests/cli/junit_check.py ", path));
+    testing::CommandResult r =
+        testing::RunCommand(absl::StrCat(testing::kSystemPython, " ", vigil::testing::SourceDir(),
+                                         "/tests/cli/junit_check.py ", path));
     EXPECT_EQ(r.exit_code, 0) << r.out;
     return nlohmann::json::parse(r.out, nullptr, false);
   }

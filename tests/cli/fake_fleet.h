@@ -16,6 +16,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "cli/nodes_command.h"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/verifier_fixture.h"
 #include "vigil/v1/fleet.grpc.pb.h"
@@ -269,7 +270,7 @@ class FakeFleetTest : public ::testing::Test {
   /// Runs the real vigilctl binary with `args`; its stdout in *out, stderr in *err. Returns
   /// the exit status (-1 when it did not exit normally).
   int RunVigilctl(const std::string& args, std::string* out, std::string* err = nullptr) const {
-    const std::string vigilctl = std::string(VIGIL_BUILD_DIR) + "/cli/vigilctl";
+    const std::string vigilctl = vigil::testing::BuildDir() + "/cli/vigilctl";
     const std::string out_path = pki_->dir() + "/vigilctl.out";
     const std::string err_path = pki_->dir() + "/vigilctl.err";
     const int status = std::system(

@@ -1,6 +1,7 @@
 // `vigilctl policy lint`: the output format and exit status operators and CI rely on.
 
 #include "cli/policy_command.h"
+#include "tests/testing/build_paths.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -41,7 +42,7 @@ constexpr char kPolicy[] =
 
 TEST_F(PolicyLintTest, ShippedPoliciesAreClean) {
   std::ostringstream out;
-  const std::string root = VIGIL_SOURCE_DIR;
+  const std::string root = vigil::testing::SourceDir();
   EXPECT_EQ(
       LintPolicies({root + "/deploy/policies/strict.yaml", root + "/deploy/policies/baseline.yaml"},
                    out),

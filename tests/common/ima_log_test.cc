@@ -6,12 +6,13 @@
 #include <sstream>
 
 #include "common/digest.h"
+#include "tests/testing/build_paths.h"
 
 namespace vigil {
 namespace {
 
 std::string Fixture() {
-  std::ifstream in(std::string(VIGIL_SOURCE_DIR) +
+  std::ifstream in(vigil::testing::SourceDir() +
                    "/tests/common/testdata/ima_ascii_runtime_measurements");
   std::stringstream ss;
   ss << in.rdbuf();

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "node/seccomp/seccomp_inspector.h"
+#include "tests/testing/build_paths.h"
 
 namespace vigil::node {
 namespace {
@@ -36,7 +37,7 @@ class Workload {
       dup2(out[1], STDOUT_FILENO);
       close(out[0]);
       close(out[1]);
-      const std::string path = std::string(VIGIL_BUILD_DIR) + "/deploy/demo/" + program;
+      const std::string path = vigil::testing::BuildDir() + "/deploy/demo/" + program;
       execl(path.c_str(), path.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }

@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/program_run.h"
 #include "tests/testing/temp_dir.h"
 
@@ -34,9 +35,9 @@ class DeployFilesTest : public ::testing::Test {
   ProgramRun Validate(const std::string& deploy_dir, const std::string& tag) {
     const std::string out = dir_.path() + "/" + tag;
     std::filesystem::create_directories(out);
-    const std::string build = VIGIL_BUILD_DIR;
+    const std::string build = vigil::testing::BuildDir();
     return RunProgram(
-        {"/usr/bin/python3", std::string(VIGIL_SOURCE_DIR) + "/tests/deploy/validate_deploy.py",
+        {"/usr/bin/python3", vigil::testing::SourceDir() + "/tests/deploy/validate_deploy.py",
          deploy_dir, build + "/node/vigil-node", build + "/verifier/vigil-verifier"},
         out);
   }
@@ -54,7 +55,7 @@ class DeployFilesTest : public ::testing::Test {
 };
 
 TEST_F(DeployFilesTest, UnitsAndManifestsMatchTheBinaries) {
-  ProgramRun run = Validate(std::string(VIGIL_SOURCE_DIR) + "/deploy", "repo");
+  ProgramRun run = Validate(vigil::testing::SourceDir() + "/deploy", "repo");
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_EQ(run.out, "deploy files: all checks passed\n");
 }
@@ -71,8 +72,8 @@ TEST_F(DeployFilesTest, ManifestAuditFindsExactlyWhatDeployMdLists) {
        "print(p.returncode)\n"
        "for f in json.loads(p.stdout)['findings']:\n"
        "    print(f['kind'], f['name'], f['rule'], f['severity'], f['message'].split()[-1])\n",
-       std::string(VIGIL_BUILD_DIR) + "/cli/vigilctl",
-       std::string(VIGIL_SOURCE_DIR) + "/deploy/kubernetes"},
+       vigil::testing::BuildDir() + "/cli/vigilctl",
+       vigil::testing::SourceDir() + "/deploy/kubernetes"},
       dir_.path());
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out,
@@ -86,7 +87,7 @@ TEST_F(DeployFilesTest, ManifestAuditFindsExactlyWhatDeployMdLists) {
 
 TEST_F(DeployFilesTest, DriftIsFoundAndNamed) {
   const std::string copy = dir_.path() + "/deploy";
-  std::filesystem::copy(std::string(VIGIL_SOURCE_DIR) + "/deploy", copy,
+  std::filesystem::copy(vigil::testing::SourceDir() + "/deploy", copy,
                         std::filesystem::copy_options::recursive);
   Edit(copy, "systemd/vigil-verifier.service", "--db ", "--database ");
   Edit(copy, "kubernetes/node.yaml", "--tcti=", "--tpm-tcti=");

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/demo_agent.h"
 #include "tests/testing/program_run.h"
 #include "tests/testing/temp_dir.h"
@@ -42,7 +43,7 @@ constexpr uid_t kOtherUser = 65534;
 // setpriv(1) names them ("sys_admin").
 std::vector<std::string> UnitCapabilities() {
   std::istringstream unit(
-      ReadWholeFile(std::string(VIGIL_SOURCE_DIR) + "/deploy/systemd/vigil-node.service"));
+      ReadWholeFile(vigil::testing::SourceDir() + "/deploy/systemd/vigil-node.service"));
   std::vector<std::string> caps;
   for (std::string line; std::getline(unit, line);) {
     if (!absl::StartsWith(line, "CapabilityBoundingSet=")) continue;
@@ -81,7 +82,7 @@ class NodeUnitCapabilitiesTest : public ::testing::Test {
     std::string set = "-all";
     for (const std::string& c : caps) absl::StrAppend(&set, ",+", c);
     std::vector<std::string> argv = {"/usr/bin/setpriv", "--bounding-set=" + set, "--no-new-privs",
-                                     std::string(VIGIL_BUILD_DIR) + "/node/vigil-node"};
+                                     vigil::testing::BuildDir() + "/node/vigil-node"};
     argv.insert(argv.end(), args.begin(), args.end());
     std::string out = dir_.path() + "/" + tag;
     std::filesystem::create_directories(out);

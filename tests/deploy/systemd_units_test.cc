@@ -22,6 +22,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/program_run.h"
 #include "tests/testing/temp_dir.h"
 
@@ -42,12 +43,12 @@ class SystemdUnitsTest : public ::testing::TestWithParam<std::string> {
     dir_ = *std::move(dir);
     const std::string name = GetParam();
     std::string text =
-        ReadWholeFile(std::string(VIGIL_SOURCE_DIR) + "/deploy/systemd/" + name + ".service");
+        ReadWholeFile(vigil::testing::SourceDir() + "/deploy/systemd/" + name + ".service");
     ASSERT_NE(text, "");
     const std::string installed = "/usr/local/bin/" + name;
     ASSERT_NE(text.find("ExecStart=" + installed + " "), std::string::npos);
     text = absl::StrReplaceAll(
-        text, {{installed, std::string(VIGIL_BUILD_DIR) + "/" + name.substr(6) + "/" + name}});
+        text, {{installed, vigil::testing::BuildDir() + "/" + name.substr(6) + "/" + name}});
     unit_ = dir_.path() + "/" + name + ".service";
     std::ofstream(unit_) << text;
   }
@@ -74,7 +75,7 @@ TEST_P(SystemdUnitsTest, ExposureIsNoHigherThanDocumented) {
   const double measured = std::stod(m[1]);
 
   // docs/deploy.md's table row: "| `vigil-node.service` | 5.1 MEDIUM | ..."
-  const std::string docs = ReadWholeFile(std::string(VIGIL_SOURCE_DIR) + "/docs/deploy.md");
+  const std::string docs = ReadWholeFile(vigil::testing::SourceDir() + "/docs/deploy.md");
   std::smatch d;
   const std::regex row("\\| `" + name + "` \\| ([0-9]+\\.[0-9]) ");
   ASSERT_TRUE(std::regex_search(docs, d, row)) << "docs/deploy.md gives no score for " << name;
@@ -94,7 +95,7 @@ TEST(VerifierUnitTest, VerifierStaysInsideTheSystemCallFilter) {
   ASSERT_TRUE(made.ok()) << made.status();
   TestTempDir dir = *std::move(made);
   ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
-  const std::string build = VIGIL_BUILD_DIR;
+  const std::string build = vigil::testing::BuildDir();
   const std::string pki = dir.path() + "/pki";
   const std::string state = dir.path() + "/state";
   const std::string policies = dir.path() + "/policies";
@@ -102,7 +103,7 @@ TEST(VerifierUnitTest, VerifierStaysInsideTheSystemCallFilter) {
   ASSERT_EQ(init.exit_code, 0) << init.err;
   std::filesystem::create_directories(state);
   std::filesystem::create_directories(policies);
-  std::filesystem::copy_file(std::string(VIGIL_SOURCE_DIR) + "/deploy/policies/strict.yaml",
+  std::filesystem::copy_file(vigil::testing::SourceDir() + "/deploy/policies/strict.yaml",
                              policies + "/strict.yaml");
   // The service owns its credentials copies and its state directory.
   for (const std::string& p : {pki, state}) {
@@ -146,12 +147,11 @@ TEST(VerifierUnitTest, VerifierStaysInsideTheSystemCallFilter) {
   ASSERT_TRUE(absl::StrContains(run.err, "enrollment listener on")) << run.err;
   ASSERT_TRUE(absl::StrContains(run.err, "vigil-verifier stopped")) << run.err;
 
-  ProgramRun check =
-      RunProgram({"/usr/bin/python3",
-                  std::string(VIGIL_SOURCE_DIR) + "/tests/deploy/syscalls_outside_filter.py",
-                  std::string(VIGIL_SOURCE_DIR) + "/deploy/systemd/vigil-verifier.service", trace,
-                  "vigil-verifier"},
-                 dir.path() + "/pki");
+  ProgramRun check = RunProgram(
+      {"/usr/bin/python3", vigil::testing::SourceDir() + "/tests/deploy/syscalls_outside_filter.py",
+       vigil::testing::SourceDir() + "/deploy/systemd/vigil-verifier.service", trace,
+       "vigil-verifier"},
+      dir.path() + "/pki");
   EXPECT_EQ(check.exit_code, 0) << check.err;
   EXPECT_EQ(check.out, "") << "system calls the unit's SystemCallFilter= refuses";
 }

@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/demo_agent.h"
 #include "tests/testing/fabric_fixture.h"
 #include "tests/testing/program_run.h"
@@ -32,7 +33,7 @@ using testing::RunProgram;
 using json = nlohmann::json;
 using testing::Fabric;
 
-const std::string kStrict = std::string(VIGIL_SOURCE_DIR) + "/deploy/policies/strict.yaml";
+const std::string kStrict = vigil::testing::SourceDir() + "/deploy/policies/strict.yaml";
 
 class CheckOnRecordTest : public ::testing::Test {
  protected:
@@ -52,7 +53,7 @@ class CheckOnRecordTest : public ::testing::Test {
   // against `verifier`, with `args` before the command's `--`.
   ProgramRun Check(const std::string& verifier, std::vector<std::string> args) {
     Fabric& f = *fabric_;
-    std::vector<std::string> argv = {std::string(VIGIL_BUILD_DIR) + "/node/vigil-node",
+    std::vector<std::string> argv = {vigil::testing::BuildDir() + "/node/vigil-node",
                                      "check",
                                      "--verifier",
                                      verifier,

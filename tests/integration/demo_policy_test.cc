@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/fabric_fixture.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/verifier/results/ear_test_util.h"
@@ -24,7 +25,7 @@ namespace {
 
 using testing::Fabric;
 
-constexpr char kResultsTestDir[] = VIGIL_SOURCE_DIR "/tests/verifier/results/";
+const std::string kResultsTestDir = vigil::testing::SourceDir() + "/tests/verifier/results/";
 
 void WriteText(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc | std::ios::binary) << text;
@@ -47,7 +48,8 @@ const v1::WorkloadVerdict* WorkloadWithPid(const v1::Verdict& verdict, pid_t pid
 
 TEST(DemoPolicyTest, StrictPolicyAffirmsTheHardenedAgentAndContraindicatesTheNaiveOne) {
   Fabric::Options options;
-  options.verifier_args = {"--policy", VIGIL_SOURCE_DIR "/deploy/policies/strict.yaml"};
+  options.verifier_args = {"--policy",
+                           vigil::testing::SourceDir() + "/deploy/policies/strict.yaml"};
   options.demo_agents = true;
   absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Start(options);
   ASSERT_TRUE(fabric.ok()) << fabric.status();

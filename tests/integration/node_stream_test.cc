@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/reserved_port.h"
 #include "tests/testing/verifier_fixture.h"
@@ -122,7 +123,7 @@ class NodeStreamTest : public ::testing::Test {
   void StartNode(const std::string& address) {
     const std::string dir = pki_->dir();
     const std::string node = absl::StrCat(dir, "/node-", TestPki::kNodeId);
-    std::vector<std::string> args = {VIGIL_BUILD_DIR "/node/vigil-node",
+    std::vector<std::string> args = {vigil::testing::BuildDir() + "/node/vigil-node",
                                      "run",
                                      "--verifier",
                                      address,

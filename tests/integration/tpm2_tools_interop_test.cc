@@ -18,6 +18,7 @@
 #include "cli/quote_command.h"
 #include "cli/tpm2_tools_format.h"
 #include "common/digest.h"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/swtpm_fixture.h"
 #include "tests/testing/verifier_fixture.h"
@@ -335,7 +336,7 @@ TEST_F(Tpm2ToolsInteropTest, VigilctlEvidenceExportThroughFleetApiPassesTpm2Chec
   auto server = testing::TestVerifier::Start(**pki, options);
   ASSERT_TRUE(server.ok()) << server.status();
 
-  const std::string vigilctl = std::string(VIGIL_BUILD_DIR) + "/cli/vigilctl";
+  const std::string vigilctl = vigil::testing::BuildDir() + "/cli/vigilctl";
   const std::string command =
       vigilctl + " evidence export --node " + node_id + " --out '" + Path("chain/export") +
       "' --verifier " + (*server)->address() + " --pki-dir '" + (*pki)->dir() + "' --client " +

@@ -16,6 +16,7 @@
 #include "common/digest.h"
 #include "common/measurement_log.h"
 #include "common/pki.h"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/fabric_fixture.h"
 #include "tests/testing/verifier_fixture.h"
 #include "vigil/v1/attestation.grpc.pb.h"
@@ -224,7 +225,7 @@ TEST(TpmFabricTest, NodeBinaryMissingFromReferenceValuesIsUnknownMeasurement) {
   ExpectRejected(latest->verdict(), v1::UNKNOWN_MEASUREMENT);
   // The entry named is the node binary's measurement.
   absl::StatusOr<std::string> binary =
-      ReadFileToString(absl::StrCat(VIGIL_BUILD_DIR, "/node/vigil-node"));
+      ReadFileToString(absl::StrCat(vigil::testing::BuildDir(), "/node/vigil-node"));
   ASSERT_TRUE(binary.ok()) << binary.status();
   EXPECT_NE(latest->verdict().detail().find(HexEncode(Sha256(*binary))), std::string::npos)
       << latest->verdict().detail();

@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/digest.h"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/fabric_fixture.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/reserved_port.h"
@@ -163,18 +164,19 @@ class VerifierKillTest : public ::testing::Test {
 
   // Starts vigil-verifier on the reserved port and the test's --db; waits until it listens.
   void StartVerifier(bool with_policy) {
-    std::vector<std::string> argv = {absl::StrCat(VIGIL_BUILD_DIR, "/verifier/vigil-verifier"),
-                                     "--pki-dir",
-                                     pki_->dir(),
-                                     "--listen",
-                                     port_.address(),
-                                     "--db",
-                                     db_,
-                                     "--report-interval",
-                                     "1s"};
+    std::vector<std::string> argv = {
+        absl::StrCat(vigil::testing::BuildDir(), "/verifier/vigil-verifier"),
+        "--pki-dir",
+        pki_->dir(),
+        "--listen",
+        port_.address(),
+        "--db",
+        db_,
+        "--report-interval",
+        "1s"};
     if (with_policy) {
       argv.push_back("--policy");
-      argv.push_back(VIGIL_SOURCE_DIR "/deploy/policies/baseline.yaml");
+      argv.push_back(vigil::testing::SourceDir() + "/deploy/policies/baseline.yaml");
     }
     absl::StatusOr<std::unique_ptr<ChildProcess>> v =
         ChildProcess::Spawn(argv, dir_.path() + "/verifier.log");

@@ -1,4 +1,5 @@
 #include "tests/testing/demo_agent.h"
+#include "tests/testing/build_paths.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -34,7 +35,7 @@ DemoAgent::~DemoAgent() {
 }
 
 std::string DemoAgent::BuiltPath(const std::string& target) {
-  return std::string(VIGIL_BUILD_DIR) + "/deploy/demo/" + target;
+  return vigil::testing::BuildDir() + "/deploy/demo/" + target;
 }
 
 std::string DemoAgent::ReadyLine() {

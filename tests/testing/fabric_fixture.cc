@@ -23,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "common/pki.h"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/verifier_fixture.h"
 
 extern char** environ;
@@ -34,7 +35,7 @@ namespace {
 constexpr absl::Duration kProgressBound = absl::Seconds(60);
 
 std::string Program(const std::string& relative) {
-  return absl::StrCat(VIGIL_BUILD_DIR, "/", relative);
+  return absl::StrCat(vigil::testing::BuildDir(), "/", relative);
 }
 
 std::vector<char*> ArgvPointers(const std::vector<std::string>& argv) {

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "nlohmann/json.hpp"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/verifier/fleet_test_fixture.h"
 #include "verifier/node_registry.h"
@@ -212,7 +213,7 @@ TEST_F(FleetServiceTest, VigilctlListsAndApprovesNodes) {
   store_->Record(node_id, evidence, verdict);
   ASSERT_TRUE(store_->Flush().ok());
 
-  const std::string vigilctl = std::string(VIGIL_BUILD_DIR) + "/cli/vigilctl";
+  const std::string vigilctl = vigil::testing::BuildDir() + "/cli/vigilctl";
   const std::string connect = " --verifier " + verifier_->address() + " --pki-dir " + pki_->dir() +
                               " --client " + TestPki::kClientName;
   const std::string out = dir_ + "/out.txt";
@@ -920,7 +921,7 @@ TEST_F(FleetServiceTest, VigilctlAgreesWithTheServedCalls) {
   ASSERT_NO_FATAL_FAILURE(Record(node, verdict));
   Stub("orchestrator");  // issues client-fleet-orchestrator.crt/.key into the PKI directory
 
-  const std::string vigilctl = std::string(VIGIL_BUILD_DIR) + "/cli/vigilctl";
+  const std::string vigilctl = vigil::testing::BuildDir() + "/cli/vigilctl";
   const std::string out = dir_ + "/vigilctl.out";
   auto run = [&](const std::string& args, const std::string& client) {
     const std::string connect =

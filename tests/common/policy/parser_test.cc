@@ -2,6 +2,7 @@
 // the exact line and column it refers to.
 
 #include "common/policy/parser.h"
+#include "tests/testing/build_paths.h"
 
 #include <gtest/gtest.h>
 
@@ -20,7 +21,7 @@ std::vector<std::string> Lines(const ParseResult& r) {
 }
 
 std::string ReadSource(const std::string& relative) {
-  std::ifstream in(std::string(VIGIL_SOURCE_DIR) + "/" + relative);
+  std::ifstream in(vigil::testing::SourceDir() + "/" + relative);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();

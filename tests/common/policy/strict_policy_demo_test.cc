@@ -26,13 +26,14 @@
 #include "node/procfs/file_hash_cache.h"
 #include "node/procfs/process_matcher.h"
 #include "node/procfs/snapshotter.h"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/demo_agent.h"
 
 namespace vigil::policy {
 namespace {
 
 std::vector<Policy> StrictPolicy() {
-  std::ifstream in(std::string(VIGIL_SOURCE_DIR) + "/deploy/policies/strict.yaml");
+  std::ifstream in(vigil::testing::SourceDir() + "/deploy/policies/strict.yaml");
   std::stringstream text;
   text << in.rdbuf();
   absl::StatusOr<std::vector<Policy>> p = ParsePoliciesOrError(text.str(), "strict.yaml");

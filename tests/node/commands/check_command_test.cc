@@ -31,6 +31,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/demo_agent.h"
 #include "tests/testing/program_run.h"
 #include "tests/testing/temp_dir.h"
@@ -65,7 +66,7 @@ class CheckCommandTest : public ::testing::Test {
   }
 
   ProgramRun Check(std::vector<std::string> args) {
-    args.insert(args.begin(), {std::string(VIGIL_BUILD_DIR) + "/node/vigil-node", "check"});
+    args.insert(args.begin(), {vigil::testing::BuildDir() + "/node/vigil-node", "check"});
     return RunProgram(args, tmp_.path());
   }
 
@@ -95,7 +96,7 @@ class CheckCommandTest : public ::testing::Test {
     return out;
   }
 
-  const std::string strict_ = std::string(VIGIL_SOURCE_DIR) + "/deploy/policies/strict.yaml";
+  const std::string strict_ = vigil::testing::SourceDir() + "/deploy/policies/strict.yaml";
   testing::TestTempDir tmp_;
   std::string hardened_;
   std::string naive_;
@@ -299,7 +300,7 @@ TEST_F(CheckCommandTest, ProbesThatCannotLoadExitThreeAndSaySoInJsonAndJunit) {
   const std::string junit = tmp_.path() + "/junit.xml";
   ProgramRun run = RunProgram(
       {"/usr/bin/setpriv", "--bounding-set=-bpf,-perfmon,-sys_admin",
-       "--inh-caps=-bpf,-perfmon,-sys_admin", std::string(VIGIL_BUILD_DIR) + "/node/vigil-node",
+       "--inh-caps=-bpf,-perfmon,-sys_admin", vigil::testing::BuildDir() + "/node/vigil-node",
        "check", "--policy", strict_, "--json", "--junit", junit, "--", hardened_},
       tmp_.path());
   ASSERT_EQ(run.exit_code, 3) << run.out << run.err;

@@ -53,6 +53,7 @@
 #include "nlohmann/json.hpp"
 #include "node/commands/watch_command.h"
 #include "node/probes/event_decoder.h"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/temp_dir.h"
 #include "vigil/v1/runtime.pb.h"
 
@@ -326,7 +327,7 @@ class WatchRun {
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, stdout_fd >= 0 ? stdout_fd : out[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
-    std::vector<std::string> argv = {VIGIL_BUILD_DIR "/node/vigil-node", "watch"};
+    std::vector<std::string> argv = {vigil::testing::BuildDir() + "/node/vigil-node", "watch"};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> ptrs;
     for (std::string& a : argv) ptrs.push_back(a.data());

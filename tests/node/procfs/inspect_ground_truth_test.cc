@@ -44,6 +44,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "node/procfs/procfs.h"
 #include "node/procfs/snapshotter.h"
+#include "tests/testing/build_paths.h"
 #include "tests/testing/temp_dir.h"
 
 namespace vigil::node {
@@ -525,8 +526,8 @@ TEST_P(NamespacedRootTest, ReadsTheProcessesOwnNamespacesRootAndSockets) {
 
   // Both through the library and through the real binary's JSON.
   v1::ProcessSnapshot lib = Snap(r.pid);
-  std::string cmd = absl::StrCat(VIGIL_BUILD_DIR, "/node/vigil-node inspect --json --pid ", r.pid,
-                                 " 2>/dev/null");
+  std::string cmd = absl::StrCat(vigil::testing::BuildDir(),
+                                 "/node/vigil-node inspect --json --pid ", r.pid, " 2>/dev/null");
   FILE* p = popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
   std::string json;

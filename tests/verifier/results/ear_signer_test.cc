@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/ear_verify.h"
+#include "tests/testing/build_paths.h"
 #include "tests/verifier/results/ear_test_util.h"
 
 namespace vigil::verifier {
@@ -193,7 +194,7 @@ TEST_F(EarSignerTest, PyJwtVerifiesTheTokenWithTheJwksIndependently) {
   ASSERT_TRUE(token.ok());
   testing::WriteFile(dir_ + "/token", *token);
   testing::WriteFile(dir_ + "/jwks.json", (*signer)->Jwks());
-  std::string script = std::string(VIGIL_SOURCE_DIR) + "/tests/verifier/results/ear_pyjwt_check.py";
+  std::string script = vigil::testing::SourceDir() + "/tests/verifier/results/ear_pyjwt_check.py";
   std::string command =
       absl::StrCat(testing::kSystemPython, " ", script, " ", dir_, "/token ", dir_, "/jwks.json");
 
@@ -300,8 +301,8 @@ class VigilctlEarVerifyTest : public EarSignerTest {
   }
 
   testing::CommandResult Vigilctl(const std::string& args) {
-    return testing::RunCommand(
-        absl::StrCat(VIGIL_BUILD_DIR, "/cli/vigilctl ear verify ", args, " 2>/dev/null"));
+    return testing::RunCommand(absl::StrCat(vigil::testing::BuildDir(), "/cli/vigilctl ear verify ",
+                                            args, " 2>/dev/null"));
   }
 
   std::string token_;

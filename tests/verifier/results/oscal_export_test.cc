@@ -5,6 +5,7 @@
 #include <regex>
 #include <set>
 
+#include "tests/testing/build_paths.h"
 #include "tests/verifier/results/ear_test_util.h"
 
 namespace vigil::verifier {
@@ -248,7 +249,7 @@ class OscalSchemaTest : public ::testing::Test {
     testing::ScopedTempDir dir("oscal-schema");
     EXPECT_FALSE(dir.path().empty());
     testing::WriteFile(dir.path() + "/doc.json", doc.dump(2));
-    std::string root = std::string(VIGIL_SOURCE_DIR) + "/tests/verifier/results/";
+    std::string root = vigil::testing::SourceDir() + "/tests/verifier/results/";
     testing::CommandResult r = testing::RunCommand(
         absl::StrCat(testing::kSystemPython, " ", root, "oscal_schema_check.py ", root,
                      "testdata/oscal_assessment_results.schema.json ", dir.path(), "/doc.json"));
