@@ -105,6 +105,19 @@ struct VerifierConfig {
   /// PEM CA bundle https webhook targets must chain to; empty: the system's.
   std::string webhook_ca_path;
 
+  // --- Kubernetes admission webhook (docs/admission.md) ---
+  /// HTTPS listener serving AdmissionReview v1 at /validate; empty means none.
+  std::string admission_listen_address;
+  /// Its certificate chain and key (PEM); empty: the verifier's own (--cert/--key).
+  std::string admission_cert_path;
+  std::string admission_key_path;
+  /// When set, callers (the API server) must present a client certificate from this CA.
+  std::string admission_client_ca_path;
+  /// Results older than this are stale (deny); zero: the Fleet API's default (60 s).
+  absl::Duration admission_max_age = absl::ZeroDuration();
+  /// The pod label naming an agent pod's Vigil workload.
+  std::string admission_workload_label = "vigil.dev/workload";
+
   /// spdlog level name: trace, debug, info, warn, error, critical, off.
   std::string log_level = "info";
 };

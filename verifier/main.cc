@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/pki.h"
+#include "verifier/admission_server.h"
 #include "verifier/attestation_service.h"
 #include "verifier/certificate_renewer.h"
 #include "verifier/config.h"
@@ -94,6 +95,7 @@ struct Verifier {
   std::unique_ptr<vigil::verifier::Enroller> enroller;
   std::unique_ptr<vigil::verifier::EnrollmentService> enrollment_service;
   std::unique_ptr<vigil::verifier::FleetService> fleet_service;
+  std::unique_ptr<vigil::verifier::AdmissionServer> admission;
 };
 
 // The functions below log what fails and return the exit code: 0 to go on, 2 for a bad flag
@@ -351,6 +353,35 @@ void AddFleet(const VerifierConfig& config, Verifier* v) {
   v->server_options.services.push_back(v->fleet_service.get());
 }
 
+// The Kubernetes admission webhook's HTTPS listener, when --admission-listen is given.
+int StartAdmission(const VerifierConfig& config, Verifier* v) {
+  if (config.admission_listen_address.empty()) return 0;
+  if (v->fleet_service == nullptr) {
+    spdlog::error("--admission-listen needs --db: admission decisions come from stored results");
+    return 2;
+  }
+  vigil::verifier::AdmissionServerOptions options;
+  options.address = config.admission_listen_address;
+  options.cert_path =
+      config.admission_cert_path.empty() ? config.cert_path : config.admission_cert_path;
+  options.key_path =
+      config.admission_key_path.empty() ? config.key_path : config.admission_key_path;
+  options.client_ca_path = config.admission_client_ca_path;
+  options.review.max_age = config.admission_max_age;
+  options.review.workload_label = config.admission_workload_label;
+  absl::StatusOr<std::unique_ptr<vigil::verifier::AdmissionServer>> admission =
+      vigil::verifier::AdmissionServer::Start(options, v->fleet_service.get());
+  if (!admission.ok()) {
+    spdlog::error("{}", std::string(admission.status().message()));
+    return 1;
+  }
+  v->admission = *std::move(admission);
+  spdlog::info("admission webhook on {} (HTTPS, POST {}{})", config.admission_listen_address,
+               vigil::verifier::AdmissionServer::kPath,
+               options.client_ca_path.empty() ? "" : ", client certificates required");
+  return 0;
+}
+
 // Serves until SIGTERM or SIGINT, then closes the streams and shuts the server down.
 int Serve(const VerifierConfig& config, Verifier* v) {
   sigset_t signals;
@@ -371,9 +402,14 @@ int Serve(const VerifierConfig& config, Verifier* v) {
     spdlog::info("enrollment listener on {} (server-authenticated TLS 1.3)",
                  config.enroll_listen_address);
   }
+  if (int code = StartAdmission(config, v); code != 0) {
+    (*server)->Shutdown(absl::Now());
+    return code;
+  }
 
   int sig = AwaitStopSignal(signals);
   spdlog::info("{}: closing streams and shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  v->admission.reset();
   v->attestation_service->CloseStreams();
   if (v->fleet_service != nullptr) v->fleet_service->CloseWatchers();
   (*server)->Shutdown(absl::Now() + config.shutdown_grace);
@@ -548,6 +584,26 @@ int main(int argc, char** argv) {
   app.add_option("--webhook-ca", config.webhook_ca_path,
                  "PEM CA bundle https webhook targets must chain to (default: the system's)")
       ->check(CLI::ExistingFile);
+  std::string admission_max_age;
+  app.add_option("--admission-listen", config.admission_listen_address,
+                 "HTTPS listener (host:port) for the Kubernetes admission webhook, POST "
+                 "/validate (needs --db; default: off)");
+  app.add_option("--admission-cert", config.admission_cert_path,
+                 "Admission listener certificate chain, PEM (default: the verifier's --cert)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--admission-key", config.admission_key_path,
+                 "Admission listener private key, PEM (default: the verifier's --key)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--admission-client-ca", config.admission_client_ca_path,
+                 "Require callers of the admission listener to present a client certificate "
+                 "from this CA (PEM)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--admission-max-age", admission_max_age,
+                 "Admission denies results older than this (default: 60s)")
+      ->check(DurationValidator());
+  app.add_option("--admission-workload-label", config.admission_workload_label,
+                 "Pod label naming an agent pod's Vigil workload")
+      ->capture_default_str();
   app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error|critical|off")
       ->capture_default_str()
       ->check(CLI::IsMember(levels));
@@ -577,6 +633,7 @@ int main(int argc, char** argv) {
   config.tls_refresh_interval = ParsedDuration(tls_refresh);
   config.ear_key_max_age = ParsedDuration(ear_key_max_age);
   config.ear_key_grace = ParsedDuration(ear_key_grace);
+  if (!admission_max_age.empty()) config.admission_max_age = ParsedDuration(admission_max_age);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   return Run(std::move(config));
 }

@@ -106,5 +106,23 @@ TEST_F(DeployFilesTest, DriftIsFoundAndNamed) {
   EXPECT_TRUE(absl::StrContains(run.out, "targetPort 7445 is no container port")) << run.out;
 }
 
+TEST_F(DeployFilesTest, AdmissionWebhookDriftIsFoundAndNamed) {
+  const std::string copy = dir_.path() + "/deploy";
+  std::filesystem::copy(vigil::testing::SourceDir() + "/deploy", copy,
+                        std::filesystem::copy_options::recursive);
+  Edit(copy, "kubernetes/admission-webhook.yaml", "resources: [pods, pods/binding]",
+       "resources: [pods]");
+  Edit(copy, "kubernetes/admission-webhook.yaml", "path: /validate", "path: /admit");
+  Edit(copy, "kubernetes/verifier.yaml", "--admission-listen=0.0.0.0:8443",
+       "--admission-listen=0.0.0.0:9443");
+  ProgramRun run = Validate(copy, "admission-drift");
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_TRUE(absl::StrContains(run.out, "no CREATE rule for pods/binding")) << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "clientConfig.service.path is not /validate")) << run.out;
+  EXPECT_TRUE(absl::StrContains(
+      run.out, "--admission-listen does not listen on the container port admission"))
+      << run.out;
+}
+
 }  // namespace
 }  // namespace vigil::deploy

@@ -149,6 +149,50 @@ def check_pod(where, spec, node_bin_or_verifier, kind):
     return containers
 
 
+CLUSTER_SCOPED = {"Namespace", "ValidatingWebhookConfiguration"}
+
+# The path vigil-verifier's admission listener serves (verifier/admission_server.h).
+ADMISSION_PATH = "/validate"
+
+
+def check_admission_webhooks(by_kind, namespace, services, ports):
+    """Every webhook calls the verifier's admission port through its Service, on the path the
+    listener serves, with AdmissionReview v1, for pod creation and binding, and never for the
+    verifier's own namespace."""
+    for path, cfg in by_kind.get("ValidatingWebhookConfiguration", []):
+        hooks = cfg.get("webhooks") or []
+        if not hooks:
+            problem(path, "a ValidatingWebhookConfiguration without webhooks")
+        for h in hooks:
+            hw = f"{path} webhook {h.get('name')}"
+            if "v1" not in (h.get("admissionReviewVersions") or []):
+                problem(hw, "admissionReviewVersions must include v1")
+            if h.get("sideEffects") != "None":
+                problem(hw, "sideEffects must be None: the verifier changes nothing")
+            if h.get("failurePolicy") not in ("Fail", "Ignore"):
+                problem(hw, "failurePolicy must be stated (Fail or Ignore)")
+            svc = ((h.get("clientConfig") or {}).get("service")) or {}
+            if svc.get("namespace") != namespace or svc.get("name") not in services:
+                problem(hw, f"clientConfig.service is not a Service in {namespace}")
+            elif svc.get("path") != ADMISSION_PATH:
+                problem(hw, f"clientConfig.service.path is not {ADMISSION_PATH}")
+            else:
+                target = services[svc["name"]].get(svc.get("port", 443))
+                if target not in ("admission", ports.get("admission")):
+                    problem(hw, "clientConfig.service.port does not reach the admission port")
+            resources = set()
+            for rule in h.get("rules") or []:
+                if "CREATE" in (rule.get("operations") or []):
+                    resources.update(rule.get("resources") or [])
+            for needed in ("pods", "pods/binding"):
+                if needed not in resources:
+                    problem(hw, f"no CREATE rule for {needed}")
+            labels = ((h.get("namespaceSelector") or {}).get("matchLabels")) or {}
+            if not labels:
+                problem(hw, "namespaceSelector must select namespaces by label, so the "
+                        f"verifier's own namespace {namespace} is never gated by it")
+
+
 def check_kubernetes(deploy, node_bin, verifier_bin, node_caps):
     kdir = os.path.join(deploy, "kubernetes")
     kust_path = os.path.join(kdir, "kustomization.yaml")
@@ -196,7 +240,10 @@ def check_kubernetes(deploy, node_bin, verifier_bin, node_caps):
     for path, d in docs:
         by_kind.setdefault(d.get("kind"), []).append((path, d))
         ns = (d.get("metadata") or {}).get("namespace")
-        if d.get("kind") != "Namespace" and ns != namespace:
+        if d.get("kind") in CLUSTER_SCOPED:
+            if ns is not None:
+                problem(path, f"{d['kind']} {d['metadata']['name']} is cluster-scoped: no namespace")
+        elif ns != namespace:
             problem(path, f"{d['kind']} {d['metadata']['name']} is not in {namespace}")
     if [d["metadata"]["name"] for _, d in by_kind.get("Namespace", [])] != [namespace]:
         problem(kdir, f"needs the Namespace {namespace}")
@@ -257,8 +304,12 @@ def check_kubernetes(deploy, node_bin, verifier_bin, node_caps):
     for c in containers:
         for p in c.get("ports") or []:
             ports[p.get("name")] = p["containerPort"]
+    services = {}
     for path, svc in by_kind.get("Service", []):
         sw = f"{path} Service {svc['metadata']['name']}"
+        services[svc["metadata"]["name"]] = {
+            p.get("port"): p.get("targetPort", p.get("port"))
+            for p in (svc.get("spec") or {}).get("ports") or []}
         sel = (svc.get("spec") or {}).get("selector") or {}
         if not sel or any(labels.get(k) != v for k, v in sel.items()):
             problem(sw, "selector does not match the verifier's pod labels")
@@ -266,7 +317,11 @@ def check_kubernetes(deploy, node_bin, verifier_bin, node_caps):
             target = p.get("targetPort", p.get("port"))
             if target not in ports and target not in ports.values():
                 problem(sw, f"targetPort {target} is no container port of the verifier")
-    for flag, port in (("--listen", "attest"), ("--enroll-listen", "enroll")):
+    check_admission_webhooks(by_kind, namespace, services, ports)
+    flags = [("--listen", "attest"), ("--enroll-listen", "enroll")]
+    if by_kind.get("ValidatingWebhookConfiguration"):
+        flags.append(("--admission-listen", "admission"))
+    for flag, port in flags:
         args = [a for c in containers for a in c.get("args") or []]
         values = [a.split("=", 1)[1] for a in args if a.startswith(flag + "=")]
         if len(values) != 1 or not values[0].endswith(f":{ports.get(port)}"):
