@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <iostream>
@@ -59,8 +60,23 @@ void RegisterRunCommand(CLI::App& app, Action* action) {
   auto no_probes = std::make_shared<bool>(false);
   CLI::App* run = app.add_subcommand(
       "run", "Stream runtime reports of the selected processes to the verifier until SIGTERM");
+  auto verifiers = std::make_shared<std::vector<std::string>>();
   NodeConfig& c = *config;
-  run->add_option("--verifier", c.verifier_address, "Verifier's mutual-TLS address host:port")
+  run->add_option("--verifier", *verifiers,
+                  "Verifier's mutual-TLS address host:port; repeatable or comma-separated: "
+                  "when a stream fails or ends the node moves to the next address, round "
+                  "robin, backing off after each full cycle of failures")
+      ->delimiter(',')
+      ->default_str(c.verifier_address);
+  run->add_option("--keepalive-time-ms", c.keepalive_time_ms,
+                  "Ping the verifier this often (HTTP/2 keepalive); keep it above the "
+                  "verifier's --keepalive-min-ping-interval")
+      ->check(CLI::Range(1000u, 3600000u))
+      ->capture_default_str();
+  run->add_option("--keepalive-timeout-ms", c.keepalive_timeout_ms,
+                  "Give up on the connection when a ping is not answered within this long, and "
+                  "move to the next verifier")
+      ->check(CLI::Range(1000u, 600000u))
       ->capture_default_str();
   AddNodeIdentityFlags(*run, c)->required();
   run->add_option("--report-interval-ms", c.report_interval_ms,
@@ -84,6 +100,14 @@ void RegisterRunCommand(CLI::App& app, Action* action) {
   run->add_flag("--no-probes", *no_probes, "Do not load the BPF probes (no events)");
   run->add_flag("--syscall-entry-hooks", c.syscall_entry_hooks, kEntryHooksHelp);
   run->callback([=] {
+    if (!verifiers->empty()) {
+      if (std::any_of(verifiers->begin(), verifiers->end(),
+                      [](const std::string& a) { return a.empty(); })) {
+        throw CLI::ValidationError("--verifier", "an empty address");
+      }
+      config->verifier_address = verifiers->front();
+      config->fallback_verifier_addresses.assign(verifiers->begin() + 1, verifiers->end());
+    }
     for (const std::string& text : *selects) {
       auto s = ParseSelector(text);
       if (!s.ok()) throw CLI::ValidationError("--select", std::string(s.status().message()));

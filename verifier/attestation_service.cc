@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <deque>
 #include <optional>
 
@@ -122,8 +123,8 @@ class AttestationService::Reactor final
         peer_cert_pem_.assign(pem.data(), pem.size());
       }
     }
-    if (!service->Register(this)) {
-      RequestFinish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "verifier is shutting down"));
+    if (grpc::Status admitted = service->Register(this); !admitted.ok()) {
+      RequestFinish(std::move(admitted));
       return;
     }
     registered_ = true;
@@ -162,6 +163,19 @@ class AttestationService::Reactor final
     if (!Decode()) return;
     switch (in_.body_case()) {
       case v1::NodeMessage::kEvidence:
+      case v1::NodeMessage::kRenewal:
+        // Costly for the verifier (a store write and a challenge, or a signature): within
+        // the node's rate, checked before anything is spent.
+        if (absl::Status allowed = service_->admission_.TakeMessage(peer_.name); !allowed.ok()) {
+          RequestFinish(ToGrpcStatus(allowed));
+          return;
+        }
+        break;
+      default:
+        break;
+    }
+    switch (in_.body_case()) {
+      case v1::NodeMessage::kEvidence:
         // The answer, once the verdict is durable, resumes reading (ResumeAfterAppraisal).
         HandleEvidence(in_.evidence());
         return;
@@ -183,13 +197,25 @@ class AttestationService::Reactor final
     WriteDone(ok ? grpc::Status::OK : grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
   }
 
+  // The call went away under the stream: the node cancelled it, or its connection closed
+  // (a keepalive ping unanswered, a reset).
+  void OnCancel() override { cancelled_ = true; }
+
   void OnDone() override {
     // First: once RemoveListener returns, no PolicySet change can reach this reactor.
     StopPolicyDistribution();
     if (registered_) {
       service_->Unregister(this);
       service_->sink_->SetConnected(peer_.name, false);
-      spdlog::info("node {} disconnected", peer_.name);
+      std::string how = "stream ended";
+      if (cancelled_) {
+        how = "connection lost or call cancelled";
+      } else if (absl::MutexLock lock(&mu_); finish_status_.has_value() && !finish_status_->ok()) {
+        how = absl::StrCat(
+            "stream ended ",
+            absl::StatusCodeToString(static_cast<absl::StatusCode>(finish_status_->error_code())));
+      }
+      spdlog::info("node {} disconnected ({})", peer_.name, how);
     }
     delete this;
   }
@@ -500,7 +526,8 @@ class AttestationService::Reactor final
   PeerIdentity peer_;
   std::string peer_cert_pem_;  // the verified certificate the node presented
   bool registered_ = false;
-  grpc::ByteBuffer in_wire_;  // the message being read, decoded into in_
+  std::atomic<bool> cancelled_ = false;  // set by OnCancel, read by OnDone
+  grpc::ByteBuffer in_wire_;             // the message being read, decoded into in_
   v1::NodeMessage in_;
 
   // Read side (see the class comment).
@@ -526,6 +553,7 @@ AttestationService::AttestationService(AttestationOptions options, EvidenceAppra
     : options_(std::move(options)),
       appraiser_(appraiser),
       sink_(sink),
+      admission_(options_.limits, options_.clock),
       pool_(std::make_unique<AppraisalPool>(options_.appraisal_threads, options_.appraisal_queue)) {
 }
 
@@ -569,16 +597,20 @@ size_t AttestationService::OpenStreams() const {
   return streams_.size();
 }
 
-bool AttestationService::Register(Reactor* reactor) {
+grpc::Status AttestationService::Register(Reactor* reactor) {
   absl::MutexLock lock(&mu_);
-  if (closing_) return false;
+  if (closing_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "verifier is shutting down");
+  if (absl::Status admitted = admission_.Open(reactor->node_id()); !admitted.ok()) {
+    return ToGrpcStatus(admitted);
+  }
   streams_.insert(reactor);
-  return true;
+  return grpc::Status::OK;
 }
 
 void AttestationService::Unregister(Reactor* reactor) {
   absl::MutexLock lock(&mu_);
   streams_.erase(reactor);
+  admission_.Close(reactor->node_id());
 }
 
 }  // namespace vigil::verifier

@@ -18,6 +18,7 @@
 #include "verifier/peer_identity.h"
 #include "verifier/policy_set.h"
 #include "verifier/result_sink.h"
+#include "verifier/stream_admission.h"
 #include "vigil/v1/attestation.grpc.pb.h"
 
 namespace vigil::verifier {
@@ -52,7 +53,10 @@ struct AttestationOptions {
   /// Whether an operator revoked the node: a revoked node's stream is refused
   /// PERMISSION_DENIED when it opens. Null: no node is ever revoked.
   std::function<bool(const std::string& node_id)> is_revoked;
-  /// The time source for nonce expiry (tests substitute their own).
+  /// Bounds on streams and on each node's rate of costly messages (see StreamLimits); a
+  /// stream over a bound is refused or ended RESOURCE_EXHAUSTED.
+  StreamLimits limits;
+  /// The time source for nonce expiry and the rate limit (tests substitute their own).
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
 
@@ -92,16 +96,21 @@ class AttestationService final
   /// How many Attest streams are open.
   size_t OpenStreams() const;
 
+  /// Streams and messages refused by the limits so far.
+  AttestationCounters counters() const { return admission_.counters(); }
+
  private:
   class Reactor;
 
-  // Returns false when the service is closing and the stream must not start.
-  bool Register(Reactor* reactor);
+  // Admits the stream: OK, UNAVAILABLE when the service is closing, RESOURCE_EXHAUSTED when
+  // a StreamLimits bound refuses it. Only an admitted stream is Unregistered.
+  grpc::Status Register(Reactor* reactor);
   void Unregister(Reactor* reactor);
 
   const AttestationOptions options_;
   EvidenceAppraiser* const appraiser_;
   ResultSink* const sink_;
+  StreamAdmission admission_;
   // Drained by the destructor before any other member goes away.
   std::unique_ptr<AppraisalPool> pool_;
 

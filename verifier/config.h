@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/keepalive.h"
+#include "verifier/stream_admission.h"
 
 namespace vigil::verifier {
 
@@ -59,6 +61,12 @@ struct VerifierConfig {
   /// Evidence waiting for an appraisal thread, across all streams; when it is full a stream
   /// with new evidence is ended RESOURCE_EXHAUSTED and its node reconnects later.
   size_t appraisal_queue = 1024;
+  /// Attest streams in total and per node, and each node's rate of stream opens, evidence
+  /// and renewal requests (docs/verifier.md, "Limits").
+  StreamLimits stream_limits;
+  /// HTTP/2 keepalive on both listeners: a node whose connection stops answering pings is
+  /// disconnected after keepalive.time + keepalive.timeout at most.
+  ServerKeepaliveOptions keepalive;
   /// On SIGTERM/SIGINT, how long in-flight calls get to finish before they are cancelled.
   absl::Duration shutdown_grace = absl::Seconds(5);
 

@@ -285,6 +285,7 @@ void AddAttestation(const VerifierConfig& config, Verifier* v) {
   attestation.pcr_selection = config.pcr_selection;
   attestation.appraisal_threads = config.appraisal_threads;
   attestation.appraisal_queue = config.appraisal_queue;
+  attestation.limits = config.stream_limits;
   if (!config.pki_dir.empty()) v->renewal_ca = vigil::LoadCa(config.pki_dir);
   if (v->renewal_ca.ok()) {
     // With approval as the only way in, a withdrawn approval also stops renewal.
@@ -445,6 +446,7 @@ int Run(VerifierConfig config) {
   options.tls = *std::move(tls);
   options.max_message_bytes = config.max_message_bytes;
   options.enroll_max_message_bytes = config.enroll_max_message_bytes;
+  options.keepalive = config.keepalive;
   if (int code = AddEnrollment(config, &v); code != 0) return code;
   AddFleet(config, &v);
   return Serve(config, &v);
@@ -523,6 +525,45 @@ int main(int argc, char** argv) {
                  "evidence ends RESOURCE_EXHAUSTED and its node reconnects")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  app.add_option("--max-streams", config.stream_limits.max_streams,
+                 "Attest streams open at once across all nodes; more are refused "
+                 "RESOURCE_EXHAUSTED (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, size_t{1} << 24));
+  app.add_option("--max-streams-per-node", config.stream_limits.max_streams_per_node,
+                 "Attest streams one node may hold open at once; a further one is refused "
+                 "RESOURCE_EXHAUSTED (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, size_t{1024}));
+  app.add_option("--evidence-rate", config.stream_limits.evidence_per_second,
+                 "Per node: stream opens, evidence and renewal requests allowed per second, "
+                 "sustained; beyond it the stream is refused or ended RESOURCE_EXHAUSTED "
+                 "before any appraisal or store write (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--evidence-burst", config.stream_limits.evidence_burst,
+                 "Per node: how many of those may come at once above the sustained rate")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e6));
+  std::string keepalive_time = "10s";
+  std::string keepalive_timeout = "10s";
+  std::string keepalive_min_ping = "5s";
+  app.add_option("--keepalive-time", keepalive_time,
+                 "Ping every connection this often (HTTP/2 keepalive, both listeners)")
+      ->capture_default_str()
+      ->check(DurationValidator());
+  app.add_option("--keepalive-timeout", keepalive_timeout,
+                 "Close a connection whose ping is not answered within this long; its node is "
+                 "marked disconnected (at most keepalive-time + keepalive-timeout after it "
+                 "went silent)")
+      ->capture_default_str()
+      ->check(DurationValidator());
+  app.add_option("--keepalive-min-ping-interval", keepalive_min_ping,
+                 "Shortest interval between a client's keepalive pings on a connection "
+                 "without data; a client pinging faster is sent GOAWAY (keep it below the "
+                 "nodes' keepalive time)")
+      ->capture_default_str()
+      ->check(DurationValidator());
   app.add_option("--shutdown-grace", shutdown_grace,
                  "On SIGTERM/SIGINT, how long calls get to finish")
       ->capture_default_str()
@@ -631,6 +672,9 @@ int main(int argc, char** argv) {
   config.shutdown_grace = ParsedDuration(shutdown_grace);
   config.node_cert_lifetime = ParsedDuration(node_cert_lifetime);
   config.tls_refresh_interval = ParsedDuration(tls_refresh);
+  config.keepalive.keepalive.time = ParsedDuration(keepalive_time);
+  config.keepalive.keepalive.timeout = ParsedDuration(keepalive_timeout);
+  config.keepalive.min_peer_ping_interval = ParsedDuration(keepalive_min_ping);
   config.ear_key_max_age = ParsedDuration(ear_key_max_age);
   config.ear_key_grace = ParsedDuration(ear_key_grace);
   if (!admission_max_age.empty()) config.admission_max_age = ParsedDuration(admission_max_age);

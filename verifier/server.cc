@@ -39,10 +39,11 @@ class ReflectionOption final : public grpc::ServerBuilderOption {
 
 absl::StatusOr<std::unique_ptr<grpc::Server>> BuildServer(
     const std::string& address, const std::shared_ptr<grpc::ServerCredentials>& creds,
-    const std::vector<grpc::Service*>& services, size_t max_message_bytes, bool reflection,
-    int* port) {
+    const std::vector<grpc::Service*>& services, size_t max_message_bytes,
+    const ServerKeepaliveOptions& keepalive, bool reflection, int* port) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, creds, port);
+  ApplyKeepalive(keepalive, builder);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
   builder.SetOption(std::make_unique<ReflectionOption>(reflection));
@@ -84,9 +85,9 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::Start(
   std::unique_ptr<VerifierServer> self(new VerifierServer());
   ASSIGN_OR_RETURN(auto mtls,
                    MakeTlsServerCredentials(options.tls, ClientCertificates::kRequiredAndVerified));
-  ASSIGN_OR_RETURN(self->server_,
-                   BuildServer(options.listen_address, mtls, options.services,
-                               options.max_message_bytes, /*reflection=*/true, &self->port_));
+  ASSIGN_OR_RETURN(self->server_, BuildServer(options.listen_address, mtls, options.services,
+                                              options.max_message_bytes, options.keepalive,
+                                              /*reflection=*/true, &self->port_));
   if (!options.enroll_listen_address.empty()) {
     if (options.enroll_services.empty()) {
       self->Shutdown(absl::Now());
@@ -96,8 +97,8 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::Start(
         MakeTlsServerCredentials(options.tls, ClientCertificates::kNotRequested);
     absl::StatusOr<std::unique_ptr<grpc::Server>> enroll =
         tls.ok() ? BuildServer(options.enroll_listen_address, *tls, options.enroll_services,
-                               options.enroll_max_message_bytes, /*reflection=*/false,
-                               &self->enroll_port_)
+                               options.enroll_max_message_bytes, options.keepalive,
+                               /*reflection=*/false, &self->enroll_port_)
                  : tls.status();
     if (!enroll.ok()) {
       self->Shutdown(absl::Now());

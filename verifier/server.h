@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/keepalive.h"
 #include "common/tls.h"
 #include "verifier/config.h"
 
@@ -37,6 +38,10 @@ struct ServerOptions {
   /// callers without a certificate: small, so an unauthenticated peer cannot make the
   /// verifier buffer large messages.
   size_t enroll_max_message_bytes = kDefaultEnrollMaxMessageBytes;
+  /// HTTP/2 keepalive on both listeners: a peer that stops answering pings has its
+  /// connection closed, which ends its calls (an Attest stream's node is then marked
+  /// disconnected).
+  ServerKeepaliveOptions keepalive;
   /// Services on the mutual-TLS listener (not owned; must outlive the server). Each service
   /// checks the caller's role with RequireRole (verifier/peer_identity.h).
   std::vector<grpc::Service*> services;

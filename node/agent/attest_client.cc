@@ -80,7 +80,11 @@ AttestClient::Stats AttestClient::stats() const {
 }
 
 absl::Status AttestClient::Run() {
-  if (options_.address.empty()) return absl::InvalidArgumentError("no verifier address");
+  if (options_.address.empty() ||
+      std::any_of(options_.fallback_addresses.begin(), options_.fallback_addresses.end(),
+                  [](const std::string& a) { return a.empty(); })) {
+    return absl::InvalidArgumentError("no verifier address");
+  }
   if (!options_.credentials) return absl::InvalidArgumentError("no channel credentials");
   // Events worth a report wake the stream loop at once instead of at its next look.
   builder_->SetEventWakeup([this] {
@@ -88,25 +92,38 @@ absl::Status AttestClient::Run() {
     events_signalled_ = true;
   });
   absl::Cleanup no_wakeup = [this] { builder_->SetEventWakeup(nullptr); };
+  std::vector<std::string> addresses = {options_.address};
+  addresses.insert(addresses.end(), options_.fallback_addresses.begin(),
+                   options_.fallback_addresses.end());
   absl::BitGen gen;
-  int attempt = 0;
+  size_t current = 0;
+  int cycles = 0;              // full cycles of failed attempts since the last healthy stream
+  size_t failed_in_cycle = 0;  // failed attempts in the cycle under way
   while (true) {
+    const std::string& address = addresses[current];
     bool healthy = false;
-    absl::Status st = RunStream(&healthy);
+    absl::Status st = RunStream(address, &healthy);
     {
       absl::MutexLock lock(&mu_);
       if (shutdown_) break;
     }
-    if (healthy) attempt = 0;
-    absl::Duration delay =
-        FullJitterBackoff(attempt++, options_.initial_backoff, options_.max_backoff, gen);
+    // Whatever ended the stream, the next attempt goes to the next address.
+    current = (current + 1) % addresses.size();
+    absl::Duration delay = absl::ZeroDuration();
     if (healthy) {
+      cycles = 0;
+      failed_in_cycle = 0;
+      delay = FullJitterBackoff(0, options_.initial_backoff, options_.max_backoff, gen);
       // The verifier closes streams when it restarts or sheds load: expected, not an alarm.
-      spdlog::info("attest stream to {} ended ({}); reconnecting in {}", options_.address,
-                   st.ToString(), absl::FormatDuration(delay));
+      spdlog::info("attest stream to {} ended ({}); connecting to {} in {}", address, st.ToString(),
+                   addresses[current], absl::FormatDuration(delay));
     } else {
-      spdlog::warn("attest stream to {} failed: {}; retry {} in {}", options_.address,
-                   st.ToString(), attempt, absl::FormatDuration(delay));
+      if (++failed_in_cycle >= addresses.size()) {
+        failed_in_cycle = 0;
+        delay = FullJitterBackoff(cycles++, options_.initial_backoff, options_.max_backoff, gen);
+      }
+      spdlog::warn("attest stream to {} failed: {}; trying {} in {}", address, st.ToString(),
+                   addresses[current], absl::FormatDuration(delay));
     }
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(&shutdown_), delay);
@@ -187,18 +204,20 @@ absl::Status AttestClient::InstallRenewal(const v1::CertificateRenewal& renewal)
   return ReplacePrivateFileAtomically(r.cert_path, absl::StrCat(leaf_pem, ca_pem));
 }
 
-absl::Status AttestClient::RunStream(bool* healthy) {
+absl::Status AttestClient::RunStream(const std::string& address, bool* healthy) {
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds, options_.credentials());
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options_.max_message_bytes);
   args.SetMaxSendMessageSize(options_.max_message_bytes);
-  auto channel = grpc::CreateCustomChannel(options_.address, creds, args);
+  ApplyKeepalive(options_.keepalive, args);
+  auto channel = grpc::CreateCustomChannel(address, creds, args);
   auto stub = v1::Attestation::NewStub(channel);
   grpc::ClientContext ctx;
   auto stream = stub->Attest(&ctx);
   {
     absl::MutexLock lock(&mu_);
     ++stats_.streams_opened;
+    stats_.address = address;
   }
 
   // A reader thread hands verifier messages to this thread, which alone writes.

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/status.h>
@@ -14,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/keepalive.h"
 #include "common/tls.h"
 #include "node/agent/evidence_sealer.h"
 #include "node/agent/policy_applier.h"
@@ -54,6 +56,15 @@ struct CertificateRenewalOptions {
 struct AttestClientOptions {
   /// host:port of the verifier's mutual-TLS listener.
   std::string address;
+  /// Further verifiers (host:port), tried in turn after `address`. Each time a stream ends
+  /// or cannot be opened the client moves on to the next address, round robin; the backoff
+  /// delay applies once per full cycle of failed attempts (the next address after a failure
+  /// is tried at once, until every address failed since the last healthy stream).
+  std::vector<std::string> fallback_addresses;
+  /// HTTP/2 keepalive on the channel: a verifier that stops answering pings (its host
+  /// frozen, the network gone without a reset) ends the stream after time + timeout, and
+  /// the client moves to the next address.
+  KeepaliveOptions keepalive;
   CredentialsFactory credentials;
   /// Upper bound on any message in either direction; reports are built to fit.
   int max_message_bytes = 4 << 20;
@@ -66,7 +77,8 @@ struct AttestClientOptions {
   /// wakes the client as soon as events worth a report arrive (EventSource::SetWakeup),
   /// so this only bounds the wait.
   absl::Duration event_poll_interval = absl::Milliseconds(100);
-  /// Reconnection: exponential backoff with full jitter, reset after a healthy stream.
+  /// Reconnection: exponential backoff with full jitter, reset after a healthy stream; the
+  /// exponent counts full cycles through the addresses.
   absl::Duration initial_backoff = absl::Milliseconds(500);
   absl::Duration max_backoff = absl::Seconds(30);
   /// At shutdown, how long to wait for the verifier to close the stream after the node
@@ -91,8 +103,9 @@ class AttestClient {
   AttestClient(AttestClientOptions options, ReportBuilder* builder, EvidenceSealer* sealer,
                PolicyApplier* policies = nullptr);
 
-  /// Streams until Shutdown() is called, reconnecting as needed. Returns OK after a clean
-  /// shutdown; an error only when the options are unusable.
+  /// Streams until Shutdown() is called, reconnecting as needed (to the next address when
+  /// there are several). Returns OK after a clean shutdown; an error only when the options
+  /// are unusable.
   absl::Status Run();
 
   /// Thread-safe: half-closes the current stream, waits briefly for the verifier to close
@@ -102,6 +115,8 @@ class AttestClient {
   /// What the client has done so far (for logs and tests).
   struct Stats {
     uint64_t streams_opened = 0;
+    /// The address of the stream open now, or of the last one.
+    std::string address;
     uint64_t evidence_sent = 0;
     uint64_t acks_received = 0;
     v1::TrustStatus last_status = v1::TRUST_STATUS_UNSPECIFIED;
@@ -132,8 +147,9 @@ class AttestClient {
     absl::Time renew_at = absl::InfiniteFuture();
   };
 
-  // One stream from open to end. Sets `*healthy` once an acknowledgement arrived.
-  absl::Status RunStream(bool* healthy);
+  // One stream to `address` from open to end. Sets `*healthy` once an acknowledgement
+  // arrived.
+  absl::Status RunStream(const std::string& address, bool* healthy);
   // Takes one verifier message: a challenge (held until answered), an acknowledgement, a
   // policy bundle or a renewed certificate.
   void HandleMessage(v1::VerifierMessage& message, StreamState* state, bool* healthy);

@@ -15,6 +15,13 @@ struct NodeConfig {
   // --- Verifier connection ---
   /// The verifier's mutual-TLS listener (Attestation service).
   std::string verifier_address = "127.0.0.1:7443";
+  /// `run`: further verifiers, tried in turn after verifier_address when a stream to one
+  /// fails or ends (round robin; AttestClientOptions::fallback_addresses).
+  std::vector<std::string> fallback_verifier_addresses;
+  /// HTTP/2 keepalive on the verifier connection: ping every keepalive_time_ms, give up on
+  /// the connection after keepalive_timeout_ms without an answer.
+  uint32_t keepalive_time_ms = 10000;
+  uint32_t keepalive_timeout_ms = 10000;
   /// The verifier's enrollment listener (server-authenticated TLS only).
   std::string enroll_address = "127.0.0.1:7444";
   /// PEM of the Vigil CA that signed the verifier's server certificate.

@@ -187,6 +187,9 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
 
   AttestClientOptions client;
   client.address = config.verifier_address;
+  client.fallback_addresses = config.fallback_verifier_addresses;
+  client.keepalive.time = absl::Milliseconds(config.keepalive_time_ms);
+  client.keepalive.timeout = absl::Milliseconds(config.keepalive_timeout_ms);
   client.credentials =
       [credentials]() -> absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> {
     return credentials;
