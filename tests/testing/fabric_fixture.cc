@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -23,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "common/pki.h"
+#include "common/status_macros.h"
 #include "tests/testing/build_paths.h"
 #include "tests/testing/verifier_fixture.h"
 
@@ -48,6 +50,31 @@ std::vector<char*> ArgvPointers(const std::vector<std::string>& argv) {
 std::string ReadOrEmpty(const std::string& path) {
   absl::StatusOr<std::string> s = ReadFileToString(path);
   return s.ok() ? *s : std::string();
+}
+
+// Copies the SQLite database at `from` to `to` with SQLite's online backup, which reads one
+// consistent snapshot (WAL included) while another process keeps writing.
+absl::Status CopySqliteDatabase(const std::string& from, const std::string& to) {
+  sqlite3* src = nullptr;
+  sqlite3* dst = nullptr;
+  absl::Cleanup close = [&] {
+    sqlite3_close(src);
+    sqlite3_close(dst);
+  };
+  if (sqlite3_open_v2(from.c_str(), &src, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK ||
+      sqlite3_open(to.c_str(), &dst) != SQLITE_OK) {
+    return absl::InternalError(absl::StrCat("cannot open ", from, " or ", to));
+  }
+  sqlite3_backup* backup = sqlite3_backup_init(dst, "main", src, "main");
+  if (backup == nullptr) return absl::InternalError(sqlite3_errmsg(dst));
+  int rc = SQLITE_OK;
+  do {
+    rc = sqlite3_backup_step(backup, -1);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) absl::SleepFor(absl::Milliseconds(20));
+  } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+  sqlite3_backup_finish(backup);
+  if (rc != SQLITE_DONE) return absl::InternalError(absl::StrCat("backup of ", from, ": ", rc));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -208,57 +235,80 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
   f->enroll_port_ = *std::move(enroll_port);
   f->verifier_address_ = f->verifier_port_.address();
   f->enroll_address_ = f->enroll_port_.address();
+  absl::StatusOr<ReservedPort> standby_port = ReservedPort::Create();
+  if (!standby_port.ok()) return standby_port.status();
+  f->standby_port_ = *std::move(standby_port);
+  f->standby_address_ = f->standby_port_.address();
+  f->shared_verifier_args_ = {
+      "--pki-dir",          f->pki_->dir(), "--ek-ca-bundle",    f->tpm_->ek_ca_path(),
+      "--reference-values", rv_path,        "--report-interval", "1s"};
+  f->shared_verifier_args_.insert(f->shared_verifier_args_.end(), options.verifier_args.begin(),
+                                  options.verifier_args.end());
   std::vector<std::string> verifier_argv = {Program("verifier/vigil-verifier"),
-                                            "--pki-dir",
-                                            f->pki_->dir(),
                                             "--listen",
                                             f->verifier_address_,
                                             "--enroll-listen",
                                             f->enroll_address_,
                                             "--db",
-                                            f->dir_ + "/db",
-                                            "--ek-ca-bundle",
-                                            f->tpm_->ek_ca_path(),
-                                            "--reference-values",
-                                            rv_path,
-                                            "--report-interval",
-                                            "1s"};
-  verifier_argv.insert(verifier_argv.end(), options.verifier_args.begin(),
-                       options.verifier_args.end());
+                                            f->dir_ + "/db"};
+  verifier_argv.insert(verifier_argv.end(), f->shared_verifier_args_.begin(),
+                       f->shared_verifier_args_.end());
   absl::StatusOr<std::unique_ptr<ChildProcess>> verifier =
       ChildProcess::Spawn(verifier_argv, f->dir_ + "/verifier.log");
   if (!verifier.ok()) return verifier.status();
   f->verifier_ = std::move(*verifier);
+  absl::StatusOr<std::unique_ptr<v1::Fleet::Stub>> fleet =
+      f->AwaitFleet(*f->verifier_, f->verifier_port_.port());
+  if (!fleet.ok()) return fleet.status();
+  f->fleet_ = *std::move(fleet);
+  return f;
+}
 
+absl::StatusOr<std::unique_ptr<v1::Fleet::Stub>> Fabric::AwaitFleet(ChildProcess& verifier,
+                                                                    int port) {
   // Wait for the listener with plain TCP connects first: a gRPC channel that found it closed
   // backs off for seconds before trying again.
   absl::Time deadline = absl::Now() + kProgressBound;
-  while (!AcceptsConnections(f->verifier_port_.port())) {
-    if (!f->verifier_->Running() || absl::Now() > deadline) {
-      return absl::UnavailableError(absl::StrCat("verifier never listened\n", f->Logs()));
+  while (!AcceptsConnections(port)) {
+    if (!verifier.Running() || absl::Now() > deadline) {
+      return absl::UnavailableError(absl::StrCat("verifier never listened\n", Logs()));
     }
     absl::SleepFor(absl::Milliseconds(50));
   }
-  f->fleet_ = v1::Fleet::NewStub(MakeChannel(
-      f->verifier_address_, ClientCredentials(f->pki_->ca_cert_pem(), f->pki_->client())));
+  auto fleet = v1::Fleet::NewStub(MakeChannel(
+      absl::StrCat("127.0.0.1:", port), ClientCredentials(pki_->ca_cert_pem(), pki_->client())));
   // Ready once the Fleet API answers.
   while (true) {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
     v1::ListNodesResponse response;
-    grpc::Status s = f->fleet_->ListNodes(&ctx, v1::ListNodesRequest(), &response);
-    if (s.ok()) break;
-    if (!f->verifier_->Running() || absl::Now() > deadline) {
+    grpc::Status s = fleet->ListNodes(&ctx, v1::ListNodesRequest(), &response);
+    if (s.ok()) return fleet;
+    if (!verifier.Running() || absl::Now() > deadline) {
       return absl::UnavailableError(
-          absl::StrCat("verifier never answered: ", s.error_message(), "\n", f->Logs()));
+          absl::StrCat("verifier never answered: ", s.error_message(), "\n", Logs()));
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
-  return f;
+}
+
+absl::Status Fabric::StartStandbyVerifier() {
+  if (standby_ != nullptr) return absl::FailedPreconditionError("the standby runs");
+  const std::string db = dir_ + "/standby.db";
+  RETURN_IF_ERROR(CopySqliteDatabase(dir_ + "/db", db));
+  // Its own result-signing keys: two processes must not rotate one key directory.
+  std::vector<std::string> argv = {
+      Program("verifier/vigil-verifier"), "--listen", standby_address_, "--db", db, "--ear-key-dir",
+      dir_ + "/standby-ear-keys"};
+  argv.insert(argv.end(), shared_verifier_args_.begin(), shared_verifier_args_.end());
+  ASSIGN_OR_RETURN(standby_, ChildProcess::Spawn(argv, dir_ + "/standby-verifier.log"));
+  ASSIGN_OR_RETURN(standby_fleet_, AwaitFleet(*standby_, standby_port_.port()));
+  return absl::OkStatus();
 }
 
 Fabric::~Fabric() {
   node_.reset();
+  standby_.reset();
   verifier_.reset();
   naive_.reset();
   hardened_.reset();
@@ -266,7 +316,7 @@ Fabric::~Fabric() {
   tpm_.reset();
 }
 
-absl::Status Fabric::StartNode() {
+absl::Status Fabric::StartNode(const std::vector<std::string>& extra_args) {
   if (node_ != nullptr && node_->Running()) return absl::FailedPreconditionError("node runs");
   std::vector<std::string> argv = {Program("node/vigil-node"),
                                    "run",
@@ -291,6 +341,7 @@ absl::Status Fabric::StartNode() {
     }
   }
   argv.insert(argv.end(), node_args_.begin(), node_args_.end());
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   absl::StatusOr<std::unique_ptr<ChildProcess>> node =
       ChildProcess::Spawn(argv, dir_ + "/node.log");
   if (!node.ok()) return node.status();
@@ -310,13 +361,18 @@ absl::Status Fabric::StopNode() {
 
 absl::StatusOr<std::string> Fabric::AwaitVerdict(v1::TrustStatus status,
                                                  int64_t newer_than_unix_nano) {
+  return AwaitVerdictOn(*fleet_, status, newer_than_unix_nano);
+}
+
+absl::StatusOr<std::string> Fabric::AwaitVerdictOn(v1::Fleet::Stub& fleet, v1::TrustStatus status,
+                                                   int64_t newer_than_unix_nano) {
   absl::Time deadline = absl::Now() + kProgressBound;
   std::string last = "no node listed";
   while (absl::Now() < deadline) {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
     v1::ListNodesResponse response;
-    grpc::Status s = fleet_->ListNodes(&ctx, v1::ListNodesRequest(), &response);
+    grpc::Status s = fleet.ListNodes(&ctx, v1::ListNodesRequest(), &response);
     if (!s.ok()) return absl::UnavailableError(absl::StrCat("ListNodes: ", s.error_message()));
     for (const v1::NodeSummary& n : response.nodes()) {
       const v1::Verdict& v = n.latest_verdict();

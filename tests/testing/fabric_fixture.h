@@ -74,8 +74,9 @@ class Fabric {
   static absl::StatusOr<std::unique_ptr<Fabric>> Start(Options options);
   ~Fabric();
 
-  /// Starts `vigil-node run` against the verifier, selecting the workload by comm.
-  absl::Status StartNode();
+  /// Starts `vigil-node run` against the verifier, selecting the workload by comm, with
+  /// `extra_args` after Options::node_args.
+  absl::Status StartNode(const std::vector<std::string>& extra_args = {});
   /// SIGTERM to the node; an error unless it exits 0.
   absl::Status StopNode();
 
@@ -83,6 +84,20 @@ class Fabric {
   /// that node's id. The error names the last verdict seen.
   absl::StatusOr<std::string> AwaitVerdict(v1::TrustStatus status,
                                            int64_t newer_than_unix_nano = 0);
+  /// The same against another verifier's Fleet API (e.g. standby_fleet()).
+  absl::StatusOr<std::string> AwaitVerdictOn(v1::Fleet::Stub& fleet, v1::TrustStatus status,
+                                             int64_t newer_than_unix_nano = 0);
+
+  /// A second vigil-verifier with the same PKI, reference values and flags on its own port
+  /// (standby_address(), reserved from Start on) and on a consistent copy of the first one's
+  /// --db taken now, so the nodes enrolled so far are enrolled there too. Returns once its
+  /// Fleet API answers.
+  absl::Status StartStandbyVerifier();
+  const std::string& standby_address() const { return standby_address_; }
+  /// A Fleet client of the standby verifier (after StartStandbyVerifier).
+  v1::Fleet::Stub& standby_fleet() { return *standby_fleet_; }
+  /// The first verifier's pid, e.g. to SIGKILL it.
+  pid_t verifier_pid() const { return verifier_ ? verifier_->pid() : 0; }
   /// Fleet GetLatestEvidence for `node_id`.
   absl::StatusOr<v1::GetLatestEvidenceResponse> LatestEvidence(const std::string& node_id);
 
@@ -109,6 +124,8 @@ class Fabric {
 
  private:
   Fabric() = default;
+  // Waits until `verifier` listens on `port` and its Fleet API answers; a Fleet client.
+  absl::StatusOr<std::unique_ptr<v1::Fleet::Stub>> AwaitFleet(ChildProcess& verifier, int port);
 
   std::unique_ptr<SwtpmFixture> tpm_;
   std::unique_ptr<TestPki> pki_;
@@ -128,6 +145,12 @@ class Fabric {
   std::unique_ptr<ChildProcess> verifier_;
   std::unique_ptr<ChildProcess> node_;
   std::unique_ptr<v1::Fleet::Stub> fleet_;
+  // `vigil-verifier` flags both verifiers share (PKI, reference values, test's extras).
+  std::vector<std::string> shared_verifier_args_;
+  ReservedPort standby_port_;
+  std::string standby_address_;
+  std::unique_ptr<ChildProcess> standby_;
+  std::unique_ptr<v1::Fleet::Stub> standby_fleet_;
 };
 
 }  // namespace vigil::testing
