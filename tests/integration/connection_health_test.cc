@@ -44,8 +44,9 @@ absl::Status AwaitConnected(v1::Fleet::Stub& fleet, const std::string& node_id, 
 
 TEST(ConnectionHealthTest, VerifierMarksASilentNodeDisconnectedByKeepalive) {
   // Pings every second, one second to answer: a frozen node is noticed in about two.
-  absl::StatusOr<std::unique_ptr<Fabric>> fabric =
-      Fabric::Start({.verifier_args = {"--keepalive-time", "1s", "--keepalive-timeout", "1s"}});
+  Fabric::Options options;
+  options.verifier_args = {"--keepalive-time", "1s", "--keepalive-timeout", "1s"};
+  absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Start(options);
   ASSERT_TRUE(fabric.ok()) << fabric.status();
   Fabric& f = **fabric;
   ASSERT_TRUE(f.StartNode().ok());
@@ -59,6 +60,8 @@ TEST(ConnectionHealthTest, VerifierMarksASilentNodeDisconnectedByKeepalive) {
   absl::Cleanup resume = [&] { kill(f.node_pid(), SIGCONT); };
   absl::Status disconnected = AwaitConnected(f.fleet(), *node_id, false);
   EXPECT_TRUE(disconnected.ok()) << disconnected << "\n" << f.Logs();
+  // The connection was closed under the stream (the keepalive timeout), not by the node.
+  EXPECT_TRUE(absl::StrContains(f.Logs(), "disconnected (connection lost")) << f.Logs();
   std::move(resume).Invoke();
 
   // Back from the freeze, the node finds its connection gone, reconnects and is appraised.

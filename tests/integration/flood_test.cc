@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +18,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/pki.h"
 #include "tests/testing/fabric_fixture.h"
@@ -35,21 +37,48 @@ constexpr absl::Duration kProgressBound = absl::Seconds(90);
 // Affirming verdicts the honest node must collect while the floods run.
 constexpr int kHonestVerdicts = 6;
 constexpr char kJunkNodeId[] = "f100df100df100df100df100df100df100df100df100df100df100df100df100";
+constexpr char kOversizedNodeId[] =
+    "0b1600b1600b1600b1600b1600b1600b1600b1600b1600b1600b1600b1600b16";
 
-// Counts of what one flood saw.
+// What one flood saw.
 struct FloodCounts {
   std::atomic<uint64_t> sent{0};
-  std::atomic<uint64_t> refused{0};  // ended with a non-OK status the verifier chose
+  std::atomic<uint64_t> refused{0};  // refusals of the kind the flood is about
+  absl::Mutex mu;
+  std::string last_status ABSL_GUARDED_BY(mu);  // for failure messages
 };
 
-// Runs `one` (one flood message or call; returns whether it was refused) until `stop`.
-std::thread Flood(const std::atomic<bool>& stop, FloodCounts& counts, std::function<bool()> one) {
-  return std::thread([&stop, &counts, one = std::move(one)] {
+// Runs `one` (one flood call; returns its status) until `stop`, counting the statuses that
+// `is_refusal` says are the refusal the flood is after.
+std::thread Flood(const std::atomic<bool>& stop, FloodCounts& counts,
+                  std::function<grpc::Status()> one,
+                  std::function<bool(const grpc::Status&)> is_refusal) {
+  return std::thread([&stop, &counts, one = std::move(one), is_refusal = std::move(is_refusal)] {
     while (!stop.load()) {
       ++counts.sent;
-      if (one()) ++counts.refused;
+      grpc::Status status = one();
+      if (is_refusal(status)) ++counts.refused;
+      absl::MutexLock lock(&counts.mu);
+      counts.last_status = absl::StrCat(status.error_code(), " ", status.error_message());
     }
   });
+}
+
+bool NotOk(const grpc::Status& status) { return !status.ok(); }
+
+bool ResourceExhausted(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+}
+
+// gRPC's own refusal of a message over the receiver's limit.
+bool TooLarge(const grpc::Status& status) {
+  return ResourceExhausted(status) && absl::StrContains(status.error_message(), "larger than max");
+}
+
+std::string Describe(FloodCounts& counts) {
+  absl::MutexLock lock(&counts.mu);
+  return absl::StrCat(counts.refused.load(), " of ", counts.sent.load(),
+                      " refused; last status: ", counts.last_status);
 }
 
 // The honest node's verdicts appraised at or after `since`, oldest first.
@@ -69,9 +98,10 @@ absl::StatusOr<std::vector<v1::Verdict>> VerdictsSince(v1::Fleet::Stub& fleet,
 
 TEST(FloodTest, HonestNodeKeepsGettingVerdictsWhileFloodsAreRefused) {
   // A small total of pending enrollments, so the begun-and-abandoned flood hits the cap.
-  absl::StatusOr<std::unique_ptr<Fabric>> fabric =
-      Fabric::Start({.verifier_args = {"--max-pending-enrollments", "2",
-                                       "--max-pending-enrollments-per-ek", "4"}});
+  Fabric::Options options;
+  options.verifier_args = {"--max-pending-enrollments", "2", "--max-pending-enrollments-per-ek",
+                           "4"};
+  absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Start(options);
   ASSERT_TRUE(fabric.ok()) << fabric.status();
   Fabric& f = **fabric;
   ASSERT_TRUE(f.StartNode().ok());
@@ -102,58 +132,76 @@ TEST(FloodTest, HonestNodeKeepsGettingVerdictsWhileFloodsAreRefused) {
       f.verifier_address(), testing::ClientCredentials(ca_pem, *junk_identity), 8 << 20);
   auto attest_stub = v1::Attestation::NewStub(attest_channel);
 
+  // The oversized messages come from another enrolled identity, with a rate of its own.
+  absl::StatusOr<CertAndKey> oversized_identity = f.pki().IssueNode(kOversizedNodeId);
+  ASSERT_TRUE(oversized_identity.ok()) << oversized_identity.status();
+  auto oversized_stub = v1::Attestation::NewStub(testing::MakeChannel(
+      f.verifier_address(), testing::ClientCredentials(ca_pem, *oversized_identity), 8 << 20));
+
   std::atomic<bool> stop = false;
   FloodCounts enrollments, junk, oversized_evidence, oversized_enrollments;
   std::vector<std::thread> floods;
   // Enrollments begun with a real EK and AK, never completed.
-  floods.push_back(Flood(stop, enrollments, [&] {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-    v1::BeginEnrollmentResponse response;
-    return !enroll_stub->BeginEnrollment(&ctx, begin, &response).ok();
-  }));
+  floods.push_back(Flood(
+      stop, enrollments,
+      [&] {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+        v1::BeginEnrollmentResponse response;
+        return enroll_stub->BeginEnrollment(&ctx, begin, &response);
+      },
+      NotOk));
   // Junk evidence (nonces never issued) as fast as the stream takes it, reconnecting at once
-  // whenever the verifier ends the stream. One count per stream.
-  floods.push_back(Flood(stop, junk, [&] {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-    auto stream = attest_stub->Attest(&ctx);
-    v1::NodeMessage evidence;
-    evidence.mutable_evidence()->set_nonce(std::string(32, 'j'));
-    evidence.mutable_evidence()->set_payload("junk");
-    v1::VerifierMessage m;
-    while (!stop.load() && stream->Read(&m)) {
-      if (m.has_challenge() && !stream->Write(evidence)) break;
-    }
-    ctx.TryCancel();
-    bool refused = stream->Finish().error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
-    // Reconnects at once but for a breath, to leave the shared test machine some CPU.
-    absl::SleepFor(absl::Milliseconds(5));
-    return refused;
-  }));
+  // whenever the verifier ends the stream. One call per stream.
+  floods.push_back(Flood(
+      stop, junk,
+      [&] {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+        auto stream = attest_stub->Attest(&ctx);
+        v1::NodeMessage evidence;
+        evidence.mutable_evidence()->set_nonce(std::string(32, 'j'));
+        evidence.mutable_evidence()->set_payload("junk");
+        v1::VerifierMessage m;
+        while (!stop.load() && stream->Read(&m)) {
+          if (m.has_challenge() && !stream->Write(evidence)) break;
+        }
+        if (stop.load()) ctx.TryCancel();  // else the verifier ended the stream
+        grpc::Status status = stream->Finish();
+        // Reconnects at once but for a breath, to leave the shared test machine some CPU.
+        absl::SleepFor(absl::Milliseconds(5));
+        return status;
+      },
+      ResourceExhausted));
   // A NodeMessage beyond the verifier's 4 MiB message limit.
-  floods.push_back(Flood(stop, oversized_evidence, [&] {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-    auto stream = attest_stub->Attest(&ctx);
-    v1::NodeMessage big;
-    big.mutable_evidence()->set_payload(std::string(5 << 20, 'o'));
-    stream->Write(big);
-    v1::VerifierMessage m;
-    while (stream->Read(&m)) {
-    }
-    bool refused = stream->Finish().error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
-    absl::SleepFor(absl::Milliseconds(50));
-    return refused;
-  }));
+  floods.push_back(Flood(
+      stop, oversized_evidence,
+      [&] {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+        auto stream = oversized_stub->Attest(&ctx);
+        v1::NodeMessage big;
+        big.mutable_evidence()->set_payload(std::string(5 << 20, 'o'));
+        stream->Write(big);
+        v1::VerifierMessage m;
+        while (stream->Read(&m)) {
+        }
+        grpc::Status status = stream->Finish();
+        // Slower than the per-node rate limit, so that each stream reaches the size check.
+        absl::SleepFor(absl::Milliseconds(300));
+        return status;
+      },
+      TooLarge));
   // An enrollment request beyond the enrollment listener's 64 KiB limit.
-  floods.push_back(Flood(stop, oversized_enrollments, [&] {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-    v1::BeginEnrollmentResponse response;
-    return enroll_stub->BeginEnrollment(&ctx, oversized_begin, &response).error_code() ==
-           grpc::StatusCode::RESOURCE_EXHAUSTED;
-  }));
+  floods.push_back(Flood(
+      stop, oversized_enrollments,
+      [&] {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+        v1::BeginEnrollmentResponse response;
+        return enroll_stub->BeginEnrollment(&ctx, oversized_begin, &response);
+      },
+      TooLarge));
 
   // The floods run until the honest node collected its verdicts, all of them after the
   // floods began.
@@ -171,17 +219,16 @@ TEST(FloodTest, HonestNodeKeepsGettingVerdictsWhileFloodsAreRefused) {
     absl::SleepFor(absl::Milliseconds(200));
   }
   stop = true;
-  attest_channel.reset();
   for (std::thread& t : floods) t.join();
 
   EXPECT_GE(during.size(), kHonestVerdicts) << f.Logs();
   for (const v1::Verdict& v : during) {
     EXPECT_EQ(v.status(), v1::TRUST_AFFIRMING) << v.DebugString();
   }
-  EXPECT_GT(enrollments.refused, 0u) << enrollments.sent << " sent";
-  EXPECT_GT(junk.refused, 0u) << junk.sent << " sent";
-  EXPECT_GT(oversized_evidence.refused, 0u) << oversized_evidence.sent << " sent";
-  EXPECT_GT(oversized_enrollments.refused, 0u) << oversized_enrollments.sent << " sent";
+  EXPECT_GT(enrollments.refused, 0u) << Describe(enrollments);
+  EXPECT_GT(junk.refused, 0u) << Describe(junk);
+  EXPECT_GT(oversized_evidence.refused, 0u) << Describe(oversized_evidence);
+  EXPECT_GT(oversized_enrollments.refused, 0u) << Describe(oversized_enrollments);
   // The honest node never lost its stream: no reconnection, so every report it sent was
   // answered on it.
   EXPECT_FALSE(absl::StrContains(f.NodeLog(), "attest stream to")) << f.Logs();

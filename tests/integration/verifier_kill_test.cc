@@ -173,7 +173,11 @@ class VerifierKillTest : public ::testing::Test {
         "--db",
         db_,
         "--report-interval",
-        "1s"};
+        "1s",
+        // The load clients answer every challenge at once, far above a real node's rate:
+        // this test is about durability, not the per-node rate limit.
+        "--evidence-rate",
+        "0"};
     if (with_policy) {
       argv.push_back("--policy");
       argv.push_back(vigil::testing::SourceDir() + "/deploy/policies/baseline.yaml");

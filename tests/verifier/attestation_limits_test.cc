@@ -95,7 +95,10 @@ class AttestationLimitsTest : public ::testing::Test {
 };
 
 TEST_F(AttestationLimitsTest, RefusesAStreamBeyondThePerNodeLimitAndKeepsTheFirst) {
-  Start({.max_streams = 0, .max_streams_per_node = 1, .evidence_per_second = 0});
+  Start({.max_streams = 0,
+         .max_streams_per_node = 1,
+         .evidence_per_second = 0,
+         .evidence_burst = 20});
   auto first = OpenStream(pki_->node());
   std::string nonce = ReadChallenge(*first->stream);
 
@@ -111,7 +114,10 @@ TEST_F(AttestationLimitsTest, RefusesAStreamBeyondThePerNodeLimitAndKeepsTheFirs
 }
 
 TEST_F(AttestationLimitsTest, RefusesAStreamBeyondTheTotalLimit) {
-  Start({.max_streams = 1, .max_streams_per_node = 0, .evidence_per_second = 0});
+  Start({.max_streams = 1,
+         .max_streams_per_node = 0,
+         .evidence_per_second = 0,
+         .evidence_burst = 20});
   auto first = OpenStream(pki_->node());
   ReadChallenge(*first->stream);
 
@@ -127,7 +133,10 @@ TEST_F(AttestationLimitsTest, RefusesAStreamBeyondTheTotalLimit) {
 
 TEST_F(AttestationLimitsTest, EvidenceBeyondTheNodesRateEndsTheStreamWithoutAStoreWrite) {
   // Three tokens: the stream's open and two answers; the third answer is over the rate.
-  Start({.max_streams_per_node = 0, .evidence_per_second = 0.001, .evidence_burst = 3});
+  Start({.max_streams = 20000,
+         .max_streams_per_node = 0,
+         .evidence_per_second = 0.001,
+         .evidence_burst = 3});
   auto open = OpenStream(pki_->node());
   std::string nonce = ReadChallenge(*open->stream);
   nonce = Answer(*open->stream, nonce, 1);
@@ -150,7 +159,10 @@ TEST_F(AttestationLimitsTest, EvidenceBeyondTheNodesRateEndsTheStreamWithoutASto
 TEST_F(AttestationLimitsTest, JunkEvidenceIsRateLimitedLikeAnyOther) {
   // Evidence with a nonce the verifier never issued costs a store write and a challenge
   // each; the rate limit stops it after the burst.
-  Start({.max_streams_per_node = 0, .evidence_per_second = 0.001, .evidence_burst = 5});
+  Start({.max_streams = 20000,
+         .max_streams_per_node = 0,
+         .evidence_per_second = 0.001,
+         .evidence_burst = 5});
   auto open = OpenStream(pki_->node());
   ReadChallenge(*open->stream);
   int answered = 0;

@@ -32,7 +32,10 @@ class StreamAdmissionTest : public ::testing::Test {
 };
 
 TEST_F(StreamAdmissionTest, RefusesAStreamBeyondThePerNodeLimitAndCountsIt) {
-  StreamAdmission admission = Make({.max_streams = 0, .max_streams_per_node = 2});
+  StreamAdmission admission = Make({.max_streams = 0,
+                                    .max_streams_per_node = 2,
+                                    .evidence_per_second = 5,
+                                    .evidence_burst = 20});
   ASSERT_TRUE(admission.Open("a").ok());
   ASSERT_TRUE(admission.Open("a").ok());
   absl::Status third = admission.Open("a");
@@ -47,7 +50,10 @@ TEST_F(StreamAdmissionTest, RefusesAStreamBeyondThePerNodeLimitAndCountsIt) {
 }
 
 TEST_F(StreamAdmissionTest, RefusesAStreamBeyondTheTotalLimitAndCountsIt) {
-  StreamAdmission admission = Make({.max_streams = 2, .max_streams_per_node = 0});
+  StreamAdmission admission = Make({.max_streams = 2,
+                                    .max_streams_per_node = 0,
+                                    .evidence_per_second = 5,
+                                    .evidence_burst = 20});
   ASSERT_TRUE(admission.Open("a").ok());
   ASSERT_TRUE(admission.Open("b").ok());
   EXPECT_EQ(admission.Open("c").code(), absl::StatusCode::kResourceExhausted);
@@ -58,8 +64,10 @@ TEST_F(StreamAdmissionTest, RefusesAStreamBeyondTheTotalLimitAndCountsIt) {
 }
 
 TEST_F(StreamAdmissionTest, RateLimitsMessagesPerNodeAcrossItsStreams) {
-  StreamAdmission admission =
-      Make({.max_streams_per_node = 0, .evidence_per_second = 1, .evidence_burst = 4});
+  StreamAdmission admission = Make({.max_streams = 20000,
+                                    .max_streams_per_node = 0,
+                                    .evidence_per_second = 1,
+                                    .evidence_burst = 4});
   ASSERT_TRUE(admission.Open("a").ok());  // one token
   ASSERT_TRUE(admission.Open("b").ok());
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(admission.TakeMessage("a").ok()) << i;
@@ -77,8 +85,10 @@ TEST_F(StreamAdmissionTest, RateLimitsMessagesPerNodeAcrossItsStreams) {
 }
 
 TEST_F(StreamAdmissionTest, ZeroTurnsEveryBoundOff) {
-  StreamAdmission admission =
-      Make({.max_streams = 0, .max_streams_per_node = 0, .evidence_per_second = 0});
+  StreamAdmission admission = Make({.max_streams = 0,
+                                    .max_streams_per_node = 0,
+                                    .evidence_per_second = 0,
+                                    .evidence_burst = 20});
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(admission.Open("a").ok()) << i;
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(admission.TakeMessage("a").ok()) << i;
   AttestationCounters c = admission.counters();
@@ -86,8 +96,10 @@ TEST_F(StreamAdmissionTest, ZeroTurnsEveryBoundOff) {
 }
 
 TEST_F(StreamAdmissionTest, ForgetsIdleNodesOnlyOnceTheirBucketRefilled) {
-  StreamAdmission admission =
-      Make({.max_streams_per_node = 0, .evidence_per_second = 1, .evidence_burst = 2});
+  StreamAdmission admission = Make({.max_streams = 20000,
+                                    .max_streams_per_node = 0,
+                                    .evidence_per_second = 1,
+                                    .evidence_burst = 2});
   ASSERT_TRUE(admission.Open("a").ok());
   ASSERT_TRUE(admission.TakeMessage("a").ok());
   admission.Close("a");

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
@@ -200,6 +201,7 @@ class AttestClientTest : public ::testing::Test {
                    absl::Duration event_poll_interval = absl::Milliseconds(100)) {
     AttestClientOptions o;
     o.address = "127.0.0.1:" + std::to_string(port);
+    o.fallback_addresses = fallback_addresses_;
     o.credentials = [] { return grpc::InsecureChannelCredentials(); };
     o.default_report_interval = default_interval;
     o.initial_backoff = absl::Milliseconds(50);
@@ -220,6 +222,8 @@ class AttestClientTest : public ::testing::Test {
   }
   void TearDown() override { StopClient(); }
 
+  // Further verifiers the client is given (before StartClient).
+  std::vector<std::string> fallback_addresses_;
   ProcessMatcher matcher_{{*ParseSelector("pid=" + std::to_string(getpid()))}};
   FileHashCache hashes_;
   Snapshotter snapshotter_{SnapshotOptions{}, &hashes_};
@@ -375,6 +379,40 @@ TEST_F(AttestClientTest, KeepsRetryingWhileNoVerifierListensThenConnects) {
   ASSERT_EQ(server.port(), port);
   ASSERT_TRUE(late.WaitForEvidence(1));
   EXPECT_GE(client_->stats().streams_opened, 1u);
+}
+
+TEST_F(AttestClientTest, MovesToTheNextAddressWhenOneRefusesConnections) {
+  int dead_port;
+  {
+    FakeVerifier placeholder(20);
+    Server s(&placeholder, 0);
+    dead_port = s.port();
+  }
+  FakeVerifier live(20);
+  Server server(&live, 0);
+  fallback_addresses_ = {"127.0.0.1:" + std::to_string(server.port())};
+  StartClient(dead_port);
+  ASSERT_TRUE(live.WaitForEvidence(2));
+  EXPECT_EQ(client_->stats().address, fallback_addresses_[0]);
+}
+
+TEST_F(AttestClientTest, FailsOverToTheSecondVerifierWhenTheFirstGoesAway) {
+  FakeVerifier first(20);
+  FakeVerifier second(20);
+  auto first_server = std::make_unique<Server>(&first, 0);
+  Server second_server(&second, 0);
+  fallback_addresses_ = {"127.0.0.1:" + std::to_string(second_server.port())};
+  StartClient(first_server->port());
+  ASSERT_TRUE(first.WaitForEvidence(2));
+  EXPECT_TRUE(second.received().empty()) << "the first address is used while it works";
+  first_server->Stop();
+  ASSERT_TRUE(second.WaitForEvidence(2));
+  EXPECT_EQ(client_->stats().address, fallback_addresses_[0]);
+  auto before = first.received();
+  auto after = second.received();
+  EXPECT_GT(after[0].report.sequence(), before.back().report.sequence());
+  StopClient();
+  first_server.reset();
 }
 
 TEST_F(AttestClientTest, ShutdownHalfClosesTheStreamAndReturnsOk) {
