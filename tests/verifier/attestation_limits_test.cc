@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "tests/testing/manual_clock.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/verifier_fixture.h"
 #include "verifier/attestation_service.h"
@@ -20,11 +21,7 @@ using testing::TestVerifier;
 using testing::TestVerifierOptions;
 using Stream = grpc::ClientReaderWriter<v1::NodeMessage, v1::VerifierMessage>;
 
-// A clock the test moves by hand: the rate limit's buckets refill only when it says so.
-struct ManualClock {
-  std::atomic<int64_t> unix_nanos{absl::ToUnixNanos(absl::FromUnixSeconds(1'800'000'000))};
-  absl::Time Now() const { return absl::FromUnixNanos(unix_nanos.load()); }
-};
+using ManualClock = testing::AtomicManualClock;
 
 v1::NodeMessage Evidence(const std::string& nonce, uint64_t sequence) {
   v1::RuntimeReport report;

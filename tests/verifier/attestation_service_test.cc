@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "common/digest.h"
+#include "tests/testing/manual_clock.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/verifier_fixture.h"
 #include "vigil/v1/runtime.pb.h"
@@ -26,12 +27,7 @@ using Stream = grpc::ClientReaderWriter<v1::NodeMessage, v1::VerifierMessage>;
 
 constexpr absl::Duration kTtl = absl::Seconds(60);
 
-// A clock the test moves by hand, so expiry needs no sleeping.
-struct ManualClock {
-  std::atomic<int64_t> unix_nanos{absl::ToUnixNanos(absl::FromUnixSeconds(1'800'000'000))};
-  absl::Time Now() const { return absl::FromUnixNanos(unix_nanos.load()); }
-  void Advance(absl::Duration d) { unix_nanos += absl::ToInt64Nanoseconds(d); }
-};
+using ManualClock = testing::AtomicManualClock;
 
 std::string Report(const std::string& node_id, uint64_t sequence) {
   v1::RuntimeReport report;
