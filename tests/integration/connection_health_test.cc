@@ -1,7 +1,7 @@
 // Connection health end to end, with the real vigil-node on a swtpm and real vigil-verifiers:
 // a node that goes silent without closing its connection is marked disconnected by the
 // verifier's keepalive, and a node given two verifiers moves to the second when the first
-// dies.
+// dies or silently freezes (the node's own keepalive).
 
 #include <signal.h>
 
@@ -93,6 +93,35 @@ TEST(ConnectionHealthTest, NodeMovesToItsSecondVerifierWhenTheFirstDies) {
   EXPECT_TRUE(AwaitConnected(f.standby_fleet(), *node_id, true).ok());
   // The node says where it went.
   EXPECT_TRUE(absl::StrContains(f.NodeLog(), f.standby_address())) << f.Logs();
+  EXPECT_TRUE(f.StopNode().ok());
+}
+
+TEST(ConnectionHealthTest, NodeLeavesAFrozenVerifierForItsSecondByKeepalive) {
+  // The verifiers accept pings every 500 ms; the node pings every second and gives up on a
+  // connection after one more second without an answer.
+  Fabric::Options options;
+  options.verifier_args = {"--keepalive-min-ping-interval", "500ms"};
+  absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Start(options);
+  ASSERT_TRUE(fabric.ok()) << fabric.status();
+  Fabric& f = **fabric;
+  ASSERT_TRUE(f.StartNode({"--verifier", f.standby_address(), "--keepalive-time-ms", "1000",
+                           "--keepalive-timeout-ms", "1000"})
+                  .ok());
+  absl::StatusOr<std::string> node_id = f.AwaitVerdict(v1::TRUST_AFFIRMING);
+  ASSERT_TRUE(node_id.ok()) << node_id.status();
+  ASSERT_TRUE(f.StartStandbyVerifier().ok()) << f.Logs();
+
+  // SIGSTOP: the first verifier's kernel keeps the connection open and acknowledges TCP,
+  // but nothing answers the node's HTTP/2 pings, challenges or evidence any more.
+  ASSERT_EQ(kill(f.verifier_pid(), SIGSTOP), 0);
+  absl::Cleanup resume = [&] { kill(f.verifier_pid(), SIGCONT); };
+  int64_t frozen = absl::ToUnixNanos(absl::Now());
+  absl::StatusOr<std::string> on_standby =
+      f.AwaitVerdictOn(f.standby_fleet(), v1::TRUST_AFFIRMING, frozen);
+  ASSERT_TRUE(on_standby.ok()) << on_standby.status();
+  EXPECT_EQ(*on_standby, *node_id);
+  EXPECT_TRUE(absl::StrContains(f.NodeLog(), f.standby_address())) << f.Logs();
+  std::move(resume).Invoke();
   EXPECT_TRUE(f.StopNode().ok());
 }
 
