@@ -120,7 +120,8 @@ absl::Status AttestClient::Run() {
     } else {
       if (++failed_in_cycle >= addresses.size()) {
         failed_in_cycle = 0;
-        delay = FullJitterBackoff(cycles++, options_.initial_backoff, options_.max_backoff, gen);
+        delay = FullJitterBackoff(cycles, options_.initial_backoff, options_.max_backoff, gen);
+        cycles = std::min(cycles + 1, 64);  // the ceiling stops doubling at max_backoff anyway
       }
       spdlog::warn("attest stream to {} failed: {}; trying {} in {}", address, st.ToString(),
                    addresses[current], absl::FormatDuration(delay));
