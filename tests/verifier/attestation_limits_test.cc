@@ -178,5 +178,28 @@ TEST_F(AttestationLimitsTest, JunkEvidenceIsRateLimitedLikeAnyOther) {
   EXPECT_EQ(verifier_->attestation().counters().rate_limited, 1u);
 }
 
+TEST_F(AttestationLimitsTest, RenewalRequestsTakeFromTheSameBucket) {
+  // Two tokens: the open and one renewal request. This verifier renews nothing, so a request
+  // within the rate ends the stream UNIMPLEMENTED; one over the rate never gets that far.
+  Start({.max_streams = 0,
+         .max_streams_per_node = 0,
+         .evidence_per_second = 0.001,
+         .evidence_burst = 2});
+  v1::NodeMessage renewal;
+  renewal.mutable_renewal()->set_csr_pem("not looked at");
+
+  auto first = OpenStream(pki_->node());
+  ReadChallenge(*first->stream);
+  ASSERT_TRUE(first->stream->Write(renewal));
+  EXPECT_EQ(Drain(*first->stream).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+
+  clock_.Advance(absl::Seconds(1000));  // one token back: the next open
+  auto second = OpenStream(pki_->node());
+  ReadChallenge(*second->stream);
+  ASSERT_TRUE(second->stream->Write(renewal));
+  EXPECT_EQ(Drain(*second->stream).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(verifier_->attestation().counters().rate_limited, 1u);
+}
+
 }  // namespace
 }  // namespace vigil::verifier
