@@ -14,6 +14,9 @@
 #   FUZZ_RUNS       also stop a target after this many executions (default: time only)
 #   FUZZ_JOBS       parallel compile jobs (default: 2)
 #   FUZZ_NICE       nice level of the build and the runs (default: 10)
+#   FUZZ_TIMEOUT    seconds one input may take before it counts as a hang (default: 10;
+#                   raise it on a machine busy with other work, where a fast input can
+#                   wait that long for a CPU)
 set -euo pipefail
 
 usage() {
@@ -97,7 +100,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$dir/corpus" "$dir/artifacts"
   cp -r "$(corpus_of "$t")/." "$dir/corpus/"
   log="$dir/fuzz.log"
-  args=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048
+  args=(-max_total_time="$seconds" -print_final_stats=1 -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048
     -artifact_prefix="$dir/artifacts/")
   [[ -n "${FUZZ_RUNS:-}" ]] && args+=(-runs="$FUZZ_RUNS")
   echo "== $t: ${seconds}s (log: $log)"
