@@ -85,6 +85,19 @@ absl::StatusOr<v1::BeginEnrollmentResponse> Enroller::Begin(
   if (*claimed != ak_name) {
     return absl::InvalidArgumentError("ak_name is not the name of ak_public");
   }
+  std::string ak_qualified_name;
+  if (!request.srk_public().empty()) {
+    // The AK's qualified name from its parent's: every quote's qualifiedSigner must equal it.
+    // A node that lies about its SRK only makes its own quotes fail that check.
+    auto srk = tpm::ParseTpm2bPublic(request.srk_public());
+    if (!srk.ok()) return Annotate(srk.status(), "srk_public");
+    if (absl::Status st = tpm::CheckStorageParentAttributes(*srk); !st.ok()) {
+      return Annotate(st, "srk_public");
+    }
+    auto srk_qualified_name = tpm::PrimaryQualifiedName(TPM2_RH_OWNER, *srk);
+    if (!srk_qualified_name.ok()) return Annotate(srk_qualified_name.status(), "srk_public");
+    ASSIGN_OR_RETURN(ak_qualified_name, tpm::ChildQualifiedName(*srk_qualified_name, *ak));
+  }
   RETURN_IF_ERROR(CheckCsrSignature(request.csr_pem()));
   ASSIGN_OR_RETURN(EkTrust trust, ek_verifier_->Check(*ek, request.ek_certificate(), node_id));
 
@@ -110,9 +123,10 @@ absl::StatusOr<v1::BeginEnrollmentResponse> Enroller::Begin(
       ++refused_full_;
       return absl::ResourceExhaustedError("too many enrollments pending; retry later");
     }
-    pending_[enrollment_id] = Pending{
-        EnrolledNode{node_id, request.ek_public(), request.ak_public(), ak_name, absl::Time()},
-        request.csr_pem(), std::move(secret), expires};
+    pending_[enrollment_id] =
+        Pending{EnrolledNode{node_id, request.ek_public(), request.ak_public(), ak_name,
+                             absl::Time(), request.srk_public(), std::move(ak_qualified_name)},
+                request.csr_pem(), std::move(secret), expires};
   }
   spdlog::info("enrollment {} begun for node {} (EK trusted by {})", enrollment_id.substr(0, 8),
                node_id, EkTrustName(trust));

@@ -31,17 +31,20 @@ bool IsSequenceStep(const v1::MeasurementLogEntry& e, size_t step) {
   return e.event_type() == StartSequence()[step];
 }
 
-std::optional<AppraisalFailure> CheckReplay(const std::vector<v1::MeasurementLogEntry>& log,
-                                            size_t epoch,
+// Replays `entries` onto `*pcrs` and compares every PCR they extend (and the measurement PCR)
+// with the quoted values.
+std::optional<AppraisalFailure> CheckReplay(std::span<const v1::MeasurementLogEntry> entries,
+                                            uint64_t epoch,
                                             const std::map<uint32_t, std::string>& pcr_values,
-                                            uint32_t measurement_pcr) {
-  absl::StatusOr<std::map<uint32_t, Sha256Digest>> replay =
-      ReplayPcrs(std::span(log).subspan(std::min(epoch, log.size())));
-  if (!replay.ok()) {
-    return AppraisalFailure{v1::LOG_REPLAY_MISMATCH, std::string(replay.status().message())};
+                                            uint32_t measurement_pcr,
+                                            std::map<uint32_t, Sha256Digest>* pcrs) {
+  for (const v1::MeasurementLogEntry& e : entries) {
+    if (absl::Status st = ExtendPcr((*pcrs)[e.pcr()], e); !st.ok()) {
+      return AppraisalFailure{v1::LOG_REPLAY_MISMATCH, std::string(st.message())};
+    }
   }
-  replay->try_emplace(measurement_pcr);  // compared with the quote even when never extended
-  for (const auto& [index, value] : *replay) {
+  pcrs->try_emplace(measurement_pcr);  // compared with the quote even when never extended
+  for (const auto& [index, value] : *pcrs) {
     auto it = pcr_values.find(index);
     if (it == pcr_values.end()) {
       return AppraisalFailure{v1::LOG_REPLAY_MISMATCH,
@@ -56,43 +59,38 @@ std::optional<AppraisalFailure> CheckReplay(const std::vector<v1::MeasurementLog
   return std::nullopt;
 }
 
-// A policy-bundle record is also accepted when its digest is a bundle the verifier issued
-// (`policies`), or, for an entry the verifier already held (accepted earlier), at all: the
-// set keeps only recent bundles, and the log keeps every bundle the node ran in this boot.
-bool IssuedBundle(const v1::MeasurementLogEntry& e, size_t index, size_t held,
-                  const PolicySet* policies) {
+// A new policy-bundle record is also accepted when its digest is a bundle the verifier issued
+// (`policies`); one the verifier already held (accepted earlier) at all: the set keeps only
+// recent bundles, and the node keeps running a bundle it was sent.
+bool IssuedBundle(const v1::MeasurementLogEntry& e, bool held, const PolicySet* policies) {
   if (e.event_type() != kEventPolicyBundle) return false;
-  if (index < held) return true;
+  if (held) return true;
   return policies != nullptr && e.digest().size() == 32 &&
          policies->Find(HexEncode(e.digest())) != nullptr;
 }
 
-std::optional<AppraisalFailure> CheckReferences(const std::vector<v1::MeasurementLogEntry>& log,
-                                                size_t held,
-                                                const ReferenceValues& reference_values,
-                                                const PolicySet* policies) {
-  for (size_t i = 0; i < log.size(); ++i) {
-    const v1::MeasurementLogEntry& e = log[i];
-    if (reference_values.Contains(e.event_type(), e.digest())) continue;
-    if (IssuedBundle(e, i, held, policies)) continue;
-    std::string detail = absl::StrCat("entry ", e.recnum(), " (", TypeOf(e), ": ",
-                                      EscapeUntrusted(e.content(), kMaxDetailText), ") digest ",
-                                      HexEncode(e.digest()), " is not a reference value");
-    if (std::optional<std::string> other = reference_values.TypeOf(e.digest())) {
-      absl::StrAppend(&detail, " of that type (it is one of type ", *other, ")");
-    }
-    if (e.event_type() == kEventPolicyBundle && policies != nullptr) {
-      absl::StrAppend(&detail, " nor a policy bundle this verifier sent");
-    }
-    return AppraisalFailure{v1::UNKNOWN_MEASUREMENT, std::move(detail)};
+std::optional<AppraisalFailure> CheckReference(const v1::MeasurementLogEntry& e, bool held,
+                                               const ReferenceValues& reference_values,
+                                               const PolicySet* policies) {
+  if (reference_values.Contains(e.event_type(), e.digest())) return std::nullopt;
+  if (IssuedBundle(e, held, policies)) return std::nullopt;
+  std::string detail = absl::StrCat("entry ", e.recnum(), " (", TypeOf(e), ": ",
+                                    EscapeUntrusted(e.content(), kMaxDetailText), ") digest ",
+                                    HexEncode(e.digest()), " is not a reference value");
+  if (std::optional<std::string> other = reference_values.TypeOf(e.digest())) {
+    absl::StrAppend(&detail, " of that type (it is one of type ", *other, ")");
   }
-  return std::nullopt;
+  if (e.event_type() == kEventPolicyBundle && policies != nullptr) {
+    absl::StrAppend(&detail, " nor a policy bundle this verifier sent");
+  }
+  return AppraisalFailure{v1::UNKNOWN_MEASUREMENT, std::move(detail)};
 }
 
+// `log` is the current epoch (from record `epoch`) or its tail from a node-start record on.
 std::optional<AppraisalFailure> CheckStartSequence(const std::vector<v1::MeasurementLogEntry>& log,
-                                                   size_t epoch) {
+                                                   uint64_t epoch) {
   size_t start = log.size();
-  for (size_t i = log.size(); i > epoch; --i) {
+  for (size_t i = log.size(); i > 0; --i) {
     if (log[i - 1].event_type() == kEventNodeStart) {
       start = i - 1;
       break;
@@ -101,7 +99,7 @@ std::optional<AppraisalFailure> CheckStartSequence(const std::vector<v1::Measure
   if (start == log.size()) {
     return AppraisalFailure{
         v1::MEASUREMENT_MISSING,
-        log.size() == epoch
+        log.empty()
             ? absl::StrCat("the measurement log's current epoch (from record ", epoch,
                            ") is empty: vigil-node has not measured its start since the TPM "
                            "was reset or restarted")
@@ -158,23 +156,27 @@ const std::vector<std::string>& StartSequence() {
 
 std::optional<AppraisalFailure> ExtendLog(
     const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& delta,
-    std::vector<v1::MeasurementLogEntry>* log) {
+    const MeasurementState& held, std::vector<v1::MeasurementLogEntry>* fresh) {
   for (const v1::MeasurementLogEntry& e : delta) {
-    if (e.recnum() < log->size()) {
-      // A node may resend entries the verifier already holds; they must be the same.
-      if (!SameEntry(e, (*log)[e.recnum()])) {
+    const uint64_t next = held.entries + fresh->size();
+    if (e.recnum() < next) {
+      // A node may resend entries the verifier already holds; those it can compare must be
+      // the same.
+      const v1::MeasurementLogEntry* before =
+          e.recnum() < held.entries ? held.Kept(e.recnum()) : &(*fresh)[e.recnum() - held.entries];
+      if (before != nullptr && !SameEntry(e, *before)) {
         return AppraisalFailure{
             v1::LOG_DISCONTINUOUS,
             absl::StrCat("entry ", e.recnum(), " differs from the one already held")};
       }
       continue;
     }
-    if (e.recnum() != log->size()) {
-      return AppraisalFailure{v1::LOG_DISCONTINUOUS,
-                              absl::StrCat("entry ", e.recnum(), " follows entry ", log->size(),
-                                           " - 1 in the held log")};
+    if (e.recnum() != next) {
+      return AppraisalFailure{
+          v1::LOG_DISCONTINUOUS,
+          absl::StrCat("entry ", e.recnum(), " follows entry ", next, " - 1 in the held log")};
     }
-    log->push_back(e);
+    fresh->push_back(e);
   }
   return std::nullopt;
 }
@@ -187,10 +189,13 @@ size_t EpochStart(const std::vector<v1::MeasurementLogEntry>& log) {
 }
 
 std::optional<AppraisalFailure> CheckMeasurementLog(
-    const std::vector<v1::MeasurementLogEntry>& log, size_t held,
+    const MeasurementState& held, const std::vector<v1::MeasurementLogEntry>& fresh,
     const std::map<uint32_t, std::string>& pcr_values, uint32_t measurement_pcr,
-    TpmLifecycle lifecycle, const ReferenceValues& reference_values, const PolicySet* policies) {
-  for (const v1::MeasurementLogEntry& e : log) {
+    TpmLifecycle lifecycle, const ReferenceValues& reference_values, const PolicySet* policies,
+    MeasurementState* next, std::vector<v1::MeasurementLogEntry>* epoch) {
+  // What the verifier holds passed this check when it was accepted: only new entries can
+  // hold a log-mismatch record.
+  for (const v1::MeasurementLogEntry& e : fresh) {
     if (e.event_type() == kEventLogMismatch) {
       return AppraisalFailure{v1::NODE_LOG_MISMATCH,
                               absl::StrCat("the node recorded at entry ", e.recnum(),
@@ -198,23 +203,56 @@ std::optional<AppraisalFailure> CheckMeasurementLog(
                                            EscapeUntrusted(e.content(), 2 * kMaxDetailText))};
     }
   }
-  const size_t epoch = EpochStart(log);
-  const bool new_epoch = epoch > 0 && epoch >= held;
+  // The new entries' last tpm-restart record, if any, opens the current epoch.
+  size_t restart = fresh.size();
+  for (size_t i = fresh.size(); i > 0; --i) {
+    if (fresh[i - 1].event_type() == kEventTpmRestart) {
+      restart = i - 1;
+      break;
+    }
+  }
+  const bool restarted_in_fresh = restart < fresh.size();
+  const uint64_t epoch_start = restarted_in_fresh ? fresh[restart].recnum() : held.epoch_start;
+  const bool new_epoch = restarted_in_fresh && epoch_start > 0;
   if (lifecycle == TpmLifecycle::kRestarted && !new_epoch) {
     return AppraisalFailure{
         v1::MEASUREMENT_MISSING,
         absl::StrCat("the TPM restarted (restartCount went up) and reset the PCRs, but the log "
                      "holds no new epoch after record ",
-                     held, ": the node has not measured its start again")};
+                     held.entries, ": the node has not measured its start again")};
   }
   if (lifecycle == TpmLifecycle::kSame && new_epoch) {
-    return AppraisalFailure{v1::LOG_REPLAY_MISMATCH,
-                            absl::StrCat("record ", log[epoch].recnum(),
-                                         " opens a new log epoch but the TPM did not restart")};
+    return AppraisalFailure{
+        v1::LOG_REPLAY_MISMATCH,
+        absl::StrCat("record ", epoch_start, " opens a new log epoch but the TPM did not restart")};
   }
-  if (auto f = CheckReplay(log, epoch, pcr_values, measurement_pcr)) return f;
-  if (auto f = CheckReferences(log, held, reference_values, policies)) return f;
-  return CheckStartSequence(log, epoch);
+  std::map<uint32_t, Sha256Digest> pcrs =
+      restarted_in_fresh ? std::map<uint32_t, Sha256Digest>() : held.pcrs;
+  const size_t replay_from = restarted_in_fresh ? restart : 0;
+  if (auto f = CheckReplay(std::span(fresh).subspan(replay_from), epoch_start, pcr_values,
+                           measurement_pcr, &pcrs)) {
+    return f;
+  }
+  for (const v1::MeasurementLogEntry& e : held.kept) {
+    if (auto f = CheckReference(e, /*held=*/true, reference_values, policies)) return f;
+  }
+  for (const v1::MeasurementLogEntry& e : fresh) {
+    if (auto f = CheckReference(e, /*held=*/false, reference_values, policies)) return f;
+  }
+  epoch->clear();
+  if (!restarted_in_fresh) {
+    for (const v1::MeasurementLogEntry& e : held.kept) {
+      if (e.recnum() >= held.epoch_start) epoch->push_back(e);
+    }
+  }
+  epoch->insert(epoch->end(), fresh.begin() + static_cast<std::ptrdiff_t>(replay_from),
+                fresh.end());
+  if (auto f = CheckStartSequence(*epoch, epoch_start)) return f;
+  next->entries = held.entries + fresh.size();
+  next->epoch_start = epoch_start;
+  next->pcrs = std::move(pcrs);
+  next->kept = KeptEntries(*epoch);
+  return std::nullopt;
 }
 
 std::optional<AppraisalFailure> CheckImaEntry(const std::vector<v1::MeasurementLogEntry>& log,

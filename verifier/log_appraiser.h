@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "google/protobuf/repeated_field.h"
+#include "verifier/measurement_state.h"
 #include "verifier/policy_set.h"
 #include "verifier/reference_values.h"
 #include "vigil/v1/attestation.pb.h"
@@ -25,11 +26,13 @@ struct AppraisalFailure {
 /// element is policy-bundle or no-policy-bundle.
 const std::vector<std::string>& StartSequence();
 
-/// Joins `delta` (Evidence.log_entries) onto `log` (the entries the verifier holds for the
-/// current boot): entries already held must be resent unchanged, new ones must follow on.
+/// Joins `delta` (Evidence.log_entries) onto `held` (what the verifier holds of the current
+/// boot's log): entries already held must follow on as before (those `held` keeps must be
+/// resent unchanged; the others are not compared: they were appraised when first sent and only
+/// their replay is kept), and new ones, appended to `*fresh`, must follow on.
 std::optional<AppraisalFailure> ExtendLog(
     const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& delta,
-    std::vector<v1::MeasurementLogEntry>* log);
+    const MeasurementState& held, std::vector<v1::MeasurementLogEntry>* fresh);
 
 /// What the TPM's counters say happened since the AK's previous accepted quote.
 enum class TpmLifecycle {
@@ -46,26 +49,30 @@ enum class TpmLifecycle {
 /// Index of the first entry of the log's current epoch: the last "tpm-restart" entry, or 0.
 size_t EpochStart(const std::vector<v1::MeasurementLogEntry>& log);
 
-/// The measurement-log checks, in order, on the verifier's log of this boot once the delta is
-/// joined (`log`; `held` = how many entries it held before):
+/// The measurement-log checks, in order, on `held` (what the verifier holds of this boot's
+/// log) joined with `fresh` (the entries after it, from ExtendLog):
 ///  1. a "log-mismatch" entry anywhere in the boot's log: NODE_LOG_MISMATCH;
 ///  2. the current epoch must start with an entry the verifier did not hold before when the
 ///     TPM restarted (MEASUREMENT_MISSING), and only then (LOG_REPLAY_MISMATCH);
-///  3. the epoch replays to the quoted measurement PCR (LOG_REPLAY_MISMATCH);
-///  4. every entry of the boot is a reference value of its own event type, or a
-///     policy-bundle record of a bundle `policies` (nullable) holds, or one the verifier
-///     held already (UNKNOWN_MEASUREMENT);
+///  3. the epoch replays to the quoted measurement PCR (LOG_REPLAY_MISMATCH), from the held
+///     replay unless a new epoch starts;
+///  4. every new entry is a reference value of its own event type, or a policy-bundle record
+///     of a bundle `policies` (nullable) holds; every entry `held` keeps is a reference value
+///     still, or a policy-bundle record (UNKNOWN_MEASUREMENT);
 ///  5. after the epoch's last node-start come the rest of StartSequence(), in order
 ///     (MEASUREMENT_MISSING, MEASUREMENT_OUT_OF_ORDER).
+/// On success `*next` is the state to hold once the evidence is accepted, and `*epoch` the
+/// current epoch's entries later checks consult (CheckImaEntry, CheckPolicyBinding): those
+/// `held` keeps of it, then the new ones.
 std::optional<AppraisalFailure> CheckMeasurementLog(
-    const std::vector<v1::MeasurementLogEntry>& log, size_t held,
+    const MeasurementState& held, const std::vector<v1::MeasurementLogEntry>& fresh,
     const std::map<uint32_t, std::string>& pcr_values, uint32_t measurement_pcr,
-    TpmLifecycle lifecycle, const ReferenceValues& reference_values,
-    const PolicySet* policies = nullptr);
+    TpmLifecycle lifecycle, const ReferenceValues& reference_values, const PolicySet* policies,
+    MeasurementState* next, std::vector<v1::MeasurementLogEntry>* epoch);
 
 /// Compares the kernel's IMA entry for the node binary (RuntimeReport.ima, when present and
 /// SHA-256) with the vigil-node-binary record after the last node-start of the current epoch
-/// of `log` (already checked by CheckMeasurementLog): different file hashes are
+/// of `log` (the epoch CheckMeasurementLog checked and returned): different file hashes are
 /// UNKNOWN_MEASUREMENT. Returns a note for the verdict detail otherwise ("" when IMA is
 /// absent).
 std::optional<AppraisalFailure> CheckImaEntry(const std::vector<v1::MeasurementLogEntry>& log,

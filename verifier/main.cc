@@ -35,6 +35,7 @@
 #include "verifier/results/webhook_notifier.h"
 #include "verifier/runtime_appraiser.h"
 #include "verifier/server.h"
+#include "verifier/state_durable_sink.h"
 #include "verifier/store/sqlite_store.h"
 #include "verifier/webhook_feed.h"
 
@@ -75,6 +76,8 @@ struct Verifier {
   vigil::verifier::ResultSink* sink = &discarding_sink;
   std::unique_ptr<vigil::verifier::SqliteStore> store;
   std::unique_ptr<vigil::verifier::NodeRegistry> registry;
+  // What the Attest streams record into: `sink` once the node's appraisal state is durable.
+  std::unique_ptr<vigil::verifier::StateDurableSink> state_sink;
   vigil::verifier::ReferenceValues reference_values;
   vigil::verifier::BootReferenceValues boot_reference_values;
   vigil::verifier::PolicySet policies;
@@ -129,6 +132,7 @@ int OpenStores(const VerifierConfig& config, Verifier* v) {
     return 1;
   }
   v->registry = *std::move(registry);
+  v->state_sink = std::make_unique<vigil::verifier::StateDurableSink>(v->sink, v->registry.get());
   return 0;
 }
 
@@ -299,7 +303,7 @@ void AddAttestation(const VerifierConfig& config, Verifier* v) {
                  std::string(v->renewal_ca.status().message()));
   }
   v->attestation_service = std::make_unique<vigil::verifier::AttestationService>(
-      attestation, v->runtime_appraiser.get(), v->sink);
+      attestation, v->runtime_appraiser.get(), v->state_sink.get());
   v->server_options.services = {v->attestation_service.get()};
 }
 

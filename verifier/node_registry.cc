@@ -4,8 +4,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <map>
+#include <string_view>
+
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "common/digest.h"
 #include "common/status_macros.h"
 #include "common/tpm/tpm_public.h"
 #include "verifier/store/sqlite_util.h"
@@ -29,7 +34,13 @@ CREATE TABLE IF NOT EXISTS enrolled_nodes(
   enrolled_unix_nano INTEGER NOT NULL,
   clock INTEGER,
   reset_count INTEGER,
-  restart_count INTEGER);
+  restart_count INTEGER,
+  qualified_signer BLOB,
+  srk_public BLOB,
+  ak_qualified_name BLOB,
+  log_entries INTEGER,
+  log_epoch_start INTEGER,
+  log_pcrs BLOB);
 CREATE TABLE IF NOT EXISTS node_approvals(
   node_id TEXT PRIMARY KEY,
   approved_unix_nano INTEGER NOT NULL);
@@ -43,8 +54,49 @@ CREATE TABLE IF NOT EXISTS node_measurement_log(
   PRIMARY KEY(node_id, recnum));
 )sql";
 
+// Columns later versions added to enrolled_nodes, added to a file an earlier one created.
+constexpr const char* kAddedColumns[][2] = {
+    {"qualified_signer", "BLOB"}, {"srk_public", "BLOB"},         {"ak_qualified_name", "BLOB"},
+    {"log_entries", "INTEGER"},   {"log_epoch_start", "INTEGER"}, {"log_pcrs", "BLOB"}};
+
 absl::Status SqlError(sqlite3* db, absl::string_view what) {
   return sqlite::Error(db, absl::StrCat("node registry: ", what));
+}
+
+absl::Status AddMissingColumns(sqlite3* db) {
+  ASSIGN_OR_RETURN(Stmt info, Prepare(db, "PRAGMA table_info(enrolled_nodes)"));
+  std::set<std::string> have;
+  while (sqlite3_step(info.get()) == SQLITE_ROW) have.insert(ColumnBytes(info.get(), 1));
+  for (const auto& [name, type] : kAddedColumns) {
+    if (have.count(name) != 0) continue;
+    RETURN_IF_ERROR(Exec(
+        db, absl::StrCat("ALTER TABLE enrolled_nodes ADD COLUMN ", name, " ", type, ";").c_str()));
+  }
+  return absl::OkStatus();
+}
+
+// log_pcrs: per PCR of the current epoch's replay, its index (4 bytes, big endian) and value.
+std::string EncodePcrs(const std::map<uint32_t, Sha256Digest>& pcrs) {
+  std::string out;
+  for (const auto& [index, value] : pcrs) {
+    out += {static_cast<char>(index >> 24), static_cast<char>(index >> 16),
+            static_cast<char>(index >> 8), static_cast<char>(index)};
+    out += DigestBytes(value);
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<uint32_t, Sha256Digest>> DecodePcrs(std::string_view bytes) {
+  constexpr size_t kRecord = 4 + 32;
+  if (bytes.size() % kRecord != 0) return absl::DataLossError("log_pcrs has a partial record");
+  std::map<uint32_t, Sha256Digest> out;
+  for (size_t at = 0; at < bytes.size(); at += kRecord) {
+    const auto* p = reinterpret_cast<const uint8_t*>(bytes.data() + at);
+    const uint32_t index =
+        (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+    std::copy(p + 4, p + kRecord, out[index].begin());
+  }
+  return out;
 }
 
 absl::StatusOr<std::shared_ptr<NodeState>> MakeState(EnrolledNode node) {
@@ -64,11 +116,12 @@ absl::StatusOr<std::unique_ptr<NodeRegistry>> NodeRegistry::Open(const std::stri
   ASSIGN_OR_RETURN(sqlite::Db opened, sqlite::OpenPrivate(db_path, open_options));
   sqlite3* db = opened.get();
   std::unique_ptr<NodeRegistry> registry(new NodeRegistry(opened.release()));
-  // WAL + synchronous=NORMAL: a commit appends to the WAL without fsync; durable at the
-  // next checkpoint. Enrollment state is re-derivable by re-enrolling; clocks are advisory
-  // floors, so losing the last second of them after a power cut is acceptable.
-  RETURN_IF_ERROR(Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
+  // WAL + synchronous=FULL: each commit is fsynced. Appraisal state is acknowledged to nodes
+  // (the log entries the verifier holds) and guards against replay (the clock triple), so it
+  // must survive a crash or power cut once acknowledged; commits are grouped (see Flush).
+  RETURN_IF_ERROR(Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
   RETURN_IF_ERROR(Exec(db, kSchema));
+  RETURN_IF_ERROR(AddMissingColumns(db));
   RETURN_IF_ERROR(registry->Load());
   registry->writer_ = std::thread([r = registry.get()] { r->WriterLoop(); });
   return registry;
@@ -90,12 +143,16 @@ absl::Status NodeRegistry::Load() {
   ASSIGN_OR_RETURN(Stmt nodes, Prepare(db_,
                                        "SELECT node_id, ek_public, ak_public, ak_name, "
                                        "enrolled_unix_nano, clock, reset_count, "
-                                       "restart_count FROM enrolled_nodes"));
+                                       "restart_count, qualified_signer, srk_public, "
+                                       "ak_qualified_name, log_entries, log_epoch_start, "
+                                       "log_pcrs FROM enrolled_nodes"));
   ASSIGN_OR_RETURN(Stmt log, Prepare(db_,
                                      "SELECT recnum, pcr, digest, event_type, content FROM "
                                      "node_measurement_log WHERE node_id = ? ORDER BY recnum"));
   // Build every node's state first, then publish: mu_ is never held while a node's mu is taken.
   std::vector<std::shared_ptr<NodeState>> loaded;
+  std::vector<std::string> signers;   // loaded[i]'s qualified signer ("" when not known yet)
+  std::vector<std::string> upgraded;  // whole logs to rewrite as bounded state
   while (sqlite3_step(nodes.get()) == SQLITE_ROW) {
     EnrolledNode n;
     n.node_id = ColumnBytes(nodes.get(), 0);
@@ -103,6 +160,8 @@ absl::Status NodeRegistry::Load() {
     n.ak_public = ColumnBytes(nodes.get(), 2);
     n.ak_name = ColumnBytes(nodes.get(), 3);
     n.enrolled = absl::FromUnixNanos(sqlite3_column_int64(nodes.get(), 4));
+    n.srk_public = ColumnBytes(nodes.get(), 9);
+    n.ak_qualified_name = ColumnBytes(nodes.get(), 10);
     auto state = MakeState(n);
     if (!state.ok()) {
       spdlog::error("node registry: node {} has an unusable AK, skipped: {}", n.node_id,
@@ -116,8 +175,13 @@ absl::Status NodeRegistry::Load() {
                      static_cast<uint32_t>(sqlite3_column_int64(nodes.get(), 6)),
                      static_cast<uint32_t>(sqlite3_column_int64(nodes.get(), 7))};
     }
+    // The qualified name computed at enrollment wins over a pin of an earlier binding.
+    (*state)->qualified_signer =
+        n.ak_qualified_name.empty() ? ColumnBytes(nodes.get(), 8) : n.ak_qualified_name;
+    signers.push_back((*state)->qualified_signer);
     sqlite3_reset(log.get());
     BindText(log.get(), 1, n.node_id);
+    std::vector<v1::MeasurementLogEntry> rows;
     while (sqlite3_step(log.get()) == SQLITE_ROW) {
       v1::MeasurementLogEntry e;
       e.set_recnum(static_cast<uint64_t>(sqlite3_column_int64(log.get(), 0)));
@@ -125,24 +189,56 @@ absl::Status NodeRegistry::Load() {
       e.set_digest(ColumnBytes(log.get(), 2));
       e.set_event_type(ColumnBytes(log.get(), 3));
       e.set_content(ColumnBytes(log.get(), 4));
-      (*state)->log.push_back(std::move(e));
+      rows.push_back(std::move(e));
+    }
+    MeasurementState& m = (*state)->measurements;
+    if (sqlite3_column_type(nodes.get(), 11) != SQLITE_NULL) {
+      m.entries = static_cast<uint64_t>(sqlite3_column_int64(nodes.get(), 11));
+      m.epoch_start = static_cast<uint64_t>(sqlite3_column_int64(nodes.get(), 12));
+      absl::StatusOr<std::map<uint32_t, Sha256Digest>> pcrs =
+          DecodePcrs(ColumnBytes(nodes.get(), 13));
+      m.pcrs = pcrs.ok() ? *std::move(pcrs) : std::map<uint32_t, Sha256Digest>();
+      m.kept = std::move(rows);
+      if (!pcrs.ok()) {
+        // Held nothing: the node is told so and sends its whole log again.
+        spdlog::error("node registry: node {} measurement state unreadable ({}); it starts over",
+                      n.node_id, pcrs.status().ToString());
+        m = MeasurementState();
+      }
+    } else if (!rows.empty()) {
+      // Written by a version that kept logs whole: keep only what appraisal needs.
+      absl::StatusOr<MeasurementState> from_log = MeasurementState::FromLog(rows);
+      if (from_log.ok()) {
+        m = *std::move(from_log);
+      } else {
+        spdlog::error("node registry: node {} measurement log unreadable ({}); it starts over",
+                      n.node_id, from_log.status().ToString());
+      }
+      upgraded.push_back(n.node_id);
     }
     loaded.push_back(*state);
   }
   ASSIGN_OR_RETURN(Stmt approvals, Prepare(db_, "SELECT node_id FROM node_approvals"));
   absl::MutexLock lock(&mu_);
-  for (const auto& state : loaded) {
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    const auto& state = loaded[i];
     node_by_ak_[state->node().ak_name] = state->node().node_id;
+    if (!signers[i].empty()) node_by_ak_[signers[i]] = state->node().node_id;
     nodes_[state->node().node_id] = state;
   }
   while (sqlite3_step(approvals.get()) == SQLITE_ROW) {
     approved_.insert(ColumnBytes(approvals.get(), 0));
   }
+  dirty_.insert(upgraded.begin(), upgraded.end());
   return absl::OkStatus();
 }
 
 absl::Status NodeRegistry::Bind(const EnrolledNode& node) {
   ASSIGN_OR_RETURN(std::shared_ptr<NodeState> state, MakeState(node));
+  {
+    absl::MutexLock node_lock(&state->mu);
+    state->qualified_signer = node.ak_qualified_name;
+  }
   {
     absl::MutexLock db_lock(&db_mu_);
     RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
@@ -152,13 +248,16 @@ absl::Status NodeRegistry::Bind(const EnrolledNode& node) {
     if (sqlite3_step(del.get()) != SQLITE_DONE) return SqlError(db_, "delete log");
     ASSIGN_OR_RETURN(Stmt ins, Prepare(db_,
                                        "INSERT OR REPLACE INTO enrolled_nodes(node_id, "
-                                       "ek_public, ak_public, ak_name, enrolled_unix_nano) "
-                                       "VALUES(?, ?, ?, ?, ?)"));
+                                       "ek_public, ak_public, ak_name, enrolled_unix_nano, "
+                                       "srk_public, ak_qualified_name) "
+                                       "VALUES(?, ?, ?, ?, ?, ?, ?)"));
     BindText(ins.get(), 1, node.node_id);
     BindBlob(ins.get(), 2, node.ek_public);
     BindBlob(ins.get(), 3, node.ak_public);
     BindBlob(ins.get(), 4, node.ak_name);
     sqlite3_bind_int64(ins.get(), 5, absl::ToUnixNanos(node.enrolled));
+    if (!node.srk_public.empty()) BindBlob(ins.get(), 6, node.srk_public);
+    if (!node.ak_qualified_name.empty()) BindBlob(ins.get(), 7, node.ak_qualified_name);
     if (sqlite3_step(ins.get()) != SQLITE_DONE) return SqlError(db_, "insert node");
     RETURN_IF_ERROR(Exec(db_, "COMMIT"));
     std::move(rollback).Cancel();
@@ -171,8 +270,13 @@ absl::Status NodeRegistry::Bind(const EnrolledNode& node) {
                    node.node_id);
     }
     node_by_ak_.erase(it->second->node().ak_name);
+    // The old binding's qualified name (computed or pinned) no longer names this node.
+    for (auto n = node_by_ak_.begin(); n != node_by_ak_.end();) {
+      n = n->second == node.node_id ? node_by_ak_.erase(n) : std::next(n);
+    }
   }
   node_by_ak_[node.ak_name] = node.node_id;
+  if (!node.ak_qualified_name.empty()) node_by_ak_[node.ak_qualified_name] = node.node_id;
   nodes_[node.node_id] = std::move(state);
   dirty_.erase(node.node_id);
   return absl::OkStatus();
@@ -247,9 +351,27 @@ void NodeRegistry::MarkDirty(const std::string& node_id) {
   dirty_.insert(node_id);
 }
 
+void NodeRegistry::PersistThen(const std::string& node_id, std::function<void(absl::Status)> done) {
+  {
+    absl::MutexLock lock(&mu_);
+    // Marked: the next commit takes it. Being written: the commit under way has it as of
+    // this call (it was marked before the commit took it).
+    if (dirty_.count(node_id) != 0) {
+      waiters_.emplace_back(started_commits_ + 1, std::move(done));
+      return;
+    }
+    if (in_flight_.count(node_id) != 0) {
+      waiters_.emplace_back(started_commits_, std::move(done));
+      return;
+    }
+  }
+  done(absl::OkStatus());
+}
+
 absl::Status NodeRegistry::Flush() {
+  absl::MutexLock flush_lock(&flush_mu_);
   std::vector<std::shared_ptr<NodeState>> states;
-  std::set<std::string> taken;
+  uint64_t commit = 0;
   {
     absl::MutexLock lock(&mu_);
     for (const std::string& id : dirty_) {
@@ -257,69 +379,94 @@ absl::Status NodeRegistry::Flush() {
       if (it != nodes_.end()) states.push_back(it->second);
     }
     // Taken now so a node marked again while this writes is written again next time.
-    taken.swap(dirty_);
+    in_flight_.swap(dirty_);
+    dirty_.clear();
+    commit = ++started_commits_;
   }
-  if (states.empty()) return absl::OkStatus();
-  absl::Status st = [&]() -> absl::Status {
-    absl::MutexLock db_lock(&db_mu_);
-    RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
-    absl::Cleanup rollback = [this] { (void)Exec(db_, "ROLLBACK"); };
-    ASSIGN_OR_RETURN(Stmt clock, Prepare(db_,
-                                         "UPDATE enrolled_nodes SET clock = ?, reset_count = "
-                                         "?, restart_count = ? WHERE node_id = ? AND "
-                                         "ak_name = ?"));
-    ASSIGN_OR_RETURN(Stmt del, Prepare(db_, "DELETE FROM node_measurement_log WHERE node_id = ?"));
-    ASSIGN_OR_RETURN(Stmt ins, Prepare(db_,
-                                       "INSERT INTO node_measurement_log(node_id, recnum, pcr, "
-                                       "digest, event_type, content) VALUES(?, ?, ?, ?, ?, ?)"));
-    for (const auto& state : states) {
-      const std::string& id = state->node().node_id;
-      absl::MutexLock node_lock(&state->mu);
-      if (!state->last_clock.has_value()) continue;
-      sqlite3_reset(clock.get());
-      sqlite3_bind_int64(clock.get(), 1, static_cast<int64_t>(state->last_clock->clock));
-      sqlite3_bind_int64(clock.get(), 2, state->last_clock->reset_count);
-      sqlite3_bind_int64(clock.get(), 3, state->last_clock->restart_count);
-      BindText(clock.get(), 4, id);
-      BindBlob(clock.get(), 5, state->node().ak_name);
-      if (sqlite3_step(clock.get()) != SQLITE_DONE) return SqlError(db_, "update clock");
-      // The log is a handful of entries per boot: rewrite it whole.
-      sqlite3_reset(del.get());
-      BindText(del.get(), 1, id);
-      if (sqlite3_step(del.get()) != SQLITE_DONE) return SqlError(db_, "delete log");
-      for (const v1::MeasurementLogEntry& e : state->log) {
-        sqlite3_reset(ins.get());
-        BindText(ins.get(), 1, id);
-        sqlite3_bind_int64(ins.get(), 2, static_cast<int64_t>(e.recnum()));
-        sqlite3_bind_int64(ins.get(), 3, e.pcr());
-        BindBlob(ins.get(), 4, e.digest());
-        BindText(ins.get(), 5, e.event_type());
-        BindText(ins.get(), 6, e.content());
-        if (sqlite3_step(ins.get()) != SQLITE_DONE) return SqlError(db_, "insert log");
-      }
-    }
-    RETURN_IF_ERROR(Exec(db_, "COMMIT"));
-    std::move(rollback).Cancel();
-    return absl::OkStatus();
-  }();
-  if (!st.ok()) {
-    // Nothing was written: the nodes stay dirty for the next attempt.
+  absl::Status st = states.empty() ? absl::OkStatus() : WriteStates(states);
+  std::vector<std::function<void(absl::Status)>> done;
+  {
     absl::MutexLock lock(&mu_);
-    dirty_.merge(taken);
+    // Nothing was written on failure: the nodes stay marked for the next attempt.
+    if (!st.ok()) dirty_.merge(in_flight_);
+    in_flight_.clear();
+    auto first_later = std::stable_partition(waiters_.begin(), waiters_.end(),
+                                             [commit](const auto& w) { return w.first <= commit; });
+    for (auto it = waiters_.begin(); it != first_later; ++it) done.push_back(std::move(it->second));
+    waiters_.erase(waiters_.begin(), first_later);
   }
+  for (auto& d : done) d(st);
   return st;
+}
+
+absl::Status NodeRegistry::WriteStates(const std::vector<std::shared_ptr<NodeState>>& states) {
+  absl::MutexLock db_lock(&db_mu_);
+  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+  absl::Cleanup rollback = [this] { (void)Exec(db_, "ROLLBACK"); };
+  ASSIGN_OR_RETURN(Stmt clock, Prepare(db_,
+                                       "UPDATE enrolled_nodes SET clock = ?, reset_count = "
+                                       "?, restart_count = ?, qualified_signer = ?, "
+                                       "log_entries = ?, log_epoch_start = ?, log_pcrs = ? "
+                                       "WHERE node_id = ? AND ak_name = ?"));
+  ASSIGN_OR_RETURN(Stmt del, Prepare(db_, "DELETE FROM node_measurement_log WHERE node_id = ?"));
+  ASSIGN_OR_RETURN(Stmt ins, Prepare(db_,
+                                     "INSERT INTO node_measurement_log(node_id, recnum, pcr, "
+                                     "digest, event_type, content) VALUES(?, ?, ?, ?, ?, ?)"));
+  for (const auto& state : states) {
+    const std::string& id = state->node().node_id;
+    absl::MutexLock node_lock(&state->mu);
+    if (!state->last_clock.has_value()) continue;
+    sqlite3_reset(clock.get());
+    sqlite3_bind_int64(clock.get(), 1, static_cast<int64_t>(state->last_clock->clock));
+    sqlite3_bind_int64(clock.get(), 2, state->last_clock->reset_count);
+    sqlite3_bind_int64(clock.get(), 3, state->last_clock->restart_count);
+    BindBlob(clock.get(), 4, state->qualified_signer);
+    const MeasurementState& m = state->measurements;
+    sqlite3_bind_int64(clock.get(), 5, static_cast<int64_t>(m.entries));
+    sqlite3_bind_int64(clock.get(), 6, static_cast<int64_t>(m.epoch_start));
+    BindBlob(clock.get(), 7, EncodePcrs(m.pcrs));
+    BindText(clock.get(), 8, id);
+    BindBlob(clock.get(), 9, state->node().ak_name);
+    if (sqlite3_step(clock.get()) != SQLITE_DONE) return SqlError(db_, "update clock");
+    sqlite3_reset(del.get());
+    BindText(del.get(), 1, id);
+    if (sqlite3_step(del.get()) != SQLITE_DONE) return SqlError(db_, "delete log");
+    // A handful of rows (MeasurementState::kept), rewritten whole.
+    for (const v1::MeasurementLogEntry& e : m.kept) {
+      sqlite3_reset(ins.get());
+      BindText(ins.get(), 1, id);
+      sqlite3_bind_int64(ins.get(), 2, static_cast<int64_t>(e.recnum()));
+      sqlite3_bind_int64(ins.get(), 3, e.pcr());
+      BindBlob(ins.get(), 4, e.digest());
+      BindText(ins.get(), 5, e.event_type());
+      BindText(ins.get(), 6, e.content());
+      if (sqlite3_step(ins.get()) != SQLITE_DONE) return SqlError(db_, "insert log");
+    }
+  }
+  RETURN_IF_ERROR(Exec(db_, "COMMIT"));
+  std::move(rollback).Cancel();
+  return absl::OkStatus();
 }
 
 void NodeRegistry::WriterLoop() {
   while (true) {
     {
       absl::MutexLock lock(&mu_);
-      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-      mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Seconds(1));
+      // Group commit: wakes as soon as a node is marked; whatever is marked while a commit
+      // runs goes into the next one.
+      auto due = [this]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !dirty_.empty(); };
+      mu_.Await(absl::Condition(&due));
       if (stopping_) return;
     }
     if (absl::Status st = Flush(); !st.ok()) {
       spdlog::error("node registry: writing appraisal state: {}", st.ToString());
+      // The database refused (full disk, I/O error): waiters got the error; retry shortly
+      // rather than spin.
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Seconds(1));
+      if (stopping_) return;
     }
   }
 }

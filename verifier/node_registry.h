@@ -1,12 +1,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -14,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/openssl_util.h"
+#include "verifier/measurement_state.h"
 #include "vigil/v1/attestation.pb.h"
 
 struct sqlite3;
@@ -30,6 +33,14 @@ struct EnrolledNode {
   /// The AK's TPM name (nameAlg || digest; no TPM2B size prefix).
   std::string ak_name;
   absl::Time enrolled;
+  /// Marshalled TPM2B_PUBLIC of the storage root key the AK was created under ("" for a node
+  /// enrolled without one: see ak_qualified_name).
+  std::string srk_public = {};
+  /// The AK's qualified name computed at enrollment from the SRK's (nameAlg || digest, no
+  /// size prefix): every quote's qualifiedSigner must equal it. "" when the node enrolled
+  /// without its SRK: its first accepted quote's qualifiedSigner is pinned instead
+  /// (NodeState::qualified_signer) until it enrolls again.
+  std::string ak_qualified_name = {};
 };
 
 /// TPMS_CLOCK_INFO of an AK's latest accepted quote.
@@ -40,8 +51,10 @@ struct QuoteClock {
 };
 
 /// The verifier's appraisal state for one enrolled node: its binding, its AK parsed once,
-/// and (under `mu`) the clock of the AK's last accepted quote and the measurement log the
-/// verifier holds. Appraisals of one node serialize on `mu`.
+/// and (under `mu`) the clock of the AK's last accepted quote, the qualified-signer pin and
+/// what the verifier holds of the measurement log. Appraisals of one node serialize on `mu`.
+/// Further per-node appraisal state goes here as members under `mu`, persisted by
+/// NodeRegistry::WriteStates and read back by NodeRegistry::Load.
 class NodeState {
  public:
   NodeState(EnrolledNode node, EvpPkeyPtr ak_key)
@@ -53,10 +66,17 @@ class NodeState {
 
   absl::Mutex mu;
   std::optional<QuoteClock> last_clock ABSL_GUARDED_BY(mu);
-  /// The AK's qualified name as its TPM reports it in quotes (TPMS_ATTEST.qualifiedSigner),
-  /// pinned at the first accepted quote; empty until then. Kept in memory only.
+  /// The AK's qualified name every quote's TPMS_ATTEST.qualifiedSigner must equal: the one
+  /// computed at enrollment (EnrolledNode::ak_qualified_name), or, for a node enrolled
+  /// without its SRK, the one of its first accepted quote (persisted with the clock; empty
+  /// until then).
   std::string qualified_signer ABSL_GUARDED_BY(mu);
-  std::vector<v1::MeasurementLogEntry> log ABSL_GUARDED_BY(mu);
+  /// What the verifier holds of the node's measurement log for the current boot (bounded).
+  MeasurementState measurements ABSL_GUARDED_BY(mu);
+
+  /// How many measurement-log entries of the current boot the verifier holds: the record
+  /// number the node sends entries from next.
+  uint64_t log_entries() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return measurements.entries; }
 
  private:
   const EnrolledNode node_;
@@ -64,9 +84,12 @@ class NodeState {
 };
 
 /// Enrolled nodes, operator approvals and per-AK appraisal state, persisted in SQLite (WAL,
-/// synchronous=NORMAL) and served from memory. Enrollment and approvals write through;
-/// appraisal state is written behind by a background thread (every second and on
-/// destruction), so the per-report path never touches the disk. Thread-safe.
+/// synchronous=FULL) and served from memory. Enrollment and approvals write through.
+/// Appraisal state (clock triple, qualified-signer pin, measurement log) is group-committed
+/// by a background writer: every node marked since the previous commit goes into one
+/// transaction (one fsync), and PersistThen reports when a node's state as of the call is on
+/// stable storage, so the Attest stream acknowledges nothing the registry could lose.
+/// Thread-safe.
 class NodeRegistry {
  public:
   /// Opens (creating tables as needed) the database at `db_path` (":memory:" for none) and
@@ -101,14 +124,22 @@ class NodeRegistry {
   /// Every approved node_id, ordered.
   std::vector<std::string> ListApproved() const;
 
-  /// Marks `node_id`'s clock and log as changed; the writer persists them soon.
+  /// Marks `node_id`'s appraisal state as changed; the writer commits it at once (grouped
+  /// with every other node marked meanwhile).
   void MarkDirty(const std::string& node_id);
-  /// Writes every changed node's clock and log now.
+  /// Calls `done` once `node_id`'s appraisal state as of this call is committed (OK), or its
+  /// commit failed (the error; the node stays marked and is written again), from the writer's
+  /// thread or, when nothing of the node's is pending, at once on the caller's. `done` must
+  /// not block.
+  void PersistThen(const std::string& node_id, std::function<void(absl::Status)> done);
+  /// Writes every changed node's appraisal state now.
   absl::Status Flush();
 
  private:
   explicit NodeRegistry(sqlite3* db);
   absl::Status Load();
+  // One transaction writing `states`' appraisal state.
+  absl::Status WriteStates(const std::vector<std::shared_ptr<NodeState>>& states);
   void WriterLoop();
 
   sqlite3* const db_;
@@ -119,6 +150,12 @@ class NodeRegistry {
   std::unordered_map<std::string, std::string> node_by_ak_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> approved_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> dirty_ ABSL_GUARDED_BY(mu_);
+  // Group commit: Flush calls take turns (flush_mu_); the n-th takes dirty_ into in_flight_
+  // and, once committed, completes the waiters for commits up to n.
+  absl::Mutex flush_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
+  uint64_t started_commits_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::pair<uint64_t, std::function<void(absl::Status)>>> waiters_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread writer_;
 };

@@ -130,7 +130,7 @@ uint64_t QuoteAppraiser::LogEntriesAcknowledged(const std::string& node_id) cons
   std::shared_ptr<NodeState> state = registry_->Find(node_id);
   if (state == nullptr) return 0;
   absl::MutexLock lock(&state->mu);
-  return state->log.size();
+  return state->log_entries();
 }
 
 std::optional<Failure> QuoteAppraiser::CheckSignedQuote(const AppraisalInput& input,
@@ -159,12 +159,19 @@ std::optional<Failure> QuoteAppraiser::CheckSignedQuote(const AppraisalInput& in
   if (attest.type != TPM2_ST_ATTEST_QUOTE) {
     return Failure{v1::ATTEST_TYPE_INVALID, "TPMS_ATTEST.type is not TPM_ST_ATTEST_QUOTE"};
   }
-  // qualifiedSigner is the AK's qualified name (H(parent's QN || name)), which the public
-  // area alone does not determine: it must have the AK name's algorithm and size, and equal
-  // the one pinned at the AK's first accepted quote.
-  if (signer.size() != ak_name.size() ||
-      signer.substr(0, 2) != std::string_view(ak_name).substr(0, 2) ||
-      (!pinned.empty() && signer != pinned)) {
+  // qualifiedSigner is the AK's qualified name (H(parent's QN || name)): it must equal the
+  // one computed at enrollment from the node's SRK, or, for a node enrolled without its SRK,
+  // have the AK name's algorithm and size and equal the one pinned at the AK's first
+  // accepted quote (persisted like the clock).
+  if (!state.node().ak_qualified_name.empty()) {
+    if (signer != state.node().ak_qualified_name) {
+      return Failure{v1::QUALIFIED_SIGNER_MISMATCH,
+                     "qualifiedSigner is not the AK's qualified name under the SRK it enrolled "
+                     "with: the quoting key is not that AK under that parent"};
+    }
+  } else if (signer.size() != ak_name.size() ||
+             signer.substr(0, 2) != std::string_view(ak_name).substr(0, 2) ||
+             (!pinned.empty() && signer != pinned)) {
     return Failure{v1::QUALIFIED_SIGNER_MISMATCH, "qualifiedSigner is not the node's AK"};
   }
   const Sha256Digest expected_extra =
@@ -177,8 +184,8 @@ std::optional<Failure> QuoteAppraiser::CheckSignedQuote(const AppraisalInput& in
 
 std::optional<Failure> QuoteAppraiser::AppraiseLog(
     const v1::Evidence& evidence, const TPMS_CLOCK_INFO& clock, const NodeState& state,
-    const std::map<uint32_t, std::string>& pcr_values,
-    std::vector<v1::MeasurementLogEntry>* log) const {
+    const std::map<uint32_t, std::string>& pcr_values, MeasurementState* next,
+    std::vector<v1::MeasurementLogEntry>* epoch) const {
   const std::optional<QuoteClock>& prev = state.last_clock;
   TpmLifecycle lifecycle = TpmLifecycle::kUnknownOrReset;
   if (prev.has_value() && clock.resetCount == prev->reset_count) {
@@ -186,12 +193,14 @@ std::optional<Failure> QuoteAppraiser::AppraiseLog(
         clock.restartCount > prev->restart_count ? TpmLifecycle::kRestarted : TpmLifecycle::kSame;
   }
   // A new TPM reset (a reboot) starts a new measurement log from record 0.
-  log->clear();
-  if (lifecycle != TpmLifecycle::kUnknownOrReset || !prev.has_value()) *log = state.log;
-  const size_t held = log->size();
-  if (auto f = ExtendLog(evidence.log_entries(), log)) return f;
-  return CheckMeasurementLog(*log, held, pcr_values, options_.measurement_pcr, lifecycle,
-                             *reference_values_, policies_);
+  static const MeasurementState kNothingHeld;
+  const MeasurementState& held = lifecycle != TpmLifecycle::kUnknownOrReset || !prev.has_value()
+                                     ? state.measurements
+                                     : kNothingHeld;
+  std::vector<v1::MeasurementLogEntry> fresh;
+  if (auto f = ExtendLog(evidence.log_entries(), held, &fresh)) return f;
+  return CheckMeasurementLog(held, fresh, pcr_values, options_.measurement_pcr, lifecycle,
+                             *reference_values_, policies_, next, epoch);
 }
 
 std::optional<Failure> QuoteAppraiser::AppraiseBoot(
@@ -215,10 +224,10 @@ std::optional<Failure> QuoteAppraiser::AppraiseBoot(
 }
 
 void QuoteAppraiser::Advance(const std::string& node_id, const TPMS_CLOCK_INFO& clock,
-                             std::string_view signer, std::vector<v1::MeasurementLogEntry> log,
+                             std::string_view signer, MeasurementState measurements,
                              NodeState& state) {
   state.last_clock = QuoteClock{clock.clock, clock.resetCount, clock.restartCount};
-  state.log = std::move(log);
+  state.measurements = std::move(measurements);
   if (state.qualified_signer.empty()) {
     state.qualified_signer = std::string(signer);
     registry_->RecordQualifiedSigner(node_id, state.qualified_signer);
@@ -260,8 +269,10 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
     return reject(*f);
   }
   if (auto f = CheckClock(attest->clockInfo, state->last_clock)) return reject(*f);
-  std::vector<v1::MeasurementLogEntry> log;
-  if (auto f = AppraiseLog(evidence, attest->clockInfo, *state, pcr_values, &log)) {
+  MeasurementState measurements;
+  std::vector<v1::MeasurementLogEntry> epoch;
+  if (auto f =
+          AppraiseLog(evidence, attest->clockInfo, *state, pcr_values, &measurements, &epoch)) {
     return reject(*f);
   }
   std::string detail_note;
@@ -272,19 +283,19 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   v1::RuntimeReport report;
   report.ParseFromString(evidence.payload());  // parsed above: it is a RuntimeReport
   std::string ima_note;
-  if (auto f = CheckImaEntry(log, report.ima(), &ima_note)) return reject(*f);
+  if (auto f = CheckImaEntry(epoch, report.ima(), &ima_note)) return reject(*f);
   if (!ima_note.empty()) absl::StrAppend(&detail_note, "; ", ima_note);
   BoundPolicy bound;
-  if (auto f = CheckPolicyBinding(log, report.policy_digest(), *input.challenge, *reference_values_,
-                                  policies_, &bound)) {
+  if (auto f = CheckPolicyBinding(epoch, report.policy_digest(), *input.challenge,
+                                  *reference_values_, policies_, &bound)) {
     return reject(*f);
   }
   verdict.set_policy_digest(bound.sha256);
   for (std::string& id : bound.policy_ids) verdict.add_policy_ids(std::move(id));
 
   Advance(input.node_id, attest->clockInfo,
-          Bytes(attest->qualifiedSigner.name, attest->qualifiedSigner.size), std::move(log),
-          *state);
+          Bytes(attest->qualifiedSigner.name, attest->qualifiedSigner.size),
+          std::move(measurements), *state);
   if (attest->clockInfo.safe != kClockSafe) {
     // Nonces keep the evidence fresh; what safe = NO weakens is the clock's monotonicity, so
     // the evidence is accepted (the state above advances) but not affirmed.

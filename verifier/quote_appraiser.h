@@ -28,8 +28,9 @@ namespace vigil::verifier {
 /// CLOCK_UNSAFE when the quote says the TPM clock is not safe. The report must be measured
 /// under a policy bundle the challenge accepts (POLICY_DIGEST_MISMATCH otherwise; see
 /// CheckPolicyBinding). On success the AK's clock and
-/// the node's measurement log advance (in memory at once, on disk soon after). Per node,
-/// appraisals serialize; different nodes appraise in parallel. Thread-safe.
+/// the node's measurement state advance in memory and are marked for the registry's next
+/// commit (the Attest stream acknowledges only once that commit is durable: StateDurableSink). Per
+/// node, appraisals serialize; different nodes appraise in parallel. Thread-safe.
 class QuoteAppraiser final : public EvidenceAppraiser {
  public:
   struct Options {
@@ -74,20 +75,22 @@ class QuoteAppraiser final : public EvidenceAppraiser {
                                                    const TPMT_SIGNATURE& signature,
                                                    const NodeState& state) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu);
-  // The measurement log as of this evidence in `*log`: the log held for the node (none after
-  // a TPM reset) extended by the evidence's entries, checked against the quoted PCRs.
+  // The measurement state as of this evidence in `*next`: what the verifier holds for the
+  // node (nothing after a TPM reset) joined with the evidence's entries, checked against the
+  // quoted PCRs; `*epoch` the current epoch's entries the later checks consult.
   std::optional<AppraisalFailure> AppraiseLog(const v1::Evidence& evidence,
                                               const TPMS_CLOCK_INFO& clock, const NodeState& state,
                                               const std::map<uint32_t, std::string>& pcr_values,
-                                              std::vector<v1::MeasurementLogEntry>* log) const
+                                              MeasurementState* next,
+                                              std::vector<v1::MeasurementLogEntry>* epoch) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu);
   // The boot PCRs (0-7) against the boot reference values; `*note` says what was affirmed.
   std::optional<AppraisalFailure> AppraiseBoot(const std::map<uint32_t, std::string>& pcr_values,
                                                std::string* note) const;
-  // Accepted: the node's state advances to this quote's clock and `log`, and the first
-  // accepted qualifiedSigner `signer` is pinned.
+  // Accepted: the node's state advances to this quote's clock and `measurements`, and the
+  // first accepted qualifiedSigner `signer` is pinned (for a node enrolled without its SRK).
   void Advance(const std::string& node_id, const TPMS_CLOCK_INFO& clock, std::string_view signer,
-               std::vector<v1::MeasurementLogEntry> log, NodeState& state)
+               MeasurementState measurements, NodeState& state)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu);
 
   NodeRegistry* const registry_;

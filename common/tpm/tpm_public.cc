@@ -130,6 +130,76 @@ absl::StatusOr<std::string> ComputeName(const TpmPublic& pub) {
   return name;
 }
 
+namespace {
+
+// nameAlg (2 bytes, big endian) || H_nameAlg(first || second).
+absl::StatusOr<std::string> AlgPrefixedDigest(TPMI_ALG_HASH alg, std::string_view first,
+                                              std::string_view second) {
+  ASSIGN_OR_RETURN(const EVP_MD* md, DigestForAlg(alg));
+  std::string out(2 + EVP_MD_get_size(md), '\0');
+  out[0] = static_cast<char>(alg >> 8);
+  out[1] = static_cast<char>(alg & 0xff);
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  unsigned int len = 0;
+  if (ctx == nullptr || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), first.data(), first.size()) != 1 ||
+      EVP_DigestUpdate(ctx.get(), second.data(), second.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data() + 2), &len) != 1) {
+    return absl::InternalError("OpenSSL: digest failed");
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> PrimaryQualifiedName(TPM2_HANDLE hierarchy, const TpmPublic& primary) {
+  const std::string handle = {static_cast<char>(hierarchy >> 24),
+                              static_cast<char>(hierarchy >> 16), static_cast<char>(hierarchy >> 8),
+                              static_cast<char>(hierarchy)};
+  ASSIGN_OR_RETURN(std::string name, ComputeName(primary));
+  return AlgPrefixedDigest(primary.area.nameAlg, handle, name);
+}
+
+absl::StatusOr<std::string> ChildQualifiedName(std::string_view parent_qualified_name,
+                                               const TpmPublic& child) {
+  ASSIGN_OR_RETURN(std::string name, ComputeName(child));
+  return AlgPrefixedDigest(child.area.nameAlg, parent_qualified_name, name);
+}
+
+absl::Status CheckStorageParentAttributes(const TpmPublic& parent) {
+  const TPMA_OBJECT attrs = parent.area.objectAttributes;
+  struct Required {
+    TPMA_OBJECT bit;
+    const char* name;
+  };
+  static constexpr Required kRequired[] = {
+      {TPMA_OBJECT_FIXEDTPM, "fixedTPM"},
+      {TPMA_OBJECT_FIXEDPARENT, "fixedParent"},
+      {TPMA_OBJECT_RESTRICTED, "restricted"},
+      {TPMA_OBJECT_DECRYPT, "decrypt"},
+  };
+  for (const Required& r : kRequired) {
+    if ((attrs & r.bit) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("SRK lacks the ", r.name, " attribute"));
+    }
+  }
+  if ((attrs & TPMA_OBJECT_SIGN_ENCRYPT) != 0) {
+    return absl::InvalidArgumentError("SRK has the sign attribute: not a storage key");
+  }
+  TPMI_ALG_SYM_OBJECT symmetric = TPM2_ALG_NULL;
+  if (parent.area.type == TPM2_ALG_RSA) {
+    symmetric = parent.area.parameters.rsaDetail.symmetric.algorithm;
+  } else if (parent.area.type == TPM2_ALG_ECC) {
+    symmetric = parent.area.parameters.eccDetail.symmetric.algorithm;
+  } else {
+    return absl::InvalidArgumentError("SRK is neither RSA nor ECC");
+  }
+  if (symmetric == TPM2_ALG_NULL) {
+    return absl::InvalidArgumentError("SRK has no symmetric algorithm: not a storage key");
+  }
+  return DigestForAlg(parent.area.nameAlg).status();
+}
+
 absl::StatusOr<std::string> UnwrapTpm2bName(std::string_view tpm2b_name) {
   if (tpm2b_name.size() < 2) return absl::InvalidArgumentError("TPM2B_NAME is truncated");
   size_t size = (static_cast<uint8_t>(tpm2b_name[0]) << 8) | static_cast<uint8_t>(tpm2b_name[1]);

@@ -31,6 +31,24 @@ absl::StatusOr<const EVP_MD*> DigestForAlg(TPMI_ALG_HASH alg);
 /// contents of its TPM2B_NAME without the size prefix.
 absl::StatusOr<std::string> ComputeName(const TpmPublic& pub);
 
+/// The qualified name of a primary object created in the hierarchy `hierarchy` (e.g.
+/// TPM2_RH_OWNER) with public area `primary` (TPM 2.0 Part 1, "Qualified Name"): nameAlg ||
+/// H_nameAlg(QN(hierarchy) || Name(primary)), where a hierarchy's qualified name is its
+/// 4-byte handle.
+absl::StatusOr<std::string> PrimaryQualifiedName(TPM2_HANDLE hierarchy, const TpmPublic& primary);
+
+/// The qualified name of object `child` under a parent whose qualified name is
+/// `parent_qualified_name`: nameAlg || H_nameAlg(QN(parent) || Name(child)), nameAlg being
+/// the child's. What TPM2_ReadPublic reports as qualifiedName and a quote as qualifiedSigner.
+absl::StatusOr<std::string> ChildQualifiedName(std::string_view parent_qualified_name,
+                                               const TpmPublic& child);
+
+/// Checks that `parent` is fit to be an AK's storage parent (an SRK): a restricted decryption
+/// key (restricted and decrypt set, sign clear) with a symmetric algorithm, fixedTPM and
+/// fixedParent set (it cannot leave the TPM nor move in its hierarchy), RSA or ECC, nameAlg
+/// SHA-256, SHA-384 or SHA-512.
+absl::Status CheckStorageParentAttributes(const TpmPublic& parent);
+
 /// Strips and checks the 2-byte size prefix of a marshalled TPM2B_NAME.
 absl::StatusOr<std::string> UnwrapTpm2bName(std::string_view tpm2b_name);
 

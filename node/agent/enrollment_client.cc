@@ -85,6 +85,7 @@ absl::StatusOr<NodeIdentity> EnsureEnrolled(const NodeConfig& config, tpm::NodeT
   begin.set_ek_certificate(tpm.ek_certificate_der());
   begin.set_ak_public(tpm.ak_public());
   begin.set_ak_name(tpm.ak_name());
+  begin.set_srk_public(tpm.srk_public());
   begin.set_csr_pem(key_and_csr.csr_pem);
   v1::BeginEnrollmentResponse challenge;
   {

@@ -63,6 +63,19 @@ absl::StatusOr<std::unique_ptr<NodeTpm>> NodeTpm::Open(const Options& options) {
     node->ak_created_ = true;
     saved = std::move(blob);
   }
+  {
+    // The SRK's public area, for the verifier to compute the AK's qualified name from.
+    TPM2B_PUBLIC* srk_public = nullptr;
+    TPM2B_NAME* srk_name = nullptr;
+    TPM2B_NAME* srk_qualified = nullptr;
+    TSS2_RC rc = Esys_ReadPublic(tpm.esys(), srk.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                 &srk_public, &srk_name, &srk_qualified);
+    EsysPtr<TPM2B_PUBLIC> free_public(srk_public);
+    EsysPtr<TPM2B_NAME> free_name(srk_name);
+    EsysPtr<TPM2B_NAME> free_qualified(srk_qualified);
+    if (rc != TSS2_RC_SUCCESS) return TssError(rc, "read SRK public");
+    ASSIGN_OR_RETURN(node->srk_public_, MarshalTPM2B_PUBLIC(*srk_public));
+  }
   srk.Reset();  // the loaded AK no longer needs its parent
   node->ak_blob_ = *saved;
 

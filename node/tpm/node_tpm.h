@@ -47,6 +47,9 @@ class NodeTpm {
   const std::string& ek_certificate_der() const { return ek_certificate_der_; }
   /// Marshalled TPM2B_PUBLIC of the AK.
   const std::string& ak_public() const { return ak_public_; }
+  /// Marshalled TPM2B_PUBLIC of the SRK the AK is loaded under (BeginEnrollmentRequest
+  /// .srk_public).
+  const std::string& srk_public() const { return srk_public_; }
   /// Marshalled TPM2B_NAME of the AK, as the TPM computed it.
   const std::string& ak_name() const { return ak_name_; }
   /// The AK's qualified name (TPM2B_NAME contents, no size prefix) as TPM2_ReadPublic
@@ -83,6 +86,7 @@ class NodeTpm {
   std::string ek_public_;
   std::string ek_certificate_der_;
   std::string ak_public_;
+  std::string srk_public_;
   std::string ak_name_;
   std::string ak_qualified_name_;
   bool ak_created_ = false;

@@ -6,8 +6,11 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <future>
+#include <map>
 #include <string>
 
+#include "common/digest.h"
 #include "common/tpm/software_ak.h"
 #include "tests/testing/temp_dir.h"
 
@@ -59,7 +62,12 @@ TEST_F(NodeRegistryTest, PersistsBindingApprovalClockAndLogAcrossReopen) {
       e.set_digest(std::string(32, '\x11'));
       e.set_event_type("vigil-node-binary");
       e.set_content("/usr/bin/vigil-node");
-      state->log.push_back(e);
+      state->measurements.entries = 7;
+      state->measurements.epoch_start = 2;
+      state->measurements.pcrs[15] = Sha256("pcr 15");
+      state->measurements.pcrs[16] = Sha256("pcr 16");
+      state->measurements.kept.push_back(e);
+      state->qualified_signer = "pinned qualified name";
     }
     (*registry)->MarkDirty(id);
   }  // destruction flushes
@@ -76,8 +84,14 @@ TEST_F(NodeRegistryTest, PersistsBindingApprovalClockAndLogAcrossReopen) {
   EXPECT_EQ(state->last_clock->clock, 12345u);
   EXPECT_EQ(state->last_clock->reset_count, 3u);
   EXPECT_EQ(state->last_clock->restart_count, 2u);
-  ASSERT_EQ(state->log.size(), 1u);
-  EXPECT_EQ(state->log[0].content(), "/usr/bin/vigil-node");
+  EXPECT_EQ(state->measurements.entries, 7u);
+  EXPECT_EQ(state->measurements.epoch_start, 2u);
+  EXPECT_EQ(state->measurements.pcrs,
+            (std::map<uint32_t, Sha256Digest>{{15, Sha256("pcr 15")}, {16, Sha256("pcr 16")}}));
+  ASSERT_EQ(state->measurements.kept.size(), 1u);
+  EXPECT_EQ(state->measurements.kept[0].content(), "/usr/bin/vigil-node");
+  EXPECT_EQ(state->qualified_signer, "pinned qualified name");
+  EXPECT_EQ((*registry)->NodeIdForAk("pinned qualified name"), id);
   EXPECT_TRUE((*registry)->IsApproved(std::string(64, 'b')));
   EXPECT_FALSE((*registry)->IsApproved(id));
   EXPECT_EQ((*registry)->NodeIdForAk(ak_.name), id);
@@ -167,7 +181,8 @@ TEST_F(NodeRegistryTest, FailedFlushKeepsStateForTheNextFlush) {
       e.set_digest(std::string(32, '\x22'));
       e.set_event_type("vigil-node-binary");
       e.set_content("/usr/bin/vigil-node");
-      state->log.push_back(e);
+      state->measurements.entries = 1;
+      state->measurements.kept.push_back(e);
     }
     (*registry)->MarkDirty(id);
     EXPECT_FALSE((*registry)->Flush().ok());
@@ -181,7 +196,132 @@ TEST_F(NodeRegistryTest, FailedFlushKeepsStateForTheNextFlush) {
   absl::MutexLock lock(&state->mu);
   ASSERT_TRUE(state->last_clock.has_value());
   EXPECT_EQ(state->last_clock->clock, 777u);
-  ASSERT_EQ(state->log.size(), 1u);
+  EXPECT_EQ(state->measurements.entries, 1u);
+  ASSERT_EQ(state->measurements.kept.size(), 1u);
+}
+
+// PersistThen reports a node's state only once a commit holds it: another connection to the
+// file sees it from inside the callback. Nothing pending: at once.
+TEST_F(NodeRegistryTest, PersistThenReportsOnlyCommittedState) {
+  const std::string id(64, 'a');
+  auto registry = NodeRegistry::Open(db_);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  ASSERT_TRUE((*registry)->Bind(Node(id, ak_)).ok());
+  bool clean_called = false;
+  (*registry)->PersistThen(id, [&](absl::Status st) {
+    EXPECT_TRUE(st.ok()) << st;
+    clean_called = true;
+  });
+  EXPECT_TRUE(clean_called);
+
+  auto state = (*registry)->Find(id);
+  ASSERT_NE(state, nullptr);
+  for (uint64_t clock = 1; clock <= 20; ++clock) {
+    {
+      absl::MutexLock lock(&state->mu);
+      state->last_clock = QuoteClock{clock, 1, 0};
+      state->measurements.entries = clock;
+    }
+    (*registry)->MarkDirty(id);
+    std::promise<uint64_t> seen;
+    (*registry)->PersistThen(id, [&](absl::Status st) {
+      EXPECT_TRUE(st.ok()) << st;
+      sqlite3* db = nullptr;
+      ASSERT_EQ(sqlite3_open_v2(db_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+      sqlite3_stmt* q = nullptr;
+      ASSERT_EQ(
+          sqlite3_prepare_v2(db, "SELECT clock, log_entries FROM enrolled_nodes", -1, &q, nullptr),
+          SQLITE_OK);
+      ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+      EXPECT_EQ(sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 0));
+      seen.set_value(static_cast<uint64_t>(sqlite3_column_int64(q, 0)));
+      sqlite3_finalize(q);
+      sqlite3_close(db);
+    });
+    EXPECT_GE(seen.get_future().get(), clock);
+  }
+}
+
+// A database from a version that held every node's log whole: it opens with the bounded state
+// (entries, epoch, replay, the start sequence and latest policy record) and is rewritten so.
+TEST_F(NodeRegistryTest, WholeLogOfAnEarlierVersionBecomesBoundedState) {
+  const std::string id(64, 'a');
+  std::vector<v1::MeasurementLogEntry> log;
+  auto add = [&](const std::string& type) {
+    v1::MeasurementLogEntry e;
+    e.set_recnum(log.size());
+    e.set_pcr(15);
+    e.set_digest(std::string(DigestBytes(Sha256(type + std::to_string(log.size())))));
+    e.set_event_type(type);
+    e.set_content("c");
+    log.push_back(e);
+  };
+  for (int boot_start = 0; boot_start < 2; ++boot_start) {
+    if (boot_start == 1) add("tpm-restart");
+    for (const char* type :
+         {"node-start", "vigil-node-binary", "bpf-object", "bpf-program-tags", "policy-bundle"}) {
+      add(type);
+    }
+  }
+  for (int i = 0; i < 50; ++i) add("policy-bundle");
+  {
+    auto registry = NodeRegistry::Open(db_);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    ASSERT_TRUE((*registry)->Bind(Node(id, ak_)).ok());
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "UPDATE enrolled_nodes SET clock = 5, reset_count = 1, "
+                           "restart_count = 1",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    for (const v1::MeasurementLogEntry& e : log) {
+      sqlite3_stmt* s = nullptr;
+      ASSERT_EQ(sqlite3_prepare_v2(db,
+                                   "INSERT INTO node_measurement_log(node_id, recnum, pcr, "
+                                   "digest, event_type, content) VALUES(?, ?, 15, ?, ?, 'c')",
+                                   -1, &s, nullptr),
+                SQLITE_OK);
+      sqlite3_bind_text(s, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+      sqlite3_bind_int64(s, 2, static_cast<int64_t>(e.recnum()));
+      sqlite3_bind_blob(s, 3, e.digest().data(), 32, SQLITE_TRANSIENT);
+      sqlite3_bind_text(s, 4, e.event_type().data(), static_cast<int>(e.event_type().size()),
+                        SQLITE_TRANSIENT);
+      ASSERT_EQ(sqlite3_step(s), SQLITE_DONE);
+      sqlite3_finalize(s);
+    }
+    sqlite3_close(db);
+  }
+  Sha256Digest epoch_pcr{};
+  for (size_t i = 5; i < log.size(); ++i) {
+    epoch_pcr = Sha256Concat({DigestBytes(epoch_pcr), log[i].digest()});
+  }
+  for (int open = 0; open < 2; ++open) {
+    auto registry = NodeRegistry::Open(db_);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    auto state = (*registry)->Find(id);
+    ASSERT_NE(state, nullptr);
+    absl::MutexLock lock(&state->mu);
+    const MeasurementState& m = state->measurements;
+    EXPECT_EQ(m.entries, log.size());
+    EXPECT_EQ(m.epoch_start, 5u);
+    EXPECT_EQ(m.pcrs, (std::map<uint32_t, Sha256Digest>{{15, epoch_pcr}}));
+    ASSERT_EQ(m.kept.size(), 6u);
+    EXPECT_EQ(m.kept[0].recnum(), 6u);
+    EXPECT_EQ(m.kept[0].event_type(), "node-start");
+    EXPECT_EQ(m.kept[5].recnum(), log.size() - 1);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM node_measurement_log", -1, &q, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(q, 0), 6) << "the whole log was rewritten as the kept entries";
+  sqlite3_finalize(q);
+  sqlite3_close(db);
 }
 
 }  // namespace

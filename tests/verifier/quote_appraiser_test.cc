@@ -367,6 +367,73 @@ TEST_F(QuoteAppraiserTest, FailedAppraisalDoesNotAdvanceState) {
   EXPECT_EQ(Appraise(*good_).status(), v1::TRUST_AFFIRMING);
 }
 
+// A node enrolled with its SRK: every quote's qualifiedSigner must be the AK's qualified name
+// computed from that parent. This swtpm's AK was created under the EK (endorsement
+// hierarchy), so a binding that names an owner-hierarchy SRK (another parent, or the EK's
+// public area placed in the owner hierarchy) refuses its quotes, on the first quote already;
+// bound with its true parent's qualified name, the same quote is affirmed.
+TEST_F(QuoteAppraiserTest, RefusesQuoteOfAnAkUnderAnotherParentThanItEnrolledWith) {
+  const std::string d = tpm_->scratch_dir();
+  auto created =
+      Tool(absl::StrCat("tpm2_createprimary -C o -G ecc -c ", d, "/srk.ctx && tpm2_readpublic -c ",
+                        d, "/srk.ctx -o ", d, "/srk.pub && tpm2_flushcontext -t"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto ak = tpm::ParseTpm2bPublic(ReadBytes(d + "/ak.pub"));
+  ASSERT_TRUE(ak.ok()) << ak.status();
+  auto bind = [&](const std::string& parent_public, TPM2_HANDLE hierarchy) {
+    auto parent = tpm::ParseTpm2bPublic(parent_public);
+    ASSERT_TRUE(parent.ok()) << parent.status();
+    ASSERT_TRUE(tpm::CheckStorageParentAttributes(*parent).ok());
+    auto parent_qualified_name = tpm::PrimaryQualifiedName(hierarchy, *parent);
+    ASSERT_TRUE(parent_qualified_name.ok());
+    auto qualified_name = tpm::ChildQualifiedName(*parent_qualified_name, *ak);
+    ASSERT_TRUE(qualified_name.ok());
+    ASSERT_TRUE(registry_
+                    ->Bind({*node_id_, ReadBytes(d + "/ek.pub"), ReadBytes(d + "/ak.pub"),
+                            ReadBytes(d + "/ak.name"), absl::Now(), parent_public, *qualified_name})
+                    .ok());
+  };
+  for (const std::string& parent : {ReadBytes(d + "/srk.pub"), ReadBytes(d + "/ek.pub")}) {
+    ASSERT_NO_FATAL_FAILURE(bind(parent, TPM2_RH_OWNER));
+    ExpectRejected(Appraise(*good_), v1::QUALIFIED_SIGNER_MISMATCH);
+  }
+  ASSERT_NO_FATAL_FAILURE(bind(ReadBytes(d + "/ek.pub"), TPM2_RH_ENDORSEMENT));
+  EXPECT_EQ(Appraise(*good_).status(), v1::TRUST_AFFIRMING);
+}
+
+// A node enrolled without its SRK: the first accepted quote's qualifiedSigner is pinned, and
+// the pin survives a restart of the verifier (it is persisted with the clock).
+TEST_F(QuoteAppraiserTest, PinnedQualifiedSignerSurvivesRegistryReopen) {
+  auto dir = ::vigil::testing::TestTempDir::Create("pin");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string db = dir->path() + "/registry.db";
+  v1::Evidence first = Resigned(*good_, [](TPMS_ATTEST&) {});
+  {
+    auto registry = NodeRegistry::Open(db);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    ASSERT_TRUE(
+        (*registry)->Bind({kSoftNode, "ek", soft_.tpm2b_public, soft_.name, absl::Now()}).ok());
+    registry_ = *std::move(registry);
+    appraiser_ = MakeAppraiser(&references_, nullptr);
+    ASSERT_EQ(AppraiseSoft(first).status(), v1::TRUST_AFFIRMING);
+    ASSERT_TRUE(registry_->Flush().ok());
+    appraiser_.reset();
+    registry_.reset();
+  }
+  auto registry = NodeRegistry::Open(db);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  registry_ = *std::move(registry);
+  appraiser_ = MakeAppraiser(&references_, nullptr);
+  // Same shape as the pinned name, but another value: refused after the restart too.
+  v1::Evidence other = Resigned(*good_, [](TPMS_ATTEST& a) {
+    a.qualifiedSigner.name[5] ^= 0x01;
+    a.clockInfo.clock += 100;
+  });
+  ExpectRejected(AppraiseSoft(other), v1::QUALIFIED_SIGNER_MISMATCH);
+  // And the clock persisted with it: the first quote again is refused as old.
+  ExpectRejected(AppraiseSoft(first), v1::CLOCK_NOT_ADVANCED);
+}
+
 TEST_F(QuoteAppraiserTest, RefusesQualifiedSignerOfWrongShapeOnFirstQuote) {
   v1::Evidence e = Resigned(*good_, [](TPMS_ATTEST& a) { a.qualifiedSigner.size = 20; });
   ExpectRejected(Appraise(kSoftNode, e, ChallengeFor(e)), v1::QUALIFIED_SIGNER_MISMATCH);

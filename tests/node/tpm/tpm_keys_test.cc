@@ -184,6 +184,40 @@ TEST_F(TpmKeysTest, RsaAkByOption) {
   EXPECT_EQ(ak->publicArea.parameters.rsaDetail.keyBits, 2048);
 }
 
+// What the verifier computes from the SRK public area sent at enrollment is exactly what the
+// TPM reports as the AK's qualified name (TPM2_ReadPublic), i.e. what its quotes carry as
+// qualifiedSigner: for an ECC and an RSA AK, and again after the node restarts.
+TEST_F(TpmKeysTest, AkQualifiedNameIsComputedFromTheSrkPublicArea) {
+  for (const char* algorithm : {"ecc", "rsa"}) {
+    SCOPED_TRACE(algorithm);
+    NodeTpm::Options o = Options();
+    o.ak_algorithm = algorithm;
+    o.state_dir = absl::StrCat(state_dir_, "-", algorithm);
+    for (int start = 0; start < 2; ++start) {
+      auto node = NodeTpm::Open(o);
+      ASSERT_TRUE(node.ok()) << node.status();
+      auto srk = vigil::tpm::ParseTpm2bPublic((*node)->srk_public());
+      ASSERT_TRUE(srk.ok()) << srk.status();
+      EXPECT_TRUE(vigil::tpm::CheckStorageParentAttributes(*srk).ok());
+      auto ak = vigil::tpm::ParseTpm2bPublic((*node)->ak_public());
+      ASSERT_TRUE(ak.ok()) << ak.status();
+      auto srk_qualified_name = vigil::tpm::PrimaryQualifiedName(TPM2_RH_OWNER, *srk);
+      ASSERT_TRUE(srk_qualified_name.ok()) << srk_qualified_name.status();
+      auto computed = vigil::tpm::ChildQualifiedName(*srk_qualified_name, *ak);
+      ASSERT_TRUE(computed.ok()) << computed.status();
+      EXPECT_EQ(HexEncode(*computed), HexEncode((*node)->ak_qualified_name()));
+      // Not the name: the qualified name also covers the parent and the hierarchy.
+      auto name = vigil::tpm::ComputeName(*ak);
+      ASSERT_TRUE(name.ok());
+      EXPECT_NE(*computed, *name);
+      // Under another hierarchy the same SRK would give another qualified name.
+      auto endorsement = vigil::tpm::PrimaryQualifiedName(TPM2_RH_ENDORSEMENT, *srk);
+      ASSERT_TRUE(endorsement.ok());
+      EXPECT_NE(*vigil::tpm::ChildQualifiedName(*endorsement, *ak), *computed);
+    }
+  }
+}
+
 TEST_F(TpmKeysTest, UnknownAkAlgorithmAndUnreachableTpmAreErrors) {
   NodeTpm::Options o = Options();
   o.ak_algorithm = "dsa";
