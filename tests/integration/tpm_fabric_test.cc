@@ -7,15 +7,18 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <memory>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/digest.h"
 #include "common/measurement_log.h"
 #include "common/pki.h"
+#include "common/tpm/tpm_public.h"
 #include "tests/testing/build_paths.h"
 #include "tests/testing/fabric_fixture.h"
 #include "tests/testing/verifier_fixture.h"
@@ -45,6 +48,36 @@ void ExpectContiguousLog(const MeasurementLog& log) {
   }
 }
 
+// The node enrolled with its SRK: the verifier stored the SRK and the AK's qualified name
+// computed from it, which every affirmed quote's qualifiedSigner has equalled exactly.
+void ExpectExactQualifiedSigner(const std::string& db_path, const std::string& node_id) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  absl::Cleanup close = [db] { sqlite3_close(db); };
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT srk_public, ak_public, ak_qualified_name FROM "
+                               "enrolled_nodes WHERE node_id = ?",
+                               -1, &q, nullptr),
+            SQLITE_OK);
+  absl::Cleanup finalize = [q] { sqlite3_finalize(q); };
+  sqlite3_bind_text(q, 1, node_id.data(), static_cast<int>(node_id.size()), SQLITE_TRANSIENT);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  auto column = [q](int i) {
+    return std::string(static_cast<const char*>(sqlite3_column_blob(q, i)),
+                       static_cast<size_t>(sqlite3_column_bytes(q, i)));
+  };
+  absl::StatusOr<tpm::TpmPublic> srk = tpm::ParseTpm2bPublic(column(0));
+  ASSERT_TRUE(srk.ok()) << srk.status();
+  absl::StatusOr<tpm::TpmPublic> ak = tpm::ParseTpm2bPublic(column(1));
+  ASSERT_TRUE(ak.ok()) << ak.status();
+  absl::StatusOr<std::string> srk_qualified_name = tpm::PrimaryQualifiedName(TPM2_RH_OWNER, *srk);
+  ASSERT_TRUE(srk_qualified_name.ok()) << srk_qualified_name.status();
+  absl::StatusOr<std::string> expected = tpm::ChildQualifiedName(*srk_qualified_name, *ak);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  EXPECT_EQ(HexEncode(column(2)), HexEncode(*expected));
+}
+
 TEST(TpmFabricTest, NodeEnrollsIsAffirmedAndKeepsIdentityAndLogAcrossRestart) {
   absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Start({});
   ASSERT_TRUE(fabric.ok()) << fabric.status();
@@ -56,6 +89,7 @@ TEST(TpmFabricTest, NodeEnrollsIsAffirmedAndKeepsIdentityAndLogAcrossRestart) {
   absl::StatusOr<std::string> cert = ReadFileToString(f.state_dir() + "/node.crt");
   ASSERT_TRUE(cert.ok()) << cert.status();
   ExpectNodeCertificate(*cert, *node_id);
+  ExpectExactQualifiedSigner(f.db_path(), *node_id);
 
   // The latest evidence is quoted and its report carries the workload's snapshot.
   absl::StatusOr<v1::GetLatestEvidenceResponse> latest = f.LatestEvidence(*node_id);

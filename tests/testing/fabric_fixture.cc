@@ -250,7 +250,7 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
                                             "--enroll-listen",
                                             f->enroll_address_,
                                             "--db",
-                                            f->dir_ + "/db"};
+                                            f->db_path()};
   verifier_argv.insert(verifier_argv.end(), f->shared_verifier_args_.begin(),
                        f->shared_verifier_args_.end());
   absl::StatusOr<std::unique_ptr<ChildProcess>> verifier =
@@ -295,7 +295,7 @@ absl::StatusOr<std::unique_ptr<v1::Fleet::Stub>> Fabric::AwaitFleet(ChildProcess
 absl::Status Fabric::StartStandbyVerifier() {
   if (standby_ != nullptr) return absl::FailedPreconditionError("the standby runs");
   const std::string db = dir_ + "/standby.db";
-  RETURN_IF_ERROR(CopySqliteDatabase(dir_ + "/db", db));
+  RETURN_IF_ERROR(CopySqliteDatabase(db_path(), db));
   // Its own result-signing keys: two processes must not rotate one key directory.
   std::vector<std::string> argv = {
       Program("verifier/vigil-verifier"), "--listen", standby_address_, "--db", db, "--ear-key-dir",

@@ -110,6 +110,8 @@ class Fabric {
   pid_t node_pid() const { return node_ ? node_->pid() : 0; }
   /// The node's state directory (node.crt, node.key, measurements.json).
   const std::string& state_dir() const { return state_dir_; }
+  /// The verifier's --db file.
+  std::string db_path() const { return dir_ + "/db"; }
   const std::string& workload_comm() const { return workload_comm_; }
   pid_t workload_pid() const { return workload_->pid(); }
   /// The demo agents' pids (0 unless Options::demo_agents).

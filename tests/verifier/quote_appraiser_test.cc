@@ -490,6 +490,38 @@ TEST_F(QuoteAppraiserTest, DigestKnownForAnotherTypeIsUnknownMeasurement) {
   EXPECT_NE(v.detail().find("of type bpf-object"), std::string::npos) << v.detail();
 }
 
+// A node's log grows for as long as it runs (each bundle it applies adds a record); what the
+// verifier holds of it does not: the count, the replay, and the latest start sequence and
+// policy record. Each report sends only the entries after the acknowledged count, and a node
+// restart within the boot (a new start sequence) replaces what is kept.
+TEST_F(QuoteAppraiserTest, GrowingLogKeepsABoundedMeasurementState) {
+  std::vector<v1::MeasurementLogEntry> log = Sequence(0);
+  ASSERT_EQ(AppraiseSoft(LogEvidence(log)).status(), v1::TRUST_AFFIRMING);
+  for (uint64_t round = 1; round <= 60; ++round) {
+    const size_t acknowledged = appraiser_->LogEntriesAcknowledged(kSoftNode);
+    ASSERT_EQ(acknowledged, log.size());
+    if (round == 30) {
+      for (const v1::MeasurementLogEntry& e : Sequence(log.size())) log.push_back(e);
+    } else {
+      log.push_back(Entry(log.size(), kEventPolicyBundle));
+    }
+    v1::Verdict v = AppraiseSoft(LogEvidence(log, acknowledged, round));
+    ASSERT_EQ(v.status(), v1::TRUST_AFFIRMING) << round << ": " << v.detail();
+    std::shared_ptr<NodeState> state = registry_->Find(kSoftNode);
+    absl::MutexLock lock(&state->mu);
+    const MeasurementState& m = state->measurements;
+    EXPECT_EQ(m.entries, log.size());
+    ASSERT_LE(m.kept.size(), StartTypes().size() + 1) << round;
+    EXPECT_EQ(m.kept.front().event_type(), kEventNodeStart);
+    EXPECT_EQ(m.kept.front().recnum(), round < 30 ? 0u : 5u + 29u) << round;
+    EXPECT_EQ(m.kept.back().recnum(), log.size() - 1);
+  }
+  // A resent entry the verifier keeps must still be the same.
+  std::vector<v1::MeasurementLogEntry> changed = log;
+  changed[log.size() - 1].set_content("another");
+  ExpectRejected(AppraiseSoft(LogEvidence(changed, log.size() - 1, 100)), v1::LOG_DISCONTINUOUS);
+}
+
 TEST_F(QuoteAppraiserTest, OnlyTheSequenceAfterTheLastNodeStartCounts) {
   // A node restarted within the boot and the new process measured only its start.
   std::vector<v1::MeasurementLogEntry> log = Sequence(0);
