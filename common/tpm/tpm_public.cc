@@ -4,6 +4,7 @@
 #include <openssl/param_build.h>
 #include <tss2/tss2_mu.h>
 
+#include <initializer_list>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -150,6 +151,25 @@ absl::StatusOr<std::string> AlgPrefixedDigest(TPMI_ALG_HASH alg, std::string_vie
   return out;
 }
 
+// An object attribute a key must have, and its name for the error.
+struct RequiredAttribute {
+  TPMA_OBJECT bit;
+  const char* name;
+};
+
+// InvalidArgument "<what> lacks the <name> attribute" for the first of `required` `attrs`
+// lacks.
+absl::Status CheckRequiredAttributes(TPMA_OBJECT attrs,
+                                     std::initializer_list<RequiredAttribute> required,
+                                     const char* what) {
+  for (const RequiredAttribute& r : required) {
+    if ((attrs & r.bit) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(what, " lacks the ", r.name, " attribute"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> PrimaryQualifiedName(TPM2_HANDLE hierarchy, const TpmPublic& primary) {
@@ -168,21 +188,12 @@ absl::StatusOr<std::string> ChildQualifiedName(std::string_view parent_qualified
 
 absl::Status CheckStorageParentAttributes(const TpmPublic& parent) {
   const TPMA_OBJECT attrs = parent.area.objectAttributes;
-  struct Required {
-    TPMA_OBJECT bit;
-    const char* name;
-  };
-  static constexpr Required kRequired[] = {
-      {TPMA_OBJECT_FIXEDTPM, "fixedTPM"},
-      {TPMA_OBJECT_FIXEDPARENT, "fixedParent"},
-      {TPMA_OBJECT_RESTRICTED, "restricted"},
-      {TPMA_OBJECT_DECRYPT, "decrypt"},
-  };
-  for (const Required& r : kRequired) {
-    if ((attrs & r.bit) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("SRK lacks the ", r.name, " attribute"));
-    }
-  }
+  RETURN_IF_ERROR(CheckRequiredAttributes(attrs,
+                                          {{TPMA_OBJECT_FIXEDTPM, "fixedTPM"},
+                                           {TPMA_OBJECT_FIXEDPARENT, "fixedParent"},
+                                           {TPMA_OBJECT_RESTRICTED, "restricted"},
+                                           {TPMA_OBJECT_DECRYPT, "decrypt"}},
+                                          "SRK"));
   if ((attrs & TPMA_OBJECT_SIGN_ENCRYPT) != 0) {
     return absl::InvalidArgumentError("SRK has the sign attribute: not a storage key");
   }
@@ -251,22 +262,13 @@ absl::StatusOr<EvpPkeyPtr> PublicKeyOf(const TPMT_PUBLIC& area) {
 
 absl::Status CheckAttestationKeyAttributes(const TpmPublic& ak) {
   const TPMA_OBJECT attrs = ak.area.objectAttributes;
-  struct Required {
-    TPMA_OBJECT bit;
-    const char* name;
-  };
-  static constexpr Required kRequired[] = {
-      {TPMA_OBJECT_FIXEDTPM, "fixedTPM"},
-      {TPMA_OBJECT_FIXEDPARENT, "fixedParent"},
-      {TPMA_OBJECT_SENSITIVEDATAORIGIN, "sensitiveDataOrigin"},
-      {TPMA_OBJECT_RESTRICTED, "restricted"},
-      {TPMA_OBJECT_SIGN_ENCRYPT, "sign"},
-  };
-  for (const Required& r : kRequired) {
-    if ((attrs & r.bit) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("AK lacks the ", r.name, " attribute"));
-    }
-  }
+  RETURN_IF_ERROR(CheckRequiredAttributes(attrs,
+                                          {{TPMA_OBJECT_FIXEDTPM, "fixedTPM"},
+                                           {TPMA_OBJECT_FIXEDPARENT, "fixedParent"},
+                                           {TPMA_OBJECT_SENSITIVEDATAORIGIN, "sensitiveDataOrigin"},
+                                           {TPMA_OBJECT_RESTRICTED, "restricted"},
+                                           {TPMA_OBJECT_SIGN_ENCRYPT, "sign"}},
+                                          "AK"));
   if ((attrs & TPMA_OBJECT_DECRYPT) != 0) {
     return absl::InvalidArgumentError("AK has the decrypt attribute");
   }

@@ -3,9 +3,6 @@
 // same --db, again and again. Every verdict a node saw acknowledged must be in the store
 // afterwards, and so must the policy stored before the first kill.
 
-#include <signal.h>
-#include <sys/wait.h>
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -23,6 +20,7 @@
 #include "common/digest.h"
 #include "tests/testing/build_paths.h"
 #include "tests/testing/fabric_fixture.h"
+#include "tests/testing/killable_verifier.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/reserved_port.h"
 #include "tests/testing/temp_dir.h"
@@ -34,7 +32,6 @@
 namespace vigil {
 namespace {
 
-using testing::ChildProcess;
 using testing::TestPki;
 
 // Only keeps a broken verifier from hanging the suite; no assertion depends on speed.
@@ -164,34 +161,22 @@ class VerifierKillTest : public ::testing::Test {
 
   // Starts vigil-verifier on the reserved port and the test's --db; waits until it listens.
   void StartVerifier(bool with_policy) {
-    std::vector<std::string> argv = {
-        absl::StrCat(vigil::testing::BuildDir(), "/verifier/vigil-verifier"),
-        "--pki-dir",
-        pki_->dir(),
-        "--listen",
-        port_.address(),
-        "--db",
-        db_,
-        "--report-interval",
-        "1s",
-        // The load clients answer every challenge at once, far above a real node's rate:
-        // this test is about durability, not the per-node rate limit.
-        "--evidence-rate",
-        "0"};
+    if (verifier_ == nullptr) {
+      verifier_ = std::make_unique<testing::KillableVerifier>(
+          std::vector<std::string>{"--pki-dir", pki_->dir(), "--listen", port_.address(), "--db",
+                                   db_, "--report-interval", "1s",
+                                   // The load clients answer every challenge at once, far above
+                                   // a real node's rate: this test is about durability, not the
+                                   // per-node rate limit.
+                                   "--evidence-rate", "0"},
+          dir_.path() + "/verifier.log", port_.port());
+    }
+    std::vector<std::string> extra;
     if (with_policy) {
-      argv.push_back("--policy");
-      argv.push_back(vigil::testing::SourceDir() + "/deploy/policies/baseline.yaml");
+      extra = {"--policy", vigil::testing::SourceDir() + "/deploy/policies/baseline.yaml"};
     }
-    absl::StatusOr<std::unique_ptr<ChildProcess>> v =
-        ChildProcess::Spawn(argv, dir_.path() + "/verifier.log");
-    ASSERT_TRUE(v.ok()) << v.status();
-    verifier_ = *std::move(v);
-    absl::Time deadline = absl::Now() + kProgressBound;
-    while (!testing::AcceptsConnections(port_.port())) {
-      ASSERT_TRUE(verifier_->Running()) << "vigil-verifier exited\n" << Log();
-      ASSERT_LT(absl::Now(), deadline) << "vigil-verifier never listened\n" << Log();
-      absl::SleepFor(absl::Milliseconds(10));
-    }
+    absl::Status started = verifier_->Start(extra);
+    ASSERT_TRUE(started.ok()) << started;
   }
 
   size_t TotalAcknowledged() const {
@@ -211,25 +196,17 @@ class VerifierKillTest : public ::testing::Test {
   }
 
   void KillVerifier() {
-    ASSERT_EQ(kill(verifier_->pid(), SIGKILL), 0);
-    int status = 0;
-    ASSERT_EQ(waitpid(verifier_->pid(), &status, 0), verifier_->pid());
-    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
-    verifier_.reset();  // already reaped: nothing left to stop
+    absl::Status killed = verifier_->Kill();
+    ASSERT_TRUE(killed.ok()) << killed;
   }
 
-  std::string Log() const {
-    absl::StatusOr<std::string> log = ReadFileToString(dir_.path() + "/verifier.log");
-    if (!log.ok()) return "";
-    constexpr size_t kMax = 6000;
-    return log->size() > kMax ? log->substr(log->size() - kMax) : *log;
-  }
+  std::string Log() const { return verifier_->LogTail(); }
 
   std::unique_ptr<TestPki> pki_;
   testing::TestTempDir dir_;
   testing::ReservedPort port_;
   std::string db_;
-  std::unique_ptr<ChildProcess> verifier_;
+  std::unique_ptr<testing::KillableVerifier> verifier_;
   std::vector<std::unique_ptr<LoadClient>> clients_;
 };
 
@@ -278,17 +255,10 @@ TEST_F(VerifierKillTest, NoAcknowledgedVerdictNorStoredPolicyIsLostToSigkill) {
   ASSERT_TRUE(store.ok()) << store.status();
   size_t checked = 0;
   for (const auto& c : clients_) {
-    std::set<std::string> stored;
-    verifier::VerdictQuery query;
-    query.node_id = c->node_id();
-    query.page_size = 1000;
-    while (true) {
-      absl::StatusOr<verifier::VerdictPage> page = (*store)->ListVerdicts(query);
-      ASSERT_TRUE(page.ok()) << page.status();
-      for (const v1::Verdict& v : page->verdicts) stored.insert(v.evidence_sha256());
-      if (page->next_page_token.empty()) break;
-      query.page_token = page->next_page_token;
-    }
+    absl::StatusOr<std::set<std::string>> digests =
+        testing::StoredEvidenceDigests(**store, c->node_id());
+    ASSERT_TRUE(digests.ok()) << digests.status();
+    const std::set<std::string>& stored = *digests;
     std::vector<std::string> acked = c->acked();
     ASSERT_FALSE(acked.empty()) << c->node_id();
     size_t missing = 0;

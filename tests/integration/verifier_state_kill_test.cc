@@ -12,9 +12,6 @@
 //  - every node gets a verdict after the last restart, and a quote whose clock did not
 //    advance past the last acknowledged one is still refused (no replay window reopened).
 
-#include <signal.h>
-#include <sys/wait.h>
-
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -37,6 +34,7 @@
 #include "common/tpm/tpm_marshal.h"
 #include "tests/testing/build_paths.h"
 #include "tests/testing/fabric_fixture.h"
+#include "tests/testing/killable_verifier.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/reserved_port.h"
 #include "tests/testing/temp_dir.h"
@@ -49,7 +47,6 @@
 namespace vigil {
 namespace {
 
-using testing::ChildProcess;
 using testing::TestPki;
 using tpm::SoftwareAk;
 
@@ -315,28 +312,19 @@ class VerifierStateKillTest : public ::testing::Test {
   }
 
   void StartVerifier() {
-    std::vector<std::string> argv = {
-        absl::StrCat(vigil::testing::BuildDir(), "/verifier/vigil-verifier"),
-        "--pki-dir",
-        pki_->dir(),
-        "--listen",
-        port_.address(),
-        "--db",
-        db_,
-        "--reference-values",
-        references_,
-        "--report-interval",
-        "1s"};
-    absl::StatusOr<std::unique_ptr<ChildProcess>> v =
-        ChildProcess::Spawn(argv, dir_.path() + "/verifier.log");
-    ASSERT_TRUE(v.ok()) << v.status();
-    verifier_ = *std::move(v);
-    absl::Time deadline = absl::Now() + kProgressBound;
-    while (!testing::AcceptsConnections(port_.port())) {
-      ASSERT_TRUE(verifier_->Running()) << "vigil-verifier exited\n" << Log();
-      ASSERT_LT(absl::Now(), deadline) << "vigil-verifier never listened\n" << Log();
-      absl::SleepFor(absl::Milliseconds(10));
+    if (verifier_ == nullptr) {
+      verifier_ = std::make_unique<testing::KillableVerifier>(
+          std::vector<std::string>{"--pki-dir", pki_->dir(), "--listen", port_.address(), "--db",
+                                   db_, "--reference-values", references_, "--report-interval",
+                                   "1s",
+                                   // Nodes here answer every challenge at once, far above a real
+                                   // node's rate: this test is about durability, not the
+                                   // per-node rate limit.
+                                   "--evidence-rate", "0"},
+          dir_.path() + "/verifier.log", port_.port());
     }
+    absl::Status started = verifier_->Start();
+    ASSERT_TRUE(started.ok()) << started;
   }
 
   size_t TotalAcknowledged() const {
@@ -367,26 +355,18 @@ class VerifierStateKillTest : public ::testing::Test {
   }
 
   void KillVerifier() {
-    ASSERT_EQ(kill(verifier_->pid(), SIGKILL), 0);
-    int status = 0;
-    ASSERT_EQ(waitpid(verifier_->pid(), &status, 0), verifier_->pid());
-    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
-    verifier_.reset();
+    absl::Status killed = verifier_->Kill();
+    ASSERT_TRUE(killed.ok()) << killed;
   }
 
-  std::string Log() const {
-    absl::StatusOr<std::string> log = ReadFileToString(dir_.path() + "/verifier.log");
-    if (!log.ok()) return "";
-    constexpr size_t kMax = 6000;
-    return log->size() > kMax ? log->substr(log->size() - kMax) : *log;
-  }
+  std::string Log() const { return verifier_->LogTail(); }
 
   std::unique_ptr<TestPki> pki_;
   testing::TestTempDir dir_;
   testing::ReservedPort port_;
   std::string db_;
   std::string references_;
-  std::unique_ptr<ChildProcess> verifier_;
+  std::unique_ptr<testing::KillableVerifier> verifier_;
   std::vector<std::unique_ptr<QuotingNode>> nodes_;
 };
 
@@ -470,17 +450,10 @@ TEST_F(VerifierStateKillTest, NoAcknowledgedLogEntryClockOrVerdictIsLostToSigkil
     ASSERT_TRUE(store.ok()) << store.status();
     size_t checked = 0;
     for (const auto& n : nodes_) {
-      std::set<std::string> stored;
-      verifier::VerdictQuery query;
-      query.node_id = n->node_id();
-      query.page_size = 1000;
-      while (true) {
-        absl::StatusOr<verifier::VerdictPage> page = (*store)->ListVerdicts(query);
-        ASSERT_TRUE(page.ok()) << page.status();
-        for (const v1::Verdict& v : page->verdicts) stored.insert(v.evidence_sha256());
-        if (page->next_page_token.empty()) break;
-        query.page_token = page->next_page_token;
-      }
+      absl::StatusOr<std::set<std::string>> digests =
+          testing::StoredEvidenceDigests(**store, n->node_id());
+      ASSERT_TRUE(digests.ok()) << digests.status();
+      const std::set<std::string>& stored = *digests;
       for (const Acked& a : n->acked()) {
         EXPECT_EQ(stored.count(a.evidence_sha256), 1u)
             << n->node_id().substr(60) << ": acknowledged evidence " << a.evidence_sha256
