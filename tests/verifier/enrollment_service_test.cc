@@ -8,6 +8,7 @@
 
 #include "common/digest.h"
 #include "common/pki.h"
+#include "common/tpm/tpm_public.h"
 #include "tests/testing/tpm2_tools_node.h"
 
 namespace vigil::verifier {
@@ -109,6 +110,52 @@ TEST_P(EnrollmentTest, EnrollsNodeThatActivatesCredential) {
   ASSERT_NE(bound, nullptr);
   EXPECT_EQ(bound->node().ak_public, node_->ak_public());
   EXPECT_EQ(bound->node().ek_public, node_->ek_public());
+  // Without srk_public (a node from before it was sent) no qualified name is computed: the
+  // first accepted quote's is pinned instead.
+  EXPECT_TRUE(bound->node().srk_public.empty());
+  EXPECT_TRUE(bound->node().ak_qualified_name.empty());
+  EXPECT_EQ(enroller_->pending(), 0u);
+}
+
+// With srk_public the binding holds the SRK and the AK's qualified name computed from it:
+// QN(AK) = H(QN(SRK) || Name(AK)), QN(SRK) = H(owner handle || Name(SRK)).
+TEST_P(EnrollmentTest, StoresTheAkQualifiedNameComputedFromTheSrk) {
+  auto made = node_->Run(absl::StrCat(
+      "tpm2_createprimary -C o -G ecc -c ", node_->dir(), "/srk.ctx && tpm2_readpublic -c ",
+      node_->dir(), "/srk.ctx -o ", node_->dir(), "/srk.pub && tpm2_flushcontext -t"));
+  ASSERT_TRUE(made.ok()) << made.status();
+  const std::string srk_public = testing::ReadBytes(node_->dir() + "/srk.pub");
+  v1::BeginEnrollmentRequest r = Request();
+  r.set_srk_public(srk_public);
+  auto begin = enroller_->Begin(r);
+  ASSERT_TRUE(begin.ok()) << begin.status();
+  ASSERT_TRUE(CompleteWithActivation(*begin).ok());
+  auto bound = registry_->Find(ExpectedNodeId());
+  ASSERT_NE(bound, nullptr);
+  EXPECT_EQ(bound->node().srk_public, srk_public);
+  auto srk = tpm::ParseTpm2bPublic(srk_public);
+  ASSERT_TRUE(srk.ok());
+  auto ak = tpm::ParseTpm2bPublic(node_->ak_public());
+  ASSERT_TRUE(ak.ok());
+  auto srk_qualified_name = tpm::PrimaryQualifiedName(TPM2_RH_OWNER, *srk);
+  ASSERT_TRUE(srk_qualified_name.ok());
+  auto expected = tpm::ChildQualifiedName(*srk_qualified_name, *ak);
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(bound->node().ak_qualified_name, *expected);
+  absl::MutexLock lock(&bound->mu);
+  EXPECT_EQ(bound->qualified_signer, *expected);
+}
+
+// An SRK that is not a storage key (here the AK itself: a signing key), or not a public area
+// at all, is refused before anything is pending.
+TEST_P(EnrollmentTest, RefusesSrkThatIsNotAStorageKey) {
+  for (const std::string& srk : {node_->ak_public(), std::string("not a TPM2B_PUBLIC")}) {
+    v1::BeginEnrollmentRequest r = Request();
+    r.set_srk_public(srk);
+    auto begin = enroller_->Begin(r);
+    EXPECT_EQ(begin.status().code(), absl::StatusCode::kInvalidArgument) << begin.status();
+    EXPECT_NE(begin.status().message().find("srk_public"), std::string::npos) << begin.status();
+  }
   EXPECT_EQ(enroller_->pending(), 0u);
 }
 
