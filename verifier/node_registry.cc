@@ -414,17 +414,26 @@ absl::Status NodeRegistry::WriteStates(const std::vector<std::shared_ptr<NodeSta
                                      "digest, event_type, content) VALUES(?, ?, ?, ?, ?, ?)"));
   for (const auto& state : states) {
     const std::string& id = state->node().node_id;
-    absl::MutexLock node_lock(&state->mu);
-    if (!state->last_clock.has_value()) continue;
+    // Copied out, so appraisals of the node do not wait for the database.
+    QuoteClock last_clock;
+    std::string qualified_signer;
+    MeasurementState m;
+    {
+      absl::MutexLock node_lock(&state->mu);
+      if (!state->last_clock.has_value()) continue;
+      last_clock = *state->last_clock;
+      qualified_signer = state->qualified_signer;
+      m = state->measurements;
+    }
     sqlite3_reset(clock.get());
-    sqlite3_bind_int64(clock.get(), 1, static_cast<int64_t>(state->last_clock->clock));
-    sqlite3_bind_int64(clock.get(), 2, state->last_clock->reset_count);
-    sqlite3_bind_int64(clock.get(), 3, state->last_clock->restart_count);
-    BindBlob(clock.get(), 4, state->qualified_signer);
-    const MeasurementState& m = state->measurements;
+    sqlite3_bind_int64(clock.get(), 1, static_cast<int64_t>(last_clock.clock));
+    sqlite3_bind_int64(clock.get(), 2, last_clock.reset_count);
+    sqlite3_bind_int64(clock.get(), 3, last_clock.restart_count);
+    BindBlob(clock.get(), 4, qualified_signer);
     sqlite3_bind_int64(clock.get(), 5, static_cast<int64_t>(m.entries));
     sqlite3_bind_int64(clock.get(), 6, static_cast<int64_t>(m.epoch_start));
-    BindBlob(clock.get(), 7, EncodePcrs(m.pcrs));
+    const std::string pcrs = EncodePcrs(m.pcrs);
+    BindBlob(clock.get(), 7, pcrs);
     BindText(clock.get(), 8, id);
     BindBlob(clock.get(), 9, state->node().ak_name);
     if (sqlite3_step(clock.get()) != SQLITE_DONE) return SqlError(db_, "update clock");
