@@ -187,12 +187,9 @@ class VerifierKillTest : public ::testing::Test {
 
   // Waits until the clients together saw more than `n` acknowledgements.
   void AwaitAcknowledgedBeyond(size_t n) {
-    absl::Time deadline = absl::Now() + kProgressBound;
-    while (TotalAcknowledged() <= n) {
-      ASSERT_TRUE(verifier_->Running()) << "vigil-verifier exited\n" << Log();
-      ASSERT_LT(absl::Now(), deadline) << "no acknowledgement beyond " << n << "\n" << Log();
-      absl::SleepFor(absl::Milliseconds(2));
-    }
+    absl::Status st = verifier_->AwaitWhileRunning([&] { return TotalAcknowledged() > n; },
+                                                   absl::StrCat("no acknowledgement beyond ", n));
+    ASSERT_TRUE(st.ok()) << st;
   }
 
   void KillVerifier() {

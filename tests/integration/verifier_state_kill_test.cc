@@ -334,23 +334,18 @@ class VerifierStateKillTest : public ::testing::Test {
   }
 
   void AwaitAcknowledgedBeyond(size_t n) {
-    absl::Time deadline = absl::Now() + kProgressBound;
-    while (TotalAcknowledged() <= n) {
-      ASSERT_TRUE(verifier_->Running()) << "vigil-verifier exited\n" << Log();
-      ASSERT_LT(absl::Now(), deadline) << "no acknowledgement beyond " << n << "\n" << Log();
-      absl::SleepFor(absl::Milliseconds(2));
-    }
+    absl::Status st = verifier_->AwaitWhileRunning([&] { return TotalAcknowledged() > n; },
+                                                   absl::StrCat("no acknowledgement beyond ", n));
+    ASSERT_TRUE(st.ok()) << st;
   }
 
   // Waits until every node saw an acknowledgement beyond `counts` (its count before).
   void AwaitEveryNodeBeyond(const std::vector<size_t>& counts) {
-    absl::Time deadline = absl::Now() + kProgressBound;
     for (size_t i = 0; i < nodes_.size(); ++i) {
-      while (nodes_[i]->acknowledged() <= counts[i]) {
-        ASSERT_TRUE(verifier_->Running()) << "vigil-verifier exited\n" << Log();
-        ASSERT_LT(absl::Now(), deadline) << nodes_[i]->node_id() << " got no verdict\n" << Log();
-        absl::SleepFor(absl::Milliseconds(2));
-      }
+      absl::Status st =
+          verifier_->AwaitWhileRunning([&] { return nodes_[i]->acknowledged() > counts[i]; },
+                                       absl::StrCat(nodes_[i]->node_id(), " got no verdict"));
+      ASSERT_TRUE(st.ok()) << st;
     }
   }
 

@@ -41,6 +41,19 @@ absl::Status KillableVerifier::Kill() {
   return absl::OkStatus();
 }
 
+absl::Status KillableVerifier::AwaitWhileRunning(const std::function<bool()>& done,
+                                                 absl::string_view what) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (!done()) {
+    if (!Running()) return absl::InternalError(absl::StrCat("vigil-verifier exited\n", LogTail()));
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(what, "\n", LogTail()));
+    }
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return absl::OkStatus();
+}
+
 std::string KillableVerifier::LogTail() const {
   absl::StatusOr<std::string> log = ReadFileToString(log_path_);
   if (!log.ok()) return "";

@@ -1,11 +1,13 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "tests/testing/fabric_fixture.h"
 #include "verifier/store/sqlite_store.h"
 
@@ -25,6 +27,9 @@ class KillableVerifier {
   absl::Status Start(const std::vector<std::string>& extra_args = {});
   /// SIGKILL, reaped; an error unless it was running and died of that signal.
   absl::Status Kill();
+  /// Polls `done` until it holds: an error naming `what` (with the log's end) if the verifier
+  /// exits first or a minute passes (which only keeps a broken verifier from hanging a test).
+  absl::Status AwaitWhileRunning(const std::function<bool()>& done, absl::string_view what);
   /// Whether it was started and has not exited.
   bool Running() const { return process_ != nullptr && process_->Running(); }
   /// The end of its log, for failure messages.
