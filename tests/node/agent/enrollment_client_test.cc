@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include "common/digest.h"
 #include "common/pki.h"
 #include "gtest/gtest.h"
 #include "tests/testing/pki_fixture.h"
@@ -96,7 +97,12 @@ TEST_F(EnrollmentClientTest, EnrollsThenRestartDoesNotEnrollAgain) {
     ASSERT_TRUE(uris.ok());
     ASSERT_EQ(uris->size(), 1u);
     EXPECT_EQ((*uris)[0], TestPki::NodeUri(node_id));
-    EXPECT_NE(registry_->Find(node_id), nullptr);
+    auto bound = registry_->Find(node_id);
+    ASSERT_NE(bound, nullptr);
+    // The node sent its SRK; the qualified name the verifier computed from it is the one the
+    // TPM reports for the AK (and puts in every quote).
+    EXPECT_EQ(bound->node().srk_public, tpm->srk_public());
+    EXPECT_EQ(HexEncode(bound->node().ak_qualified_name), HexEncode(tpm->ak_qualified_name()));
   }
   // A restarted node with its saved AK and a valid certificate keeps them.
   auto tpm = OpenTpm();
