@@ -20,7 +20,7 @@ packages=(
   # tools the tests and demo use
   iproute2 procps python3 ccache util-linux
   # checks of deploy/systemd and deploy/kubernetes (systemd-analyze, YAML, syscall traces)
-  systemd python3-yaml strace
+  systemd python3-yaml python3-prometheus-client strace
   # webhooks (HTTP client), and the independent checks of EAR tokens and OSCAL documents
   libcpp-httplib-dev python3-jwt python3-cryptography python3-jsonschema
   # load for deploy/stress-tests.sh

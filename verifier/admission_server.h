@@ -1,17 +1,12 @@
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
+#include "common/http/http_listener.h"
 #include "verifier/admission_review.h"
-
-namespace httplib {
-class SSLServer;
-}
 
 namespace vigil::verifier {
 
@@ -50,16 +45,13 @@ class AdmissionServer {
   AdmissionServer& operator=(const AdmissionServer&) = delete;
 
   /// The bound port.
-  int port() const { return port_; }
+  int port() const { return listener_->port(); }
 
  private:
   AdmissionServer(const FleetService* fleet, const AdmissionServerOptions& options);
 
   AdmissionReviewer reviewer_;
-  std::unique_ptr<httplib::SSLServer> server_;
-  int port_ = 0;
-  std::atomic<bool> listener_exited_{false};
-  std::thread thread_;
+  std::unique_ptr<HttpListener> listener_;  // destroyed first: stops serving the reviewer
 };
 
 }  // namespace vigil::verifier

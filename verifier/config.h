@@ -113,6 +113,10 @@ struct VerifierConfig {
   /// PEM CA bundle https webhook targets must chain to; empty: the system's.
   std::string webhook_ca_path;
 
+  // --- Operations ---
+  /// Plain-HTTP listener serving Prometheus metrics at /metrics; empty means none.
+  std::string metrics_address;
+
   // --- Kubernetes admission webhook (docs/admission.md) ---
   /// HTTPS listener serving AdmissionReview v1 at /validate; empty means none.
   std::string admission_listen_address;

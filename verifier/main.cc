@@ -16,7 +16,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/http/http_listener.h"
 #include "common/logging.h"
+#include "common/metrics/metrics.h"
+#include "common/metrics/metrics_server.h"
 #include "common/pki.h"
 #include "verifier/admission_server.h"
 #include "verifier/attestation_service.h"
@@ -37,6 +40,7 @@
 #include "verifier/server.h"
 #include "verifier/state_durable_sink.h"
 #include "verifier/store/sqlite_store.h"
+#include "verifier/verifier_metrics.h"
 #include "verifier/webhook_feed.h"
 
 namespace {
@@ -74,6 +78,10 @@ int AwaitStopSignal(const sigset_t& signals) {
 struct Verifier {
   vigil::verifier::DiscardingResultSink discarding_sink;
   vigil::verifier::ResultSink* sink = &discarding_sink;
+  // Counted from the start; served when --metrics-address is given. Declared before what it
+  // meters, so the metered appraiser and sink outlive the service that calls them.
+  vigil::metrics::Registry metrics_registry;
+  vigil::verifier::VerifierMetrics metrics{&metrics_registry};
   std::unique_ptr<vigil::verifier::SqliteStore> store;
   std::unique_ptr<vigil::verifier::NodeRegistry> registry;
   // What the Attest streams record into: `sink` once the node's appraisal state is durable.
@@ -99,6 +107,7 @@ struct Verifier {
   std::unique_ptr<vigil::verifier::EnrollmentService> enrollment_service;
   std::unique_ptr<vigil::verifier::FleetService> fleet_service;
   std::unique_ptr<vigil::verifier::AdmissionServer> admission;
+  std::unique_ptr<vigil::HttpListener> metrics_listener;
 };
 
 // The functions below log what fails and return the exit code: 0 to go on, 2 for a bad flag
@@ -271,6 +280,7 @@ int AddWebhooks(const VerifierConfig& config, Verifier* v) {
     return 2;
   }
   v->webhooks = *std::move(notifier);
+  v->metrics.WatchWebhooks(v->webhooks.get(), config.webhook_urls.size());
   v->webhook_feed =
       std::make_unique<vigil::verifier::WebhookFeed>(v->store.get(), v->webhooks.get());
   spdlog::info("posting status changes to {} webhook(s){}", config.webhook_urls.size(),
@@ -303,7 +313,9 @@ void AddAttestation(const VerifierConfig& config, Verifier* v) {
                  std::string(v->renewal_ca.status().message()));
   }
   v->attestation_service = std::make_unique<vigil::verifier::AttestationService>(
-      attestation, v->runtime_appraiser.get(), v->state_sink.get());
+      attestation, v->metrics.Meter(v->runtime_appraiser.get()),
+      v->metrics.Meter(v->state_sink.get()));
+  v->metrics.WatchAttestation(v->attestation_service.get());
   v->server_options.services = {v->attestation_service.get()};
 }
 
@@ -331,6 +343,7 @@ int AddEnrollment(const VerifierConfig& config, Verifier* v) {
   v->enroller = std::make_unique<vigil::verifier::Enroller>(&*v->ca, v->registry.get(),
                                                             v->ek_verifier.get(), enroll_options);
   v->enrollment_service = std::make_unique<vigil::verifier::EnrollmentService>(v->enroller.get());
+  v->metrics.WatchEnroller(v->enroller.get());
   v->server_options.enroll_services = {v->enrollment_service.get()};
   return 0;
 }
@@ -381,9 +394,11 @@ int StartAdmission(const VerifierConfig& config, Verifier* v) {
     return 1;
   }
   v->admission = *std::move(admission);
-  spdlog::info("admission webhook on {} (HTTPS, POST {}{})", config.admission_listen_address,
-               vigil::verifier::AdmissionServer::kPath,
-               options.client_ca_path.empty() ? "" : ", client certificates required");
+  spdlog::info(
+      "admission webhook on {}:{} (HTTPS, POST {}{})",
+      config.admission_listen_address.substr(0, config.admission_listen_address.rfind(':')),
+      v->admission->port(), vigil::verifier::AdmissionServer::kPath,
+      options.client_ca_path.empty() ? "" : ", client certificates required");
   return 0;
 }
 
@@ -407,6 +422,19 @@ int Serve(const VerifierConfig& config, Verifier* v) {
     spdlog::info("enrollment listener on {} (server-authenticated TLS 1.3)",
                  config.enroll_listen_address);
   }
+  if (!config.metrics_address.empty()) {
+    absl::StatusOr<std::unique_ptr<vigil::HttpListener>> metrics =
+        vigil::metrics::StartMetricsServer(config.metrics_address, &v->metrics_registry);
+    if (!metrics.ok()) {
+      spdlog::error("{}", std::string(metrics.status().message()));
+      (*server)->Shutdown(absl::Now());
+      return 1;
+    }
+    v->metrics_listener = *std::move(metrics);
+    spdlog::info("metrics on http://{}:{}/metrics",
+                 config.metrics_address.substr(0, config.metrics_address.rfind(':')),
+                 v->metrics_listener->port());
+  }
   if (int code = StartAdmission(config, v); code != 0) {
     (*server)->Shutdown(absl::Now());
     return code;
@@ -415,6 +443,7 @@ int Serve(const VerifierConfig& config, Verifier* v) {
   int sig = AwaitStopSignal(signals);
   spdlog::info("{}: closing streams and shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   v->admission.reset();
+  v->metrics_listener.reset();
   v->attestation_service->CloseStreams();
   if (v->fleet_service != nullptr) v->fleet_service->CloseWatchers();
   (*server)->Shutdown(absl::Now() + config.shutdown_grace);
@@ -629,6 +658,9 @@ int main(int argc, char** argv) {
   app.add_option("--webhook-ca", config.webhook_ca_path,
                  "PEM CA bundle https webhook targets must chain to (default: the system's)")
       ->check(CLI::ExistingFile);
+  app.add_option("--metrics-address", config.metrics_address,
+                 "Plain-HTTP listener (host:port) serving Prometheus metrics at /metrics "
+                 "(default: off)");
   std::string admission_max_age;
   app.add_option("--admission-listen", config.admission_listen_address,
                  "HTTPS listener (host:port) for the Kubernetes admission webhook, POST "

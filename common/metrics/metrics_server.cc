@@ -1,0 +1,19 @@
+#include "common/metrics/metrics_server.h"
+
+#include <httplib.h>
+
+namespace vigil::metrics {
+
+absl::StatusOr<std::unique_ptr<HttpListener>> StartMetricsServer(const std::string& address,
+                                                                 const Registry* registry) {
+  auto server = std::make_unique<httplib::Server>();
+  server->set_payload_max_length(4096);
+  server->set_read_timeout(5, 0);
+  server->set_write_timeout(5, 0);
+  server->Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
+    res.set_content(registry->Render(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  return HttpListener::Start(std::move(server), address, "metrics");
+}
+
+}  // namespace vigil::metrics
