@@ -62,6 +62,18 @@ Enroller::Enroller(const CaMaterial* ca, NodeRegistry* registry, const EkVerifie
                    Options options)
     : ca_(ca), registry_(registry), ek_verifier_(ek_verifier), options_(options) {}
 
+absl::Status Enroller::CheckRoom(const std::string& node_id) {
+  absl::MutexLock lock(&mu_);
+  const auto same_ek = SweepAndFind(node_id, absl::Now());
+  const bool evicts_own =
+      options_.max_pending_per_ek > 0 && same_ek.size() >= options_.max_pending_per_ek;
+  if (!evicts_own && pending_.size() >= options_.max_pending) {
+    ++refused_full_;
+    return absl::ResourceExhaustedError("too many enrollments pending; retry later");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::BeginEnrollmentResponse> Enroller::Begin(
     const v1::BeginEnrollmentRequest& request) {
   auto ek = tpm::ParseTpm2bPublic(request.ek_public());
@@ -71,6 +83,7 @@ absl::StatusOr<v1::BeginEnrollmentResponse> Enroller::Begin(
     spdlog::warn("enrollment of revoked node {} refused", node_id);
     return RevokedError(node_id);
   }
+  if (absl::Status room = CheckRoom(node_id); !room.ok()) return room;
   auto ak = tpm::ParseTpm2bPublic(request.ak_public());
   if (!ak.ok()) return Annotate(ak.status(), "ak_public");
   if (absl::Status st = tpm::CheckAttestationKeyAttributes(*ak); !st.ok()) {

@@ -75,6 +75,11 @@ class Enroller {
   NodeRegistry* const registry_;
   const EkVerifier* const ek_verifier_;
   const Options options_;
+  /// RESOURCE_EXHAUSTED (counted) when the table is full and `node_id` has no entry of its
+  /// own to make room with: checked before the costly checks, so a flood of Begins costs a
+  /// parse, not a certificate chain verification and a credential. Begin checks again when
+  /// it inserts.
+  absl::Status CheckRoom(const std::string& node_id);
   /// Drops expired entries. Returns the entries left for `node_id` (the EK), oldest first.
   std::vector<std::map<std::string, Pending>::iterator> SweepAndFind(const std::string& node_id,
                                                                      absl::Time now)

@@ -286,6 +286,24 @@ TEST_P(EnrollmentRulesTest, BoundsPendingEnrollmentsInTotal) {
             absl::StatusCode::kResourceExhausted);
 }
 
+// A full table refuses a Begin before its EK certificate chain is verified or a credential is
+// made: a request whose certificate would fail the chain check gets RESOURCE_EXHAUSTED, not
+// the chain error, and so does one with a CSR that does not verify.
+TEST_P(EnrollmentRulesTest, AFullTableRefusesBeforeTheCostlyChecks) {
+  auto other = ToolsNode::Create("ecc384");
+  ASSERT_TRUE(other.ok()) << other.status();
+  MakeEnroller(node_->tpm().ek_ca_path(), false, /*max_pending=*/1, /*max_pending_per_ek=*/4);
+  ASSERT_TRUE(enroller_->Begin(Request()).ok());
+  v1::BeginEnrollmentRequest theirs = RequestFor(**other);
+  theirs.set_ek_certificate("not a certificate");
+  theirs.set_csr_pem("not a csr");
+  EXPECT_EQ(enroller_->Begin(theirs).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(enroller_->refused_full(), 1u);
+  // With room, the same request meets the checks it skipped.
+  MakeEnroller(node_->tpm().ek_ca_path(), false, /*max_pending=*/1, /*max_pending_per_ek=*/4);
+  EXPECT_EQ(enroller_->Begin(theirs).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(EnrollmentRulesTest, ServesBeginAndCompleteOverGrpc) {
   EnrollmentService service(enroller_.get());
   grpc::ServerBuilder builder;
