@@ -94,6 +94,8 @@ struct VerifierConfig {
   uint32_t measurement_pcr = 15;
   /// Accept a resettable measurement PCR (16, 23): tests only.
   bool allow_resettable_pcr = false;
+  /// Nodes must report their own security state and meet the built-in rule vigil.node.self.
+  bool require_node_self_protection = false;
 
   // --- Policies and results ---
   /// RuntimePolicy YAML files or directories loaded at start (merged with the stored

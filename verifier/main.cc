@@ -248,6 +248,7 @@ int AddAppraisers(const VerifierConfig& config, Verifier* v) {
   runtime_options.signer = v->ear_signer.get();
   runtime_options.hardware_claim = config.ek_tofu ? 32 : 2;
   runtime_options.is_revoked = v->is_revoked;
+  runtime_options.require_node_self_protection = config.require_node_self_protection;
   v->runtime_appraiser =
       std::make_unique<vigil::verifier::RuntimeAppraiser>(v->appraiser.get(), runtime_options);
   return 0;
@@ -633,6 +634,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(8, 23));
   app.add_flag("--allow-resettable-pcr", config.allow_resettable_pcr,
                "Accept measurement PCR 16 or 23, which anyone on a node can reset (tests only)");
+  app.add_flag("--require-node-self-protection", config.require_node_self_protection,
+               "Contraindicate nodes that do not run split by privilege with the documented "
+               "capabilities, no_new_privs and a seccomp filter (rule vigil.node.self), or do not "
+               "report their own state (default: a failing rule is a warning, a report without "
+               "the state is appraised without the rule)");
   app.add_option("--policy", config.policy_paths,
                  "RuntimePolicy YAML file or directory (repeatable); merged with the stored "
                  "policies, a greater revision wins and is stored")

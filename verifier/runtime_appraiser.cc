@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/digest.h"
+#include "common/policy/node_self.h"
 #include "verifier/results/ear_claims.h"
 #include "vigil/v1/runtime.pb.h"
 
@@ -100,6 +101,7 @@ v1::Verdict RuntimeAppraiser::Appraise(const AppraisalInput& input) {
                                   : static_cast<v1::AppraisalReason>(verdict.reasons(0)));
   } else if (parsed) {
     AppraiseRuntime(report, verdict);
+    AppraiseNodeSelf(report, verdict);
   }
 
   if (options_.signer != nullptr) {
@@ -112,6 +114,26 @@ v1::Verdict RuntimeAppraiser::Appraise(const AppraisalInput& input) {
     }
   }
   return verdict;
+}
+
+void RuntimeAppraiser::AppraiseNodeSelf(const v1::RuntimeReport& report,
+                                        v1::Verdict& verdict) const {
+  if (!report.has_node_self() && !options_.require_node_self_protection) return;
+  v1::RuleOutcome outcome = policy::EvaluateNodeSelf(report, options_.require_node_self_protection
+                                                                 ? v1::TRUST_CONTRAINDICATED
+                                                                 : v1::TRUST_WARNING);
+  const v1::TrustStatus rule_status = outcome.status();
+  verdict.mutable_rules()->Add(std::move(outcome));
+  // First, before the workloads' outcomes: it speaks about the node, not a workload.
+  std::rotate(verdict.mutable_rules()->rbegin(), verdict.mutable_rules()->rbegin() + 1,
+              verdict.mutable_rules()->rend());
+  if (rule_status == v1::TRUST_AFFIRMING) return;
+  v1::TrustVector& vector = *verdict.mutable_trust_vector();
+  vector.set_configuration(WorseAr4siClaim(vector.configuration(), Ar4siStatusCode(rule_status)));
+  verdict.set_status(policy::WorseStatus(verdict.status(), rule_status));
+  verdict.add_reasons(v1::POLICY_VIOLATION);
+  absl::StrAppend(verdict.mutable_detail(), verdict.detail().empty() ? "" : "; ",
+                  "rule not met: ", policy::kNodeSelfRuleId, " (", verdict.rules(0).reason(), ")");
 }
 
 void RuntimeAppraiser::AppraiseRuntime(const v1::RuntimeReport& report,

@@ -29,6 +29,12 @@ namespace vigil::verifier {
 ///   when the probes lost events, a warning. With no policy in force the status is the
 ///   evidence's; with policies in force but no workload selected in the report it is
 ///   TRUST_NONE (nothing was appraised).
+/// - The built-in rule vigil.node.self (policy::EvaluateNodeSelf) on the node's own security
+///   state: evaluated for every report that carries it, its outcome first in Verdict.rules.
+///   A failing outcome grades the verdict as a warning, or as contraindicated when
+///   `require_node_self_protection` is set, which also contraindicates a report that does
+///   not carry the node's state. Without that option, a report without it is appraised
+///   exactly as before the rule existed.
 /// - node_id, report_sequence, policy_digest, policy_ids and trust_vector are filled, and the
 ///   verdict is signed (Verdict.ear_token) when a signer is given.
 ///
@@ -47,6 +53,8 @@ class RuntimeAppraiser final : public EvidenceAppraiser {
     /// Whether an operator revoked the node; null: never.
     std::function<bool(const std::string& node_id)> is_revoked;
     policy::EvaluateOptions evaluate;
+    /// Whether nodes must report their own state and meet vigil.node.self.
+    bool require_node_self_protection = false;
   };
 
   /// `inner` must outlive the appraiser.
@@ -58,6 +66,8 @@ class RuntimeAppraiser final : public EvidenceAppraiser {
  private:
   // Fills the runtime part of a verdict the inner appraiser accepted.
   void AppraiseRuntime(const v1::RuntimeReport& report, v1::Verdict& verdict) const;
+  // Adds the vigil.node.self outcome and grades the verdict by it.
+  void AppraiseNodeSelf(const v1::RuntimeReport& report, v1::Verdict& verdict) const;
 
   EvidenceAppraiser* const inner_;
   const Options options_;

@@ -701,6 +701,13 @@ int CapabilityNumber(absl::string_view name) {
   return -1;
 }
 
+std::string CapabilityName(int number) {
+  if (number >= 0 && number < static_cast<int>(std::size(kCapabilityNames))) {
+    return kCapabilityNames[number];
+  }
+  return absl::StrCat("CAP_", number);
+}
+
 ParseResult ParsePolicies(absl::string_view text, absl::string_view file) {
   ParseResult result;
   if (text.size() > kMaxPolicyBytes) {

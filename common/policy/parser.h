@@ -54,4 +54,7 @@ absl::StatusOr<Policy> ParseSinglePolicy(absl::string_view text, absl::string_vi
 /// The capability number of a name like "CAP_SYS_PTRACE"; -1 when unknown.
 int CapabilityNumber(absl::string_view name);
 
+/// The name of capability `number` ("CAP_SYS_PTRACE"), or "CAP_<number>" when unknown.
+std::string CapabilityName(int number);
+
 }  // namespace vigil::policy

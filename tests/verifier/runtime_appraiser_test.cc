@@ -9,6 +9,7 @@
 #include <atomic>
 
 #include "common/ear_verify.h"
+#include "common/policy/node_self.h"
 #include "tests/common/policy/policy_test_util.h"
 #include "tests/testing/temp_dir.h"
 #include "vigil/v1/runtime.pb.h"
@@ -212,6 +213,126 @@ TEST_F(RuntimeAppraiserTest, VerdictIsSignedAndVerifiesAgainstTheJwks) {
   EXPECT_EQ((*claims)["vigil.node-id"], kNodeId);
   EXPECT_EQ((*claims)["submods"]["agent"]["ear.status"], "contraindicated");
   EXPECT_EQ((*claims)["submods"]["vigil-node"]["ear.appraisal-policy-id"], "sha256:" + digest_);
+}
+
+// The node's own state as a node split by privilege reports it.
+v1::NodeSelfState ProtectedNode() {
+  v1::NodeSelfState self;
+  self.set_privilege_separated(true);
+  v1::NodeProcessState* main = self.mutable_main();
+  main->set_pid(100);
+  main->mutable_capabilities()->set_effective(policy::kNodeMainCapabilities);
+  main->mutable_capabilities()->set_permitted(policy::kNodeMainCapabilities);
+  main->mutable_capabilities()->set_bounding(policy::kNodeMainCapabilities);
+  main->mutable_seccomp()->set_mode(2);
+  main->mutable_seccomp()->set_filter_count(1);
+  main->mutable_seccomp()->set_no_new_privs(true);
+  v1::NodeProcessState* priv = self.mutable_privileged();
+  priv->set_pid(101);
+  priv->mutable_capabilities()->set_effective(policy::kNodePrivilegedCapabilities);
+  priv->mutable_capabilities()->set_permitted(policy::kNodePrivilegedCapabilities);
+  priv->mutable_capabilities()->set_bounding(policy::kNodePrivilegedCapabilities);
+  priv->mutable_seccomp()->set_no_new_privs(true);
+  return self;
+}
+
+TEST_F(RuntimeAppraiserTest, ProtectedNodeMeetsTheBuiltInRuleListedFirst) {
+  FixedAppraiser inner(v1::TRUST_AFFIRMING);
+  v1::RuntimeReport report = Report(true);
+  *report.mutable_node_self() = ProtectedNode();
+  RuntimeAppraiser::Options o = WithPolicies();
+  o.require_node_self_protection = true;
+  v1::Verdict v = Appraise(inner, report, o);
+  EXPECT_EQ(v.status(), v1::TRUST_AFFIRMING) << v.detail();
+  ASSERT_EQ(v.rules_size(), 2);
+  EXPECT_EQ(v.rules(0).rule_id(), policy::kNodeSelfRuleId);
+  EXPECT_EQ(v.rules(0).kind(), policy::kNodeSelfRuleKind);
+  EXPECT_EQ(v.rules(0).status(), v1::TRUST_AFFIRMING) << v.rules(0).reason();
+  EXPECT_EQ(v.rules(0).pid(), 100);
+  EXPECT_NE(
+      std::find(v.rules(0).controls().begin(), v.rules(0).controls().end(), "NIST-800-53r5:AC-6"),
+      v.rules(0).controls().end());
+  EXPECT_EQ(v.rules(1).rule_id(), "nnp");
+}
+
+TEST_F(RuntimeAppraiserTest, NodeHoldingMoreThanItsSetIsAWarningUnlessRequired) {
+  FixedAppraiser inner(v1::TRUST_AFFIRMING);
+  v1::RuntimeReport report = Report(true);
+  *report.mutable_node_self() = ProtectedNode();
+  // CAP_SYS_ADMIN (21) left in the main process's bounding set.
+  report.mutable_node_self()->mutable_main()->mutable_capabilities()->set_bounding(
+      policy::kNodeMainCapabilities | policy::CapabilityBit(21));
+  v1::Verdict warned = Appraise(inner, report, WithPolicies());
+  EXPECT_EQ(warned.status(), v1::TRUST_WARNING);
+  ASSERT_GE(warned.rules_size(), 1);
+  EXPECT_EQ(warned.rules(0).status(), v1::TRUST_WARNING);
+  EXPECT_NE(warned.rules(0).reason().find("main process bounding set holds CAP_SYS_ADMIN"),
+            std::string::npos)
+      << warned.rules(0).reason();
+  EXPECT_NE(warned.detail().find(policy::kNodeSelfRuleId), std::string::npos);
+
+  RuntimeAppraiser::Options o = WithPolicies();
+  o.require_node_self_protection = true;
+  v1::Verdict refused = Appraise(inner, report, o);
+  EXPECT_EQ(refused.status(), v1::TRUST_CONTRAINDICATED);
+  EXPECT_EQ(refused.trust_vector().configuration(), 96);
+}
+
+TEST_F(RuntimeAppraiserTest, EachBreachOfTheNodeSelfRuleIsNamed) {
+  struct Breach {
+    std::function<void(v1::NodeSelfState&)> apply;
+    std::string reason;
+  };
+  const std::vector<Breach> breaches = {
+      {[](v1::NodeSelfState& s) { s.clear_privileged(); }, "runs as one process"},
+      {[](v1::NodeSelfState& s) { s.mutable_main()->mutable_seccomp()->set_mode(0); },
+       "main process has no seccomp filter"},
+      {[](v1::NodeSelfState& s) { s.mutable_main()->mutable_seccomp()->set_no_new_privs(false); },
+       "main process lacks no_new_privs"},
+      {[](v1::NodeSelfState& s) {
+         s.mutable_main()->mutable_capabilities()->set_ambient(policy::CapabilityBit(39));
+       },
+       "main process ambient set holds CAP_BPF"},
+      {[](v1::NodeSelfState& s) {
+         s.mutable_privileged()->mutable_capabilities()->set_effective(policy::CapabilityBit(1));
+       },
+       "privileged process effective set holds CAP_DAC_OVERRIDE"},
+      {[](v1::NodeSelfState& s) {
+         s.mutable_privileged()->mutable_seccomp()->set_no_new_privs(false);
+       },
+       "privileged process lacks no_new_privs"},
+      {[](v1::NodeSelfState& s) { s.mutable_main()->set_read_error("gone"); },
+       "main process state unreadable: gone"},
+  };
+  for (const Breach& b : breaches) {
+    v1::RuntimeReport report;
+    *report.mutable_node_self() = ProtectedNode();
+    b.apply(*report.mutable_node_self());
+    v1::RuleOutcome o = policy::EvaluateNodeSelf(report, v1::TRUST_CONTRAINDICATED);
+    EXPECT_EQ(o.status(), v1::TRUST_CONTRAINDICATED) << b.reason;
+    EXPECT_NE(o.reason().find(b.reason), std::string::npos) << o.reason();
+  }
+}
+
+TEST_F(RuntimeAppraiserTest, ReportWithoutNodeStateIsAppraisedAsBeforeUnlessRequired) {
+  FixedAppraiser inner(v1::TRUST_AFFIRMING);
+  v1::Verdict as_before = Appraise(inner, Report(true), WithPolicies());
+  EXPECT_EQ(as_before.status(), v1::TRUST_AFFIRMING);
+  ASSERT_EQ(as_before.rules_size(), 1);
+  EXPECT_EQ(as_before.rules(0).rule_id(), "nnp");
+
+  RuntimeAppraiser::Options o = WithPolicies();
+  o.require_node_self_protection = true;
+  v1::Verdict required = Appraise(inner, Report(true), o);
+  EXPECT_EQ(required.status(), v1::TRUST_CONTRAINDICATED);
+  ASSERT_EQ(required.rules_size(), 2);
+  EXPECT_EQ(required.rules(0).rule_id(), policy::kNodeSelfRuleId);
+  EXPECT_EQ(required.rules(0).observed(), "not reported");
+  // Without policies too: the rule is the node's, not a workload's.
+  RuntimeAppraiser::Options required_only;
+  required_only.require_node_self_protection = true;
+  v1::Verdict no_policies = Appraise(inner, Report(true), required_only);
+  EXPECT_EQ(no_policies.status(), v1::TRUST_CONTRAINDICATED);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/digest.h"
+#include "common/policy/node_self.h"
 #include "verifier/results/ear_claims.h"
 
 namespace vigil::verifier {
@@ -146,9 +147,12 @@ class Exporter {
         absl::StrCat("Appraisal of report ", v.report_sequence(), " of node ", v.node_id(), " (",
                      name, "): evidence ", std::string(EarStatusName(v.status())), ".");
     if (!v.detail().empty()) absl::StrAppend(&description, " ", v.detail());
+    // The node's own rule (vigil.node.self) speaks about the node, beside any workload.
     std::vector<const v1::RuleOutcome*> node_rules;
-    if (v.workloads_size() == 0) {
-      for (const auto& r : v.rules()) node_rules.push_back(&r);
+    for (const auto& r : v.rules()) {
+      if (v.workloads_size() == 0 || r.rule_id() == policy::kNodeSelfRuleId) {
+        node_rules.push_back(&r);
+      }
     }
     for (const auto* r : node_rules) absl::StrAppend(&description, "\n", RuleLine(*r));
     observations_.push_back(Observation(node_obs, absl::StrCat("Node ", name, " attestation"),
