@@ -21,6 +21,8 @@
 #include "node/commands/node_flags.h"
 #include "node/commands/reference_values_command.h"
 #include "node/commands/watch_command.h"
+#include "node/privsep/privsep.h"
+#include "node/probes/kernel_fs.h"
 #include "node/procfs/snapshotter.h"
 #include "spdlog/spdlog.h"
 
@@ -58,6 +60,7 @@ void RegisterRunCommand(CLI::App& app, Action* action) {
   auto selects = std::make_shared<std::vector<std::string>>();
   auto sensitive = std::make_shared<std::vector<std::string>>();
   auto no_probes = std::make_shared<bool>(false);
+  auto single_process = std::make_shared<bool>(false);
   CLI::App* run = app.add_subcommand(
       "run", "Stream runtime reports of the selected processes to the verifier until SIGTERM");
   auto verifiers = std::make_shared<std::vector<std::string>>();
@@ -99,6 +102,10 @@ void RegisterRunCommand(CLI::App& app, Action* action) {
                   "verifier sends a bundle");
   run->add_flag("--no-probes", *no_probes, "Do not load the BPF probes (no events)");
   run->add_flag("--syscall-entry-hooks", c.syscall_entry_hooks, kEntryHooksHelp);
+  run->add_flag("--single-process", *single_process,
+                "For debugging: run as one process that keeps every capability it was started "
+                "with, without a seccomp filter of its own (reports say so; a verifier with "
+                "--require-node-self-protection refuses them). Default: split by privilege");
   run->callback([=] {
     if (!verifiers->empty()) {
       if (std::any_of(verifiers->begin(), verifiers->end(),
@@ -118,14 +125,33 @@ void RegisterRunCommand(CLI::App& app, Action* action) {
       throw CLI::ValidationError("--sensitive", std::string(paths.status().message()));
     config->sensitive_paths = *paths;
     config->enable_probes = !*no_probes;
-    *action = [config] {
+    *action = [config, single_process] {
+      // First, before any thread: the privileged process, then the main process locked down.
+      NodeProcessHooks hooks;
+      std::shared_ptr<privsep::PrivilegedClient> privileged;
+      if (!*single_process) {
+        auto split = privsep::SplitByPrivilege([&]() -> absl::Status {
+          // Mounting needs CAP_SYS_ADMIN, which the main process is about to drop.
+          if (!config->enable_probes) return absl::OkStatus();
+          return EnsureKernelFilesystems().status();
+        });
+        if (!split.ok()) {
+          std::cerr << "vigil-node: " << split.status().message() << "\n";
+          return 1;
+        }
+        privileged = *std::move(split);
+        hooks.filter_reader = [privileged](int pid) { return privileged->ReadSeccompFilters(pid); };
+      }
+      const pid_t privileged_pid = privileged ? privileged->server_pid() : 0;
+      if (privileged_pid > 0) hooks.own_pids.push_back(privileged_pid);
+      hooks.self_state = [privileged_pid] { return privsep::ReadNodeSelfState(privileged_pid); };
       // Block the stop signals before any thread starts, so only the waiter below sees them.
       sigset_t stop;
       sigemptyset(&stop);
       sigaddset(&stop, SIGTERM);
       sigaddset(&stop, SIGINT);
       pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-      auto runner = NodeRunner::Create(*config);
+      auto runner = NodeRunner::Create(*config, std::move(hooks));
       if (!runner.ok()) {
         std::cerr << "vigil-node: " << runner.status().message() << "\n";
         return 1;

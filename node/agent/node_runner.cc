@@ -139,7 +139,8 @@ absl::StatusOr<NodeInfo> ReadNodeInfo(const NodeConfig& config) {
   return info;
 }
 
-absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig& config) {
+absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig& config,
+                                                               NodeProcessHooks hooks) {
   if (config.selectors.empty()) {
     return absl::InvalidArgumentError("no selectors: nothing to monitor (use --select)");
   }
@@ -158,9 +159,11 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
   ASSIGN_OR_RETURN(NodeInfo info, ReadNodeInfo(config));
 
   r->matcher_ = std::make_unique<ProcessMatcher>(config.selectors);
+  r->matcher_->set_excluded_pids(std::move(hooks.own_pids));
   SnapshotOptions snap;
   snap.seccomp_syscalls = config.seccomp_syscalls;
   snap.sensitive_paths = config.sensitive_paths;
+  snap.filter_reader = std::move(hooks.filter_reader);
   r->snapshotter_ = std::make_unique<Snapshotter>(snap, &r->hashes_);
 
   std::vector<int> seed;
@@ -173,6 +176,7 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
   }
   r->builder_ = std::make_unique<ReportBuilder>(info, r->matcher_.get(), r->snapshotter_.get(),
                                                 r->events_.get());
+  r->builder_->set_self_state_source(std::move(hooks.self_state));
   // The verifier's bundles replace the --policy file the node started with.
   PolicyTargets targets;
   targets.matcher = r->matcher_.get();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,12 +77,23 @@ std::string EffectiveKeyPath(const NodeConfig& config);
 /// config.policy_path (none when empty) and the IMA status of the node binary.
 absl::StatusOr<NodeInfo> ReadNodeInfo(const NodeConfig& config);
 
+/// What `run` asks of its privileged process when it runs split (node/privsep).
+struct NodeProcessHooks {
+  /// Reads other processes' seccomp filters; empty: this process reads them.
+  SeccompFilterReader filter_reader;
+  /// The node's own security state, put in every report; empty: reports carry none.
+  std::function<v1::NodeSelfState()> self_state;
+  /// The node's other processes, never monitored (their state is in self_state).
+  std::vector<int> own_pids;
+};
+
 /// The `vigil-node run` daemon: every object wired from one NodeConfig, in one place.
 class NodeRunner {
  public:
   /// Checks the configuration, takes the state directory's lock (StateDirLock) and builds
   /// everything (loads the probes, opens the TPM).
-  static absl::StatusOr<std::unique_ptr<NodeRunner>> Create(const NodeConfig& config);
+  static absl::StatusOr<std::unique_ptr<NodeRunner>> Create(const NodeConfig& config,
+                                                            NodeProcessHooks hooks = {});
 
   /// Streams reports to the verifier until Stop(); OK after a clean stop.
   absl::Status Run();

@@ -68,6 +68,7 @@ v1::RuntimeReport ReportBuilder::Build(size_t max_payload_bytes) {
   PollEvents();
   v1::RuntimeReport r;
   SetNodeFields(info_, ++sequence_, &r);
+  if (self_state_) *r.mutable_node_self() = self_state_();
 
   std::vector<std::string> gaps;
   std::vector<int> probe_pids;

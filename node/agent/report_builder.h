@@ -66,6 +66,11 @@ class ReportBuilder {
   void set_policy_digest(std::string digest) { info_.policy_digest = std::move(digest); }
   const std::string& policy_digest() const { return info_.policy_digest; }
 
+  /// Has every later report carry `source()` as RuntimeReport.node_self; empty: none.
+  void set_self_state_source(std::function<v1::NodeSelfState()> source) {
+    self_state_ = std::move(source);
+  }
+
  private:
   NodeInfo info_;
   const ProcessMatcher* matcher_;
@@ -75,6 +80,7 @@ class ReportBuilder {
   std::deque<v1::RuntimeEvent> pending_;
   uint64_t queue_dropped_ = 0;
   uint64_t sequence_ = 0;
+  std::function<v1::NodeSelfState()> self_state_;
 };
 
 }  // namespace vigil::node

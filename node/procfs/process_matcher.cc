@@ -115,6 +115,9 @@ std::vector<MatchedProcess> ProcessMatcher::Scan(const std::vector<int>& extra_p
   std::vector<MatchedProcess> out;
   absl::flat_hash_set<int> included;
   for (const auto& [pid, f] : procs) {
+    if (std::find(excluded_pids_.begin(), excluded_pids_.end(), pid) != excluded_pids_.end()) {
+      continue;
+    }
     MatchedProcess m;
     m.pid = pid;
     if (auto it = direct.find(pid); it != direct.end()) {
@@ -129,6 +132,9 @@ std::vector<MatchedProcess> ProcessMatcher::Scan(const std::vector<int>& extra_p
   }
   for (int pid : extra_pids) {
     if (included.contains(pid) || !procs.contains(pid)) continue;
+    if (std::find(excluded_pids_.begin(), excluded_pids_.end(), pid) != excluded_pids_.end()) {
+      continue;
+    }
     included.insert(pid);
     out.push_back(MatchedProcess{pid, {"probe"}});
   }

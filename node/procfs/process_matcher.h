@@ -48,11 +48,16 @@ class ProcessMatcher {
   /// the next Scan uses them. Not to be called while another thread scans.
   void SetSelectors(std::vector<Selector> selectors);
 
+  /// Processes Scan never returns, whatever matches them: the node's own privileged process,
+  /// whose state every report carries apart (RuntimeReport.node_self).
+  void set_excluded_pids(std::vector<int> pids) { excluded_pids_ = std::move(pids); }
+
  private:
   std::vector<Selector> selectors_;
   std::string proc_root_;
   bool need_exe_ = false;
   bool need_cgroup_ = false;
+  std::vector<int> excluded_pids_;
 };
 
 }  // namespace vigil::node

@@ -59,6 +59,31 @@ absl::StatusOr<procfs::Status> ReadStatus(const std::string& dir) {
   return st;
 }
 
+bool SameSeccomp(const procfs::Status& a, const procfs::Status& b) {
+  return a.seccomp_mode == b.seccomp_mode && a.seccomp_filters == b.seccomp_filters &&
+         a.no_new_privs == b.no_new_privs;
+}
+
+bool SameSecurityState(const procfs::Status& a, const procfs::Status& b) {
+  return std::equal(a.uid, a.uid + 4, b.uid) && std::equal(a.gid, a.gid + 4, b.gid) &&
+         a.groups == b.groups && a.cap_inheritable == b.cap_inheritable &&
+         a.cap_permitted == b.cap_permitted && a.cap_effective == b.cap_effective &&
+         a.cap_bounding == b.cap_bounding && a.cap_ambient == b.cap_ambient && SameSeccomp(a, b);
+}
+
+// Namespaces a thread can leave on its own (unshare(2) or setns(2) in one thread); a
+// multithreaded process cannot change its user namespace, and pid and time namespaces
+// change for children only.
+constexpr const char* kThreadNamespaces[] = {"mnt", "net", "ipc", "uts", "cgroup"};
+constexpr const char* kNamespaces[] = {"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"};
+
+// The stat fields that change when a process exits or execs.
+bool SameImage(const procfs::Stat& a, const procfs::Stat& b) {
+  return a.exited() == b.exited() && std::equal(a.image, a.image + 4, b.image);
+}
+
+}  // namespace
+
 void FillIds(const procfs::Status& st, v1::Credentials* c) {
   c->set_uid_real(st.uid[0]);
   c->set_uid_effective(st.uid[1]);
@@ -84,31 +109,6 @@ void FillSeccompStatus(const procfs::Status& st, v1::SeccompState* sec) {
   sec->set_filter_count(st.seccomp_filters);
   sec->set_no_new_privs(st.no_new_privs);
 }
-
-bool SameSeccomp(const procfs::Status& a, const procfs::Status& b) {
-  return a.seccomp_mode == b.seccomp_mode && a.seccomp_filters == b.seccomp_filters &&
-         a.no_new_privs == b.no_new_privs;
-}
-
-bool SameSecurityState(const procfs::Status& a, const procfs::Status& b) {
-  return std::equal(a.uid, a.uid + 4, b.uid) && std::equal(a.gid, a.gid + 4, b.gid) &&
-         a.groups == b.groups && a.cap_inheritable == b.cap_inheritable &&
-         a.cap_permitted == b.cap_permitted && a.cap_effective == b.cap_effective &&
-         a.cap_bounding == b.cap_bounding && a.cap_ambient == b.cap_ambient && SameSeccomp(a, b);
-}
-
-// Namespaces a thread can leave on its own (unshare(2) or setns(2) in one thread); a
-// multithreaded process cannot change its user namespace, and pid and time namespaces
-// change for children only.
-constexpr const char* kThreadNamespaces[] = {"mnt", "net", "ipc", "uts", "cgroup"};
-constexpr const char* kNamespaces[] = {"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"};
-
-// The stat fields that change when a process exits or execs.
-bool SameImage(const procfs::Stat& a, const procfs::Stat& b) {
-  return a.exited() == b.exited() && std::equal(a.image, a.image + 4, b.image);
-}
-
-}  // namespace
 
 Snapshotter::Snapshotter(SnapshotOptions options, FileHashCache* hashes)
     : options_(std::move(options)),
@@ -473,7 +473,7 @@ void Snapshotter::InspectSeccomp(int pid, int tid, v1::SeccompState* sec) const 
     return;
   }
   // The inspector records its own failure in inspection_error; nothing more to add here.
-  (void)InspectSeccompFilters(tid, options_.seccomp_syscalls, sec);
+  (void)InspectSeccompFilters(tid, options_.seccomp_syscalls, options_.filter_reader, sec);
 }
 
 }  // namespace vigil::node

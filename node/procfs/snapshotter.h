@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "node/procfs/file_hash_cache.h"
 #include "node/procfs/procfs.h"
+#include "node/seccomp/seccomp_inspector.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::node {
@@ -26,7 +27,15 @@ struct SnapshotOptions {
   std::vector<std::string> seccomp_syscalls;
   /// Open files to report as configuration or secrets.
   std::vector<SensitivePath> sensitive_paths;
+  /// Reads a process's seccomp filters; empty: this process reads them (ReadSeccompFilters).
+  SeccompFilterReader filter_reader;
 };
+
+/// The credentials, capability sets and seccomp status fields (mode, filter_count,
+/// no_new_privs) of a parsed /proc/<pid>/status, as a snapshot reports them.
+void FillIds(const procfs::Status& st, v1::Credentials* c);
+void FillCapabilities(const procfs::Status& st, v1::Capabilities* caps);
+void FillSeccompStatus(const procfs::Status& st, v1::SeccompState* sec);
 
 /// Builds the ProcessSnapshot of DESIGN.md section 5 for one process from procfs, from
 /// outside the process. Thread-compatible; the hash cache may be shared.

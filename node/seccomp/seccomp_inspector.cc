@@ -247,8 +247,20 @@ absl::Status Fail(v1::SeccompState* state, absl::Status status) {
 
 }  // namespace
 
+absl::StatusOr<std::vector<std::string>> ReadSeccompFilters(int pid) {
+  if (pid <= 0) return absl::InvalidArgumentError(absl::StrCat("bad pid ", pid));
+  ASSIGN_OR_RETURN(ProcStatus st, ReadProcStatus(pid));
+  if (st.seccomp_mode != SECCOMP_MODE_FILTER) return std::vector<std::string>();
+  return ReadFiltersTraced(pid, st);
+}
+
 absl::Status InspectSeccompFilters(int pid, const std::vector<std::string>& syscalls,
                                    v1::SeccompState* state) {
+  return InspectSeccompFilters(pid, syscalls, SeccompFilterReader(), state);
+}
+
+absl::Status InspectSeccompFilters(int pid, const std::vector<std::string>& syscalls,
+                                   const SeccompFilterReader& reader, v1::SeccompState* state) {
   state->clear_verdicts();
   state->clear_filter_sha256();
   state->clear_inspection_error();
@@ -283,8 +295,12 @@ absl::Status InspectSeccompFilters(int pid, const std::vector<std::string>& sysc
                            absl::StrCat("pid ", pid, ": unknown seccomp mode ", st->seccomp_mode)));
   }
 
-  absl::StatusOr<std::vector<std::string>> raw = ReadFiltersTraced(pid, *st);
+  absl::StatusOr<std::vector<std::string>> raw = reader ? reader(pid) : ReadFiltersTraced(pid, *st);
   if (!raw.ok()) return Fail(state, raw.status());
+  if (raw->empty()) {
+    return Fail(state, absl::InternalError(absl::StrCat(
+                           "pid ", pid, " runs in seccomp filter mode but no filter was read")));
+  }
 
   std::vector<SeccompProgram> programs;
   programs.reserve(raw->size());

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "node/seccomp/seccomp_eval.h"
 #include "vigil/v1/runtime.pb.h"
 
@@ -21,6 +23,22 @@ namespace vigil::node {
 /// (the reason is also put in `inspection_error`).
 absl::Status InspectSeccompFilters(int pid, const std::vector<std::string>& syscalls,
                                    v1::SeccompState* state);
+
+/// Reads the raw classic-BPF filters installed in `pid`, most recently installed first.
+/// ReadSeccompFilters is the in-process reader; `vigil-node run` passes one that asks its
+/// privileged process instead (node/privsep).
+using SeccompFilterReader = std::function<absl::StatusOr<std::vector<std::string>>(int pid)>;
+
+/// InspectSeccompFilters reading the filters through `reader` (the in-process reader when
+/// empty).
+absl::Status InspectSeccompFilters(int pid, const std::vector<std::string>& syscalls,
+                                   const SeccompFilterReader& reader, v1::SeccompState* state);
+
+/// Seizes `pid` with ptrace, reads every installed filter (PTRACE_SECCOMP_GET_FILTER, most
+/// recently installed first) and detaches, never leaving the process stopped. Needs
+/// CAP_SYS_ADMIN and a caller without a seccomp filter of its own, plus the ptrace access
+/// CAP_SYS_PTRACE grants. A process without filters has none (an empty list).
+absl::StatusOr<std::vector<std::string>> ReadSeccompFilters(int pid);
 
 /// Which non-native syscall ABIs this machine's kernel executes, found once per process by
 /// making a harmless syscall (getpid) through each: x32 directly (a kernel without x32

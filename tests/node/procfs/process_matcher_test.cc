@@ -167,6 +167,15 @@ TEST_F(ProcessMatcherTest, MatchesByPidAndExeGlobTogether) {
   EXPECT_EQ(Find(procs, getpid()), nullptr);
 }
 
+TEST_F(ProcessMatcherTest, NeverReturnsAnExcludedProcessHoweverItWouldMatch) {
+  ASSERT_NO_FATAL_FAILURE(StartFamily());
+  ProcessMatcher matcher({Parse("comm=" + comm_)});
+  matcher.set_excluded_pids({grandchild_});
+  auto procs = matcher.Scan({grandchild_});
+  EXPECT_NE(Find(procs, child_), nullptr);
+  EXPECT_EQ(Find(procs, grandchild_), nullptr);  // neither inherited nor from the probes
+}
+
 TEST_F(ProcessMatcherTest, IncludesPidsTheProbesReportedOnlyWhileTheyExist) {
   ASSERT_NO_FATAL_FAILURE(StartFamily());
   // A pid no process can have: the kernel allocates pids below pid_max. (A pid that exited
