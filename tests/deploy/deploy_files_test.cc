@@ -82,6 +82,9 @@ TEST_F(DeployFilesTest, ManifestAuditFindsExactlyWhatDeployMdLists) {
             "DaemonSet vigil-node capability-added medium CAP_SYS_ADMIN\n"
             "DaemonSet vigil-node capability-added medium CAP_SYS_PTRACE\n"
             "DaemonSet vigil-node capability-added medium CAP_DAC_READ_SEARCH\n"
+            "DaemonSet vigil-node capability-added medium CAP_BPF\n"
+            "DaemonSet vigil-node capability-added medium CAP_PERFMON\n"
+            "DaemonSet vigil-node capability-added medium CAP_SETPCAP\n"
             "DaemonSet vigil-node host-pid high namespace\n");
 }
 
@@ -92,8 +95,10 @@ TEST_F(DeployFilesTest, DriftIsFoundAndNamed) {
   Edit(copy, "systemd/vigil-verifier.service", "--db ", "--database ");
   Edit(copy, "kubernetes/node.yaml", "--tcti=", "--tpm-tcti=");
   Edit(copy, "systemd/vigil-node.service", "CapabilityBoundingSet=CAP_SYS_ADMIN ",
-       "CapabilityBoundingSet=CAP_BPF CAP_SYS_ADMIN ");
+       "CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_ADMIN ");
   Edit(copy, "kubernetes/verifier.yaml", "targetPort: enroll", "targetPort: 7445");
+  Edit(copy, "systemd/vigil-node.service", "UMask=0077",
+       "SystemCallArchitectures=native\nUMask=0077");
   ProgramRun run = Validate(copy, "drift");
   EXPECT_EQ(run.exit_code, 1) << run.err;
   EXPECT_TRUE(absl::StrContains(run.out, "flag --database is not in `vigil-verifier --help`"))
@@ -101,9 +106,12 @@ TEST_F(DeployFilesTest, DriftIsFoundAndNamed) {
   EXPECT_TRUE(absl::StrContains(run.out, "flag --tpm-tcti is not in `vigil-node run --help`"))
       << run.out;
   EXPECT_TRUE(absl::StrContains(
-      run.out, "lacks CAP_BPF, which vigil-node.service's CapabilityBoundingSet has"))
+      run.out, "lacks CAP_NET_ADMIN, which vigil-node.service's CapabilityBoundingSet has"))
       << run.out;
   EXPECT_TRUE(absl::StrContains(run.out, "targetPort 7445 is no container port")) << run.out;
+  EXPECT_TRUE(absl::StrContains(
+      run.out, "SystemCallArchitectures= installs a seccomp filter: the node could not read"))
+      << run.out;
 }
 
 TEST_F(DeployFilesTest, AdmissionWebhookDriftIsFoundAndNamed) {

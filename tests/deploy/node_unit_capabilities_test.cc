@@ -1,9 +1,11 @@
-// The real vigil-node run with exactly the capability bounding set of
+// The real vigil-node with exactly the capability bounding set of
 // deploy/systemd/vigil-node.service (read from the unit file, as systemd gives it to a root
 // service), and with each of those capabilities taken away in turn. With the unit's set,
 // `vigil-node inspect` of a demo agent sees everything (no gap, the seccomp filter read back)
-// and `vigil-node watch` loads and attaches the probes; without any one capability, one of
-// the two loses something. Needs root and setpriv(1) (util-linux).
+// and `vigil-node watch` loads and attaches the probes; without any one of the capabilities
+// these single-process commands use, one of the two loses something (the ones only `run`
+// needs when it splits by privilege are tests/integration/node_privsep_test.cc's). Needs root
+// and setpriv(1) (util-linux).
 //
 // The agent runs from a copy owned by another user with mode 0711, like a workload binary
 // whose file the node cannot read without CAP_DAC_READ_SEARCH.
@@ -13,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -25,6 +28,7 @@
 #include "absl/strings/str_split.h"
 #include "tests/testing/build_paths.h"
 #include "tests/testing/demo_agent.h"
+#include "tests/testing/node_unit.h"
 #include "tests/testing/program_run.h"
 #include "tests/testing/temp_dir.h"
 
@@ -39,29 +43,11 @@ using ::vigil::testing::TestTempDir;
 
 constexpr uid_t kOtherUser = 65534;
 
-// The capabilities of the unit's CapabilityBoundingSet= line, lowercase without "cap_", as
-// setpriv(1) names them ("sys_admin").
-std::vector<std::string> UnitCapabilities() {
-  std::istringstream unit(
-      ReadWholeFile(vigil::testing::SourceDir() + "/deploy/systemd/vigil-node.service"));
-  std::vector<std::string> caps;
-  for (std::string line; std::getline(unit, line);) {
-    if (!absl::StartsWith(line, "CapabilityBoundingSet=")) continue;
-    for (absl::string_view c :
-         absl::StrSplit(line.substr(line.find('=') + 1), ' ', absl::SkipEmpty())) {
-      std::string name = absl::AsciiStrToLower(c);
-      if (absl::StartsWith(name, "cap_")) name = name.substr(4);
-      caps.push_back(name);
-    }
-  }
-  return caps;
-}
-
 class NodeUnitCapabilitiesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(geteuid(), 0u) << "needs root: BPF, ptrace and procfs of other processes";
-    caps_ = UnitCapabilities();
+    caps_ = vigil::testing::NodeUnitCapabilities();
     ASSERT_FALSE(caps_.empty()) << "vigil-node.service has no CapabilityBoundingSet=";
     absl::StatusOr<TestTempDir> dir = TestTempDir::Create("node-unit-caps");
     ASSERT_TRUE(dir.ok()) << dir.status();
@@ -79,10 +65,8 @@ class NodeUnitCapabilitiesTest : public ::testing::Test {
   // vigil-node `args` with the bounding set `caps` and no_new_privs, as the unit runs it.
   ProgramRun RunNode(const std::vector<std::string>& caps, std::vector<std::string> args,
                      const std::string& tag) {
-    std::string set = "-all";
-    for (const std::string& c : caps) absl::StrAppend(&set, ",+", c);
-    std::vector<std::string> argv = {"/usr/bin/setpriv", "--bounding-set=" + set, "--no-new-privs",
-                                     vigil::testing::BuildDir() + "/node/vigil-node"};
+    std::vector<std::string> argv = vigil::testing::SetprivWithCapabilities(caps);
+    argv.push_back(vigil::testing::BuildDir() + "/node/vigil-node");
     argv.insert(argv.end(), args.begin(), args.end());
     std::string out = dir_.path() + "/" + tag;
     std::filesystem::create_directories(out);
@@ -133,8 +117,16 @@ TEST_F(NodeUnitCapabilitiesTest, WatchLoadsTheProbesWithTheUnitsCapabilities) {
   EXPECT_FALSE(absl::StrContains(run.err, "active hooks (0)")) << run.err;
 }
 
+// Each capability the single-process commands need; the ones only `run` split by privilege
+// needs are shown needed by tests/integration/node_privsep_test.cc.
 TEST_F(NodeUnitCapabilitiesTest, EachCapabilityOfTheUnitIsNeeded) {
+  const std::vector<std::string> split_only = vigil::testing::CapabilitiesOnlyTheSplitNeeds();
+  for (const std::string& c : split_only) {
+    EXPECT_NE(std::find(caps_.begin(), caps_.end(), c), caps_.end())
+        << c << " is not in the unit's set";
+  }
   for (const std::string& dropped : caps_) {
+    if (std::find(split_only.begin(), split_only.end(), dropped) != split_only.end()) continue;
     SCOPED_TRACE("without " + dropped);
     std::vector<std::string> fewer;
     for (const std::string& c : caps_) {

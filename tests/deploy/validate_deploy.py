@@ -80,6 +80,13 @@ def check_args(where, args, binaries):
                     f"{' '.join(sub)} --help`".replace("  ", " "))
 
 
+SECCOMP_DIRECTIVES = (
+    "SystemCallFilter", "SystemCallArchitectures", "SystemCallLog", "RestrictNamespaces",
+    "RestrictAddressFamilies", "MemoryDenyWriteExecute", "LockPersonality", "RestrictRealtime",
+    "RestrictSUIDSGID", "ProtectClock", "ProtectHostname", "ProtectKernelModules",
+    "ProtectKernelLogs", "ProtectKernelTunables", "PrivateDevices")
+
+
 def unit_caps(entries, where):
     values = entries.get(("Service", "CapabilityBoundingSet"), [])
     if len(values) != 1:
@@ -117,6 +124,13 @@ def check_units(deploy, node_bin, verifier_bin):
         problem(where, "the verifier must run as a DynamicUser")
     node_where = os.path.join(deploy, "systemd", "vigil-node.service")
     node_caps = unit_caps(units["vigil-node.service"], node_where)
+    # systemd implements these with a seccomp filter, which every process of the unit
+    # inherits; the kernel copies out other processes' filters only to a caller without one.
+    for key in SECCOMP_DIRECTIVES:
+        values = units["vigil-node.service"].get(("Service", key), [])
+        if values and values[-1] not in ("", "no", "false"):
+            problem(node_where, f"{key}= installs a seccomp filter: the node could not read "
+                    "its workloads' filters")
     if not any(v.startswith("/dev/tpmrm0") for v in
                units["vigil-node.service"].get(("Service", "DeviceAllow"), [])):
         problem(node_where, "DeviceAllow for /dev/tpmrm0 is missing")

@@ -317,23 +317,30 @@ Fabric::~Fabric() {
 }
 
 absl::Status Fabric::StartNode(const std::vector<std::string>& extra_args) {
+  return StartNodeUnder({}, extra_args);
+}
+
+absl::Status Fabric::StartNodeUnder(const std::vector<std::string>& wrapper,
+                                    const std::vector<std::string>& extra_args) {
   if (node_ != nullptr && node_->Running()) return absl::FailedPreconditionError("node runs");
-  std::vector<std::string> argv = {Program("node/vigil-node"),
-                                   "run",
-                                   "--verifier",
-                                   verifier_address_,
-                                   "--enroll-address",
-                                   enroll_address_,
-                                   "--ca-cert",
-                                   pki_->dir() + "/ca.crt",
-                                   "--state-dir",
-                                   state_dir_,
-                                   "--tcti",
-                                   tpm_->tcti(),
-                                   "--measurement-log",
-                                   state_dir_ + "/measurements.json",
-                                   "--select",
-                                   absl::StrCat("comm=", workload_comm_)};
+  std::vector<std::string> argv = wrapper;
+  std::vector<std::string> node_argv = {Program("node/vigil-node"),
+                                        "run",
+                                        "--verifier",
+                                        verifier_address_,
+                                        "--enroll-address",
+                                        enroll_address_,
+                                        "--ca-cert",
+                                        pki_->dir() + "/ca.crt",
+                                        "--state-dir",
+                                        state_dir_,
+                                        "--tcti",
+                                        tpm_->tcti(),
+                                        "--measurement-log",
+                                        state_dir_ + "/measurements.json",
+                                        "--select",
+                                        absl::StrCat("comm=", workload_comm_)};
+  argv.insert(argv.end(), node_argv.begin(), node_argv.end());
   if (demo_agents_) {
     for (const ChildProcess* agent : {hardened_.get(), naive_.get()}) {
       argv.push_back("--select");
@@ -347,6 +354,17 @@ absl::Status Fabric::StartNode(const std::vector<std::string>& extra_args) {
   if (!node.ok()) return node.status();
   node_ = std::move(*node);
   return absl::OkStatus();
+}
+
+absl::StatusOr<int> Fabric::AwaitNodeExit() {
+  if (node_ == nullptr) return absl::FailedPreconditionError("no node started");
+  for (absl::Time deadline = absl::Now() + absl::Seconds(60); node_->Running();) {
+    if (absl::Now() > deadline) return absl::DeadlineExceededError("vigil-node still runs");
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  int status = node_->Stop();  // already exited: its wait status
+  node_.reset();
+  return status;
 }
 
 absl::Status Fabric::StopNode() {

@@ -77,6 +77,12 @@ class Fabric {
   /// Starts `vigil-node run` against the verifier, selecting the workload by comm, with
   /// `extra_args` after Options::node_args.
   absl::Status StartNode(const std::vector<std::string>& extra_args = {});
+  /// StartNode under `wrapper`: a command line that ends by running the rest, e.g. setpriv(1).
+  absl::Status StartNodeUnder(const std::vector<std::string>& wrapper,
+                              const std::vector<std::string>& extra_args = {});
+  /// Waits (up to 60 s) for the node to exit by itself; its wait status, or an error when it
+  /// still runs.
+  absl::StatusOr<int> AwaitNodeExit();
   /// SIGTERM to the node; an error unless it exits 0.
   absl::Status StopNode();
 
