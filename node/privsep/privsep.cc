@@ -49,12 +49,9 @@ constexpr int kChannelFd = 3;
 v1::NodeProcessState ReadProcessState(pid_t pid) {
   v1::NodeProcessState out;
   out.set_pid(pid);
-  const std::string path = absl::StrCat("/proc/", pid, "/status");
-  absl::StatusOr<std::string> text = procfs::ReadFile(path);
-  absl::StatusOr<procfs::Status> st =
-      text.ok() ? procfs::ParseStatus(*text) : absl::StatusOr<procfs::Status>(text.status());
+  absl::StatusOr<procfs::Status> st = ReadProcessStatus(pid);
   if (!st.ok()) {
-    out.set_read_error(absl::StrCat(path, ": ", st.status().message()));
+    out.set_read_error(std::string(st.status().message()));
     return out;
   }
   FillIds(*st, out.mutable_credentials());
@@ -64,6 +61,16 @@ v1::NodeProcessState ReadProcessState(pid_t pid) {
 }
 
 }  // namespace
+
+absl::StatusOr<procfs::Status> ReadProcessStatus(pid_t pid) {
+  const std::string path = absl::StrCat("/proc/", pid, "/status");
+  absl::StatusOr<std::string> text = procfs::ReadFile(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<procfs::Status> st = procfs::ParseStatus(*text);
+  if (!st.ok())
+    return absl::Status(st.status().code(), absl::StrCat(path, ": ", st.status().message()));
+  return st;
+}
 
 absl::StatusOr<std::unique_ptr<PrivilegedClient>> StartPrivilegedProcess() {
   int fds[2];

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "node/privsep/privileged_client.h"
+#include "node/procfs/procfs.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::node::privsep {
@@ -32,6 +33,9 @@ absl::StatusOr<std::unique_ptr<PrivilegedClient>> StartPrivilegedProcess();
 /// LockDownMainProcess. Call before any thread starts.
 absl::StatusOr<std::unique_ptr<PrivilegedClient>> SplitByPrivilege(
     const std::function<absl::Status()>& before_lockdown);
+
+/// /proc/<pid>/status of `pid`, parsed; the error names the file.
+absl::StatusOr<procfs::Status> ReadProcessStatus(pid_t pid);
 
 /// This process's security state and, when `privileged_pid` > 0, the privileged
 /// process's, read from /proc/<pid>/status now. A process whose status cannot be read gets

@@ -64,9 +64,7 @@ class FilteredChild {
 };
 
 procfs::Status StatusOf(pid_t pid) {
-  absl::StatusOr<std::string> text = procfs::ReadFile(absl::StrCat("/proc/", pid, "/status"));
-  EXPECT_TRUE(text.ok()) << text.status();
-  absl::StatusOr<procfs::Status> st = procfs::ParseStatus(text.ok() ? *text : "");
+  absl::StatusOr<procfs::Status> st = ReadProcessStatus(pid);
   EXPECT_TRUE(st.ok()) << st.status();
   return st.ok() ? *st : procfs::Status{};
 }
