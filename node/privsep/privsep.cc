@@ -54,6 +54,11 @@ v1::NodeProcessState ReadProcessState(pid_t pid) {
     out.set_read_error(std::string(st.status().message()));
     return out;
   }
+  // The privileged process is never reaped while the main one runs: a zombie has exited.
+  if (st->state == 'Z' || st->state == 'X') {
+    out.set_read_error(absl::StrCat("pid ", pid, " has exited"));
+    return out;
+  }
   FillIds(*st, out.mutable_credentials());
   FillCapabilities(*st, out.mutable_capabilities());
   FillSeccompStatus(*st, out.mutable_seccomp());

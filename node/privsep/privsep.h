@@ -38,8 +38,8 @@ absl::StatusOr<std::unique_ptr<PrivilegedClient>> SplitByPrivilege(
 absl::StatusOr<procfs::Status> ReadProcessStatus(pid_t pid);
 
 /// This process's security state and, when `privileged_pid` > 0, the privileged
-/// process's, read from /proc/<pid>/status now. A process whose status cannot be read gets
-/// read_error.
+/// process's, read from /proc/<pid>/status now. A process whose status cannot be read, or
+/// that has exited, gets read_error (which fails the verifier's rule vigil.node.self).
 v1::NodeSelfState ReadNodeSelfState(pid_t privileged_pid);
 
 }  // namespace vigil::node::privsep

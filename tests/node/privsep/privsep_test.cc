@@ -118,8 +118,12 @@ TEST(PrivsepTest, PrivilegedProcessReadsFiltersWithOnlyItsCapabilities) {
   EXPECT_EQ(self.privileged().capabilities().effective(), policy::kNodePrivilegedCapabilities);
   EXPECT_TRUE(self.privileged().read_error().empty());
 
-  // Closing the channel ends the privileged process cleanly.
+  // Closing the channel ends the privileged process cleanly; exited, its state is an error.
   client->reset();
+  siginfo_t info{};
+  ASSERT_EQ(waitid(P_PID, server, &info, WEXITED | WNOWAIT), 0);  // a zombie, not yet reaped
+  EXPECT_EQ(ReadNodeSelfState(server).privileged().read_error(),
+            absl::StrCat("pid ", server, " has exited"));
   int status = 0;
   ASSERT_EQ(waitpid(server, &status, 0), server);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
