@@ -3,8 +3,9 @@
 // requires the node's self-protection, and the demo agents. /proc/<pid>/status of the main
 // process and of its privileged process show exactly their documented capability sets,
 // no_new_privs and (main only) a seccomp filter; the verdict carries vigil.node.self
-// affirmed; the hardened agent's seccomp filter is still read back and evaluated. Without
-// CAP_SETPCAP, CAP_BPF or CAP_PERFMON, `run` does not start.
+// affirmed; the hardened agent's seccomp filter is still read back and evaluated. A node run
+// with --single-process is contraindicated by that verifier. Without CAP_SETPCAP, CAP_BPF or
+// CAP_PERFMON, `run` does not start.
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -136,6 +137,30 @@ TEST(NodePrivsepTest, SplitNodeHoldsItsDocumentedSetsAndTheVerifierAffirmsIt) {
   }
   EXPECT_TRUE(ptrace_refused) << hardened->seccomp().DebugString();
 
+  EXPECT_TRUE(f.StopNode().ok()) << f.Logs();
+}
+
+TEST(NodePrivsepTest, SingleProcessNodeIsRefusedWhenSelfProtectionIsRequired) {
+  ASSERT_EQ(geteuid(), 0u) << "needs root: BPF, ptrace, swtpm";
+  Fabric::Options options;
+  options.verifier_args = {"--require-node-self-protection"};
+  absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Start(options);
+  ASSERT_TRUE(fabric.ok()) << fabric.status();
+  Fabric& f = **fabric;
+  ASSERT_TRUE(f.StartNode({"--single-process"}).ok());
+  absl::StatusOr<std::string> node_id = f.AwaitVerdict(v1::TRUST_CONTRAINDICATED);
+  ASSERT_TRUE(node_id.ok()) << node_id.status() << f.Logs();
+  EXPECT_TRUE(ChildrenNamed(f.node_pid(), node::privsep::kPrivilegedProcessName).empty());
+  absl::StatusOr<v1::GetLatestEvidenceResponse> latest = f.LatestEvidence(*node_id);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  const v1::Verdict& verdict = latest->verdict();
+  ASSERT_GE(verdict.rules_size(), 1);
+  EXPECT_EQ(verdict.rules(0).rule_id(), policy::kNodeSelfRuleId);
+  EXPECT_EQ(verdict.rules(0).status(), v1::TRUST_CONTRAINDICATED);
+  EXPECT_TRUE(absl::StrContains(verdict.rules(0).reason(), "the node runs as one process"))
+      << verdict.rules(0).reason();
+  EXPECT_TRUE(absl::StrContains(verdict.rules(0).reason(), "main process has no seccomp filter"))
+      << verdict.rules(0).reason();
   EXPECT_TRUE(f.StopNode().ok()) << f.Logs();
 }
 

@@ -227,6 +227,30 @@ TEST(OscalExportTest, GoldenShapeForOneNodeWithAPassingAndAFailingWorkload) {
   }
 }
 
+// The node's own rule (vigil.node.self) is the node's observation, beside its workloads', and
+// a failing one leaves the controls it evidences not satisfied.
+TEST(OscalExportTest, TheNodeSelfRuleIsTheNodesObservationBesideItsWorkloads) {
+  std::vector<StoredVerdict> verdicts = OneNode();
+  v1::RuleOutcome* self = verdicts[0].verdict.add_rules();
+  self->set_rule_id("vigil.node.self");
+  self->set_kind("node_self");
+  self->set_status(v1::TRUST_WARNING);
+  self->set_reason("the node runs as one process");
+  self->add_controls("NIST-800-53r5:AC-6(10)");
+  nlohmann::json doc = ExportAssessmentResults(verdicts, Options());
+  const nlohmann::json& result = doc["assessment-results"]["results"][0];
+  const nlohmann::json* node =
+      FindByProp(result["observations"], "trust-status", "contraindicated");
+  ASSERT_NE(node, nullptr);
+  EXPECT_NE((*node)["description"].get<std::string>().find("the node runs as one process"),
+            std::string::npos)
+      << (*node)["description"];
+  for (const nlohmann::json& f : result["findings"]) {
+    if (f["props"][0]["value"] != "NIST-800-53r5:AC-6(10)") continue;
+    EXPECT_EQ(f["target"]["status"]["state"], "not-satisfied");
+  }
+}
+
 TEST(OscalExportTest, AControlBrokenOnceInTheRangeIsNotSatisfied) {
   std::vector<StoredVerdict> verdicts = OneNode();
   v1::Verdict later = testing::MakeVerdict(kSince + absl::Minutes(30));
