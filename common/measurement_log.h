@@ -51,6 +51,10 @@ inline constexpr char kEventTpmRestart[] = "tpm-restart";
 /// replay to the PCR. Its detail states both values. A verifier that sees this event type
 /// reports NODE_LOG_MISMATCH.
 inline constexpr char kEventLogMismatch[] = "log-mismatch";
+/// One batch the node wrote to its spool while its verifier was unreachable; digest =
+/// SHA-256 of the batch's payload, detail names the spool sequence. Not a reference value:
+/// the verifier checks each spooled batch it receives against these records.
+inline constexpr char kEventSpoolBatch[] = "spool-batch";
 
 /// One measurement: a CEL record.
 struct MeasurementRecord {

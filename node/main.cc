@@ -100,6 +100,17 @@ void RegisterRunCommand(CLI::App& app, Action* action) {
   run->add_option("--policy", c.policy_path,
                   "Policy bundle (YAML) the node starts with: measured and reported until the "
                   "verifier sends a bundle");
+  run->add_option("--spool-dir", c.spool_dir,
+                  "Where observations wait while the verifier is unreachable (default: "
+                  "<state-dir>/spool); must be writable");
+  run->add_option("--spool-max-bytes", c.spool_max_bytes,
+                  "Size bound of the spool; when full the oldest batches are dropped and counted")
+      ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 40))
+      ->capture_default_str();
+  run->add_option("--spool-batch-ms", c.spool_batch_ms,
+                  "While the verifier is unreachable, one measured spool batch per this many ms")
+      ->check(CLI::Range(100u, 600000u))
+      ->capture_default_str();
   run->add_flag("--no-probes", *no_probes, "Do not load the BPF probes (no events)");
   run->add_flag("--syscall-entry-hooks", c.syscall_entry_hooks, kEntryHooksHelp);
   run->add_flag("--single-process", *single_process,

@@ -182,6 +182,10 @@ class AttestationService::Reactor final
       case v1::NodeMessage::kRenewal:
         if (!HandleRenewal(in_.renewal())) return;
         break;
+      case v1::NodeMessage::kSpoolBatch:
+        // Answered like evidence: reading resumes once the verdict is durable.
+        HandleSpoolBatch(in_.spool_batch());
+        return;
       default:
         RequestFinish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty NodeMessage"));
         return;
@@ -502,6 +506,50 @@ class AttestationService::Reactor final
           Enqueue(std::move(ack));
           ResumeAfterAppraisal(SendChallenge());
         });
+  }
+
+  // Appraises a spooled batch on the pool, stores its verdict (unless it was delivered
+  // before) and acknowledges it; reads on only then, as for evidence.
+  void HandleSpoolBatch(const v1::SpoolBatch& batch) {
+    const SpoolBatchAppraiser* appraiser = service_->options_.spool_batches;
+    if (appraiser == nullptr) {
+      RequestFinish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                 "this verifier does not take spooled batches"));
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (finish_status_.has_value()) return;
+      ++holds_;
+    }
+    bool queued = service_->pool_->TrySubmit([this, &batch, appraiser] {
+      auto result =
+          std::make_shared<SpoolBatchAppraiser::Result>(appraiser->Appraise(peer_.name, batch));
+      const uint64_t sequence = batch.sequence();
+      auto acknowledge = [this, result, sequence](absl::Status stored) {
+        if (!stored.ok()) {
+          RequestFinish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                     "the verifier could not store the verdict; send again"));
+          ResumeAfterAppraisal(false);
+          return;
+        }
+        Message ack;
+        ack.mutable_spool_ack()->set_sequence(sequence);
+        ack.mutable_spool_ack()->set_accepted(result->accepted);
+        *ack.mutable_spool_ack()->mutable_verdict() = std::move(result->verdict);
+        Enqueue(std::move(ack));
+        ResumeAfterAppraisal(true);
+      };
+      if (result->duplicate) {
+        acknowledge(absl::OkStatus());
+        return;
+      }
+      service_->sink_->RecordDurable(peer_.name, result->evidence, result->verdict, acknowledge);
+    });
+    if (queued) return;
+    RequestFinish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               "the verifier's appraisal queue is full; reconnect later"));
+    ResumeAfterAppraisal(false);
   }
 
   bool HandleRenewal(const v1::CertificateRenewalRequest& request) {

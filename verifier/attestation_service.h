@@ -18,6 +18,7 @@
 #include "verifier/peer_identity.h"
 #include "verifier/policy_set.h"
 #include "verifier/result_sink.h"
+#include "verifier/spool_batch_appraiser.h"
 #include "verifier/stream_admission.h"
 #include "vigil/v1/attestation.grpc.pb.h"
 
@@ -56,6 +57,10 @@ struct AttestationOptions {
   /// Bounds on streams and on each node's rate of costly messages (see StreamLimits); a
   /// stream over a bound is refused or ended RESOURCE_EXHAUSTED.
   StreamLimits limits;
+  /// Appraises the batches a node spooled during an outage (not owned; null: a SpoolBatch
+  /// ends the stream UNIMPLEMENTED). Each is appraised on the pool, its verdict stored like
+  /// evidence's, and answered with a SpoolBatchAck.
+  const SpoolBatchAppraiser* spool_batches = nullptr;
   /// The time source for nonce expiry and the rate limit (tests substitute their own).
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };

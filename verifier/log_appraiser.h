@@ -58,7 +58,8 @@ size_t EpochStart(const std::vector<v1::MeasurementLogEntry>& log);
 ///     replay unless a new epoch starts;
 ///  4. every new entry is a reference value of its own event type, or a policy-bundle record
 ///     of a bundle `policies` (nullable) holds; every entry `held` keeps is a reference value
-///     still, or a policy-bundle record (UNKNOWN_MEASUREMENT);
+///     still, or a policy-bundle record (UNKNOWN_MEASUREMENT); "spool-batch" records are
+///     exempt (their digests are checked when their batch arrives, verifier/spool_ledger.h);
 ///  5. after the epoch's last node-start come the rest of StartSequence(), in order
 ///     (MEASUREMENT_MISSING, MEASUREMENT_OUT_OF_ORDER).
 /// On success `*next` is the state to hold once the evidence is accepted, and `*epoch` the

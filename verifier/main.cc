@@ -38,6 +38,7 @@
 #include "verifier/results/webhook_notifier.h"
 #include "verifier/runtime_appraiser.h"
 #include "verifier/server.h"
+#include "verifier/spool_batch_appraiser.h"
 #include "verifier/state_durable_sink.h"
 #include "verifier/store/sqlite_store.h"
 #include "verifier/verifier_metrics.h"
@@ -93,6 +94,8 @@ struct Verifier {
   std::unique_ptr<vigil::verifier::EarSigner> ear_signer;
   std::function<bool(const std::string&)> is_revoked;
   std::unique_ptr<vigil::verifier::RuntimeAppraiser> runtime_appraiser;
+  // Feeds the spool ledger from the stream's verified logs; appraises spooled batches.
+  std::unique_ptr<vigil::verifier::SpoolAppraisal> spool;
   std::unique_ptr<vigil::verifier::WebhookNotifier> webhooks;
   std::unique_ptr<vigil::verifier::WebhookFeed> webhook_feed;
   // Same-key renewal of node certificates on the Attest stream needs the CA key.
@@ -251,6 +254,8 @@ int AddAppraisers(const VerifierConfig& config, Verifier* v) {
   runtime_options.require_node_self_protection = config.require_node_self_protection;
   v->runtime_appraiser =
       std::make_unique<vigil::verifier::RuntimeAppraiser>(v->appraiser.get(), runtime_options);
+  v->spool = std::make_unique<vigil::verifier::SpoolAppraisal>(v->runtime_appraiser.get(),
+                                                               runtime_options);
   return 0;
 }
 
@@ -313,8 +318,9 @@ void AddAttestation(const VerifierConfig& config, Verifier* v) {
     spdlog::warn("node certificate renewal is off: {}",
                  std::string(v->renewal_ca.status().message()));
   }
+  attestation.spool_batches = v->spool->batches();
   v->attestation_service = std::make_unique<vigil::verifier::AttestationService>(
-      attestation, v->metrics.Meter(v->runtime_appraiser.get()),
+      attestation, v->metrics.Meter(v->spool->stream_appraiser()),
       v->metrics.Meter(v->state_sink.get()));
   v->metrics.WatchAttestation(v->attestation_service.get());
   v->server_options.services = {v->attestation_service.get()};

@@ -62,6 +62,7 @@ v1::TrustVector RejectionTrustVector(v1::AppraisalReason reason) {
     case v1::NONCE_EXPIRED:
     case v1::EXTRA_DATA_MISMATCH:
     case v1::PAYLOAD_MALFORMED:
+    case v1::SPOOL_BATCH_UNMEASURED:
       v.set_sourced_data(kContraindicated);
       break;
     default:

@@ -66,8 +66,12 @@ absl::Duration FullJitterBackoff(int attempt, absl::Duration initial, absl::Dura
 }
 
 AttestClient::AttestClient(AttestClientOptions options, ReportBuilder* builder,
-                           EvidenceSealer* sealer, PolicyApplier* policies)
-    : options_(std::move(options)), builder_(builder), sealer_(sealer), policies_(policies) {}
+                           EvidenceSealer* sealer, PolicyApplier* policies, SpoolLink* spool)
+    : options_(std::move(options)),
+      builder_(builder),
+      sealer_(sealer),
+      policies_(policies),
+      spool_(spool) {}
 
 void AttestClient::Shutdown() {
   absl::MutexLock lock(&mu_);
@@ -126,9 +130,7 @@ absl::Status AttestClient::Run() {
       spdlog::warn("attest stream to {} failed: {}; trying {} in {}", address, st.ToString(),
                    addresses[current], absl::FormatDuration(delay));
     }
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&shutdown_), delay);
-    if (shutdown_) break;
+    if (WaitSpooling(delay)) break;
   }
   spdlog::info("attest client stopped");
   return absl::OkStatus();
@@ -141,10 +143,51 @@ absl::Duration AttestClient::NextWait(bool holding_challenge, absl::Time periodi
   return std::clamp(std::min(periodic_due, early_due) - absl::Now(), absl::ZeroDuration(), wait);
 }
 
+bool AttestClient::WaitSpooling(absl::Duration delay) {
+  const absl::Time deadline = absl::Now() + delay;
+  while (true) {
+    absl::Time wake = deadline;
+    if (spool_ != nullptr) {
+      if (next_batch_ == absl::InfinitePast()) next_batch_ = absl::Now() + spool_->window();
+      wake = std::min(wake, next_batch_);
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&shutdown_), wake - absl::Now());
+      if (shutdown_) return true;
+    }
+    const absl::Time now = absl::Now();
+    if (spool_ != nullptr && now >= next_batch_) {
+      next_batch_ = now + spool_->window();
+      if (absl::Status st = spool_->RecordBatch(PayloadLimit()); !st.ok()) {
+        spdlog::error("spool batch not written: {}", st.ToString());
+      } else {
+        absl::MutexLock lock(&mu_);
+        ++stats_.batches_spooled;
+      }
+    }
+    if (now >= deadline) return false;
+  }
+}
+
+bool AttestClient::MaybeSendSpool(Stream* stream, bool healthy) {
+  if (spool_ == nullptr || !healthy) return true;
+  std::optional<v1::NodeMessage> batch = spool_->NextMessage(log_acknowledged_);
+  if (!batch.has_value()) return true;
+  if (!stream->Write(*batch)) return false;
+  absl::MutexLock lock(&mu_);
+  ++stats_.batches_sent;
+  return true;
+}
+
+size_t AttestClient::PayloadLimit() const {
+  return static_cast<size_t>(std::max(options_.max_message_bytes - kEvidenceOverheadBytes,
+                                      options_.max_message_bytes / 2));
+}
+
 absl::StatusOr<v1::NodeMessage> AttestClient::NextEvidence(const v1::Challenge& challenge) {
-  size_t limit = static_cast<size_t>(std::max(options_.max_message_bytes - kEvidenceOverheadBytes,
-                                              options_.max_message_bytes / 2));
-  v1::RuntimeReport report = builder_->Build(limit);
+  v1::RuntimeReport report = builder_->Build(PayloadLimit());
+  if (spool_ != nullptr) spool_->Stamp(&report);
   // Serialized exactly once: these bytes are what the quote binds and what is sent.
   std::string payload;
   if (!report.SerializeToString(&payload)) return absl::InternalError("report serialization");
@@ -259,7 +302,9 @@ absl::Status AttestClient::RunStream(const std::string& address, bool* healthy) 
       if (shutting_down || (read_done && got.empty())) break;
     }
     for (v1::VerifierMessage& m : got) HandleMessage(m, &state, healthy);
-    if (!MaybeRequestRenewal(stream.get(), &state) || !MaybeReport(stream.get(), &state)) {
+    if (*healthy) next_batch_ = absl::InfinitePast();  // the outage, if any, is over
+    if (!MaybeRequestRenewal(stream.get(), &state) || !MaybeReport(stream.get(), &state) ||
+        !MaybeSendSpool(stream.get(), *healthy)) {
       write_failed = true;
       break;
     }
@@ -279,6 +324,7 @@ absl::Status AttestClient::RunStream(const std::string& address, bool* healthy) 
   if (!done) ctx.TryCancel();
   reader.join();
   grpc::Status st = stream->Finish();
+  if (spool_ != nullptr) spool_->StreamEnded();
   if (state.renewal_in_flight) NoteUnansweredRenewal(st);
   if (!st.ok()) {
     return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
@@ -299,6 +345,10 @@ void AttestClient::HandleMessage(v1::VerifierMessage& message, StreamState* stat
     HandlePolicy(message.policy());
   } else if (message.has_renewal()) {
     HandleRenewal(message.renewal(), state);
+  } else if (message.has_spool_ack() && spool_ != nullptr) {
+    spool_->HandleAck(message.spool_ack());
+    absl::MutexLock lock(&mu_);
+    ++stats_.batches_answered;
   }
 }
 

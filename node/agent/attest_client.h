@@ -20,6 +20,7 @@
 #include "node/agent/evidence_sealer.h"
 #include "node/agent/policy_applier.h"
 #include "node/agent/report_builder.h"
+#include "node/agent/spool_link.h"
 #include "vigil/v1/attestation.pb.h"
 
 namespace vigil::node {
@@ -99,9 +100,11 @@ absl::Duration FullJitterBackoff(int attempt, absl::Duration initial, absl::Dura
 class AttestClient {
  public:
   /// `builder` and `sealer` must outlive the client; so must `policies`, which applies the
-  /// verifier's policy bundles (null: bundles are logged and ignored).
+  /// verifier's policy bundles (null: bundles are logged and ignored), and `spool`, which
+  /// keeps what is observed while no stream is up and is sent once one is healthy again
+  /// (null: no spool).
   AttestClient(AttestClientOptions options, ReportBuilder* builder, EvidenceSealer* sealer,
-               PolicyApplier* policies = nullptr);
+               PolicyApplier* policies = nullptr, SpoolLink* spool = nullptr);
 
   /// Streams until Shutdown() is called, reconnecting as needed (to the next address when
   /// there are several). Returns OK after a clean shutdown; an error only when the options
@@ -126,6 +129,11 @@ class AttestClient {
     /// Policy bundles received, and those refused (bad digest, unparsable, not measured).
     uint64_t policies_received = 0;
     uint64_t policies_refused = 0;
+    /// Spool batches written while the verifier was unreachable, sent from the backlog, and
+    /// answered (accepted or refused).
+    uint64_t batches_spooled = 0;
+    uint64_t batches_sent = 0;
+    uint64_t batches_answered = 0;
   };
   Stats stats() const;
 
@@ -171,6 +179,14 @@ class AttestClient {
   // event-triggered report is due while a challenge is held, at most event_poll_interval.
   absl::Duration NextWait(bool holding_challenge, absl::Time periodic_due,
                           absl::Time early_due) const;
+  // Waits `delay` or until Shutdown(), writing a spool batch every spool window meanwhile.
+  // True when shut down.
+  bool WaitSpooling(absl::Duration delay);
+  // Sends the next spooled batch once the stream is healthy and none awaits its answer.
+  // False when the stream can no longer be written.
+  bool MaybeSendSpool(Stream* stream, bool healthy);
+  // The largest payload a report may have to fit in one message.
+  size_t PayloadLimit() const;
   // Builds, seals and returns the next evidence for `challenge`.
   absl::StatusOr<v1::NodeMessage> NextEvidence(const v1::Challenge& challenge);
   // When the certificate on disk is due for renewal (InfiniteFuture when renewal is off).
@@ -185,7 +201,10 @@ class AttestClient {
   ReportBuilder* builder_;
   EvidenceSealer* sealer_;
   PolicyApplier* policies_;
+  SpoolLink* spool_;
   uint64_t log_acknowledged_ = 0;
+  // When the next spool batch is due while no stream is up (InfinitePast: not spooling).
+  absl::Time next_batch_ = absl::InfinitePast();
   // Renewal state, touched only by the thread in Run(). Survives reconnects so a refusing
   // verifier is asked at most once per retry_interval.
   absl::Time next_renewal_attempt_ = absl::InfinitePast();

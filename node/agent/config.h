@@ -38,6 +38,11 @@ struct NodeConfig {
   uint32_t report_interval_ms = 10000;
   /// Shortest gap between two reports triggered by events (reports never come faster).
   uint32_t min_report_gap_ms = 1000;
+  /// The spool (docs/node.md, "Spool"): where observations wait while the verifier is
+  /// unreachable ("" means <state_dir>/spool), its size bound, and its batch window.
+  std::string spool_dir;
+  uint64_t spool_max_bytes = 256ull << 20;
+  uint32_t spool_batch_ms = 5000;
   /// Renew the node certificate on the Attest stream once less than this fraction of its
   /// lifetime is left (same key; 0 turns renewal off).
   double cert_renew_below_fraction = 1.0 / 3.0;

@@ -118,12 +118,22 @@ absl::Status Measurer::ReconcileLocked() {
         running_policy = i;
       }
     }
+    // Spooled batches' records follow the start sequence, so their digests stay provable
+    // in the new epoch without breaking the order the verifier requires.
+    std::vector<const MeasurementRecord*> spooled;
     for (size_t i = 0; i < again.size(); ++i) {
       const MeasurementRecord& r = again[i];
       if (r.event_type == kEventLogMismatch || r.event_type == kEventTpmRestart) continue;
+      if (r.event_type == kEventSpoolBatch) {
+        spooled.push_back(&r);
+        continue;
+      }
       const bool policy = r.event_type == kEventPolicyBundle || r.event_type == kEventNoPolicy;
       if (policy && i != running_policy) continue;
       RETURN_IF_ERROR(MeasureLocked(r.event_type, r.detail, r.digest));
+    }
+    for (const MeasurementRecord* r : spooled) {
+      RETURN_IF_ERROR(MeasureLocked(r->event_type, r->detail, r->digest));
     }
     return absl::OkStatus();
   }
@@ -159,6 +169,14 @@ absl::Status Measurer::Measure(const std::string& event_type, const std::string&
                                const Sha256Digest& digest) {
   absl::MutexLock lock(&mu_);
   return MeasureLocked(event_type, detail, digest);
+}
+
+absl::StatusOr<uint64_t> Measurer::MeasureNumbered(const std::string& event_type,
+                                                   const std::string& detail,
+                                                   const Sha256Digest& digest) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(MeasureLocked(event_type, detail, digest));
+  return log_.records.back().recnum;
 }
 
 absl::Status Measurer::MeasureFile(const std::string& event_type, const std::string& path) {

@@ -43,9 +43,9 @@ Sha256Digest TpmRestartDigest();
 /// replays to something else, the node opens a new epoch: a "tpm-restart" record, a fresh
 /// "node-start" record, then the records this process measured since its own start (binary,
 /// BPF object and tags, and of the policy records only the latest: the bundle it runs with
-/// now) extended again, so the new epoch holds the full start sequence the verifier requires. Start
-/// does this for a log it finds reset; ReconcileWithPcr does it at run time (the sealer calls it
-/// before each quote).
+/// now; then the spool-batch records, so spooled batches stay provable) extended again, so the new
+/// epoch holds the full start sequence the verifier requires. Start does this for a log it finds
+/// reset; ReconcileWithPcr does it at run time (the sealer calls it before each quote).
 ///
 /// Start sequence, in the order the verifier requires: node-start (Start), vigil-node-binary,
 /// bpf-object, bpf-program-tags, then policy-bundle or no-policy-bundle.
@@ -69,6 +69,9 @@ class Measurer {
   /// Extends the PCR with `digest` and appends the event to the log (atomically).
   absl::Status Measure(const std::string& event_type, const std::string& detail,
                        const Sha256Digest& digest);
+  /// Same as Measure; returns the record number of the new log record.
+  absl::StatusOr<uint64_t> MeasureNumbered(const std::string& event_type, const std::string& detail,
+                                           const Sha256Digest& digest);
 
   /// Measures a file's SHA-256 (the node binary: "/proc/self/exe").
   absl::Status MeasureFile(const std::string& event_type, const std::string& path);

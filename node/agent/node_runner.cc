@@ -120,6 +120,10 @@ std::string EffectiveCertPath(const NodeConfig& config) {
   return config.cert_path.empty() ? config.state_dir + "/node.crt" : config.cert_path;
 }
 
+std::string EffectiveSpoolDir(const NodeConfig& config) {
+  return config.spool_dir.empty() ? config.state_dir + "/spool" : config.spool_dir;
+}
+
 std::string EffectiveKeyPath(const NodeConfig& config) {
   return config.key_path.empty() ? config.state_dir + "/node.key" : config.key_path;
 }
@@ -148,6 +152,9 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
   r->config_ = config;
   // Before the TPM is touched: one process at a time extends this node's PCR and log.
   ASSIGN_OR_RETURN(r->lock_, StateDirLock::Acquire(config.state_dir));
+  // A spool that cannot be written is a start-up error, not a surprise during an outage.
+  ASSIGN_OR_RETURN(r->spool_,
+                   spool::Spool::Open({EffectiveSpoolDir(config), config.spool_max_bytes}));
   // The TPM sealer first: enrollment writes the certificate checked just below.
   ASSIGN_OR_RETURN(r->sealer_, MakeSealer(config));
   const std::string cert = EffectiveCertPath(config), key = EffectiveKeyPath(config);
@@ -207,8 +214,10 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
     client.renewal.ca_cert_path = config.ca_cert_path;
     client.renewal.renew_below_fraction = config.cert_renew_below_fraction;
   }
+  r->spool_link_ = std::make_unique<SpoolLink>(r->spool_.get(), r->builder_.get(), targets.measurer,
+                                               absl::Milliseconds(config.spool_batch_ms));
   r->client_ = std::make_unique<AttestClient>(client, r->builder_.get(), r->sealer_.get(),
-                                              r->policies_.get());
+                                              r->policies_.get(), r->spool_link_.get());
   spdlog::info("node {} monitoring {} selector(s), {} process(es) now; probes {}", info.node_id,
                config.selectors.size(), seed.size(), r->events_ ? "on" : "off");
   return r;

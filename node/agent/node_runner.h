@@ -13,6 +13,7 @@
 #include "node/agent/measurer.h"
 #include "node/agent/policy_applier.h"
 #include "node/agent/report_builder.h"
+#include "node/agent/spool_link.h"
 #include "node/agent/state_lock.h"
 #include "node/probes/event_source.h"
 #include "node/procfs/file_hash_cache.h"
@@ -67,6 +68,9 @@ absl::StatusOr<std::unique_ptr<EventSource>> MakeEventSource(const NodeConfig& c
 /// The node id named by a certificate's SAN URI spiffe://<td>/vigil/node/<node_id>.
 absl::StatusOr<std::string> NodeIdFromCertificate(const std::string& cert_path);
 
+/// The spool directory `run` uses: the configured one, or spool/ in the state directory.
+std::string EffectiveSpoolDir(const NodeConfig& config);
+
 /// The certificate and key paths `run` uses: the configured ones, or node.crt / node.key in
 /// the state directory (where enrollment writes them).
 std::string EffectiveCertPath(const NodeConfig& config);
@@ -114,6 +118,8 @@ class NodeRunner {
   std::unique_ptr<EvidenceSealer> sealer_;
   std::unique_ptr<ReportBuilder> builder_;
   std::unique_ptr<PolicyApplier> policies_;
+  std::unique_ptr<spool::Spool> spool_;
+  std::unique_ptr<SpoolLink> spool_link_;
   std::unique_ptr<AttestClient> client_;
 };
 

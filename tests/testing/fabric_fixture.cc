@@ -253,15 +253,28 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
                                             f->db_path()};
   verifier_argv.insert(verifier_argv.end(), f->shared_verifier_args_.begin(),
                        f->shared_verifier_args_.end());
-  absl::StatusOr<std::unique_ptr<ChildProcess>> verifier =
-      ChildProcess::Spawn(verifier_argv, f->dir_ + "/verifier.log");
-  if (!verifier.ok()) return verifier.status();
-  f->verifier_ = std::move(*verifier);
-  absl::StatusOr<std::unique_ptr<v1::Fleet::Stub>> fleet =
-      f->AwaitFleet(*f->verifier_, f->verifier_port_.port());
-  if (!fleet.ok()) return fleet.status();
-  f->fleet_ = *std::move(fleet);
+  f->verifier_argv_ = std::move(verifier_argv);
+  RETURN_IF_ERROR(f->StartVerifier());
   return f;
+}
+
+absl::Status Fabric::StartVerifier() {
+  if (verifier_ != nullptr && verifier_->Running()) {
+    return absl::FailedPreconditionError("verifier runs");
+  }
+  ASSIGN_OR_RETURN(verifier_, ChildProcess::Spawn(verifier_argv_, dir_ + "/verifier.log"));
+  ASSIGN_OR_RETURN(fleet_, AwaitFleet(*verifier_, verifier_port_.port()));
+  return absl::OkStatus();
+}
+
+absl::Status Fabric::StopVerifier() {
+  if (verifier_ == nullptr) return absl::FailedPreconditionError("no verifier started");
+  int status = verifier_->Stop();
+  verifier_.reset();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(absl::StrCat("vigil-verifier wait status ", status, "\n", Logs()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<v1::Fleet::Stub>> Fabric::AwaitFleet(ChildProcess& verifier,

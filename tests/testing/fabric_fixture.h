@@ -86,6 +86,12 @@ class Fabric {
   /// SIGTERM to the node; an error unless it exits 0.
   absl::Status StopNode();
 
+  /// SIGTERM to the verifier (an outage); an error unless it exits 0.
+  absl::Status StopVerifier();
+  /// Starts the verifier again with the same flags, database and port, and waits until its
+  /// Fleet API answers.
+  absl::Status StartVerifier();
+
   /// Polls the Fleet API (up to 60 s) until a node's latest verdict has `status`; returns
   /// that node's id. The error names the last verdict seen.
   absl::StatusOr<std::string> AwaitVerdict(v1::TrustStatus status,
@@ -150,6 +156,7 @@ class Fabric {
   std::unique_ptr<ChildProcess> naive_;
   bool demo_agents_ = false;
   std::vector<std::string> node_args_;
+  std::vector<std::string> verifier_argv_;
   std::unique_ptr<ChildProcess> verifier_;
   std::unique_ptr<ChildProcess> node_;
   std::unique_ptr<v1::Fleet::Stub> fleet_;

@@ -83,6 +83,22 @@ TEST_F(MeasurerTest, EveryExtendIsLoggedAndTheLogReplaysToThePcr) {
   EXPECT_EQ(ReplayPcr(log.records, 15), Pcr15());
 }
 
+TEST_F(MeasurerTest, MeasureNumberedReturnsTheRecordItAppended) {
+  auto m = Measurer::Start(tpm_.get(), Options());
+  ASSERT_TRUE(m.ok()) << m.status();
+  auto first = (*m)->MeasureNumbered(kEventSpoolBatch, "report 1, 0 events", Sha256("batch 1"));
+  auto second = (*m)->MeasureNumbered(kEventSpoolBatch, "report 2, 3 events", Sha256("batch 2"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(*first, 1u);  // after node-start
+  EXPECT_EQ(*second, 2u);
+  MeasurementLog log = LogOnDisk();
+  ASSERT_EQ(log.records.size(), 3u);
+  EXPECT_EQ(log.records[2].event_type, kEventSpoolBatch);
+  EXPECT_EQ(log.records[2].digest, Sha256("batch 2"));
+  EXPECT_EQ(ReplayPcr(log.records, 15), Pcr15());
+}
+
 TEST_F(MeasurerTest, RefusesResettableAndBootPcrsUnlessAllowed) {
   for (uint32_t pcr : {16u, 23u, 7u, 0u, 24u}) {
     Measurer::Options o = Options();
