@@ -21,6 +21,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <string>
 
@@ -154,6 +155,10 @@ TEST(SpoolOutageTest, EveryEventObservedDuringAnOutageWithANodeRestartReachesThe
   // One batch per two seconds of outage, give or take the restart.
   EXPECT_GE(spooled.size(), static_cast<size_t>(absl::ToInt64Seconds(outage) / 4));
   EXPECT_GT(naive_events, 0u) << "the naive agent's misbehaviour was not observed";
+
+  std::cout << "outage " << absl::FormatDuration(outage) << ": " << spooled.size()
+            << " batches spooled, " << events << " events, " << naive_events
+            << " of them the naive agent's\n";
 
   ASSERT_TRUE(f.StartVerifier().ok());
   ASSERT_TRUE(AwaitDrained(f, spooled));
