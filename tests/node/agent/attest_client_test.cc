@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "tests/testing/temp_dir.h"
 #include "vigil/v1/attestation.grpc.pb.h"
 
 namespace vigil::node {
@@ -43,11 +46,24 @@ class FakeVerifier final : public v1::Attestation::Service {
     if (!stream->Write(Challenge())) return grpc::Status::OK;
     v1::NodeMessage m;
     while (stream->Read(&m)) {
+      if (m.has_spool_batch()) {
+        v1::VerifierMessage ack;
+        ack.mutable_spool_ack()->set_sequence(m.spool_batch().sequence());
+        {
+          absl::MutexLock lock(&mu_);
+          kinds_.push_back('b');
+          batches_.push_back(m.spool_batch());
+          ack.mutable_spool_ack()->set_accepted(!refuse_batches_);
+        }
+        if (!stream->Write(ack)) break;
+        continue;
+      }
       v1::RuntimeReport report;
       bool parsed = report.ParseFromString(m.evidence().payload());
       {
         absl::MutexLock lock(&mu_);
         received_.push_back({m.evidence(), report, parsed, issued_.back()});
+        kinds_.push_back('e');
       }
       v1::VerifierMessage ack;
       ack.mutable_acknowledgement()->set_sequence(report.sequence());
@@ -86,6 +102,19 @@ class FakeVerifier final : public v1::Attestation::Service {
     absl::MutexLock lock(&mu_);
     return received_;
   }
+  // Spool batches received, and the order of everything ('e' evidence, 'b' batch).
+  std::vector<v1::SpoolBatch> batches() {
+    absl::MutexLock lock(&mu_);
+    return batches_;
+  }
+  std::string kinds() {
+    absl::MutexLock lock(&mu_);
+    return kinds_;
+  }
+  void RefuseBatches() {
+    absl::MutexLock lock(&mu_);
+    refuse_batches_ = true;
+  }
 
  private:
   v1::VerifierMessage Challenge() {
@@ -108,6 +137,9 @@ class FakeVerifier final : public v1::Attestation::Service {
   int half_closed_by_node_ = 0;
   std::vector<std::string> issued_;
   std::vector<Received> received_;
+  std::vector<v1::SpoolBatch> batches_;
+  std::string kinds_;
+  bool refuse_batches_ = false;
 };
 
 // Seals like a node without a TPM and remembers each payload and nonce it was given.
@@ -211,7 +243,11 @@ class AttestClientTest : public ::testing::Test {
     info_.node_id = "ab12";
     info_.hostname = "test-host";
     builder_ = std::make_unique<ReportBuilder>(info_, &matcher_, &snapshotter_, &events_);
-    client_ = std::make_unique<AttestClient>(o, builder_.get(), &sealer_);
+    if (spool_ != nullptr) {
+      link_ = std::make_unique<SpoolLink>(spool_.get(), builder_.get(), nullptr,
+                                          absl::Milliseconds(50));
+    }
+    client_ = std::make_unique<AttestClient>(o, builder_.get(), &sealer_, nullptr, link_.get());
     run_ = std::thread([this] { run_status_ = client_->Run(); });
   }
   void StopClient() {
@@ -231,6 +267,8 @@ class AttestClientTest : public ::testing::Test {
   RecordingSealer sealer_;
   NodeInfo info_;
   std::unique_ptr<ReportBuilder> builder_;
+  std::unique_ptr<spool::Spool> spool_;  // set before StartClient to spool outages
+  std::unique_ptr<SpoolLink> link_;
   std::unique_ptr<AttestClient> client_;
   std::thread run_;
   absl::Status run_status_;
@@ -424,6 +462,91 @@ TEST_F(AttestClientTest, ShutdownHalfClosesTheStreamAndReturnsOk) {
   EXPECT_TRUE(run_status_.ok()) << run_status_;
   // The verifier's Read ended because the node half-closed, not because it was cancelled.
   EXPECT_TRUE(verifier.WaitForStreamEnd(1));
+}
+
+// A port nothing listens on (yet).
+int FreePort() {
+  FakeVerifier placeholder(20);
+  Server s(&placeholder, 0);
+  return s.port();
+}
+
+v1::RuntimeEvent PtraceEvent(int pid) {
+  v1::RuntimeEvent e;
+  e.set_pid(pid);
+  e.set_kind(v1::EVENT_KIND_PTRACE);
+  e.set_target_pid(1);
+  return e;
+}
+
+TEST_F(AttestClientTest, SpoolsWhileNoVerifierListensThenSendsTheBacklogInOrder) {
+  auto dir = testing::TestTempDir::Create("attest-spool");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  auto spool = spool::Spool::Open({dir->path() + "/spool", 1 << 20});
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  spool_ = *std::move(spool);
+  const int port = FreePort();
+  StartClient(port);
+  // Events during the outage: each must reach the verifier in some batch or report.
+  const absl::Time deadline = absl::Now() + kProgressBound;
+  for (int pid = 1000; pid < 1005; ++pid) {
+    events_.Push(PtraceEvent(pid));
+    const uint64_t before = client_->stats().batches_spooled;
+    while (client_->stats().batches_spooled <= before) {
+      ASSERT_LT(absl::Now(), deadline);
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  }
+  const std::vector<uint64_t> spooled = spool_->Sequences();
+  ASSERT_GE(spooled.size(), 5u);
+
+  FakeVerifier verifier(20);
+  Server server(&verifier, port);
+  ASSERT_EQ(server.port(), port);
+  while (verifier.batches().size() < spooled.size()) {
+    ASSERT_LT(absl::Now(), deadline) << verifier.kinds();
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  while (!spool_->Sequences().empty() && spool_->Sequences().front() <= spooled.back()) {
+    ASSERT_LT(absl::Now(), deadline);
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  StopClient();
+
+  // The stream's first message is a report (it proves the log); the batches follow, oldest
+  // first, each once.
+  EXPECT_EQ(verifier.kinds().front(), 'e');
+  std::vector<v1::SpoolBatch> batches = verifier.batches();
+  std::set<int> pids;
+  for (size_t i = 0; i < spooled.size(); ++i) {
+    EXPECT_EQ(batches[i].sequence(), spooled[i]);
+    v1::RuntimeReport report;
+    ASSERT_TRUE(report.ParseFromString(batches[i].payload()));
+    for (const v1::RuntimeEvent& e : report.events()) pids.insert(e.pid());
+  }
+  EXPECT_EQ(pids, (std::set<int>{1000, 1001, 1002, 1003, 1004}));
+  EXPECT_EQ(spool_->counters(), spool::SpoolCounters{});
+}
+
+TEST_F(AttestClientTest, RefusedSpoolBatchIsSetAsideNotDeleted) {
+  auto dir = testing::TestTempDir::Create("attest-spool");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  auto spool = spool::Spool::Open({dir->path() + "/spool", 1 << 20});
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  spool_ = *std::move(spool);
+  ASSERT_TRUE(spool_->Append(1, spool::kUnmeasured, 0, "not measured").ok());
+  FakeVerifier verifier(20);
+  verifier.RefuseBatches();
+  Server server(&verifier, 0);
+  StartClient(server.port());
+  const absl::Time deadline = absl::Now() + kProgressBound;
+  while (spool_->counters().refused_batches == 0) {
+    ASSERT_LT(absl::Now(), deadline);
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  StopClient();
+  EXPECT_TRUE(spool_->Sequences().empty());
+  EXPECT_TRUE(std::filesystem::exists(dir->path() + "/spool/refused/" + spool::BatchFileName(1)));
 }
 
 TEST(FullJitterBackoffTest, StaysWithinTheDoublingCeilingAndTheCap) {
