@@ -13,18 +13,24 @@ namespace {
 
 constexpr char kNode[] = "node-a";
 
-// The stream's appraiser, reduced to the status it gives.
+// The stream's appraiser, reduced to the status it gives and the log entries it holds
+// before and after the appraisal.
 class FixedAppraiser final : public EvidenceAppraiser {
  public:
-  explicit FixedAppraiser(v1::TrustStatus status) : status_(status) {}
+  explicit FixedAppraiser(v1::TrustStatus status, uint64_t held_before = 0, uint64_t held_after = 0)
+      : status_(status), held_(held_before), held_after_(held_after) {}
   v1::Verdict Appraise(const AppraisalInput&) override {
+    held_ = held_after_;
     v1::Verdict v;
     v.set_status(status_);
     return v;
   }
+  uint64_t LogEntriesAcknowledged(const std::string&) const override { return held_; }
 
  private:
   v1::TrustStatus status_;
+  uint64_t held_;
+  uint64_t held_after_;
 };
 
 std::string Payload(const std::string& node, uint64_t sequence) {
@@ -56,8 +62,9 @@ class SpoolBatchAppraiserTest : public ::testing::Test {
  protected:
   // Evidence whose log delta measures `payloads`, appraised by a stream appraiser giving
   // `status`.
-  void Stream(v1::TrustStatus status, const std::vector<v1::MeasurementLogEntry>& delta) {
-    FixedAppraiser inner(status);
+  void Stream(v1::TrustStatus status, const std::vector<v1::MeasurementLogEntry>& delta,
+              uint64_t held_before = 0, uint64_t held_after = 0) {
+    FixedAppraiser inner(status, held_before, held_after);
     SpoolRecordingAppraiser recording(&inner, &ledger_);
     v1::Evidence evidence;
     for (const auto& e : delta) *evidence.add_log_entries() = e;
@@ -113,6 +120,24 @@ TEST_F(SpoolBatchAppraiserTest, LearnsRecordsOnlyFromVerifiedEvidence) {
   // A verified report that breaks a policy rule still proves its log.
   Stream(v1::TRUST_CONTRAINDICATED, {Record(40, kEventSpoolBatch, payload)});
   EXPECT_TRUE(batches_.Appraise(kNode, Batch(1, payload)).accepted);
+}
+
+TEST_F(SpoolBatchAppraiserTest, IgnoresResentRecordsTheAppraisalDidNotReplay) {
+  const std::string forged = Payload(kNode, 1), genuine = Payload(kNode, 2);
+  // The verifier held 50 entries: a "resent" record 10 was not compared with anything.
+  Stream(v1::TRUST_AFFIRMING,
+         {Record(10, kEventSpoolBatch, forged), Record(50, kEventSpoolBatch, genuine)},
+         /*held_before=*/50, /*held_after=*/51);
+  EXPECT_FALSE(batches_.Appraise(kNode, Batch(1, forged)).accepted);
+  EXPECT_TRUE(batches_.Appraise(kNode, Batch(2, genuine)).accepted);
+}
+
+TEST_F(SpoolBatchAppraiserTest, AfterANewBootEveryRecordIsNew) {
+  const std::string early = Payload(kNode, 1);
+  // The held state started again (a reboot): 50 entries before, the new boot's 8 after.
+  Stream(v1::TRUST_AFFIRMING, {Record(6, kEventSpoolBatch, early)}, /*held_before=*/50,
+         /*held_after=*/8);
+  EXPECT_TRUE(batches_.Appraise(kNode, Batch(1, early)).accepted);
 }
 
 TEST_F(SpoolBatchAppraiserTest, LearnsOnlyTheCurrentEpochAndOnlySpoolRecords) {
