@@ -101,15 +101,19 @@ absl::Status AttestClient::Run() {
                    options_.fallback_addresses.end());
   absl::BitGen gen;
   size_t current = 0;
-  int cycles = 0;              // full cycles of failed attempts since the last healthy stream
-  size_t failed_in_cycle = 0;  // failed attempts in the cycle under way
+  int cycles = 0;                  // full cycles of failed attempts since the last healthy stream
+  size_t failed_in_cycle = 0;      // failed attempts in the cycle under way
+  bool stopped_in_outage = false;  // stopped while no stream was up
   while (true) {
     const std::string& address = addresses[current];
     bool healthy = false;
     absl::Status st = RunStream(address, &healthy);
     {
       absl::MutexLock lock(&mu_);
-      if (shutdown_) break;
+      if (shutdown_) {
+        stopped_in_outage = !healthy;
+        break;
+      }
     }
     // Whatever ended the stream, the next attempt goes to the next address.
     current = (current + 1) % addresses.size();
@@ -130,7 +134,19 @@ absl::Status AttestClient::Run() {
       spdlog::warn("attest stream to {} failed: {}; trying {} in {}", address, st.ToString(),
                    addresses[current], absl::FormatDuration(delay));
     }
-    if (WaitSpooling(delay)) break;
+    if (WaitSpooling(delay)) {
+      stopped_in_outage = true;
+      break;
+    }
+  }
+  if (spool_ != nullptr && stopped_in_outage) {
+    // What was observed since the last batch goes to the spool too, not away with the process.
+    if (absl::Status st = spool_->RecordBatch(PayloadLimit()); !st.ok()) {
+      spdlog::error("last spool batch not written: {}", st.ToString());
+    } else {
+      absl::MutexLock lock(&mu_);
+      ++stats_.batches_spooled;
+    }
   }
   spdlog::info("attest client stopped");
   return absl::OkStatus();

@@ -244,8 +244,7 @@ class AttestClientTest : public ::testing::Test {
     info_.hostname = "test-host";
     builder_ = std::make_unique<ReportBuilder>(info_, &matcher_, &snapshotter_, &events_);
     if (spool_ != nullptr) {
-      link_ = std::make_unique<SpoolLink>(spool_.get(), builder_.get(), nullptr,
-                                          absl::Milliseconds(50));
+      link_ = std::make_unique<SpoolLink>(spool_.get(), builder_.get(), nullptr, spool_window_);
     }
     client_ = std::make_unique<AttestClient>(o, builder_.get(), &sealer_, nullptr, link_.get());
     run_ = std::thread([this] { run_status_ = client_->Run(); });
@@ -269,6 +268,7 @@ class AttestClientTest : public ::testing::Test {
   std::unique_ptr<ReportBuilder> builder_;
   std::unique_ptr<spool::Spool> spool_;  // set before StartClient to spool outages
   std::unique_ptr<SpoolLink> link_;
+  absl::Duration spool_window_ = absl::Milliseconds(50);
   std::unique_ptr<AttestClient> client_;
   std::thread run_;
   absl::Status run_status_;
@@ -526,6 +526,33 @@ TEST_F(AttestClientTest, SpoolsWhileNoVerifierListensThenSendsTheBacklogInOrder)
   }
   EXPECT_EQ(pids, (std::set<int>{1000, 1001, 1002, 1003, 1004}));
   EXPECT_EQ(spool_->counters(), spool::SpoolCounters{});
+}
+
+TEST_F(AttestClientTest, StoppingDuringAnOutageSpoolsWhatWasObservedSinceTheLastBatch) {
+  auto dir = testing::TestTempDir::Create("attest-spool");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  auto spool = spool::Spool::Open({dir->path() + "/spool", 1 << 20});
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  spool_ = *std::move(spool);
+  spool_window_ = absl::Hours(1);  // no batch is due before the stop
+  StartClient(FreePort());
+  const absl::Time deadline = absl::Now() + kProgressBound;
+  while (client_->stats().streams_opened == 0) {
+    ASSERT_LT(absl::Now(), deadline);
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  events_.Push(PtraceEvent(4242));
+  StopClient();
+  ASSERT_EQ(spool_->size(), 1u);
+  std::set<int> pids;
+  for (uint64_t sequence : spool_->Sequences()) {
+    auto batch = spool_->Read(sequence);
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    v1::RuntimeReport report;
+    ASSERT_TRUE(report.ParseFromString(batch->payload));
+    for (const v1::RuntimeEvent& e : report.events()) pids.insert(e.pid());
+  }
+  EXPECT_TRUE(pids.contains(4242));
 }
 
 TEST_F(AttestClientTest, RefusedSpoolBatchIsSetAsideNotDeleted) {
