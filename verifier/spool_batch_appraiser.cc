@@ -60,6 +60,7 @@ SpoolBatchAppraiser::Result SpoolBatchAppraiser::Appraise(const std::string& nod
     return result;
   }
   result.verdict = appraiser_->Appraise(AppraisalInput{node_id, nullptr, &result.evidence});
+  result.verdict.set_from_spool(true);
   result.accepted = result.verdict.status() != v1::TRUST_REJECTED;
   if (!result.accepted) {
     spdlog::warn("spooled batch {} of node {} refused: {}", batch.sequence(), node_id.substr(0, 12),

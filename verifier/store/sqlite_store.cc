@@ -280,6 +280,9 @@ absl::Status SqliteStore::ApplyVerdict(Batch& batch, const std::string& node_id,
     sqlite3_bind_int(w.insert_workload.get(), 4, wv.status());
     RETURN_IF_ERROR(Run(db, w.insert_workload.get(), "store: insert workload verdict"));
   }
+  // A spooled batch's verdict is history: what the node observed during an outage must not
+  // replace what it reports now (admission and status decide on the latest).
+  if (verdict.from_spool()) return absl::OkStatus();
   BindText(w.upsert_node_verdict.get(), 1, node_id);
   BindText(w.upsert_node_verdict.get(), 2, hostname);
   BindBlob(w.upsert_node_verdict.get(), 3, evidence);

@@ -245,6 +245,27 @@ TEST_F(SqliteStoreTest, DurableCallbackRunsAfterTheCommit) {
   EXPECT_EQ(store->FindNode("node-a")->hostname, "host-a");
 }
 
+// A verdict about a batch the node spooled during an outage is history only: the node's
+// latest verdict and its status stay those of its live reports.
+TEST_F(SqliteStoreTest, SpooledBatchVerdictsJoinTheHistoryButNeverBecomeTheLatest) {
+  std::unique_ptr<SqliteStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(RecordDurably(*store, "a", MakeVerdict("a", v1::TRUST_CONTRAINDICATED, 10)).ok());
+  const std::string cursor = store->LatestCursor();
+  v1::Verdict spooled = MakeVerdict("a", v1::TRUST_AFFIRMING, 20);
+  spooled.set_from_spool(true);
+  ASSERT_TRUE(RecordDurably(*store, "a", spooled).ok());
+  EXPECT_EQ(store->FindNode("a")->latest_verdict.status(), v1::TRUST_CONTRAINDICATED);
+  EXPECT_EQ(store->LatestCursor(), cursor);  // no status change was logged
+  std::vector<v1::Verdict> history = AllVerdicts(*store, Query("a"));
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_TRUE(history[0].from_spool());
+  EXPECT_EQ(history[0].status(), v1::TRUST_AFFIRMING);
+  // The next live verdict is compared with the last live one: no change from the batch.
+  ASSERT_TRUE(RecordDurably(*store, "a", MakeVerdict("a", v1::TRUST_AFFIRMING, 30)).ok());
+  EXPECT_EQ(store->FindNode("a")->latest_verdict.appraised_unix_nano(), 30);
+}
+
 TEST_F(SqliteStoreTest, ListVerdictsFilters) {
   std::unique_ptr<SqliteStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
