@@ -42,8 +42,9 @@ std::string CapabilityNames(uint64_t mask);
 /// permitted and bounding sets hold nothing outside kNodeMainCapabilities, it has no_new_privs
 /// and a seccomp filter (mode 2, at least one filter); the privileged process's hold nothing
 /// outside kNodePrivilegedCapabilities and it has no_new_privs; neither holds anything in its
-/// inheritable or ambient set. The outcome is TRUST_AFFIRMING when every part holds and `failure_status`
-/// otherwise (also when the report has no node_self), with the parts that fail as its reason.
+/// inheritable or ambient set. The outcome is TRUST_AFFIRMING when every part holds and
+/// `failure_status` otherwise (also when the report has no node_self), with the parts that fail as
+/// its reason.
 v1::RuleOutcome EvaluateNodeSelf(const v1::RuntimeReport& report, v1::TrustStatus failure_status);
 
 }  // namespace vigil::policy
