@@ -61,16 +61,25 @@ def unit_filter(path):
 
 def traced_calls(path, program):
     line_re = re.compile(r"^(\d+)\s+(?:<\.\.\. )?([a-z_0-9]+)[( ]")
-    ours, calls = set(), set()
+    ours, calls, exec_pending = set(), set(), set()
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             m = line_re.match(line)
             if not m:
                 continue
             pid, name = m.group(1), m.group(2)
-            if name == "execve" and re.search(r'execve\("[^"]*/' + re.escape(program) + '"',
-                                              line) and "= 0" in line:
-                ours.add(pid)
+            if name == "execve":
+                # strace splits a call another thread interrupts: "execve(...) <unfinished ...>",
+                # then "<... execve resumed>) = 0" on a later line.
+                if re.search(r'execve\("[^"]*/' + re.escape(program) + '"', line):
+                    if line.rstrip().endswith("<unfinished ...>"):
+                        exec_pending.add(pid)
+                    elif "= 0" in line:
+                        ours.add(pid)
+                elif "resumed>" in line and pid in exec_pending:
+                    exec_pending.discard(pid)
+                    if re.search(r"= 0\s*$", line):
+                        ours.add(pid)
             if pid not in ours:
                 continue
             calls.add(name)
