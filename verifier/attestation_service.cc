@@ -526,7 +526,8 @@ class AttestationService::Reactor final
       auto result =
           std::make_shared<SpoolBatchAppraiser::Result>(appraiser->Appraise(peer_.name, batch));
       const uint64_t sequence = batch.sequence();
-      auto acknowledge = [this, result, sequence](absl::Status stored) {
+      auto acknowledge = [this, result, sequence, appraiser](absl::Status stored) {
+        appraiser->Settle(peer_.name, *result, stored.ok());
         if (!stored.ok()) {
           RequestFinish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                      "the verifier could not store the verdict; send again"));

@@ -254,8 +254,8 @@ int AddAppraisers(const VerifierConfig& config, Verifier* v) {
   runtime_options.require_node_self_protection = config.require_node_self_protection;
   v->runtime_appraiser =
       std::make_unique<vigil::verifier::RuntimeAppraiser>(v->appraiser.get(), runtime_options);
-  v->spool = std::make_unique<vigil::verifier::SpoolAppraisal>(v->runtime_appraiser.get(),
-                                                               runtime_options);
+  v->spool = std::make_unique<vigil::verifier::SpoolAppraisal>(
+      v->registry.get(), v->runtime_appraiser.get(), runtime_options);
   return 0;
 }
 

@@ -52,6 +52,12 @@ CREATE TABLE IF NOT EXISTS node_measurement_log(
   event_type TEXT NOT NULL,
   content TEXT NOT NULL,
   PRIMARY KEY(node_id, recnum));
+CREATE TABLE IF NOT EXISTS node_spool_ledger(
+  node_id TEXT NOT NULL,
+  digest BLOB NOT NULL,
+  recnum INTEGER NOT NULL,
+  delivered INTEGER NOT NULL,
+  PRIMARY KEY(node_id, digest));
 )sql";
 
 // Columns later versions added to enrolled_nodes, added to a file an earlier one created.
@@ -149,6 +155,9 @@ absl::Status NodeRegistry::Load() {
   ASSIGN_OR_RETURN(Stmt log, Prepare(db_,
                                      "SELECT recnum, pcr, digest, event_type, content FROM "
                                      "node_measurement_log WHERE node_id = ? ORDER BY recnum"));
+  ASSIGN_OR_RETURN(Stmt batches, Prepare(db_,
+                                         "SELECT digest, recnum, delivered FROM "
+                                         "node_spool_ledger WHERE node_id = ? ORDER BY recnum"));
   // Build every node's state first, then publish: mu_ is never held while a node's mu is taken.
   std::vector<std::shared_ptr<NodeState>> loaded;
   std::vector<std::string> signers;   // loaded[i]'s qualified signer ("" when not known yet)
@@ -216,6 +225,13 @@ absl::Status NodeRegistry::Load() {
       }
       upgraded.push_back(n.node_id);
     }
+    sqlite3_reset(batches.get());
+    BindText(batches.get(), 1, n.node_id);
+    while (sqlite3_step(batches.get()) == SQLITE_ROW) {
+      (*state)->spool_batches.Restore(ColumnBytes(batches.get(), 0),
+                                      static_cast<uint64_t>(sqlite3_column_int64(batches.get(), 1)),
+                                      sqlite3_column_int64(batches.get(), 2) != 0);
+    }
     loaded.push_back(*state);
   }
   ASSIGN_OR_RETURN(Stmt approvals, Prepare(db_, "SELECT node_id FROM node_approvals"));
@@ -246,6 +262,10 @@ absl::Status NodeRegistry::Bind(const EnrolledNode& node) {
     ASSIGN_OR_RETURN(Stmt del, Prepare(db_, "DELETE FROM node_measurement_log WHERE node_id = ?"));
     BindText(del.get(), 1, node.node_id);
     if (sqlite3_step(del.get()) != SQLITE_DONE) return SqlError(db_, "delete log");
+    ASSIGN_OR_RETURN(Stmt del_batches,
+                     Prepare(db_, "DELETE FROM node_spool_ledger WHERE node_id = ?"));
+    BindText(del_batches.get(), 1, node.node_id);
+    if (sqlite3_step(del_batches.get()) != SQLITE_DONE) return SqlError(db_, "delete ledger");
     ASSIGN_OR_RETURN(Stmt ins, Prepare(db_,
                                        "INSERT OR REPLACE INTO enrolled_nodes(node_id, "
                                        "ek_public, ak_public, ak_name, enrolled_unix_nano, "
@@ -399,31 +419,42 @@ absl::Status NodeRegistry::Flush() {
   return st;
 }
 
-absl::Status NodeRegistry::WriteStates(const std::vector<std::shared_ptr<NodeState>>& states) {
-  absl::MutexLock db_lock(&db_mu_);
-  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
-  absl::Cleanup rollback = [this] { (void)Exec(db_, "ROLLBACK"); };
-  ASSIGN_OR_RETURN(Stmt clock, Prepare(db_,
+namespace {
+
+// The node's ledger changes a transaction wrote, forgotten by the ledger once committed.
+using LedgerWrites = std::vector<std::pair<NodeState*, std::vector<MeasuredBatches::Change>>>;
+
+// WriteStates' statements, inside its transaction.
+absl::Status WriteStatesIn(sqlite3* db, const std::vector<std::shared_ptr<NodeState>>& states,
+                           LedgerWrites* written) {
+  ASSIGN_OR_RETURN(Stmt clock, Prepare(db,
                                        "UPDATE enrolled_nodes SET clock = ?, reset_count = "
                                        "?, restart_count = ?, qualified_signer = ?, "
                                        "log_entries = ?, log_epoch_start = ?, log_pcrs = ? "
                                        "WHERE node_id = ? AND ak_name = ?"));
-  ASSIGN_OR_RETURN(Stmt del, Prepare(db_, "DELETE FROM node_measurement_log WHERE node_id = ?"));
-  ASSIGN_OR_RETURN(Stmt ins, Prepare(db_,
+  ASSIGN_OR_RETURN(Stmt del, Prepare(db, "DELETE FROM node_measurement_log WHERE node_id = ?"));
+  ASSIGN_OR_RETURN(Stmt ins, Prepare(db,
                                      "INSERT INTO node_measurement_log(node_id, recnum, pcr, "
                                      "digest, event_type, content) VALUES(?, ?, ?, ?, ?, ?)"));
+  ASSIGN_OR_RETURN(Stmt put_batch, Prepare(db,
+                                           "INSERT OR REPLACE INTO node_spool_ledger(node_id, "
+                                           "digest, recnum, delivered) VALUES(?, ?, ?, ?)"));
+  ASSIGN_OR_RETURN(Stmt drop_batch,
+                   Prepare(db, "DELETE FROM node_spool_ledger WHERE node_id = ? AND digest = ?"));
   for (const auto& state : states) {
     const std::string& id = state->node().node_id;
     // Copied out, so appraisals of the node do not wait for the database.
     QuoteClock last_clock;
     std::string qualified_signer;
     MeasurementState m;
+    std::vector<MeasuredBatches::Change> batches;
     {
       absl::MutexLock node_lock(&state->mu);
       if (!state->last_clock.has_value()) continue;
       last_clock = *state->last_clock;
       qualified_signer = state->qualified_signer;
       m = state->measurements;
+      batches = state->spool_batches.Changes();
     }
     sqlite3_reset(clock.get());
     sqlite3_bind_int64(clock.get(), 1, static_cast<int64_t>(last_clock.clock));
@@ -436,10 +467,12 @@ absl::Status NodeRegistry::WriteStates(const std::vector<std::shared_ptr<NodeSta
     BindBlob(clock.get(), 7, pcrs);
     BindText(clock.get(), 8, id);
     BindBlob(clock.get(), 9, state->node().ak_name);
-    if (sqlite3_step(clock.get()) != SQLITE_DONE) return SqlError(db_, "update clock");
+    if (sqlite3_step(clock.get()) != SQLITE_DONE) return SqlError(db, "update clock");
+    // No row: the node was enrolled again meanwhile, and this state is the old binding's.
+    if (sqlite3_changes(db) == 0) continue;
     sqlite3_reset(del.get());
     BindText(del.get(), 1, id);
-    if (sqlite3_step(del.get()) != SQLITE_DONE) return SqlError(db_, "delete log");
+    if (sqlite3_step(del.get()) != SQLITE_DONE) return SqlError(db, "delete log");
     // A handful of rows (MeasurementState::kept), rewritten whole.
     for (const v1::MeasurementLogEntry& e : m.kept) {
       sqlite3_reset(ins.get());
@@ -449,11 +482,41 @@ absl::Status NodeRegistry::WriteStates(const std::vector<std::shared_ptr<NodeSta
       BindBlob(ins.get(), 4, e.digest());
       BindText(ins.get(), 5, e.event_type());
       BindText(ins.get(), 6, e.content());
-      if (sqlite3_step(ins.get()) != SQLITE_DONE) return SqlError(db_, "insert log");
+      if (sqlite3_step(ins.get()) != SQLITE_DONE) return SqlError(db, "insert log");
     }
+    // The spool ledger changes incrementally: only digests added, delivered or forgotten.
+    for (const MeasuredBatches::Change& c : batches) {
+      sqlite3_stmt* st = c.entry.has_value() ? put_batch.get() : drop_batch.get();
+      sqlite3_reset(st);
+      BindText(st, 1, id);
+      BindBlob(st, 2, c.digest);
+      if (c.entry.has_value()) {
+        sqlite3_bind_int64(st, 3, static_cast<int64_t>(c.entry->recnum));
+        sqlite3_bind_int(st, 4, c.entry->state == MeasuredBatches::State::kDelivered ? 1 : 0);
+      }
+      if (sqlite3_step(st) != SQLITE_DONE) return SqlError(db, "write ledger");
+    }
+    written->emplace_back(state.get(), std::move(batches));
   }
-  RETURN_IF_ERROR(Exec(db_, "COMMIT"));
-  std::move(rollback).Cancel();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status NodeRegistry::WriteStates(const std::vector<std::shared_ptr<NodeState>>& states) {
+  absl::MutexLock db_lock(&db_mu_);
+  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+  LedgerWrites written;
+  absl::Status st = WriteStatesIn(db_, states, &written);
+  if (st.ok()) st = Exec(db_, "COMMIT");
+  if (!st.ok()) {
+    (void)Exec(db_, "ROLLBACK");
+    return st;
+  }
+  for (auto& [state, batches] : written) {
+    absl::MutexLock node_lock(&state->mu);
+    state->spool_batches.Written(batches);
+  }
   return absl::OkStatus();
 }
 

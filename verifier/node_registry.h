@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/openssl_util.h"
+#include "verifier/measured_batches.h"
 #include "verifier/measurement_state.h"
 #include "vigil/v1/attestation.pb.h"
 
@@ -51,10 +52,10 @@ struct QuoteClock {
 };
 
 /// The verifier's appraisal state for one enrolled node: its binding, its AK parsed once,
-/// and (under `mu`) the clock of the AK's last accepted quote, the qualified-signer pin and
-/// what the verifier holds of the measurement log. Appraisals of one node serialize on `mu`.
-/// Further per-node appraisal state goes here as members under `mu`, persisted by
-/// NodeRegistry::WriteStates and read back by NodeRegistry::Load.
+/// and (under `mu`) the clock of the AK's last accepted quote, the qualified-signer pin,
+/// what the verifier holds of the measurement log and the spooled batches it measured. Appraisals
+/// of one node serialize on `mu`. Further per-node appraisal state goes here as members under `mu`,
+/// persisted by NodeRegistry::WriteStates and read back by NodeRegistry::Load.
 class NodeState {
  public:
   NodeState(EnrolledNode node, EvpPkeyPtr ak_key)
@@ -73,6 +74,9 @@ class NodeState {
   std::string qualified_signer ABSL_GUARDED_BY(mu);
   /// What the verifier holds of the node's measurement log for the current boot (bounded).
   MeasurementState measurements ABSL_GUARDED_BY(mu);
+  /// The spooled batches the node measured and has not delivered, and those it delivered
+  /// (SpoolLedger); written incrementally.
+  MeasuredBatches spool_batches ABSL_GUARDED_BY(mu);
 
   /// How many measurement-log entries of the current boot the verifier holds: the record
   /// number the node sends entries from next.
@@ -85,7 +89,8 @@ class NodeState {
 
 /// Enrolled nodes, operator approvals and per-AK appraisal state, persisted in SQLite (WAL,
 /// synchronous=FULL) and served from memory. Enrollment and approvals write through.
-/// Appraisal state (clock triple, qualified-signer pin, measurement log) is group-committed
+/// Appraisal state (clock triple, qualified-signer pin, measurement log, spool ledger) is
+/// group-committed
 /// by a background writer: every node marked since the previous commit goes into one
 /// transaction (one fsync), and PersistThen reports when a node's state as of the call is on
 /// stable storage, so the Attest stream acknowledges nothing the registry could lose.

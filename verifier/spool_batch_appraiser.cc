@@ -53,8 +53,9 @@ SpoolBatchAppraiser::Result SpoolBatchAppraiser::Appraise(const std::string& nod
                                                           const v1::SpoolBatch& batch) const {
   Result result;
   result.evidence.set_payload(batch.payload());
+  result.digest = std::string(DigestBytes(Sha256(batch.payload())));
   // A batch resent after its acknowledgement was lost: the node may delete it.
-  if (ledger_->Delivered(node_id, std::string(DigestBytes(Sha256(batch.payload()))))) {
+  if (ledger_->Delivered(node_id, result.digest)) {
     result.duplicate = true;
     result.accepted = true;
     return result;
@@ -67,6 +68,14 @@ SpoolBatchAppraiser::Result SpoolBatchAppraiser::Appraise(const std::string& nod
                  result.verdict.detail());
   }
   return result;
+}
+
+void SpoolBatchAppraiser::Settle(const std::string& node_id, const Result& result,
+                                 bool stored) const {
+  // Whatever the verdict, the check may have taken the batch (a policy can still refuse it);
+  // settling a batch not in delivery changes nothing.
+  if (result.duplicate) return;
+  ledger_->Settle(node_id, result.digest, stored);
 }
 
 }  // namespace vigil::verifier

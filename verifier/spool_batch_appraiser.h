@@ -63,22 +63,30 @@ class SpoolBatchAppraiser {
     bool duplicate = false;
     /// Whether the node may delete the batch (accepted now or before).
     bool accepted = false;
+    /// SHA-256 of the payload.
+    std::string digest;
   };
+  /// Appraises `batch`; a batch the ledger had pending is in delivery until Settle.
   Result Appraise(const std::string& node_id, const v1::SpoolBatch& batch) const;
+  /// Reports whether `result`'s verdict was stored (durably, with the node's state): only
+  /// then does the batch count as delivered; otherwise the node may send it again.
+  void Settle(const std::string& node_id, const Result& result, bool stored) const;
 
  private:
   SpoolLedger* const ledger_;
   EvidenceAppraiser* const appraiser_;
 };
 
-/// The verifier's spool wiring in one object: a ledger, the stream appraiser that feeds it
-/// (wrapping `stream_appraiser`), and the batch appraiser (a RuntimeAppraiser with
-/// `runtime_options` over a SpoolBatchCheck).
+/// The verifier's spool wiring in one object: a ledger over `registry`'s node states, the
+/// stream appraiser that feeds it (wrapping `stream_appraiser`), and the batch appraiser (a
+/// RuntimeAppraiser with `runtime_options` over a SpoolBatchCheck).
 class SpoolAppraisal {
  public:
-  /// `stream_appraiser` must outlive this.
-  SpoolAppraisal(EvidenceAppraiser* stream_appraiser, RuntimeAppraiser::Options runtime_options)
-      : recording_(stream_appraiser, &ledger_),
+  /// `registry` and `stream_appraiser` must outlive this.
+  SpoolAppraisal(NodeRegistry* registry, EvidenceAppraiser* stream_appraiser,
+                 RuntimeAppraiser::Options runtime_options)
+      : ledger_(registry),
+        recording_(stream_appraiser, &ledger_),
         check_(&ledger_),
         runtime_(&check_, std::move(runtime_options)),
         batches_(&ledger_, &runtime_) {}

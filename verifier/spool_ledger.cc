@@ -1,5 +1,8 @@
 #include "verifier/spool_ledger.h"
 
+#include <memory>
+#include <vector>
+
 #include "common/measurement_log.h"
 
 namespace vigil::verifier {
@@ -15,55 +18,64 @@ void SpoolLedger::AddMeasured(
       break;
     }
   }
-  absl::MutexLock lock(&mu_);
-  NodeBatches* batches = nullptr;
+  std::vector<const v1::MeasurementLogEntry*> measured;
   for (int i = from; i < entries.size(); ++i) {
     const v1::MeasurementLogEntry& e = entries[i];
     if (e.event_type() != kEventSpoolBatch || e.digest().size() != 32) continue;
     if (e.recnum() < from_recnum) continue;
-    if (batches == nullptr) batches = &nodes_[node_id];
-    if (batches->delivered.contains(e.digest())) continue;
-    if (!batches->pending.emplace(e.digest(), e.recnum()).second) continue;
-    batches->pending_order.push_back(e.digest());
-    while (batches->pending_order.size() > kMaxPending) {
-      batches->pending.erase(batches->pending_order.front());
-      batches->pending_order.pop_front();
+    measured.push_back(&e);
+  }
+  if (measured.empty()) return;
+  std::shared_ptr<NodeState> state = registry_->Find(node_id);
+  if (state == nullptr) return;
+  {
+    absl::MutexLock lock(&state->mu);
+    for (const v1::MeasurementLogEntry* e : measured) {
+      state->spool_batches.AddMeasured(e->digest(), e->recnum());
     }
   }
+  // Marked after the change: a commit that takes the mark writes it.
+  registry_->MarkDirty(node_id);
 }
 
 SpoolLedger::Outcome SpoolLedger::Take(const std::string& node_id, const std::string& digest,
                                        uint64_t* recnum) {
-  absl::MutexLock lock(&mu_);
-  auto node = nodes_.find(node_id);
-  if (node == nodes_.end()) return Outcome::kUnmeasured;
-  NodeBatches& batches = node->second;
-  if (batches.delivered.contains(digest)) return Outcome::kAlreadyDelivered;
-  auto it = batches.pending.find(digest);
-  if (it == batches.pending.end()) return Outcome::kUnmeasured;
-  *recnum = it->second;
-  batches.pending.erase(it);
-  // pending_order keeps the digest until it reaches the front; erasing a missing key then
-  // is harmless.
-  batches.delivered.insert(digest);
-  batches.delivered_order.push_back(digest);
-  while (batches.delivered_order.size() > kMaxDelivered) {
-    batches.delivered.erase(batches.delivered_order.front());
-    batches.delivered_order.pop_front();
+  std::shared_ptr<NodeState> state = registry_->Find(node_id);
+  if (state == nullptr) return Outcome::kUnmeasured;
+  absl::MutexLock lock(&state->mu);
+  const MeasuredBatches::Entry* e = state->spool_batches.Find(digest);
+  if (e != nullptr && e->state == MeasuredBatches::State::kDelivered) {
+    return Outcome::kAlreadyDelivered;
   }
-  return Outcome::kAccepted;
+  return state->spool_batches.Take(digest, recnum) ? Outcome::kAccepted : Outcome::kUnmeasured;
+}
+
+void SpoolLedger::Settle(const std::string& node_id, const std::string& digest, bool stored) {
+  std::shared_ptr<NodeState> state = registry_->Find(node_id);
+  if (state == nullptr) return;
+  {
+    absl::MutexLock lock(&state->mu);
+    state->spool_batches.Settle(digest, stored);
+  }
+  // Written with the next commit; nothing waits for it. A verifier that restarts before then
+  // holds the batch as pending, and a resend (the acknowledgement was lost too) is stored
+  // again rather than lost.
+  if (stored) registry_->MarkDirty(node_id);
 }
 
 bool SpoolLedger::Delivered(const std::string& node_id, const std::string& digest) const {
-  absl::MutexLock lock(&mu_);
-  auto node = nodes_.find(node_id);
-  return node != nodes_.end() && node->second.delivered.contains(digest);
+  std::shared_ptr<NodeState> state = registry_->Find(node_id);
+  if (state == nullptr) return false;
+  absl::MutexLock lock(&state->mu);
+  const MeasuredBatches::Entry* e = state->spool_batches.Find(digest);
+  return e != nullptr && e->state == MeasuredBatches::State::kDelivered;
 }
 
 size_t SpoolLedger::Pending(const std::string& node_id) const {
-  absl::MutexLock lock(&mu_);
-  auto node = nodes_.find(node_id);
-  return node == nodes_.end() ? 0 : node->second.pending.size();
+  std::shared_ptr<NodeState> state = registry_->Find(node_id);
+  if (state == nullptr) return 0;
+  absl::MutexLock lock(&state->mu);
+  return state->spool_batches.pending();
 }
 
 }  // namespace vigil::verifier

@@ -3,11 +3,17 @@
 // ends the stream UNIMPLEMENTED.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <future>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include "common/digest.h"
 #include "common/measurement_log.h"
 #include "tests/testing/pki_fixture.h"
+#include "tests/testing/registry_with_node.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/verifier_fixture.h"
 #include "verifier/attestation_service.h"
 #include "verifier/spool_batch_appraiser.h"
@@ -43,7 +49,7 @@ class AttestationServiceSpoolTest : public ::testing::Test {
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = *std::move(pki);
     TestVerifierOptions options;
-    if (with_batches) options.attestation.spool_batches = spool_.batches();
+    if (with_batches) options.attestation.spool_batches = spool_->batches();
     absl::StatusOr<std::unique_ptr<TestVerifier>> verifier =
         TestVerifier::Start(*pki_, std::move(options));
     ASSERT_TRUE(verifier.ok()) << verifier.status();
@@ -63,7 +69,7 @@ class AttestationServiceSpoolTest : public ::testing::Test {
     e->set_recnum(9);
     e->set_event_type(kEventSpoolBatch);
     e->set_digest(std::string(DigestBytes(Sha256(payload))));
-    spool_.ledger().AddMeasured(TestPki::kNodeId, entries);
+    spool_->ledger().AddMeasured(TestPki::kNodeId, entries);
   }
 
   v1::SpoolBatchAck Send(uint64_t sequence, const std::string& payload) {
@@ -75,7 +81,17 @@ class AttestationServiceSpoolTest : public ::testing::Test {
   }
 
   verifier::UnverifiedAppraiser unused_;  // the stream appraiser the spool wiring wraps
-  verifier::SpoolAppraisal spool_{&unused_, verifier::RuntimeAppraiser::Options{}};
+  // The spool ledger lives in the registry's node state: the node is enrolled there.
+  void UseRegistry(std::unique_ptr<verifier::NodeRegistry> registry) {
+    spool_.reset();
+    registry_ = std::move(registry);
+    spool_ = std::make_unique<verifier::SpoolAppraisal>(registry_.get(), &unused_,
+                                                        verifier::RuntimeAppraiser::Options{});
+  }
+
+  std::unique_ptr<verifier::NodeRegistry> registry_ = *testing::RegistryWithNode(TestPki::kNodeId);
+  std::unique_ptr<verifier::SpoolAppraisal> spool_ = std::make_unique<verifier::SpoolAppraisal>(
+      registry_.get(), &unused_, verifier::RuntimeAppraiser::Options{});
   std::unique_ptr<TestPki> pki_;
   std::unique_ptr<TestVerifier> verifier_;
   std::unique_ptr<v1::Attestation::Stub> stub_;
@@ -100,6 +116,58 @@ TEST_F(AttestationServiceSpoolTest, MeasuredBatchIsStoredThenAcknowledgedOnce) {
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].evidence.payload(), payload);
   EXPECT_EQ(records[0].verdict.status(), v1::TRUST_AFFIRMING);
+  ASSERT_TRUE(stream_->WritesDone());
+  EXPECT_TRUE(stream_->Finish().ok());
+}
+
+// The records that measured two batches reach the verifier, which acknowledges them once the
+// ledger is durable; the verifier dies before the batches arrive (its database as a crash
+// leaves it) and starts again: the batches are accepted by the new process.
+TEST_F(AttestationServiceSpoolTest, MeasuredBatchesSurviveAVerifierRestart) {
+  absl::StatusOr<testing::TestTempDir> tmp = testing::TestTempDir::Create("spool-ledger");
+  ASSERT_TRUE(tmp.ok()) << tmp.status();
+  const std::string db = tmp->path() + "/verifier.db", crashed = tmp->path() + "/crashed";
+  ASSERT_TRUE(std::filesystem::create_directory(crashed));
+  const std::string first = Report(5), second = Report(6);
+  {
+    absl::StatusOr<std::unique_ptr<verifier::NodeRegistry>> registry =
+        testing::RegistryWithNode(TestPki::kNodeId, db);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    UseRegistry(*std::move(registry));
+    {
+      // As the accepted quote that carried the records left the node's state.
+      std::shared_ptr<verifier::NodeState> state = registry_->Find(TestPki::kNodeId);
+      absl::MutexLock lock(&state->mu);
+      state->last_clock = verifier::QuoteClock{100, 1, 0};
+    }
+    registry_->MarkDirty(TestPki::kNodeId);
+    Measured(first);
+    Measured(second);
+    // What the stream waits for before it acknowledges the evidence.
+    std::promise<absl::Status> durable;
+    registry_->PersistThen(TestPki::kNodeId,
+                           [&durable](absl::Status st) { durable.set_value(std::move(st)); });
+    ASSERT_TRUE(durable.get_future().get().ok());
+    // The files as a SIGKILL right after the acknowledgement would leave them.
+    for (const char* suffix : {"", "-wal"}) {
+      std::filesystem::copy_file(db + suffix, crashed + "/verifier.db" + suffix);
+    }
+    spool_.reset();
+    registry_.reset();
+  }
+  absl::StatusOr<std::unique_ptr<verifier::NodeRegistry>> restarted =
+      verifier::NodeRegistry::Open(crashed + "/verifier.db");
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  UseRegistry(*std::move(restarted));
+  EXPECT_EQ(spool_->ledger().Pending(TestPki::kNodeId), 2u);
+  Start(true);
+  for (const auto& [sequence, payload] : {std::pair{1, first}, std::pair{2, second}}) {
+    v1::SpoolBatchAck ack = Send(sequence, payload);
+    EXPECT_TRUE(ack.accepted()) << ack.verdict().detail();
+    EXPECT_EQ(ack.verdict().status(), v1::TRUST_AFFIRMING) << ack.verdict().detail();
+  }
+  EXPECT_EQ(verifier_->recorded().records().size(), 2u);
+  EXPECT_EQ(spool_->ledger().Pending(TestPki::kNodeId), 0u);
   ASSERT_TRUE(stream_->WritesDone());
   EXPECT_TRUE(stream_->Finish().ok());
 }

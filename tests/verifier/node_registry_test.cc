@@ -119,6 +119,88 @@ TEST_F(NodeRegistryTest, RebindingWithNewAkReplacesKeyAndForgetsState) {
   EXPECT_EQ((*registry)->NodeIdForAk(ak2->name), id);
 }
 
+TEST_F(NodeRegistryTest, PersistsTheSpoolLedgerIncrementallyAcrossReopen) {
+  const std::string id(64, 'a');
+  const std::string pending(32, '\x01'), delivered(32, '\x02'), in_delivery(32, '\x03'),
+      taken_later(32, '\x04');
+  {
+    auto registry = NodeRegistry::Open(db_);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    ASSERT_TRUE((*registry)->Bind(Node(id, ak_)).ok());
+    auto state = (*registry)->Find(id);
+    {
+      absl::MutexLock lock(&state->mu);
+      state->last_clock = QuoteClock{1, 0, 0};
+      for (const auto& [digest, recnum] :
+           std::map<std::string, uint64_t>{{pending, 10}, {delivered, 11}, {in_delivery, 12}}) {
+        state->spool_batches.AddMeasured(digest, recnum);
+      }
+    }
+    (*registry)->MarkDirty(id);
+    ASSERT_TRUE((*registry)->Flush().ok());
+    {
+      absl::MutexLock lock(&state->mu);
+      EXPECT_TRUE(state->spool_batches.Changes().empty());  // written: nothing left to write
+      uint64_t recnum = 0;
+      ASSERT_TRUE(state->spool_batches.Take(delivered, &recnum));
+      EXPECT_EQ(recnum, 11u);
+      state->spool_batches.Settle(delivered, /*stored=*/true);
+      // Its verdict not stored yet when the verifier stops: written as pending.
+      ASSERT_TRUE(state->spool_batches.Take(in_delivery, &recnum));
+      state->spool_batches.AddMeasured(taken_later, 13);
+      // Only the digests that changed since the first commit are written again.
+      EXPECT_EQ(state->spool_batches.Changes().size(), 2u);
+    }
+    (*registry)->MarkDirty(id);
+  }  // destruction flushes
+  auto registry = NodeRegistry::Open(db_);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  auto state = (*registry)->Find(id);
+  ASSERT_NE(state, nullptr);
+  absl::MutexLock lock(&state->mu);
+  const MeasuredBatches& batches = state->spool_batches;
+  EXPECT_EQ(batches.pending(), 3u);
+  EXPECT_EQ(batches.delivered(), 1u);
+  for (const auto& [digest, recnum] :
+       std::map<std::string, uint64_t>{{pending, 10}, {in_delivery, 12}, {taken_later, 13}}) {
+    const MeasuredBatches::Entry* e = batches.Find(digest);
+    ASSERT_NE(e, nullptr) << recnum;
+    EXPECT_EQ(e->state, MeasuredBatches::State::kPending) << recnum;
+    EXPECT_EQ(e->recnum, recnum);
+  }
+  const MeasuredBatches::Entry* e = batches.Find(delivered);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->state, MeasuredBatches::State::kDelivered);
+  EXPECT_TRUE(batches.Changes().empty());
+}
+
+TEST_F(NodeRegistryTest, RebindingForgetsTheSpoolLedger) {
+  const std::string id(64, 'a');
+  {
+    auto registry = NodeRegistry::Open(db_);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    ASSERT_TRUE((*registry)->Bind(Node(id, ak_)).ok());
+    auto state = (*registry)->Find(id);
+    {
+      absl::MutexLock lock(&state->mu);
+      state->last_clock = QuoteClock{1, 0, 0};
+      state->spool_batches.AddMeasured(std::string(32, '\x01'), 10);
+    }
+    (*registry)->MarkDirty(id);
+    ASSERT_TRUE((*registry)->Flush().ok());
+    auto ak2 = SoftwareAk::Create();
+    ASSERT_TRUE(ak2.ok());
+    ASSERT_TRUE((*registry)->Bind(Node(id, *ak2)).ok());
+  }
+  auto registry = NodeRegistry::Open(db_);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  auto state = (*registry)->Find(id);
+  ASSERT_NE(state, nullptr);
+  absl::MutexLock lock(&state->mu);
+  EXPECT_EQ(state->spool_batches.pending(), 0u);
+  EXPECT_EQ(state->spool_batches.Find(std::string(32, '\x01')), nullptr);
+}
+
 TEST_F(NodeRegistryTest, RefusesBindingWithUndecodableAk) {
   auto registry = NodeRegistry::Open(db_);
   ASSERT_TRUE(registry.ok());

@@ -6,6 +6,8 @@
 
 #include "common/digest.h"
 #include "common/measurement_log.h"
+#include "common/tpm/software_ak.h"
+#include "tests/testing/registry_with_node.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::verifier {
@@ -51,6 +53,16 @@ v1::MeasurementLogEntry Record(uint64_t recnum, const std::string& type,
   return e;
 }
 
+// A registry in which kNode and "node-b" are enrolled.
+std::unique_ptr<NodeRegistry> TwoNodes() {
+  absl::StatusOr<std::unique_ptr<NodeRegistry>> registry = testing::RegistryWithNode(kNode);
+  EXPECT_TRUE(registry.ok()) << registry.status();
+  absl::StatusOr<tpm::SoftwareAk> ak = tpm::SoftwareAk::Create();
+  EXPECT_TRUE(ak.ok()) << ak.status();
+  EXPECT_TRUE((*registry)->Bind({"node-b", "ek-b", ak->tpm2b_public, ak->name, absl::Now()}).ok());
+  return *std::move(registry);
+}
+
 v1::SpoolBatch Batch(uint64_t sequence, const std::string& payload) {
   v1::SpoolBatch b;
   b.set_sequence(sequence);
@@ -71,7 +83,8 @@ class SpoolBatchAppraiserTest : public ::testing::Test {
     recording.Appraise(AppraisalInput{kNode, nullptr, &evidence});
   }
 
-  SpoolLedger ledger_;
+  std::unique_ptr<NodeRegistry> registry_ = TwoNodes();
+  SpoolLedger ledger_{registry_.get()};
   SpoolBatchCheck check_{&ledger_};
   RuntimeAppraiser runtime_{&check_, RuntimeAppraiser::Options{}};
   SpoolBatchAppraiser batches_{&ledger_, &runtime_};
@@ -90,10 +103,31 @@ TEST_F(SpoolBatchAppraiserTest, AcceptsAMeasuredBatchOnceThenAcknowledgesResends
   EXPECT_EQ(first.verdict.report_sequence(), 7u);
   EXPECT_EQ(first.evidence.payload(), payload);
   EXPECT_EQ(ledger_.Pending(kNode), 0u);
+  batches_.Settle(kNode, first, /*stored=*/true);
 
   SpoolBatchAppraiser::Result again = batches_.Appraise(kNode, Batch(1, payload));
   EXPECT_TRUE(again.accepted);
   EXPECT_TRUE(again.duplicate);
+}
+
+TEST_F(SpoolBatchAppraiserTest, ABatchWhoseVerdictWasNotStoredIsTakenAgain) {
+  const std::string payload = Payload(kNode, 7);
+  Stream(v1::TRUST_AFFIRMING, {Record(40, kEventSpoolBatch, payload)});
+  SpoolBatchAppraiser::Result first = batches_.Appraise(kNode, Batch(1, payload));
+  ASSERT_TRUE(first.accepted);
+  // In delivery: neither pending nor delivered until its verdict is stored.
+  EXPECT_EQ(ledger_.Pending(kNode), 0u);
+  EXPECT_FALSE(ledger_.Delivered(kNode, first.digest));
+  batches_.Settle(kNode, first, /*stored=*/false);
+  EXPECT_EQ(ledger_.Pending(kNode), 1u);
+
+  // Sent again on a new stream: appraised and stored again, not taken for a duplicate.
+  SpoolBatchAppraiser::Result again = batches_.Appraise(kNode, Batch(1, payload));
+  EXPECT_TRUE(again.accepted);
+  EXPECT_FALSE(again.duplicate);
+  EXPECT_EQ(again.verdict.status(), v1::TRUST_AFFIRMING) << again.verdict.detail();
+  batches_.Settle(kNode, again, /*stored=*/true);
+  EXPECT_TRUE(ledger_.Delivered(kNode, first.digest));
 }
 
 TEST_F(SpoolBatchAppraiserTest, RefusesABatchAlteredAfterItWasMeasured) {
