@@ -7,14 +7,19 @@ void MeasuredBatches::AddMeasured(const std::string& digest, uint64_t recnum) {
   ++pending_;
   pending_order_.push_back(digest);
   Changed(digest);
-  while (pending_ > kMaxPending && !pending_order_.empty()) {
-    std::string oldest = std::move(pending_order_.front());
-    pending_order_.pop_front();
+  ForgetOldest(State::kPending, kMaxPending, pending_order_, pending_);
+}
+
+void MeasuredBatches::ForgetOldest(State state, size_t max, std::deque<std::string>& order,
+                                   size_t& count) {
+  while (count > max && !order.empty()) {
+    std::string oldest = std::move(order.front());
+    order.pop_front();
     auto it = entries_.find(oldest);
-    // Taken or delivered since: no longer the pending set's to forget.
-    if (it == entries_.end() || it->second.state != State::kPending) continue;
+    // In another state since (taken, delivered): not this set's to forget.
+    if (it == entries_.end() || it->second.state != state) continue;
     entries_.erase(it);
-    --pending_;
+    --count;
     Changed(oldest);
   }
 }
@@ -42,15 +47,7 @@ void MeasuredBatches::Settle(const std::string& digest, bool stored) {
   ++delivered_;
   delivered_order_.push_back(digest);
   Changed(digest);
-  while (delivered_ > kMaxDelivered && !delivered_order_.empty()) {
-    std::string oldest = std::move(delivered_order_.front());
-    delivered_order_.pop_front();
-    auto old = entries_.find(oldest);
-    if (old == entries_.end() || old->second.state != State::kDelivered) continue;
-    entries_.erase(old);
-    --delivered_;
-    Changed(oldest);
-  }
+  ForgetOldest(State::kDelivered, kMaxDelivered, delivered_order_, delivered_);
 }
 
 const MeasuredBatches::Entry* MeasuredBatches::Find(const std::string& digest) const {

@@ -63,6 +63,8 @@ class MeasuredBatches {
 
  private:
   void Changed(const std::string& digest) { changed_[digest] = ++generation_; }
+  // Forgets the oldest digests of `order` still in `state` until `count` is at most `max`.
+  void ForgetOldest(State state, size_t max, std::deque<std::string>& order, size_t& count);
 
   absl::flat_hash_map<std::string, Entry> entries_;
   // Insertion order for forgetting the oldest; may hold digests no longer in that state.

@@ -37,6 +37,21 @@ class NodeRegistryTest : public ::testing::Test {
                         absl::FromUnixSeconds(1700000000)};
   }
 
+  // Gives enrolled node `id` an accepted quote's clock and `batches` (digest -> record) as
+  // measured spool batches, and commits.
+  static void MeasureAndFlush(NodeRegistry& registry, const std::string& id,
+                              const std::map<std::string, uint64_t>& batches) {
+    auto state = registry.Find(id);
+    ASSERT_NE(state, nullptr);
+    {
+      absl::MutexLock lock(&state->mu);
+      state->last_clock = QuoteClock{1, 0, 0};
+      for (const auto& [digest, recnum] : batches) state->spool_batches.AddMeasured(digest, recnum);
+    }
+    registry.MarkDirty(id);
+    ASSERT_TRUE(registry.Flush().ok());
+  }
+
   ::vigil::testing::TestTempDir tmp_;
   std::string dir_;
   std::string db_;
@@ -127,17 +142,8 @@ TEST_F(NodeRegistryTest, PersistsTheSpoolLedgerIncrementallyAcrossReopen) {
     auto registry = NodeRegistry::Open(db_);
     ASSERT_TRUE(registry.ok()) << registry.status();
     ASSERT_TRUE((*registry)->Bind(Node(id, ak_)).ok());
+    MeasureAndFlush(**registry, id, {{pending, 10}, {delivered, 11}, {in_delivery, 12}});
     auto state = (*registry)->Find(id);
-    {
-      absl::MutexLock lock(&state->mu);
-      state->last_clock = QuoteClock{1, 0, 0};
-      for (const auto& [digest, recnum] :
-           std::map<std::string, uint64_t>{{pending, 10}, {delivered, 11}, {in_delivery, 12}}) {
-        state->spool_batches.AddMeasured(digest, recnum);
-      }
-    }
-    (*registry)->MarkDirty(id);
-    ASSERT_TRUE((*registry)->Flush().ok());
     {
       absl::MutexLock lock(&state->mu);
       EXPECT_TRUE(state->spool_batches.Changes().empty());  // written: nothing left to write
@@ -180,14 +186,7 @@ TEST_F(NodeRegistryTest, RebindingForgetsTheSpoolLedger) {
     auto registry = NodeRegistry::Open(db_);
     ASSERT_TRUE(registry.ok()) << registry.status();
     ASSERT_TRUE((*registry)->Bind(Node(id, ak_)).ok());
-    auto state = (*registry)->Find(id);
-    {
-      absl::MutexLock lock(&state->mu);
-      state->last_clock = QuoteClock{1, 0, 0};
-      state->spool_batches.AddMeasured(std::string(32, '\x01'), 10);
-    }
-    (*registry)->MarkDirty(id);
-    ASSERT_TRUE((*registry)->Flush().ok());
+    MeasureAndFlush(**registry, id, {{std::string(32, '\x01'), 10}});
     auto ak2 = SoftwareAk::Create();
     ASSERT_TRUE(ak2.ok());
     ASSERT_TRUE((*registry)->Bind(Node(id, *ak2)).ok());
