@@ -45,7 +45,8 @@ v1::Verdict SpoolBatchCheck::Appraise(const AppraisalInput& input) {
   verdict.set_detail(absl::StrCat(
       "spooled batch ", HexEncode(digest).substr(0, 12),
       " matches no spool-batch record of a measurement log verified for this node: altered "
-      "after it was measured, never measured, or measured before this verifier restarted"));
+      "after it was measured, never measured, or measured where this verifier's node registry "
+      "did not learn it"));
   return verdict;
 }
 

@@ -11,10 +11,16 @@
 //    last acknowledgement;
 //  - every node gets a verdict after the last restart, and a quote whose clock did not
 //    advance past the last acknowledged one is still refused (no replay window reopened).
+// While the verifier is down, each node spools batches as vigil-node does (a "spool-batch"
+// record measures each batch's digest) and delivers the backlog once its records are
+// acknowledged, while the verifier keeps being killed: every batch the node deleted as
+// acknowledged has its verdict stored, none is refused as unmeasured (the verifier keeps the
+// measured digests across kills), and every backlog drains.
 
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -57,6 +63,9 @@ constexpr int kKills = 20;
 constexpr uint32_t kMeasurementPcr = 15;
 // A node measures one more record every this many reports.
 constexpr uint64_t kReportsPerMeasurement = 3;
+// Batches each node spools while the verifier is down, every so many kills.
+constexpr int kBatchesPerOutage = 3;
+constexpr int kKillsPerOutageWithBatches = 2;
 
 std::string NodeId(int i) { return absl::StrCat(std::string(62, 'd'), "0", i); }
 
@@ -74,6 +83,13 @@ v1::MeasurementLogEntry Record(uint64_t recnum, const std::string& type) {
   e.set_content(absl::StrCat("record ", recnum));
   return e;
 }
+
+// A batch the node spooled: its sequence, payload and the record that measured it.
+struct SpooledBatch {
+  uint64_t sequence = 0;
+  std::string payload;
+  uint64_t recnum = 0;
+};
 
 // What a node saw acknowledged.
 struct Acked {
@@ -130,6 +146,34 @@ class QuotingNode {
   size_t log_size() const {
     absl::MutexLock lock(&mu_);
     return log_.size();
+  }
+  // Spools `n` batches as vigil-node does while it has no stream: each a report whose digest
+  // a "spool-batch" record measures.
+  void SpoolBatches(int n) {
+    absl::MutexLock lock(&mu_);
+    for (int i = 0; i < n; ++i) {
+      v1::RuntimeReport report;
+      report.set_node_id(node_id_);
+      report.set_sequence(++sequence_);
+      report.set_hostname(absl::StrCat("state-kill-", node_id_.substr(60), "-spooled"));
+      SpooledBatch batch{++batch_sequence_, report.SerializeAsString(), log_.size()};
+      v1::MeasurementLogEntry e = Record(log_.size(), kEventSpoolBatch);
+      e.set_digest(std::string(DigestBytes(Sha256(batch.payload))));
+      e.set_content(absl::StrCat("report ", report.sequence(), ", 0 events"));
+      log_.push_back(e);
+      pcr_ = Sha256Concat({DigestBytes(pcr_), e.digest()});
+      spool_.push_back(std::move(batch));
+    }
+  }
+  // Batches spooled and not deleted yet.
+  size_t spooled() const {
+    absl::MutexLock lock(&mu_);
+    return spool_.size();
+  }
+  // SHA-256 (hex) of each batch the node deleted because the verifier acknowledged it.
+  std::vector<std::string> deleted_batches() const {
+    absl::MutexLock lock(&mu_);
+    return deleted_;
   }
   const std::string& node_id() const { return node_id_; }
 
@@ -228,10 +272,40 @@ class QuotingNode {
       }
       auto stream = stub->Attest(&ctx);
       std::optional<Acked> in_flight;
+      bool batch_in_flight = false;
+      // As vigil-node: the oldest spooled batch, once the verifier holds its record and no
+      // other batch awaits its acknowledgement.
+      auto send_batch = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        if (batch_in_flight || spool_.empty() || spool_.front().recnum >= log_acknowledged_) {
+          return true;
+        }
+        v1::NodeMessage message;
+        v1::SpoolBatch& b = *message.mutable_spool_batch();
+        b.set_sequence(spool_.front().sequence);
+        b.set_payload(spool_.front().payload);
+        b.set_log_recnum(spool_.front().recnum);
+        batch_in_flight = true;
+        return stream->Write(message);
+      };
       v1::VerifierMessage m;
       while (stream->Read(&m)) {
         absl::MutexLock lock(&mu_);
-        if (m.has_acknowledgement()) {
+        if (m.has_spool_ack()) {
+          const v1::SpoolBatchAck& ack = m.spool_ack();
+          if (!batch_in_flight || spool_.empty() || ack.sequence() != spool_.front().sequence) {
+            problems_.push_back(absl::StrCat("acknowledgement for batch ", ack.sequence(),
+                                             " that is not the batch in flight"));
+          } else if (!ack.accepted()) {
+            problems_.push_back(
+                absl::StrCat("batch ", ack.sequence(), " refused: ", ack.verdict().detail()));
+            spool_.pop_front();  // set aside, as vigil-node does
+          } else {
+            deleted_.push_back(HexEncode(Sha256(spool_.front().payload)));
+            spool_.pop_front();
+          }
+          batch_in_flight = false;
+          if (!send_batch()) break;
+        } else if (m.has_acknowledgement()) {
           const v1::Acknowledgement& ack = m.acknowledgement();
           if (!in_flight.has_value() ||
               ack.verdict().evidence_sha256() != in_flight->evidence_sha256) {
@@ -245,6 +319,7 @@ class QuotingNode {
             acked_.push_back(*std::move(in_flight));
           }
           in_flight.reset();
+          if (!send_batch()) break;
         } else if (m.has_challenge()) {
           // The log keeps growing: the verifier must keep up with it across restarts.
           if (sequence_ % kReportsPerMeasurement == kReportsPerMeasurement - 1) {
@@ -285,6 +360,9 @@ class QuotingNode {
   uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Acked> acked_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> problems_ ABSL_GUARDED_BY(mu_);
+  std::deque<SpooledBatch> spool_ ABSL_GUARDED_BY(mu_);
+  uint64_t batch_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> deleted_ ABSL_GUARDED_BY(mu_);
 };
 
 class VerifierStateKillTest : public ::testing::Test {
@@ -327,9 +405,10 @@ class VerifierStateKillTest : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started;
   }
 
+  // Acknowledgements of evidence and of spooled batches, over every node.
   size_t TotalAcknowledged() const {
     size_t n = 0;
-    for (const auto& c : nodes_) n += c->acknowledged();
+    for (const auto& c : nodes_) n += c->acknowledged() + c->deleted_batches().size();
     return n;
   }
 
@@ -398,13 +477,23 @@ TEST_F(VerifierStateKillTest, NoAcknowledgedLogEntryClockOrVerdictIsLostToSigkil
     ASSERT_NO_FATAL_FAILURE(AwaitAcknowledgedBeyond(before + extra));
     ASSERT_NO_FATAL_FAILURE(KillVerifier());
     acknowledged_by_round.push_back(TotalAcknowledged() - before);
+    // An outage long enough for a backlog: delivered from the next restart on, while the
+    // verifier keeps being killed.
+    if (round % kKillsPerOutageWithBatches == 0) {
+      for (auto& n : nodes_) n->SpoolBatches(kBatchesPerOutage);
+    }
   }
 
-  // After the last restart every node gets a verdict again.
+  // After the last restart every node gets a verdict again and its backlog drains.
   ASSERT_NO_FATAL_FAILURE(StartVerifier());
   std::vector<size_t> counts;
   for (const auto& n : nodes_) counts.push_back(n->acknowledged());
   ASSERT_NO_FATAL_FAILURE(AwaitEveryNodeBeyond(counts));
+  for (const auto& n : nodes_) {
+    absl::Status drained = verifier_->AwaitWhileRunning(
+        [&] { return n->spooled() == 0; }, absl::StrCat(n->node_id(), "'s spool did not drain"));
+    ASSERT_TRUE(drained.ok()) << drained;
+  }
   for (auto& n : nodes_) n->Stop();
   ASSERT_NO_FATAL_FAILURE(KillVerifier());
 
@@ -439,11 +528,12 @@ TEST_F(VerifierStateKillTest, NoAcknowledgedLogEntryClockOrVerdictIsLostToSigkil
     }
   }
 
-  // Every acknowledged verdict is stored.
+  // Every acknowledged verdict is stored, and so is the verdict of every batch a node deleted
+  // as acknowledged.
   {
     absl::StatusOr<std::unique_ptr<verifier::SqliteStore>> store = verifier::SqliteStore::Open(db_);
     ASSERT_TRUE(store.ok()) << store.status();
-    size_t checked = 0;
+    size_t checked = 0, batches_checked = 0;
     for (const auto& n : nodes_) {
       absl::StatusOr<std::set<std::string>> digests =
           testing::StoredEvidenceDigests(**store, n->node_id());
@@ -455,8 +545,20 @@ TEST_F(VerifierStateKillTest, NoAcknowledgedLogEntryClockOrVerdictIsLostToSigkil
             << " is not stored";
         ++checked;
       }
+      const std::vector<std::string> deleted = n->deleted_batches();
+      EXPECT_EQ(deleted.size(),
+                static_cast<size_t>(kBatchesPerOutage * ((kKills + kKillsPerOutageWithBatches - 1) /
+                                                         kKillsPerOutageWithBatches)))
+          << n->node_id().substr(60);
+      for (const std::string& batch : deleted) {
+        EXPECT_EQ(stored.count(batch), 1u)
+            << n->node_id().substr(60) << ": batch " << batch << " was deleted as acknowledged "
+            << "but its verdict is not stored";
+        ++batches_checked;
+      }
     }
     RecordProperty("acknowledged_verdicts_checked", static_cast<int>(checked));
+    RecordProperty("deleted_batches_checked", static_cast<int>(batches_checked));
   }
 
   // No replay window after a restart: a quote whose clock is the last acknowledged one is
