@@ -438,9 +438,8 @@ int Serve(const VerifierConfig& config, Verifier* v) {
       return 1;
     }
     v->metrics_listener = *std::move(metrics);
-    spdlog::info("metrics on http://{}:{}/metrics",
-                 config.metrics_address.substr(0, config.metrics_address.rfind(':')),
-                 v->metrics_listener->port());
+    spdlog::info("metrics on {}",
+                 vigil::metrics::MetricsUrl(config.metrics_address, v->metrics_listener->port()));
   }
   if (int code = StartAdmission(config, v); code != 0) {
     (*server)->Shutdown(absl::Now());

@@ -1,7 +1,5 @@
 #include "verifier/verifier_metrics.h"
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "verifier/attestation_service.h"
@@ -9,16 +7,6 @@
 #include "verifier/results/webhook_notifier.h"
 
 namespace vigil::verifier {
-namespace {
-
-// "TRUST_AFFIRMING" -> "affirming"; "NONCE_EXPIRED" -> "nonce_expired".
-std::string LabelValue(const std::string& enum_name, const std::string& prefix) {
-  std::string v = absl::StartsWith(enum_name, prefix) ? enum_name.substr(prefix.size()) : enum_name;
-  absl::AsciiStrToLower(&v);
-  return v;
-}
-
-}  // namespace
 
 class VerifierMetrics::MeteredAppraiser final : public EvidenceAppraiser {
  public:
@@ -93,9 +81,9 @@ VerifierMetrics::VerifierMetrics(metrics::Registry* registry) : registry_(regist
     if (verdicts_by_status_.size() <= static_cast<size_t>(number)) {
       verdicts_by_status_.resize(number + 1, nullptr);
     }
-    verdicts_by_status_[number] =
-        registry->AddCounter("vigil_verifier_verdicts_total", "Verdicts by overall trust status.",
-                             {{"status", LabelValue(statuses->value(i)->name(), "TRUST_")}});
+    verdicts_by_status_[number] = registry->AddCounter(
+        "vigil_verifier_verdicts_total", "Verdicts by overall trust status.",
+        {{"status", metrics::EnumLabelValue(statuses->value(i)->name(), "TRUST_")}});
   }
   const google::protobuf::EnumDescriptor* reasons = v1::AppraisalReason_descriptor();
   for (int i = 0; i < reasons->value_count(); ++i) {
@@ -107,7 +95,7 @@ VerifierMetrics::VerifierMetrics(metrics::Registry* registry) : registry_(regist
     verdicts_by_reason_[number] = registry->AddCounter(
         "vigil_verifier_verdict_reasons_total",
         "Reasons verdicts gave for not affirming evidence, one count per reason per verdict.",
-        {{"reason", LabelValue(reasons->value(i)->name(), "")}});
+        {{"reason", metrics::EnumLabelValue(reasons->value(i)->name(), "")}});
   }
   appraisal_seconds_ = registry->AddHistogram(
       "vigil_verifier_appraisal_duration_seconds",

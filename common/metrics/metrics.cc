@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace vigil::metrics {
@@ -63,6 +65,12 @@ std::string LabelText(const Labels& labels, const std::pair<std::string, std::st
 }
 
 }  // namespace
+
+std::string EnumLabelValue(const std::string& enum_name, const std::string& prefix) {
+  std::string v = absl::StartsWith(enum_name, prefix) ? enum_name.substr(prefix.size()) : enum_name;
+  absl::AsciiStrToLower(&v);
+  return v;
+}
 
 bool ValidMetricName(const std::string& name) { return IdentifierChars(name, true); }
 

@@ -93,6 +93,10 @@ class Registry {
   std::map<std::string, Family> families_ ABSL_GUARDED_BY(mu_);
 };
 
+/// A protobuf enum value's name as a label value: `prefix` removed, lower case
+/// ("TRUST_AFFIRMING", "TRUST_" -> "affirming"; "NONCE_EXPIRED", "" -> "nonce_expired").
+std::string EnumLabelValue(const std::string& enum_name, const std::string& prefix);
+
 /// Whether `name` is a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*).
 bool ValidMetricName(const std::string& name);
 /// Whether `name` is a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with "__").

@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace vigil::metrics {
 
 absl::StatusOr<std::unique_ptr<HttpListener>> StartMetricsServer(const std::string& address,
@@ -14,6 +16,10 @@ absl::StatusOr<std::unique_ptr<HttpListener>> StartMetricsServer(const std::stri
     res.set_content(registry->Render(), "text/plain; version=0.0.4; charset=utf-8");
   });
   return HttpListener::Start(std::move(server), address, "metrics");
+}
+
+std::string MetricsUrl(const std::string& address, int port) {
+  return absl::StrCat("http://", address.substr(0, address.rfind(':')), ":", port, "/metrics");
 }
 
 }  // namespace vigil::metrics

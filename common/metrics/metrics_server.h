@@ -16,4 +16,8 @@ namespace vigil::metrics {
 absl::StatusOr<std::unique_ptr<HttpListener>> StartMetricsServer(const std::string& address,
                                                                  const Registry* registry);
 
+/// Where a listener started on `address` (host:port, as given) and bound to `port` serves:
+/// "http://host:port/metrics".
+std::string MetricsUrl(const std::string& address, int port);
+
 }  // namespace vigil::metrics
