@@ -13,6 +13,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/http/http_listener.h"
 #include "common/logging.h"
 #include "node/agent/config.h"
 #include "node/agent/node_runner.h"
@@ -111,6 +112,9 @@ void RegisterRunCommand(CLI::App& app, Action* action) {
                   "While the verifier is unreachable, one measured spool batch per this many ms")
       ->check(CLI::Range(100u, 600000u))
       ->capture_default_str();
+  run->add_option("--metrics-address", c.metrics_address,
+                  "Plain-HTTP listener (host:port; port 0 picks one, logged) serving Prometheus "
+                  "metrics at /metrics (default: off)");
   run->add_flag("--no-probes", *no_probes, "Do not load the BPF probes (no events)");
   run->add_flag("--syscall-entry-hooks", c.syscall_entry_hooks, kEntryHooksHelp);
   run->add_flag("--single-process", *single_process,
@@ -135,6 +139,12 @@ void RegisterRunCommand(CLI::App& app, Action* action) {
     if (!paths.ok())
       throw CLI::ValidationError("--sensitive", std::string(paths.status().message()));
     config->sensitive_paths = *paths;
+    if (!config->metrics_address.empty()) {
+      auto metrics = ParseHostPort(config->metrics_address, "metrics");
+      if (!metrics.ok()) {
+        throw CLI::ValidationError("--metrics-address", std::string(metrics.status().message()));
+      }
+    }
     config->enable_probes = !*no_probes;
     *action = [config, single_process] {
       // First, before any thread: the privileged process, then the main process locked down.

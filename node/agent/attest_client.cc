@@ -340,6 +340,10 @@ absl::Status AttestClient::RunStream(const std::string& address, bool* healthy) 
   if (!done) ctx.TryCancel();
   reader.join();
   grpc::Status st = stream->Finish();
+  {
+    absl::MutexLock lock(&mu_);
+    stats_.connected = false;
+  }
   if (spool_ != nullptr) spool_->StreamEnded();
   if (state.renewal_in_flight) NoteUnansweredRenewal(st);
   if (!st.ok()) {
@@ -373,6 +377,7 @@ void AttestClient::HandleAcknowledgement(const v1::Acknowledgement& ack) {
   spdlog::info("report {} appraised: {}", ack.sequence(), DescribeVerdict(ack.verdict()));
   absl::MutexLock lock(&mu_);
   ++stats_.acks_received;
+  stats_.connected = true;
   stats_.last_status = ack.verdict().status();
 }
 

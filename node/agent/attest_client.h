@@ -120,6 +120,8 @@ class AttestClient {
     uint64_t streams_opened = 0;
     /// The address of the stream open now, or of the last one.
     std::string address;
+    /// Whether a stream is up and the verifier has acknowledged evidence on it.
+    bool connected = false;
     uint64_t evidence_sent = 0;
     uint64_t acks_received = 0;
     v1::TrustStatus last_status = v1::TRUST_STATUS_UNSPECIFIED;

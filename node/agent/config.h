@@ -43,6 +43,9 @@ struct NodeConfig {
   std::string spool_dir;
   uint64_t spool_max_bytes = 256ull << 20;
   uint32_t spool_batch_ms = 5000;
+  /// `run`: host:port of a plain-HTTP listener serving Prometheus metrics at /metrics
+  /// (docs/node.md, "Metrics"); empty: off. Port 0 picks one (logged).
+  std::string metrics_address;
   /// Renew the node certificate on the Attest stream once less than this fraction of its
   /// lifetime is left (same key; 0 turns renewal off).
   double cert_renew_below_fraction = 1.0 / 3.0;

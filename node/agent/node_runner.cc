@@ -180,9 +180,11 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
       tpm_sealer != nullptr) {
     RETURN_IF_ERROR(
         MeasureStartSequence(tpm_sealer->measurer(), r->events_.get(), config.policy_path));
+    tpm_sealer->set_quote_observer(r->metrics_.QuoteObserver());
   }
   r->builder_ = std::make_unique<ReportBuilder>(info, r->matcher_.get(), r->snapshotter_.get(),
-                                                r->events_.get());
+                                                r->metrics_.Meter(r->events_.get()));
+  r->builder_->set_snapshot_observer(r->metrics_.SnapshotObserver());
   r->builder_->set_self_state_source(std::move(hooks.self_state));
   // The verifier's bundles replace the --policy file the node started with.
   PolicyTargets targets;
@@ -218,6 +220,11 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
                                                absl::Milliseconds(config.spool_batch_ms));
   r->client_ = std::make_unique<AttestClient>(client, r->builder_.get(), r->sealer_.get(),
                                               r->policies_.get(), r->spool_link_.get());
+  r->metrics_.WatchEventDrops(r->events_.get(), r->builder_.get());
+  r->metrics_.WatchSpool(r->spool_.get());
+  r->metrics_.WatchClient(r->client_.get());
+  ASSIGN_OR_RETURN(r->metrics_listener_,
+                   ServeNodeMetrics(config.metrics_address, &r->metrics_registry_));
   spdlog::info("node {} monitoring {} selector(s), {} process(es) now; probes {}", info.node_id,
                config.selectors.size(), seed.size(), r->events_ ? "on" : "off");
   return r;

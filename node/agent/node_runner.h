@@ -7,10 +7,13 @@
 
 #include "absl/status/statusor.h"
 #include "common/digest.h"
+#include "common/http/http_listener.h"
+#include "common/metrics/metrics.h"
 #include "node/agent/attest_client.h"
 #include "node/agent/config.h"
 #include "node/agent/evidence_sealer.h"
 #include "node/agent/measurer.h"
+#include "node/agent/node_metrics.h"
 #include "node/agent/policy_applier.h"
 #include "node/agent/report_builder.h"
 #include "node/agent/spool_link.h"
@@ -109,6 +112,10 @@ class NodeRunner {
   NodeRunner() = default;
 
   NodeConfig config_;
+  /// Counted from the start, served when config.metrics_address is set; declared before
+  /// what they count.
+  metrics::Registry metrics_registry_;
+  NodeMetrics metrics_{&metrics_registry_};
   /// Held for the runner's life (StateDirLock): no check disturbs this node's PCR and log.
   std::unique_ptr<StateDirLock> lock_;
   FileHashCache hashes_;
@@ -121,6 +128,8 @@ class NodeRunner {
   std::unique_ptr<spool::Spool> spool_;
   std::unique_ptr<SpoolLink> spool_link_;
   std::unique_ptr<AttestClient> client_;
+  /// Declared last: stops serving before anything it reads is destroyed.
+  std::unique_ptr<HttpListener> metrics_listener_;
 };
 
 }  // namespace vigil::node

@@ -42,7 +42,7 @@ size_t ReportBuilder::PollEvents() {
   }
   while (pending_.size() > max_pending_events_) {
     pending_.pop_front();
-    ++queue_dropped_;
+    queue_dropped_.fetch_add(1, std::memory_order_relaxed);
   }
   return interesting;
 }
@@ -71,6 +71,7 @@ v1::RuntimeReport ReportBuilder::Build(size_t max_payload_bytes) {
   if (self_state_) *r.mutable_node_self() = self_state_();
 
   std::vector<std::string> gaps;
+  const absl::Time snapshot_start = absl::Now();
   std::vector<int> probe_pids;
   if (events_ != nullptr) probe_pids = events_->MonitoredPids();
   for (const MatchedProcess& m : matcher_->Scan(probe_pids)) {
@@ -85,10 +86,11 @@ v1::RuntimeReport ReportBuilder::Build(size_t max_payload_bytes) {
     for (const std::string& why : m.matched_by) snap->add_matched_by(why);
     *r.add_processes() = std::move(*snap);
   }
+  if (snapshot_observer_) snapshot_observer_(absl::Now() - snapshot_start);
   if (events_ != nullptr) {
     *r.mutable_probes() = events_->Status();
-    if (queue_dropped_ > 0) {
-      (*r.mutable_probes()->mutable_dropped_events())["report_queue_full"] += queue_dropped_;
+    if (const uint64_t dropped = events_dropped(); dropped > 0) {
+      (*r.mutable_probes()->mutable_dropped_events())["report_queue_full"] += dropped;
     }
   }
 

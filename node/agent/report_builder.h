@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "node/probes/event_source.h"
 #include "node/procfs/process_matcher.h"
 #include "node/procfs/snapshotter.h"
@@ -71,6 +73,15 @@ class ReportBuilder {
     self_state_ = std::move(source);
   }
 
+  /// Calls `observer` in every Build() with how long the scan and the process snapshots took;
+  /// empty: none.
+  void set_snapshot_observer(std::function<void(absl::Duration)> observer) {
+    snapshot_observer_ = std::move(observer);
+  }
+
+  /// Events dropped so far because max_pending_events were already waiting. Thread-safe.
+  uint64_t events_dropped() const { return queue_dropped_.load(std::memory_order_relaxed); }
+
  private:
   NodeInfo info_;
   const ProcessMatcher* matcher_;
@@ -78,9 +89,10 @@ class ReportBuilder {
   EventSource* events_;
   size_t max_pending_events_;
   std::deque<v1::RuntimeEvent> pending_;
-  uint64_t queue_dropped_ = 0;
+  std::atomic<uint64_t> queue_dropped_{0};
   uint64_t sequence_ = 0;
   std::function<v1::NodeSelfState()> self_state_;
+  std::function<void(absl::Duration)> snapshot_observer_;
 };
 
 }  // namespace vigil::node

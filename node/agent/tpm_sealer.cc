@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/time/clock.h"
 #include "common/status_macros.h"
 
 namespace vigil::node {
@@ -28,7 +29,10 @@ absl::StatusOr<v1::Evidence> TpmSealer::Seal(std::string payload, const v1::Chal
   // After a TPM Restart the PCR no longer matches the log: measure the start again first.
   if (measurer_ != nullptr) RETURN_IF_ERROR(measurer_->ReconcileWithPcr());
   Sha256Digest qualifying = QualifyingData(challenge.nonce(), payload);
-  ASSIGN_OR_RETURN(tpm::QuoteResult quote, tpm_->Quote(pcrs, DigestBytes(qualifying)));
+  const absl::Time quote_start = absl::Now();
+  absl::StatusOr<tpm::QuoteResult> quoted = tpm_->Quote(pcrs, DigestBytes(qualifying));
+  if (quote_observer_) quote_observer_(absl::Now() - quote_start, quoted.status());
+  ASSIGN_OR_RETURN(tpm::QuoteResult quote, std::move(quoted));
 
   v1::Evidence evidence;
   evidence.set_nonce(challenge.nonce());

@@ -1,7 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
 
 #include "node/agent/config.h"
 #include "node/agent/enrollment_client.h"
@@ -16,6 +20,9 @@ namespace vigil::node {
 /// quoted PCR values, and the measurement-log entries the verifier has not acknowledged.
 class TpmSealer final : public EvidenceSealer {
  public:
+  /// Told how long each TPM2_Quote call took and how it ended.
+  using QuoteObserver = std::function<void(absl::Duration elapsed, const absl::Status& outcome)>;
+
   /// `pcrs` is quoted when a challenge names no PCRs; a challenge's pcr_selection wins.
   /// `tpm` and `measurer` (may be null) must outlive the sealer. Before each quote the
   /// measurer reconciles its log with the PCR (Measurer::ReconcileWithPcr), so a quote after
@@ -28,10 +35,14 @@ class TpmSealer final : public EvidenceSealer {
   /// The quote's qualifying data for `nonce` and `payload`: SHA-256(nonce || SHA-256(payload)).
   static Sha256Digest QualifyingData(std::string_view nonce, std::string_view payload);
 
+  /// Calls `observer` after every quote from now on (on the sealing thread); empty: none.
+  void set_quote_observer(QuoteObserver observer) { quote_observer_ = std::move(observer); }
+
  private:
   tpm::NodeTpm* tpm_;
   Measurer* measurer_;
   std::vector<uint32_t> pcrs_;
+  QuoteObserver quote_observer_;
 };
 
 /// The TPM side of `vigil-node run` as one sealer that owns its parts, opened in order:
@@ -47,6 +58,10 @@ class TpmEvidenceSealer final : public EvidenceSealer {
   absl::StatusOr<v1::Evidence> Seal(std::string payload, const v1::Challenge& challenge,
                                     uint64_t log_from_recnum) override {
     return sealer_->Seal(std::move(payload), challenge, log_from_recnum);
+  }
+
+  void set_quote_observer(TpmSealer::QuoteObserver observer) {
+    sealer_->set_quote_observer(std::move(observer));
   }
 
   tpm::NodeTpm& tpm() { return *tpm_; }
