@@ -2,18 +2,13 @@
 // a Prometheus scrape reads (through the reference parser) follows what the fabric did.
 
 #include <gtest/gtest.h>
-#include <httplib.h>
-#include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <map>
 #include <memory>
-#include <regex>
-#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "tests/testing/build_paths.h"
+#include "absl/time/clock.h"
 #include "tests/testing/fabric_fixture.h"
 #include "tests/testing/metrics_text.h"
 #include "tests/testing/reserved_port.h"
@@ -22,19 +17,6 @@ namespace vigil {
 namespace {
 
 using testing::Fabric;
-
-absl::StatusOr<std::map<std::string, double>> Scrape(int port) {
-  httplib::Client client("127.0.0.1", port);
-  httplib::Result result = client.Get("/metrics");
-  if (!result) {
-    return absl::UnavailableError(
-        absl::StrCat("GET /metrics: ", httplib::to_string(result.error())));
-  }
-  if (result->status != 200) {
-    return absl::UnavailableError(absl::StrCat("GET /metrics: HTTP ", result->status));
-  }
-  return testing::MetricsSampleValues(result->body);
-}
 
 TEST(VerifierMetricsTest, AScrapeCountsTheNodesReportsVerdictsAndStream) {
   Fabric::Options options;
@@ -46,20 +28,13 @@ TEST(VerifierMetricsTest, AScrapeCountsTheNodesReportsVerdictsAndStream) {
   absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Start(options);
   ASSERT_TRUE(fabric.ok()) << fabric.status();
   Fabric& f = **fabric;
-  // The port the verifier bound, from its log line "metrics on http://127.0.0.1:PORT/metrics"
-  // (written right after the gRPC listener the fixture waited for).
-  const std::regex line("metrics on http://127\\.0\\.0\\.1:([0-9]+)/metrics");
-  std::smatch bound;
-  std::string logs = f.Logs();
-  for (int i = 0; i < 100 && !std::regex_search(logs, bound, line); ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    logs = f.Logs();
-  }
-  ASSERT_TRUE(std::regex_search(logs, bound, line)) << logs;
-  const int port = std::stoi(bound[1].str());
+  // The port the verifier bound, from its log line (written right after the gRPC listener
+  // the fixture waited for).
+  absl::StatusOr<int> port = testing::AwaitMetricsPort([&] { return f.Logs(); });
+  ASSERT_TRUE(port.ok()) << port.status() << f.Logs();
 
   // Before any node: the families exist, with nothing counted.
-  absl::StatusOr<std::map<std::string, double>> before = Scrape(port);
+  absl::StatusOr<std::map<std::string, double>> before = testing::ScrapeMetrics(*port);
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_EQ(before->at("vigil_verifier_reports_total{}"), 0);
   EXPECT_EQ(before->at("vigil_verifier_attest_streams{}"), 0);
@@ -70,29 +45,15 @@ TEST(VerifierMetricsTest, AScrapeCountsTheNodesReportsVerdictsAndStream) {
   EXPECT_EQ(before->at("vigil_verifier_webhook_deliveries_total{target=\"0\"}"), 0);
 
   // Every metric the shipped Grafana dashboard queries is one the verifier serves.
-  std::set<std::string> served;
-  for (const auto& [sample, value] : *before) served.insert(sample.substr(0, sample.find('{')));
-  std::ifstream in(testing::SourceDir() + "/deploy/grafana/vigil-verifier.json");
-  nlohmann::json dashboard = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  ASSERT_FALSE(dashboard.is_discarded());
-  const std::regex metric_name("vigil_[a-z_]+");
-  int queried = 0;
-  for (const nlohmann::json& panel : dashboard["panels"]) {
-    for (const nlohmann::json& target : panel["targets"]) {
-      const std::string expr = target["expr"].get<std::string>();
-      for (std::sregex_iterator it(expr.begin(), expr.end(), metric_name), end; it != end; ++it) {
-        ++queried;
-        EXPECT_TRUE(served.count(it->str()) == 1)
-            << panel["title"] << " queries " << it->str() << ", which the verifier does not serve";
-      }
-    }
-  }
-  EXPECT_GE(queried, 10);
+  absl::StatusOr<size_t> queried =
+      testing::CheckDashboardQueriesServed("deploy/grafana/vigil-verifier.json", *before);
+  ASSERT_TRUE(queried.ok()) << queried.status();
+  EXPECT_GE(*queried, 10u);
 
   ASSERT_TRUE(f.StartNode().ok());
   ASSERT_TRUE(f.AwaitVerdict(v1::TRUST_AFFIRMING).ok()) << f.Logs();
 
-  absl::StatusOr<std::map<std::string, double>> after = Scrape(port);
+  absl::StatusOr<std::map<std::string, double>> after = testing::ScrapeMetrics(*port);
   ASSERT_TRUE(after.ok()) << after.status();
   const std::map<std::string, double>& m = *after;
   const double reports = m.at("vigil_verifier_reports_total{}");
@@ -110,7 +71,7 @@ TEST(VerifierMetricsTest, AScrapeCountsTheNodesReportsVerdictsAndStream) {
   // The stream is gone once the verifier saw the node leave.
   double streams = 1;
   for (int i = 0; i < 100 && streams != 0; ++i) {
-    absl::StatusOr<std::map<std::string, double>> now = Scrape(port);
+    absl::StatusOr<std::map<std::string, double>> now = testing::ScrapeMetrics(*port);
     ASSERT_TRUE(now.ok()) << now.status();
     streams = now->at("vigil_verifier_attest_streams{}");
     if (streams != 0) absl::SleepFor(absl::Milliseconds(100));
