@@ -54,10 +54,14 @@ class VerifierMetrics::MeteredSink final : public ResultSink {
                      std::function<void(absl::Status)> on_durable) override {
     const absl::Time start = absl::Now();
     VerifierMetrics* m = m_;
+    // A spooled batch is counted once it is stored, by its verdict's status.
+    metrics::Counter* spooled =
+        verdict.from_spool() ? m->SpoolBatchCounter(verdict.status()) : nullptr;
     inner_->RecordDurable(node_id, evidence, verdict,
-                          [m, start, on_durable = std::move(on_durable)](absl::Status st) {
+                          [m, start, spooled, on_durable = std::move(on_durable)](absl::Status st) {
                             m->store_seconds_->ObserveDuration(absl::Now() - start);
                             if (!st.ok()) m->store_failures_->Increment();
+                            if (st.ok() && spooled != nullptr) spooled->Increment();
                             on_durable(std::move(st));
                           });
   }
@@ -83,6 +87,13 @@ VerifierMetrics::VerifierMetrics(metrics::Registry* registry) : registry_(regist
     }
     verdicts_by_status_[number] = registry->AddCounter(
         "vigil_verifier_verdicts_total", "Verdicts by overall trust status.",
+        {{"status", metrics::EnumLabelValue(statuses->value(i)->name(), "TRUST_")}});
+    spool_batches_by_status_.resize(verdicts_by_status_.size(), nullptr);
+    spool_batches_by_status_[number] = registry->AddCounter(
+        "vigil_verifier_spool_batches_total",
+        "Spooled batches stored, by their verdict's trust status (rejected: refused, the node "
+        "sets the batch aside). A batch delivered again after it was stored is not counted "
+        "again.",
         {{"status", metrics::EnumLabelValue(statuses->value(i)->name(), "TRUST_")}});
   }
   const google::protobuf::EnumDescriptor* reasons = v1::AppraisalReason_descriptor();
@@ -176,6 +187,11 @@ void VerifierMetrics::WatchWebhooks(const WebhookNotifier* notifier, size_t targ
                                 });
     }
   }
+}
+
+metrics::Counter* VerifierMetrics::SpoolBatchCounter(int status) const {
+  if (status < 0 || static_cast<size_t>(status) >= spool_batches_by_status_.size()) return nullptr;
+  return spool_batches_by_status_[status];
 }
 
 }  // namespace vigil::verifier

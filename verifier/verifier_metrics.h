@@ -29,7 +29,8 @@ class VerifierMetrics {
   /// An appraiser that forwards to `inner`, counting reports, verdicts by status and reasons,
   /// and timing each appraisal.
   EvidenceAppraiser* Meter(EvidenceAppraiser* inner);
-  /// A sink that forwards to `inner`, timing each durable write and counting failed ones.
+  /// A sink that forwards to `inner`, timing each durable write and counting failed ones,
+  /// and counting the spooled batches it stores.
   ResultSink* Meter(ResultSink* inner);
 
   void WatchAttestation(const AttestationService* service);
@@ -40,10 +41,14 @@ class VerifierMetrics {
   class MeteredAppraiser;
   class MeteredSink;
 
+  // The spool_batches_total counter of trust status `status`; null for an unknown status.
+  metrics::Counter* SpoolBatchCounter(int status) const;
+
   metrics::Registry* const registry_;
   metrics::Counter* reports_;
-  std::vector<metrics::Counter*> verdicts_by_status_;  // indexed by TrustStatus
-  std::vector<metrics::Counter*> verdicts_by_reason_;  // indexed by AppraisalReason
+  std::vector<metrics::Counter*> verdicts_by_status_;       // indexed by TrustStatus
+  std::vector<metrics::Counter*> spool_batches_by_status_;  // indexed by TrustStatus
+  std::vector<metrics::Counter*> verdicts_by_reason_;       // indexed by AppraisalReason
   metrics::Histogram* appraisal_seconds_;
   metrics::Histogram* store_seconds_;
   metrics::Counter* store_failures_;

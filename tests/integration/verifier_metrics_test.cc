@@ -39,6 +39,7 @@ TEST(VerifierMetricsTest, AScrapeCountsTheNodesReportsVerdictsAndStream) {
   EXPECT_EQ(before->at("vigil_verifier_reports_total{}"), 0);
   EXPECT_EQ(before->at("vigil_verifier_attest_streams{}"), 0);
   EXPECT_EQ(before->at("vigil_verifier_verdicts_total{status=\"affirming\"}"), 0);
+  EXPECT_EQ(before->at("vigil_verifier_spool_batches_total{status=\"affirming\"}"), 0);
   EXPECT_EQ(before->at("vigil_verifier_appraisal_duration_seconds_count{}"), 0);
   EXPECT_EQ(before->at("vigil_verifier_attest_refusals_total{limit=\"evidence_rate\"}"), 0);
   EXPECT_EQ(before->at("vigil_verifier_enrollments_pending{}"), 0);
@@ -60,6 +61,8 @@ TEST(VerifierMetricsTest, AScrapeCountsTheNodesReportsVerdictsAndStream) {
   EXPECT_GE(reports, 1);
   EXPECT_GE(m.at("vigil_verifier_verdicts_total{status=\"affirming\"}"), 1);
   EXPECT_EQ(m.at("vigil_verifier_verdicts_total{status=\"rejected\"}"), 0);
+  // Live evidence only: no outage, no spooled batch.
+  EXPECT_EQ(m.at("vigil_verifier_spool_batches_total{status=\"affirming\"}"), 0);
   EXPECT_EQ(m.at("vigil_verifier_attest_streams{}"), 1);
   // Every appraisal was timed, and every verdict went through the durable store write.
   EXPECT_EQ(m.at("vigil_verifier_appraisal_duration_seconds_count{}"), reports);
