@@ -138,7 +138,7 @@ void NodeMetrics::WatchClient(const AttestClient* client) {
     uint64_t Stats::*member;
   };
   for (const Field& f : {
-           Field{"vigil_node_reports_sent_total", "Reports sent as evidence, each quoted.",
+           Field{"vigil_node_reports_sent_total", "Reports sent as evidence.",
                  &Stats::evidence_sent},
            Field{"vigil_node_reports_acknowledged_total",
                  "Reports the verifier acknowledged with a verdict.", &Stats::acks_received},

@@ -4,8 +4,8 @@
 // vigil-verifier: what a Prometheus scrape reads (through the reference parser) follows what
 // the node did. Events are counted by kind, every report was quoted and timed, and across a
 // verifier outage the stream state, the reconnection attempts and the spool (written, then
-// sent, answered and emptied) move as they should. The same node restarted with
-// --single-process serves its metrics too.
+// sent, answered and emptied) move as they should; the restarted verifier counts the batches
+// it stored. The same node restarted with --single-process serves its metrics too.
 
 #include <gtest/gtest.h>
 
@@ -76,6 +76,7 @@ TEST(NodeMetricsTest, AScrapeFollowsEventsQuotesAnOutageAndTheSpool) {
   Fabric::Options options;
   options.demo_agents = true;
   options.node_args = {"--metrics-address", "127.0.0.1:0", "--spool-batch-ms", "500"};
+  options.verifier_args = {"--metrics-address", "127.0.0.1:0"};
   absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Start(options);
   ASSERT_TRUE(fabric.ok()) << fabric.status();
   Fabric& f = **fabric;
@@ -137,6 +138,7 @@ TEST(NodeMetricsTest, AScrapeFollowsEventsQuotesAnOutageAndTheSpool) {
   EXPECT_EQ(Value(down, kSpoolSent), 0);
 
   // The verifier back: a new stream, the backlog sent, answered and gone from the spool.
+  const size_t verifier_log_before = f.VerifierLog().size();
   ASSERT_TRUE(f.StartVerifier().ok());
   Samples back = ScrapeUntil(
       *port, "the stream up again with the spool emptied",
@@ -152,6 +154,15 @@ TEST(NodeMetricsTest, AScrapeFollowsEventsQuotesAnOutageAndTheSpool) {
   EXPECT_EQ(Value(back, "vigil_node_spool_batches_dropped_total{reason=\"corrupt\"}"), 0);
   EXPECT_GT(Value(back, kSent), Value(up, kSent));
   EXPECT_GT(Value(back, kQuotes), Value(up, kQuotes));
+  // The verifier, counting since its restart, stored each of those batches with its verdict.
+  absl::StatusOr<int> verifier_port =
+      testing::AwaitMetricsPort([&] { return f.VerifierLog().substr(verifier_log_before); });
+  ASSERT_TRUE(verifier_port.ok()) << verifier_port.status() << f.Logs();
+  absl::StatusOr<Samples> verifier = testing::ScrapeMetrics(*verifier_port);
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  EXPECT_EQ(Value(*verifier, "vigil_verifier_spool_batches_total{status=\"affirming\"}"),
+            Value(back, kWritten));
+  EXPECT_EQ(Value(*verifier, "vigil_verifier_spool_batches_total{status=\"rejected\"}"), 0);
 
   // The same node as one process: its listener serves as well.
   ASSERT_TRUE(f.StopNode().ok());

@@ -435,6 +435,8 @@ std::string Fabric::tcti() const { return tpm_->tcti(); }
 
 std::string Fabric::NodeLog() const { return ReadOrEmpty(dir_ + "/node.log"); }
 
+std::string Fabric::VerifierLog() const { return ReadOrEmpty(dir_ + "/verifier.log"); }
+
 std::string Fabric::Logs() const {
   auto tail = [](std::string text) {
     constexpr size_t kMax = 6000;

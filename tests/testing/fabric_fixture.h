@@ -133,6 +133,8 @@ class Fabric {
   v1::Fleet::Stub& fleet() { return *fleet_; }
   /// The node's whole log so far.
   std::string NodeLog() const;
+  /// The verifier's whole log so far (every run of it).
+  std::string VerifierLog() const;
   /// Text of the node's and the verifier's logs, for failure messages.
   std::string Logs() const;
 
