@@ -1,11 +1,12 @@
 // The real vigil-node with --metrics-address 127.0.0.1:0, split by privilege under the systemd
 // unit's capability bounding set, on swtpm with its BPF probes, watching the naive demo agent
 // (ptrace, process_vm_readv, unshare every three seconds) and reporting to the real
-// vigil-verifier: what a Prometheus scrape reads (through the reference parser) follows what
-// the node did. Events are counted by kind, every report was quoted and timed, and across a
-// verifier outage the stream state, the reconnection attempts and the spool (written, then
-// sent, answered and emptied) move as they should; the restarted verifier counts the batches
-// it stored. The same node restarted with --single-process serves its metrics too.
+// vigil-verifier, which distributes the strict reference policy: what a Prometheus scrape reads
+// (through the reference parser) follows what the node did. The bundle is applied, events are
+// counted by kind, reports are quoted and timed, the verdict gauge says contraindicated, and across
+// a verifier outage the stream state, the reconnection attempts and the spool (written, then sent,
+// answered and emptied) move as they should; the restarted verifier counts the batches it stored.
+// The same node restarted with --single-process serves its metrics too.
 
 #include <gtest/gtest.h>
 
@@ -66,6 +67,8 @@ constexpr char kStreams[] = "vigil_node_attest_streams_opened_total{}";
 constexpr char kQuotes[] = "vigil_node_quote_duration_seconds_count{}";
 constexpr char kPtrace[] = "vigil_node_events_total{kind=\"ptrace\"}";
 constexpr char kVmReadv[] = "vigil_node_events_total{kind=\"process_vm_readv\"}";
+constexpr char kContraindicated[] = "vigil_node_verdict_status{status=\"contraindicated\"}";
+constexpr char kApplied[] = "vigil_node_policy_bundles_total{outcome=\"applied\"}";
 constexpr char kSpoolBatches[] = "vigil_node_spool_batches{}";
 constexpr char kSpoolBytes[] = "vigil_node_spool_bytes{}";
 constexpr char kWritten[] = "vigil_node_spool_batches_written_total{}";
@@ -76,7 +79,9 @@ TEST(NodeMetricsTest, AScrapeFollowsEventsQuotesAnOutageAndTheSpool) {
   Fabric::Options options;
   options.demo_agents = true;
   options.node_args = {"--metrics-address", "127.0.0.1:0", "--spool-batch-ms", "500"};
-  options.verifier_args = {"--metrics-address", "127.0.0.1:0"};
+  // The strict reference policy, distributed to the node as a bundle: the naive agent breaks it.
+  options.verifier_args = {"--metrics-address", "127.0.0.1:0", "--policy",
+                           testing::SourceDir() + "/deploy/policies/strict.yaml"};
   absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Start(options);
   ASSERT_TRUE(fabric.ok()) << fabric.status();
   Fabric& f = **fabric;
@@ -87,12 +92,14 @@ TEST(NodeMetricsTest, AScrapeFollowsEventsQuotesAnOutageAndTheSpool) {
   absl::StatusOr<int> port = testing::AwaitMetricsPort([&] { return f.NodeLog(); });
   ASSERT_TRUE(port.ok()) << port.status() << f.Logs();
 
-  // Reporting: acknowledged reports, each quoted by the TPM, and the agent's misbehaviour
-  // counted by kind.
+  // Reporting: the bundle applied, acknowledged reports, each quoted by the TPM, the agent's
+  // misbehaviour counted by kind, and the verdict it earns (the first reports may precede the
+  // agent's setup).
   Samples up = ScrapeUntil(
       *port, "an acknowledged report and the agent's ptrace and process_vm_readv counted",
       [](const Samples& s) {
-        return Value(s, kAcknowledged) >= 1 && Value(s, kPtrace) >= 1 && Value(s, kVmReadv) >= 1;
+        return Value(s, kAcknowledged) >= 1 && Value(s, kPtrace) >= 1 && Value(s, kVmReadv) >= 1 &&
+               Value(s, kContraindicated) == 1;
       },
       f);
   EXPECT_EQ(Value(up, kConnected), 1);
@@ -102,10 +109,11 @@ TEST(NodeMetricsTest, AScrapeFollowsEventsQuotesAnOutageAndTheSpool) {
   EXPECT_EQ(Value(up, "vigil_node_quote_failures_total{}"), 0);
   EXPECT_GE(Value(up, "vigil_node_snapshot_duration_seconds_count{}"), 1);
   EXPECT_EQ(Value(up, "vigil_node_events_total{kind=\"init_module\"}"), 0);
-  // The latest verdict is affirming (the agent's behaviour is graded by the verifier's policy,
-  // none here), and exactly one status is set.
-  EXPECT_EQ(Value(up, "vigil_node_verdict_status{status=\"affirming\"}"), 1);
+  // Exactly one status is set.
+  EXPECT_EQ(Value(up, "vigil_node_verdict_status{status=\"affirming\"}"), 0);
   EXPECT_EQ(Value(up, "vigil_node_verdict_status{status=\"rejected\"}"), 0);
+  EXPECT_EQ(Value(up, kApplied), 1);
+  EXPECT_EQ(Value(up, "vigil_node_policy_bundles_total{outcome=\"refused\"}"), 0);
   EXPECT_EQ(Value(up, kSpoolBatches), 0);
   EXPECT_EQ(Value(up, kSpoolBytes), 0);
   EXPECT_EQ(Value(up, kWritten), 0);
@@ -148,6 +156,7 @@ TEST(NodeMetricsTest, AScrapeFollowsEventsQuotesAnOutageAndTheSpool) {
       },
       f);
   EXPECT_GE(Value(back, kStreams), Value(down, kStreams));
+  EXPECT_GE(Value(back, kApplied), 2);  // the bundle again, on the new stream
   EXPECT_GE(Value(back, kSpoolSent), Value(down, kWritten));
   EXPECT_EQ(Value(back, kSpoolBytes), 0);
   EXPECT_EQ(Value(back, "vigil_node_spool_batches_dropped_total{reason=\"refused\"}"), 0);
@@ -160,7 +169,8 @@ TEST(NodeMetricsTest, AScrapeFollowsEventsQuotesAnOutageAndTheSpool) {
   ASSERT_TRUE(verifier_port.ok()) << verifier_port.status() << f.Logs();
   absl::StatusOr<Samples> verifier = testing::ScrapeMetrics(*verifier_port);
   ASSERT_TRUE(verifier.ok()) << verifier.status();
-  EXPECT_EQ(Value(*verifier, "vigil_verifier_spool_batches_total{status=\"affirming\"}"),
+  // Under the same policy as the live reports: contraindicated, none refused.
+  EXPECT_EQ(Value(*verifier, "vigil_verifier_spool_batches_total{status=\"contraindicated\"}"),
             Value(back, kWritten));
   EXPECT_EQ(Value(*verifier, "vigil_verifier_spool_batches_total{status=\"rejected\"}"), 0);
 
