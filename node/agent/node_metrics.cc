@@ -86,7 +86,7 @@ std::function<void(absl::Duration)> NodeMetrics::SnapshotObserver() {
   return [this](absl::Duration elapsed) { snapshot_seconds_->ObserveDuration(elapsed); };
 }
 
-void NodeMetrics::WatchEventDrops(const EventSource* probes, const ReportBuilder* builder) {
+void NodeMetrics::WatchLosses(const EventSource* probes, const ReportBuilder* builder) {
   if (probes != nullptr) {
     // The reasons the source counts (ring buffer full, its own queue full, ...), as it names
     // them in every report.
@@ -102,6 +102,11 @@ void NodeMetrics::WatchEventDrops(const EventSource* probes, const ReportBuilder
   }
   registry_->AddCounterFunc(kDroppedName, kDroppedHelp, {{"reason", "report_queue_full"}},
                             [builder] { return static_cast<double>(builder->events_dropped()); });
+  registry_->AddCounterFunc(
+      "vigil_node_report_processes_left_out_total",
+      "Process snapshots left out of reports to fit the message size bound (each such report "
+      "says so in an observation gap).",
+      {}, [builder] { return static_cast<double>(builder->processes_left_out()); });
 }
 
 void NodeMetrics::WatchSpool(const spool::Spool* spool) {

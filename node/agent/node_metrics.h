@@ -35,9 +35,10 @@ class NodeMetrics {
   /// Times the scan and the snapshots of each report (ReportBuilder::set_snapshot_observer).
   std::function<void(absl::Duration)> SnapshotObserver();
 
-  /// The events `probes` (may be null) lost, by the reasons its ProbeStatus names, and those
-  /// `builder` dropped from its pending queue.
-  void WatchEventDrops(const EventSource* probes, const ReportBuilder* builder);
+  /// The events `probes` (may be null) lost, by the reasons its ProbeStatus names, those
+  /// `builder` dropped from its pending queue, and the process snapshots it left out of
+  /// reports.
+  void WatchLosses(const EventSource* probes, const ReportBuilder* builder);
   /// The spool's size, its losses, and the events dropped with its batches.
   void WatchSpool(const spool::Spool* spool);
   /// Reports sent and acknowledged, the last verdict, the stream, spool batches on the wire,

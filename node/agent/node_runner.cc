@@ -220,7 +220,7 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
                                                absl::Milliseconds(config.spool_batch_ms));
   r->client_ = std::make_unique<AttestClient>(client, r->builder_.get(), r->sealer_.get(),
                                               r->policies_.get(), r->spool_link_.get());
-  r->metrics_.WatchEventDrops(r->events_.get(), r->builder_.get());
+  r->metrics_.WatchLosses(r->events_.get(), r->builder_.get());
   r->metrics_.WatchSpool(r->spool_.get());
   r->metrics_.WatchClient(r->client_.get());
   ASSIGN_OR_RETURN(r->metrics_listener_,

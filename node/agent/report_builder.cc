@@ -115,6 +115,7 @@ v1::RuntimeReport ReportBuilder::Build(size_t max_payload_bytes) {
     ++dropped_processes;
   }
   if (dropped_processes > 0) {
+    processes_left_out_.fetch_add(dropped_processes, std::memory_order_relaxed);
     gaps.push_back(absl::StrCat("report truncated: ", dropped_processes,
                                 " process snapshots left out to fit ", max_payload_bytes,
                                 " bytes"));

@@ -81,6 +81,10 @@ class ReportBuilder {
 
   /// Events dropped so far because max_pending_events were already waiting. Thread-safe.
   uint64_t events_dropped() const { return queue_dropped_.load(std::memory_order_relaxed); }
+  /// Process snapshots left out of reports so far to fit max_payload_bytes. Thread-safe.
+  uint64_t processes_left_out() const {
+    return processes_left_out_.load(std::memory_order_relaxed);
+  }
 
  private:
   NodeInfo info_;
@@ -90,6 +94,7 @@ class ReportBuilder {
   size_t max_pending_events_;
   std::deque<v1::RuntimeEvent> pending_;
   std::atomic<uint64_t> queue_dropped_{0};
+  std::atomic<uint64_t> processes_left_out_{0};
   uint64_t sequence_ = 0;
   std::function<v1::NodeSelfState()> self_state_;
   std::function<void(absl::Duration)> snapshot_observer_;

@@ -125,6 +125,7 @@ TEST(NodeMetricsTest, AScrapeFollowsEventsQuotesAnOutageAndTheSpool) {
         << reason;
   }
   EXPECT_EQ(Value(up, "vigil_node_spool_batches_dropped_total{reason=\"spool_full\"}"), 0);
+  EXPECT_EQ(Value(up, "vigil_node_report_processes_left_out_total{}"), 0);
 
   // Every metric the shipped Grafana dashboard queries is one the node serves.
   absl::StatusOr<size_t> queried =

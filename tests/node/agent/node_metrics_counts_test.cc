@@ -2,6 +2,7 @@
 // the reference parser (python3-prometheus-client).
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <map>
 #include <memory>
@@ -13,6 +14,9 @@
 #include "common/metrics/metrics.h"
 #include "node/agent/node_metrics.h"
 #include "node/agent/report_builder.h"
+#include "node/procfs/file_hash_cache.h"
+#include "node/procfs/process_matcher.h"
+#include "node/procfs/snapshotter.h"
 #include "node/spool/batch_format.h"
 #include "node/spool/spool.h"
 #include "tests/testing/metrics_text.h"
@@ -124,7 +128,7 @@ TEST(NodeMetricsCountsTest, DropsOfTheProbesTheReportQueueAndTheSpoolAreReadAtEa
     ASSERT_TRUE((*spool)->Append(1, 1, events, std::string(1000, 'x')).ok());
   }
 
-  m.WatchEventDrops(&probes, &builder);
+  m.WatchLosses(&probes, &builder);
   m.WatchSpool(spool->get());
   std::map<std::string, double> s = Samples(registry);
   EXPECT_EQ(s["vigil_node_events_dropped_total{reason=\"ringbuf_full\"}"], 3);
@@ -143,6 +147,25 @@ TEST(NodeMetricsCountsTest, DropsOfTheProbesTheReportQueueAndTheSpoolAreReadAtEa
   EXPECT_EQ(s["vigil_node_spool_batches_dropped_total{reason=\"refused\"}"], 1);
   EXPECT_EQ(s["vigil_node_spool_batches{}"], 1);
   EXPECT_EQ(s["vigil_node_spool_bytes{}"], batch_bytes);
+}
+
+TEST(NodeMetricsCountsTest, ProcessSnapshotsLeftOutOfAReportAreCounted) {
+  metrics::Registry registry;
+  NodeMetrics m(&registry);
+  ProcessMatcher matcher({*ParseSelector("pid=" + std::to_string(getpid()))});
+  FileHashCache hashes;
+  Snapshotter snapshotter(SnapshotOptions{}, &hashes);
+  ReportBuilder builder(NodeInfo{}, &matcher, &snapshotter, nullptr);
+  m.WatchLosses(nullptr, &builder);
+  EXPECT_EQ(Samples(registry)["vigil_node_report_processes_left_out_total{}"], 0);
+
+  // Room for the node fields only: this process's snapshot is left out, and the gap says so.
+  v1::RuntimeReport report = builder.Build(/*max_payload_bytes=*/1);
+  EXPECT_EQ(report.processes_size(), 0);
+  ASSERT_EQ(report.observation_gaps_size(), 1);
+  EXPECT_EQ(Samples(registry)["vigil_node_report_processes_left_out_total{}"], 1);
+  builder.Build(1 << 20);  // fits
+  EXPECT_EQ(Samples(registry)["vigil_node_report_processes_left_out_total{}"], 1);
 }
 
 }  // namespace
