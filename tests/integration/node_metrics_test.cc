@@ -6,9 +6,11 @@
 // counted by kind, reports are quoted and timed, the verdict gauge says contraindicated, and across
 // a verifier outage the stream state, the reconnection attempts and the spool (written, then sent,
 // answered and emptied) move as they should; the restarted verifier counts the batches it stored.
-// The same node restarted with --single-process serves its metrics too.
+// A metrics address the node cannot bind stops it at start; the same node restarted with
+// --single-process serves its metrics too.
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <functional>
 #include <map>
@@ -78,7 +80,7 @@ constexpr char kAnswered[] = "vigil_node_spool_batches_answered_total{}";
 TEST(NodeMetricsTest, AScrapeFollowsEventsQuotesAnOutageAndTheSpool) {
   Fabric::Options options;
   options.demo_agents = true;
-  options.node_args = {"--metrics-address", "127.0.0.1:0", "--spool-batch-ms", "500"};
+  options.node_args = {"--spool-batch-ms", "500"};
   // The strict reference policy, distributed to the node as a bundle: the naive agent breaks it.
   options.verifier_args = {"--metrics-address", "127.0.0.1:0", "--policy",
                            testing::SourceDir() + "/deploy/policies/strict.yaml"};
@@ -87,8 +89,9 @@ TEST(NodeMetricsTest, AScrapeFollowsEventsQuotesAnOutageAndTheSpool) {
   Fabric& f = **fabric;
   // Split by privilege (the default) under exactly the unit's capabilities: the listener runs
   // in the main process, with its seccomp filter and without CAP_NET_BIND_SERVICE.
-  ASSERT_TRUE(
-      f.StartNodeUnder(testing::SetprivWithCapabilities(testing::NodeUnitCapabilities())).ok());
+  ASSERT_TRUE(f.StartNodeUnder(testing::SetprivWithCapabilities(testing::NodeUnitCapabilities()),
+                               {"--metrics-address", "127.0.0.1:0"})
+                  .ok());
   absl::StatusOr<int> port = testing::AwaitMetricsPort([&] { return f.NodeLog(); });
   ASSERT_TRUE(port.ok()) << port.status() << f.Logs();
 
@@ -175,10 +178,22 @@ TEST(NodeMetricsTest, AScrapeFollowsEventsQuotesAnOutageAndTheSpool) {
             Value(back, kWritten));
   EXPECT_EQ(Value(*verifier, "vigil_verifier_spool_batches_total{status=\"rejected\"}"), 0);
 
-  // The same node as one process: its listener serves as well.
+  // An address the node cannot bind (the verifier's metrics listener holds it) stops it at start.
   ASSERT_TRUE(f.StopNode().ok());
-  const size_t log_before = f.NodeLog().size();
-  ASSERT_TRUE(f.StartNode({"--single-process"}).ok());
+  size_t log_before = f.NodeLog().size();
+  ASSERT_TRUE(f.StartNode({"--metrics-address", absl::StrCat("127.0.0.1:", *verifier_port)}).ok());
+  absl::StatusOr<int> exit_status = f.AwaitNodeExit();
+  ASSERT_TRUE(exit_status.ok()) << exit_status.status();
+  EXPECT_TRUE(WIFEXITED(*exit_status) && WEXITSTATUS(*exit_status) == 1) << *exit_status;
+  EXPECT_NE(
+      f.NodeLog().find(absl::StrCat("cannot listen on 127.0.0.1:", *verifier_port, " for metrics"),
+                       log_before),
+      std::string::npos)
+      << f.NodeLog().substr(log_before);
+
+  // The same node as one process: its listener serves as well.
+  log_before = f.NodeLog().size();
+  ASSERT_TRUE(f.StartNode({"--single-process", "--metrics-address", "127.0.0.1:0"}).ok());
   absl::StatusOr<int> single_port =
       testing::AwaitMetricsPort([&] { return f.NodeLog().substr(log_before); });
   ASSERT_TRUE(single_port.ok()) << single_port.status() << f.Logs();
