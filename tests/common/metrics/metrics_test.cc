@@ -78,6 +78,18 @@ TEST(MetricsRegistryTest, RefusesBadNamesConflictingTypesAndDuplicateSeries) {
   EXPECT_FALSE(ValidLabelName("with:colon"));
 }
 
+TEST(MetricsRegistryTest, EnumNamesBecomeLowerCaseLabelValues) {
+  EXPECT_EQ(EnumLabelValue("TRUST_AFFIRMING", "TRUST_"), "affirming");
+  EXPECT_EQ(EnumLabelValue("EVENT_KIND_PROCESS_VM_READV", "EVENT_KIND_"), "process_vm_readv");
+  EXPECT_EQ(EnumLabelValue("NONCE_EXPIRED", ""), "nonce_expired");
+  EXPECT_EQ(EnumLabelValue("OTHER_PREFIX", "TRUST_"), "other_prefix");
+}
+
+TEST(MetricsServerTest, UrlNamesTheGivenHostAndTheBoundPort) {
+  EXPECT_EQ(MetricsUrl("127.0.0.1:0", 41234), "http://127.0.0.1:41234/metrics");
+  EXPECT_EQ(MetricsUrl("[::1]:9464", 9464), "http://[::1]:9464/metrics");
+}
+
 TEST(MetricsServerTest, ServesTheRegistryAtSlashMetricsOnly) {
   Registry registry;
   Counter* c = registry.AddCounter("vigil_test_scrapes_total", "Scrapes.");
