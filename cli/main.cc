@@ -5,6 +5,7 @@
 #include "CLI/CLI.hpp"
 #include "cli/admission_command.h"
 #include "cli/audit_command.h"
+#include "cli/console_command.h"
 #include "cli/ear_command.h"
 #include "cli/evidence_command.h"
 #include "cli/export_command.h"
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   vigil::cli::RegisterExportCommands(app, &exit_code);
   vigil::cli::RegisterJwksCommand(app, &exit_code);
   vigil::cli::RegisterAuditCommands(app, &exit_code);
+  vigil::cli::RegisterConsoleCommands(app, &exit_code);
 
   try {
     app.parse(argc, argv);

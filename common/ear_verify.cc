@@ -233,7 +233,7 @@ absl::StatusOr<std::string> EcdsaRawToDer(std::string_view raw) {
   return std::string(owned.get(), static_cast<size_t>(len));
 }
 
-absl::StatusOr<nlohmann::json> VerifyEarToken(std::string_view token, std::string_view jwks_json) {
+absl::StatusOr<std::vector<std::string_view>> SplitCompactJws(std::string_view token) {
   std::vector<std::string_view> parts;
   for (size_t start = 0;;) {
     size_t dot = token.find('.', start);
@@ -244,6 +244,51 @@ absl::StatusOr<nlohmann::json> VerifyEarToken(std::string_view token, std::strin
   if (parts.size() != 3) {
     return absl::InvalidArgumentError("token is not a compact JWS (header.payload.signature)");
   }
+  return parts;
+}
+
+absl::StatusOr<std::string> SignEs256(std::string_view signing_input, EVP_PKEY* key) {
+  EvpMdCtxPtr md(EVP_MD_CTX_new());
+  if (md == nullptr ||
+      EVP_DigestSignInit_ex(md.get(), nullptr, "SHA256", nullptr, nullptr, key, nullptr) != 1) {
+    return OpenSslError("EVP_DigestSignInit_ex");
+  }
+  const auto* in = reinterpret_cast<const unsigned char*>(signing_input.data());
+  size_t len = 0;
+  if (EVP_DigestSign(md.get(), nullptr, &len, in, signing_input.size()) != 1) {
+    return OpenSslError("EVP_DigestSign");
+  }
+  std::string der(len, '\0');
+  if (EVP_DigestSign(md.get(), reinterpret_cast<unsigned char*>(der.data()), &len, in,
+                     signing_input.size()) != 1) {
+    return OpenSslError("EVP_DigestSign");
+  }
+  der.resize(len);
+  ASSIGN_OR_RETURN(std::string raw, EcdsaDerToRaw(der));
+  return Base64UrlEncode(raw);
+}
+
+absl::Status VerifyEs256(std::string_view signing_input, std::string_view signature_b64url,
+                         EVP_PKEY* key) {
+  absl::StatusOr<std::string> raw_sig = Base64UrlDecode(signature_b64url);
+  if (!raw_sig.ok()) return absl::UnauthenticatedError("the ES256 signature is not base64url");
+  auto der = EcdsaRawToDer(*raw_sig);
+  if (!der.ok()) return absl::UnauthenticatedError(der.status().message());
+  EvpMdCtxPtr md(EVP_MD_CTX_new());
+  if (md == nullptr ||
+      EVP_DigestVerifyInit_ex(md.get(), nullptr, "SHA256", nullptr, nullptr, key, nullptr) != 1) {
+    return OpenSslError("EVP_DigestVerifyInit_ex");
+  }
+  int ok = EVP_DigestVerify(
+      md.get(), reinterpret_cast<const unsigned char*>(der->data()), der->size(),
+      reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size());
+  DrainOpenSslErrors();
+  if (ok != 1) return absl::UnauthenticatedError("ES256 signature does not verify");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<nlohmann::json> VerifyEarToken(std::string_view token, std::string_view jwks_json) {
+  ASSIGN_OR_RETURN(std::vector<std::string_view> parts, SplitCompactJws(token));
   ASSIGN_OR_RETURN(std::string header_text, Base64UrlDecode(parts[0]));
   ASSIGN_OR_RETURN(nlohmann::json header, ParseJsonObject(header_text, "JWS header"));
   auto alg = header.find("alg");
@@ -284,20 +329,8 @@ absl::StatusOr<nlohmann::json> VerifyEarToken(std::string_view token, std::strin
   }
   ASSIGN_OR_RETURN(EvpPkeyPtr key, EcPublicKeyFromJwk(*jwk));
 
-  ASSIGN_OR_RETURN(std::string raw_sig, Base64UrlDecode(parts[2]));
-  auto der = EcdsaRawToDer(raw_sig);
-  if (!der.ok()) return absl::UnauthenticatedError(der.status().message());
-  std::string_view signing_input = token.substr(0, parts[0].size() + 1 + parts[1].size());
-  EvpMdCtxPtr md(EVP_MD_CTX_new());
-  if (md == nullptr || EVP_DigestVerifyInit_ex(md.get(), nullptr, "SHA256", nullptr, nullptr,
-                                               key.get(), nullptr) != 1) {
-    return OpenSslError("EVP_DigestVerifyInit_ex");
-  }
-  int ok = EVP_DigestVerify(
-      md.get(), reinterpret_cast<const unsigned char*>(der->data()), der->size(),
-      reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size());
-  DrainOpenSslErrors();
-  if (ok != 1) return absl::UnauthenticatedError("ES256 signature does not verify");
+  RETURN_IF_ERROR(
+      VerifyEs256(token.substr(0, parts[0].size() + 1 + parts[1].size()), parts[2], key.get()));
 
   ASSIGN_OR_RETURN(std::string payload_text, Base64UrlDecode(parts[1]));
   ASSIGN_OR_RETURN(nlohmann::json claims, ParseJsonObject(payload_text, "JWT claims"));

@@ -8,6 +8,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/openssl_util.h"
@@ -34,6 +35,18 @@ absl::StatusOr<EvpPkeyPtr> EcPublicKeyFromJwk(const nlohmann::json& jwk);
 /// r||s form JWS uses.
 absl::StatusOr<std::string> EcdsaDerToRaw(std::string_view der);
 absl::StatusOr<std::string> EcdsaRawToDer(std::string_view raw);
+
+/// Signs the JWS signing input ("header.payload", both base64url) with a P-256 key: the
+/// base64url of the 64-byte r||s ES256 signature.
+absl::StatusOr<std::string> SignEs256(std::string_view signing_input, EVP_PKEY* key);
+
+/// Checks a base64url ES256 signature over `signing_input` with a P-256 public key:
+/// kUnauthenticated when it is malformed or does not verify.
+absl::Status VerifyEs256(std::string_view signing_input, std::string_view signature_b64url,
+                         EVP_PKEY* key);
+
+/// Splits a compact JWS into its three base64url parts; kInvalidArgument otherwise.
+absl::StatusOr<std::vector<std::string_view>> SplitCompactJws(std::string_view token);
 
 /// Verifies a compact-JWS EAR token against a JWKS document: the header must say alg
 /// "ES256" and name a `kid` the JWKS holds (an EC P-256 key whose `alg`, when present, is

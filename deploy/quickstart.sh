@@ -7,16 +7,22 @@
 #   ./deploy/quickstart.sh          run until Ctrl-C
 #   ./deploy/quickstart.sh --once   stop once both demo workloads are appraised and the fleet
 #                                   table (vigilctl status --rules) is shown
+#   ./deploy/quickstart.sh --console  also serve the web console (https://127.0.0.1:9443/) and
+#                                   Prometheus metrics (http://127.0.0.1:9464/metrics), and
+#                                   print their addresses with a fresh sign-in link
 #
 # State (PKI, TPM state, node state, logs) lives in .vigil-demo/ at the repository root.
-# Ports: verifier 127.0.0.1:7443 (mutual TLS) and :7444 (enrollment), swtpm 2321/2322.
+# Ports: verifier 127.0.0.1:7443 (mutual TLS) and :7444 (enrollment), swtpm 2321/2322;
+# with --console, the console on :9443 (HTTPS) and metrics on :9464 (plain HTTP).
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 once=0
+console=0
 for arg in "$@"; do
   case "$arg" in
     --once) once=1 ;;
+    --console) console=1 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "quickstart.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
@@ -32,6 +38,8 @@ demo=$root/.vigil-demo
 verifier_addr=127.0.0.1:7443
 enroll_addr=127.0.0.1:7444
 swtpm_port=${VIGIL_SWTPM_PORT:-2321}
+console_addr=127.0.0.1:${VIGIL_CONSOLE_PORT:-9443}
+metrics_addr=127.0.0.1:${VIGIL_METRICS_PORT:-9464}
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -130,14 +138,37 @@ cat /var/lib/swtpm-localca/issuercert.pem /var/lib/swtpm-localca/swtpm-localca-r
   >"$demo/ek-ca.pem"
 
 step "Verifier on $verifier_addr (enrollment on $enroll_addr)"
+operations=()
+if ((console)); then
+  operations=(--console-listen "$console_addr" --metrics-address "$metrics_addr")
+fi
 "$bin_verifier" --pki-dir "$demo/pki" --listen "$verifier_addr" --enroll-listen "$enroll_addr" \
   --db "$demo/verifier.db" --report-interval 5s --ek-ca-bundle "$demo/ek-ca.pem" \
   --reference-values "$demo/reference-values.yaml" \
   --boot-reference-values "$demo/boot-reference-values.yaml" \
-  --policy "$root/deploy/policies/strict.yaml" \
+  --policy "$root/deploy/policies/strict.yaml" "${operations[@]}" \
   >"$demo/logs/verifier.log" 2>&1 &
 pids+=($!)
 wait_for "the verifier" 15 port_open "$verifier_addr"
+
+# Where the console and the metrics are, with a sign-in link minted now (it works once,
+# within 10 minutes; `vigilctl console token` mints another).
+show_console() {
+  ((console)) || return 0
+  step "Web console and metrics"
+  echo "Web console:  https://$console_addr/"
+  echo "  Sign in (once, within 10 minutes) by opening:"
+  echo "  $("$bin_ctl" console token --pki-dir "$demo/pki" --client operator \
+    --url "https://$console_addr")"
+  echo "  The browser does not know the demo CA: import $demo/pki/ca.crt as an authority,"
+  echo "  or accept the warning for this local address. A new link:"
+  echo "  $bin_ctl console token --pki-dir $demo/pki --client operator --url https://$console_addr"
+  echo "Metrics:      http://$metrics_addr/metrics"
+}
+if ((console)); then
+  wait_for "the web console" 15 port_open "$console_addr"
+  wait_for "the metrics listener" 15 port_open "$metrics_addr"
+fi
 
 step "Demo workloads"
 "$build/deploy/demo/vigil-demo-hardened-agent" >"$demo/logs/hardened-agent.log" 2>&1 &
@@ -181,6 +212,7 @@ if ((once)); then
       grep -E 'report |verdict|enrol|polic' "$demo/logs/verifier.log"
       step "The fleet (vigilctl status --rules): verdicts under deploy/policies/strict.yaml"
       "${fleet[@]}" --rules
+      show_console
       echo
       echo "Both demo workloads were appraised; stopping (--once)."
       exit 0
@@ -202,6 +234,7 @@ for ((i = 0; i < 120; i++)); do
 done
 step "The fleet (vigilctl status --rules): verdicts under deploy/policies/strict.yaml"
 "${fleet[@]}" --rules || true
+show_console
 echo
 echo "(Ctrl-C stops everything; \`${fleet[*]}\` shows the fleet again)"
 tail -n +1 -F "$demo/logs/verifier.log" &

@@ -23,6 +23,8 @@ packages=(
   systemd python3-yaml python3-prometheus-client strace
   # webhooks (HTTP client), and the independent checks of EAR tokens and OSCAL documents
   libcpp-httplib-dev python3-jwt python3-cryptography python3-jsonschema
+  # the web console's browser test (headless chromium over the DevTools protocol)
+  chromium python3-websocket
   # load for deploy/stress-tests.sh
   stress-ng
 )

@@ -9,33 +9,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/http/server_tls.h"
 
 namespace vigil::verifier {
-namespace {
-
-// Loads the certificate, key and client CA into `ctx`: TLS 1.2 at least, the key checked
-// against the certificate. Returns what failed, naming the file; "" on success.
-std::string SetUpTls(const AdmissionServerOptions& options, SSL_CTX* ctx) {
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-  if (SSL_CTX_use_certificate_chain_file(ctx, options.cert_path.c_str()) != 1) {
-    return absl::StrCat("cannot load the admission certificate ", options.cert_path);
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx, options.key_path.c_str(), SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_check_private_key(ctx) != 1) {
-    return absl::StrCat("cannot load the admission key ", options.key_path,
-                        " (or it does not match ", options.cert_path, ")");
-  }
-  if (!options.client_ca_path.empty()) {
-    if (SSL_CTX_load_verify_locations(ctx, options.client_ca_path.c_str(), nullptr) != 1) {
-      return absl::StrCat("cannot load the admission client CA ", options.client_ca_path);
-    }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-  }
-  return "";
-}
-
-}  // namespace
 
 AdmissionServer::AdmissionServer(const FleetService* fleet, const AdmissionServerOptions& options)
     : reviewer_(fleet, options.review) {}
@@ -49,7 +25,9 @@ absl::StatusOr<std::unique_ptr<AdmissionServer>> AdmissionServer::Start(
   std::unique_ptr<AdmissionServer> self(new AdmissionServer(fleet, options));
   std::string tls_error;
   auto server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
-    tls_error = SetUpTls(options, &ctx);
+    tls_error = SetUpServerTls(
+        ServerTlsFiles{options.cert_path, options.key_path, options.client_ca_path, true},
+        "admission", &ctx);
     return tls_error.empty();
   });
   if (!server->is_valid()) {

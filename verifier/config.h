@@ -132,6 +132,17 @@ struct VerifierConfig {
   /// The pod label naming an agent pod's Vigil workload.
   std::string admission_workload_label = "vigil.dev/workload";
 
+  // --- Web console (docs/console.md) ---
+  /// HTTPS listener serving the read-only web console; empty means none.
+  std::string console_listen_address;
+  /// Its certificate chain and key (PEM); empty: the verifier's own (--cert/--key).
+  std::string console_cert_path;
+  std::string console_key_path;
+  /// How long a session opened with a sign-in token lasts.
+  absl::Duration console_session_lifetime = absl::Hours(8);
+  /// Live event streams at once.
+  size_t console_max_streams = 16;
+
   /// spdlog level name: trace, debug, info, warn, error, critical, off.
   std::string log_level = "info";
 };

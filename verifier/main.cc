@@ -25,6 +25,7 @@
 #include "verifier/attestation_service.h"
 #include "verifier/certificate_renewer.h"
 #include "verifier/config.h"
+#include "verifier/console/console_server.h"
 #include "verifier/ek_verifier.h"
 #include "verifier/enrollment_service.h"
 #include "verifier/fleet_service.h"
@@ -110,6 +111,7 @@ struct Verifier {
   std::unique_ptr<vigil::verifier::EnrollmentService> enrollment_service;
   std::unique_ptr<vigil::verifier::FleetService> fleet_service;
   std::unique_ptr<vigil::verifier::AdmissionServer> admission;
+  std::unique_ptr<vigil::verifier::console::ConsoleServer> console;
   std::unique_ptr<vigil::HttpListener> metrics_listener;
 };
 
@@ -409,6 +411,36 @@ int StartAdmission(const VerifierConfig& config, Verifier* v) {
   return 0;
 }
 
+// The web console's HTTPS listener, when --console-listen is given.
+int StartConsole(const VerifierConfig& config, Verifier* v) {
+  if (config.console_listen_address.empty()) return 0;
+  if (v->fleet_service == nullptr) {
+    spdlog::error("--console-listen needs --db: the console shows stored results");
+    return 2;
+  }
+  vigil::verifier::console::ConsoleServerOptions options;
+  options.address = config.console_listen_address;
+  options.cert_path =
+      config.console_cert_path.empty() ? config.cert_path : config.console_cert_path;
+  options.key_path = config.console_key_path.empty() ? config.key_path : config.console_key_path;
+  options.client_ca_path = config.ca_cert_path;
+  options.trust_domain = config.trust_domain;
+  options.sessions.lifetime = config.console_session_lifetime;
+  options.max_streams = config.console_max_streams;
+  absl::StatusOr<std::unique_ptr<vigil::verifier::console::ConsoleServer>> console =
+      vigil::verifier::console::ConsoleServer::Start(options, v->fleet_service.get(),
+                                                     v->store.get());
+  if (!console.ok()) {
+    spdlog::error("{}", std::string(console.status().message()));
+    return 1;
+  }
+  v->console = *std::move(console);
+  spdlog::info("web console on https://{}:{}/",
+               config.console_listen_address.substr(0, config.console_listen_address.rfind(':')),
+               v->console->port());
+  return 0;
+}
+
 // Serves until SIGTERM or SIGINT, then closes the streams and shuts the server down.
 int Serve(const VerifierConfig& config, Verifier* v) {
   sigset_t signals;
@@ -445,9 +477,14 @@ int Serve(const VerifierConfig& config, Verifier* v) {
     (*server)->Shutdown(absl::Now());
     return code;
   }
+  if (int code = StartConsole(config, v); code != 0) {
+    (*server)->Shutdown(absl::Now());
+    return code;
+  }
 
   int sig = AwaitStopSignal(signals);
   spdlog::info("{}: closing streams and shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  v->console.reset();
   v->admission.reset();
   v->metrics_listener.reset();
   v->attestation_service->CloseStreams();
@@ -692,6 +729,25 @@ int main(int argc, char** argv) {
   app.add_option("--admission-workload-label", config.admission_workload_label,
                  "Pod label naming an agent pod's Vigil workload")
       ->capture_default_str();
+  std::string console_session_lifetime = "8h";
+  app.add_option("--console-listen", config.console_listen_address,
+                 "HTTPS listener (host:port) for the read-only web console (needs --db; "
+                 "default: off)");
+  app.add_option("--console-cert", config.console_cert_path,
+                 "Console listener certificate chain, PEM (default: the verifier's --cert)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--console-key", config.console_key_path,
+                 "Console listener private key, PEM (default: the verifier's --key)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--console-session-lifetime", console_session_lifetime,
+                 "How long a console session opened with a `vigilctl console token` lasts "
+                 "(never past the client certificate's expiry)")
+      ->capture_default_str()
+      ->check(DurationValidator());
+  app.add_option("--console-max-streams", config.console_max_streams,
+                 "Live-update streams the console serves at once; more are refused")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1024}));
   app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error|critical|off")
       ->capture_default_str()
       ->check(CLI::IsMember(levels));
@@ -725,6 +781,7 @@ int main(int argc, char** argv) {
   config.ear_key_max_age = ParsedDuration(ear_key_max_age);
   config.ear_key_grace = ParsedDuration(ear_key_grace);
   if (!admission_max_age.empty()) config.admission_max_age = ParsedDuration(admission_max_age);
+  config.console_session_lifetime = ParsedDuration(console_session_lifetime);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   return Run(std::move(config));
 }

@@ -207,24 +207,8 @@ absl::StatusOr<std::string> EarSigner::Sign(const nlohmann::json& claims) const 
   nlohmann::json header{{"alg", "ES256"}, {"typ", "JWT"}, {"kid", key.kid}};
   std::string signing_input =
       absl::StrCat(Base64UrlEncode(header.dump()), ".", Base64UrlEncode(claims.dump()));
-  EvpMdCtxPtr md(EVP_MD_CTX_new());
-  if (md == nullptr || EVP_DigestSignInit_ex(md.get(), nullptr, "SHA256", nullptr, nullptr,
-                                             key.pkey.get(), nullptr) != 1) {
-    return OpenSslError("EVP_DigestSignInit_ex");
-  }
-  const auto* in = reinterpret_cast<const unsigned char*>(signing_input.data());
-  size_t len = 0;
-  if (EVP_DigestSign(md.get(), nullptr, &len, in, signing_input.size()) != 1) {
-    return OpenSslError("EVP_DigestSign");
-  }
-  std::string der(len, '\0');
-  if (EVP_DigestSign(md.get(), reinterpret_cast<unsigned char*>(der.data()), &len, in,
-                     signing_input.size()) != 1) {
-    return OpenSslError("EVP_DigestSign");
-  }
-  der.resize(len);
-  ASSIGN_OR_RETURN(std::string raw, EcdsaDerToRaw(der));
-  return absl::StrCat(signing_input, ".", Base64UrlEncode(raw));
+  ASSIGN_OR_RETURN(std::string signature, SignEs256(signing_input, key.pkey.get()));
+  return absl::StrCat(signing_input, ".", signature);
 }
 
 absl::StatusOr<std::string> EarSigner::SignVerdict(const v1::Verdict& verdict) const {
