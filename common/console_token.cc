@@ -71,22 +71,10 @@ absl::StatusOr<absl::Time> TimeClaim(const nlohmann::json& claims, const char* n
 
 }  // namespace
 
-absl::StatusOr<SpiffeId> ConsoleReaderIdentity(X509* cert, std::string_view trust_domain) {
-  ASSIGN_OR_RETURN(std::vector<std::string> uris, UriSans(cert));
-  if (uris.size() != 1) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("the certificate must carry exactly one URI SAN, has ", uris.size()));
-  }
-  absl::StatusOr<SpiffeId> id = ParseSpiffeId(uris[0]);
-  if (!id.ok()) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("the certificate's SAN is not a Vigil SPIFFE ID: ", id.status().message()));
-  }
-  if (id->trust_domain != trust_domain) {
-    return absl::UnauthenticatedError(absl::StrCat("the certificate is in trust domain ",
-                                                   id->trust_domain, ", not ",
-                                                   std::string(trust_domain)));
-  }
+absl::StatusOr<SpiffeId> ConsoleReaderIdentity(X509* cert, std::string_view trust_domain,
+                                               std::string* uri) {
+  absl::StatusOr<SpiffeId> id = CertificateSpiffeId(cert, trust_domain, uri);
+  if (!id.ok()) return id.status();
   if (id->role != SpiffeRole::kOperator && id->role != SpiffeRole::kAuditor) {
     return absl::PermissionDeniedError(
         absl::StrCat("the ", std::string(SpiffeRoleName(id->role)),
@@ -188,7 +176,8 @@ absl::StatusOr<ConsoleTokenClaims> ConsoleTokenVerifier::Verify(std::string_view
         absl::StrCat("the token's certificate does not verify: ",
                      X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()))));
   }
-  ASSIGN_OR_RETURN(SpiffeId id, ConsoleReaderIdentity(cert.get(), trust_domain_));
+  std::string spiffe_id;
+  ASSIGN_OR_RETURN(SpiffeId id, ConsoleReaderIdentity(cert.get(), trust_domain_, &spiffe_id));
 
   EVP_PKEY* key = X509_get0_pubkey(cert.get());
   if (key == nullptr || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) {
@@ -201,8 +190,6 @@ absl::StatusOr<ConsoleTokenClaims> ConsoleTokenVerifier::Verify(std::string_view
   if (claims.value("aud", nlohmann::json()) != kConsoleTokenAudience) {
     return absl::UnauthenticatedError("the token is not for the console (aud)");
   }
-  ASSIGN_OR_RETURN(std::vector<std::string> uris, UriSans(cert.get()));
-  std::string spiffe_id = uris.at(0);  // exactly one: ConsoleReaderIdentity checked
   if (claims.value("sub", nlohmann::json()) != spiffe_id) {
     return absl::UnauthenticatedError("the token's sub is not its certificate's SPIFFE ID");
   }

@@ -72,7 +72,9 @@ class ConsoleTokenVerifier {
 
 /// The client's identity in a verified certificate: UNAUTHENTICATED unless it carries
 /// exactly one URI SAN, a Vigil SPIFFE ID in `trust_domain`; PERMISSION_DENIED unless
-/// the role is operator or auditor (the console's readers).
-absl::StatusOr<SpiffeId> ConsoleReaderIdentity(X509* cert, std::string_view trust_domain);
+/// the role is operator or auditor (the console's readers). `uri`, when given, receives the
+/// SAN as written.
+absl::StatusOr<SpiffeId> ConsoleReaderIdentity(X509* cert, std::string_view trust_domain,
+                                               std::string* uri = nullptr);
 
 }  // namespace vigil

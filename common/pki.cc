@@ -431,6 +431,27 @@ absl::StatusOr<std::vector<std::string>> UriSans(X509* cert) {
   return out;
 }
 
+absl::StatusOr<SpiffeId> CertificateSpiffeId(X509* cert, std::string_view trust_domain,
+                                             std::string* uri) {
+  ASSIGN_OR_RETURN(std::vector<std::string> uris, UriSans(cert));
+  if (uris.size() != 1) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("the certificate must carry exactly one URI SAN, has ", uris.size()));
+  }
+  absl::StatusOr<SpiffeId> id = ParseSpiffeId(uris[0]);
+  if (!id.ok()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("the certificate's SAN is not a Vigil SPIFFE ID: ", id.status().message()));
+  }
+  if (id->trust_domain != trust_domain) {
+    return absl::UnauthenticatedError(absl::StrCat("the certificate is in trust domain ",
+                                                   id->trust_domain, ", not ",
+                                                   std::string(trust_domain)));
+  }
+  if (uri != nullptr) *uri = uris[0];
+  return id;
+}
+
 absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));

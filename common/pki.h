@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/openssl_util.h"
+#include "common/spiffe.h"
 
 namespace vigil {
 
@@ -102,6 +103,12 @@ absl::Status VerifyCertificate(std::string_view cert_pem, std::string_view ca_pe
 
 /// The URI SANs of a certificate, in order.
 absl::StatusOr<std::vector<std::string>> UriSans(X509* cert);
+
+/// The identity a (verified) certificate names: UNAUTHENTICATED unless it carries exactly one
+/// URI SAN, a Vigil SPIFFE ID in `trust_domain`. `uri`, when given, receives that SAN as
+/// written (the older ".../client/NAME" spelling parses as an operator).
+absl::StatusOr<SpiffeId> CertificateSpiffeId(X509* cert, std::string_view trust_domain,
+                                             std::string* uri = nullptr);
 
 /// Reads a whole file; NOT_FOUND names the path.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);

@@ -17,21 +17,9 @@ absl::StatusOr<PeerIdentity> PeerIdentityFromAuthContext(const grpc::AuthContext
   if (pems.size() != 1) return absl::UnauthenticatedError("no peer certificate");
   ASSIGN_OR_RETURN(X509Ptr cert,
                    CertificateFromPem(std::string_view(pems[0].data(), pems[0].size())));
-  ASSIGN_OR_RETURN(std::vector<std::string> uris, UriSans(cert.get()));
-  if (uris.size() != 1) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("peer certificate must carry exactly one URI SAN, has ", uris.size()));
-  }
-  absl::StatusOr<SpiffeId> id = ParseSpiffeId(uris[0]);
-  if (!id.ok()) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("peer certificate SAN is not a Vigil SPIFFE ID: ", id.status().message()));
-  }
-  if (id->trust_domain != trust_domain) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("peer is in trust domain ", id->trust_domain, ", not ", trust_domain));
-  }
-  return PeerIdentity{id->role, id->name, uris[0]};
+  std::string uri;
+  ASSIGN_OR_RETURN(SpiffeId id, CertificateSpiffeId(cert.get(), trust_domain, &uri));
+  return PeerIdentity{id.role, id.name, uri};
 }
 
 absl::StatusOr<PeerIdentity> PeerIdentityOf(const grpc::CallbackServerContext& context,

@@ -76,13 +76,40 @@ TEST(ConsoleBrowserTest, TheTableShowsTheFleetAndAViolationTurnsTheRowLive) {
   const std::string hardened_path = CopyAgent("vigil-demo-hardened-agent", agents);
   const std::string naive_path = CopyAgent("vigil-demo-naive-agent", agents);
 
+  // The strict policy, selecting this test's copies of the agents only: its own selectors
+  // would also select demo agents that other tests run on this machine.
+  std::string policy =
+      testing::ReadWholeFile(testing::SourceDir() + "/deploy/policies/strict.yaml");
+  const std::string selectors =
+      "        - exe=*/vigil-demo-hardened-agent\n"
+      "        - exe=*/vigil-demo-naive-agent\n"
+      "        - exe=/opt/agents/*\n";
+  const size_t at = policy.find(selectors);
+  ASSERT_NE(at, std::string::npos) << policy;
+  policy.replace(at, selectors.size(), absl::StrCat("        - exe=", agents, "/*\n"));
+  const std::string policy_path = dir->path() + "/strict.yaml";
+  std::ofstream(policy_path) << policy;
+
   Fabric::Options options;
-  options.verifier_args = {"--policy", testing::SourceDir() + "/deploy/policies/strict.yaml",
-                           "--console-listen", "127.0.0.1:0"};
+  options.verifier_args = {"--policy", policy_path, "--console-listen", "127.0.0.1:0"};
   options.node_args = {"--select", absl::StrCat("exe=", agents, "/*")};
   absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Start(options);
   ASSERT_TRUE(fabric.ok()) << fabric.status();
   Fabric& f = **fabric;
+
+  // The console's port, from the verifier's log line "web console on https://127.0.0.1:PORT/"
+  // (written right after the gRPC listener the fixture waited for).
+  const std::string verifier_log =
+      std::filesystem::path(f.db_path()).parent_path().string() + "/verifier.log";
+  const std::regex line("web console on https://127\\.0\\.0\\.1:([0-9]+)/");
+  std::smatch bound;
+  std::string logs = testing::ReadWholeFile(verifier_log);
+  for (int i = 0; i < 100 && !std::regex_search(logs, bound, line); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    logs = testing::ReadWholeFile(verifier_log);
+  }
+  ASSERT_TRUE(std::regex_search(logs, bound, line)) << logs;
+  const std::string url = absl::StrCat("https://127.0.0.1:", bound[1].str());
 
   // The hardened agent only: the node is affirming.
   testing::DemoAgent hardened(hardened_path);
@@ -90,13 +117,6 @@ TEST(ConsoleBrowserTest, TheTableShowsTheFleetAndAViolationTurnsTheRowLive) {
   ASSERT_TRUE(f.StartNode().ok());
   absl::StatusOr<std::string> node_id = f.AwaitVerdict(v1::TRUST_AFFIRMING);
   ASSERT_TRUE(node_id.ok()) << node_id.status() << f.Logs();
-
-  // The console's port, from the log line "web console on https://127.0.0.1:PORT/".
-  const std::regex line("web console on https://127\\.0\\.0\\.1:([0-9]+)/");
-  std::smatch bound;
-  std::string logs = f.Logs();
-  ASSERT_TRUE(std::regex_search(logs, bound, line)) << logs;
-  const std::string url = absl::StrCat("https://127.0.0.1:", bound[1].str());
 
   // What the page must show, from the Fleet API.
   v1::GetNodeResponse node;

@@ -182,13 +182,13 @@ class ConsoleServer::Routes {
     if (req.ssl != nullptr) {
       X509* cert = SSL_get0_peer_certificate(req.ssl);
       if (cert != nullptr && SSL_get_verify_result(req.ssl) == X509_V_OK) {
-        absl::StatusOr<SpiffeId> id = ConsoleReaderIdentity(cert, s_->options_.trust_domain);
+        std::string uri;
+        absl::StatusOr<SpiffeId> id = ConsoleReaderIdentity(cert, s_->options_.trust_domain, &uri);
         if (!id.ok()) {
           SendStatus(res, id.status());
           return std::nullopt;
         }
-        absl::StatusOr<std::vector<std::string>> uris = UriSans(cert);
-        return Viewer{id->role, id->name, uris.ok() ? uris->front() : "", absl::InfiniteFuture()};
+        return Viewer{id->role, id->name, uri, absl::InfiniteFuture()};
       }
     }
     if (std::optional<Viewer> viewer = s_->sessions_.Find(CookieValue(req, kCookie), absl::Now())) {

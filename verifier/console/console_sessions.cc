@@ -58,10 +58,4 @@ std::optional<Viewer> Sessions::Find(std::string_view session_id, absl::Time now
   return it->second;
 }
 
-size_t Sessions::Count(absl::Time now) {
-  std::lock_guard<std::mutex> lock(mu_);
-  DropExpiredLocked(now);
-  return sessions_.size();
-}
-
 }  // namespace vigil::verifier::console

@@ -48,8 +48,6 @@ class Sessions {
   absl::StatusOr<Opened> Open(const ConsoleTokenClaims& token, absl::Time now);
   /// The viewer of a live session; nullopt for an unknown or expired id.
   std::optional<Viewer> Find(std::string_view session_id, absl::Time now);
-  /// Open sessions now (expired ones are dropped first).
-  size_t Count(absl::Time now);
 
  private:
   void DropExpiredLocked(absl::Time now);

@@ -246,14 +246,33 @@
       failing.appendChild(rule);
     }
 
+    // The history, newest first, with runs of alike verdicts (same status, reasons and
+    // failing rules: a steady node reports every few seconds) folded into one entry.
     const timeline = $('node-timeline');
     timeline.textContent = '';
     if (d.history.length === 0) timeline.appendChild(el('li', null, 'No verdict yet.'));
+    const runs = [];
     for (const v of d.history) {
+      const key = [v.status, v.from_spool, v.reasons.join(','),
+        v.failing.map((f) => f.workload + '/' + f.rule).join(',')].join('|');
+      const last = runs[runs.length - 1];
+      if (last && last.key === key) {
+        last.count++;
+        last.oldest = v;
+      } else {
+        runs.push({ key, newest: v, oldest: v, count: 1 });
+      }
+    }
+    for (const run of runs) {
+      const v = run.newest;
       const item = el('li', v.status);
       item.appendChild(el('span', 'when', when(v.appraised_ms)));
       item.appendChild(badge(v.status));
       if (v.from_spool) item.appendChild(el('span', 'tag', 'spooled'));
+      if (run.count > 1) {
+        item.appendChild(el('div', 'what', run.count + ' verdicts alike since ' +
+          when(run.oldest.appraised_ms)));
+      }
       const what = [];
       if (v.reasons.length) what.push(v.reasons.join(', '));
       if (v.failing.length) what.push(v.failing.map((f) => f.workload + '/' + f.rule).join(', '));
