@@ -23,22 +23,15 @@ absl::StatusOr<std::unique_ptr<AdmissionServer>> AdmissionServer::Start(
     return address.status();
   }
   std::unique_ptr<AdmissionServer> self(new AdmissionServer(fleet, options));
-  std::string tls_error;
-  auto server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
-    tls_error = SetUpServerTls(
-        ServerTlsFiles{options.cert_path, options.key_path, options.client_ca_path, true},
-        "admission", &ctx);
-    return tls_error.empty();
-  });
-  if (!server->is_valid()) {
-    return absl::FailedPreconditionError(
-        tls_error.empty() ? "cannot create the admission listener's TLS context" : tls_error);
-  }
-  server->set_payload_max_length(options.max_body_bytes);
-  server->set_read_timeout(10, 0);
-  server->set_write_timeout(10, 0);
+  absl::StatusOr<std::unique_ptr<httplib::SSLServer>> server = MakeTlsServer(
+      TlsListenerFiles{options.cert_path, options.key_path, options.client_ca_path, true},
+      "admission");
+  if (!server.ok()) return server.status();
+  (*server)->set_payload_max_length(options.max_body_bytes);
+  (*server)->set_read_timeout(10, 0);
+  (*server)->set_write_timeout(10, 0);
   AdmissionReviewer* reviewer = &self->reviewer_;
-  server->Post(kPath, [reviewer](const httplib::Request& req, httplib::Response& res) {
+  (*server)->Post(kPath, [reviewer](const httplib::Request& req, httplib::Response& res) {
     const std::string type = req.get_header_value("Content-Type");
     if (!absl::StartsWithIgnoreCase(type, "application/json")) {
       res.status = 415;
@@ -54,11 +47,11 @@ absl::StatusOr<std::unique_ptr<AdmissionServer>> AdmissionServer::Start(
     res.status = answer.http_status;
     res.set_content(std::move(answer.body), answer.content_type);
   });
-  server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+  (*server)->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain; charset=utf-8");
   });
   absl::StatusOr<std::unique_ptr<HttpListener>> listener =
-      HttpListener::Start(std::move(server), options.address, "the admission webhook");
+      HttpListener::Start(*std::move(server), options.address, "the admission webhook");
   if (!listener.ok()) return listener.status();
   self->listener_ = *std::move(listener);
   return self;

@@ -1,5 +1,7 @@
 #include "common/http/server_tls.h"
 
+#include <httplib.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include <algorithm>
@@ -7,8 +9,11 @@
 #include "absl/strings/str_cat.h"
 
 namespace vigil {
+namespace {
 
-std::string SetUpServerTls(const ServerTlsFiles& files, std::string_view what_view, SSL_CTX* ctx) {
+// Sets up the context; returns what failed, naming the file, or "".
+std::string SetUpServerTls(const TlsListenerFiles& files, std::string_view what_view,
+                           SSL_CTX* ctx) {
   const std::string what(what_view);
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
@@ -43,6 +48,24 @@ std::string SetUpServerTls(const ServerTlsFiles& files, std::string_view what_vi
                        nullptr);
   }
   return "";
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<httplib::SSLServer>> MakeTlsServer(const TlsListenerFiles& files,
+                                                                  std::string_view what) {
+  std::string tls_error;
+  auto server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
+    tls_error = SetUpServerTls(files, what, &ctx);
+    return tls_error.empty();
+  });
+  if (!server->is_valid()) {
+    return absl::FailedPreconditionError(
+        tls_error.empty()
+            ? absl::StrCat("cannot create the ", std::string(what), " listener's TLS context")
+            : tls_error);
+  }
+  return server;
 }
 
 }  // namespace vigil

@@ -1,14 +1,19 @@
 #pragma once
 
-#include <openssl/ssl.h>
-
+#include <memory>
 #include <string>
 #include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace httplib {
+class SSLServer;
+}
 
 namespace vigil {
 
 /// The files an HTTPS listener serves with.
-struct ServerTlsFiles {
+struct TlsListenerFiles {
   /// The certificate chain and its private key (PEM).
   std::string cert_path;
   std::string key_path;
@@ -18,10 +23,11 @@ struct ServerTlsFiles {
   bool require_client_certificate = true;
 };
 
-/// Sets up an httplib::SSLServer's context: TLS 1.2 at least, no compression or
-/// renegotiation, the certificate and key (checked against each other), and the client CA.
-/// Returns what failed, naming the file and the listener (`what`, e.g. "admission"); ""
-/// on success.
-std::string SetUpServerTls(const ServerTlsFiles& files, std::string_view what, SSL_CTX* ctx);
+/// An httplib::SSLServer (routes not set) whose context has TLS 1.2 at least, no compression
+/// or renegotiation, the certificate and key (checked against each other) and the client CA.
+/// FAILED_PRECONDITION naming the file and the listener (`what`, e.g. "admission") when one
+/// cannot be loaded.
+absl::StatusOr<std::unique_ptr<httplib::SSLServer>> MakeTlsServer(const TlsListenerFiles& files,
+                                                                  std::string_view what);
 
 }  // namespace vigil

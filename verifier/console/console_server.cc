@@ -342,31 +342,24 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(
         "the console client CA ", options.client_ca_path, ": ", tokens.status().message()));
   }
   std::unique_ptr<ConsoleServer> self(new ConsoleServer(options, *std::move(tokens), fleet, store));
-  std::string tls_error;
-  auto server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
-    // A client certificate is asked for, not required: a browser without one signs in
-    // with a token.
-    tls_error = SetUpServerTls(
-        ServerTlsFiles{options.cert_path, options.key_path, options.client_ca_path, false},
-        "console", &ctx);
-    return tls_error.empty();
-  });
-  if (!server->is_valid()) {
-    return absl::FailedPreconditionError(
-        tls_error.empty() ? "cannot create the console listener's TLS context" : tls_error);
-  }
+  // A client certificate is asked for, not required: a browser without one signs in with a
+  // token.
+  absl::StatusOr<std::unique_ptr<httplib::SSLServer>> server = MakeTlsServer(
+      TlsListenerFiles{options.cert_path, options.key_path, options.client_ca_path, false},
+      "console");
+  if (!server.ok()) return server.status();
   // Event streams hold a thread each: room for all of them beside the page's requests.
   const size_t threads = options.max_streams + 8;
-  server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server->set_default_headers(kSecurityHeaders);
-  server->set_payload_max_length(kConsoleTokenMaxBytes);
-  server->set_read_timeout(10, 0);
-  server->set_write_timeout(10, 0);
+  (*server)->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  (*server)->set_default_headers(kSecurityHeaders);
+  (*server)->set_payload_max_length(kConsoleTokenMaxBytes);
+  (*server)->set_read_timeout(10, 0);
+  (*server)->set_write_timeout(10, 0);
   Routes* routes = new Routes(self.get());
-  routes->Register(*server);
+  routes->Register(**server);
   self->routes_.reset(routes);
   absl::StatusOr<std::unique_ptr<HttpListener>> listener =
-      HttpListener::Start(std::move(server), options.address, "the web console");
+      HttpListener::Start(*std::move(server), options.address, "the web console");
   if (!listener.ok()) return listener.status();
   self->listener_ = *std::move(listener);
   return self;
