@@ -17,6 +17,8 @@
 #   FUZZ_TIMEOUT    seconds one input may take before it counts as a hang (default: 10;
 #                   raise it on a machine busy with other work, where a fast input can
 #                   wait that long for a CPU)
+#   ASAN_OPTIONS    passed to the targets as given (e.g. quarantine_size_mb=16 when a target
+#                   slows down as its corpus grows; see docs/fuzzing.md)
 set -euo pipefail
 
 usage() {
