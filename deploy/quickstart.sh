@@ -8,15 +8,16 @@
 #   ./deploy/quickstart.sh --once   stop once both demo workloads are appraised and the fleet
 #                                   table (vigilctl status --rules) is shown
 #   ./deploy/quickstart.sh --console  also serve the web console (https://127.0.0.1:9443/) and
-#                                   Prometheus metrics (http://127.0.0.1:9464/metrics), and
-#                                   print their addresses with a fresh sign-in link
+#                                   Prometheus metrics (verifier http://127.0.0.1:9464/metrics,
+#                                   node http://127.0.0.1:9465/metrics), and print their
+#                                   addresses with a fresh sign-in link
 #
 # State (PKI, TPM state, node state, logs) lives in .vigil-demo/ at the repository root.
 # Ports: verifier 127.0.0.1:7443 (mutual TLS) and :7444 (enrollment), swtpm 2321/2322;
-# with --console, the console on :9443 (HTTPS) and metrics on :9464 (plain HTTP).
+# with --console, the console on :9443 (HTTPS) and metrics on :9464 and :9465 (plain HTTP).
 set -euo pipefail
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 once=0
 console=0
 for arg in "$@"; do
@@ -40,6 +41,7 @@ enroll_addr=127.0.0.1:7444
 swtpm_port=${VIGIL_SWTPM_PORT:-2321}
 console_addr=127.0.0.1:${VIGIL_CONSOLE_PORT:-9443}
 metrics_addr=127.0.0.1:${VIGIL_METRICS_PORT:-9464}
+node_metrics_addr=127.0.0.1:${VIGIL_NODE_METRICS_PORT:-9465}
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -163,7 +165,8 @@ show_console() {
   echo "  The browser does not know the demo CA: import $demo/pki/ca.crt as an authority,"
   echo "  or accept the warning for this local address. A new link:"
   echo "  $bin_ctl console token --pki-dir $demo/pki --client operator --url https://$console_addr"
-  echo "Metrics:      http://$metrics_addr/metrics"
+  echo "Metrics:      http://$metrics_addr/metrics (verifier)"
+  echo "              http://$node_metrics_addr/metrics (node)"
 }
 if ((console)); then
   wait_for "the web console" 15 port_open "$console_addr"
@@ -179,11 +182,15 @@ sleep 0.5
 cat "$demo/logs/hardened-agent.log" "$demo/logs/naive-agent.log"
 
 step "Node (TPM via swtpm, probes on syscall tracepoints)"
+node_operations=()
+if ((console)); then
+  node_operations=(--metrics-address "$node_metrics_addr")
+fi
 "$bin_node" run --verifier "$verifier_addr" --enroll-address "$enroll_addr" \
   --ca-cert "$demo/pki/ca.crt" --state-dir "$demo/node" \
   --tcti "swtpm:host=127.0.0.1,port=$swtpm_port" \
   --measurement-log "$demo/node/measurements.json" \
-  --select comm=hardened-agent --select comm=naive-agent \
+  --select comm=hardened-agent --select comm=naive-agent "${node_operations[@]}" \
   >"$demo/logs/node.log" 2>&1 &
 pids+=($!)
 
