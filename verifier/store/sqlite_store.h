@@ -28,20 +28,8 @@ namespace vigil::verifier {
 /// registry's tables. See docs/store.md.
 class SqliteStore final : public Store, public ResultSink {
  public:
-  struct Options {
-    /// Verdicts and status changes appraised longer ago than this are deleted (0: kept).
-    absl::Duration retention_max_age = absl::ZeroDuration();
-    /// At most this many verdicts are kept per node (0: no limit).
-    size_t retention_max_verdicts_per_node = 0;
-    /// How often the writer applies retention when one of the limits is set.
-    absl::Duration retention_interval = absl::Minutes(1);
-  };
-
-  /// What one ApplyRetention call deleted.
-  struct RetentionResult {
-    size_t verdicts = 0;
-    size_t changes = 0;
-  };
+  using Options = StoreOptions;
+  using RetentionResult = verifier::RetentionResult;
 
   /// Opens or creates the database at `path` (file 0600 from the start, missing parent
   /// directories 0700), runs the pending schema migrations in one transaction (refusing a
@@ -95,8 +83,7 @@ class SqliteStore final : public Store, public ResultSink {
                                       const std::string& page_token) const override;
   absl::Status Flush() override;
 
-  /// Applies retention now, through the writer, until nothing more is due.
-  absl::StatusOr<RetentionResult> ApplyRetention();
+  absl::StatusOr<RetentionResult> ApplyRetention() override;
 
  private:
   // The statuses change detection compares with: the node's overall status and, per

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "vigil/v1/attestation.pb.h"
 #include "vigil/v1/fleet.pb.h"
 
@@ -75,6 +76,22 @@ struct ChangesPage {
   std::string cursor;
 };
 
+/// Retention limits, shared by every Store implementation.
+struct StoreOptions {
+  /// Verdicts and status changes appraised longer ago than this are deleted (0: kept).
+  absl::Duration retention_max_age = absl::ZeroDuration();
+  /// At most this many verdicts are kept per node (0: no limit).
+  size_t retention_max_verdicts_per_node = 0;
+  /// How often the writer applies retention when one of the limits is set.
+  absl::Duration retention_interval = absl::Minutes(1);
+};
+
+/// What one ApplyRetention call deleted.
+struct RetentionResult {
+  size_t verdicts = 0;
+  size_t changes = 0;
+};
+
 /// Cancels a change subscription when destroyed; after the destructor returns the
 /// callback is not running and never runs again.
 class Subscription {
@@ -126,8 +143,10 @@ class Store {
   /// The cursor of the newest committed change ("" when there is none): resuming from it
   /// yields only changes stored from now on.
   virtual std::string LatestCursor() const = 0;
-  /// Calls `on_commit` (on the writer thread, after readers can see the data) each time a
-  /// commit stored at least one status change. It must not block.
+  /// Calls `on_commit` (on a thread of the store's, after readers can see the data) each
+  /// time a commit stored at least one status change: SQLite's writer thread; with
+  /// PostgreSQL, the thread that listens for the commits of every replica. It must not
+  /// block.
   virtual std::unique_ptr<Subscription> Subscribe(std::function<void()> on_commit) = 0;
 
   /// Stores a new revision of `policy.name()` with the given revision, sha256, yaml and
@@ -155,6 +174,9 @@ class Store {
   /// Waits until everything queued before the call is committed; returns the first write
   /// error since the last call.
   virtual absl::Status Flush() = 0;
+
+  /// Applies the retention limits now, through the writer, until nothing more is due.
+  virtual absl::StatusOr<RetentionResult> ApplyRetention() = 0;
 };
 
 /// Every verdict appraised in [since, until), oldest first, read page by page (for the

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <exception>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include <pqxx/connection>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace vigil::verifier::pg {
+
+/// Whether `target` is a PostgreSQL connection URL (postgresql:// or postgres://).
+bool IsPostgresUrl(absl::string_view target);
+
+/// `url` with every password in it (a URL's user:password@ and any password= parameter)
+/// replaced by "****": the only form of a connection URL that may be logged.
+std::string MaskPassword(absl::string_view url);
+
+/// `host "H" port P database "D"` as libpq resolves `url` (its defaults and environment
+/// applied), for error messages; never includes the password.
+std::string DescribeTarget(const std::string& url);
+
+/// Opens a connection for `what` ("store", "node registry", ...); UNAVAILABLE naming the
+/// target (never the password) when the server cannot be reached or refuses.
+absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& url,
+                                                          absl::string_view what);
+
+/// Whether `e` means the connection or the server is gone or busy for now (connection
+/// lost, server shutting down or restarting, too many connections, a commit whose outcome
+/// is unknown, a deadlock or serialization failure): the same work may succeed later.
+bool IsTransient(const std::exception& e);
+
+/// `e` as a status: UNAVAILABLE when transient, INTERNAL otherwise; "<what>: <message>".
+absl::Status FromException(const std::exception& e, absl::string_view what);
+
+/// Runs `body` and turns a libpqxx exception into a status (FromException).
+template <typename F>
+absl::Status Guard(absl::string_view what, F&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return FromException(e, what);
+  }
+}
+
+}  // namespace vigil::verifier::pg
