@@ -73,6 +73,8 @@ struct VerifierConfig {
   // --- Storage and logging ---
   /// SQLite result store; empty keeps results only in logs.
   std::string db_path;
+  /// PostgreSQL connection URL shared by replicas (instead of db_path); never logged.
+  std::string store_url;
   /// Verdicts and status changes older than this are deleted (zero: kept).
   absl::Duration retention_max_age = absl::ZeroDuration();
   /// Verdicts kept per node (0: no limit). A node's latest verdict is always kept.

@@ -41,6 +41,8 @@
 #include "verifier/server.h"
 #include "verifier/spool_batch_appraiser.h"
 #include "verifier/state_durable_sink.h"
+#include "verifier/store/postgres_store.h"
+#include "verifier/store/postgres_util.h"
 #include "verifier/store/sqlite_store.h"
 #include "verifier/verifier_metrics.h"
 #include "verifier/webhook_feed.h"
@@ -84,7 +86,7 @@ struct Verifier {
   // meters, so the metered appraiser and sink outlive the service that calls them.
   vigil::metrics::Registry metrics_registry;
   vigil::verifier::VerifierMetrics metrics{&metrics_registry};
-  std::unique_ptr<vigil::verifier::SqliteStore> store;
+  std::unique_ptr<vigil::verifier::Store> store;
   std::unique_ptr<vigil::verifier::NodeRegistry> registry;
   // What the Attest streams record into: `sink` once the node's appraisal state is durable.
   std::unique_ptr<vigil::verifier::StateDurableSink> state_sink;
@@ -118,24 +120,35 @@ struct Verifier {
 // The functions below log what fails and return the exit code: 0 to go on, 2 for a bad flag
 // or a file named by one, 1 for any other failure.
 
-// The result store (SQLite, --db) and the node registry.
+// The result store (SQLite at --db, or PostgreSQL at --store) and the node registry.
 int OpenStores(const VerifierConfig& config, Verifier* v) {
-  // The store is the ResultSink and backs the Fleet API. Opened first: it creates the file
-  // 0600 and its directory 0700.
-  if (!config.db_path.empty()) {
-    vigil::verifier::SqliteStore::Options store_options;
-    store_options.retention_max_age = config.retention_max_age;
-    store_options.retention_max_verdicts_per_node = config.retention_max_verdicts_per_node;
+  vigil::verifier::StoreOptions store_options;
+  store_options.retention_max_age = config.retention_max_age;
+  store_options.retention_max_verdicts_per_node = config.retention_max_verdicts_per_node;
+  if (!config.store_url.empty()) {
+    // Shared by every replica; a server that cannot be reached now is a startup error.
+    absl::StatusOr<std::unique_ptr<vigil::verifier::PostgresStore>> opened =
+        vigil::verifier::PostgresStore::Open(config.store_url, store_options);
+    if (!opened.ok()) {
+      spdlog::error("{}", std::string(opened.status().message()));
+      return 1;
+    }
+    spdlog::info("store: PostgreSQL at {}", vigil::verifier::pg::DescribeTarget(config.store_url));
+    v->sink = opened->get();
+    v->store = *std::move(opened);
+  } else if (!config.db_path.empty()) {
+    // The store is the ResultSink and backs the Fleet API. Opened first: it creates the file
+    // 0600 and its directory 0700.
     absl::StatusOr<std::unique_ptr<vigil::verifier::SqliteStore>> opened =
         vigil::verifier::SqliteStore::Open(config.db_path, store_options);
     if (!opened.ok()) {
       spdlog::error("{}", std::string(opened.status().message()));
       return 1;
     }
+    v->sink = opened->get();
     v->store = *std::move(opened);
-    v->sink = v->store.get();
   } else {
-    spdlog::warn("no --db: verdicts are only logged and the Fleet API is off");
+    spdlog::warn("no --db or --store: verdicts are only logged and the Fleet API is off");
   }
   // Enrolled nodes (EK/AK bindings, approvals, per-AK clocks, measurement logs) share the
   // SQLite file with the results; without --db they last as long as the process.
@@ -265,7 +278,8 @@ int AddAppraisers(const VerifierConfig& config, Verifier* v) {
 int AddWebhooks(const VerifierConfig& config, Verifier* v) {
   if (config.webhook_urls.empty()) return 0;
   if (v->store == nullptr) {
-    spdlog::error("--webhook needs --db: webhooks are fed from the store's status changes");
+    spdlog::error(
+        "--webhook needs --db or --store: webhooks are fed from the store's status changes");
     return 2;
   }
   std::string secret;
@@ -384,7 +398,8 @@ void AddFleet(const VerifierConfig& config, Verifier* v) {
 int StartAdmission(const VerifierConfig& config, Verifier* v) {
   if (config.admission_listen_address.empty()) return 0;
   if (v->fleet_service == nullptr) {
-    spdlog::error("--admission-listen needs --db: admission decisions come from stored results");
+    spdlog::error(
+        "--admission-listen needs --db or --store: admission decisions come from stored results");
     return 2;
   }
   vigil::verifier::AdmissionServerOptions options;
@@ -644,7 +659,19 @@ int main(int argc, char** argv) {
                  "On SIGTERM/SIGINT, how long calls get to finish")
       ->capture_default_str()
       ->check(DurationValidator());
-  app.add_option("--db", config.db_path, "SQLite result store path");
+  CLI::Option* db_option = app.add_option(
+      "--db", config.db_path, "SQLite database of results and enrolled nodes (the default store)");
+  app.add_option("--store", config.store_url,
+                 "PostgreSQL connection URL (postgresql://user@host:port/db?sslmode=...) shared "
+                 "by verifier replicas, instead of --db; also read from $VIGIL_STORE_URL so the "
+                 "password stays off the command line (it is never logged)")
+      ->envname("VIGIL_STORE_URL")
+      ->check([](const std::string& url) -> std::string {
+        return vigil::verifier::pg::IsPostgresUrl(url)
+                   ? ""
+                   : "--store takes a postgresql:// or postgres:// URL";
+      })
+      ->excludes(db_option);
   std::string retention_max_age;
   app.add_option("--retention-max-age", retention_max_age,
                  "Delete verdicts and status changes older than this (default: keep; a node's "
@@ -712,7 +739,7 @@ int main(int argc, char** argv) {
   std::string admission_max_age;
   app.add_option("--admission-listen", config.admission_listen_address,
                  "HTTPS listener (host:port) for the Kubernetes admission webhook, POST "
-                 "/validate (needs --db; default: off)");
+                 "/validate (needs --db or --store; default: off)");
   app.add_option("--admission-cert", config.admission_cert_path,
                  "Admission listener certificate chain, PEM (default: the verifier's --cert)")
       ->check(CLI::ExistingFile);
