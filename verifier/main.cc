@@ -152,8 +152,11 @@ int OpenStores(const VerifierConfig& config, Verifier* v) {
   }
   // Enrolled nodes (EK/AK bindings, approvals, per-AK clocks, measurement logs) share the
   // SQLite file with the results; without --db they last as long as the process.
+  // With --store they are in PostgreSQL, shared by the replicas.
   absl::StatusOr<std::unique_ptr<vigil::verifier::NodeRegistry>> registry =
-      vigil::verifier::NodeRegistry::Open(config.db_path.empty() ? ":memory:" : config.db_path);
+      !config.store_url.empty() ? vigil::verifier::NodeRegistry::OpenPostgres(config.store_url)
+                                : vigil::verifier::NodeRegistry::Open(
+                                      config.db_path.empty() ? ":memory:" : config.db_path);
   if (!registry.ok()) {
     spdlog::error("{}", std::string(registry.status().message()));
     return 1;

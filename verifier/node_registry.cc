@@ -13,6 +13,7 @@
 #include "common/digest.h"
 #include "common/status_macros.h"
 #include "common/tpm/tpm_public.h"
+#include "verifier/node_registry_postgres.h"
 #include "verifier/store/sqlite_util.h"
 
 namespace vigil::verifier {
@@ -81,6 +82,10 @@ absl::Status AddMissingColumns(sqlite3* db) {
   return absl::OkStatus();
 }
 
+}  // namespace
+
+namespace registry_internal {
+
 // log_pcrs: per PCR of the current epoch's replay, its index (4 bytes, big endian) and value.
 std::string EncodePcrs(const std::map<uint32_t, Sha256Digest>& pcrs) {
   std::string out;
@@ -111,7 +116,11 @@ absl::StatusOr<std::shared_ptr<NodeState>> MakeState(EnrolledNode node) {
   return std::make_shared<NodeState>(std::move(node), std::move(key));
 }
 
-}  // namespace
+}  // namespace registry_internal
+
+using registry_internal::DecodePcrs;
+using registry_internal::EncodePcrs;
+using registry_internal::MakeState;
 
 NodeRegistry::NodeRegistry(sqlite3* db) : db_(db) {}
 
@@ -141,10 +150,11 @@ NodeRegistry::~NodeRegistry() {
   if (writer_.joinable()) writer_.join();
   if (absl::Status st = Flush(); !st.ok())
     spdlog::error("node registry: final flush: {}", st.ToString());
-  sqlite3_close(db_);
+  if (db_ != nullptr) sqlite3_close(db_);
 }
 
 absl::Status NodeRegistry::Load() {
+  if (pg_ != nullptr) return LoadPostgres();
   absl::MutexLock db_lock(&db_mu_);
   ASSIGN_OR_RETURN(Stmt nodes, Prepare(db_,
                                        "SELECT node_id, ek_public, ak_public, ak_name, "
@@ -255,7 +265,9 @@ absl::Status NodeRegistry::Bind(const EnrolledNode& node) {
     absl::MutexLock node_lock(&state->mu);
     state->qualified_signer = node.ak_qualified_name;
   }
-  {
+  if (pg_ != nullptr) {
+    RETURN_IF_ERROR(BindPostgres(node));
+  } else {
     absl::MutexLock db_lock(&db_mu_);
     RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
     absl::Cleanup rollback = [this] { (void)Exec(db_, "ROLLBACK"); };
@@ -309,9 +321,14 @@ std::shared_ptr<NodeState> NodeRegistry::Find(const std::string& node_id) const 
 }
 
 std::string NodeRegistry::NodeIdForAk(const std::string& ak_name) const {
-  absl::MutexLock lock(&mu_);
-  auto it = node_by_ak_.find(ak_name);
-  return it == node_by_ak_.end() ? "" : it->second;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = node_by_ak_.find(ak_name);
+    if (it != node_by_ak_.end() || pg_ == nullptr) return it == node_by_ak_.end() ? "" : it->second;
+  }
+  // A node this replica has not seen may have that AK.
+  absl::StatusOr<std::string> owner = NodeIdForAkPostgres(ak_name);
+  return owner.ok() ? *owner : "";
 }
 
 void NodeRegistry::RecordQualifiedSigner(const std::string& node_id,
@@ -321,6 +338,10 @@ void NodeRegistry::RecordQualifiedSigner(const std::string& node_id,
 }
 
 std::vector<EnrolledNode> NodeRegistry::ListNodes() const {
+  if (pg_ != nullptr) {
+    // Nodes enrolled at other replicas too.
+    if (auto nodes = ListNodesPostgres(); nodes.ok()) return *std::move(nodes);
+  }
   absl::MutexLock lock(&mu_);
   std::vector<EnrolledNode> out;
   for (const auto& [id, state] : nodes_) out.push_back(state->node());
@@ -330,7 +351,9 @@ std::vector<EnrolledNode> NodeRegistry::ListNodes() const {
 }
 
 absl::Status NodeRegistry::Approve(const std::string& node_id) {
-  {
+  if (pg_ != nullptr) {
+    RETURN_IF_ERROR(SetApprovedPostgres(node_id, true));
+  } else {
     absl::MutexLock db_lock(&db_mu_);
     ASSIGN_OR_RETURN(Stmt s, Prepare(db_,
                                      "INSERT OR REPLACE INTO node_approvals(node_id, "
@@ -345,7 +368,9 @@ absl::Status NodeRegistry::Approve(const std::string& node_id) {
 }
 
 absl::Status NodeRegistry::Revoke(const std::string& node_id) {
-  {
+  if (pg_ != nullptr) {
+    RETURN_IF_ERROR(SetApprovedPostgres(node_id, false));
+  } else {
     absl::MutexLock db_lock(&db_mu_);
     ASSIGN_OR_RETURN(Stmt s, Prepare(db_, "DELETE FROM node_approvals WHERE node_id = ?"));
     BindText(s.get(), 1, node_id);
@@ -357,11 +382,20 @@ absl::Status NodeRegistry::Revoke(const std::string& node_id) {
 }
 
 bool NodeRegistry::IsApproved(const std::string& node_id) const {
+  if (pg_ != nullptr) {
+    // Another replica may have recorded the approval: the database answers.
+    if (absl::StatusOr<bool> approved = IsApprovedPostgres(node_id); approved.ok()) {
+      return *approved;
+    }
+  }
   absl::MutexLock lock(&mu_);
   return approved_.count(node_id) != 0;
 }
 
 std::vector<std::string> NodeRegistry::ListApproved() const {
+  if (pg_ != nullptr) {
+    if (auto approved = ListApprovedPostgres(); approved.ok()) return *std::move(approved);
+  }
   absl::MutexLock lock(&mu_);
   return std::vector<std::string>(approved_.begin(), approved_.end());
 }
@@ -377,11 +411,11 @@ void NodeRegistry::PersistThen(const std::string& node_id, std::function<void(ab
     // Marked: the next commit takes it. Being written: the commit under way has it as of
     // this call (it was marked before the commit took it).
     if (dirty_.count(node_id) != 0) {
-      waiters_.emplace_back(started_commits_ + 1, std::move(done));
+      waiters_.push_back(Waiter{started_commits_ + 1, node_id, std::move(done)});
       return;
     }
     if (in_flight_.count(node_id) != 0) {
-      waiters_.emplace_back(started_commits_, std::move(done));
+      waiters_.push_back(Waiter{started_commits_, node_id, std::move(done)});
       return;
     }
   }
@@ -403,19 +437,34 @@ absl::Status NodeRegistry::Flush() {
     dirty_.clear();
     commit = ++started_commits_;
   }
-  absl::Status st = states.empty() ? absl::OkStatus() : WriteStates(states);
-  std::vector<std::function<void(absl::Status)>> done;
+  std::set<std::string> stale;
+  absl::Status st = states.empty()   ? absl::OkStatus()
+                    : pg_ != nullptr ? WriteStatesPostgres(states, &stale)
+                                     : WriteStates(states);
+  std::vector<std::pair<std::function<void(absl::Status)>, absl::Status>> done;
   {
     absl::MutexLock lock(&mu_);
     // Nothing was written on failure: the nodes stay marked for the next attempt.
     if (!st.ok()) dirty_.merge(in_flight_);
     in_flight_.clear();
-    auto first_later = std::stable_partition(waiters_.begin(), waiters_.end(),
-                                             [commit](const auto& w) { return w.first <= commit; });
-    for (auto it = waiters_.begin(); it != first_later; ++it) done.push_back(std::move(it->second));
+    auto first_later = std::stable_partition(
+        waiters_.begin(), waiters_.end(), [commit](const Waiter& w) { return w.commit <= commit; });
+    for (auto it = waiters_.begin(); it != first_later; ++it) {
+      // A node whose stored clock another replica advanced: this replica's state of it is
+      // behind, and what it appraised is not acknowledged.
+      absl::Status node_st =
+          st.ok() && stale.count(it->node_id) != 0
+              ? absl::AbortedError(absl::StrCat("node ", it->node_id,
+                                                ": another verifier replica stored newer "
+                                                "appraisal state; the node reports again"))
+              : st;
+      done.emplace_back(std::move(it->done), std::move(node_st));
+    }
     waiters_.erase(waiters_.begin(), first_later);
   }
-  for (auto& d : done) d(st);
+  for (auto& [d, node_st] : done) d(node_st);
+  // Read the stored state of those nodes, so their next appraisal here compares with it.
+  for (const std::string& id : stale) Refresh(id);
   return st;
 }
 

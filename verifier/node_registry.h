@@ -100,6 +100,11 @@ class NodeRegistry {
   /// Opens (creating tables as needed) the database at `db_path` (":memory:" for none) and
   /// loads every node, parsing each AK once.
   static absl::StatusOr<std::unique_ptr<NodeRegistry>> Open(const std::string& db_path);
+  /// Opens the registry in the PostgreSQL database at `url`, shared by verifier replicas
+  /// (node_registry_postgres.cc): appraisal state is written with a conditional update that
+  /// never replaces a newer AK clock another replica stored, and Refresh reads a node's
+  /// state again when its stream starts here.
+  static absl::StatusOr<std::unique_ptr<NodeRegistry>> OpenPostgres(const std::string& url);
   ~NodeRegistry();
 
   NodeRegistry(const NodeRegistry&) = delete;
@@ -111,6 +116,11 @@ class NodeRegistry {
 
   /// The node's state, or nullptr when it is not enrolled.
   std::shared_ptr<NodeState> Find(const std::string& node_id) const;
+
+  /// With a database shared by replicas: reads `node_id`'s binding and appraisal state again
+  /// (another replica may have enrolled it or appraised it since), keeping this replica's
+  /// state only when it is newer (by AK clock) than what is stored. A no-op for SQLite.
+  void Refresh(const std::string& node_id);
 
   /// The node whose bound AK has TPM name (or pinned qualified name) `ak_name`, or "" when
   /// no node's AK has it.
@@ -141,14 +151,29 @@ class NodeRegistry {
   absl::Status Flush();
 
  private:
+  struct PgBackend;
   explicit NodeRegistry(sqlite3* db);
   absl::Status Load();
+  // The PostgreSQL counterparts (node_registry_postgres.cc).
+  absl::Status LoadPostgres();
+  absl::Status BindPostgres(const EnrolledNode& node);
+  absl::Status SetApprovedPostgres(const std::string& node_id, bool approved);
+  // Writes `states`; `stale` gets the nodes whose stored clock another replica advanced.
+  absl::Status WriteStatesPostgres(const std::vector<std::shared_ptr<NodeState>>& states,
+                                   std::set<std::string>* stale);
+  absl::StatusOr<bool> IsApprovedPostgres(const std::string& node_id) const;
+  absl::StatusOr<std::vector<std::string>> ListApprovedPostgres() const;
+  absl::StatusOr<std::vector<EnrolledNode>> ListNodesPostgres() const;
+  absl::StatusOr<std::string> NodeIdForAkPostgres(const std::string& ak_name) const;
+  // Publishes loaded states into the maps (mu_ not held by the caller).
+  void Publish(const std::vector<std::shared_ptr<NodeState>>& loaded);
   // One transaction writing `states`' appraisal state.
   absl::Status WriteStates(const std::vector<std::shared_ptr<NodeState>>& states);
   void WriterLoop();
 
-  sqlite3* const db_;
-  mutable absl::Mutex db_mu_;  // serializes use of db_
+  sqlite3* const db_;          // nullptr with PostgreSQL
+  mutable absl::Mutex db_mu_;  // serializes use of db_ and pg_
+  std::unique_ptr<PgBackend> pg_;
 
   mutable absl::Mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<NodeState>> nodes_ ABSL_GUARDED_BY(mu_);
@@ -160,7 +185,12 @@ class NodeRegistry {
   absl::Mutex flush_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   std::set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
   uint64_t started_commits_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::pair<uint64_t, std::function<void(absl::Status)>>> waiters_ ABSL_GUARDED_BY(mu_);
+  struct Waiter {
+    uint64_t commit;
+    std::string node_id;
+    std::function<void(absl::Status)> done;
+  };
+  std::vector<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread writer_;
 };

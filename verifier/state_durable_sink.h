@@ -30,7 +30,11 @@ class StateDurableSink final : public ResultSink {
   void RecordDurable(const std::string& node_id, const v1::Evidence& evidence,
                      const v1::Verdict& verdict,
                      std::function<void(absl::Status)> on_durable) override;
+  /// A stream that starts reads the node's appraisal state again from a registry shared
+  /// with other replicas (its previous stream may have been on another one) before its first
+  /// challenge.
   void SetConnected(const std::string& node_id, bool connected) override {
+    if (connected) registry_->Refresh(node_id);
     inner_->SetConnected(node_id, connected);
   }
 

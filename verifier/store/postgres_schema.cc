@@ -110,10 +110,46 @@ CREATE TABLE store_meta (
 INSERT INTO store_meta (key, value) VALUES ('changes_pruned_through', 0);
 )sql";
 
+// Version 2: the node registry (enrolled nodes with their appraisal state, approvals, the
+// measurement-log entries each node's state keeps), the same layout as its SQLite tables.
+constexpr const char* kSchema2 = R"sql(
+CREATE TABLE enrolled_nodes (
+  node_id TEXT PRIMARY KEY,
+  ek_public BYTEA NOT NULL,
+  ak_public BYTEA NOT NULL,
+  ak_name BYTEA NOT NULL,
+  enrolled_unix_nano BIGINT NOT NULL,
+  clock BIGINT,
+  reset_count BIGINT,
+  restart_count BIGINT,
+  qualified_signer BYTEA,
+  srk_public BYTEA,
+  ak_qualified_name BYTEA,
+  log_entries BIGINT,
+  log_epoch_start BIGINT,
+  log_pcrs BYTEA
+);
+CREATE TABLE node_approvals (
+  node_id TEXT PRIMARY KEY,
+  approved_unix_nano BIGINT NOT NULL
+);
+CREATE TABLE node_measurement_log (
+  node_id TEXT NOT NULL,
+  recnum BIGINT NOT NULL,
+  pcr INTEGER NOT NULL,
+  digest BYTEA NOT NULL,
+  event_type TEXT NOT NULL,
+  content TEXT NOT NULL,
+  PRIMARY KEY (node_id, recnum)
+);
+)sql";
+
 const char* MigrationSql(int version) {
   switch (version) {
     case 1:
       return kSchema1;
+    case 2:
+      return kSchema2;
     default:
       return nullptr;
   }

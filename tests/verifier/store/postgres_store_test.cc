@@ -17,6 +17,7 @@
 #include "tests/testing/postgres_server.h"
 #include "tests/verifier/store/store_backends.h"
 #include "tests/verifier/store/store_test_util.h"
+#include "verifier/store/postgres_schema.h"
 #include "verifier/store/postgres_util.h"
 
 namespace vigil::verifier {
@@ -98,7 +99,7 @@ TEST_F(PostgresStoreTest, ReplicasStartingTogetherMigrateOnce) {
   absl::StatusOr<int64_t> applied =
       PostgresServer::QueryInt(url_, "SELECT COUNT(*) FROM schema_migrations");
   ASSERT_TRUE(applied.ok()) << applied.status();
-  EXPECT_EQ(*applied, 1);
+  EXPECT_EQ(*applied, pg::kSchemaVersion);
 }
 
 TEST_F(PostgresStoreTest, WatcherOnOneReplicaWakesForAnotherReplicasCommit) {
