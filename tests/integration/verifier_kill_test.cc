@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/digest.h"
+#include "tests/testing/attest_load_client.h"
 #include "tests/testing/build_paths.h"
 #include "tests/testing/fabric_fixture.h"
 #include "tests/testing/killable_verifier.h"
@@ -34,115 +35,11 @@ namespace {
 
 using testing::TestPki;
 
-// Only keeps a broken verifier from hanging the suite; no assertion depends on speed.
-constexpr absl::Duration kProgressBound = absl::Seconds(60);
 constexpr int kNodes = 4;
 constexpr int kKills = 10;
 constexpr char kPolicyName[] = "baseline";
 
 std::string NodeId(int i) { return absl::StrCat(std::string(62, 'c'), "0", i); }
-
-// One node's Attest client: answers every Challenge with unquoted evidence whose payload is
-// unique, and remembers the evidence_sha256 of every acknowledged one. Reconnects (on a
-// fresh channel, so without gRPC's backoff) whenever the stream ends, until stopped.
-class LoadClient {
- public:
-  LoadClient(std::string node_id, CertAndKey identity, std::string ca_pem, std::string address)
-      : node_id_(std::move(node_id)),
-        identity_(std::move(identity)),
-        ca_pem_(std::move(ca_pem)),
-        address_(std::move(address)) {}
-  ~LoadClient() { Stop(); }
-
-  void Start() {
-    thread_ = std::thread([this] { Run(); });
-  }
-  void Stop() {
-    {
-      absl::MutexLock lock(&mu_);
-      stop_ = true;
-      if (ctx_ != nullptr) ctx_->TryCancel();
-    }
-    if (thread_.joinable()) thread_.join();
-  }
-
-  size_t acknowledged() const {
-    absl::MutexLock lock(&mu_);
-    return acked_.size();
-  }
-  std::vector<std::string> acked() const {
-    absl::MutexLock lock(&mu_);
-    return acked_;
-  }
-  std::vector<std::string> problems() const {
-    absl::MutexLock lock(&mu_);
-    return problems_;
-  }
-  const std::string& node_id() const { return node_id_; }
-
- private:
-  void Run() {
-    uint64_t sequence = 0;
-    while (true) {
-      auto stub = v1::Attestation::NewStub(
-          testing::MakeChannel(address_, testing::ClientCredentials(ca_pem_, identity_)));
-      grpc::ClientContext ctx;
-      ctx.set_deadline(absl::ToChronoTime(absl::Now() + kProgressBound));
-      {
-        absl::MutexLock lock(&mu_);
-        if (stop_) return;
-        ctx_ = &ctx;
-      }
-      auto stream = stub->Attest(&ctx);
-      std::string in_flight;  // evidence_sha256 of the evidence awaiting its acknowledgement
-      v1::VerifierMessage m;
-      while (stream->Read(&m)) {
-        if (m.has_acknowledgement()) {
-          const std::string& sha = m.acknowledgement().verdict().evidence_sha256();
-          absl::MutexLock lock(&mu_);
-          if (in_flight.empty() || sha != in_flight) {
-            problems_.push_back(absl::StrCat("acknowledgement for ", sha, " while ",
-                                             in_flight.empty() ? "nothing" : in_flight,
-                                             " was in flight"));
-          } else {
-            acked_.push_back(sha);
-          }
-          in_flight.clear();
-        } else if (m.has_challenge()) {
-          v1::RuntimeReport report;
-          report.set_node_id(node_id_);
-          report.set_sequence(++sequence);
-          report.set_hostname(absl::StrCat("kill-test-", node_id_.substr(60), "-", sequence));
-          v1::NodeMessage evidence;
-          evidence.mutable_evidence()->set_nonce(m.challenge().nonce());
-          evidence.mutable_evidence()->set_payload(report.SerializeAsString());
-          in_flight = HexEncode(Sha256(evidence.evidence().payload()));
-          if (!stream->Write(evidence)) break;
-        }
-        // Other messages (renewals, policy updates) are not this test's concern.
-      }
-      stream->Finish();
-      {
-        absl::MutexLock lock(&mu_);
-        ctx_ = nullptr;
-        if (stop_) return;
-      }
-      // The verifier is down or restarting: try again shortly.
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-  }
-
-  const std::string node_id_;
-  const CertAndKey identity_;
-  const std::string ca_pem_;
-  const std::string address_;
-  std::thread thread_;
-  mutable absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::ClientContext* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
-  std::vector<std::string> acked_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> problems_ ABSL_GUARDED_BY(mu_);
-};
 
 class VerifierKillTest : public ::testing::Test {
  protected:
@@ -204,7 +101,7 @@ class VerifierKillTest : public ::testing::Test {
   testing::ReservedPort port_;
   std::string db_;
   std::unique_ptr<testing::KillableVerifier> verifier_;
-  std::vector<std::unique_ptr<LoadClient>> clients_;
+  std::vector<std::unique_ptr<testing::AttestLoadClient>> clients_;
 };
 
 TEST_F(VerifierKillTest, NoAcknowledgedVerdictNorStoredPolicyIsLostToSigkill) {
@@ -213,8 +110,8 @@ TEST_F(VerifierKillTest, NoAcknowledgedVerdictNorStoredPolicyIsLostToSigkill) {
   for (int i = 0; i < kNodes; ++i) {
     absl::StatusOr<CertAndKey> cert = pki_->IssueNode(NodeId(i));
     ASSERT_TRUE(cert.ok()) << cert.status();
-    clients_.push_back(
-        std::make_unique<LoadClient>(NodeId(i), *cert, pki_->ca_cert_pem(), port_.address()));
+    clients_.push_back(std::make_unique<testing::AttestLoadClient>(
+        NodeId(i), *cert, pki_->ca_cert_pem(), std::vector<std::string>{port_.address()}));
     clients_.back()->Start();
   }
 

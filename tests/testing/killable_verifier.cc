@@ -61,7 +61,7 @@ std::string KillableVerifier::LogTail() const {
   return log->size() > kMax ? log->substr(log->size() - kMax) : *log;
 }
 
-absl::StatusOr<std::set<std::string>> StoredEvidenceDigests(const verifier::SqliteStore& store,
+absl::StatusOr<std::set<std::string>> StoredEvidenceDigests(const verifier::Store& store,
                                                             const std::string& node_id) {
   std::set<std::string> stored;
   verifier::VerdictQuery query;

@@ -43,7 +43,7 @@ class KillableVerifier {
 };
 
 /// The evidence_sha256 of every verdict `store` holds for `node_id`.
-absl::StatusOr<std::set<std::string>> StoredEvidenceDigests(const verifier::SqliteStore& store,
+absl::StatusOr<std::set<std::string>> StoredEvidenceDigests(const verifier::Store& store,
                                                             const std::string& node_id);
 
 }  // namespace vigil::testing
