@@ -132,5 +132,30 @@ TEST_F(DeployFilesTest, AdmissionWebhookDriftIsFoundAndNamed) {
       << run.out;
 }
 
+TEST_F(DeployFilesTest, StoreSecretDriftIsFoundAndNamed) {
+  const std::string copy = dir_.path() + "/deploy";
+  std::filesystem::copy(vigil::testing::SourceDir() + "/deploy", copy,
+                        std::filesystem::copy_options::recursive);
+  Edit(copy, "kubernetes/verifier.yaml", "key: url", "key: uri");
+  Edit(copy, "kubernetes/verifier.yaml", "- --pki-dir=/etc/vigil/pki",
+       "- --pki-dir=/etc/vigil/pki\n            - --store=postgresql://vigil:pw@db/vigil");
+  ProgramRun run = Validate(copy, "store-drift");
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_TRUE(absl::StrContains(run.out, "Secret vigil-verifier-store has no key uri")) << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "the PostgreSQL URL must come from a Secret")) << run.out;
+}
+
+TEST_F(DeployFilesTest, SqliteVerifierStaysOneReplica) {
+  const std::string copy = dir_.path() + "/deploy";
+  std::filesystem::copy(vigil::testing::SourceDir() + "/deploy", copy,
+                        std::filesystem::copy_options::recursive);
+  Edit(copy, "kubernetes/verifier.yaml", "- --ear-key-dir=/var/lib/vigil-verifier/ear-keys",
+       "- --db=/var/lib/vigil-verifier/vigil.db");
+  ProgramRun run = Validate(copy, "sqlite-replicas");
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_TRUE(absl::StrContains(run.out, "--db and VIGIL_STORE_URL exclude each other")) << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "replicas must be 1 with the SQLite store")) << run.out;
+}
+
 }  // namespace
 }  // namespace vigil::deploy

@@ -163,6 +163,37 @@ def check_pod(where, spec, node_bin_or_verifier, kind):
     return containers
 
 
+def check_verifier_store(where, spec, pod, by_kind):
+    """SQLite (--db) allows one replica, replaced (Recreate), never two at once; PostgreSQL
+    takes its URL from a Secret the manifests define, as $VIGIL_STORE_URL, never from an
+    argument (the password would show on the command line)."""
+    secrets = {d["metadata"]["name"]: d for _, d in by_kind.get("Secret", [])}
+    for c in pod.get("containers") or []:
+        args = [str(a) for a in c.get("args") or []]
+        if any(a.startswith("--store") for a in args):
+            problem(where, "the PostgreSQL URL must come from a Secret, not an argument")
+        env = {e.get("name"): e for e in c.get("env") or []}
+        store = env.get("VIGIL_STORE_URL")
+        uses_db = any(a.startswith("--db") for a in args)
+        if uses_db and store is not None:
+            problem(where, "--db and VIGIL_STORE_URL exclude each other")
+        if uses_db:
+            if spec.get("replicas") != 1:
+                problem(where, "replicas must be 1 with the SQLite store")
+            if (spec.get("strategy") or {}).get("type") != "Recreate":
+                problem(where, "the SQLite store needs strategy Recreate (one writer)")
+        elif store is not None:
+            ref = (store.get("valueFrom") or {}).get("secretKeyRef") or {}
+            secret = secrets.get(ref.get("name"))
+            if secret is None:
+                problem(where, f"VIGIL_STORE_URL reads Secret {ref.get('name')}, not defined")
+            elif ref.get("key") not in {**(secret.get("data") or {}),
+                                        **(secret.get("stringData") or {})}:
+                problem(where, f"Secret {ref.get('name')} has no key {ref.get('key')}")
+        else:
+            problem(where, "the verifier needs a store: --db or VIGIL_STORE_URL")
+
+
 CLUSTER_SCOPED = {"Namespace", "ValidatingWebhookConfiguration"}
 
 # The path vigil-verifier's admission listener serves (verifier/admission_server.h).
@@ -288,8 +319,8 @@ def check_kubernetes(deploy, node_bin, verifier_bin, node_caps):
                     problem(where, f"PVC {v['persistentVolumeClaim']['claimName']} not defined")
             binary = node_bin if kind == "DaemonSet" else verifier_bin
             pods[kind] = (where, pod, labels, check_pod(where, pod, binary, kind))
-            if kind == "Deployment" and spec.get("replicas") != 1:
-                problem(where, "replicas must be 1 with the SQLite store")
+            if kind == "Deployment":
+                check_verifier_store(where, spec, pod, by_kind)
 
     if "DaemonSet" not in pods or "Deployment" not in pods:
         problem(kdir, "needs the node DaemonSet and the verifier Deployment")
