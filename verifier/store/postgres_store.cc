@@ -16,6 +16,7 @@
 #include "spdlog/spdlog.h"
 #include "verifier/store/postgres_schema.h"
 #include "verifier/store/postgres_util.h"
+#include "verifier/store/store_internal.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::verifier {
@@ -25,33 +26,14 @@ namespace {
 constexpr char kChangesChannel[] = "vigil_verdict_changes";
 // Held from the first change id a transaction takes until its COMMIT ("vigil" + 2).
 constexpr int64_t kChangesLock = 0x766967696c0002;
-// Rows retention deletes per table in one pass, so one pass never holds the writer long.
-constexpr int kRetentionRowsPerPass = 2000;
 constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
 constexpr auto kMaxBackoff = std::chrono::seconds(5);
 
-int64_t NowUnixNanos() { return absl::ToUnixNanos(absl::Now()); }
-
-std::string HostnameOf(const v1::Evidence& evidence) {
-  v1::RuntimeReport report;
-  if (!report.ParseFromString(evidence.payload())) return "";
-  return report.hostname();
-}
-
 }  // namespace
 
-class PostgresStore::SubscriptionImpl final : public Subscription {
- public:
-  SubscriptionImpl(PostgresStore* store, uint64_t id) : store_(store), id_(id) {}
-  ~SubscriptionImpl() override {
-    std::lock_guard<std::mutex> lock(store_->subscribers_mu_);
-    store_->subscribers_.erase(id_);
-  }
-
- private:
-  PostgresStore* const store_;
-  const uint64_t id_;
-};
+using store_internal::HostnameOf;
+using store_internal::kRetentionRowsPerPass;
+using store_internal::NowUnixNanos;
 
 // LISTENs on the changes channel for as long as it lives; each notification wakes the
 // store's subscribers.
@@ -59,7 +41,7 @@ class PostgresStore::Listener final : public pqxx::notification_receiver {
  public:
   Listener(pqxx::connection& connection, PostgresStore* store)
       : pqxx::notification_receiver(connection, kChangesChannel), store_(store) {}
-  void operator()(const std::string&, int) override { store_->NotifySubscribers(); }
+  void operator()(const std::string&, int) override { store_->subscribers_.Notify(); }
 
  private:
   PostgresStore* const store_;
@@ -260,11 +242,6 @@ absl::Status PostgresStore::ApplyVerdict(pqxx::transaction_base& tx, Batch& batc
   return absl::OkStatus();
 }
 
-bool PostgresStore::RetentionEnabled() const {
-  return options_.retention_max_age > absl::ZeroDuration() ||
-         options_.retention_max_verdicts_per_node > 0;
-}
-
 absl::StatusOr<RetentionResult> PostgresStore::RetentionPass(pqxx::transaction_base& tx) {
   RetentionResult result;
   if (options_.retention_max_age > absl::ZeroDuration()) {
@@ -312,50 +289,30 @@ absl::StatusOr<RetentionResult> PostgresStore::RetentionPass(pqxx::transaction_b
 }
 
 absl::StatusOr<RetentionResult> PostgresStore::ApplyRetention() {
-  RetentionResult total;
-  for (;;) {
+  return store_internal::RetainUntilDone([this]() -> absl::StatusOr<RetentionResult> {
     RetentionResult pass;
     RETURN_IF_ERROR(RunWriteThrough([this, &pass](pqxx::transaction_base& tx, Batch&) {
       ASSIGN_OR_RETURN(pass, RetentionPass(tx));
       return absl::OkStatus();
     }));
-    total.verdicts += pass.verdicts;
-    total.changes += pass.changes;
-    if (pass.verdicts == 0 && pass.changes == 0) return total;
-  }
+    return pass;
+  });
 }
 
 void PostgresStore::WriterLoop() {
-  using Clock = std::chrono::steady_clock;
-  const auto interval = absl::ToChronoNanoseconds(options_.retention_interval);
-  auto next_retention = Clock::now() + interval;
-  std::unique_lock<std::mutex> lock(mu_);
-  for (;;) {
-    auto ready = [this] { return stopping_ || !queue_.empty(); };
-    if (RetentionEnabled()) {
-      work_cv_.wait_until(lock, next_retention, ready);
-    } else {
-      work_cv_.wait(lock, ready);
-    }
-    if (queue_.empty() && stopping_) return;
-    if (RetentionEnabled() && Clock::now() >= next_retention) {
-      next_retention = Clock::now() + interval;
-      queue_.push_back(
-          Op{[this, &next_retention](pqxx::transaction_base& tx, Batch&) -> absl::Status {
-               ASSIGN_OR_RETURN(RetentionResult r, RetentionPass(tx));
-               if (r.verdicts + r.changes >= static_cast<size_t>(kRetentionRowsPerPass)) {
-                 next_retention = Clock::now();
-               }
-               return absl::OkStatus();
-             },
-             nullptr, /*retry=*/false});
-    }
-    std::vector<Op> ops;
-    ops.swap(queue_);
-    lock.unlock();
-    CommitWithRetry(ops);
-    lock.lock();
-  }
+  store_internal::RunWriterLoop(
+      mu_, work_cv_, queue_, stopping_, options_,
+      [this](std::chrono::steady_clock::time_point* next_retention) {
+        return Op{[this, next_retention](pqxx::transaction_base& tx, Batch&) -> absl::Status {
+                    ASSIGN_OR_RETURN(RetentionResult r, RetentionPass(tx));
+                    if (r.verdicts + r.changes >= static_cast<size_t>(kRetentionRowsPerPass)) {
+                      *next_retention = std::chrono::steady_clock::now();
+                    }
+                    return absl::OkStatus();
+                  },
+                  nullptr, /*retry=*/false};
+      },
+      [this](std::vector<Op>& ops) { CommitWithRetry(ops); });
 }
 
 void PostgresStore::CommitWithRetry(std::vector<Op>& ops) {
@@ -530,7 +487,7 @@ void PostgresStore::ListenLoop() {
       outage = false;
       backoff = std::chrono::duration_cast<std::chrono::milliseconds>(kFirstBackoff);
       // Whatever committed while nobody listened: watchers read from their cursors.
-      NotifySubscribers();
+      subscribers_.Notify();
       while (wait((*c)->sock(), -1)) (*c)->get_notifs();
       return;
     } catch (const std::exception& e) {
@@ -546,16 +503,8 @@ void PostgresStore::ListenLoop() {
   }
 }
 
-void PostgresStore::NotifySubscribers() {
-  std::lock_guard<std::mutex> lock(subscribers_mu_);
-  for (const auto& [id, on_commit] : subscribers_) on_commit();
-}
-
 std::unique_ptr<Subscription> PostgresStore::Subscribe(std::function<void()> on_commit) {
-  std::lock_guard<std::mutex> lock(subscribers_mu_);
-  const uint64_t id = ++next_subscriber_;
-  subscribers_[id] = std::move(on_commit);
-  return std::make_unique<SubscriptionImpl>(this, id);
+  return subscribers_.Add(std::move(on_commit));
 }
 
 absl::Status PostgresStore::Flush() {
@@ -571,13 +520,7 @@ absl::Status PostgresStore::Flush() {
 }
 
 absl::StatusOr<v1::PolicyInfo> PostgresStore::PutPolicy(const v1::PolicyInfo& policy) {
-  if (policy.name().empty()) return absl::InvalidArgumentError("a policy needs a name");
-  if (policy.revision() == 0 ||
-      policy.revision() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-    return absl::InvalidArgumentError("a policy revision is a positive 63-bit number");
-  }
-  v1::PolicyInfo stored = policy;
-  if (stored.updated_unix_nano() == 0) stored.set_updated_unix_nano(NowUnixNanos());
+  ASSIGN_OR_RETURN(v1::PolicyInfo stored, store_internal::PolicyToStore(policy));
   RETURN_IF_ERROR(RunWriteThrough([&stored](pqxx::transaction_base& tx, Batch&) -> absl::Status {
     const auto revision = static_cast<int64_t>(stored.revision());
     // Replicas storing the same policy at once take turns on its name.

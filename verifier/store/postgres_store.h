@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "verifier/result_sink.h"
 #include "verifier/store/store.h"
+#include "verifier/store/store_internal.h"
 
 namespace vigil::verifier {
 
@@ -117,7 +118,6 @@ class PostgresStore final : public Store, public ResultSink {
     // Retried across an outage until it commits; otherwise failed with UNAVAILABLE.
     bool retry = true;
   };
-  class SubscriptionImpl;
   class Listener;
 
   PostgresStore(std::string url, Options options);
@@ -132,9 +132,7 @@ class PostgresStore final : public Store, public ResultSink {
                             const std::string& evidence, const std::string& hostname,
                             const v1::Verdict& verdict);
   absl::StatusOr<RetentionResult> RetentionPass(pqxx::transaction_base& tx);
-  bool RetentionEnabled() const;
   void ListenLoop();
-  void NotifySubscribers();
   // Runs `body` with the reader connection (reconnecting when it was lost).
   template <typename T, typename F>
   absl::StatusOr<T> Read(const char* what, F&& body) const;
@@ -161,9 +159,7 @@ class PostgresStore final : public Store, public ResultSink {
   bool stopping_ = false;                                    // guarded by mu_
   bool streams_dirty_ = false;  // guarded by mu_: rewrite node_streams after a reconnect
 
-  std::mutex subscribers_mu_;
-  uint64_t next_subscriber_ = 0;                           // guarded by subscribers_mu_
-  std::map<uint64_t, std::function<void()>> subscribers_;  // guarded by subscribers_mu_
+  store_internal::Subscribers subscribers_;
 
   int wake_fd_ = -1;  // an eventfd that stops the listener
   std::thread writer_;

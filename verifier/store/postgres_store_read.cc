@@ -8,20 +8,14 @@
 #include "spdlog/spdlog.h"
 #include "verifier/store/postgres_store.h"
 #include "verifier/store/postgres_util.h"
+#include "verifier/store/store_internal.h"
 #include "verifier/store/tokens.h"
 
 namespace vigil::verifier {
 namespace {
 
+using store_internal::PageSize;
 using Snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
-
-constexpr uint32_t kDefaultPageSize = 100;
-constexpr uint32_t kMaxPageSize = 1000;
-
-uint32_t PageSize(uint32_t requested) {
-  if (requested == 0) return kDefaultPageSize;
-  return std::min(requested, kMaxPageSize);
-}
 
 std::string Bytes(const pqxx::field& f) {
   if (f.is_null()) return "";

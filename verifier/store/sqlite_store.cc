@@ -8,6 +8,7 @@
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
 #include "verifier/store/sqlite_schema.h"
+#include "verifier/store/store_internal.h"
 #include "verifier/store/tokens.h"
 #include "vigil/v1/runtime.pb.h"
 
@@ -21,22 +22,9 @@ using sqlite::Prepare;
 using sqlite::Run;
 using sqlite::Stmt;
 
-namespace {
-
-// Rows retention deletes per table in one pass, so one pass never holds the writer long.
-constexpr int kRetentionRowsPerPass = 2000;
-
-int64_t NowUnixNanos() { return absl::ToUnixNanos(absl::Now()); }
-
-// What the node's own report says its hostname is (informational; empty when the payload
-// is not a RuntimeReport).
-std::string HostnameOf(const v1::Evidence& evidence) {
-  v1::RuntimeReport report;
-  if (!report.ParseFromString(evidence.payload())) return "";
-  return report.hostname();
-}
-
-}  // namespace
+using store_internal::HostnameOf;
+using store_internal::kRetentionRowsPerPass;
+using store_internal::NowUnixNanos;
 
 // The writer's statements, prepared once.
 struct SqliteStore::Statements {
@@ -91,19 +79,6 @@ struct SqliteStore::Statements {
                                                        true));
     return s;
   }
-};
-
-class SqliteStore::SubscriptionImpl final : public Subscription {
- public:
-  SubscriptionImpl(SqliteStore* store, uint64_t id) : store_(store), id_(id) {}
-  ~SubscriptionImpl() override {
-    std::lock_guard<std::mutex> lock(store_->subscribers_mu_);
-    store_->subscribers_.erase(id_);
-  }
-
- private:
-  SqliteStore* const store_;
-  const uint64_t id_;
 };
 
 int SqliteStore::LatestSchemaVersion() { return sqlite::kStoreSchemaVersion; }
@@ -350,11 +325,6 @@ absl::Status SqliteStore::ApplyVerdict(Batch& batch, const std::string& node_id,
   return absl::OkStatus();
 }
 
-bool SqliteStore::RetentionEnabled() const {
-  return options_.retention_max_age > absl::ZeroDuration() ||
-         options_.retention_max_verdicts_per_node > 0;
-}
-
 absl::StatusOr<SqliteStore::RetentionResult> SqliteStore::RetentionPass() {
   sqlite3* db = writer_db_.get();
   RetentionResult result;
@@ -424,52 +394,31 @@ absl::StatusOr<SqliteStore::RetentionResult> SqliteStore::RetentionPass() {
 }
 
 absl::StatusOr<SqliteStore::RetentionResult> SqliteStore::ApplyRetention() {
-  RetentionResult total;
-  for (;;) {
+  return store_internal::RetainUntilDone([this]() -> absl::StatusOr<RetentionResult> {
     RetentionResult pass;
     RETURN_IF_ERROR(RunWriteThrough([this, &pass](Batch&) -> absl::Status {
       ASSIGN_OR_RETURN(pass, RetentionPass());
       return absl::OkStatus();
     }));
-    total.verdicts += pass.verdicts;
-    total.changes += pass.changes;
-    if (pass.verdicts == 0 && pass.changes == 0) return total;
-  }
+    return pass;
+  });
 }
 
 void SqliteStore::WriterLoop() {
-  using Clock = std::chrono::steady_clock;
-  const auto interval = absl::ToChronoNanoseconds(options_.retention_interval);
-  auto next_retention = Clock::now() + interval;
-  std::unique_lock<std::mutex> lock(mu_);
-  for (;;) {
-    auto ready = [this] { return stopping_ || !queue_.empty(); };
-    if (RetentionEnabled()) {
-      work_cv_.wait_until(lock, next_retention, ready);
-    } else {
-      work_cv_.wait(lock, ready);
-    }
-    if (queue_.empty() && stopping_) return;
-    if (RetentionEnabled() && Clock::now() >= next_retention) {
-      // Retention rides in the next transaction like any other write.
-      next_retention = Clock::now() + interval;
-      queue_.push_back(Op{[this, &next_retention](Batch&) -> absl::Status {
-                            ASSIGN_OR_RETURN(RetentionResult r, RetentionPass());
-                            // More is due: come back soon, after the writes waiting now.
-                            if (r.verdicts + r.changes >=
-                                static_cast<size_t>(kRetentionRowsPerPass)) {
-                              next_retention = Clock::now();
-                            }
-                            return absl::OkStatus();
-                          },
-                          nullptr});
-    }
-    std::vector<Op> ops;
-    ops.swap(queue_);
-    lock.unlock();
-    CommitBatch(ops);
-    lock.lock();
-  }
+  store_internal::RunWriterLoop(
+      mu_, work_cv_, queue_, stopping_, options_,
+      [this](std::chrono::steady_clock::time_point* next_retention) {
+        return Op{[this, next_retention](Batch&) -> absl::Status {
+                    ASSIGN_OR_RETURN(RetentionResult r, RetentionPass());
+                    // More is due: come back soon, after the writes waiting now.
+                    if (r.verdicts + r.changes >= static_cast<size_t>(kRetentionRowsPerPass)) {
+                      *next_retention = std::chrono::steady_clock::now();
+                    }
+                    return absl::OkStatus();
+                  },
+                  nullptr};
+      },
+      [this](std::vector<Op>& ops) { CommitBatch(ops); });
 }
 
 void SqliteStore::CommitBatch(std::vector<Op>& ops) {
@@ -515,17 +464,11 @@ void SqliteStore::CommitBatch(std::vector<Op>& ops) {
   for (size_t i = 0; i < ops.size(); ++i) {
     if (ops[i].done) ops[i].done(results[i]);
   }
-  if (st.ok() && batch.last_change_id != 0) {
-    std::lock_guard<std::mutex> lock(subscribers_mu_);
-    for (const auto& [id, on_commit] : subscribers_) on_commit();
-  }
+  if (st.ok() && batch.last_change_id != 0) subscribers_.Notify();
 }
 
 std::unique_ptr<Subscription> SqliteStore::Subscribe(std::function<void()> on_commit) {
-  std::lock_guard<std::mutex> lock(subscribers_mu_);
-  const uint64_t id = ++next_subscriber_;
-  subscribers_[id] = std::move(on_commit);
-  return std::make_unique<SubscriptionImpl>(this, id);
+  return subscribers_.Add(std::move(on_commit));
 }
 
 absl::Status SqliteStore::Flush() {
@@ -536,13 +479,7 @@ absl::Status SqliteStore::Flush() {
 }
 
 absl::StatusOr<v1::PolicyInfo> SqliteStore::PutPolicy(const v1::PolicyInfo& policy) {
-  if (policy.name().empty()) return absl::InvalidArgumentError("a policy needs a name");
-  if (policy.revision() == 0 ||
-      policy.revision() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-    return absl::InvalidArgumentError("a policy revision is a positive 63-bit number");
-  }
-  v1::PolicyInfo stored = policy;
-  if (stored.updated_unix_nano() == 0) stored.set_updated_unix_nano(NowUnixNanos());
+  ASSIGN_OR_RETURN(v1::PolicyInfo stored, store_internal::PolicyToStore(policy));
   RETURN_IF_ERROR(RunWriteThrough([this, &stored](Batch&) -> absl::Status {
     sqlite3* db = writer_db_.get();
     ASSIGN_OR_RETURN(Stmt current, Prepare(db, "SELECT revision FROM policies WHERE name = ?1"));

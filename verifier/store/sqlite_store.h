@@ -18,6 +18,7 @@
 #include "verifier/result_sink.h"
 #include "verifier/store/sqlite_util.h"
 #include "verifier/store/store.h"
+#include "verifier/store/store_internal.h"
 
 namespace vigil::verifier {
 
@@ -104,7 +105,6 @@ class SqliteStore final : public Store, public ResultSink {
     DurableCallback done;
   };
   struct Statements;
-  class SubscriptionImpl;
 
   SqliteStore(sqlite::Db writer, sqlite::Db reader, Options options);
   absl::Status Load();
@@ -116,7 +116,6 @@ class SqliteStore final : public Store, public ResultSink {
   absl::Status ApplyVerdict(Batch& batch, const std::string& node_id, const std::string& evidence,
                             const std::string& hostname, const v1::Verdict& verdict);
   absl::StatusOr<RetentionResult> RetentionPass();
-  bool RetentionEnabled() const;
   NodeResultSummary& SummaryLocked(const std::string& node_id);
 
   const Options options_;
@@ -136,9 +135,7 @@ class SqliteStore final : public Store, public ResultSink {
   absl::Status write_error_;                            // guarded by mu_
   bool stopping_ = false;                               // guarded by mu_
 
-  std::mutex subscribers_mu_;
-  uint64_t next_subscriber_ = 0;                           // guarded by subscribers_mu_
-  std::map<uint64_t, std::function<void()>> subscribers_;  // guarded by subscribers_mu_
+  store_internal::Subscribers subscribers_;
 
   std::thread writer_;
 };

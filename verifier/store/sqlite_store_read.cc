@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "verifier/store/sqlite_store.h"
+#include "verifier/store/store_internal.h"
 #include "verifier/store/tokens.h"
 
 namespace vigil::verifier {
@@ -13,16 +14,9 @@ using sqlite::BindText;
 using sqlite::ColumnBytes;
 using sqlite::Prepare;
 using sqlite::Stmt;
+using store_internal::PageSize;
 
 namespace {
-
-constexpr uint32_t kDefaultPageSize = 100;
-constexpr uint32_t kMaxPageSize = 1000;
-
-uint32_t PageSize(uint32_t requested) {
-  if (requested == 0) return kDefaultPageSize;
-  return std::min(requested, kMaxPageSize);
-}
 
 absl::StatusOr<v1::PolicyInfo> PolicyRow(sqlite3_stmt* s) {
   v1::PolicyInfo p;

@@ -20,7 +20,8 @@ struct NodeResultSummary {
   std::string node_id;
   /// From the node's latest report (what the node claims; informational).
   std::string hostname;
-  /// Whether at least one Attest stream of the node is open on this verifier now.
+  /// Whether at least one Attest stream of the node is open on this verifier now (with
+  /// PostgreSQL: on any live replica sharing the database).
   bool connected = false;
   /// The latest durable verdict (status TRUST_STATUS_UNSPECIFIED when none yet).
   v1::Verdict latest_verdict;

@@ -1,0 +1,95 @@
+#pragma once
+
+// What SqliteStore and PostgresStore share beyond the Store interface: the writer thread's
+// loop, change subscriptions, and the small rules both apply the same way.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "verifier/store/store.h"
+#include "vigil/v1/attestation.pb.h"
+
+namespace vigil::verifier::store_internal {
+
+int64_t NowUnixNanos();
+
+/// What the node's own report says its hostname is (informational; empty when the payload
+/// is not a RuntimeReport).
+std::string HostnameOf(const v1::Evidence& evidence);
+
+/// A page size as ListVerdicts and ListAudit apply it: 0 is 100, more than 1000 is 1000.
+uint32_t PageSize(uint32_t requested);
+
+/// Checks a policy PutPolicy is given and returns it as it is stored (updated_unix_nano set
+/// to now when 0).
+absl::StatusOr<v1::PolicyInfo> PolicyToStore(const v1::PolicyInfo& policy);
+
+/// Runs retention passes until one deletes nothing; their totals.
+absl::StatusOr<RetentionResult> RetainUntilDone(
+    const std::function<absl::StatusOr<RetentionResult>()>& pass);
+
+/// The Subscribe callbacks of a store.
+class Subscribers {
+ public:
+  /// Adds `on_commit` until the returned Subscription is destroyed (which waits for a
+  /// running call of it to end).
+  std::unique_ptr<Subscription> Add(std::function<void()> on_commit);
+  /// Calls every callback.
+  void Notify();
+
+ private:
+  class Handle;
+  std::mutex mu_;
+  uint64_t next_ = 0;                                    // guarded by mu_
+  std::map<uint64_t, std::function<void()>> callbacks_;  // guarded by mu_
+};
+
+/// The writer thread's loop: waits under `mu` for `queue` to fill (or, when the options set a
+/// retention limit, for the next retention pass, which `make_retention` appends to the queue
+/// as an operation and may make due again at once through the time point it is given), then
+/// commits everything queued with `commit` outside the lock; returns once `stopping` is set
+/// and the queue is empty.
+template <typename Op, typename MakeRetention, typename Commit>
+void RunWriterLoop(std::mutex& mu, std::condition_variable& cv, std::vector<Op>& queue,
+                   const bool& stopping, const StoreOptions& options, MakeRetention make_retention,
+                   Commit commit) {
+  using Clock = std::chrono::steady_clock;
+  const bool retention = options.retention_max_age > absl::ZeroDuration() ||
+                         options.retention_max_verdicts_per_node > 0;
+  const auto interval = absl::ToChronoNanoseconds(options.retention_interval);
+  Clock::time_point next_retention = Clock::now() + interval;
+  std::unique_lock<std::mutex> lock(mu);
+  for (;;) {
+    auto ready = [&] { return stopping || !queue.empty(); };
+    if (retention) {
+      cv.wait_until(lock, next_retention, ready);
+    } else {
+      cv.wait(lock, ready);
+    }
+    if (queue.empty() && stopping) return;
+    if (retention && Clock::now() >= next_retention) {
+      // Retention rides in the next transaction like any other write.
+      next_retention = Clock::now() + interval;
+      queue.push_back(make_retention(&next_retention));
+    }
+    std::vector<Op> ops;
+    ops.swap(queue);
+    lock.unlock();
+    commit(ops);
+    lock.lock();
+  }
+}
+
+/// Rows retention deletes per table in one pass, so one pass never holds the writer long.
+inline constexpr int kRetentionRowsPerPass = 2000;
+
+}  // namespace vigil::verifier::store_internal
