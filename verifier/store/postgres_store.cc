@@ -439,18 +439,7 @@ bool PostgresStore::TryCommit(std::vector<Op>& ops, absl::Status* transient) {
     }
     st = pg::FromException(e, "store: commit");
   }
-  absl::Status first_error = st;
-  if (!st.ok()) {
-    spdlog::error("store: a batch of {} writes failed: {}", ops.size(), st.ToString());
-    for (absl::Status& r : results) r = st;
-  } else {
-    for (const absl::Status& r : results) {
-      if (!r.ok()) {
-        first_error = r;
-        break;
-      }
-    }
-  }
+  const absl::Status first_error = store_internal::SettleResults(st, results);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (st.ok()) {

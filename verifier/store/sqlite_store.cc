@@ -438,18 +438,7 @@ void SqliteStore::CommitBatch(std::vector<Op>& ops) {
     if (st.ok()) st = Exec(db, "COMMIT");
     if (!st.ok()) Exec(db, "ROLLBACK").IgnoreError();
   }
-  absl::Status first_error = st;
-  if (!st.ok()) {
-    spdlog::error("store: a batch of {} writes failed: {}", ops.size(), st.ToString());
-    for (absl::Status& r : results) r = st;
-  } else {
-    for (const absl::Status& r : results) {
-      if (!r.ok()) {
-        first_error = r;
-        break;
-      }
-    }
-  }
+  const absl::Status first_error = store_internal::SettleResults(st, results);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (st.ok()) {

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "absl/time/clock.h"
+#include "spdlog/spdlog.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::verifier::store_internal {
@@ -32,6 +33,18 @@ absl::StatusOr<v1::PolicyInfo> PolicyToStore(const v1::PolicyInfo& policy) {
   v1::PolicyInfo stored = policy;
   if (stored.updated_unix_nano() == 0) stored.set_updated_unix_nano(NowUnixNanos());
   return stored;
+}
+
+absl::Status SettleResults(const absl::Status& batch, std::vector<absl::Status>& results) {
+  if (!batch.ok()) {
+    spdlog::error("store: a batch of {} writes failed: {}", results.size(), batch.ToString());
+    for (absl::Status& r : results) r = batch;
+    return batch;
+  }
+  for (const absl::Status& r : results) {
+    if (!r.ok()) return r;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<RetentionResult> RetainUntilDone(

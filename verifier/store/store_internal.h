@@ -33,6 +33,10 @@ uint32_t PageSize(uint32_t requested);
 /// to now when 0).
 absl::StatusOr<v1::PolicyInfo> PolicyToStore(const v1::PolicyInfo& policy);
 
+/// After a batch's transaction: when it failed (`batch`), every write's result becomes that
+/// error (logged once). Returns the batch's error, else the first write's error, else OK.
+absl::Status SettleResults(const absl::Status& batch, std::vector<absl::Status>& results);
+
 /// Runs retention passes until one deletes nothing; their totals.
 absl::StatusOr<RetentionResult> RetainUntilDone(
     const std::function<absl::StatusOr<RetentionResult>()>& pass);

@@ -18,6 +18,7 @@
 namespace vigil::verifier {
 namespace {
 
+using testing::AllVerdicts;
 using testing::MakeEvidence;
 using testing::MakeVerdict;
 using testing::Query;
@@ -46,19 +47,6 @@ class SqliteStoreTest : public ::testing::Test {
     EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "");
     sqlite3_free(error);
     sqlite3_close(db);
-  }
-
-  // Every verdict the query matches, all pages.
-  std::vector<v1::Verdict> AllVerdicts(const Store& store, VerdictQuery query) {
-    std::vector<v1::Verdict> out;
-    do {
-      auto page = store.ListVerdicts(query);
-      EXPECT_TRUE(page.ok()) << page.status();
-      if (!page.ok()) break;
-      for (v1::Verdict& v : page->verdicts) out.push_back(std::move(v));
-      query.page_token = page->next_page_token;
-    } while (!query.page_token.empty());
-    return out;
   }
 
   TempDir dir_;

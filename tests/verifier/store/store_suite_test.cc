@@ -17,6 +17,7 @@
 namespace vigil::verifier {
 namespace {
 
+using testing::AllVerdicts;
 using testing::MakeEvidence;
 using testing::MakeVerdict;
 using testing::Query;
@@ -50,19 +51,6 @@ class StoreSuite : public ::testing::TestWithParam<std::string> {
     auto store = backend_->Open(options);
     EXPECT_TRUE(store.ok()) << store.status();
     return store.ok() ? *std::move(store) : nullptr;
-  }
-
-  // Every verdict the query matches, all pages.
-  std::vector<v1::Verdict> AllVerdicts(const Store& store, VerdictQuery query) {
-    std::vector<v1::Verdict> out;
-    do {
-      auto page = store.ListVerdicts(query);
-      EXPECT_TRUE(page.ok()) << page.status();
-      if (!page.ok()) break;
-      for (v1::Verdict& v : page->verdicts) out.push_back(std::move(v));
-      query.page_token = page->next_page_token;
-    } while (!query.page_token.empty());
-    return out;
   }
 
   std::unique_ptr<testing::StoreBackend> backend_;

@@ -91,4 +91,17 @@ inline absl::Status RecordDurably(Store& store, const std::string& node_id,
   return result.get();
 }
 
+/// Every verdict `query` matches, all pages.
+inline std::vector<v1::Verdict> AllVerdicts(const Store& store, VerdictQuery query) {
+  std::vector<v1::Verdict> out;
+  do {
+    auto page = store.ListVerdicts(query);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (!page.ok()) break;
+    for (v1::Verdict& v : page->verdicts) out.push_back(std::move(v));
+    query.page_token = page->next_page_token;
+  } while (!query.page_token.empty());
+  return out;
+}
+
 }  // namespace vigil::verifier::testing
