@@ -94,14 +94,19 @@ PostgresStore::~PostgresStore() {
 }
 
 void PostgresStore::Enqueue(Op op) {
+  absl::Status refused = absl::UnavailableError("store: closing");
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
+    if (outage_ && !op.retry) {
+      // A caller is waiting: it is told now rather than after the outage.
+      refused = absl::UnavailableError(
+          absl::StrCat("store: PostgreSQL at ", pg::DescribeTarget(url_), " is unavailable"));
+    } else if (!stopping_) {
       queue_.push_back(std::move(op));
       op.done = nullptr;
     }
   }
-  if (op.done) op.done(absl::UnavailableError("store: closing"));
+  if (op.done) op.done(refused);
   work_cv_.notify_one();
 }
 
@@ -345,12 +350,25 @@ void PostgresStore::CommitWithRetry(std::vector<Op>& ops) {
       }
       return;
     }
-    if (ops.empty()) return;
+    outage_ = true;
+    if (ops.empty()) {
+      outage_ = false;
+      return;
+    }
     work_cv_.wait_for(lock, backoff, [this] { return stopping_; });
+    // Writes queued meanwhile join the retried batch (write-through ones fail with it).
+    for (Op& op : queue_) ops.push_back(std::move(op));
+    queue_.clear();
     backoff =
         std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
   }
-  if (outage) spdlog::info("store: PostgreSQL at {} is back", pg::DescribeTarget(url_));
+  if (outage) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      outage_ = false;
+    }
+    spdlog::info("store: PostgreSQL at {} is back", pg::DescribeTarget(url_));
+  }
 }
 
 bool PostgresStore::TryCommit(std::vector<Op>& ops, absl::Status* transient) {

@@ -157,6 +157,7 @@ class PostgresStore final : public Store, public ResultSink {
   mutable int64_t last_change_id_ = 0;                       // guarded by mu_
   absl::Status write_error_;                                 // guarded by mu_
   bool stopping_ = false;                                    // guarded by mu_
+  bool outage_ = false;         // guarded by mu_: the writer is retrying a batch
   bool streams_dirty_ = false;  // guarded by mu_: rewrite node_streams after a reconnect
 
   store_internal::Subscribers subscribers_;
