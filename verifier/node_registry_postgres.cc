@@ -51,9 +51,16 @@ absl::StatusOr<T> WithConnection(Backend& pg, const char* what, F&& body) {
   }
 }
 
-// A node's state from its enrolled_nodes row and its kept measurement-log entries.
-absl::StatusOr<std::shared_ptr<NodeState>> StateFromRow(const pqxx::row& r,
-                                                        const pqxx::result& log) {
+constexpr char kLogOfNode[] =
+    "SELECT recnum, pcr, digest, event_type, content FROM node_measurement_log WHERE node_id = "
+    "$1 ORDER BY recnum";
+constexpr char kLedgerOfNode[] =
+    "SELECT digest, recnum, delivered FROM node_spool_ledger WHERE node_id = $1 ORDER BY recnum";
+
+// A node's state from its enrolled_nodes row, its kept measurement-log entries and its spool
+// ledger.
+absl::StatusOr<std::shared_ptr<NodeState>> StateFromRow(const pqxx::row& r, const pqxx::result& log,
+                                                        const pqxx::result& ledger) {
   EnrolledNode n;
   n.node_id = r[0].as<std::string>();
   n.ek_public = Bytes(r[1]);
@@ -93,6 +100,10 @@ absl::StatusOr<std::shared_ptr<NodeState>> StateFromRow(const pqxx::row& r,
       }
     }
   }
+  for (const pqxx::row& b : ledger) {
+    state->spool_batches.Restore(Bytes(b[0]), static_cast<uint64_t>(b[1].as<int64_t>()),
+                                 b[2].as<bool>());
+  }
   return state;
 }
 
@@ -102,12 +113,10 @@ absl::StatusOr<std::shared_ptr<NodeState>> ReadNode(pqxx::connection& c,
   pqxx::read_transaction tx(c);
   pqxx::result rows = tx.exec_params(std::string(kNodeColumns) + " WHERE node_id = $1", node_id);
   if (rows.empty()) return std::shared_ptr<NodeState>();
-  pqxx::result log = tx.exec_params(
-      "SELECT recnum, pcr, digest, event_type, content FROM node_measurement_log WHERE "
-      "node_id = $1 ORDER BY recnum",
-      node_id);
+  pqxx::result log = tx.exec_params(kLogOfNode, node_id);
+  pqxx::result ledger = tx.exec_params(kLedgerOfNode, node_id);
   tx.commit();
-  return StateFromRow(rows[0], log);
+  return StateFromRow(rows[0], log, ledger);
 }
 
 }  // namespace
@@ -148,35 +157,33 @@ absl::Status NodeRegistry::LoadPostgres() {
   std::vector<std::string> approved;
   {
     absl::MutexLock db_lock(&db_mu_);
-    RETURN_IF_ERROR(
-        (WithConnection<bool>(*pg_, "node registry: loading",
-                              [&](pqxx::connection& c) -> absl::StatusOr<bool> {
-                                pqxx::read_transaction tx(c);
-                                for (const pqxx::row& r : tx.exec(kNodeColumns)) {
-                                  const std::string id = r[0].as<std::string>();
-                                  pqxx::result own = tx.exec_params(
-                                      "SELECT recnum, pcr, digest, event_type, content FROM "
-                                      "node_measurement_log WHERE node_id = $1 ORDER BY recnum",
-                                      id);
-                                  absl::StatusOr<std::shared_ptr<NodeState>> state =
-                                      StateFromRow(r, own);
-                                  if (!state.ok()) {
-                                    spdlog::error(
-                                        "node registry: node {} has an unusable AK, "
-                                        "skipped: {}",
-                                        id, state.status().ToString());
-                                    continue;
-                                  }
-                                  loaded.push_back(*std::move(state));
-                                }
-                                for (const pqxx::row& r :
-                                     tx.exec("SELECT node_id FROM node_approvals")) {
-                                  approved.push_back(r[0].as<std::string>());
-                                }
-                                tx.commit();
-                                return true;
-                              })
-             .status()));
+    RETURN_IF_ERROR((WithConnection<bool>(*pg_, "node registry: loading",
+                                          [&](pqxx::connection& c) -> absl::StatusOr<bool> {
+                                            pqxx::read_transaction tx(c);
+                                            for (const pqxx::row& r : tx.exec(kNodeColumns)) {
+                                              const std::string id = r[0].as<std::string>();
+                                              pqxx::result own = tx.exec_params(kLogOfNode, id);
+                                              pqxx::result ledger =
+                                                  tx.exec_params(kLedgerOfNode, id);
+                                              absl::StatusOr<std::shared_ptr<NodeState>> state =
+                                                  StateFromRow(r, own, ledger);
+                                              if (!state.ok()) {
+                                                spdlog::error(
+                                                    "node registry: node {} has an unusable AK, "
+                                                    "skipped: {}",
+                                                    id, state.status().ToString());
+                                                continue;
+                                              }
+                                              loaded.push_back(*std::move(state));
+                                            }
+                                            for (const pqxx::row& r :
+                                                 tx.exec("SELECT node_id FROM node_approvals")) {
+                                              approved.push_back(r[0].as<std::string>());
+                                            }
+                                            tx.commit();
+                                            return true;
+                                          })
+                         .status()));
   }
   Publish(loaded);
   absl::MutexLock lock(&mu_);
@@ -191,6 +198,7 @@ absl::Status NodeRegistry::BindPostgres(const EnrolledNode& node) {
              [&](pqxx::connection& c) -> absl::StatusOr<bool> {
                pqxx::work tx(c);
                tx.exec_params("DELETE FROM node_measurement_log WHERE node_id = $1", node.node_id);
+               tx.exec_params("DELETE FROM node_spool_ledger WHERE node_id = $1", node.node_id);
                // A replaced binding starts with no clock and no log.
                tx.exec_params(
                    "INSERT INTO enrolled_nodes (node_id, ek_public, ak_public, ak_name, "
@@ -347,66 +355,93 @@ void NodeRegistry::Refresh(const std::string& node_id) {
   held->last_clock = fresh->last_clock;
   held->qualified_signer = fresh->qualified_signer;
   held->measurements = fresh->measurements;
+  held->spool_batches = fresh->spool_batches;
 }
 
 absl::Status NodeRegistry::WriteStatesPostgres(
     const std::vector<std::shared_ptr<NodeState>>& states, std::set<std::string>* stale) {
   absl::MutexLock db_lock(&db_mu_);
-  return WithConnection<bool>(
-             *pg_, "node registry: writing appraisal state",
-             [&](pqxx::connection& c) -> absl::StatusOr<bool> {
-               pqxx::work tx(c);
-               std::set<std::string> refused;
-               for (const auto& state : states) {
-                 const std::string& id = state->node().node_id;
-                 // Copied out, so appraisals of the node do not wait for the database.
-                 QuoteClock clock;
-                 std::string qualified_signer;
-                 MeasurementState m;
-                 {
-                   absl::MutexLock node_lock(&state->mu);
-                   if (!state->last_clock.has_value()) continue;
-                   clock = *state->last_clock;
-                   qualified_signer = state->qualified_signer;
-                   m = state->measurements;
-                 }
-                 const pqxx::binarystring ak_name(state->node().ak_name);
-                 // Only over an older clock: a replica never moves the stored clock back.
-                 const pqxx::result updated = tx.exec_params(
-                     "UPDATE enrolled_nodes SET clock = $1, reset_count = $2, restart_count = "
-                     "$3, qualified_signer = $4, log_entries = $5, log_epoch_start = $6, "
-                     "log_pcrs = $7 WHERE node_id = $8 AND ak_name = $9 AND (clock IS NULL OR "
-                     "clock <= $1)",
-                     static_cast<int64_t>(clock.clock), static_cast<int64_t>(clock.reset_count),
-                     static_cast<int64_t>(clock.restart_count),
-                     pqxx::binarystring(qualified_signer), static_cast<int64_t>(m.entries),
-                     static_cast<int64_t>(m.epoch_start), pqxx::binarystring(EncodePcrs(m.pcrs)),
-                     id, ak_name);
-                 if (updated.affected_rows() == 0) {
-                   // Still this binding: another replica stored a newer clock. Otherwise
-                   // the node was enrolled again and this state is the old binding's.
-                   if (!tx.exec_params("SELECT 1 FROM enrolled_nodes WHERE node_id = $1 AND "
-                                       "ak_name = $2",
-                                       id, ak_name)
-                            .empty()) {
-                     refused.insert(id);
-                   }
-                   continue;
-                 }
-                 tx.exec_params("DELETE FROM node_measurement_log WHERE node_id = $1", id);
-                 for (const v1::MeasurementLogEntry& e : m.kept) {
-                   tx.exec_params(
-                       "INSERT INTO node_measurement_log (node_id, recnum, pcr, digest, "
-                       "event_type, content) VALUES ($1, $2, $3, $4, $5, $6)",
-                       id, static_cast<int64_t>(e.recnum()), static_cast<int>(e.pcr()),
-                       pqxx::binarystring(e.digest()), e.event_type(), e.content());
-                 }
-               }
-               tx.commit();
-               *stale = std::move(refused);
-               return true;
-             })
-      .status();
+  // The ledger changes each node's commit wrote, forgotten by its ledger once committed.
+  std::vector<std::pair<std::shared_ptr<NodeState>, std::vector<MeasuredBatches::Change>>> written;
+  absl::Status st =
+      WithConnection<bool>(
+          *pg_, "node registry: writing appraisal state",
+          [&](pqxx::connection& c) -> absl::StatusOr<bool> {
+            pqxx::work tx(c);
+            std::set<std::string> refused;
+            written.clear();
+            for (const auto& state : states) {
+              const std::string& id = state->node().node_id;
+              // Copied out, so appraisals of the node do not wait for the database.
+              QuoteClock clock;
+              std::string qualified_signer;
+              MeasurementState m;
+              std::vector<MeasuredBatches::Change> batches;
+              {
+                absl::MutexLock node_lock(&state->mu);
+                if (!state->last_clock.has_value()) continue;
+                clock = *state->last_clock;
+                qualified_signer = state->qualified_signer;
+                m = state->measurements;
+                batches = state->spool_batches.Changes();
+              }
+              const pqxx::binarystring ak_name(state->node().ak_name);
+              // Only over an older clock: a replica never moves the stored clock back.
+              const pqxx::result updated = tx.exec_params(
+                  "UPDATE enrolled_nodes SET clock = $1, reset_count = $2, restart_count = "
+                  "$3, qualified_signer = $4, log_entries = $5, log_epoch_start = $6, "
+                  "log_pcrs = $7 WHERE node_id = $8 AND ak_name = $9 AND (clock IS NULL OR "
+                  "clock <= $1)",
+                  static_cast<int64_t>(clock.clock), static_cast<int64_t>(clock.reset_count),
+                  static_cast<int64_t>(clock.restart_count), pqxx::binarystring(qualified_signer),
+                  static_cast<int64_t>(m.entries), static_cast<int64_t>(m.epoch_start),
+                  pqxx::binarystring(EncodePcrs(m.pcrs)), id, ak_name);
+              if (updated.affected_rows() == 0) {
+                // Still this binding: another replica stored a newer clock. Otherwise
+                // the node was enrolled again and this state is the old binding's.
+                if (!tx.exec_params("SELECT 1 FROM enrolled_nodes WHERE node_id = $1 AND "
+                                    "ak_name = $2",
+                                    id, ak_name)
+                         .empty()) {
+                  refused.insert(id);
+                }
+                continue;
+              }
+              tx.exec_params("DELETE FROM node_measurement_log WHERE node_id = $1", id);
+              for (const v1::MeasurementLogEntry& e : m.kept) {
+                tx.exec_params(
+                    "INSERT INTO node_measurement_log (node_id, recnum, pcr, digest, "
+                    "event_type, content) VALUES ($1, $2, $3, $4, $5, $6)",
+                    id, static_cast<int64_t>(e.recnum()), static_cast<int>(e.pcr()),
+                    pqxx::binarystring(e.digest()), e.event_type(), e.content());
+              }
+              // The spool ledger changes incrementally: only digests added, delivered or forgotten.
+              for (const MeasuredBatches::Change& c : batches) {
+                if (c.entry.has_value()) {
+                  tx.exec_params(
+                      "INSERT INTO node_spool_ledger (node_id, digest, recnum, delivered) "
+                      "VALUES ($1, $2, $3, $4) ON CONFLICT (node_id, digest) DO UPDATE SET "
+                      "recnum = excluded.recnum, delivered = excluded.delivered",
+                      id, pqxx::binarystring(c.digest), static_cast<int64_t>(c.entry->recnum),
+                      c.entry->state == MeasuredBatches::State::kDelivered);
+                } else {
+                  tx.exec_params("DELETE FROM node_spool_ledger WHERE node_id = $1 AND digest = $2",
+                                 id, pqxx::binarystring(c.digest));
+                }
+              }
+              written.emplace_back(state, std::move(batches));
+            }
+            tx.commit();
+            *stale = std::move(refused);
+            return true;
+          })
+          .status();
+  if (!st.ok()) return st;
+  for (auto& [state, batches] : written) {
+    absl::MutexLock node_lock(&state->mu);
+    state->spool_batches.Written(batches);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace vigil::verifier

@@ -91,6 +91,7 @@ TEST_F(NodeRegistryPostgresTest, PersistsBindingApprovalClockAndLogAcrossReopen)
       state->measurements.pcrs[15] = Sha256("pcr 15");
       state->measurements.kept.push_back(e);
       state->qualified_signer = "pinned qualified name";
+      state->spool_batches.AddMeasured(std::string(32, '\x22'), 5);
     }
     registry->MarkDirty(id);
   }  // destruction flushes
@@ -113,6 +114,10 @@ TEST_F(NodeRegistryPostgresTest, PersistsBindingApprovalClockAndLogAcrossReopen)
     ASSERT_EQ(state->measurements.kept.size(), 1u);
     EXPECT_EQ(state->measurements.kept[0].content(), "/usr/bin/vigil-node");
     EXPECT_EQ(state->qualified_signer, "pinned qualified name");
+    const MeasuredBatches::Entry* batch = state->spool_batches.Find(std::string(32, '\x22'));
+    ASSERT_NE(batch, nullptr);
+    EXPECT_EQ(batch->recnum, 5u);
+    EXPECT_EQ(batch->state, MeasuredBatches::State::kPending);
   }
   EXPECT_EQ(registry->NodeIdForAk("pinned qualified name"), id);
   EXPECT_TRUE(registry->IsApproved(std::string(64, 'b')));

@@ -111,7 +111,8 @@ INSERT INTO store_meta (key, value) VALUES ('changes_pruned_through', 0);
 )sql";
 
 // Version 2: the node registry (enrolled nodes with their appraisal state, approvals, the
-// measurement-log entries each node's state keeps), the same layout as its SQLite tables.
+// measurement-log entries each node's state keeps, the spool ledger), the same layout as its
+// SQLite tables.
 constexpr const char* kSchema2 = R"sql(
 CREATE TABLE enrolled_nodes (
   node_id TEXT PRIMARY KEY,
@@ -141,6 +142,13 @@ CREATE TABLE node_measurement_log (
   event_type TEXT NOT NULL,
   content TEXT NOT NULL,
   PRIMARY KEY (node_id, recnum)
+);
+CREATE TABLE node_spool_ledger (
+  node_id TEXT NOT NULL,
+  digest BYTEA NOT NULL,
+  recnum BIGINT NOT NULL,
+  delivered BOOLEAN NOT NULL,
+  PRIMARY KEY (node_id, digest)
 );
 )sql";
 
