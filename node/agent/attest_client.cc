@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <iterator>
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
@@ -315,7 +316,13 @@ absl::Status AttestClient::RunStream(const std::string& address, bool* healthy) 
       events_signalled_ = false;
       got.swap(inbox);
       shutting_down = shutdown_;
-      if (shutting_down || (read_done && got.empty())) break;
+      if (shutting_down) {
+        // Left for after the stream ended, with what arrives meanwhile (acknowledgements).
+        inbox.insert(inbox.begin(), std::make_move_iterator(got.begin()),
+                     std::make_move_iterator(got.end()));
+        break;
+      }
+      if (read_done && got.empty()) break;
     }
     for (v1::VerifierMessage& m : got) HandleMessage(m, &state, healthy);
     if (*healthy) next_batch_ = absl::InfinitePast();  // the outage, if any, is over
@@ -345,6 +352,14 @@ absl::Status AttestClient::RunStream(const std::string& address, bool* healthy) 
     stats_.connected = false;
   }
   if (spool_ != nullptr) spool_->StreamEnded();
+  {
+    std::deque<v1::VerifierMessage> left;
+    {
+      absl::MutexLock lock(&mu_);
+      left.swap(inbox);
+    }
+    KeepUnacknowledged(std::move(left), &state, healthy);
+  }
   if (state.renewal_in_flight) NoteUnansweredRenewal(st);
   if (!st.ok()) {
     return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
@@ -360,6 +375,7 @@ void AttestClient::HandleMessage(v1::VerifierMessage& message, StreamState* stat
     }
   } else if (message.has_acknowledgement()) {
     *healthy = true;
+    state->unacknowledged.reset();
     HandleAcknowledgement(message.acknowledgement());
   } else if (message.has_policy()) {
     HandlePolicy(message.policy());
@@ -449,10 +465,36 @@ bool AttestClient::MaybeReport(Stream* stream, StreamState* state) {
     return true;
   }
   state->challenge.reset();
+  // Kept until acknowledged: from here on the verifier may or may not have it.
+  state->unacknowledged = msg->evidence().payload();
   if (!stream->Write(*msg)) return false;
   absl::MutexLock lock(&mu_);
   ++stats_.evidence_sent;
   return true;
+}
+
+void AttestClient::KeepUnacknowledged(std::deque<v1::VerifierMessage> left, StreamState* state,
+                                      bool* healthy) {
+  // Read before the stream ended (the verifier answered while the node was half-closing).
+  for (v1::VerifierMessage& m : left) {
+    if (m.has_acknowledgement() || m.has_spool_ack()) HandleMessage(m, state, healthy);
+  }
+  if (!state->unacknowledged.has_value()) return;
+  if (spool_ == nullptr) {
+    spdlog::warn(
+        "the stream ended before the last report's acknowledgement; without a spool "
+        "its events are lost");
+    return;
+  }
+  // The verifier may have stored its verdict and lost only the acknowledgement: then the
+  // batch adds a second verdict for the same payload. At least once, never lost.
+  if (absl::Status st = spool_->RecordUnacknowledged(*state->unacknowledged); !st.ok()) {
+    spdlog::error("unacknowledged report not spooled, its events are lost: {}", st.ToString());
+    return;
+  }
+  state->unacknowledged.reset();
+  absl::MutexLock lock(&mu_);
+  ++stats_.unacknowledged_spooled;
 }
 
 void AttestClient::NoteUnansweredRenewal(const grpc::Status& status) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -136,6 +137,9 @@ class AttestClient {
     uint64_t batches_spooled = 0;
     uint64_t batches_sent = 0;
     uint64_t batches_answered = 0;
+    /// Reports sent on a stream that ended before their acknowledgement, written to the spool
+    /// (not counted in batches_spooled).
+    uint64_t unacknowledged_spooled = 0;
   };
   Stats stats() const;
 
@@ -152,6 +156,9 @@ class AttestClient {
     absl::Time last_event_report = absl::InfinitePast();
     // Events worth a report since the last report.
     size_t interesting = 0;
+    // The payload of the evidence sent and not acknowledged yet (one at a time: the nonce
+    // protocol allows no more), spooled if the stream ends first.
+    std::optional<std::string> unacknowledged;
     // At most one renewal request per stream, answered or not.
     bool renewal_in_flight = false;
     absl::Time renew_at = absl::InfiniteFuture();
@@ -170,6 +177,9 @@ class AttestClient {
   // Asks for a renewed certificate when one is due and none is asked for yet on this stream.
   // False when the stream can no longer be written.
   bool MaybeRequestRenewal(Stream* stream, StreamState* state);
+  // After the stream ended: applies the acknowledgements it received but the loop did not
+  // take, then spools the report still unacknowledged, if any.
+  void KeepUnacknowledged(std::deque<v1::VerifierMessage> left, StreamState* state, bool* healthy);
   // Polls the events and answers the held challenge once a report is due (the interval
   // elapsed, or events came and the minimum gap elapsed). False when the stream can no
   // longer be written.

@@ -20,6 +20,20 @@ absl::Status SpoolLink::RecordBatch(size_t max_payload_bytes) {
   Stamp(&report);
   std::string payload;
   if (!report.SerializeToString(&payload)) return absl::InternalError("report serialization");
+  return Write(report, payload, "batch");
+}
+
+absl::Status SpoolLink::RecordUnacknowledged(const std::string& payload) {
+  // The node built these bytes itself; parsed again only for the record's detail and counts.
+  v1::RuntimeReport report;
+  if (!report.ParseFromString(payload)) {
+    return absl::InternalError("unacknowledged report does not parse");
+  }
+  return Write(report, payload, "unacknowledged report");
+}
+
+absl::Status SpoolLink::Write(const v1::RuntimeReport& report, const std::string& payload,
+                              std::string_view what) {
   uint64_t recnum = spool::kUnmeasured;
   if (measurer_ != nullptr) {
     ASSIGN_OR_RETURN(recnum,
@@ -32,7 +46,7 @@ absl::Status SpoolLink::RecordBatch(size_t max_payload_bytes) {
       std::min<size_t>(report.events_size(), std::numeric_limits<uint32_t>::max()));
   ASSIGN_OR_RETURN(uint64_t sequence,
                    spool_->Append(absl::GetCurrentTimeNanos(), recnum, events, payload));
-  spdlog::info("spooled batch {} (report {}, {} events, {} bytes; record {}); {} held", sequence,
+  spdlog::info("spooled {} {} (report {}, {} events, {} bytes; record {}); {} held", what, sequence,
                report.sequence(), events, payload.size(),
                recnum == spool::kUnmeasured ? std::string("none") : absl::StrCat(recnum),
                spool_->size());

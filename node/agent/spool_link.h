@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -32,6 +33,12 @@ class SpoolLink {
   /// exists before the batch does, so a batch on disk is always one the TPM anchored.
   absl::Status RecordBatch(size_t max_payload_bytes);
 
+  /// Keeps a report the stream sent but the verifier never acknowledged (the stream broke
+  /// between the evidence and its acknowledgement): `payload`, the serialized RuntimeReport
+  /// as sent, is measured and written to the spool like a batch, so its events are delivered
+  /// on a later stream rather than lost.
+  absl::Status RecordUnacknowledged(const std::string& payload);
+
   /// Adds the spool's losses to a report: dropped events under
   /// probes.dropped_events["spool_full"], and an observation gap with all the counters.
   void Stamp(v1::RuntimeReport* report) const;
@@ -54,6 +61,10 @@ class SpoolLink {
   spool::Spool* const spool_;
   ReportBuilder* const builder_;
   Measurer* const measurer_;
+  // Measures `payload` (a serialized `report`) and writes it to the spool as a batch.
+  absl::Status Write(const v1::RuntimeReport& report, const std::string& payload,
+                     std::string_view what);
+
   const absl::Duration window_;
   std::optional<uint64_t> in_flight_;
 };

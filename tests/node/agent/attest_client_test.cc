@@ -64,6 +64,11 @@ class FakeVerifier final : public v1::Attestation::Service {
         absl::MutexLock lock(&mu_);
         received_.push_back({m.evidence(), report, parsed, issued_.back()});
         kinds_.push_back('e');
+        if (break_before_ack_ > 0) {
+          // As a verifier killed between the evidence and its acknowledgement.
+          --break_before_ack_;
+          return grpc::Status(grpc::StatusCode::UNAVAILABLE, "verifier went away");
+        }
       }
       v1::VerifierMessage ack;
       ack.mutable_acknowledgement()->set_sequence(report.sequence());
@@ -115,6 +120,11 @@ class FakeVerifier final : public v1::Attestation::Service {
     absl::MutexLock lock(&mu_);
     refuse_batches_ = true;
   }
+  // Ends the stream, unacknowledged, at each of the next `n` evidences.
+  void BreakBeforeAck(int n) {
+    absl::MutexLock lock(&mu_);
+    break_before_ack_ = n;
+  }
 
  private:
   v1::VerifierMessage Challenge() {
@@ -140,6 +150,7 @@ class FakeVerifier final : public v1::Attestation::Service {
   std::vector<v1::SpoolBatch> batches_;
   std::string kinds_;
   bool refuse_batches_ = false;
+  int break_before_ack_ = 0;
 };
 
 // Seals like a node without a TPM and remembers each payload and nonce it was given.
@@ -253,6 +264,7 @@ class AttestClientTest : public ::testing::Test {
     if (client_ == nullptr) return;
     client_->Shutdown();
     run_.join();
+    client_stats_ = client_->stats();
     client_.reset();
   }
   void TearDown() override { StopClient(); }
@@ -272,6 +284,7 @@ class AttestClientTest : public ::testing::Test {
   std::unique_ptr<AttestClient> client_;
   std::thread run_;
   absl::Status run_status_;
+  AttestClient::Stats client_stats_;  // as StopClient left them
 };
 
 TEST_F(AttestClientTest, AnswersEachChallengeWithTheReportItSerializedOnce) {
@@ -507,7 +520,8 @@ TEST_F(AttestClientTest, SpoolsWhileNoVerifierListensThenSendsTheBacklogInOrder)
     ASSERT_LT(absl::Now(), deadline) << verifier.kinds();
     absl::SleepFor(absl::Milliseconds(10));
   }
-  while (!spool_->Sequences().empty() && spool_->Sequences().front() <= spooled.back()) {
+  // Batches written after `spooled` was read (the outage went on meanwhile) drain too.
+  while (!spool_->Sequences().empty()) {
     ASSERT_LT(absl::Now(), deadline);
     absl::SleepFor(absl::Milliseconds(10));
   }
@@ -518,11 +532,19 @@ TEST_F(AttestClientTest, SpoolsWhileNoVerifierListensThenSendsTheBacklogInOrder)
   EXPECT_EQ(verifier.kinds().front(), 'e');
   std::vector<v1::SpoolBatch> batches = verifier.batches();
   std::set<int> pids;
-  for (size_t i = 0; i < spooled.size(); ++i) {
-    EXPECT_EQ(batches[i].sequence(), spooled[i]);
+  ASSERT_GE(batches.size(), spooled.size());
+  for (size_t i = 0; i < batches.size(); ++i) {
+    if (i < spooled.size()) {
+      EXPECT_EQ(batches[i].sequence(), spooled[i]);
+    }
     v1::RuntimeReport report;
     ASSERT_TRUE(report.ParseFromString(batches[i].payload()));
     for (const v1::RuntimeEvent& e : report.events()) pids.insert(e.pid());
+  }
+  // An event pushed while a batch was being built goes in the next batch or, once the
+  // verifier is back, in a live report.
+  for (const FakeVerifier::Received& r : verifier.received()) {
+    for (const v1::RuntimeEvent& e : r.report.events()) pids.insert(e.pid());
   }
   EXPECT_EQ(pids, (std::set<int>{1000, 1001, 1002, 1003, 1004}));
   EXPECT_EQ(spool_->counters(), spool::SpoolCounters{});
@@ -574,6 +596,42 @@ TEST_F(AttestClientTest, RefusedSpoolBatchIsSetAsideNotDeleted) {
   StopClient();
   EXPECT_TRUE(spool_->Sequences().empty());
   EXPECT_TRUE(std::filesystem::exists(dir->path() + "/spool/refused/" + spool::BatchFileName(1)));
+}
+
+TEST_F(AttestClientTest, ReportUnacknowledgedWhenTheStreamBrokeIsSpooledAndDelivered) {
+  auto dir = testing::TestTempDir::Create("attest-spool");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  auto spool = spool::Spool::Open({dir->path() + "/spool", 1 << 20});
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  spool_ = *std::move(spool);
+  spool_window_ = absl::Hours(1);  // no outage batch: only the unacknowledged report is spooled
+  FakeVerifier verifier(20);
+  verifier.BreakBeforeAck(1);
+  Server server(&verifier, 0);
+  events_.Push(PtraceEvent(5151));
+  StartClient(server.port());
+  const absl::Time deadline = absl::Now() + kProgressBound;
+  while (verifier.batches().empty() || !spool_->Sequences().empty() ||
+         client_->stats().acks_received < 3) {
+    ASSERT_LT(absl::Now(), deadline) << verifier.kinds();
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  StopClient();
+
+  // The first report reached the verifier, which went away before acknowledging it: the
+  // node sent the same bytes again as a spool batch on the next stream, and deleted the
+  // batch once it was acknowledged. Acknowledged reports were not spooled.
+  std::vector<FakeVerifier::Received> received = verifier.received();
+  ASSERT_GE(received.size(), 2u);
+  std::vector<v1::SpoolBatch> batches = verifier.batches();
+  ASSERT_EQ(batches.size(), 1u) << verifier.kinds();
+  EXPECT_EQ(batches[0].payload(), received[0].evidence.payload());
+  std::set<int> pids;
+  for (const v1::RuntimeEvent& e : received[0].report.events()) pids.insert(e.pid());
+  EXPECT_TRUE(pids.contains(5151));
+  EXPECT_EQ(client_stats_.unacknowledged_spooled, 1u);
+  EXPECT_EQ(client_stats_.batches_spooled, 0u);
+  EXPECT_EQ(spool_->counters(), spool::SpoolCounters{});
 }
 
 TEST(FullJitterBackoffTest, StaysWithinTheDoublingCeilingAndTheCap) {
