@@ -8,6 +8,10 @@
 // every one of those batches must leave the spool acknowledged and be in the verifier's
 // verdict history (by SHA-256 of its payload), accepted, with all its events.
 //
+// Lost acknowledgement: the verifier is frozen (SIGSTOP) while the node sends a report, then
+// killed; the node keeps the unacknowledged report as a measured batch and delivers it to the
+// restarted verifier.
+//
 // Tampering: a batch edited on disk (its payload changed and its trailer recomputed, as
 // anything that took over the node afterwards could) is refused SPOOL_BATCH_UNMEASURED and
 // set aside; a torn batch is set aside as corrupt; the node keeps running.
@@ -177,6 +181,48 @@ TEST(SpoolOutageTest, EveryEventObservedDuringAnOutageWithANodeRestartReachesThe
   EXPECT_EQ(delivered_events, events);
   EXPECT_FALSE(std::filesystem::exists(SpoolDir(f) + "/refused")) << f.Logs();
   EXPECT_FALSE(std::filesystem::exists(SpoolDir(f) + "/corrupt")) << f.Logs();
+}
+
+TEST(SpoolOutageTest, ReportSentToAVerifierKilledBeforeItsAcknowledgementIsDelivered) {
+  std::unique_ptr<Fabric> fabric = StartFabric();
+  ASSERT_NE(fabric, nullptr);
+  Fabric& f = *fabric;
+  absl::StatusOr<std::string> node_id = f.AwaitVerdict(v1::TRUST_AFFIRMING);
+  ASSERT_TRUE(node_id.ok()) << node_id.status();
+
+  // Frozen, the verifier still holds the connection: the node's next report (due within the
+  // 1 s report interval) goes out and no acknowledgement comes back. Then it dies.
+  const pid_t verifier = f.verifier_pid();
+  ASSERT_EQ(kill(verifier, SIGSTOP), 0);
+  absl::SleepFor(absl::Seconds(4));
+  ASSERT_EQ(kill(verifier, SIGKILL), 0);
+  EXPECT_FALSE(f.StopVerifier().ok());  // reaped; it died of SIGKILL
+
+  const std::string kept = "spooled unacknowledged report ";
+  const absl::Time deadline = absl::Now() + kDrainBound;
+  size_t at;
+  while ((at = f.NodeLog().find(kept)) == std::string::npos) {
+    ASSERT_LT(absl::Now(), deadline) << "no unacknowledged report spooled\n" << f.Logs();
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  uint64_t sequence = 0;
+  const std::string log = f.NodeLog();
+  const std::string number =
+      log.substr(at + kept.size(), log.find(' ', at + kept.size()) - (at + kept.size()));
+  ASSERT_TRUE(absl::SimpleAtoi(number, &sequence)) << log.substr(at, 120);
+  const std::map<uint64_t, node::spool::Batch> spooled = ReadSpool(SpoolDir(f));
+  auto unacknowledged = spooled.find(sequence);
+  ASSERT_NE(unacknowledged, spooled.end()) << "batch " << sequence << "\n" << f.Logs();
+  EXPECT_NE(unacknowledged->second.log_recnum, node::spool::kUnmeasured);
+
+  ASSERT_TRUE(f.StartVerifier().ok());
+  ASSERT_TRUE(AwaitDrained(f, spooled));
+  const std::map<std::string, v1::Verdict> history = History(f, *node_id);
+  auto v = history.find(HexEncode(Sha256(unacknowledged->second.payload)));
+  ASSERT_NE(v, history.end()) << "the unacknowledged report is not in the history\n" << f.Logs();
+  EXPECT_NE(v->second.status(), v1::TRUST_REJECTED) << v->second.detail();
+  EXPECT_TRUE(v->second.from_spool());
+  EXPECT_FALSE(std::filesystem::exists(SpoolDir(f) + "/refused")) << f.Logs();
 }
 
 TEST(SpoolOutageTest, BatchEditedOnDiskIsRefusedAsTamperedAndSetAside) {
