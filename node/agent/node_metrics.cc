@@ -160,6 +160,10 @@ void NodeMetrics::WatchClient(const AttestClient* client) {
            Field{"vigil_node_spool_batches_answered_total",
                  "Spool batches the verifier answered (accepted or refused).",
                  &Stats::batches_answered},
+           Field{"vigil_node_reports_unacknowledged_spooled_total",
+                 "Reports sent on a stream that ended before their acknowledgement, written to "
+                 "the spool to be sent again.",
+                 &Stats::unacknowledged_spooled},
        }) {
     registry_->AddCounterFunc(f.name, f.help, {}, [client, member = f.member] {
       return static_cast<double>(client->stats().*member);
