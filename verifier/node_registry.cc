@@ -405,21 +405,36 @@ void NodeRegistry::MarkDirty(const std::string& node_id) {
   dirty_.insert(node_id);
 }
 
+namespace {
+
+absl::Status BehindAnotherReplica(const std::string& node_id) {
+  return absl::AbortedError(absl::StrCat("node ", node_id,
+                                         ": another verifier replica stored newer appraisal "
+                                         "state; the node reports again"));
+}
+
+}  // namespace
+
 void NodeRegistry::PersistThen(const std::string& node_id, std::function<void(absl::Status)> done) {
+  absl::Status now = absl::OkStatus();
   {
     absl::MutexLock lock(&mu_);
-    // Marked: the next commit takes it. Being written: the commit under way has it as of
-    // this call (it was marked before the commit took it).
-    if (dirty_.count(node_id) != 0) {
+    if (behind_.erase(node_id) != 0) {
+      // A commit already refused this node's state as behind: what the caller waits on was
+      // appraised from it.
+      now = BehindAnotherReplica(node_id);
+    } else if (dirty_.count(node_id) != 0) {
+      // Marked: the next commit takes it.
       waiters_.push_back(Waiter{started_commits_ + 1, node_id, std::move(done)});
       return;
-    }
-    if (in_flight_.count(node_id) != 0) {
+    } else if (in_flight_.count(node_id) != 0) {
+      // Being written: the commit under way has it as of this call (it was marked before the
+      // commit took it).
       waiters_.push_back(Waiter{started_commits_, node_id, std::move(done)});
       return;
     }
   }
-  done(absl::OkStatus());
+  done(std::move(now));
 }
 
 absl::Status NodeRegistry::Flush() {
@@ -449,18 +464,17 @@ absl::Status NodeRegistry::Flush() {
     in_flight_.clear();
     auto first_later = std::stable_partition(
         waiters_.begin(), waiters_.end(), [commit](const Waiter& w) { return w.commit <= commit; });
+    // A node whose stored clock another replica advanced: this replica's state of it is
+    // behind, and what it appraised is not acknowledged, whether its waiter is here or
+    // comes later (the appraisal marks the state before the verdict's sink waits on it).
+    std::set<std::string> unanswered = st.ok() ? stale : std::set<std::string>{};
     for (auto it = waiters_.begin(); it != first_later; ++it) {
-      // A node whose stored clock another replica advanced: this replica's state of it is
-      // behind, and what it appraised is not acknowledged.
-      absl::Status node_st =
-          st.ok() && stale.count(it->node_id) != 0
-              ? absl::AbortedError(absl::StrCat("node ", it->node_id,
-                                                ": another verifier replica stored newer "
-                                                "appraisal state; the node reports again"))
-              : st;
-      done.emplace_back(std::move(it->done), std::move(node_st));
+      const bool node_behind = st.ok() && stale.count(it->node_id) != 0;
+      if (node_behind) unanswered.erase(it->node_id);
+      done.emplace_back(std::move(it->done), node_behind ? BehindAnotherReplica(it->node_id) : st);
     }
     waiters_.erase(waiters_.begin(), first_later);
+    behind_.merge(unanswered);
   }
   for (auto& [d, node_st] : done) d(node_st);
   // Read the stored state of those nodes, so their next appraisal here compares with it.

@@ -191,6 +191,9 @@ class NodeRegistry {
     std::function<void(absl::Status)> done;
   };
   std::vector<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  // Nodes whose state a commit refused as behind another replica's before anyone waited for
+  // it: the next PersistThen of each is answered ABORTED (what it appraised was behind).
+  std::set<std::string> behind_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread writer_;
 };

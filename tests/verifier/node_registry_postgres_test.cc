@@ -64,6 +64,24 @@ class NodeRegistryPostgresTest : public ::testing::Test {
     return state->last_clock->clock;
   }
 
+  // As the Attest stream does it: the appraisal marks the state, the commit may run before
+  // the verdict's sink waits on it; this forces that order.
+  absl::Status AdvanceCommittedFirst(NodeRegistry& registry, const std::string& id,
+                                     uint64_t clock) {
+    std::shared_ptr<NodeState> state = registry.Find(id);
+    if (state == nullptr) return absl::NotFoundError(id);
+    {
+      absl::MutexLock lock(&state->mu);
+      state->last_clock = QuoteClock{clock, 1, 0};
+      state->measurements.entries = clock;
+    }
+    registry.MarkDirty(id);
+    if (absl::Status st = registry.Flush(); !st.ok()) return st;
+    std::promise<absl::Status> done;
+    registry.PersistThen(id, [&done](absl::Status st) { done.set_value(std::move(st)); });
+    return done.get_future().get();
+  }
+
   std::string url_;
   SoftwareAk ak_;
 };
@@ -189,6 +207,28 @@ TEST_F(NodeRegistryPostgresTest, DownAtStartIsAClearError) {
   EXPECT_EQ(registry.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(registry.status().message().find("port 1"), std::string::npos);
   EXPECT_EQ(registry.status().message().find("hunter2"), std::string::npos);
+}
+
+// The refusal is remembered when the commit ran before anyone waited: the sink that waits
+// afterwards is still told the state was behind, once.
+TEST_F(NodeRegistryPostgresTest, AStateRefusedBeforeTheWaitIsStillNotAcknowledged) {
+  std::unique_ptr<NodeRegistry> a = Open();
+  ASSERT_NE(a, nullptr);
+  const std::string id(64, 'e');
+  ASSERT_TRUE(a->Bind(Node(id, ak_)).ok());
+  ASSERT_TRUE(AdvanceCommittedFirst(*a, id, 100).ok());
+  std::unique_ptr<NodeRegistry> b = Open();
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(AdvanceCommittedFirst(*b, id, 300).ok());
+  absl::Status behind = AdvanceCommittedFirst(*a, id, 200);
+  EXPECT_EQ(behind.code(), absl::StatusCode::kAborted) << behind;
+  EXPECT_EQ(ClockOf(*a, id), 300u);
+  // Answered once: A's next appraisal, ahead of the stored clock, is acknowledged.
+  EXPECT_TRUE(AdvanceCommittedFirst(*a, id, 400).ok());
+  absl::StatusOr<int64_t> stored =
+      PostgresServer::QueryInt(url_, "SELECT clock FROM enrolled_nodes");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(*stored, 400);
 }
 
 }  // namespace

@@ -242,6 +242,8 @@ TEST_F(NodeRegistryTest, FailedFlushKeepsStateForTheNextFlush) {
   auto raw_exec = [this](const char* sql) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
+    // The registry's writer may be retrying the failed write meanwhile: wait for its lock.
+    sqlite3_busy_timeout(db, 10000);
     EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
     sqlite3_close(db);
   };
