@@ -42,7 +42,11 @@ class NodeRegistryPostgresTest : public ::testing::Test {
   }
 
   // Sets the node's clock in `registry`'s memory and waits until it is written.
-  absl::Status Advance(NodeRegistry& registry, const std::string& id, uint64_t clock) {
+  // The node's state advanced to `clock` and persisted, as an appraisal and its verdict's
+  // sink do it. `commit_first`: the commit runs before the sink waits, as it usually does in
+  // the Attest stream (the appraisal marks the state; the sink waits later).
+  absl::Status Advance(NodeRegistry& registry, const std::string& id, uint64_t clock,
+                       bool commit_first = false) {
     std::shared_ptr<NodeState> state = registry.Find(id);
     if (state == nullptr) return absl::NotFoundError(id);
     {
@@ -51,6 +55,9 @@ class NodeRegistryPostgresTest : public ::testing::Test {
       state->measurements.entries = clock;
     }
     registry.MarkDirty(id);
+    if (commit_first) {
+      if (absl::Status st = registry.Flush(); !st.ok()) return st;
+    }
     std::promise<absl::Status> done;
     registry.PersistThen(id, [&done](absl::Status st) { done.set_value(std::move(st)); });
     return done.get_future().get();
@@ -62,24 +69,6 @@ class NodeRegistryPostgresTest : public ::testing::Test {
     absl::MutexLock lock(&state->mu);
     if (!state->last_clock.has_value()) return std::nullopt;
     return state->last_clock->clock;
-  }
-
-  // As the Attest stream does it: the appraisal marks the state, the commit may run before
-  // the verdict's sink waits on it; this forces that order.
-  absl::Status AdvanceCommittedFirst(NodeRegistry& registry, const std::string& id,
-                                     uint64_t clock) {
-    std::shared_ptr<NodeState> state = registry.Find(id);
-    if (state == nullptr) return absl::NotFoundError(id);
-    {
-      absl::MutexLock lock(&state->mu);
-      state->last_clock = QuoteClock{clock, 1, 0};
-      state->measurements.entries = clock;
-    }
-    registry.MarkDirty(id);
-    if (absl::Status st = registry.Flush(); !st.ok()) return st;
-    std::promise<absl::Status> done;
-    registry.PersistThen(id, [&done](absl::Status st) { done.set_value(std::move(st)); });
-    return done.get_future().get();
   }
 
   std::string url_;
@@ -216,15 +205,15 @@ TEST_F(NodeRegistryPostgresTest, AStateRefusedBeforeTheWaitIsStillNotAcknowledge
   ASSERT_NE(a, nullptr);
   const std::string id(64, 'e');
   ASSERT_TRUE(a->Bind(Node(id, ak_)).ok());
-  ASSERT_TRUE(AdvanceCommittedFirst(*a, id, 100).ok());
+  ASSERT_TRUE(Advance(*a, id, 100, /*commit_first=*/true).ok());
   std::unique_ptr<NodeRegistry> b = Open();
   ASSERT_NE(b, nullptr);
-  ASSERT_TRUE(AdvanceCommittedFirst(*b, id, 300).ok());
-  absl::Status behind = AdvanceCommittedFirst(*a, id, 200);
+  ASSERT_TRUE(Advance(*b, id, 300, /*commit_first=*/true).ok());
+  absl::Status behind = Advance(*a, id, 200, /*commit_first=*/true);
   EXPECT_EQ(behind.code(), absl::StatusCode::kAborted) << behind;
   EXPECT_EQ(ClockOf(*a, id), 300u);
   // Answered once: A's next appraisal, ahead of the stored clock, is acknowledged.
-  EXPECT_TRUE(AdvanceCommittedFirst(*a, id, 400).ok());
+  EXPECT_TRUE(Advance(*a, id, 400, /*commit_first=*/true).ok());
   absl::StatusOr<int64_t> stored =
       PostgresServer::QueryInt(url_, "SELECT clock FROM enrolled_nodes");
   ASSERT_TRUE(stored.ok()) << stored.status();
