@@ -104,7 +104,12 @@ TEST_F(VerifierReplicasTest, WatchSeesOtherReplicaAndNodesMoveWhenOneIsKilled) {
   ASSERT_TRUE(watch->Read(&change)) << "the watch on A ended: " << replicas_[0]->LogTail();
   EXPECT_EQ(change.node_id(), b_only);
   EXPECT_EQ(change.status(), v1::TRUST_REJECTED);  // unquoted evidence
-  EXPECT_EQ(clients_.back()->last_acknowledged_by(), ports_[1].address());
+  // B acknowledges once the verdict is durable, the same moment A's watcher is woken: the
+  // acknowledgement may reach the node after the change reached the watcher.
+  absl::Status acknowledged_by_b = replicas_[1]->AwaitWhileRunning(
+      [&] { return clients_.back()->last_acknowledged_by() == ports_[1].address(); },
+      "the node that talks to B only acknowledged by B");
+  EXPECT_TRUE(acknowledged_by_b.ok()) << acknowledged_by_b;
   watch_ctx.TryCancel();
   while (watch->Read(&change)) {
   }
