@@ -405,6 +405,12 @@ void NodeRegistry::MarkDirty(const std::string& node_id) {
   dirty_.insert(node_id);
 }
 
+std::optional<NodeState::Persisted> NodeState::ToPersist() {
+  absl::MutexLock lock(&mu);
+  if (!last_clock.has_value()) return std::nullopt;
+  return Persisted{*last_clock, qualified_signer, measurements, spool_batches.Changes()};
+}
+
 namespace {
 
 absl::Status BehindAnotherReplica(const std::string& node_id) {
@@ -506,19 +512,12 @@ absl::Status WriteStatesIn(sqlite3* db, const std::vector<std::shared_ptr<NodeSt
                    Prepare(db, "DELETE FROM node_spool_ledger WHERE node_id = ? AND digest = ?"));
   for (const auto& state : states) {
     const std::string& id = state->node().node_id;
-    // Copied out, so appraisals of the node do not wait for the database.
-    QuoteClock last_clock;
-    std::string qualified_signer;
-    MeasurementState m;
-    std::vector<MeasuredBatches::Change> batches;
-    {
-      absl::MutexLock node_lock(&state->mu);
-      if (!state->last_clock.has_value()) continue;
-      last_clock = *state->last_clock;
-      qualified_signer = state->qualified_signer;
-      m = state->measurements;
-      batches = state->spool_batches.Changes();
-    }
+    std::optional<NodeState::Persisted> persisted = state->ToPersist();
+    if (!persisted.has_value()) continue;
+    const QuoteClock& last_clock = persisted->clock;
+    const std::string& qualified_signer = persisted->qualified_signer;
+    const MeasurementState& m = persisted->measurements;
+    std::vector<MeasuredBatches::Change>& batches = persisted->batches;
     sqlite3_reset(clock.get());
     sqlite3_bind_int64(clock.get(), 1, static_cast<int64_t>(last_clock.clock));
     sqlite3_bind_int64(clock.get(), 2, last_clock.reset_count);

@@ -82,6 +82,18 @@ class NodeState {
   /// number the node sends entries from next.
   uint64_t log_entries() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return measurements.entries; }
 
+  /// What the registry persists of this node's appraisal state, copied out under `mu` so
+  /// appraisals do not wait for the database.
+  struct Persisted {
+    QuoteClock clock;
+    std::string qualified_signer;
+    MeasurementState measurements;
+    /// The spool ledger's changes since its last write.
+    std::vector<MeasuredBatches::Change> batches;
+  };
+  /// The state to write, or nullopt while the node has no accepted quote yet.
+  std::optional<Persisted> ToPersist() ABSL_LOCKS_EXCLUDED(mu);
+
  private:
   const EnrolledNode node_;
   const EvpPkeyPtr ak_key_;

@@ -372,19 +372,12 @@ absl::Status NodeRegistry::WriteStatesPostgres(
             written.clear();
             for (const auto& state : states) {
               const std::string& id = state->node().node_id;
-              // Copied out, so appraisals of the node do not wait for the database.
-              QuoteClock clock;
-              std::string qualified_signer;
-              MeasurementState m;
-              std::vector<MeasuredBatches::Change> batches;
-              {
-                absl::MutexLock node_lock(&state->mu);
-                if (!state->last_clock.has_value()) continue;
-                clock = *state->last_clock;
-                qualified_signer = state->qualified_signer;
-                m = state->measurements;
-                batches = state->spool_batches.Changes();
-              }
+              std::optional<NodeState::Persisted> persisted = state->ToPersist();
+              if (!persisted.has_value()) continue;
+              const QuoteClock& clock = persisted->clock;
+              const std::string& qualified_signer = persisted->qualified_signer;
+              const MeasurementState& m = persisted->measurements;
+              std::vector<MeasuredBatches::Change>& batches = persisted->batches;
               const pqxx::binarystring ak_name(state->node().ak_name);
               // Only over an older clock: a replica never moves the stored clock back.
               const pqxx::result updated = tx.exec_params(
