@@ -433,7 +433,7 @@ int StartAdmission(const VerifierConfig& config, Verifier* v) {
 int StartConsole(const VerifierConfig& config, Verifier* v) {
   if (config.console_listen_address.empty()) return 0;
   if (v->fleet_service == nullptr) {
-    spdlog::error("--console-listen needs --db: the console shows stored results");
+    spdlog::error("--console-listen needs --db or --store: the console shows stored results");
     return 2;
   }
   vigil::verifier::console::ConsoleServerOptions options;
@@ -761,8 +761,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   std::string console_session_lifetime = "8h";
   app.add_option("--console-listen", config.console_listen_address,
-                 "HTTPS listener (host:port) for the read-only web console (needs --db; "
-                 "default: off)");
+                 "HTTPS listener (host:port) for the read-only web console (needs --db or "
+                 "--store; default: off)");
   app.add_option("--console-cert", config.console_cert_path,
                  "Console listener certificate chain, PEM (default: the verifier's --cert)")
       ->check(CLI::ExistingFile);
