@@ -4,7 +4,7 @@
 // ratio. The AK is a software key with a TPM public area, so the bench needs no TPM; the signature,
 // the structures and every check are the ones real evidence goes through.
 
-#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <chrono>
@@ -17,7 +17,7 @@
 #include "common/digest.h"
 #include "common/measurement_log.h"
 #include "common/tpm/software_ak.h"
-#include "common/tpm/tpm_marshal.h"
+#include "common/tpm/software_quote.h"
 #include "verifier/quote_appraiser.h"
 #include "vigil/v1/runtime.pb.h"
 
@@ -85,28 +85,14 @@ int main(int argc, char** argv) {
     RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), 32);
     s.evidence.set_nonce(nonce);
     s.challenge = IssuedChallenge{nonce, absl::Now() + absl::Hours(1), {0, 15}, {}};
-    TPMS_ATTEST a{};
-    a.magic = TPM2_GENERATED_VALUE;
-    a.type = TPM2_ST_ATTEST_QUOTE;
-    a.qualifiedSigner.size = static_cast<UINT16>(ak->name.size());
-    memcpy(a.qualifiedSigner.name, ak->name.data(), ak->name.size());
     vigil::Sha256Digest extra =
         vigil::Sha256Concat({nonce, vigil::DigestBytes(vigil::Sha256(s.evidence.payload()))});
-    a.extraData.size = 32;
-    memcpy(a.extraData.buffer, extra.data(), 32);
-    a.clockInfo.clock = 100000 + static_cast<uint64_t>(i);
-    a.clockInfo.resetCount = 1;
-    a.clockInfo.safe = 1;
-    TPML_PCR_SELECTION& sel = a.attested.quote.pcrSelect;
-    sel.count = 1;
-    sel.pcrSelections[0].hash = TPM2_ALG_SHA256;
-    sel.pcrSelections[0].sizeofSelect = 3;
-    sel.pcrSelections[0].pcrSelect[0] = 0x01;
-    sel.pcrSelections[0].pcrSelect[1] = 0x80;
-    vigil::Sha256Digest pcr_digest = vigil::Sha256Concat({pcr0, pcr15_bytes});
-    a.attested.quote.pcrDigest.size = 32;
-    memcpy(a.attested.quote.pcrDigest.buffer, pcr_digest.data(), 32);
-    auto attest = vigil::MarshalTPMS_ATTEST(a);
+    vigil::tpm::QuoteAttestFields fields{.qualified_signer = ak->name,
+                                         .extra_data = vigil::DigestBytes(extra)};
+    fields.clock_info.clock = 100000 + static_cast<uint64_t>(i);
+    fields.clock_info.resetCount = 1;
+    fields.clock_info.safe = 1;
+    auto attest = vigil::tpm::MarshalQuoteAttest(fields, {{0, pcr0}, {15, pcr15_bytes}});
     if (!attest.ok()) Die("marshal failed");
     auto sig = ak->Sign(*attest);
     if (!sig.ok()) Die("sign failed");
@@ -129,14 +115,9 @@ int main(int argc, char** argv) {
       }
     }
     // The same signature in DER, for the baseline.
-    auto decoded = vigil::UnmarshalTPMT_SIGNATURE(*sig);
-    vigil::EcdsaSigPtr der(ECDSA_SIG_new());
-    ECDSA_SIG_set0(der.get(), BN_bin2bn(decoded->signature.ecdsa.signatureR.buffer, 32, nullptr),
-                   BN_bin2bn(decoded->signature.ecdsa.signatureS.buffer, 32, nullptr));
-    unsigned char* p = nullptr;
-    int len = i2d_ECDSA_SIG(der.get(), &p);
-    s.der_signature.assign(reinterpret_cast<char*>(p), len);
-    OPENSSL_free(p);
+    auto der = vigil::tpm::EcdsaSignatureDer(*sig);
+    if (!der.ok()) Die("DER encoding failed");
+    s.der_signature = *std::move(der);
   }
 
   auto t0 = std::chrono::steady_clock::now();
