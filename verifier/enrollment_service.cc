@@ -8,7 +8,6 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
 #include "common/spiffe.h"
@@ -60,18 +59,14 @@ absl::Status Annotate(const absl::Status& st, std::string_view what) {
 
 Enroller::Enroller(const CaMaterial* ca, NodeRegistry* registry, const EkVerifier* ek_verifier,
                    Options options)
-    : ca_(ca), registry_(registry), ek_verifier_(ek_verifier), options_(options) {}
+    : ca_(ca),
+      registry_(registry),
+      ek_verifier_(ek_verifier),
+      options_(std::move(options)),
+      pending_(registry->pending_enrollments()) {}
 
-absl::Status Enroller::CheckRoom(const std::string& node_id) {
-  absl::MutexLock lock(&mu_);
-  const auto same_ek = SweepAndFind(node_id, absl::Now());
-  const bool evicts_own =
-      options_.max_pending_per_ek > 0 && same_ek.size() >= options_.max_pending_per_ek;
-  if (!evicts_own && pending_.size() >= options_.max_pending) {
-    ++refused_full_;
-    return absl::ResourceExhaustedError("too many enrollments pending; retry later");
-  }
-  return absl::OkStatus();
+PendingLimits Enroller::limits() const {
+  return PendingLimits{options_.max_pending, options_.max_pending_per_ek};
 }
 
 absl::StatusOr<v1::BeginEnrollmentResponse> Enroller::Begin(
@@ -83,7 +78,12 @@ absl::StatusOr<v1::BeginEnrollmentResponse> Enroller::Begin(
     spdlog::warn("enrollment of revoked node {} refused", node_id);
     return RevokedError(node_id);
   }
-  if (absl::Status room = CheckRoom(node_id); !room.ok()) return room;
+  // Checked before the costly checks, so a flood of Begins costs a parse, not a certificate
+  // chain verification and a credential. Add checks again.
+  if (absl::Status room = pending_->CheckRoom(node_id, limits(), options_.clock()); !room.ok()) {
+    if (absl::IsResourceExhausted(room)) ++refused_full_;
+    return room;
+  }
   auto ak = tpm::ParseTpm2bPublic(request.ak_public());
   if (!ak.ok()) return Annotate(ak.status(), "ak_public");
   if (absl::Status st = tpm::CheckAttestationKeyAttributes(*ak); !st.ok()) {
@@ -119,27 +119,26 @@ absl::StatusOr<v1::BeginEnrollmentResponse> Enroller::Begin(
   if (!credential.ok()) return Annotate(credential.status(), "ek_public");
   ASSIGN_OR_RETURN(std::string id_bytes, RandomBytes(16));
   const std::string enrollment_id = HexEncode(id_bytes);
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock();
   const absl::Time expires = now + options_.pending_ttl;
-  {
-    absl::MutexLock lock(&mu_);
-    auto same_ek = SweepAndFind(node_id, now);
-    if (options_.max_pending_per_ek > 0 && same_ek.size() >= options_.max_pending_per_ek) {
-      // The oldest of this EK's enrollments makes room; other EKs keep theirs.
-      pending_.erase(same_ek.front());
-      ++evicted_per_ek_;
-      spdlog::warn(
-          "node {}: {} enrollments pending for its EK; the oldest was dropped (an EK "
-          "certificate is public: repeated Begins for one EK may be someone else's)",
-          node_id, options_.max_pending_per_ek);
-    } else if (pending_.size() >= options_.max_pending) {
-      ++refused_full_;
-      return absl::ResourceExhaustedError("too many enrollments pending; retry later");
-    }
-    pending_[enrollment_id] =
-        Pending{EnrolledNode{node_id, request.ek_public(), request.ak_public(), ak_name,
-                             absl::Time(), request.srk_public(), std::move(ak_qualified_name)},
-                request.csr_pem(), std::move(secret), expires};
+  // The table keeps the secret's digest, never the secret.
+  PendingEnrollment pending{
+      enrollment_id,
+      EnrolledNode{node_id, request.ek_public(), request.ak_public(), ak_name, absl::Time(),
+                   request.srk_public(), std::move(ak_qualified_name)},
+      request.csr_pem(), Sha256(secret), expires};
+  OPENSSL_cleanse(secret.data(), secret.size());
+  absl::StatusOr<bool> evicted = pending_->Add(pending, limits(), now);
+  if (!evicted.ok()) {
+    if (absl::IsResourceExhausted(evicted.status())) ++refused_full_;
+    return evicted.status();
+  }
+  if (*evicted) {
+    ++evicted_per_ek_;
+    spdlog::warn(
+        "node {}: {} enrollments pending for its EK; the oldest was dropped (an EK "
+        "certificate is public: repeated Begins for one EK may be someone else's)",
+        node_id, options_.max_pending_per_ek);
   }
   spdlog::info("enrollment {} begun for node {} (EK trusted by {})", enrollment_id.substr(0, 8),
                node_id, EkTrustName(trust));
@@ -154,22 +153,14 @@ absl::StatusOr<v1::BeginEnrollmentResponse> Enroller::Begin(
 
 absl::StatusOr<v1::CompleteEnrollmentResponse> Enroller::Complete(
     const v1::CompleteEnrollmentRequest& request) {
-  Pending pending;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = pending_.find(request.enrollment_id());
-    if (it == pending_.end()) {
-      return absl::NotFoundError("unknown or already attempted enrollment_id");
-    }
-    // One attempt per enrollment: a wrong answer voids it.
-    pending = std::move(it->second);
-    pending_.erase(it);
-  }
-  absl::Cleanup wipe = [&pending] {
-    OPENSSL_cleanse(pending.secret.data(), pending.secret.size());
-  };
-  if (absl::Now() > pending.expires) return absl::NotFoundError("enrollment expired");
-  if (!ConstantTimeEquals(request.activated_secret(), pending.secret)) {
+  // One attempt per enrollment: taking it voids it, on every replica.
+  ASSIGN_OR_RETURN(PendingEnrollment pending, pending_->Take(request.enrollment_id()));
+  if (options_.clock() > pending.expires) return absl::NotFoundError("enrollment expired");
+  const Sha256Digest answer = Sha256(request.activated_secret());
+  if (!ConstantTimeEquals(
+          std::string_view(reinterpret_cast<const char*>(answer.data()), answer.size()),
+          std::string_view(reinterpret_cast<const char*>(pending.secret_sha256.data()),
+                           pending.secret_sha256.size()))) {
     spdlog::warn("enrollment {} for node {} refused: wrong activation answer",
                  request.enrollment_id().substr(0, 8), pending.node.node_id);
     return absl::PermissionDeniedError("activated secret is wrong");
@@ -196,35 +187,17 @@ absl::StatusOr<v1::CompleteEnrollmentResponse> Enroller::Complete(
   return response;
 }
 
-std::vector<std::map<std::string, Enroller::Pending>::iterator> Enroller::SweepAndFind(
-    const std::string& node_id, absl::Time now) {
-  std::vector<std::map<std::string, Pending>::iterator> same_ek;
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->second.expires < now) {
-      it = pending_.erase(it);
-      continue;
-    }
-    if (it->second.node.node_id == node_id) same_ek.push_back(it);
-    ++it;
-  }
-  std::sort(same_ek.begin(), same_ek.end(),
-            [](const auto& a, const auto& b) { return a->second.expires < b->second.expires; });
-  return same_ek;
-}
+size_t Enroller::refused_full() const { return refused_full_.load(); }
 
-size_t Enroller::refused_full() const {
-  absl::MutexLock lock(&mu_);
-  return refused_full_;
-}
-
-size_t Enroller::evicted_per_ek() const {
-  absl::MutexLock lock(&mu_);
-  return evicted_per_ek_;
-}
+size_t Enroller::evicted_per_ek() const { return evicted_per_ek_.load(); }
 
 size_t Enroller::pending() const {
-  absl::MutexLock lock(&mu_);
-  return pending_.size();
+  absl::StatusOr<size_t> count = pending_->Count();
+  if (!count.ok()) {
+    spdlog::warn("counting pending enrollments: {}", count.status().ToString());
+    return 0;
+  }
+  return *count;
 }
 
 grpc::ServerUnaryReactor* EnrollmentService::BeginEnrollment(

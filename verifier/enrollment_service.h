@@ -1,17 +1,15 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
-#include <map>
 #include <string>
-#include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/pki.h"
 #include "verifier/ek_verifier.h"
 #include "verifier/node_registry.h"
+#include "verifier/pending_enrollments.h"
 #include "vigil/v1/enrollment.grpc.pb.h"
 
 namespace vigil::verifier {
@@ -19,7 +17,9 @@ namespace vigil::verifier {
 /// Enrollment by credential activation (DESIGN.md §4.2-4.3), without gRPC: Begin checks
 /// the EK, the AK and the CSR and returns a credential only the TPM holding both keys can
 /// activate; Complete checks the activated secret (constant time, one attempt), stores the
-/// EK/AK/node binding and issues the node certificate. Thread-safe.
+/// EK/AK/node binding and issues the node certificate. Thread-safe. The pending enrollments
+/// live in the registry's table (NodeRegistry::pending_enrollments): with PostgreSQL,
+/// replicas share them, so a Complete may reach any replica and succeeds at most once.
 class Enroller {
  public:
   struct Options {
@@ -37,6 +37,8 @@ class Enroller {
     /// Whether an operator revoked the node (`vigilctl nodes revoke`); a revoked node may
     /// not enroll until it is approved again. Empty: no node is revoked.
     std::function<bool(const std::string& node_id)> is_revoked;
+    /// The time source of expiry (tests inject one).
+    std::function<absl::Time()> clock = &absl::Now;
   };
 
   /// `ca`, `registry` and `ek_verifier` must outlive the enroller.
@@ -45,7 +47,8 @@ class Enroller {
 
   /// INVALID_ARGUMENT for undecodable or unfit keys, names or CSRs; PERMISSION_DENIED when
   /// the node is revoked; FAILED_PRECONDITION when the EK is not trusted; RESOURCE_EXHAUSTED
-  /// when max_pending enrollments of other EKs are pending.
+  /// when max_pending enrollments of other EKs are pending; UNAVAILABLE when the shared
+  /// table cannot be reached.
   absl::StatusOr<v1::BeginEnrollmentResponse> Begin(const v1::BeginEnrollmentRequest& request);
 
   /// NOT_FOUND for an unknown, expired or already attempted enrollment_id;
@@ -55,7 +58,7 @@ class Enroller {
       const v1::CompleteEnrollmentRequest& request);
 
   /// Number of enrollments waiting for CompleteEnrollment (expired ones included until the
-  /// next Begin sweeps them).
+  /// next Begin sweeps them; with PostgreSQL every replica's). 0 when it cannot be read.
   size_t pending() const;
 
   /// How many Begins were refused because the table was full, and how many pending
@@ -64,31 +67,16 @@ class Enroller {
   size_t evicted_per_ek() const;
 
  private:
-  struct Pending {
-    EnrolledNode node;
-    std::string csr_pem;
-    std::string secret;
-    absl::Time expires;
-  };
+  PendingLimits limits() const;
 
   const CaMaterial* const ca_;
   NodeRegistry* const registry_;
   const EkVerifier* const ek_verifier_;
   const Options options_;
-  /// RESOURCE_EXHAUSTED (counted) when the table is full and `node_id` has no entry of its
-  /// own to make room with: checked before the costly checks, so a flood of Begins costs a
-  /// parse, not a certificate chain verification and a credential. Begin checks again when
-  /// it inserts.
-  absl::Status CheckRoom(const std::string& node_id);
-  /// Drops expired entries. Returns the entries left for `node_id` (the EK), oldest first.
-  std::vector<std::map<std::string, Pending>::iterator> SweepAndFind(const std::string& node_id,
-                                                                     absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  mutable absl::Mutex mu_;
-  std::map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
-  size_t refused_full_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t evicted_per_ek_ ABSL_GUARDED_BY(mu_) = 0;
+  PendingEnrollments* const pending_;
+  /// This replica's refusals and evictions.
+  std::atomic<size_t> refused_full_{0};
+  std::atomic<size_t> evicted_per_ek_{0};
 };
 
 /// The Enrollment gRPC service (unary callback handlers) over an Enroller. Served on the

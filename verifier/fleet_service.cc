@@ -294,8 +294,10 @@ absl::StatusOr<v1::GetJwksResponse> FleetService::GetJwks() const {
   if (options_.signer == nullptr) {
     return absl::FailedPreconditionError("this verifier signs no results");
   }
+  absl::StatusOr<std::string> jwks = options_.signer->Jwks();
+  if (!jwks.ok()) return jwks.status();
   v1::GetJwksResponse out;
-  out.set_jwks_json(options_.signer->Jwks());
+  out.set_jwks_json(*std::move(jwks));
   return out;
 }
 

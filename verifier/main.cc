@@ -41,6 +41,7 @@
 #include "verifier/server.h"
 #include "verifier/spool_batch_appraiser.h"
 #include "verifier/state_durable_sink.h"
+#include "verifier/store/postgres_ear_keys.h"
 #include "verifier/store/postgres_store.h"
 #include "verifier/store/postgres_util.h"
 #include "verifier/store/sqlite_store.h"
@@ -94,6 +95,8 @@ struct Verifier {
   vigil::verifier::BootReferenceValues boot_reference_values;
   vigil::verifier::PolicySet policies;
   std::unique_ptr<vigil::verifier::QuoteAppraiser> appraiser;
+  // With --store: where the replicas publish their EAR keys' public halves.
+  std::unique_ptr<vigil::verifier::PostgresEarKeyTable> ear_key_table;
   std::unique_ptr<vigil::verifier::EarSigner> ear_signer;
   std::function<bool(const std::string&)> is_revoked;
   std::unique_ptr<vigil::verifier::RuntimeAppraiser> runtime_appraiser;
@@ -236,6 +239,16 @@ int OpenEarSigner(const VerifierConfig& config, Verifier* v) {
   ear.max_key_age = config.ear_key_max_age;
   ear.grace = config.ear_key_grace;
   ear.verifier_id.build = "vigil-verifier 0.1.0";
+  if (!config.store_url.empty()) {
+    // Every replica's JWKS serves every replica's keys; private keys stay in key_dir.
+    auto table = vigil::verifier::PostgresEarKeyTable::Open(config.store_url);
+    if (!table.ok()) {
+      spdlog::error("EAR signing keys: {}", std::string(table.status().message()));
+      return 1;
+    }
+    v->ear_key_table = *std::move(table);
+    ear.published = v->ear_key_table.get();
+  }
   auto signer = vigil::verifier::EarSigner::Open(ear);
   if (!signer.ok()) {
     spdlog::error("EAR signing keys: {}", std::string(signer.status().message()));
@@ -601,8 +614,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(size_t{8} << 10, size_t{16} << 20));
   app.add_option("--max-pending-enrollments", config.max_pending_enrollments,
-                 "Enrollments begun and not yet completed, in total; more are refused "
-                 "RESOURCE_EXHAUSTED")
+                 "Enrollments begun and not yet completed, in total (with --store: across "
+                 "the replicas); more are refused RESOURCE_EXHAUSTED")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 20));
   app.add_option("--max-pending-enrollments-per-ek", config.max_pending_enrollments_per_ek,
@@ -717,8 +730,10 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingPath);
   std::string ear_key_max_age = "720h";
   std::string ear_key_grace = "168h";
-  app.add_option("--ear-key-dir", config.ear_key_dir,
-                 "Directory of the EAR result-signing keys (0700; default: ear-keys beside --db)");
+  app.add_option(
+      "--ear-key-dir", config.ear_key_dir,
+      "Directory of the EAR result-signing keys (0700; default: ear-keys beside --db). With "
+      "--store, each replica keeps its own and publishes the public keys in the store");
   app.add_option("--ear-key-max-age", ear_key_max_age,
                  "Rotate the signing key at start when it is older than this")
       ->capture_default_str()

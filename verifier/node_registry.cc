@@ -14,6 +14,7 @@
 #include "common/status_macros.h"
 #include "common/tpm/tpm_public.h"
 #include "verifier/node_registry_postgres.h"
+#include "verifier/pending_enrollments.h"
 #include "verifier/store/sqlite_util.h"
 
 namespace vigil::verifier {
@@ -137,6 +138,8 @@ absl::StatusOr<std::unique_ptr<NodeRegistry>> NodeRegistry::Open(const std::stri
   RETURN_IF_ERROR(Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
   RETURN_IF_ERROR(Exec(db, kSchema));
   RETURN_IF_ERROR(AddMissingColumns(db));
+  // One verifier: its pending enrollments need not outlive it.
+  registry->pending_enrollments_ = std::make_unique<MemoryPendingEnrollments>();
   RETURN_IF_ERROR(registry->Load());
   registry->writer_ = std::thread([r = registry.get()] { r->WriterLoop(); });
   return registry;

@@ -24,6 +24,8 @@ struct sqlite3;
 
 namespace vigil::verifier {
 
+class PendingEnrollments;
+
 /// The EK <-> AK <-> node binding enrollment established.
 struct EnrolledNode {
   std::string node_id;
@@ -162,6 +164,10 @@ class NodeRegistry {
   /// Writes every changed node's appraisal state now.
   absl::Status Flush();
 
+  /// The enrollments begun and not yet completed: this process's memory with SQLite; with
+  /// PostgreSQL the database's, shared by the replicas (pending_enrollments.h).
+  PendingEnrollments* pending_enrollments() const { return pending_enrollments_.get(); }
+
  private:
   struct PgBackend;
   explicit NodeRegistry(sqlite3* db);
@@ -186,6 +192,7 @@ class NodeRegistry {
   sqlite3* const db_;          // nullptr with PostgreSQL
   mutable absl::Mutex db_mu_;  // serializes use of db_ and pg_
   std::unique_ptr<PgBackend> pg_;
+  std::unique_ptr<PendingEnrollments> pending_enrollments_;
 
   mutable absl::Mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<NodeState>> nodes_ ABSL_GUARDED_BY(mu_);

@@ -16,6 +16,7 @@
 #include "common/status_macros.h"
 #include "verifier/node_registry.h"
 #include "verifier/node_registry_postgres.h"
+#include "verifier/pending_enrollments.h"
 #include "verifier/store/postgres_schema.h"
 #include "verifier/store/postgres_util.h"
 
@@ -36,19 +37,11 @@ std::string Bytes(const pqxx::field& f) {
   return pqxx::binarystring(f).str();
 }
 
-// Runs `body` with the backend's connection, connecting first when there is none; a
-// connection the server dropped is forgotten, so the next call connects again.
+// Runs `body` with the backend's connection (pg::WithConnection).
 template <typename T, typename Backend, typename F>
 absl::StatusOr<T> WithConnection(Backend& pg, const char* what, F&& body) {
-  if (pg.connection == nullptr || !pg.connection->is_open()) {
-    ASSIGN_OR_RETURN(pg.connection, pg::Connect(pg.url, "node registry"));
-  }
-  try {
-    return body(*pg.connection);
-  } catch (const std::exception& e) {
-    if (!pg.connection->is_open()) pg.connection.reset();
-    return pg::FromException(e, what);
-  }
+  return pg::WithConnection<T>(&pg.connection, pg.url, "node registry", what,
+                               std::forward<F>(body));
 }
 
 constexpr char kLogOfNode[] =
@@ -132,6 +125,8 @@ absl::StatusOr<std::unique_ptr<NodeRegistry>> NodeRegistry::OpenPostgres(const s
   RETURN_IF_ERROR(pg::MigrateSchema(*backend->connection));
   std::unique_ptr<NodeRegistry> registry(new NodeRegistry(nullptr));
   registry->pg_ = std::move(backend);
+  // Begun on one replica, completed on any.
+  ASSIGN_OR_RETURN(registry->pending_enrollments_, OpenPostgresPendingEnrollments(url));
   RETURN_IF_ERROR(registry->Load());
   registry->writer_ = std::thread([r = registry.get()] { r->WriterLoop(); });
   return registry;

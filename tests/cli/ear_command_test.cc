@@ -33,7 +33,7 @@ class EarCommandTest : public testing::FakeFleetTest {
     auto token = signer_->SignVerdict(verdict);
     ASSERT_TRUE(token.ok()) << token.status();
     token_ = *token;
-    fleet_.jwks_json = signer_->Jwks();
+    fleet_.jwks_json = signer_->Jwks().value();
   }
 
   std::unique_ptr<verifier::EarSigner> signer_;
@@ -62,7 +62,7 @@ TEST_F(EarCommandTest, TokenFromAnotherSignerIsInvalid) {
   config.key_dir = pki_->dir() + "/other-keys";
   auto other = verifier::EarSigner::Open(config);
   ASSERT_TRUE(other.ok()) << other.status();
-  fleet_.jwks_json = (*other)->Jwks();
+  fleet_.jwks_json = (*other)->Jwks().value();
   std::string out, err;
   EXPECT_EQ(RunVigilctl("ear verify " + token_ + ConnectionFlags(), &out, &err), 1) << err;
   EXPECT_NE(err.find("NOT valid"), std::string::npos) << err;
@@ -86,7 +86,7 @@ TEST_F(EarCommandTest, VerifierThatCannotGiveKeysIsExit2) {
 
 TEST_F(EarCommandTest, KeySourceIsOneOfJwksOrVerifier) {
   const std::string jwks_path = pki_->dir() + "/jwks.json";
-  std::ofstream(jwks_path) << signer_->Jwks();
+  std::ofstream(jwks_path) << signer_->Jwks().value();
   std::string out, err;
   EXPECT_EQ(RunVigilctl("ear verify " + token_ + " --jwks " + jwks_path, &out, &err), 0) << err;
   EXPECT_EQ(RunVigilctl("ear verify " + token_, &out, &err), 2);

@@ -50,7 +50,7 @@ class EarVerifyTest : public ::testing::Test {
     auto token = signer_->Sign(claims_);
     ASSERT_TRUE(token.ok()) << token.status();
     token_ = *token;
-    jwks_ = signer_->Jwks();
+    jwks_ = signer_->Jwks().value();
   }
 
   testing::ScopedTempDir dir_{"ear-verify"};
@@ -159,7 +159,7 @@ TEST_F(EarVerifyTest, RefusesAnUnknownOrSwappedKid) {
   EXPECT_EQ(VerifyEarToken(p.Join(), jwks_).status().code(), absl::StatusCode::kNotFound);
   // Another key of the same JWKS shape, under the token's kid, does not verify it.
   ASSERT_TRUE(signer_->Rotate().ok());
-  nlohmann::json jwks = nlohmann::json::parse(signer_->Jwks());
+  nlohmann::json jwks = nlohmann::json::parse(signer_->Jwks().value());
   ASSERT_EQ(jwks["keys"].size(), 2u);
   std::string old_kid = jwks["keys"][1]["kid"];
   jwks["keys"][0]["kid"] = old_kid;

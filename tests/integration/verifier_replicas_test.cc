@@ -1,7 +1,9 @@
 // Two real vigil-verifier replicas sharing one real PostgreSQL (--store): a WatchVerdicts
-// client of replica A sees what replica B appraised, and when A is killed with SIGKILL under
-// load its nodes (given both addresses, as `vigil-node run --verifier A --verifier B`) move
-// to B, which serves them on; every verdict a node saw acknowledged is in the store.
+// client of replica A sees what replica B appraised, and the EAR token B signed verifies with
+// A's JWKS; when A is killed with SIGKILL under load its nodes (given both addresses, as
+// `vigil-node run --verifier A --verifier B`) move to B, which serves them on; every verdict a
+// node saw acknowledged is in the store. An enrollment begun at one replica completes at the
+// other, once.
 
 #include <gtest/gtest.h>
 
@@ -13,14 +15,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/ear_verify.h"
 #include "tests/testing/attest_load_client.h"
 #include "tests/testing/killable_verifier.h"
 #include "tests/testing/pki_fixture.h"
 #include "tests/testing/postgres_server.h"
 #include "tests/testing/reserved_port.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/tpm2_tools_node.h"
 #include "tests/testing/verifier_fixture.h"
 #include "verifier/store/postgres_store.h"
+#include "vigil/v1/enrollment.grpc.pb.h"
 #include "vigil/v1/fleet.grpc.pb.h"
 
 namespace vigil {
@@ -54,6 +59,8 @@ class VerifierReplicasTest : public ::testing::Test {
       replicas_[i] = std::make_unique<testing::KillableVerifier>(
           std::vector<std::string>{"--pki-dir", pki_->dir(), "--listen", ports_[i].address(),
                                    "--store", url_, "--report-interval", "1s",
+                                   // Each replica's own signing keys.
+                                   "--ear-key-dir", absl::StrCat(dir_.path(), "/ear-keys-", i),
                                    // The load clients answer every challenge at once: this test
                                    // is about replicas, not the per-node rate limit.
                                    "--evidence-rate", "0"},
@@ -63,6 +70,27 @@ class VerifierReplicasTest : public ::testing::Test {
 
   void TearDown() override {
     for (auto& c : clients_) c->Stop();
+  }
+
+  // A Fleet client of replica `i`.
+  std::unique_ptr<v1::Fleet::Stub> Fleet(int i) {
+    absl::StatusOr<CertAndKey> cert = pki_->IssueClient("watcher", "orchestrator");
+    EXPECT_TRUE(cert.ok()) << cert.status();
+    if (!cert.ok()) return nullptr;
+    return v1::Fleet::NewStub(testing::MakeChannel(
+        ports_[i].address(), testing::ClientCredentials(pki_->ca_cert_pem(), *cert)));
+  }
+
+  // Replica `i`'s JWKS.
+  absl::StatusOr<std::string> Jwks(int i) {
+    std::unique_ptr<v1::Fleet::Stub> fleet = Fleet(i);
+    if (fleet == nullptr) return absl::InternalError("no client certificate");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    v1::GetJwksResponse response;
+    grpc::Status st = fleet->GetJwks(&ctx, v1::GetJwksRequest(), &response);
+    if (!st.ok()) return absl::UnavailableError(st.error_message());
+    return response.jwks_json();
   }
 
   std::string url_;
@@ -104,6 +132,13 @@ TEST_F(VerifierReplicasTest, WatchSeesOtherReplicaAndNodesMoveWhenOneIsKilled) {
   ASSERT_TRUE(watch->Read(&change)) << "the watch on A ended: " << replicas_[0]->LogTail();
   EXPECT_EQ(change.node_id(), b_only);
   EXPECT_EQ(change.status(), v1::TRUST_REJECTED);  // unquoted evidence
+  // B signed that verdict; A's JWKS (every replica's keys) verifies it.
+  ASSERT_FALSE(change.verdict().ear_token().empty());
+  absl::StatusOr<std::string> jwks_a = Jwks(0);
+  ASSERT_TRUE(jwks_a.ok()) << jwks_a.status();
+  EXPECT_EQ(nlohmann::json::parse(*jwks_a)["keys"].size(), 2u) << *jwks_a;
+  absl::StatusOr<nlohmann::json> claims = VerifyEarToken(change.verdict().ear_token(), *jwks_a);
+  EXPECT_TRUE(claims.ok()) << claims.status();
   // B acknowledges once the verdict is durable, the same moment A's watcher is woken: the
   // acknowledgement may reach the node after the change reached the watcher.
   absl::Status acknowledged_by_b = replicas_[1]->AwaitWhileRunning(
@@ -185,6 +220,72 @@ TEST_F(VerifierReplicasTest, WatchSeesOtherReplicaAndNodesMoveWhenOneIsKilled) {
     checked += acked.size();
   }
   RecordProperty("acknowledged_verdicts_checked", static_cast<int>(checked));
+}
+
+// BeginEnrollment at A, CompleteEnrollment at B, over the replicas' enrollment listeners, for
+// a node played by tpm2-tools on a swtpm; a second Complete of the same enrollment, at A, is
+// refused.
+TEST_F(VerifierReplicasTest, EnrollmentBegunAtOneReplicaCompletesAtTheOther) {
+  absl::StatusOr<std::unique_ptr<testing::ToolsNode>> node = testing::ToolsNode::Create("rsa");
+  ASSERT_TRUE(node.ok()) << node.status();
+  testing::ReservedPort enroll_ports[2];
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<testing::ReservedPort> port = testing::ReservedPort::Create();
+    ASSERT_TRUE(port.ok()) << port.status();
+    enroll_ports[i] = *std::move(port);
+    absl::Status started = replicas_[i]->Start({"--enroll-listen", enroll_ports[i].address(),
+                                                "--ek-ca-bundle", (*node)->tpm().ek_ca_path()});
+    ASSERT_TRUE(started.ok()) << started << replicas_[i]->LogTail();
+  }
+  auto enrollment = [&](int i) {
+    // Server-authenticated TLS: the node has no certificate yet.
+    return v1::Enrollment::NewStub(testing::MakeChannel(
+        enroll_ports[i].address(), testing::ClientCredentials(pki_->ca_cert_pem(), {})));
+  };
+  absl::StatusOr<KeyAndCsr> csr = MakeKeyAndCsr("node");
+  ASSERT_TRUE(csr.ok()) << csr.status();
+  v1::BeginEnrollmentRequest begin_request;
+  begin_request.set_ek_public((*node)->ek_public());
+  begin_request.set_ek_certificate((*node)->ek_certificate());
+  begin_request.set_ak_public((*node)->ak_public());
+  begin_request.set_ak_name((*node)->ak_tpm2b_name());
+  begin_request.set_csr_pem(csr->csr_pem);
+  v1::BeginEnrollmentResponse begin;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = enrollment(0)->BeginEnrollment(&ctx, begin_request, &begin);
+    ASSERT_TRUE(st.ok()) << st.error_message() << replicas_[0]->LogTail();
+  }
+  absl::StatusOr<std::string> secret =
+      (*node)->Activate(begin.credential_blob(), begin.encrypted_secret());
+  ASSERT_TRUE(secret.ok()) << secret.status();
+  v1::CompleteEnrollmentRequest complete;
+  complete.set_enrollment_id(begin.enrollment_id());
+  complete.set_activated_secret(*secret);
+  v1::CompleteEnrollmentResponse done;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = enrollment(1)->CompleteEnrollment(&ctx, complete, &done);
+    ASSERT_TRUE(st.ok()) << st.error_message() << replicas_[1]->LogTail();
+  }
+  EXPECT_EQ(done.node_id(), begin.node_id());
+  EXPECT_TRUE(VerifyCertificate(done.certificate_chain_pem(), pki_->ca_cert_pem()).ok());
+  {
+    grpc::ClientContext ctx;
+    v1::CompleteEnrollmentResponse again;
+    grpc::Status st = enrollment(0)->CompleteEnrollment(&ctx, complete, &again);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  }
+  // A knows the node B enrolled.
+  std::unique_ptr<v1::Fleet::Stub> fleet_a = Fleet(0);
+  ASSERT_NE(fleet_a, nullptr);
+  grpc::ClientContext ctx;
+  v1::ListNodesResponse nodes;
+  ASSERT_TRUE(fleet_a->ListNodes(&ctx, v1::ListNodesRequest(), &nodes).ok());
+  bool listed = false;
+  for (const auto& n : nodes.nodes())
+    listed = listed || (n.node_id() == begin.node_id() && n.enrolled());
+  EXPECT_TRUE(listed) << nodes.DebugString();
 }
 
 }  // namespace

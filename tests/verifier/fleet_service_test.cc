@@ -712,7 +712,7 @@ TEST_F(FleetServiceTest, GetJwksServesTheSignersKeys) {
   v1::GetJwksResponse response;
   grpc::Status st = Stub("orchestrator")->GetJwks(&ctx, {}, &response);
   ASSERT_TRUE(st.ok()) << st.error_message();
-  EXPECT_EQ(response.jwks_json(), signer_->Jwks());
+  EXPECT_EQ(response.jwks_json(), signer_->Jwks().value());
   EXPECT_NE(response.jwks_json().find(signer_->current_kid()), std::string::npos);
 
   ASSERT_NO_FATAL_FAILURE(Start({}, [](FleetServiceOptions& o) { o.signer = nullptr; }));

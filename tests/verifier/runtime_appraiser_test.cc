@@ -208,7 +208,7 @@ TEST_F(RuntimeAppraiserTest, VerdictIsSignedAndVerifiesAgainstTheJwks) {
   o.signer = signer->get();
   v1::Verdict v = Appraise(inner, Report(false), o);
   ASSERT_FALSE(v.ear_token().empty());
-  absl::StatusOr<nlohmann::json> claims = VerifyEarToken(v.ear_token(), (*signer)->Jwks());
+  absl::StatusOr<nlohmann::json> claims = VerifyEarToken(v.ear_token(), (*signer)->Jwks().value());
   ASSERT_TRUE(claims.ok()) << claims.status();
   EXPECT_EQ((*claims)["vigil.node-id"], kNodeId);
   EXPECT_EQ((*claims)["submods"]["agent"]["ear.status"], "contraindicated");

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -110,18 +112,76 @@ absl::StatusOr<std::unique_ptr<EarSigner>> EarSigner::Open(EarSignerConfig confi
   if (config.grace < absl::ZeroDuration() || config.max_key_age <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("EAR key age and grace must be positive");
   }
+  if (config.published != nullptr && config.publish_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("EAR key publish interval must be positive");
+  }
   RETURN_IF_ERROR(EnsurePrivateDir(config.key_dir));
   std::unique_ptr<EarSigner> signer(new EarSigner(std::move(config), std::move(clock)));
-  absl::MutexLock lock(&signer->mu_);
-  RETURN_IF_ERROR(signer->LoadKeys());
-  absl::Time now = signer->clock_();
-  if (signer->keys_.empty() || now - signer->keys_.back().created >= signer->config_.max_key_age) {
-    RETURN_IF_ERROR(signer->RotateLocked());
+  {
+    absl::MutexLock lock(&signer->mu_);
+    RETURN_IF_ERROR(signer->LoadKeys());
+    absl::Time now = signer->clock_();
+    if (signer->keys_.empty() ||
+        now - signer->keys_.back().created >= signer->config_.max_key_age) {
+      RETURN_IF_ERROR(signer->RotateLocked());
+    }
+    signer->PruneLocked(now);
+    // Every key still in its grace period, so the other replicas' JWKS verify what this one
+    // signed before it restarted.
+    for (size_t i = 0; i < signer->keys_.size(); ++i) {
+      RETURN_IF_ERROR(signer->PublishKey(signer->keys_[i], signer->NotAfterLocked(i, now), now));
+    }
+    spdlog::info("EAR signing key kid={} ({} key(s) published{})", signer->keys_.back().kid,
+                 signer->keys_.size(),
+                 signer->config_.published != nullptr ? " to the shared store" : "");
   }
-  signer->PruneLocked(now);
-  spdlog::info("EAR signing key kid={} ({} key(s) published)", signer->keys_.back().kid,
-               signer->keys_.size());
+  if (signer->config_.published != nullptr) {
+    signer->lease_thread_ = std::thread([s = signer.get()] { s->LeaseLoop(); });
+  }
   return signer;
+}
+
+EarSigner::~EarSigner() {
+  {
+    absl::MutexLock lock(&lease_mu_);
+    stopping_ = true;
+  }
+  if (lease_thread_.joinable()) lease_thread_.join();
+}
+
+void EarSigner::LeaseLoop() {
+  lease_mu_.Lock();
+  while (!lease_mu_.AwaitWithTimeout(absl::Condition(&stopping_), config_.publish_interval)) {
+    lease_mu_.Unlock();
+    if (absl::Status st = Publish(); !st.ok()) {
+      // The lease covers two intervals: the next attempt may still extend it in time.
+      spdlog::warn("could not extend the EAR signing key's lease: {}", st.ToString());
+    }
+    lease_mu_.Lock();
+  }
+  lease_mu_.Unlock();
+}
+
+absl::Time EarSigner::NotAfterLocked(size_t i, absl::Time now) const {
+  if (i + 1 < keys_.size()) return keys_[i + 1].created + config_.grace;
+  return now + config_.grace + 2 * config_.publish_interval;
+}
+
+absl::Status EarSigner::PublishKey(const Key& key, absl::Time not_after, absl::Time now) const {
+  if (config_.published == nullptr) return absl::OkStatus();
+  absl::Status st = config_.published->Publish(
+      PublishedEarKey{key.kid, key.public_jwk.dump(), key.created, not_after}, now);
+  if (!st.ok()) {
+    return absl::Status(st.code(),
+                        absl::StrCat("publishing EAR key kid=", key.kid, ": ", st.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EarSigner::Publish() {
+  absl::ReaderMutexLock lock(&mu_);
+  const absl::Time now = clock_();
+  return PublishKey(keys_.back(), NotAfterLocked(keys_.size() - 1, now), now);
 }
 
 absl::Status EarSigner::LoadKeys() {
@@ -157,7 +217,13 @@ absl::Status EarSigner::LoadKeys() {
 absl::Status EarSigner::Rotate() {
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(RotateLocked());
-  PruneLocked(clock_());
+  const absl::Time now = clock_();
+  // The retired key's lease becomes its grace period.
+  const size_t retired = keys_.size() - 2;
+  if (absl::Status st = PublishKey(keys_[retired], NotAfterLocked(retired, now), now); !st.ok()) {
+    spdlog::warn("{} (it stays published until its lease ends)", st.ToString());
+  }
+  PruneLocked(now);
   spdlog::info("EAR signing key rotated: kid={}", keys_.back().kid);
   return absl::OkStatus();
 }
@@ -178,7 +244,15 @@ absl::Status EarSigner::RotateLocked() {
   jwk["kid"] = kid;
   jwk["alg"] = "ES256";
   jwk["use"] = "sig";
-  keys_.push_back(Key{created, path, std::move(pkey), std::move(jwk), std::move(kid)});
+  Key key{created, path, std::move(pkey), std::move(jwk), std::move(kid)};
+  // Published before it signs: a token is never out before the key that verifies it.
+  const absl::Time now = clock_();
+  if (absl::Status st = PublishKey(key, now + config_.grace + 2 * config_.publish_interval, now);
+      !st.ok()) {
+    unlink(path.c_str());
+    return st;
+  }
+  keys_.push_back(std::move(key));
   return absl::OkStatus();
 }
 
@@ -215,14 +289,39 @@ absl::StatusOr<std::string> EarSigner::SignVerdict(const v1::Verdict& verdict) c
   return Sign(BuildEarClaims(verdict, config_.verifier_id, clock_()));
 }
 
-std::string EarSigner::Jwks() const {
-  absl::ReaderMutexLock lock(&mu_);
-  absl::Time now = clock_();
-  nlohmann::json keys = nlohmann::json::array();
-  for (size_t i = keys_.size(); i-- > 0;) {
-    if (PublishedLocked(i, now)) keys.push_back(keys_[i].public_jwk);
+absl::StatusOr<std::string> EarSigner::Jwks() const {
+  const absl::Time now = clock_();
+  std::vector<std::pair<absl::Time, nlohmann::json>> keys;  // (created, public JWK)
+  std::set<std::string> kids;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (size_t i = 0; i < keys_.size(); ++i) {
+      if (!PublishedLocked(i, now)) continue;
+      keys.emplace_back(keys_[i].created, keys_[i].public_jwk);
+      kids.insert(keys_[i].kid);
+    }
   }
-  return nlohmann::json{{"keys", std::move(keys)}}.dump();
+  if (config_.published != nullptr) {
+    absl::StatusOr<std::vector<PublishedEarKey>> published = config_.published->Published(now);
+    if (!published.ok()) {
+      return absl::UnavailableError(absl::StrCat("reading the EAR keys the replicas published: ",
+                                                 published.status().message()));
+    }
+    for (const PublishedEarKey& p : *published) {
+      if (!kids.insert(p.kid).second) continue;
+      nlohmann::json jwk = nlohmann::json::parse(p.jwk_json, nullptr, false);
+      if (!jwk.is_object() || !jwk.contains("kid") || jwk["kid"] != p.kid) {
+        spdlog::warn("published EAR key kid={} is not a JWK with that kid; not served", p.kid);
+        continue;
+      }
+      keys.emplace_back(p.created, std::move(jwk));
+    }
+  }
+  std::stable_sort(keys.begin(), keys.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& [created, jwk] : keys) out.push_back(std::move(jwk));
+  return nlohmann::json{{"keys", std::move(out)}}.dump();
 }
 
 std::string EarSigner::current_kid() const {

@@ -152,12 +152,41 @@ CREATE TABLE node_spool_ledger (
 );
 )sql";
 
+// Version 3: what replicas share beyond results and nodes: the public halves of every
+// replica's EAR signing keys (each GetJwks serves them all) and the enrollments begun and not
+// yet completed (any replica completes one, exactly once). A pending enrollment keeps the
+// SHA-256 of its credential secret, never the secret.
+constexpr const char* kSchema3 = R"sql(
+CREATE TABLE ear_keys (
+  kid TEXT PRIMARY KEY,
+  jwk TEXT NOT NULL,
+  created_unix_nano BIGINT NOT NULL,
+  not_after_unix_nano BIGINT NOT NULL
+);
+CREATE TABLE pending_enrollments (
+  enrollment_id TEXT PRIMARY KEY,
+  node_id TEXT NOT NULL,
+  ek_public BYTEA NOT NULL,
+  ak_public BYTEA NOT NULL,
+  ak_name BYTEA NOT NULL,
+  srk_public BYTEA NOT NULL,
+  ak_qualified_name BYTEA NOT NULL,
+  csr_pem TEXT NOT NULL,
+  secret_sha256 BYTEA NOT NULL,
+  expires_unix_nano BIGINT NOT NULL
+);
+CREATE INDEX pending_enrollments_by_node ON pending_enrollments (node_id, expires_unix_nano);
+CREATE INDEX pending_enrollments_by_expiry ON pending_enrollments (expires_unix_nano);
+)sql";
+
 const char* MigrationSql(int version) {
   switch (version) {
     case 1:
       return kSchema1;
     case 2:
       return kSchema2;
+    case 3:
+      return kSchema3;
     default:
       return nullptr;
   }

@@ -3,6 +3,8 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <utility>
+
 #include "absl/strings/string_view.h"
 
 #include <pqxx/connection>
@@ -42,6 +44,27 @@ absl::Status Guard(absl::string_view what, F&& body) {
   try {
     return body();
   } catch (const std::exception& e) {
+    return FromException(e, what);
+  }
+}
+
+/// Runs `body(connection)` with `*connection`, connecting to `url` first (for `who`, as
+/// Connect) when there is none or it was closed; a connection the server dropped is
+/// forgotten, so the next call connects again. A libpqxx exception becomes a status
+/// (FromException with `what`). The caller serializes calls on one connection.
+template <typename T, typename F>
+absl::StatusOr<T> WithConnection(std::unique_ptr<pqxx::connection>* connection,
+                                 const std::string& url, absl::string_view who,
+                                 absl::string_view what, F&& body) {
+  if (*connection == nullptr || !(*connection)->is_open()) {
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> opened = Connect(url, who);
+    if (!opened.ok()) return opened.status();
+    *connection = *std::move(opened);
+  }
+  try {
+    return body(**connection);
+  } catch (const std::exception& e) {
+    if (!(*connection)->is_open()) connection->reset();
     return FromException(e, what);
   }
 }

@@ -57,7 +57,7 @@ TEST_F(EarSignerTest, SignsAVerdictThatVerifiesWithItsJwks) {
   v1::Verdict verdict = testing::MakeVerdict(clock_.Now());
   auto token = (*signer)->SignVerdict(verdict);
   ASSERT_TRUE(token.ok()) << token.status();
-  auto claims = VerifyEarToken(*token, (*signer)->Jwks());
+  auto claims = VerifyEarToken(*token, (*signer)->Jwks().value());
   ASSERT_TRUE(claims.ok()) << claims.status();
   EXPECT_EQ(*claims, BuildEarClaims(verdict, config_.verifier_id, clock_.Now()));
 }
@@ -65,7 +65,7 @@ TEST_F(EarSignerTest, SignsAVerdictThatVerifiesWithItsJwks) {
 TEST_F(EarSignerTest, JwksPublishesEs256SigningKeysByThumbprint) {
   auto signer = Open();
   ASSERT_TRUE(signer.ok()) << signer.status();
-  nlohmann::json jwks = nlohmann::json::parse((*signer)->Jwks());
+  nlohmann::json jwks = nlohmann::json::parse((*signer)->Jwks().value());
   ASSERT_EQ(jwks["keys"].size(), 1u);
   const nlohmann::json& key = jwks["keys"][0];
   EXPECT_EQ(key["kty"], "EC");
@@ -140,7 +140,7 @@ TEST_F(EarSignerTest, RotatesOnOpenWhenTheKeyIsTooOld) {
   ASSERT_TRUE(signer.ok()) << signer.status();
   EXPECT_NE((*signer)->current_kid(), kid);
   // The old key is in its grace period: still published.
-  nlohmann::json jwks = nlohmann::json::parse((*signer)->Jwks());
+  nlohmann::json jwks = nlohmann::json::parse((*signer)->Jwks().value());
   ASSERT_EQ(jwks["keys"].size(), 2u);
   EXPECT_EQ(jwks["keys"][0]["kid"], (*signer)->current_kid());
   EXPECT_EQ(jwks["keys"][1]["kid"], kid);
@@ -163,17 +163,18 @@ TEST_F(EarSignerTest, RotationKeepsOldTokensVerifiableForTheGracePeriodOnly) {
 
   // Within the grace period both verify.
   clock_.Advance(config_.grace - absl::Seconds(1));
-  EXPECT_TRUE(VerifyEarToken(*old_token, signer.Jwks()).ok());
-  EXPECT_TRUE(VerifyEarToken(*new_token, signer.Jwks()).ok());
+  EXPECT_TRUE(VerifyEarToken(*old_token, signer.Jwks().value()).ok());
+  EXPECT_TRUE(VerifyEarToken(*new_token, signer.Jwks().value()).ok());
   EXPECT_EQ(KeyFiles().size(), 2u);
 
   // After it the old key is gone from the JWKS, and from disk at the next rotation.
   clock_.Advance(absl::Seconds(2));
-  EXPECT_EQ(VerifyEarToken(*old_token, signer.Jwks()).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(VerifyEarToken(*new_token, signer.Jwks()).ok());
+  EXPECT_EQ(VerifyEarToken(*old_token, signer.Jwks().value()).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(VerifyEarToken(*new_token, signer.Jwks().value()).ok());
   ASSERT_TRUE(signer.Rotate().ok());
   EXPECT_EQ(KeyFiles().size(), 2u);  // the previous signing key (in grace) and the new one
-  EXPECT_EQ(nlohmann::json::parse(signer.Jwks())["keys"].size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(signer.Jwks().value())["keys"].size(), 2u);
 }
 
 TEST_F(EarSignerTest, RotatingTwiceAtTheSameInstantMakesDistinctKeys) {
@@ -182,7 +183,7 @@ TEST_F(EarSignerTest, RotatingTwiceAtTheSameInstantMakesDistinctKeys) {
   ASSERT_TRUE((*signer)->Rotate().ok());
   ASSERT_TRUE((*signer)->Rotate().ok());
   EXPECT_EQ(KeyFiles().size(), 3u);
-  EXPECT_EQ(nlohmann::json::parse((*signer)->Jwks())["keys"].size(), 3u);
+  EXPECT_EQ(nlohmann::json::parse((*signer)->Jwks().value())["keys"].size(), 3u);
 }
 
 TEST_F(EarSignerTest, PyJwtVerifiesTheTokenWithTheJwksIndependently) {
@@ -193,7 +194,7 @@ TEST_F(EarSignerTest, PyJwtVerifiesTheTokenWithTheJwksIndependently) {
   auto token = (*signer)->SignVerdict(verdict);
   ASSERT_TRUE(token.ok());
   testing::WriteFile(dir_ + "/token", *token);
-  testing::WriteFile(dir_ + "/jwks.json", (*signer)->Jwks());
+  testing::WriteFile(dir_ + "/jwks.json", (*signer)->Jwks().value());
   std::string script = vigil::testing::SourceDir() + "/tests/verifier/results/ear_pyjwt_check.py";
   std::string command =
       absl::StrCat(testing::kSystemPython, " ", script, " ", dir_, "/token ", dir_, "/jwks.json");
@@ -297,7 +298,7 @@ class VigilctlEarVerifyTest : public EarSignerTest {
     ASSERT_TRUE(token.ok());
     token_ = *token;
     jwks_path_ = dir_ + "/jwks.json";
-    testing::WriteFile(jwks_path_, (*signer)->Jwks());
+    testing::WriteFile(jwks_path_, (*signer)->Jwks().value());
   }
 
   testing::CommandResult Vigilctl(const std::string& args) {
