@@ -89,7 +89,8 @@ class PostgresPendingEnrollments final : public PendingEnrollments {
             }
             evicted = true;
           } else if (Total(tx) >= limits.max_pending) {
-            return FullError();  // the transaction is rolled back
+            tx.abort();
+            return FullError();
           }
           tx.exec_params(absl::StrCat("INSERT INTO pending_enrollments (", kColumns,
                                       ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),

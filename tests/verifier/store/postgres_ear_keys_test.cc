@@ -64,7 +64,8 @@ class PostgresEarKeysTest : public ::testing::Test {
     absl::StatusOr<std::string> jwks = signer.Jwks();
     EXPECT_TRUE(jwks.ok()) << jwks.status();
     if (!jwks.ok()) return kids;
-    for (const auto& key : nlohmann::json::parse(*jwks)["keys"]) {
+    const nlohmann::json parsed = nlohmann::json::parse(*jwks);
+    for (const auto& key : parsed["keys"]) {
       kids.insert(key["kid"].get<std::string>());
     }
     return kids;
@@ -79,6 +80,7 @@ class PostgresEarKeysTest : public ::testing::Test {
 
 TEST_F(PostgresEarKeysTest, ATokenSignedByOneReplicaVerifiesWithTheOthersJwks) {
   Replica a = Open("a");
+  clock_.Advance(absl::Seconds(1));  // B's key is the newer one
   Replica b = Open("b");
   ASSERT_NE(a.signer, nullptr);
   ASSERT_NE(b.signer, nullptr);
@@ -101,7 +103,7 @@ TEST_F(PostgresEarKeysTest, ATokenSignedByOneReplicaVerifiesWithTheOthersJwks) {
   EXPECT_EQ(Kids(*b.signer), both);
   nlohmann::json keys = nlohmann::json::parse(a.signer->Jwks().value())["keys"];
   ASSERT_EQ(keys.size(), 2u);
-  EXPECT_EQ(keys[0]["kid"], b.signer->current_kid());  // opened second
+  EXPECT_EQ(keys[0]["kid"], b.signer->current_kid());  // newest first
   // Only public halves are published.
   EXPECT_FALSE(keys[0].contains("d"));
   EXPECT_FALSE(keys[1].contains("d"));
