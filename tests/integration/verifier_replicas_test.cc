@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -74,11 +75,14 @@ class VerifierReplicasTest : public ::testing::Test {
 
   // A Fleet client of replica `i`.
   std::unique_ptr<v1::Fleet::Stub> Fleet(int i) {
-    absl::StatusOr<CertAndKey> cert = pki_->IssueClient("watcher", "orchestrator");
-    EXPECT_TRUE(cert.ok()) << cert.status();
-    if (!cert.ok()) return nullptr;
+    if (!watcher_cert_.has_value()) {
+      absl::StatusOr<CertAndKey> cert = pki_->IssueClient("watcher", "orchestrator");
+      EXPECT_TRUE(cert.ok()) << cert.status();
+      if (!cert.ok()) return nullptr;
+      watcher_cert_ = *std::move(cert);
+    }
     return v1::Fleet::NewStub(testing::MakeChannel(
-        ports_[i].address(), testing::ClientCredentials(pki_->ca_cert_pem(), *cert)));
+        ports_[i].address(), testing::ClientCredentials(pki_->ca_cert_pem(), *watcher_cert_)));
   }
 
   // Replica `i`'s JWKS.
@@ -99,6 +103,7 @@ class VerifierReplicasTest : public ::testing::Test {
   testing::ReservedPort ports_[2];
   std::unique_ptr<testing::KillableVerifier> replicas_[2];
   std::vector<std::unique_ptr<AttestLoadClient>> clients_;
+  std::optional<CertAndKey> watcher_cert_;
 };
 
 TEST_F(VerifierReplicasTest, WatchSeesOtherReplicaAndNodesMoveWhenOneIsKilled) {
@@ -111,10 +116,8 @@ TEST_F(VerifierReplicasTest, WatchSeesOtherReplicaAndNodesMoveWhenOneIsKilled) {
   ASSERT_TRUE(started_b.ok()) << started_b << replicas_[1]->LogTail();
 
   // A watcher on A, from now on.
-  absl::StatusOr<CertAndKey> watcher_cert = pki_->IssueClient("watcher", "orchestrator");
-  ASSERT_TRUE(watcher_cert.ok()) << watcher_cert.status();
-  auto fleet_a = v1::Fleet::NewStub(testing::MakeChannel(
-      ports_[0].address(), testing::ClientCredentials(pki_->ca_cert_pem(), *watcher_cert)));
+  std::unique_ptr<v1::Fleet::Stub> fleet_a = Fleet(0);
+  ASSERT_NE(fleet_a, nullptr);
   grpc::ClientContext watch_ctx;
   watch_ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(5)));
   v1::WatchVerdictsRequest watch_request;
@@ -244,24 +247,16 @@ TEST_F(VerifierReplicasTest, EnrollmentBegunAtOneReplicaCompletesAtTheOther) {
   };
   absl::StatusOr<KeyAndCsr> csr = MakeKeyAndCsr("node");
   ASSERT_TRUE(csr.ok()) << csr.status();
-  v1::BeginEnrollmentRequest begin_request;
-  begin_request.set_ek_public((*node)->ek_public());
-  begin_request.set_ek_certificate((*node)->ek_certificate());
-  begin_request.set_ak_public((*node)->ak_public());
-  begin_request.set_ak_name((*node)->ak_tpm2b_name());
-  begin_request.set_csr_pem(csr->csr_pem);
   v1::BeginEnrollmentResponse begin;
   {
     grpc::ClientContext ctx;
-    grpc::Status st = enrollment(0)->BeginEnrollment(&ctx, begin_request, &begin);
+    grpc::Status st =
+        enrollment(0)->BeginEnrollment(&ctx, (*node)->BeginRequest(csr->csr_pem), &begin);
     ASSERT_TRUE(st.ok()) << st.error_message() << replicas_[0]->LogTail();
   }
-  absl::StatusOr<std::string> secret =
-      (*node)->Activate(begin.credential_blob(), begin.encrypted_secret());
-  ASSERT_TRUE(secret.ok()) << secret.status();
-  v1::CompleteEnrollmentRequest complete;
-  complete.set_enrollment_id(begin.enrollment_id());
-  complete.set_activated_secret(*secret);
+  absl::StatusOr<v1::CompleteEnrollmentRequest> answer = (*node)->Answer(begin);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  const v1::CompleteEnrollmentRequest& complete = *answer;
   v1::CompleteEnrollmentResponse done;
   {
     grpc::ClientContext ctx;

@@ -60,12 +60,7 @@ absl::StatusOr<std::unique_ptr<Floods>> Floods::Start(Fabric& fabric) {
   std::unique_ptr<Floods> floods(new Floods());
   ASSIGN_OR_RETURN(floods->tools_, ToolsNode::Create("rsa"));
   ASSIGN_OR_RETURN(KeyAndCsr csr, MakeKeyAndCsr("flood"));
-  v1::BeginEnrollmentRequest begin;
-  begin.set_ek_public(floods->tools_->ek_public());
-  begin.set_ek_certificate(floods->tools_->ek_certificate());
-  begin.set_ak_public(floods->tools_->ak_public());
-  begin.set_ak_name(floods->tools_->ak_tpm2b_name());
-  begin.set_csr_pem(csr.csr_pem);
+  const v1::BeginEnrollmentRequest begin = floods->tools_->BeginRequest(csr.csr_pem);
   v1::BeginEnrollmentRequest oversized_begin;
   oversized_begin.set_ek_certificate(std::string(256 << 10, 'x'));
 

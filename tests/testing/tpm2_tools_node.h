@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "tests/testing/swtpm_fixture.h"
 #include "tests/testing/tpm2_tools_util.h"
+#include "vigil/v1/enrollment.pb.h"
 
 namespace vigil::testing {
 
@@ -57,6 +58,30 @@ class ToolsNode {
            name;
   }
   const SwtpmFixture& tpm() const { return *tpm_; }
+
+  /// A BeginEnrollment request for this node's EK (with its certificate when
+  /// `with_ek_certificate`) and AK, with `csr_pem`.
+  v1::BeginEnrollmentRequest BeginRequest(const std::string& csr_pem,
+                                          bool with_ek_certificate = true) const {
+    v1::BeginEnrollmentRequest r;
+    r.set_ek_public(ek_public());
+    if (with_ek_certificate) r.set_ek_certificate(ek_certificate());
+    r.set_ak_public(ak_public());
+    r.set_ak_name(ak_tpm2b_name());
+    r.set_csr_pem(csr_pem);
+    return r;
+  }
+
+  /// The CompleteEnrollment request answering `begin`: the secret this TPM activates.
+  absl::StatusOr<v1::CompleteEnrollmentRequest> Answer(const v1::BeginEnrollmentResponse& begin) {
+    absl::StatusOr<std::string> secret =
+        Activate(begin.credential_blob(), begin.encrypted_secret());
+    if (!secret.ok()) return secret.status();
+    v1::CompleteEnrollmentRequest complete;
+    complete.set_enrollment_id(begin.enrollment_id());
+    complete.set_activated_secret(*secret);
+    return complete;
+  }
 
   /// TPM2_ActivateCredential with the AK and EK; returns the recovered secret.
   absl::StatusOr<std::string> Activate(const std::string& credential_blob,

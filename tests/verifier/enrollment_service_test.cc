@@ -55,22 +55,13 @@ class EnrollmentTest : public ::testing::TestWithParam<const char*> {
   }
 
   v1::BeginEnrollmentRequest RequestFor(const ToolsNode& node, bool with_cert = true) const {
-    v1::BeginEnrollmentRequest r;
-    r.set_ek_public(node.ek_public());
-    if (with_cert) r.set_ek_certificate(node.ek_certificate());
-    r.set_ak_public(node.ak_public());
-    r.set_ak_name(node.ak_tpm2b_name());
-    r.set_csr_pem(csr_.csr_pem);
-    return r;
+    return node.BeginRequest(csr_.csr_pem, with_cert);
   }
 
   absl::Status CompleteWithActivation(const v1::BeginEnrollmentResponse& begin) {
-    auto secret = node_->Activate(begin.credential_blob(), begin.encrypted_secret());
-    if (!secret.ok()) return secret.status();
-    v1::CompleteEnrollmentRequest complete;
-    complete.set_enrollment_id(begin.enrollment_id());
-    complete.set_activated_secret(*secret);
-    return enroller_->Complete(complete).status();
+    auto complete = node_->Answer(begin);
+    if (!complete.ok()) return complete.status();
+    return enroller_->Complete(*complete).status();
   }
 
   std::string ExpectedNodeId() const { return HexEncode(Sha256(node_->ek_public().substr(2))); }

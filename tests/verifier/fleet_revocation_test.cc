@@ -48,13 +48,7 @@ class FleetRevocationTest : public FleetFixture {
   }
 
   absl::StatusOr<v1::BeginEnrollmentResponse> Begin() {
-    v1::BeginEnrollmentRequest r;
-    r.set_ek_public(node_->ek_public());
-    r.set_ek_certificate(node_->ek_certificate());
-    r.set_ak_public(node_->ak_public());
-    r.set_ak_name(node_->ak_tpm2b_name());
-    r.set_csr_pem(csr_.csr_pem);
-    return enroller_->Begin(r);
+    return enroller_->Begin(node_->BeginRequest(csr_.csr_pem));
   }
 
   absl::StatusOr<v1::CompleteEnrollmentResponse> Complete(

@@ -67,24 +67,13 @@ class PendingEnrollmentsPostgresTest : public ::testing::Test {
     return r;
   }
 
-  v1::BeginEnrollmentRequest Request() const {
-    v1::BeginEnrollmentRequest r;
-    r.set_ek_public(node_->ek_public());
-    r.set_ek_certificate(node_->ek_certificate());
-    r.set_ak_public(node_->ak_public());
-    r.set_ak_name(node_->ak_tpm2b_name());
-    r.set_csr_pem(csr_.csr_pem);
-    return r;
-  }
+  v1::BeginEnrollmentRequest Request() const { return node_->BeginRequest(csr_.csr_pem); }
 
   // The node's answer to `begin`: what CompleteEnrollment sends.
   v1::CompleteEnrollmentRequest Answer(const v1::BeginEnrollmentResponse& begin) {
-    auto secret = node_->Activate(begin.credential_blob(), begin.encrypted_secret());
-    EXPECT_TRUE(secret.ok()) << secret.status();
-    v1::CompleteEnrollmentRequest complete;
-    complete.set_enrollment_id(begin.enrollment_id());
-    if (secret.ok()) complete.set_activated_secret(*secret);
-    return complete;
+    absl::StatusOr<v1::CompleteEnrollmentRequest> complete = node_->Answer(begin);
+    EXPECT_TRUE(complete.ok()) << complete.status();
+    return complete.ok() ? *complete : v1::CompleteEnrollmentRequest();
   }
 
   absl::StatusOr<int64_t> Query(const std::string& sql) const {
@@ -216,12 +205,7 @@ TEST_F(PendingEnrollmentsPostgresTest, TheTotalBoundHoldsAcrossReplicas) {
   ASSERT_NE(b_.enroller, nullptr);
   ASSERT_TRUE(a_.enroller->Begin(Request()).ok());
   ASSERT_TRUE(b_.enroller->Begin(Request()).ok());
-  v1::BeginEnrollmentRequest theirs;
-  theirs.set_ek_public((*other)->ek_public());
-  theirs.set_ek_certificate((*other)->ek_certificate());
-  theirs.set_ak_public((*other)->ak_public());
-  theirs.set_ak_name((*other)->ak_tpm2b_name());
-  theirs.set_csr_pem(csr_.csr_pem);
+  const v1::BeginEnrollmentRequest theirs = (*other)->BeginRequest(csr_.csr_pem);
   EXPECT_EQ(a_.enroller->Begin(theirs).status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(b_.enroller->Begin(theirs).status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(a_.enroller->refused_full() + b_.enroller->refused_full(), 2u);

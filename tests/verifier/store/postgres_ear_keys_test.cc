@@ -59,6 +59,19 @@ class PostgresEarKeysTest : public ::testing::Test {
     return signer.SignVerdict(testing::MakeVerdict(clock_.Now()));
   }
 
+  // Opens replica `name`, signs a token with it and stops it.
+  struct SignedByStopped {
+    std::string kid;
+    std::string token;
+  };
+  absl::StatusOr<SignedByStopped> SignAndStop(const std::string& name) {
+    Replica r = Open(name);
+    if (r.signer == nullptr) return absl::InternalError("replica did not open");
+    absl::StatusOr<std::string> token = Sign(*r.signer);
+    if (!token.ok()) return token.status();
+    return SignedByStopped{r.signer->current_kid(), *std::move(token)};
+  }
+
   static std::set<std::string> Kids(const EarSigner& signer) {
     std::set<std::string> kids;
     absl::StatusOr<std::string> jwks = signer.Jwks();
@@ -151,24 +164,19 @@ TEST_F(PostgresEarKeysTest, ARotatedOutKeyLeavesEveryJwksAfterItsGracePeriod) {
 TEST_F(PostgresEarKeysTest, AStoppedReplicasKeyLeavesWhenItsLeaseEnds) {
   Replica a = Open("a");
   ASSERT_NE(a.signer, nullptr);
-  std::string b_kid;
-  absl::StatusOr<std::string> token;
-  {
-    Replica b = Open("b");
-    ASSERT_NE(b.signer, nullptr);
-    b_kid = b.signer->current_kid();
-    token = Sign(*b.signer);
-    ASSERT_TRUE(token.ok());
-  }  // B stops without retiring its key: nobody extends its lease any more.
+  // B stops without retiring its key: nobody extends its lease any more.
+  absl::StatusOr<SignedByStopped> b = SignAndStop("b");
+  ASSERT_TRUE(b.ok()) << b.status();
+  const std::string& token = b->token;
 
   // Its last token verifies for a grace period after its last lease extension...
   clock_.Advance(kGrace + kInterval);
   ASSERT_TRUE(a.signer->Publish().ok());
-  EXPECT_TRUE(VerifyEarToken(*token, a.signer->Jwks().value()).ok());
+  EXPECT_TRUE(VerifyEarToken(token, a.signer->Jwks().value()).ok());
   // ...and its key is gone once the lease (grace + two intervals) ends.
   clock_.Advance(kInterval);
   ASSERT_TRUE(a.signer->Publish().ok());
-  EXPECT_EQ(VerifyEarToken(*token, a.signer->Jwks().value()).status().code(),
+  EXPECT_EQ(VerifyEarToken(token, a.signer->Jwks().value()).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(Kids(*a.signer), std::set<std::string>{a.signer->current_kid()});
 }
@@ -176,20 +184,14 @@ TEST_F(PostgresEarKeysTest, AStoppedReplicasKeyLeavesWhenItsLeaseEnds) {
 TEST_F(PostgresEarKeysTest, AReplicaRestartedOnItsKeyDirectoryPublishesTheSameKey) {
   Replica a = Open("a");
   ASSERT_NE(a.signer, nullptr);
-  std::string kid;
-  absl::StatusOr<std::string> token;
-  {
-    Replica b = Open("b");
-    ASSERT_NE(b.signer, nullptr);
-    kid = b.signer->current_kid();
-    token = Sign(*b.signer);
-  }
+  absl::StatusOr<SignedByStopped> stopped = SignAndStop("b");
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
   clock_.Advance(kGrace + 3 * kInterval);  // its lease ended while it was down
-  EXPECT_EQ(Kids(*a.signer).count(kid), 0u);
+  EXPECT_EQ(Kids(*a.signer).count(stopped->kid), 0u);
   Replica b = Open("b");
   ASSERT_NE(b.signer, nullptr);
-  EXPECT_EQ(b.signer->current_kid(), kid);
-  EXPECT_TRUE(VerifyEarToken(*token, a.signer->Jwks().value()).ok());
+  EXPECT_EQ(b.signer->current_kid(), stopped->kid);
+  EXPECT_TRUE(VerifyEarToken(stopped->token, a.signer->Jwks().value()).ok());
 }
 
 TEST_F(PostgresEarKeysTest, JwksIsUnavailableWhileTheDatabaseIsDown) {
