@@ -162,9 +162,13 @@ void EarSigner::LeaseLoop() {
   lease_mu_.Unlock();
 }
 
+absl::Time EarSigner::LeaseEnd(absl::Time now) const {
+  return now + config_.grace + 2 * config_.publish_interval;
+}
+
 absl::Time EarSigner::NotAfterLocked(size_t i, absl::Time now) const {
   if (i + 1 < keys_.size()) return keys_[i + 1].created + config_.grace;
-  return now + config_.grace + 2 * config_.publish_interval;
+  return LeaseEnd(now);
 }
 
 absl::Status EarSigner::PublishKey(const Key& key, absl::Time not_after, absl::Time now) const {
@@ -247,8 +251,7 @@ absl::Status EarSigner::RotateLocked() {
   Key key{created, path, std::move(pkey), std::move(jwk), std::move(kid)};
   // Published before it signs: a token is never out before the key that verifies it.
   const absl::Time now = clock_();
-  if (absl::Status st = PublishKey(key, now + config_.grace + 2 * config_.publish_interval, now);
-      !st.ok()) {
+  if (absl::Status st = PublishKey(key, LeaseEnd(now), now); !st.ok()) {
     unlink(path.c_str());
     return st;
   }

@@ -103,6 +103,8 @@ class EarSigner {
   void PruneLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether keys_[i] (oldest first) still belongs in the JWKS at `now`.
   bool PublishedLocked(size_t i, absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The end of a signing key's lease published at `now`: grace + 2 x publish_interval.
+  absl::Time LeaseEnd(absl::Time now) const;
   // When keys_[i] leaves the JWKS: its successor's creation plus grace, or for the signing
   // key the end of a lease starting at `now`.
   absl::Time NotAfterLocked(size_t i, absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
