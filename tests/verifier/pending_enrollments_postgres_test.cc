@@ -225,5 +225,27 @@ TEST_F(PendingEnrollmentsPostgresTest, ReplicasAgreeThatAWrongAnswerVoidsTheEnro
   EXPECT_EQ(a_.enroller->Complete(right).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(PendingEnrollmentsPostgresTest, ADatabaseOutageIsUnavailableAndThenPassesWithNothingLost) {
+  ASSERT_NE(a_.enroller, nullptr);
+  ASSERT_NE(b_.enroller, nullptr);
+  auto begin = a_.enroller->Begin(Request());
+  ASSERT_TRUE(begin.ok()) << begin.status();
+  const v1::CompleteEnrollmentRequest complete = Answer(*begin);
+  absl::StatusOr<PostgresServer*> server = PostgresServer::Shared();
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE((*server)->Stop().ok());
+  auto during = a_.enroller->Begin(Request());
+  auto completed_during = b_.enroller->Complete(complete);
+  ASSERT_TRUE((*server)->Start().ok());
+  EXPECT_EQ(during.status().code(), absl::StatusCode::kUnavailable) << during.status();
+  EXPECT_EQ(completed_during.status().code(), absl::StatusCode::kUnavailable)
+      << completed_during.status();
+  // The enrollment begun before the outage is still there, and completes once (B's registry
+  // connection, idle through the outage, is replaced on its first use).
+  auto done = b_.enroller->Complete(complete);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(a_.enroller->Complete(complete).status().code(), absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace vigil::verifier

@@ -8,6 +8,7 @@
 #include "absl/strings/string_view.h"
 
 #include <pqxx/connection>
+#include <pqxx/except>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -50,22 +51,33 @@ absl::Status Guard(absl::string_view what, F&& body) {
 
 /// Runs `body(connection)` with `*connection`, connecting to `url` first (for `who`, as
 /// Connect) when there is none or it was closed; a connection the server dropped is
-/// forgotten, so the next call connects again. A libpqxx exception becomes a status
-/// (FromException with `what`). The caller serializes calls on one connection.
+/// forgotten, so the next call connects again. A connection that was dropped while idle (the
+/// server restarted) fails its first use before anything is committed: then `body` runs once
+/// more on a new connection, so it must be safe to run again (it opens its own
+/// transaction). A libpqxx exception becomes a status (FromException with `what`). The
+/// caller serializes calls on one connection.
 template <typename T, typename F>
 absl::StatusOr<T> WithConnection(std::unique_ptr<pqxx::connection>* connection,
                                  const std::string& url, absl::string_view who,
                                  absl::string_view what, F&& body) {
-  if (*connection == nullptr || !(*connection)->is_open()) {
-    absl::StatusOr<std::unique_ptr<pqxx::connection>> opened = Connect(url, who);
-    if (!opened.ok()) return opened.status();
-    *connection = *std::move(opened);
-  }
-  try {
-    return body(**connection);
-  } catch (const std::exception& e) {
-    if (!(*connection)->is_open()) connection->reset();
-    return FromException(e, what);
+  for (bool retried = false;; retried = true) {
+    const bool fresh = *connection == nullptr || !(*connection)->is_open();
+    if (fresh) {
+      absl::StatusOr<std::unique_ptr<pqxx::connection>> opened = Connect(url, who);
+      if (!opened.ok()) return opened.status();
+      *connection = *std::move(opened);
+    }
+    try {
+      return body(**connection);
+    } catch (const pqxx::broken_connection& e) {
+      // Not a commit in doubt (pqxx::in_doubt_error): nothing of the body's transaction
+      // was committed, so running it again is safe.
+      connection->reset();
+      if (fresh || retried) return FromException(e, what);
+    } catch (const std::exception& e) {
+      if (!(*connection)->is_open()) connection->reset();
+      return FromException(e, what);
+    }
   }
 }
 
