@@ -54,8 +54,17 @@ TEST(VerifierMetricsTest, AScrapeCountsTheNodesReportsVerdictsAndStream) {
   ASSERT_TRUE(f.StartNode().ok());
   ASSERT_TRUE(f.AwaitVerdict(v1::TRUST_AFFIRMING).ok()) << f.Logs();
 
+  // The verdict is listed once the store committed it; its durable-write time is observed
+  // when the node's state commit (which the acknowledgement also waits for) is done too, a
+  // moment later.
   absl::StatusOr<std::map<std::string, double>> after = testing::ScrapeMetrics(*port);
   ASSERT_TRUE(after.ok()) << after.status();
+  for (int i = 0; i < 100 && after->at("vigil_verifier_store_write_duration_seconds_count{}") < 1;
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    after = testing::ScrapeMetrics(*port);
+    ASSERT_TRUE(after.ok()) << after.status();
+  }
   const std::map<std::string, double>& m = *after;
   const double reports = m.at("vigil_verifier_reports_total{}");
   EXPECT_GE(reports, 1);
