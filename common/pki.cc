@@ -16,6 +16,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/ek_certificate.h"
 #include "common/spiffe.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
@@ -279,6 +280,23 @@ absl::StatusOr<CertAndKey> IssueClientCertificate(const CaMaterial& ca, std::str
   CertAndKey out;
   ASSIGN_OR_RETURN(out.cert_pem, CertificateToPem(cert.get()));
   ASSIGN_OR_RETURN(out.key_pem, PrivateKeyToPem(key.get()));
+  return out;
+}
+
+absl::StatusOr<std::string> IssueEkCertificate(const CaMaterial& ca, EVP_PKEY* ek_public,
+                                               std::string_view common_name,
+                                               const Validity& validity) {
+  ASSIGN_OR_RETURN(X509Ptr cert,
+                   BuildCertificate(&ca, ek_public, ca.key.get(), common_name, validity,
+                                    {{NID_basic_constraints, "critical,CA:FALSE"},
+                                     {NID_key_usage, "critical,keyEncipherment,keyAgreement"},
+                                     {NID_authority_key_identifier, "keyid:always"}},
+                                    nullptr));
+  unsigned char* der = nullptr;
+  const int len = i2d_X509(cert.get(), &der);
+  if (len <= 0) return OpenSslError("i2d_X509");
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
   return out;
 }
 

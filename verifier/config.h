@@ -84,6 +84,9 @@ struct VerifierConfig {
   std::string ek_ca_bundle_path;
   /// Enroll any EK (trust on first use). Labs and demos only.
   bool ek_tofu = false;
+  /// PEM CA of simulated TPMs' EK certificates (vigil-fleetsim); empty: none accepted. Their
+  /// nodes' verdicts say tpm_simulated and make no hardware claim. Benchmarks only.
+  std::string accept_simulated_tpm_ca_path;
   /// Typed known-good measurement digests (YAML, `vigil-node reference-values --out`); empty:
   /// every measurement is unknown.
   std::string reference_values_path;

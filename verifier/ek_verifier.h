@@ -19,9 +19,13 @@ enum class EkTrust {
   kOperatorApproved,
   /// Trust-on-first-use, which the operator switched on explicitly.
   kTrustOnFirstUse,
+  /// Its certificate chains to the simulated-TPM CA (--accept-simulated-tpm): a software key
+  /// of the fleet simulator, not a TPM. Such a node never makes a hardware claim.
+  kSimulated,
 };
 
-/// Human-readable name of an EkTrust ("certificate", "operator-approved", "tofu").
+/// Human-readable name of an EkTrust ("certificate", "operator-approved", "tofu",
+/// "simulated-tpm").
 std::string_view EkTrustName(EkTrust trust);
 
 /// Decides whether an endorsement key may enroll: its certificate chains to a CA bundle (TPM
@@ -36,6 +40,11 @@ class EkVerifier {
     /// Accept any EK. Only for labs and demos: anyone who can reach the enrollment
     /// listener with a TPM (or a software TPM) gets a node identity.
     bool trust_on_first_use = false;
+    /// PEM file of the CA that signs the EK certificates of simulated TPMs (the fleet
+    /// simulator's software keys); empty: no simulated TPM may enroll. An EK whose
+    /// certificate chains to this CA alone enrolls as EkTrust::kSimulated, checked before the
+    /// other ways, so a simulated EK never counts as a real one.
+    std::string simulated_ca_path = {};
   };
 
   /// Loads the CA bundle. `registry` (for approvals) must outlive the verifier.
@@ -43,7 +52,8 @@ class EkVerifier {
                                                             const NodeRegistry* registry);
 
   /// How `ek` (with DER certificate `ek_certificate_der`, possibly empty) is trusted, or
-  /// FAILED_PRECONDITION saying why each way to trust it failed.
+  /// FAILED_PRECONDITION saying why each way to trust it failed. kSimulated comes first:
+  /// an EK certified by the simulated-TPM CA is simulated whatever else would trust it.
   absl::StatusOr<EkTrust> Check(const tpm::TpmPublic& ek, std::string_view ek_certificate_der,
                                 const std::string& node_id) const;
 
@@ -52,12 +62,17 @@ class EkVerifier {
                                 std::string_view ek_certificate_der) const;
 
  private:
-  EkVerifier(Options options, const NodeRegistry* registry, X509StorePtr store)
-      : options_(std::move(options)), registry_(registry), store_(std::move(store)) {}
+  EkVerifier(Options options, const NodeRegistry* registry, X509StorePtr store,
+             X509StorePtr simulated_store)
+      : options_(std::move(options)),
+        registry_(registry),
+        store_(std::move(store)),
+        simulated_store_(std::move(simulated_store)) {}
 
   const Options options_;
   const NodeRegistry* const registry_;
-  const X509StorePtr store_;  // null without a bundle
+  const X509StorePtr store_;            // null without a bundle
+  const X509StorePtr simulated_store_;  // null without --accept-simulated-tpm
 };
 
 }  // namespace vigil::verifier

@@ -125,7 +125,8 @@ absl::StatusOr<v1::BeginEnrollmentResponse> Enroller::Begin(
   PendingEnrollment pending{
       enrollment_id,
       EnrolledNode{node_id, request.ek_public(), request.ak_public(), ak_name, absl::Time(),
-                   request.srk_public(), std::move(ak_qualified_name)},
+                   request.srk_public(), std::move(ak_qualified_name),
+                   trust == EkTrust::kSimulated},
       request.csr_pem(), Sha256(secret), expires};
   OPENSSL_cleanse(secret.data(), secret.size());
   absl::StatusOr<bool> evicted = pending_->Add(pending, limits(), now);

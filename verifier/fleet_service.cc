@@ -143,8 +143,10 @@ absl::StatusOr<v1::GetNodeResponse> FleetService::GetNode(const std::string& nod
   if (enrolled != nullptr) {
     n->set_enrolled(true);
     out.set_enrolled_unix_nano(absl::ToUnixNanos(enrolled->node().enrolled));
-    out.set_ek_trust(options_.registry->IsApproved(node_id) ? "approved"
-                                                            : options_.unapproved_ek_trust);
+    // A simulated TPM is said first: whatever else trusts its EK, no TPM holds it.
+    out.set_ek_trust(enrolled->node().tpm_simulated           ? "simulated-tpm"
+                     : options_.registry->IsApproved(node_id) ? "approved"
+                                                              : options_.unapproved_ek_trust);
   }
   return out;
 }

@@ -282,6 +282,10 @@ int AddAppraisers(const VerifierConfig& config, Verifier* v) {
   runtime_options.signer = v->ear_signer.get();
   runtime_options.hardware_claim = config.ek_tofu ? 32 : 2;
   runtime_options.is_revoked = v->is_revoked;
+  runtime_options.is_tpm_simulated = [r = v->registry.get()](const std::string& node_id) {
+    std::shared_ptr<vigil::verifier::NodeState> state = r->Find(node_id);
+    return state != nullptr && state->node().tpm_simulated;
+  };
   runtime_options.require_node_self_protection = config.require_node_self_protection;
   v->runtime_appraiser =
       std::make_unique<vigil::verifier::RuntimeAppraiser>(v->appraiser.get(), runtime_options);
@@ -366,8 +370,9 @@ int AddEnrollment(const VerifierConfig& config, Verifier* v) {
     return 2;
   }
   v->ca = vigil::LoadCa(config.pki_dir);
-  auto ek = vigil::verifier::EkVerifier::Create({config.ek_ca_bundle_path, config.ek_tofu},
-                                                v->registry.get());
+  auto ek = vigil::verifier::EkVerifier::Create(
+      {config.ek_ca_bundle_path, config.ek_tofu, config.accept_simulated_tpm_ca_path},
+      v->registry.get());
   if (!v->ca.ok() || !ek.ok()) {
     spdlog::error("{}", std::string((v->ca.ok() ? ek.status() : v->ca.status()).message()));
     return 1;
@@ -701,6 +706,11 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_flag("--tofu", config.ek_tofu,
                "Enroll any TPM EK: trust on first use (labs and demos only)");
+  app.add_option("--accept-simulated-tpm", config.accept_simulated_tpm_ca_path,
+                 "Also enroll simulated TPMs (vigil-fleetsim) whose EK certificate chains to "
+                 "this PEM CA; their verdicts say tpm_simulated and make no hardware claim "
+                 "(benchmarks only; off by default)")
+      ->check(CLI::ExistingFile);
   app.add_option("--reference-values", config.reference_values_path,
                  "Typed known-good measurements (YAML) as `vigil-node reference-values --out` "
                  "writes them")

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS enrolled_nodes(
   ak_qualified_name BLOB,
   log_entries INTEGER,
   log_epoch_start INTEGER,
-  log_pcrs BLOB);
+  log_pcrs BLOB,
+  tpm_simulated INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS node_approvals(
   node_id TEXT PRIMARY KEY,
   approved_unix_nano INTEGER NOT NULL);
@@ -63,9 +64,13 @@ CREATE TABLE IF NOT EXISTS node_spool_ledger(
 )sql";
 
 // Columns later versions added to enrolled_nodes, added to a file an earlier one created.
-constexpr const char* kAddedColumns[][2] = {
-    {"qualified_signer", "BLOB"}, {"srk_public", "BLOB"},         {"ak_qualified_name", "BLOB"},
-    {"log_entries", "INTEGER"},   {"log_epoch_start", "INTEGER"}, {"log_pcrs", "BLOB"}};
+constexpr const char* kAddedColumns[][2] = {{"qualified_signer", "BLOB"},
+                                            {"srk_public", "BLOB"},
+                                            {"ak_qualified_name", "BLOB"},
+                                            {"log_entries", "INTEGER"},
+                                            {"log_epoch_start", "INTEGER"},
+                                            {"log_pcrs", "BLOB"},
+                                            {"tpm_simulated", "INTEGER NOT NULL DEFAULT 0"}};
 
 absl::Status SqlError(sqlite3* db, absl::string_view what) {
   return sqlite::Error(db, absl::StrCat("node registry: ", what));
@@ -164,7 +169,7 @@ absl::Status NodeRegistry::Load() {
                                        "enrolled_unix_nano, clock, reset_count, "
                                        "restart_count, qualified_signer, srk_public, "
                                        "ak_qualified_name, log_entries, log_epoch_start, "
-                                       "log_pcrs FROM enrolled_nodes"));
+                                       "log_pcrs, tpm_simulated FROM enrolled_nodes"));
   ASSIGN_OR_RETURN(Stmt log, Prepare(db_,
                                      "SELECT recnum, pcr, digest, event_type, content FROM "
                                      "node_measurement_log WHERE node_id = ? ORDER BY recnum"));
@@ -184,6 +189,7 @@ absl::Status NodeRegistry::Load() {
     n.enrolled = absl::FromUnixNanos(sqlite3_column_int64(nodes.get(), 4));
     n.srk_public = ColumnBytes(nodes.get(), 9);
     n.ak_qualified_name = ColumnBytes(nodes.get(), 10);
+    n.tpm_simulated = sqlite3_column_int64(nodes.get(), 14) != 0;
     auto state = MakeState(n);
     if (!state.ok()) {
       spdlog::error("node registry: node {} has an unusable AK, skipped: {}", n.node_id,
@@ -284,8 +290,8 @@ absl::Status NodeRegistry::Bind(const EnrolledNode& node) {
     ASSIGN_OR_RETURN(Stmt ins, Prepare(db_,
                                        "INSERT OR REPLACE INTO enrolled_nodes(node_id, "
                                        "ek_public, ak_public, ak_name, enrolled_unix_nano, "
-                                       "srk_public, ak_qualified_name) "
-                                       "VALUES(?, ?, ?, ?, ?, ?, ?)"));
+                                       "srk_public, ak_qualified_name, tpm_simulated) "
+                                       "VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
     BindText(ins.get(), 1, node.node_id);
     BindBlob(ins.get(), 2, node.ek_public);
     BindBlob(ins.get(), 3, node.ak_public);
@@ -293,6 +299,7 @@ absl::Status NodeRegistry::Bind(const EnrolledNode& node) {
     sqlite3_bind_int64(ins.get(), 5, absl::ToUnixNanos(node.enrolled));
     if (!node.srk_public.empty()) BindBlob(ins.get(), 6, node.srk_public);
     if (!node.ak_qualified_name.empty()) BindBlob(ins.get(), 7, node.ak_qualified_name);
+    sqlite3_bind_int64(ins.get(), 8, node.tpm_simulated ? 1 : 0);
     if (sqlite3_step(ins.get()) != SQLITE_DONE) return SqlError(db_, "insert node");
     RETURN_IF_ERROR(Exec(db_, "COMMIT"));
     std::move(rollback).Cancel();

@@ -44,6 +44,9 @@ struct EnrolledNode {
   /// without its SRK: its first accepted quote's qualifiedSigner is pinned instead
   /// (NodeState::qualified_signer) until it enrolls again.
   std::string ak_qualified_name = {};
+  /// The EK is a simulated TPM's (EkTrust::kSimulated, --accept-simulated-tpm): every
+  /// verdict about the node says tpm_simulated and makes no hardware claim.
+  bool tpm_simulated = false;
 };
 
 /// TPMS_CLOCK_INFO of an AK's latest accepted quote.

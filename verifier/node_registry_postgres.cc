@@ -30,7 +30,13 @@ using registry_internal::MakeState;
 constexpr char kNodeColumns[] =
     "SELECT node_id, ek_public, ak_public, ak_name, enrolled_unix_nano, clock, reset_count, "
     "restart_count, qualified_signer, srk_public, ak_qualified_name, log_entries, "
-    "log_epoch_start, log_pcrs FROM enrolled_nodes";
+    "log_epoch_start, log_pcrs, tpm_simulated FROM enrolled_nodes";
+
+// Whether a node's EK is a simulated TPM's (--accept-simulated-tpm): a column added in place,
+// idempotently, so it needs no schema version of its own.
+constexpr char kAddTpmSimulated[] =
+    "ALTER TABLE enrolled_nodes ADD COLUMN IF NOT EXISTS tpm_simulated BOOLEAN NOT NULL "
+    "DEFAULT FALSE";
 
 std::string Bytes(const pqxx::field& f) {
   if (f.is_null()) return "";
@@ -62,6 +68,7 @@ absl::StatusOr<std::shared_ptr<NodeState>> StateFromRow(const pqxx::row& r, cons
   n.enrolled = absl::FromUnixNanos(r[4].as<int64_t>());
   n.srk_public = Bytes(r[9]);
   n.ak_qualified_name = Bytes(r[10]);
+  n.tpm_simulated = r[14].as<bool>();
   ASSIGN_OR_RETURN(std::shared_ptr<NodeState> state, MakeState(n));
   absl::MutexLock node_lock(&state->mu);
   if (!r[5].is_null()) {
@@ -123,6 +130,13 @@ absl::StatusOr<std::unique_ptr<NodeRegistry>> NodeRegistry::OpenPostgres(const s
   backend->url = url;
   ASSIGN_OR_RETURN(backend->connection, pg::Connect(url, "node registry"));
   RETURN_IF_ERROR(pg::MigrateSchema(*backend->connection));
+  try {
+    pqxx::work tx(*backend->connection);
+    tx.exec(kAddTpmSimulated);
+    tx.commit();
+  } catch (const std::exception& e) {
+    return pg::FromException(e, "node registry: adding the tpm_simulated column");
+  }
   std::unique_ptr<NodeRegistry> registry(new NodeRegistry(nullptr));
   registry->pg_ = std::move(backend);
   // Begun on one replica, completed on any.
@@ -197,19 +211,21 @@ absl::Status NodeRegistry::BindPostgres(const EnrolledNode& node) {
                // A replaced binding starts with no clock and no log.
                tx.exec_params(
                    "INSERT INTO enrolled_nodes (node_id, ek_public, ak_public, ak_name, "
-                   "enrolled_unix_nano, srk_public, ak_qualified_name) VALUES ($1, $2, $3, $4, "
-                   "$5, NULLIF($6, ''::bytea), NULLIF($7, ''::bytea)) ON CONFLICT (node_id) DO "
+                   "enrolled_unix_nano, srk_public, ak_qualified_name, tpm_simulated) VALUES ($1, "
+                   "$2, $3, $4, $5, NULLIF($6, ''::bytea), NULLIF($7, ''::bytea), $8) ON "
+                   "CONFLICT (node_id) DO "
                    "UPDATE SET ek_public = "
                    "excluded.ek_public, ak_public = excluded.ak_public, ak_name = "
                    "excluded.ak_name, enrolled_unix_nano = excluded.enrolled_unix_nano, "
                    "srk_public = excluded.srk_public, ak_qualified_name = "
-                   "excluded.ak_qualified_name, clock = NULL, reset_count = NULL, "
+                   "excluded.ak_qualified_name, tpm_simulated = excluded.tpm_simulated, "
+                   "clock = NULL, reset_count = NULL, "
                    "restart_count = NULL, qualified_signer = NULL, log_entries = NULL, "
                    "log_epoch_start = NULL, log_pcrs = NULL",
                    node.node_id, pqxx::binarystring(node.ek_public),
                    pqxx::binarystring(node.ak_public), pqxx::binarystring(node.ak_name),
                    absl::ToUnixNanos(node.enrolled), pqxx::binarystring(node.srk_public),
-                   pqxx::binarystring(node.ak_qualified_name));
+                   pqxx::binarystring(node.ak_qualified_name), node.tpm_simulated);
                tx.commit();
                return true;
              })
@@ -273,7 +289,8 @@ absl::StatusOr<std::vector<EnrolledNode>> NodeRegistry::ListNodesPostgres() cons
         std::vector<EnrolledNode> out;
         for (const pqxx::row& r :
              tx.exec("SELECT node_id, ek_public, ak_public, ak_name, enrolled_unix_nano, "
-                     "srk_public, ak_qualified_name FROM enrolled_nodes ORDER BY node_id")) {
+                     "srk_public, ak_qualified_name, tpm_simulated FROM enrolled_nodes ORDER BY "
+                     "node_id")) {
           EnrolledNode& n = out.emplace_back();
           n.node_id = r[0].as<std::string>();
           n.ek_public = Bytes(r[1]);
@@ -282,6 +299,7 @@ absl::StatusOr<std::vector<EnrolledNode>> NodeRegistry::ListNodesPostgres() cons
           n.enrolled = absl::FromUnixNanos(r[4].as<int64_t>());
           n.srk_public = Bytes(r[5]);
           n.ak_qualified_name = Bytes(r[6]);
+          n.tpm_simulated = r[7].as<bool>();
         }
         return out;
       });

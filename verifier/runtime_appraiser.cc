@@ -105,6 +105,10 @@ v1::Verdict RuntimeAppraiser::Appraise(const AppraisalInput& input) {
     AppraiseNodeSelf(report, verdict);
   }
 
+  if (options_.is_tpm_simulated && options_.is_tpm_simulated(input.node_id)) {
+    MarkTpmSimulated(verdict);
+  }
+
   if (options_.signer != nullptr) {
     absl::StatusOr<std::string> token = options_.signer->SignVerdict(verdict);
     if (token.ok()) {

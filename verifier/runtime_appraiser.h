@@ -12,6 +12,7 @@
 #include "verifier/evidence_appraiser.h"
 #include "verifier/policy_set.h"
 #include "verifier/results/ear_signer.h"
+#include "verifier/simulated_tpm.h"
 
 namespace vigil::verifier {
 
@@ -35,6 +36,8 @@ namespace vigil::verifier {
 ///   `require_node_self_protection` is set, which also contraindicates a report that does
 ///   not carry the node's state. Without that option, a report without it is appraised
 ///   exactly as before the rule existed.
+/// - A node enrolled with a simulated TPM gets MarkTpmSimulated on every verdict, rejected
+///   or not, before it is signed.
 /// - node_id, report_sequence, policy_digest, policy_ids and trust_vector are filled, and the
 ///   verdict is signed (Verdict.ear_token) when a signer is given.
 ///
@@ -52,6 +55,8 @@ class RuntimeAppraiser final : public EvidenceAppraiser {
     int32_t hardware_claim = 2;
     /// Whether an operator revoked the node; null: never.
     std::function<bool(const std::string& node_id)> is_revoked;
+    /// Whether the node's TPM is simulated (--accept-simulated-tpm); null: never.
+    IsTpmSimulated is_tpm_simulated;
     policy::EvaluateOptions evaluate;
     /// Whether nodes must report their own state and meet vigil.node.self.
     bool require_node_self_protection = false;

@@ -3,9 +3,13 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
+#include "absl/cleanup/cleanup.h"
+
+#include "common/openssl_util.h"
 #include "common/status_macros.h"
 
 namespace vigil::tpm {
@@ -87,6 +91,37 @@ absl::StatusOr<std::string> AesCfbEncrypt(const EVP_CIPHER* cipher, std::string_
     return absl::InternalError("OpenSSL: AES-CFB encryption failed");
   }
   out.resize(static_cast<size_t>(len + tail));
+  return out;
+}
+
+absl::StatusOr<std::string> AesCfbDecrypt(const EVP_CIPHER* cipher, std::string_view key,
+                                          std::string_view encrypted) {
+  EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
+  unsigned char iv[16] = {};
+  std::string out(encrypted.size(), '\0');
+  int len = 0;
+  int tail = 0;
+  if (ctx == nullptr ||
+      EVP_DecryptInit_ex(ctx.get(), cipher, nullptr,
+                         reinterpret_cast<const unsigned char*>(key.data()), iv) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len,
+                        reinterpret_cast<const unsigned char*>(encrypted.data()),
+                        static_cast<int>(encrypted.size())) != 1 ||
+      EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + len, &tail) !=
+          1) {
+    return absl::InternalError("OpenSSL: AES-CFB decryption failed");
+  }
+  out.resize(static_cast<size_t>(len + tail));
+  return out;
+}
+
+// Splits a TPM2B off the front of `*in`.
+absl::StatusOr<std::string_view> TakeTpm2b(std::string_view* in, const char* what) {
+  if (in->size() < 2) return absl::InvalidArgumentError(std::string(what) + ": truncated");
+  const size_t n = (static_cast<uint8_t>((*in)[0]) << 8) | static_cast<uint8_t>((*in)[1]);
+  if (in->size() - 2 < n) return absl::InvalidArgumentError(std::string(what) + ": truncated");
+  std::string_view out = in->substr(2, n);
+  in->remove_prefix(2 + n);
   return out;
 }
 
@@ -260,6 +295,139 @@ absl::StatusOr<Credential> MakeCredential(const TpmPublic& ek, std::string_view 
   Credential out;
   out.credential_blob = Tpm2b(Tpm2b(outer_hmac) + enc_identity);
   out.encrypted_secret = Tpm2b(seed.encrypted_secret_contents);
+  return out;
+}
+
+namespace {
+
+absl::StatusOr<std::string> RsaRecoverSeed(EVP_PKEY* ek_private, const EVP_MD* md,
+                                           std::string_view encrypted) {
+  static constexpr char kLabel[] = "IDENTITY";  // sizeof includes the terminating zero
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, ek_private, nullptr));
+  if (ctx == nullptr || EVP_PKEY_decrypt_init(ctx.get()) != 1 ||
+      EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
+      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), md) != 1 ||
+      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), md) != 1) {
+    return absl::InternalError("OpenSSL: cannot set up RSA-OAEP");
+  }
+  void* label = OPENSSL_memdup(kLabel, sizeof(kLabel));
+  if (label == nullptr ||
+      EVP_PKEY_CTX_set0_rsa_oaep_label(ctx.get(), label, static_cast<int>(sizeof(kLabel))) != 1) {
+    OPENSSL_free(label);
+    return absl::InternalError("OpenSSL: cannot set the OAEP label");
+  }
+  const auto* in = reinterpret_cast<const unsigned char*>(encrypted.data());
+  size_t len = 0;
+  if (EVP_PKEY_decrypt(ctx.get(), nullptr, &len, in, encrypted.size()) != 1) {
+    return absl::InvalidArgumentError("encrypted_secret: not an RSA-OAEP ciphertext for this EK");
+  }
+  std::string seed(len, '\0');
+  if (EVP_PKEY_decrypt(ctx.get(), reinterpret_cast<unsigned char*>(seed.data()), &len, in,
+                       encrypted.size()) != 1) {
+    return absl::InvalidArgumentError("encrypted_secret: RSA-OAEP decryption failed");
+  }
+  seed.resize(len);
+  return seed;
+}
+
+absl::StatusOr<std::string> EccRecoverSeed(const TpmPublic& ek, EVP_PKEY* ek_private,
+                                           const EVP_MD* md, std::string_view encrypted) {
+  ASSIGN_OR_RETURN(std::string_view qx, TakeTpm2b(&encrypted, "encrypted_secret"));
+  ASSIGN_OR_RETURN(std::string_view qy, TakeTpm2b(&encrypted, "encrypted_secret"));
+  const TPMI_ECC_CURVE curve = ek.area.parameters.eccDetail.curveID;
+  ASSIGN_OR_RETURN(const char* group, CurveName(curve));
+  ASSIGN_OR_RETURN(size_t field, CurveFieldBytes(curve));
+  if (!encrypted.empty() || qx.size() != field || qy.size() != field) {
+    return absl::InvalidArgumentError("encrypted_secret: not a point of the EK's curve");
+  }
+  std::string point = "\x04" + std::string(qx) + std::string(qy);
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(group), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()),
+      OSSL_PARAM_construct_end()};
+  EvpPkeyCtxPtr from(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (from == nullptr || EVP_PKEY_fromdata_init(from.get()) != 1 ||
+      EVP_PKEY_fromdata(from.get(), &raw, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    return absl::InvalidArgumentError("encrypted_secret: not a point of the EK's curve");
+  }
+  EvpPkeyPtr ephemeral(raw);
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, ek_private, nullptr));
+  size_t z_len = 0;
+  if (ctx == nullptr || EVP_PKEY_derive_init(ctx.get()) != 1 ||
+      EVP_PKEY_derive_set_peer(ctx.get(), ephemeral.get()) != 1 ||
+      EVP_PKEY_derive(ctx.get(), nullptr, &z_len) != 1) {
+    return absl::InvalidArgumentError("encrypted_secret: ECDH with the EK failed");
+  }
+  std::string z(z_len, '\0');
+  if (EVP_PKEY_derive(ctx.get(), reinterpret_cast<unsigned char*>(z.data()), &z_len) != 1) {
+    return absl::InternalError("OpenSSL: ECDH failed");
+  }
+  z.resize(z_len);
+  std::string_view ek_x(reinterpret_cast<const char*>(ek.area.unique.ecc.x.buffer),
+                        ek.area.unique.ecc.x.size);
+  absl::StatusOr<std::string> seed = KdfE(ek.area.nameAlg, z, "IDENTITY", qx, ek_x,
+                                          static_cast<uint32_t>(EVP_MD_get_size(md)) * 8);
+  OPENSSL_cleanse(z.data(), z.size());
+  return seed;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ActivateCredential(const TpmPublic& ek, EVP_PKEY* ek_private,
+                                               std::string_view object_name,
+                                               std::string_view credential_blob,
+                                               std::string_view encrypted_secret) {
+  ASSIGN_OR_RETURN(const EVP_MD* md, DigestForAlg(ek.area.nameAlg));
+  const size_t digest_size = EVP_MD_get_size(md);
+  ASSIGN_OR_RETURN(std::string_view secret_contents,
+                   TakeTpm2b(&encrypted_secret, "encrypted_secret"));
+  if (!encrypted_secret.empty()) {
+    return absl::InvalidArgumentError("encrypted_secret: trailing bytes");
+  }
+  std::string seed;
+  const TPMT_SYM_DEF_OBJECT* sym = nullptr;
+  if (ek.area.type == TPM2_ALG_RSA) {
+    sym = &ek.area.parameters.rsaDetail.symmetric;
+    ASSIGN_OR_RETURN(seed, RsaRecoverSeed(ek_private, md, secret_contents));
+  } else if (ek.area.type == TPM2_ALG_ECC) {
+    sym = &ek.area.parameters.eccDetail.symmetric;
+    ASSIGN_OR_RETURN(seed, EccRecoverSeed(ek, ek_private, md, secret_contents));
+  } else {
+    return absl::InvalidArgumentError("EK is neither RSA nor ECC");
+  }
+  absl::Cleanup wipe_seed = [&seed] { OPENSSL_cleanse(seed.data(), seed.size()); };
+  ASSIGN_OR_RETURN(const EVP_CIPHER* cipher, CfbCipher(*sym));
+
+  ASSIGN_OR_RETURN(std::string_view id_object, TakeTpm2b(&credential_blob, "credential_blob"));
+  if (!credential_blob.empty())
+    return absl::InvalidArgumentError("credential_blob: trailing bytes");
+  ASSIGN_OR_RETURN(std::string_view integrity, TakeTpm2b(&id_object, "credential_blob"));
+  const std::string_view enc_identity = id_object;
+
+  ASSIGN_OR_RETURN(std::string hmac_key, KdfA(ek.area.nameAlg, seed, "INTEGRITY", "", "",
+                                              static_cast<uint32_t>(digest_size) * 8));
+  absl::StatusOr<std::string> expected =
+      Hmac(md, hmac_key, std::string(enc_identity) + std::string(object_name));
+  OPENSSL_cleanse(hmac_key.data(), hmac_key.size());
+  if (!expected.ok()) return expected.status();
+  if (integrity.size() != expected->size() ||
+      CRYPTO_memcmp(integrity.data(), expected->data(), expected->size()) != 0) {
+    return absl::PermissionDeniedError(
+        "credential integrity check failed: not made for this EK and object name");
+  }
+  ASSIGN_OR_RETURN(std::string sym_key,
+                   KdfA(ek.area.nameAlg, seed, "STORAGE", object_name, "", sym->keyBits.aes));
+  absl::StatusOr<std::string> plain = AesCfbDecrypt(cipher, sym_key, enc_identity);
+  OPENSSL_cleanse(sym_key.data(), sym_key.size());
+  if (!plain.ok()) return plain.status();
+  std::string_view rest = *plain;
+  absl::StatusOr<std::string_view> secret = TakeTpm2b(&rest, "credential");
+  if (!secret.ok() || !rest.empty() || secret->size() > digest_size) {
+    return absl::InvalidArgumentError("credential: not one TPM2B_DIGEST");
+  }
+  std::string out(*secret);
+  OPENSSL_cleanse(plain->data(), plain->size());
   return out;
 }
 

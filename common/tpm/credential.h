@@ -1,5 +1,7 @@
 #pragma once
 
+#include <openssl/evp.h>
+
 #include <string>
 #include <string_view>
 
@@ -23,6 +25,18 @@ struct Credential {
 /// it with TPM2_ActivateCredential.
 absl::StatusOr<Credential> MakeCredential(const TpmPublic& ek, std::string_view object_name,
                                           std::string_view secret);
+
+/// TPM2_ActivateCredential done in software (TPM 2.0 Part 3 §12.5), for a simulated TPM whose
+/// EK is a software key: recovers the seed from `encrypted_secret` with `ek_private` (RSA-OAEP
+/// with label "IDENTITY", or ECDH with the ephemeral point and KDFe), checks the integrity HMAC
+/// over the encrypted credential and `object_name` (constant time), and decrypts the
+/// credential. `ek` is the EK's public area (its nameAlg and symmetric definition).
+/// INVALID_ARGUMENT for malformed blobs, PERMISSION_DENIED when the integrity check fails (the
+/// credential was not made for this EK and object).
+absl::StatusOr<std::string> ActivateCredential(const TpmPublic& ek, EVP_PKEY* ek_private,
+                                               std::string_view object_name,
+                                               std::string_view credential_blob,
+                                               std::string_view encrypted_secret);
 
 /// KDFa of TPM 2.0 Part 1 §11.4.10.2 (SP 800-108 counter mode, HMAC). `label` is given
 /// without its terminating zero byte, which is added. Exposed for tests.

@@ -157,7 +157,7 @@ nlohmann::json BuildEarClaims(const v1::Verdict& verdict, const EarVerifierId& v
     submods[key] = WorkloadSubmod(w);
   }
 
-  return nlohmann::json{
+  nlohmann::json claims{
       {"eat_profile", std::string(kEarProfile)},
       {"iat", absl::ToUnixSeconds(issued_at)},
       {"ear.verifier-id", {{"developer", verifier_id.developer}, {"build", verifier_id.build}}},
@@ -166,6 +166,9 @@ nlohmann::json BuildEarClaims(const v1::Verdict& verdict, const EarVerifierId& v
       {"vigil.evidence-sha256", verdict.evidence_sha256()},
       {"vigil.report-sequence", verdict.report_sequence()},
   };
+  // A simulated TPM's evidence: said outright, beside the absent hardware claim.
+  if (verdict.tpm_simulated()) claims["vigil.tpm-simulated"] = true;
+  return claims;
 }
 
 }  // namespace vigil::verifier

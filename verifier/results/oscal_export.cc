@@ -139,6 +139,7 @@ class Exporter {
     AddProp(props, "trust-status", std::string(EarStatusName(v.status())));
     AddProp(props, "report-sequence", absl::StrCat(v.report_sequence()));
     AddProp(props, "policy-digest", v.policy_digest());
+    if (v.tpm_simulated()) AddProp(props, "tpm-simulated", "true");
     nlohmann::json vector = TrustVectorClaims(v.trust_vector());
     for (const auto& [claim, value] : vector.items()) {
       AddProp(props, "trust-vector", absl::StrCat(value.get<int>()), claim);
