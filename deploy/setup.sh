@@ -29,6 +29,8 @@ packages=(
   chromium python3-websocket
   # load for deploy/stress-tests.sh
   stress-ng
+  # profiling the verifier under vigil-fleetsim's load (perf record -g -p PID)
+  linux-perf
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -1,0 +1,132 @@
+#pragma once
+
+// The simulated fleet: N nodes in one process, each with its simulated TPM, enrolled through
+// the verifier's real Enrollment RPCs and then holding its own mutual-TLS Attest stream (its
+// own client certificate, its own channel) driven by gRPC's callback API: no thread per node.
+// A small pool of threads answers challenges when they fall due (report, quote, evidence).
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "bench/fleetsim/simulated_tpm.h"
+#include "bench/fleetsim/workloads.h"
+#include "common/pki.h"
+#include "grpcpp/support/status.h"
+
+namespace vigil::fleetsim {
+
+struct FleetOptions {
+  /// The verifier's mutual-TLS and enrollment listeners (host:port).
+  std::string attest_address;
+  std::string enroll_address;
+  /// PEM of the Vigil CA the verifier's certificate chains to.
+  std::string ca_pem;
+  /// When set, the name the verifier's certificate must carry (instead of the address's host).
+  std::string tls_server_name;
+  /// The simulated-TPM CA that certifies each node's EK.
+  const CaMaterial* ek_ca = nullptr;
+  size_t nodes = 100;
+  /// Every `rsa_every`-th node has an RSA 2048 EK (0: none), the others ECC P-256.
+  size_t rsa_every = 16;
+  /// Benign runtime events per second per node, carried in its reports.
+  double events_per_second = 1;
+  uint32_t noncompliant_percent = 20;
+  /// Enrollments and stream opens in flight at once.
+  size_t enroll_concurrency = 8;
+  size_t connect_window = 200;
+  /// Threads that build, quote and send evidence.
+  size_t workers = 2;
+};
+
+/// Latency samples and counts over a window of time.
+struct WindowStats {
+  double seconds = 0;
+  uint64_t acknowledged = 0;
+  /// Milliseconds from evidence sent to its acknowledgement received.
+  double p50_ms = 0, p99_ms = 0, max_ms = 0;
+  std::map<std::string, uint64_t> errors;
+  /// Verdict statuses (TrustStatus names) of acknowledged evidence.
+  std::map<std::string, uint64_t> statuses;
+  /// Acknowledged verdicts without Verdict.tpm_simulated (must stay 0).
+  uint64_t not_marked_simulated = 0;
+  /// Non-compliant nodes' verdicts that were affirming, compliant nodes' that were not.
+  uint64_t noncompliant_affirmed = 0;
+  uint64_t compliant_not_affirmed = 0;
+  double reports_per_second() const { return seconds > 0 ? acknowledged / seconds : 0; }
+};
+
+class Fleet {
+ public:
+  explicit Fleet(FleetOptions options);
+  ~Fleet();
+
+  /// Creates every node's TPM and enrolls it (BeginEnrollment, software ActivateCredential,
+  /// CompleteEnrollment). Fails on the first node that cannot enroll.
+  absl::Status Enroll();
+  /// Opens every node's Attest stream; returns once each has its first challenge (or ended).
+  /// Nodes hold that challenge until Release.
+  absl::Status Connect();
+  /// From now on each node answers its challenges every `interval` (the first at a random
+  /// point of the first interval, so the fleet's reports spread evenly).
+  void Release(absl::Duration interval);
+  /// Changes the interval from each node's next report on.
+  void SetInterval(absl::Duration interval);
+  /// Starts a new measurement window; TakeWindow returns what happened since.
+  void StartWindow();
+  WindowStats TakeWindow();
+  /// Cancels every stream and waits for them to end.
+  void Stop();
+
+  size_t enrolled() const { return enrolled_.load(); }
+  size_t connected() const { return connected_.load(); }
+  const std::vector<std::string>& node_ids() const { return node_ids_; }
+  /// Errors over the whole run (enrollment, streams), by reason.
+  std::map<std::string, uint64_t> AllErrors() const;
+
+  class Node;
+
+ private:
+  friend class Node;
+  // Whether Release was called, and when.
+  bool Released(absl::Time* at);
+  void OnConnected();
+  void OnEnded(const grpc::Status& status, bool was_connected);
+  void AddError(const std::string& reason);
+  void RecordAck(const Node& node, absl::Duration latency, const std::string& status,
+                 bool simulated, bool affirming);
+  void Schedule(absl::Time due, Node* node);
+  void WorkerLoop();
+
+  const FleetOptions options_;
+  const WorkloadMix mix_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::vector<std::string> node_ids_;
+  std::atomic<size_t> enrolled_{0};
+  std::atomic<size_t> connected_{0};
+  std::atomic<size_t> ended_{0};
+  std::atomic<int64_t> interval_ns_{5'000'000'000};
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
+  absl::Time released_at_;
+  bool stopping_ = false;
+  std::multimap<absl::Time, Node*> due_;
+  std::vector<std::thread> workers_;
+  // The current window.
+  absl::Time window_start_;
+  std::vector<float> latencies_ms_;
+  WindowStats window_;
+  std::map<std::string, uint64_t> all_errors_;
+};
+
+}  // namespace vigil::fleetsim
