@@ -428,6 +428,9 @@ class AttestationService::Reactor final
                                evidence, now);
     }
     verdict.set_node_id(peer_.name);
+    if (service_->options_.is_tpm_simulated && service_->options_.is_tpm_simulated(peer_.name)) {
+      MarkTpmSimulated(verdict);
+    }
     Answer(evidence, std::move(verdict));
   }
 

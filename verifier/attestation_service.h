@@ -18,6 +18,7 @@
 #include "verifier/peer_identity.h"
 #include "verifier/policy_set.h"
 #include "verifier/result_sink.h"
+#include "verifier/simulated_tpm.h"
 #include "verifier/spool_batch_appraiser.h"
 #include "verifier/stream_admission.h"
 #include "vigil/v1/attestation.grpc.pb.h"
@@ -54,6 +55,9 @@ struct AttestationOptions {
   /// Whether an operator revoked the node: a revoked node's stream is refused
   /// PERMISSION_DENIED when it opens. Null: no node is ever revoked.
   std::function<bool(const std::string& node_id)> is_revoked;
+  /// Whether the node's TPM is simulated: its nonce rejections (which no appraiser sees) are
+  /// marked too (MarkTpmSimulated). Null: never.
+  IsTpmSimulated is_tpm_simulated;
   /// Bounds on streams and on each node's rate of costly messages (see StreamLimits); a
   /// stream over a bound is refused or ended RESOURCE_EXHAUSTED.
   StreamLimits limits;

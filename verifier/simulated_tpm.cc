@@ -13,4 +13,11 @@ void MarkTpmSimulated(v1::Verdict& verdict) {
                   "simulated TPM (--accept-simulated-tpm): no hardware claim");
 }
 
+IsTpmSimulated TpmSimulatedIn(const NodeRegistry* registry) {
+  return [registry](const std::string& node_id) {
+    std::shared_ptr<NodeState> state = registry->Find(node_id);
+    return state != nullptr && state->node().tpm_simulated;
+  };
+}
+
 }  // namespace vigil::verifier

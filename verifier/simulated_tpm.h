@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "verifier/node_registry.h"
 #include "vigil/v1/attestation.pb.h"
 
 namespace vigil::verifier {
@@ -20,5 +21,8 @@ void MarkTpmSimulated(v1::Verdict& verdict);
 
 /// Whether a node is enrolled with a simulated TPM; empty: none is.
 using IsTpmSimulated = std::function<bool(const std::string& node_id)>;
+
+/// IsTpmSimulated from the node registry's bindings (`registry` must outlive it).
+IsTpmSimulated TpmSimulatedIn(const NodeRegistry* registry);
 
 }  // namespace vigil::verifier
