@@ -262,6 +262,7 @@ class AttestationService::Reactor final
   void WriteDone(const grpc::Status& result) {
     const Message* next = nullptr;
     std::optional<grpc::Status> finish;
+    out_wire_.Clear();  // written: an idle stream keeps no encoded message
     {
       absl::MutexLock lock(&mu_);
       out_.pop_front();
@@ -457,8 +458,13 @@ class AttestationService::Reactor final
       absl::MutexLock lock(&mu_);
       read_on = read_on && !finish_status_.has_value();
     }
-    // Still held: the call cannot finish, so starting the read is safe.
-    if (read_on) StartRead(&in_wire_);
+    // Still held: the call cannot finish, so starting the read is safe. The appraised message
+    // is released first: an idle stream holds no evidence (thousands of streams wait between
+    // reports).
+    if (read_on) {
+      in_ = v1::NodeMessage();
+      StartRead(&in_wire_);
+    }
     std::optional<grpc::Status> finish;
     {
       absl::MutexLock lock(&mu_);

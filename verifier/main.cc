@@ -15,6 +15,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/http/http_listener.h"
 #include "common/logging.h"
@@ -273,8 +274,7 @@ int AddAppraisers(const VerifierConfig& config, Verifier* v) {
   if (int code = OpenEarSigner(config, v); code != 0) return code;
   if (v->store != nullptr) {
     v->is_revoked = [s = v->store.get()](const std::string& node_id) {
-      std::optional<vigil::verifier::NodeResultSummary> n = s->FindNode(node_id);
-      return n.has_value() && n->revoked;
+      return s->IsRevoked(node_id);
     };
   }
   vigil::verifier::RuntimeAppraiser::Options runtime_options;
@@ -282,10 +282,7 @@ int AddAppraisers(const VerifierConfig& config, Verifier* v) {
   runtime_options.signer = v->ear_signer.get();
   runtime_options.hardware_claim = config.ek_tofu ? 32 : 2;
   runtime_options.is_revoked = v->is_revoked;
-  runtime_options.is_tpm_simulated = [r = v->registry.get()](const std::string& node_id) {
-    std::shared_ptr<vigil::verifier::NodeState> state = r->Find(node_id);
-    return state != nullptr && state->node().tpm_simulated;
-  };
+  runtime_options.is_tpm_simulated = vigil::verifier::TpmSimulatedIn(v->registry.get());
   runtime_options.require_node_self_protection = config.require_node_self_protection;
   v->runtime_appraiser =
       std::make_unique<vigil::verifier::RuntimeAppraiser>(v->appraiser.get(), runtime_options);
@@ -334,6 +331,7 @@ int AddWebhooks(const VerifierConfig& config, Verifier* v) {
 void AddAttestation(const VerifierConfig& config, Verifier* v) {
   vigil::verifier::AttestationOptions attestation;
   attestation.is_revoked = v->is_revoked;
+  attestation.is_tpm_simulated = vigil::verifier::TpmSimulatedIn(v->registry.get());
   attestation.policies = &v->policies;
   attestation.trust_domain = config.trust_domain;
   attestation.report_interval = config.report_interval;
@@ -567,6 +565,11 @@ int Run(VerifierConfig config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's abseil is built without NDEBUG, so every absl::Mutex acquisition would also update
+  // a process-wide lock-order graph under one global lock: with thousands of streams that
+  // serializes the appraisal threads and costs a few percent of the CPU (perf, vigil-fleetsim).
+  // Lock order is checked where it belongs, in the tests.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   vigil::LogToStderr();
   CLI::App app{
       "vigil-verifier: accepts vigil-node evidence streams over mutual TLS 1.3, checks each\n"

@@ -76,6 +76,12 @@ std::optional<NodeResultSummary> SqliteStore::FindNode(const std::string& node_i
   return it->second;
 }
 
+bool SqliteStore::IsRevoked(const std::string& node_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = summaries_.find(node_id);
+  return it != summaries_.end() && it->second.revoked;
+}
+
 absl::StatusOr<LatestResult> SqliteStore::Latest(const std::string& node_id) const {
   std::lock_guard<std::mutex> lock(reader_mu_);
   sqlite3* db = reader_db_.get();

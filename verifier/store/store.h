@@ -127,6 +127,12 @@ class Store {
   /// Every node that reported, connected or was revoked, ordered by node_id.
   virtual std::vector<NodeResultSummary> ListNodes() const = 0;
   virtual std::optional<NodeResultSummary> FindNode(const std::string& node_id) const = 0;
+  /// Whether an operator revoked the node: FindNode's `revoked`, which a store may answer
+  /// without copying the node's latest verdict (every appraisal asks).
+  virtual bool IsRevoked(const std::string& node_id) const {
+    std::optional<NodeResultSummary> n = FindNode(node_id);
+    return n.has_value() && n->revoked;
+  }
   /// The node's latest evidence and verdict; NOT_FOUND when it never reported.
   virtual absl::StatusOr<LatestResult> Latest(const std::string& node_id) const = 0;
 
