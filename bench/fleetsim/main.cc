@@ -112,6 +112,8 @@ int Run(const Flags& f) {
     if (!started.ok()) return Fail(started.status().ToString());
     spawned = *std::move(started);
     verifier_pid = spawned->pid();
+    std::fprintf(stderr, "vigil-fleetsim: vigil-verifier pid %d on %s\n", verifier_pid,
+                 spawned->attest_address().c_str());
     if (f.keep_dir)
       std::fprintf(stderr, "vigil-fleetsim: verifier files in %s\n", spawned->dir().c_str());
     options.attest_address = spawned->attest_address();
