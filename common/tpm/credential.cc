@@ -73,43 +73,25 @@ absl::StatusOr<const EVP_CIPHER*> CfbCipher(const TPMT_SYM_DEF_OBJECT& sym) {
   }
 }
 
-absl::StatusOr<std::string> AesCfbEncrypt(const EVP_CIPHER* cipher, std::string_view key,
-                                          std::string_view plain) {
-  EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  unsigned char iv[16] = {};  // MakeCredential encrypts with a zero IV (Part 1 §24.4).
-  std::string out(plain.size(), '\0');
-  int len = 0;
-  int tail = 0;
-  if (ctx == nullptr ||
-      EVP_EncryptInit_ex(ctx.get(), cipher, nullptr,
-                         reinterpret_cast<const unsigned char*>(key.data()), iv) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len,
-                        reinterpret_cast<const unsigned char*>(plain.data()),
-                        static_cast<int>(plain.size())) != 1 ||
-      EVP_EncryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + len, &tail) !=
-          1) {
-    return absl::InternalError("OpenSSL: AES-CFB encryption failed");
-  }
-  out.resize(static_cast<size_t>(len + tail));
-  return out;
-}
-
-absl::StatusOr<std::string> AesCfbDecrypt(const EVP_CIPHER* cipher, std::string_view key,
-                                          std::string_view encrypted) {
+// AES-CFB with a zero IV, as MakeCredential and ActivateCredential use it (Part 1 §24.4):
+// encrypts when `encrypt`, else decrypts.
+absl::StatusOr<std::string> AesCfb(const EVP_CIPHER* cipher, std::string_view key,
+                                   std::string_view in, bool encrypt) {
   EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   unsigned char iv[16] = {};
-  std::string out(encrypted.size(), '\0');
+  std::string out(in.size(), '\0');
   int len = 0;
   int tail = 0;
   if (ctx == nullptr ||
-      EVP_DecryptInit_ex(ctx.get(), cipher, nullptr,
-                         reinterpret_cast<const unsigned char*>(key.data()), iv) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len,
-                        reinterpret_cast<const unsigned char*>(encrypted.data()),
-                        static_cast<int>(encrypted.size())) != 1 ||
-      EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + len, &tail) !=
+      EVP_CipherInit_ex(ctx.get(), cipher, nullptr,
+                        reinterpret_cast<const unsigned char*>(key.data()), iv,
+                        encrypt ? 1 : 0) != 1 ||
+      EVP_CipherUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len,
+                       reinterpret_cast<const unsigned char*>(in.data()),
+                       static_cast<int>(in.size())) != 1 ||
+      EVP_CipherFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + len, &tail) !=
           1) {
-    return absl::InternalError("OpenSSL: AES-CFB decryption failed");
+    return absl::InternalError("OpenSSL: AES-CFB failed");
   }
   out.resize(static_cast<size_t>(len + tail));
   return out;
@@ -125,6 +107,27 @@ absl::StatusOr<std::string_view> TakeTpm2b(std::string_view* in, const char* wha
   return out;
 }
 
+// An RSA-OAEP context for `key` with `md` (OAEP and MGF1) and the label "IDENTITY", as
+// credential protection uses it (Part 1 §24.4), set up to encrypt or decrypt.
+absl::StatusOr<EvpPkeyCtxPtr> OaepContext(EVP_PKEY* key, const EVP_MD* md, bool encrypt) {
+  static constexpr char kLabel[] = "IDENTITY";  // sizeof includes the terminating zero
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
+  if (ctx == nullptr ||
+      (encrypt ? EVP_PKEY_encrypt_init(ctx.get()) : EVP_PKEY_decrypt_init(ctx.get())) != 1 ||
+      EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
+      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), md) != 1 ||
+      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), md) != 1) {
+    return absl::InternalError("OpenSSL: cannot set up RSA-OAEP");
+  }
+  void* label = OPENSSL_memdup(kLabel, sizeof(kLabel));
+  if (label == nullptr ||
+      EVP_PKEY_CTX_set0_rsa_oaep_label(ctx.get(), label, static_cast<int>(sizeof(kLabel))) != 1) {
+    OPENSSL_free(label);
+    return absl::InternalError("OpenSSL: cannot set the OAEP label");
+  }
+  return ctx;
+}
+
 struct Seed {
   std::string seed;
   std::string encrypted_secret_contents;  // contents of TPM2B_ENCRYPTED_SECRET
@@ -137,20 +140,7 @@ absl::StatusOr<Seed> RsaSeed(EVP_PKEY* ek_key, const EVP_MD* md) {
                  static_cast<int>(out.seed.size())) != 1) {
     return absl::InternalError("OpenSSL: no randomness");
   }
-  static constexpr char kLabel[] = "IDENTITY";  // sizeof includes the terminating zero
-  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, ek_key, nullptr));
-  if (ctx == nullptr || EVP_PKEY_encrypt_init(ctx.get()) != 1 ||
-      EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
-      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), md) != 1 ||
-      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), md) != 1) {
-    return absl::InternalError("OpenSSL: cannot set up RSA-OAEP");
-  }
-  void* label = OPENSSL_memdup(kLabel, sizeof(kLabel));
-  if (label == nullptr ||
-      EVP_PKEY_CTX_set0_rsa_oaep_label(ctx.get(), label, static_cast<int>(sizeof(kLabel))) != 1) {
-    OPENSSL_free(label);
-    return absl::InternalError("OpenSSL: cannot set the OAEP label");
-  }
+  ASSIGN_OR_RETURN(EvpPkeyCtxPtr ctx, OaepContext(ek_key, md, /*encrypt=*/true));
   size_t len = 0;
   const auto* in = reinterpret_cast<const unsigned char*>(out.seed.data());
   if (EVP_PKEY_encrypt(ctx.get(), nullptr, &len, in, out.seed.size()) != 1) {
@@ -283,7 +273,8 @@ absl::StatusOr<Credential> MakeCredential(const TpmPublic& ek, std::string_view 
 
   ASSIGN_OR_RETURN(std::string sym_key,
                    KdfA(ek.area.nameAlg, seed.seed, "STORAGE", object_name, "", sym->keyBits.aes));
-  ASSIGN_OR_RETURN(std::string enc_identity, AesCfbEncrypt(cipher, sym_key, Tpm2b(secret)));
+  ASSIGN_OR_RETURN(std::string enc_identity,
+                   AesCfb(cipher, sym_key, Tpm2b(secret), /*encrypt=*/true));
   ASSIGN_OR_RETURN(std::string hmac_key, KdfA(ek.area.nameAlg, seed.seed, "INTEGRITY", "", "",
                                               static_cast<uint32_t>(digest_size) * 8));
   ASSIGN_OR_RETURN(std::string outer_hmac,
@@ -302,20 +293,7 @@ namespace {
 
 absl::StatusOr<std::string> RsaRecoverSeed(EVP_PKEY* ek_private, const EVP_MD* md,
                                            std::string_view encrypted) {
-  static constexpr char kLabel[] = "IDENTITY";  // sizeof includes the terminating zero
-  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, ek_private, nullptr));
-  if (ctx == nullptr || EVP_PKEY_decrypt_init(ctx.get()) != 1 ||
-      EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
-      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), md) != 1 ||
-      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), md) != 1) {
-    return absl::InternalError("OpenSSL: cannot set up RSA-OAEP");
-  }
-  void* label = OPENSSL_memdup(kLabel, sizeof(kLabel));
-  if (label == nullptr ||
-      EVP_PKEY_CTX_set0_rsa_oaep_label(ctx.get(), label, static_cast<int>(sizeof(kLabel))) != 1) {
-    OPENSSL_free(label);
-    return absl::InternalError("OpenSSL: cannot set the OAEP label");
-  }
+  ASSIGN_OR_RETURN(EvpPkeyCtxPtr ctx, OaepContext(ek_private, md, /*encrypt=*/false));
   const auto* in = reinterpret_cast<const unsigned char*>(encrypted.data());
   size_t len = 0;
   if (EVP_PKEY_decrypt(ctx.get(), nullptr, &len, in, encrypted.size()) != 1) {
@@ -418,7 +396,7 @@ absl::StatusOr<std::string> ActivateCredential(const TpmPublic& ek, EVP_PKEY* ek
   }
   ASSIGN_OR_RETURN(std::string sym_key,
                    KdfA(ek.area.nameAlg, seed, "STORAGE", object_name, "", sym->keyBits.aes));
-  absl::StatusOr<std::string> plain = AesCfbDecrypt(cipher, sym_key, enc_identity);
+  absl::StatusOr<std::string> plain = AesCfb(cipher, sym_key, enc_identity, /*encrypt=*/false);
   OPENSSL_cleanse(sym_key.data(), sym_key.size());
   if (!plain.ok()) return plain.status();
   std::string_view rest = *plain;
