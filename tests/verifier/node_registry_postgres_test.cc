@@ -165,6 +165,27 @@ TEST_F(NodeRegistryPostgresTest, WhatOneReplicaStoresAnotherSees) {
   EXPECT_EQ(b->NodeIdForAk(ak2->name), id);
 }
 
+TEST_F(NodeRegistryPostgresTest, PersistsTheSimulatedTpmMarkForEveryReplica) {
+  std::unique_ptr<NodeRegistry> a = Open();
+  ASSERT_NE(a, nullptr);
+  const std::string simulated(64, 's');
+  const std::string real(64, 'r');
+  auto ak2 = SoftwareAk::Create();
+  ASSERT_TRUE(ak2.ok());
+  EnrolledNode node = Node(simulated, ak_);
+  node.tpm_simulated = true;
+  ASSERT_TRUE(a->Bind(node).ok());
+  ASSERT_TRUE(a->Bind(Node(real, *ak2)).ok());
+  std::unique_ptr<NodeRegistry> b = Open();
+  ASSERT_NE(b, nullptr);
+  ASSERT_NE(b->Find(simulated), nullptr);
+  EXPECT_TRUE(b->Find(simulated)->node().tpm_simulated);
+  EXPECT_FALSE(b->Find(real)->node().tpm_simulated);
+  for (const EnrolledNode& n : b->ListNodes()) {
+    EXPECT_EQ(n.tpm_simulated, n.node_id == simulated) << n.node_id;
+  }
+}
+
 TEST_F(NodeRegistryPostgresTest, AReplicaBehindCannotMoveTheStoredClockBack) {
   std::unique_ptr<NodeRegistry> a = Open();
   ASSERT_NE(a, nullptr);

@@ -112,6 +112,30 @@ TEST_F(NodeRegistryTest, PersistsBindingApprovalClockAndLogAcrossReopen) {
   EXPECT_EQ((*registry)->NodeIdForAk(ak_.name), id);
 }
 
+TEST_F(NodeRegistryTest, PersistsTheSimulatedTpmMarkAcrossReopen) {
+  const std::string simulated(64, 's');
+  const std::string real(64, 'r');
+  auto ak2 = SoftwareAk::Create();
+  ASSERT_TRUE(ak2.ok());
+  {
+    auto registry = NodeRegistry::Open(db_);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    EnrolledNode node = Node(simulated, ak_);
+    node.tpm_simulated = true;
+    ASSERT_TRUE((*registry)->Bind(node).ok());
+    ASSERT_TRUE((*registry)->Bind(Node(real, *ak2)).ok());
+    EXPECT_TRUE((*registry)->Find(simulated)->node().tpm_simulated);
+  }
+  auto reopened = NodeRegistry::Open(db_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  ASSERT_NE((*reopened)->Find(simulated), nullptr);
+  EXPECT_TRUE((*reopened)->Find(simulated)->node().tpm_simulated);
+  EXPECT_FALSE((*reopened)->Find(real)->node().tpm_simulated);
+  for (const EnrolledNode& n : (*reopened)->ListNodes()) {
+    EXPECT_EQ(n.tpm_simulated, n.node_id == simulated) << n.node_id;
+  }
+}
+
 TEST_F(NodeRegistryTest, RebindingWithNewAkReplacesKeyAndForgetsState) {
   const std::string id(64, 'a');
   auto registry = NodeRegistry::Open(db_);
