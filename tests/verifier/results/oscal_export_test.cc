@@ -7,6 +7,7 @@
 
 #include "tests/testing/build_paths.h"
 #include "tests/verifier/results/ear_test_util.h"
+#include "verifier/simulated_tpm.h"
 
 namespace vigil::verifier {
 namespace {
@@ -249,6 +250,25 @@ TEST(OscalExportTest, TheNodeSelfRuleIsTheNodesObservationBesideItsWorkloads) {
     if (f["props"][0]["value"] != "NIST-800-53r5:AC-6(10)") continue;
     EXPECT_EQ(f["target"]["status"]["state"], "not-satisfied");
   }
+}
+
+TEST(OscalExportTest, ASimulatedTpmsObservationSaysSoAndMakesNoHardwareClaim) {
+  std::vector<StoredVerdict> verdicts = OneNode();
+  verdicts[0].verdict.mutable_trust_vector()->set_hardware(2);
+  MarkTpmSimulated(verdicts[0].verdict);
+  nlohmann::json doc = ExportAssessmentResults(verdicts, Options());
+  const nlohmann::json& result = doc["assessment-results"]["results"][0];
+  const nlohmann::json* node = FindByProp(result["observations"], "tpm-simulated", "true");
+  ASSERT_NE(node, nullptr) << result["observations"].dump();
+  for (const auto& p : (*node)["props"]) {
+    EXPECT_FALSE(p["name"] == "trust-vector" && p.value("class", "") == "hardware") << p;
+  }
+  EXPECT_NE((*node)["description"].get<std::string>().find("simulated TPM"), std::string::npos);
+  // A real TPM's observation has no such property.
+  nlohmann::json real = ExportAssessmentResults(OneNode(), Options());
+  EXPECT_EQ(
+      FindByProp(real["assessment-results"]["results"][0]["observations"], "tpm-simulated", "true"),
+      nullptr);
 }
 
 TEST(OscalExportTest, AControlBrokenOnceInTheRangeIsNotSatisfied) {
