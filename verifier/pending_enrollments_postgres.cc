@@ -17,7 +17,13 @@ constexpr int64_t kAddLock = 0x766967696c0002;
 
 constexpr char kColumns[] =
     "enrollment_id, node_id, ek_public, ak_public, ak_name, srk_public, ak_qualified_name, "
-    "csr_pem, secret_sha256, expires_unix_nano";
+    "csr_pem, secret_sha256, expires_unix_nano, tpm_simulated";
+
+// Whether the EK is a simulated TPM's (--accept-simulated-tpm), carried to the binding the
+// completing replica makes: a column added in place, idempotently, like enrolled_nodes' own.
+constexpr char kAddTpmSimulated[] =
+    "ALTER TABLE pending_enrollments ADD COLUMN IF NOT EXISTS tpm_simulated BOOLEAN NOT NULL "
+    "DEFAULT FALSE";
 
 std::string Bytes(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
 
@@ -50,7 +56,13 @@ class PostgresPendingEnrollments final : public PendingEnrollments {
   absl::Status Connect() {
     absl::MutexLock lock(&mu_);
     ASSIGN_OR_RETURN(connection_, pg::Connect(url_, kWho));
-    return pg::MigrateSchema(*connection_);
+    RETURN_IF_ERROR(pg::MigrateSchema(*connection_));
+    return pg::Guard("pending enrollments: adding the tpm_simulated column", [&] {
+      pqxx::work tx(*connection_);
+      tx.exec(kAddTpmSimulated);
+      tx.commit();
+      return absl::OkStatus();
+    });
   }
 
   absl::Status CheckRoom(const std::string& node_id, const PendingLimits& limits,
@@ -93,13 +105,13 @@ class PostgresPendingEnrollments final : public PendingEnrollments {
             return FullError();
           }
           tx.exec_params(absl::StrCat("INSERT INTO pending_enrollments (", kColumns,
-                                      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+                                      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
                          p.enrollment_id, p.node.node_id, pqxx::binarystring(p.node.ek_public),
                          pqxx::binarystring(p.node.ak_public), pqxx::binarystring(p.node.ak_name),
                          pqxx::binarystring(p.node.srk_public),
                          pqxx::binarystring(p.node.ak_qualified_name), p.csr_pem,
                          pqxx::binarystring(p.secret_sha256.data(), p.secret_sha256.size()),
-                         absl::ToUnixNanos(p.expires));
+                         absl::ToUnixNanos(p.expires), p.node.tpm_simulated);
           tx.commit();
           return evicted;
         });
@@ -136,6 +148,7 @@ class PostgresPendingEnrollments final : public PendingEnrollments {
           }
           std::copy(digest.begin(), digest.end(), p.secret_sha256.begin());
           p.expires = absl::FromUnixNanos(r[9].as<int64_t>());
+          p.node.tpm_simulated = r[10].as<bool>();
           return p;
         });
   }

@@ -13,6 +13,7 @@
 #include "common/measurement_log.h"
 #include "common/pki.h"
 #include "common/tpm/credential.h"
+#include "tests/testing/postgres_server.h"
 #include "tests/testing/temp_dir.h"
 #include "verifier/ek_verifier.h"
 #include "verifier/enrollment_service.h"
@@ -49,11 +50,17 @@ class SimulatedTpmTest : public ::testing::Test {
     registry_ = *std::move(registry);
   }
 
-  // Enrolls `tpm` with an EK verifier built from `options`.
-  absl::Status Enroll(SimulatedTpm& tpm, const EkVerifier::Options& options) {
-    auto ek = EkVerifier::Create(options, registry_.get());
+  // Enrolls `tpm` with an EK verifier built from `options`: begun at `begin_at` and completed
+  // at `complete_at` (replicas sharing a database), both the test's registry by default.
+  absl::Status Enroll(SimulatedTpm& tpm, const EkVerifier::Options& options,
+                      verifier::NodeRegistry* begin_at = nullptr,
+                      verifier::NodeRegistry* complete_at = nullptr) {
+    if (begin_at == nullptr) begin_at = registry_.get();
+    if (complete_at == nullptr) complete_at = begin_at;
+    auto ek = EkVerifier::Create(options, begin_at);
     if (!ek.ok()) return ek.status();
-    verifier::Enroller enroller(&ca_, registry_.get(), ek->get(), {});
+    verifier::Enroller enroller(&ca_, begin_at, ek->get(), {});
+    verifier::Enroller completer(&ca_, complete_at, ek->get(), {});
     auto csr = MakeKeyAndCsr("node");
     if (!csr.ok()) return csr.status();
     v1::BeginEnrollmentRequest begin;
@@ -71,7 +78,7 @@ class SimulatedTpmTest : public ::testing::Test {
     v1::CompleteEnrollmentRequest complete;
     complete.set_enrollment_id(challenge->enrollment_id());
     complete.set_activated_secret(*secret);
-    return enroller.Complete(complete).status();
+    return completer.Complete(complete).status();
   }
 
   testing::TestTempDir dir_;
@@ -154,6 +161,26 @@ TEST_F(SimulatedTpmTest, StaysSimulatedWhenItsCaIsAlsoInTheVendorBundle) {
   std::shared_ptr<verifier::NodeState> state = registry_->Find((*tpm)->node_id());
   ASSERT_NE(state, nullptr);
   EXPECT_TRUE(state->node().tpm_simulated);
+}
+
+TEST_F(SimulatedTpmTest, TheMarkCrossesReplicasSharingPostgres) {
+  absl::StatusOr<testing::PostgresServer*> server = testing::PostgresServer::Shared();
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<std::string> url = (*server)->CreateDatabase("simtpm");
+  ASSERT_TRUE(url.ok()) << url.status();
+  auto a = verifier::NodeRegistry::OpenPostgres(*url);
+  auto b = verifier::NodeRegistry::OpenPostgres(*url);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto tpm = SimulatedTpm::Create(EkAlgorithm::kEccP256, ek_ca_);
+  ASSERT_TRUE(tpm.ok()) << tpm.status();
+  // Begun at A (the pending enrollment goes through the shared table), completed at B.
+  ASSERT_TRUE(Enroll(**tpm, {vendor_ca_path_, false, sim_ca_path_}, a->get(), b->get()).ok());
+  ASSERT_NE((*b)->Find((*tpm)->node_id()), nullptr);
+  EXPECT_TRUE((*b)->Find((*tpm)->node_id())->node().tpm_simulated);
+  (*a)->Refresh((*tpm)->node_id());
+  ASSERT_NE((*a)->Find((*tpm)->node_id()), nullptr);
+  EXPECT_TRUE((*a)->Find((*tpm)->node_id())->node().tpm_simulated);
 }
 
 TEST_F(SimulatedTpmTest, ARealTpmsEkIsNotMarkedSimulated) {
