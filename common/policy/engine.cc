@@ -13,7 +13,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
+#include "common/policy/placement.h"
 #include "common/policy/rules.h"
+#include "common/policy/scope.h"
 
 namespace vigil::policy {
 namespace {
@@ -33,73 +35,6 @@ int Rank(v1::TrustStatus s) {
 
 bool Glob(const std::string& pattern, const std::string& text) {
   return fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
-}
-
-// The parent a process was followed from, when the node says so.
-std::optional<int> InheritedFrom(const v1::ProcessSnapshot& p) {
-  for (const std::string& m : p.matched_by()) {
-    int ppid = 0;
-    if (absl::StartsWith(m, "inherited:") &&
-        absl::SimpleAtoi(absl::string_view(m).substr(10), &ppid)) {
-      return ppid;
-    }
-  }
-  return std::nullopt;
-}
-
-// Where one process belongs under one policy: the workload and the process its identity
-// comes from (the one a selector matched; its descendants inherit it).
-struct Placement {
-  int workload = -1;  // index into Policy::workloads; -1 when unselected
-  int root_pid = 0;
-};
-
-class Placer {
- public:
-  Placer(const Policy& policy, const std::map<int, const v1::ProcessSnapshot*>& by_pid)
-      : policy_(policy), by_pid_(by_pid) {}
-
-  Placement Place(int pid) {
-    if (auto it = done_.find(pid); it != done_.end()) return it->second;
-    Placement placement;
-    if (!visiting_.insert(pid).second) return placement;  // a ppid cycle in forged input
-    const v1::ProcessSnapshot& p = *by_pid_.at(pid);
-    if (std::optional<int> parent = InheritedFrom(p); parent && by_pid_.count(*parent) != 0) {
-      placement = Place(*parent);
-    }
-    if (placement.workload < 0) {
-      for (size_t w = 0; w < policy_.workloads.size() && placement.workload < 0; ++w) {
-        for (const Selector& s : policy_.workloads[w].selectors) {
-          if (SelectorMatchesSnapshot(s, p)) {
-            placement = {static_cast<int>(w), pid};
-            break;
-          }
-        }
-      }
-    }
-    visiting_.erase(pid);
-    done_[pid] = placement;
-    return placement;
-  }
-
- private:
-  const Policy& policy_;
-  const std::map<int, const v1::ProcessSnapshot*>& by_pid_;
-  std::map<int, Placement> done_;
-  std::set<int> visiting_;
-};
-
-// Executable paths from the outermost monitored ancestor of `pid` to `pid`.
-std::vector<std::string> ExecLineage(int pid,
-                                     const std::map<int, const v1::ProcessSnapshot*>& by_pid) {
-  std::vector<std::string> lineage;
-  std::set<int> seen;
-  for (auto it = by_pid.find(pid); it != by_pid.end() && seen.insert(it->first).second;
-       it = by_pid.find(it->second->ppid())) {
-    lineage.push_back(it->second->exe_path());
-  }
-  std::reverse(lineage.begin(), lineage.end());
-  return lineage;
 }
 
 }  // namespace
@@ -162,35 +97,44 @@ std::vector<v1::WorkloadVerdict> Evaluate(const std::vector<Policy>& policies,
     std::vector<v1::WorkloadVerdict> found;
     std::vector<int> workload_of;  // the workload index of each of `found`
     std::map<int, size_t> pid_group;
-    for (const auto& [pid, process] : by_pid) {
-      const Placement placement = placer.Place(pid);
-      if (placement.workload < 0) continue;
-      const v1::ProcessSnapshot& root = *by_pid.at(placement.root_pid);
-      v1::WorkloadIdentity identity;
-      identity.set_name(policy.workloads[placement.workload].name);
-      identity.set_exe_path(root.exe_path());
-      identity.set_exe_sha256(root.exe_sha256());
-      identity.set_cgroup(root.cgroup());
-      identity.set_container_id(root.container_id());
-      for (std::string& e : ExecLineage(root.pid(), by_pid)) identity.add_exec_lineage(e);
-      const std::string id = WorkloadId(identity);
-      auto [it, inserted] = index.emplace(std::make_pair(placement.workload, id), found.size());
+    // The group of a workload identity, added when new.
+    auto add_group = [&](int workload, v1::WorkloadIdentity identity) {
+      std::string id = WorkloadId(identity);
+      auto [it, inserted] = index.emplace(std::make_pair(workload, id), found.size());
       if (inserted) {
         v1::WorkloadVerdict v;
-        v.set_workload_id(id);
+        v.set_workload_id(std::move(id));
         *v.mutable_identity() = std::move(identity);
         v.set_policy_id(policy.Id());
         found.push_back(std::move(v));
-        workload_of.push_back(placement.workload);
+        workload_of.push_back(workload);
         WorkloadEvidence ev;
-        ev.workload = &policy.workloads[placement.workload];
+        ev.workload = &policy.workloads[workload];
         ev.probes_ran = report.has_probes();
         ev.events_lost = lost;
+        ev.report_has_scopes = report.scopes_size() > 0;
         evidence.push_back(std::move(ev));
       }
-      found[it->second].add_pids(pid);
-      evidence[it->second].processes.push_back(process);
-      pid_group[pid] = it->second;
+      return it->second;
+    };
+    for (const auto& [pid, process] : by_pid) {
+      const Placement placement = placer.Place(pid);
+      if (placement.workload < 0) continue;
+      const size_t group = add_group(
+          placement.workload,
+          RootIdentity(policy.workloads[placement.workload].name, placement.root_pid, by_pid));
+      found[group].add_pids(pid);
+      evidence[group].processes.push_back(process);
+      pid_group[pid] = group;
+    }
+    // Observed scopes join the workload their root is placed in; a scope whose workload
+    // has no process in the report (its root exited) is a workload of its own, appraised
+    // by the scope rules only.
+    const size_t with_processes = found.size();
+    for (const v1::WorkloadScope& scope : report.scopes()) {
+      ScopePlacement placed = PlaceScope(policy, by_pid, placer, scope);
+      if (placed.workload < 0) continue;
+      evidence[add_group(placed.workload, std::move(placed.identity))].scopes.push_back(&scope);
     }
     // Events of processes that exited before the snapshot belong to the workload of the
     // parent that forked them.
@@ -214,6 +158,7 @@ std::vector<v1::WorkloadVerdict> Evaluate(const std::vector<Policy>& policies,
                                                  v.identity().name()) == rule.workloads.end()) {
           continue;
         }
+        if (g >= with_processes && rule.kind != RuleKind::kScope) continue;
         std::vector<v1::RuleOutcome> outcomes;
         EvaluateRule(rule, evidence[g], options, &outcomes);
         for (v1::RuleOutcome& o : outcomes) {

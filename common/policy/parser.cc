@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/policy/controls.h"
+#include "common/policy/scope.h"
 
 namespace vigil::policy {
 namespace {
@@ -84,6 +85,7 @@ const KindInfo kKinds[] = {
     {"egress", RuleKind::kEgress, {"allow"}},
     {"listeners", RuleKind::kListeners, {"allow"}},
     {"events", RuleKind::kEvents, {"events"}},
+    {"scope", RuleKind::kScope, {}},
 };
 
 // One YAML document of the stream, with where it starts in the file.
@@ -173,6 +175,16 @@ class DocumentParser {
     d.file = file_;
     d.line = mark.is_null() ? first_line_ + 1 : first_line_ + mark.line + 1;
     d.column = mark.is_null() ? 1 : mark.column + 1;
+    d.message = message;
+    diagnostics_->push_back(std::move(d));
+  }
+
+  void Add(Diagnostic::Severity severity, const SourcePosition& at, const std::string& message) {
+    Diagnostic d;
+    d.severity = severity;
+    d.file = file_;
+    d.line = at.line;
+    d.column = at.column;
     d.message = message;
     diagnostics_->push_back(std::move(d));
   }
@@ -334,10 +346,29 @@ class DocumentParser {
     } else {
       ForEach(rules, "spec.rules", false, [&](const YAML::Node& r) { ParseRule(r, policy); });
     }
+    CheckScopeRules(rules, *policy);
+  }
+
+  // A scope rule needs a declared scope on every workload it applies to.
+  void CheckScopeRules(const YAML::Node& rules, const Policy& policy) {
+    if (!rules.IsDefined() || !rules.IsSequence()) return;
+    for (const Rule& rule : policy.rules) {
+      if (rule.kind != RuleKind::kScope) continue;
+      for (const Workload& w : policy.workloads) {
+        const bool applies =
+            rule.workloads.empty() ||
+            std::find(rule.workloads.begin(), rule.workloads.end(), w.name) != rule.workloads.end();
+        if (applies && !w.scope) {
+          Add(Diagnostic::Severity::kError, rule.position,
+              absl::StrCat("scope rule '", rule.id, "' applies to workload '", w.name,
+                           "', which declares no scope (workloads[].scope)"));
+        }
+      }
+    }
   }
 
   void ParseWorkload(const YAML::Node& n, Policy* policy) {
-    if (!CheckMap(n, "a workload", {"name", "selectors"}, n)) return;
+    if (!CheckMap(n, "a workload", {"name", "selectors", "scope"}, n)) return;
     Workload w;
     if (auto name = RequiredString(n, "name", n)) {
       for (const Workload& other : policy->workloads) {
@@ -367,7 +398,118 @@ class DocumentParser {
         w.selector_positions.push_back(Position(s));
       });
     }
+    if (n["scope"].IsDefined()) w.scope = ParseDeclaredScope(n["scope"], n);
     policy->workloads.push_back(std::move(w));
+  }
+
+  // An absolute path or pattern list (a leading '*' is allowed: "*/bin/curl").
+  std::vector<std::string> PathPatterns(const YAML::Node& n, const std::string& what) {
+    std::vector<std::string> out = StringList(n, what, true);
+    for (const std::string& p : out) {
+      if (!absl::StartsWith(p, "/") && !absl::StartsWith(p, "*")) {
+        Error(n, absl::StrCat(what, ": '", p, "' must be an absolute path or start with '*'"));
+      }
+    }
+    return out;
+  }
+
+  DeclaredScope ParseDeclaredScope(const YAML::Node& n, const YAML::Node& parent) {
+    DeclaredScope scope;
+    if (!CheckMap(n, "scope",
+                  {"component", "executables", "interpreters", "library_roots", "storage",
+                   "endpoints", "config", "secrets"},
+                  parent)) {
+      return scope;
+    }
+    const YAML::Node component = n["component"];
+    if (!component.IsDefined()) {
+      Error(n, "'component' is required in a scope (title: and description: of the SSP component)");
+    } else if (CheckMap(component, "scope.component", {"title", "description"}, n)) {
+      if (auto title = RequiredString(component, "title", n)) scope.component_title = *title;
+      if (component["description"].IsDefined()) {
+        if (auto d = Scalar(component["description"], "scope.component.description")) {
+          scope.component_description = *d;
+        }
+      }
+    }
+    if (n["executables"].IsDefined()) {
+      scope.executables = PathPatterns(n["executables"], "scope.executables");
+    }
+    if (n["interpreters"].IsDefined()) {
+      for (std::string& kind : StringList(n["interpreters"], "scope.interpreters", true)) {
+        if (kind.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
+          Error(n["interpreters"],
+                absl::StrCat("interpreter kind '", kind,
+                             "' must be lowercase (python, perl, ruby, node, lua, sh, bash, java, "
+                             "wasm, ...)"));
+        }
+        scope.interpreters.push_back(std::move(kind));
+      }
+    }
+    if (n["library_roots"].IsDefined()) {
+      for (std::string& root : StringList(n["library_roots"], "scope.library_roots", true)) {
+        if (!absl::StartsWith(root, "/")) {
+          Error(n["library_roots"],
+                absl::StrCat("library root '", root, "' must be an absolute directory"));
+        }
+        while (root.size() > 1 && root.back() == '/') root.pop_back();
+        scope.library_roots.push_back(std::move(root));
+      }
+    }
+    if (n["storage"].IsDefined()) scope.storage = PathPatterns(n["storage"], "scope.storage");
+    if (n["config"].IsDefined()) scope.config = PathPatterns(n["config"], "scope.config");
+    if (n["secrets"].IsDefined()) scope.secrets = PathPatterns(n["secrets"], "scope.secrets");
+    if (n["endpoints"].IsDefined()) {
+      ForEach(n["endpoints"], "scope.endpoints", true, [&](const YAML::Node& e) {
+        if (auto endpoint = ParseDeclaredEndpoint(e)) scope.endpoints.push_back(*endpoint);
+      });
+    }
+    return scope;
+  }
+
+  std::optional<DeclaredEndpoint> ParseDeclaredEndpoint(const YAML::Node& e) {
+    if (!CheckMap(e, "a scope endpoint", {"direction", "protocol", "address", "ports"}, e)) {
+      return std::nullopt;
+    }
+    DeclaredEndpoint endpoint;
+    auto direction = RequiredString(e, "direction", e);
+    auto address = RequiredString(e, "address", e);
+    if (direction && *direction != "listen" && *direction != "outbound") {
+      Error(e["direction"], "direction must be listen or outbound");
+      return std::nullopt;
+    }
+    if (!direction || !address) return std::nullopt;
+    endpoint.direction = *direction;
+    endpoint.address = *address;
+    if (e["protocol"].IsDefined()) {
+      auto protocol = Scalar(e["protocol"], "protocol");
+      if (protocol && (protocol->empty() ||
+                       protocol->find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") !=
+                           std::string::npos)) {
+        Error(e["protocol"], "protocol must be lowercase, e.g. tcp, udp, unix");
+        return std::nullopt;
+      }
+      if (protocol) endpoint.protocol = *protocol;
+    }
+    // An address that looks like one (digits, dots, colons, a prefix) must parse as a CIDR:
+    // "10.0.0.1/33" is a typo, not a pattern.
+    const bool looks_like_ip =
+        address->find_first_not_of("0123456789abcdefABCDEF.:/[]") == std::string::npos &&
+        (address->find('.') != std::string::npos || address->find(':') != std::string::npos);
+    if (looks_like_ip) {
+      absl::StatusOr<Cidr> cidr = ParseCidr(*address);
+      if (!cidr.ok()) {
+        Error(e["address"], std::string(cidr.status().message()));
+        return std::nullopt;
+      }
+      endpoint.cidr = *cidr;
+    }
+    if (e["ports"].IsDefined()) {
+      ForEach(e["ports"], "ports", false, [&](const YAML::Node& p) {
+        if (auto range = PortRange(p)) endpoint.ports.push_back(*range);
+      });
+    }
+    return endpoint;
   }
 
   void ParseSensitiveFile(const YAML::Node& n, Policy* policy) {
@@ -500,7 +642,9 @@ class DocumentParser {
       });
     }
     if (n["description"].IsDefined()) Scalar(n["description"], "description");
-    if (!n["controls"].IsDefined()) {
+    if (!n["controls"].IsDefined() && info && info->kind == RuleKind::kScope) {
+      rule.controls = DefaultScopeControls();
+    } else if (!n["controls"].IsDefined()) {
       Error(n, "'controls' is required: name the controls the rule evidences");
     } else {
       ParseControls(n["controls"], n, &rule);
@@ -538,6 +682,7 @@ class DocumentParser {
       case RuleKind::kNoNewPrivs:
       case RuleKind::kReadOnlyRoot:
       case RuleKind::kUserNamespaces:
+      case RuleKind::kScope:
         break;
     }
     policy->rules.push_back(std::move(rule));

@@ -38,6 +38,8 @@ const char* RuleKindName(RuleKind kind) {
       return "listeners";
     case RuleKind::kEvents:
       return "events";
+    case RuleKind::kScope:
+      return "scope";
   }
   return "unknown";
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/policy/net.h"
+#include "common/policy/scope_model.h"
 #include "common/selector.h"
 #include "vigil/v1/attestation.pb.h"
 #include "vigil/v1/runtime.pb.h"
@@ -34,6 +35,8 @@ struct Workload {
   std::vector<Selector> selectors;
   /// Position of each selector, for lint.
   std::vector<SourcePosition> selector_positions;
+  /// What the system security plan declares the workload uses (`scope:`), when it says.
+  std::optional<DeclaredScope> scope;
 };
 
 /// A file the node reports when a workload holds it open (ProcessSnapshot.sensitive_files).
@@ -114,6 +117,8 @@ enum class RuleKind {
   kEgress,
   kListeners,
   kEvents,
+  /// The observed scope (RuntimeReport.scopes) against the workload's declared scope.
+  kScope,
 };
 
 /// "seccomp", "capabilities", ... (RuleOutcome.kind).

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/policy/scope.h"
 
 namespace vigil::policy {
 namespace {
@@ -588,6 +589,9 @@ void EvaluateRule(const Rule& rule, const WorkloadEvidence& evidence,
       break;
     case RuleKind::kEvents:
       EvaluateEvents(rule, evidence, options, &outcomes);
+      break;
+    case RuleKind::kScope:
+      EvaluateScopeRule(rule, evidence, options.max_event_outcomes, out);
       break;
   }
 }

@@ -19,6 +19,10 @@ struct WorkloadEvidence {
   bool probes_ran = false;
   /// Events the probes lost since the node started (any reason).
   uint64_t events_lost = 0;
+  /// The observed scopes assigned to the workload (RuntimeReport.scopes).
+  std::vector<const v1::WorkloadScope*> scopes;
+  /// The report carried any scope (a node that observes scopes).
+  bool report_has_scopes = false;
 };
 
 /// Appends the outcomes of `rule` for `evidence` to `out` (without workload_id, which the
