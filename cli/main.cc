@@ -14,6 +14,7 @@
 #include "cli/pki_command.h"
 #include "cli/policy_command.h"
 #include "cli/quote_command.h"
+#include "cli/scope_command.h"
 #include "cli/status_command.h"
 #include "cli/verdict_watch_command.h"
 #include "cli/verdicts_command.h"
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {
   vigil::LogToStderr();
   CLI::App app{
       "vigilctl: operate a Vigil attestation fabric (PKI, nodes, verdicts, admission, policies, "
-      "audit evidence, quotes).",
+      "audit evidence, quotes, workload scopes).",
       "vigilctl"};
   app.require_subcommand(1);
   int exit_code = 0;
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   vigil::cli::RegisterJwksCommand(app, &exit_code);
   vigil::cli::RegisterAuditCommands(app, &exit_code);
   vigil::cli::RegisterConsoleCommands(app, &exit_code);
+  vigil::cli::RegisterScopeCommands(app, &exit_code);
 
   try {
     app.parse(argc, argv);

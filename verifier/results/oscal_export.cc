@@ -51,6 +51,8 @@ const Uuid& VigilNamespace() {
   return kVigil;
 }
 
+}  // namespace
+
 std::string Rfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
 }
@@ -58,13 +60,15 @@ std::string Rfc3339(absl::Time t) {
 // OSCAL prop values are non-empty strings without surrounding whitespace: such values are
 // left out rather than sent malformed.
 void AddProp(nlohmann::json& props, const char* name, std::string value,
-             const std::string& prop_class = "") {
+             const std::string& prop_class) {
   absl::string_view trimmed = absl::StripAsciiWhitespace(value);
   if (trimmed.empty()) return;
   nlohmann::json prop{{"name", name}, {"ns", kPropNs}, {"value", std::string(trimmed)}};
   if (!prop_class.empty()) prop["class"] = prop_class;
   props.push_back(std::move(prop));
 }
+
+namespace {
 
 // An OSCAL token (letters, digits, '.', '-', '_', starting with a letter or '_') from
 // free text.

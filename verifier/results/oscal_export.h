@@ -48,6 +48,14 @@ struct ControlRef {
 /// "ac-6.10", "SI-4" -> "si-4". Fails for text that is not "<framework>:<id>".
 absl::StatusOr<ControlRef> ParseControl(std::string_view control);
 
+/// `t` as an OSCAL datetime (RFC 3339, UTC).
+std::string Rfc3339(absl::Time t);
+
+/// Appends a prop {name, ns: Vigil's namespace, value} to the OSCAL props array `props`.
+/// Values are trimmed; a blank one is left out (OSCAL forbids it).
+void AddProp(nlohmann::json& props, const char* name, std::string value,
+             const std::string& prop_class = "");
+
 /// An RFC 4122 version 5 (SHA-1, name-based) UUID of `name` in Vigil's OSCAL namespace.
 std::string NameUuid(std::string_view name);
 
