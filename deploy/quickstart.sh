@@ -211,6 +211,33 @@ for node in json.load(sys.stdin).get("nodes", []):
 sys.exit(1)' "$started_ns"
 }
 
+# Both agents' observed scopes (what each ran, loaded, wrote, read and connected to, from
+# the node's latest evidence) and the scope rule's findings: what lies outside the scope
+# strict.yaml declares for them.
+show_scopes() {
+  local node
+  node=$("${fleet[@]}" --json 2>/dev/null | python3 -c '
+import json, sys
+nodes = json.load(sys.stdin).get("nodes", [])
+print(nodes[0]["node_id"] if nodes else "")')
+  [[ -n "$node" ]] || return 0
+  step "Workload scopes (vigilctl scope show $node agent)"
+  "$bin_ctl" scope show "$node" agent --verifier "$verifier_addr" --pki-dir "$demo/pki" \
+    --client operator || true
+  step "Out-of-scope findings (rule kind scope in deploy/policies/strict.yaml)"
+  "${fleet[@]}" --json 2>/dev/null | python3 -c '
+import json, sys
+for node in json.load(sys.stdin).get("nodes", []):
+    for w in node.get("latest_verdict", {}).get("workloads", []):
+        exe = w["identity"].get("exe_path", "").rsplit("/", 1)[-1]
+        found = [r for r in w.get("rules", [])
+                 if r.get("kind") == "scope" and r.get("status") != "TRUST_AFFIRMING"]
+        print(exe + ": " + str(len(found)) + " finding(s)"
+              + ("" if found else ": within its declared scope"))
+        for r in found:
+            print("  " + r["status"][6:] + ": " + r["reason"])'
+}
+
 step "What the verifier receives (logs in $demo/logs/)"
 if ((once)); then
   # Show lines as they come until both workloads have been appraised under the policy.
@@ -219,6 +246,7 @@ if ((once)); then
       grep -E 'report |verdict|enrol|polic' "$demo/logs/verifier.log"
       step "The fleet (vigilctl status --rules): verdicts under deploy/policies/strict.yaml"
       "${fleet[@]}" --rules
+      show_scopes
       show_console
       echo
       echo "Both demo workloads were appraised; stopping (--once)."
@@ -241,6 +269,7 @@ for ((i = 0; i < 120; i++)); do
 done
 step "The fleet (vigilctl status --rules): verdicts under deploy/policies/strict.yaml"
 "${fleet[@]}" --rules || true
+show_scopes
 show_console
 echo
 echo "(Ctrl-C stops everything; \`${fleet[*]}\` shows the fleet again)"

@@ -82,6 +82,8 @@ v1::WorkloadScope NaiveScope() {
   curl->set_sha256(std::string(64, 'c'));
   *curl->mutable_package() = Pkg("curl", "7.88.1-10+deb12u5");
   curl->set_exec_count(3);
+  curl->set_first_seen_unix_nano(1'795'990'000'000'000'000);
+  curl->set_last_seen_unix_nano(1'795'999'000'000'000'000);
   v1::ScopeExecutable* python = s.add_executables();
   python->set_path("/usr/bin/python3.11");
   python->set_sha256(std::string(64, 'b'));
@@ -180,8 +182,7 @@ v1::GetLatestEvidenceResponse Latest(const v1::RuntimeReport& report) {
 
 ScopeEvidence Naive() {
   v1::RuntimeReport report = Report();
-  absl::StatusOr<std::vector<ScopeEvidence>> s =
-      ResolveScopes(Latest(report), Policies(), "agent");
+  absl::StatusOr<std::vector<ScopeEvidence>> s = ResolveScopes(Latest(report), Policies(), "agent");
   EXPECT_TRUE(s.ok()) << s.status();
   if (!s.ok() || s->size() != 2) return {};
   return (*s)[1];
@@ -211,8 +212,14 @@ TEST(ResolveScopesTest, ANameSelectsEveryScopeOfTheWorkloadAndAnIdOne) {
   EXPECT_EQ(naive.workload_id, latest.verdict().workloads(1).workload_id());
   ASSERT_FALSE(naive.scope_outcomes.empty());
   EXPECT_EQ(naive.scope_outcomes[0].status(), v1::TRUST_CONTRAINDICATED);
-  EXPECT_EQ((*both)[0].scope_outcomes.size(), 1u);
-  EXPECT_EQ((*both)[0].scope_outcomes[0].status(), v1::TRUST_AFFIRMING);
+  // The hardened agent: within its scope; the declared items it never used (the naive
+  // agent's executable, the library root, the storage) are informational only.
+  const std::vector<v1::RuleOutcome>& hardened = (*both)[0].scope_outcomes;
+  ASSERT_EQ(hardened.size(), 4u);
+  for (const v1::RuleOutcome& o : hardened) EXPECT_EQ(o.status(), v1::TRUST_AFFIRMING);
+  EXPECT_EQ(hardened[0].reason(),
+            "informational: declared executable '*/naive-agent' was not observed");
+  EXPECT_EQ(hardened[3].reason(), "every observed item is within the declared scope");
 
   absl::StatusOr<std::vector<ScopeEvidence>> one =
       ResolveScopes(latest, Policies(), naive.workload_id);
@@ -310,8 +317,8 @@ class ScopeExportSchemaTest : public ::testing::Test {
     vigil::testing::WriteFile(dir.path() + "/doc.json", doc.dump(2));
     const std::string root = vigil::testing::SourceDir() + "/tests/cli/";
     vigil::testing::CommandResult r = vigil::testing::RunCommand(absl::StrCat(
-        vigil::testing::kSystemPython, " ", root, "scope_export_check.py ", root,
-        "testdata/scope/", schema, " ", dir.path(), "/doc.json", purls ? " --purls" : ""));
+        vigil::testing::kSystemPython, " ", root, "scope_export_check.py ", root, "testdata/scope/",
+        schema, " ", dir.path(), "/doc.json", purls ? " --purls" : ""));
     output_ = r.out;
     return r.exit_code;
   }
@@ -401,9 +408,9 @@ class ScopeCommandFleetTest : public testing::FakeFleetTest {
 
 TEST_F(ScopeCommandFleetTest, ShowPrintsEveryScopeOfTheWorkload) {
   std::string out, err;
-  ASSERT_EQ(RunVigilctl("scope show " + testing::NodeId('9') + " agent" + ConnectionFlags(), &out,
-                        &err),
-            0)
+  ASSERT_EQ(
+      RunVigilctl("scope show " + testing::NodeId('9') + " agent" + ConnectionFlags(), &out, &err),
+      0)
       << err;
   EXPECT_NE(out.find("root /opt/demo/hardened-agent pid 100"), std::string::npos) << out;
   EXPECT_NE(out.find("root /opt/demo/naive-agent pid 200"), std::string::npos) << out;
@@ -416,9 +423,9 @@ TEST_F(ScopeCommandFleetTest, ShowPrintsEveryScopeOfTheWorkload) {
 TEST_F(ScopeCommandFleetTest, ExportNeedsOneScopeAndWritesEachFormat) {
   std::string out, err;
   const std::string node = testing::NodeId('9');
-  EXPECT_EQ(RunVigilctl("scope export " + node + " agent --format oscal" + ConnectionFlags(), &out,
-                        &err),
-            1);
+  EXPECT_EQ(
+      RunVigilctl("scope export " + node + " agent --format oscal" + ConnectionFlags(), &out, &err),
+      1);
   EXPECT_NE(err.find("workload 'agent' has 2 scopes on node"), std::string::npos) << err;
   const std::string id = Latest(Report()).verdict().workloads(1).workload_id();
   for (const char* format : {"oscal", "cyclonedx"}) {
@@ -429,31 +436,31 @@ TEST_F(ScopeCommandFleetTest, ExportNeedsOneScopeAndWritesEachFormat) {
         << err;
     EXPECT_FALSE(nlohmann::json::parse(out, nullptr, false).is_discarded()) << out;
   }
-  ASSERT_EQ(RunVigilctl(absl::StrCat("scope export ", node, " ", id, " --format yaml",
-                                     ConnectionFlags()),
-                        &out, &err),
-            0)
+  ASSERT_EQ(
+      RunVigilctl(absl::StrCat("scope export ", node, " ", id, " --format yaml", ConnectionFlags()),
+                  &out, &err),
+      0)
       << err;
   EXPECT_EQ(YAML::Load(out)["evidence"]["workload_id"].as<std::string>(), id);
-  EXPECT_EQ(RunVigilctl(absl::StrCat("scope export ", node, " ", id, " --format spdx",
-                                     ConnectionFlags()),
-                        &out, &err),
-            2);
+  EXPECT_EQ(
+      RunVigilctl(absl::StrCat("scope export ", node, " ", id, " --format spdx", ConnectionFlags()),
+                  &out, &err),
+      2);
 }
 
 TEST_F(ScopeCommandFleetTest, UnknownNodeAndNodeWithoutScopesAreClearErrors) {
   std::string out, err;
-  EXPECT_EQ(RunVigilctl("scope show " + testing::NodeId('8') + " agent" + ConnectionFlags(), &out,
-                        &err),
-            1);
+  EXPECT_EQ(
+      RunVigilctl("scope show " + testing::NodeId('8') + " agent" + ConnectionFlags(), &out, &err),
+      1);
   EXPECT_NE(err.find("the verifier knows no node " + testing::NodeId('8')), std::string::npos)
       << err;
   v1::RuntimeReport old = Report();
   old.clear_scopes();
   fleet_.evidence[testing::NodeId('7')] = Latest(old);
-  EXPECT_EQ(RunVigilctl("scope show " + testing::NodeId('7') + " agent" + ConnectionFlags(), &out,
-                        &err),
-            1);
+  EXPECT_EQ(
+      RunVigilctl("scope show " + testing::NodeId('7') + " agent" + ConnectionFlags(), &out, &err),
+      1);
   EXPECT_NE(err.find("carries no workload scope"), std::string::npos) << err;
   EXPECT_TRUE(out.empty()) << out;
 }

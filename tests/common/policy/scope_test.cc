@@ -180,23 +180,26 @@ TEST_P(ScopePolicyErrorTest, ReportsTheProblemWithItsPosition) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, ScopePolicyErrorTest,
     ::testing::Values(
-        ErrorCase{"UnknownScopeKey",
-                  Replace(kPolicy, "        storage:", "        storge: [/tmp/*]\n        storage:"),
-                  {"p.yaml:15:9: error: unknown key 'storge' in scope (expected one of: "
-                   "component, executables, interpreters, library_roots, storage, endpoints, "
-                   "config, secrets)"}},
+        ErrorCase{
+            "UnknownScopeKey",
+            Replace(kPolicy, "        storage:", "        storge: [/tmp/*]\n        storage:"),
+            {"p.yaml:15:9: error: unknown key 'storge' in scope (expected one of: "
+             "component, executables, interpreters, library_roots, storage, endpoints, "
+             "config, secrets)"}},
         ErrorCase{"ComponentWithoutTitle",
                   Replace(kPolicy, "          title: Report agent\n", ""),
                   {"p.yaml:10:11: error: 'title' is required"}},
-        ErrorCase{"RelativePattern", Replace(kPolicy, "[/var/lib/agent/*]", "[var/lib/*]"),
+        ErrorCase{"RelativePattern",
+                  Replace(kPolicy, "[/var/lib/agent/*]", "[var/lib/*]"),
                   {"p.yaml:15:18: error: scope.storage: 'var/lib/*' must be an absolute path "
                    "or start with '*'"}},
         ErrorCase{"BadEndpoint",
                   Replace(Replace(kPolicy, "direction: outbound", "direction: out"),
                           "address: /run/agent/*.sock", "address: 10.0.0.1/33"),
-                  {"p.yaml:17:26: error: direction must be listen or outbound",
-                   "p.yaml:18:44: error: '10.0.0.1/33': prefix length 33 out of range"}},
-        ErrorCase{"UppercaseInterpreter", Replace(kPolicy, "[python]", "[Python]"),
+                  {"p.yaml:17:25: error: direction must be listen or outbound",
+                   "p.yaml:18:42: error: '10.0.0.1/33': prefix length must be 0 to 32"}},
+        ErrorCase{"UppercaseInterpreter",
+                  Replace(kPolicy, "[python]", "[Python]"),
                   {"p.yaml:13:23: error: interpreter kind 'Python' must be lowercase (python, "
                    "perl, ruby, node, lua, sh, bash, java, wasm, ...)"}},
         ErrorCase{"ScopeRuleOnAWorkloadWithoutScope",
