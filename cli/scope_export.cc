@@ -61,7 +61,12 @@ std::vector<FileItem> FileItems(const v1::WorkloadScope& s) {
                      x.first_seen_unix_nano(), x.last_seen_unix_nano()});
   }
   for (const v1::ScopeInterpreter& i : s.interpreters()) {
-    items.push_back({"interpreter", &i.executable(), &kNone, &i.package(), i.has_package(),
+    // The interpreter's digest is its executable's, when the workload ran it.
+    const std::string* sha256 = &kNone;
+    for (const v1::ScopeExecutable& x : s.executables()) {
+      if (x.path() == i.executable()) sha256 = &x.sha256();
+    }
+    items.push_back({"interpreter", &i.executable(), sha256, &i.package(), i.has_package(),
                      i.first_seen_unix_nano(), i.last_seen_unix_nano()});
   }
   for (const v1::ScopeLibrary& l : s.libraries()) {

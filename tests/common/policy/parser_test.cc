@@ -153,7 +153,7 @@ INSTANTIATE_TEST_SUITE_P(
                    "evidences",
                    "p.yaml:15:13: error: unknown rule kind 'capability' (expected one of: "
                    "seccomp, capabilities, no_new_privs, read_only_root, user_namespaces, "
-                   "memory, interpreters, egress, listeners, events)"}},
+                   "memory, interpreters, egress, listeners, events, scope)"}},
         ErrorCase{"RuleNamesUnknownWorkload",
                   Replace(kValid, "      grade: warning\n", "      workloads: [agnet]\n"),
                   {"p.yaml:16:19: error: rule names workload 'agnet', which spec.workloads does "
