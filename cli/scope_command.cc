@@ -90,34 +90,44 @@ absl::StatusOr<std::vector<ScopeEvidence>> ResolveScopes(
   std::vector<ScopeEvidence> found;
   std::set<std::string> known;  // "name (workload_id)" of every scope's workload
   for (const v1::WorkloadScope& scope : report.scopes()) {
+    // The scope is shown once, under the first policy that names its workload and, when
+    // one does, declares a scope for it.
+    const policy::Policy* chosen = nullptr;
+    policy::ScopePlacement placement;
     for (const policy::Policy& p : policies) {
       policy::ScopePlacement placed = policy::PlaceScope(p, report, scope);
       if (placed.workload < 0) continue;
       const policy::Workload& w = p.workloads[placed.workload];
       known.insert(absl::StrCat(w.name, " (", placed.workload_id, ")"));
       if (workload != w.name && workload != placed.workload_id) continue;
-      ScopeEvidence e;
-      e.node_id = node;
-      e.hostname = report.hostname();
-      e.evidence_sha256 = HexEncode(Sha256(latest.evidence().payload()));
-      e.collected_unix_nano = report.collected_unix_nano();
-      e.verdict_status =
-          latest.has_verdict() ? latest.verdict().status() : v1::TRUST_STATUS_UNSPECIFIED;
-      e.probes_present = report.has_probes();
-      e.workload_name = w.name;
-      e.workload_id = placed.workload_id;
-      e.policy_id = p.Id();
-      e.declared = w.scope;
-      e.scope = scope;
-      for (const v1::WorkloadVerdict& wv : latest.verdict().workloads()) {
-        if (wv.workload_id() != placed.workload_id) continue;
-        for (const v1::RuleOutcome& r : wv.rules()) {
-          if (r.kind() == "scope") e.scope_outcomes.push_back(r);
-        }
+      if (chosen == nullptr ||
+          (!chosen->workloads[placement.workload].scope && w.scope.has_value())) {
+        chosen = &p;
+        placement = std::move(placed);
       }
-      found.push_back(std::move(e));
-      break;  // a scope is shown once, under the first policy that names its workload
     }
+    if (chosen == nullptr) continue;
+    const policy::Workload& w = chosen->workloads[placement.workload];
+    ScopeEvidence e;
+    e.node_id = node;
+    e.hostname = report.hostname();
+    e.evidence_sha256 = HexEncode(Sha256(latest.evidence().payload()));
+    e.collected_unix_nano = report.collected_unix_nano();
+    e.verdict_status =
+        latest.has_verdict() ? latest.verdict().status() : v1::TRUST_STATUS_UNSPECIFIED;
+    e.probes_present = report.has_probes();
+    e.workload_name = w.name;
+    e.workload_id = placement.workload_id;
+    e.policy_id = chosen->Id();
+    e.declared = w.scope;
+    e.scope = scope;
+    for (const v1::WorkloadVerdict& wv : latest.verdict().workloads()) {
+      if (wv.workload_id() != placement.workload_id) continue;
+      for (const v1::RuleOutcome& r : wv.rules()) {
+        if (r.kind() == "scope") e.scope_outcomes.push_back(r);
+      }
+    }
+    found.push_back(std::move(e));
   }
   if (found.empty()) {
     return absl::NotFoundError(absl::StrCat(

@@ -148,7 +148,8 @@ fi
   --db "$demo/verifier.db" --report-interval 5s --ek-ca-bundle "$demo/ek-ca.pem" \
   --reference-values "$demo/reference-values.yaml" \
   --boot-reference-values "$demo/boot-reference-values.yaml" \
-  --policy "$root/deploy/policies/strict.yaml" "${operations[@]}" \
+  --policy "$root/deploy/policies/strict.yaml" \
+  --policy "$root/deploy/policies/agent-scope.yaml" "${operations[@]}" \
   >"$demo/logs/verifier.log" 2>&1 &
 pids+=($!)
 wait_for "the verifier" 15 port_open "$verifier_addr"
@@ -213,7 +214,7 @@ sys.exit(1)' "$started_ns"
 
 # Both agents' observed scopes (what each ran, loaded, wrote, read and connected to, from
 # the node's latest evidence) and the scope rule's findings: what lies outside the scope
-# strict.yaml declares for them.
+# deploy/policies/agent-scope.yaml declares for them.
 show_scopes() {
   local node
   node=$("${fleet[@]}" --json 2>/dev/null | python3 -c '
@@ -224,7 +225,7 @@ print(nodes[0]["node_id"] if nodes else "")')
   step "Workload scopes (vigilctl scope show $node agent)"
   "$bin_ctl" scope show "$node" agent --verifier "$verifier_addr" --pki-dir "$demo/pki" \
     --client operator || true
-  step "Out-of-scope findings (rule kind scope in deploy/policies/strict.yaml)"
+  step "Out-of-scope findings (deploy/policies/agent-scope.yaml)"
   "${fleet[@]}" --json 2>/dev/null | python3 -c '
 import json, sys
 for node in json.load(sys.stdin).get("nodes", []):

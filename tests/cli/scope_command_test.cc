@@ -228,6 +228,23 @@ TEST(ResolveScopesTest, ANameSelectsEveryScopeOfTheWorkloadAndAnIdOne) {
   EXPECT_EQ((*one)[0].scope.root_exe_path(), "/opt/demo/naive-agent");
 }
 
+TEST(ResolveScopesTest, PrefersThePolicyThatDeclaresTheScope) {
+  absl::StatusOr<std::vector<policy::Policy>> plain = policy::ParsePoliciesOrError(
+      "apiVersion: vigil.dev/v1\nkind: RuntimePolicy\nmetadata: {name: plain, revision: 1}\n"
+      "spec:\n  workloads:\n    - {name: agent, selectors: [\"exe=*/naive-agent\"]}\n"
+      "  rules:\n    - {id: nnp, kind: no_new_privs, controls: {soc2: [CC6.1]}}\n",
+      "plain.yaml");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  std::vector<policy::Policy> policies = *plain;
+  for (policy::Policy& p : Policies()) policies.push_back(std::move(p));
+  absl::StatusOr<std::vector<ScopeEvidence>> s = ResolveScopes(Latest(Report()), policies, "agent");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->size(), 2u);
+  EXPECT_EQ((*s)[1].policy_id, "agents@4");
+  ASSERT_TRUE((*s)[1].declared.has_value());
+  EXPECT_EQ((*s)[1].declared->component_title, "Ticket agent");
+}
+
 TEST(ResolveScopesTest, ClearErrors) {
   v1::RuntimeReport report = Report();
   absl::StatusOr<std::vector<ScopeEvidence>> unknown =

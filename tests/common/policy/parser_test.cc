@@ -225,7 +225,8 @@ TEST(PolicyParserTest, SinglePolicyReturnsWarnings) {
 }
 
 TEST(PolicyParserTest, ShippedPoliciesAreClean) {
-  for (const char* file : {"deploy/policies/strict.yaml", "deploy/policies/baseline.yaml"}) {
+  for (const char* file : {"deploy/policies/strict.yaml", "deploy/policies/baseline.yaml",
+                           "deploy/policies/agent-scope.yaml"}) {
     ParseResult r = ParsePolicies(ReadSource(file), file);
     EXPECT_TRUE(r.diagnostics.empty()) << ::testing::PrintToString(Lines(r));
     EXPECT_EQ(r.policies.size(), 1u) << file;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -10,6 +12,7 @@
 #include "common/policy/parser.h"
 #include "common/policy/scope.h"
 #include "tests/common/policy/policy_test_util.h"
+#include "tests/testing/build_paths.h"
 
 namespace vigil::policy {
 namespace {
@@ -390,5 +393,107 @@ TEST(ScopePlacementTest, AScopeNoSelectorMatchesBelongsNowhere) {
             "stated");
 }
 
+// deploy/policies/agent-scope.yaml against the demo agents' scopes as docs/demo.md gives
+// them (default state directory /var/lib/vigil-demo): the hardened agent within, the naive
+// one outside on every item it adds.
+Policy AgentScopePolicy() {
+  std::ifstream in(vigil::testing::SourceDir() + "/deploy/policies/agent-scope.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  return Parse(text.str());
+}
+
+v1::WorkloadScope DemoScope(const std::string& agent, int pid) {
+  v1::WorkloadScope s;
+  const std::string exe = "/src/build/deploy/demo/vigil-demo-" + agent + "-agent";
+  s.set_root_exe_path(exe);
+  s.set_root_pid(pid);
+  s.add_matched_by("exe=*/vigil-demo-" + agent + "-agent");
+  s.add_executables()->set_path(exe);
+  for (const char* lib :
+       {"libc.so.6", "libstdc++.so.6", "libm.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2"}) {
+    s.add_libraries()->set_path(std::string("/usr/lib/x86_64-linux-gnu/") + lib);
+  }
+  v1::ScopeStorage* base = s.add_storage();  // the state directories created at start
+  base->set_directory("/var/lib");
+  base->add_files("vigil-demo/");
+  v1::ScopeStorage* dirs = s.add_storage();
+  dirs->set_directory("/var/lib/vigil-demo");
+  dirs->add_files(agent + "-agent/");
+  v1::ScopeFileRead* cache = s.add_files_read();
+  cache->set_path("/etc/ld.so.cache");
+  cache->set_classification("config");
+  return s;
+}
+
+TEST(AgentScopePolicyTest, HardenedAgentIsWithinAndNaiveAgentOutside) {
+  const Policy policy = AgentScopePolicy();
+  ASSERT_EQ(policy.rules.size(), 1u);
+  v1::RuntimeReport r = CompliantReport();
+  r.clear_processes();
+  r.mutable_probes()->add_active_hooks("tracepoint/syscalls/sys_enter_openat");
+  v1::WorkloadScope* hardened = r.add_scopes();
+  *hardened = DemoScope("hardened", 100);
+  v1::ScopeStorage* state = hardened->add_storage();
+  state->set_directory("/var/lib/vigil-demo/hardened-agent");
+  state->add_files("heartbeat");
+
+  v1::WorkloadScope* naive = r.add_scopes();
+  *naive = DemoScope("naive", 200);
+  naive->add_libraries()->set_path("/usr/lib/x86_64-linux-gnu/libsqlite3.so.0");
+  naive->add_executables()->set_path("/usr/bin/dash");
+  naive->add_executables()->set_path("/usr/bin/curl");
+  v1::ScopeInterpreter* sh = naive->add_interpreters();
+  sh->set_kind("sh");
+  sh->set_executable("/usr/bin/dash");
+  sh->set_recognised_by("executable");
+  sh->add_scripts("-c");
+  v1::ScopeStorage* db = naive->add_storage();
+  db->set_directory("/var/lib/vigil-demo/naive-agent");
+  for (const char* f : {"agent.db", "agent.db-wal", "agent.db-shm", "fetched.txt", "api-token"}) {
+    db->add_files(f);
+  }
+  v1::ScopeFileRead* token = naive->add_files_read();
+  token->set_path("/var/lib/vigil-demo/naive-agent/api-token");
+  token->set_classification("secret");
+  token->set_reason("mode:0600");
+  token->set_mode(0600);
+  v1::ScopeFileRead* hostname = naive->add_files_read();
+  hostname->set_path("/etc/hostname");
+  hostname->set_classification("config");
+
+  std::vector<v1::WorkloadVerdict> v = Evaluate({policy}, r);
+  ASSERT_EQ(v.size(), 2u);
+  ASSERT_EQ(v[0].identity().exe_path(), hardened->root_exe_path());
+  EXPECT_EQ(v[0].status(), v1::TRUST_AFFIRMING);
+  ASSERT_GE(v[0].rules_size(), 1);
+  EXPECT_EQ(v[0].rules(v[0].rules_size() - 1).reason(),
+            "every observed item is within the declared scope");
+
+  ASSERT_EQ(v[1].identity().exe_path(), naive->root_exe_path());
+  EXPECT_EQ(v[1].status(), v1::TRUST_CONTRAINDICATED);
+  std::vector<std::string> findings;
+  for (const v1::RuleOutcome& o : v[1].rules()) {
+    if (o.status() == v1::TRUST_CONTRAINDICATED) findings.push_back(o.observed());
+  }
+  EXPECT_EQ(findings,
+            (std::vector<std::string>{
+                "'/usr/bin/dash' (unpackaged, 0 exec(s), sha256 unknown)",
+                "'/usr/bin/curl' (unpackaged, 0 exec(s), sha256 unknown)",
+                "'sh' interpreter '/usr/bin/dash' (unpackaged, recognised by 'executable', ran "
+                "'-c')",
+                // Its state directory itself, created at start, is not declared.
+                "directory '/var/lib/vigil-demo': 1 path(s) written outside: "
+                "'/var/lib/vigil-demo/naive-agent/'",
+                "directory '/var/lib/vigil-demo/naive-agent': 5 path(s) written outside: "
+                "'/var/lib/vigil-demo/naive-agent/agent.db', "
+                "'/var/lib/vigil-demo/naive-agent/agent.db-wal', "
+                "'/var/lib/vigil-demo/naive-agent/agent.db-shm', "
+                "'/var/lib/vigil-demo/naive-agent/fetched.txt', "
+                "'/var/lib/vigil-demo/naive-agent/api-token'",
+                "secret '/var/lib/vigil-demo/naive-agent/api-token' (mode 0600, 'mode:0600', 0 "
+                "read(s))",
+                "config '/etc/hostname' (mode 0000, '', 0 read(s))"}));
+}
 }  // namespace
 }  // namespace vigil::policy
