@@ -222,8 +222,8 @@ import json, sys
 nodes = json.load(sys.stdin).get("nodes", [])
 print(nodes[0]["node_id"] if nodes else "")')
   [[ -n "$node" ]] || return 0
-  step "Workload scopes (vigilctl scope show $node agent)"
-  "$bin_ctl" scope show "$node" agent --verifier "$verifier_addr" --pki-dir "$demo/pki" \
+  step "Workload scopes (vigilctl scope show $node agent-runtime)"
+  "$bin_ctl" scope show "$node" agent-runtime --verifier "$verifier_addr" --pki-dir "$demo/pki" \
     --client operator || true
   step "Out-of-scope findings (deploy/policies/agent-scope.yaml)"
   "${fleet[@]}" --json 2>/dev/null | python3 -c '
@@ -231,8 +231,10 @@ import json, sys
 for node in json.load(sys.stdin).get("nodes", []):
     for w in node.get("latest_verdict", {}).get("workloads", []):
         exe = w["identity"].get("exe_path", "").rsplit("/", 1)[-1]
-        found = [r for r in w.get("rules", [])
-                 if r.get("kind") == "scope" and r.get("status") != "TRUST_AFFIRMING"]
+        scope = [r for r in w.get("rules", []) if r.get("kind") == "scope"]
+        if not scope:
+            continue  # a workload of a policy without a scope rule
+        found = [r for r in scope if r.get("status") != "TRUST_AFFIRMING"]
         print(exe + ": " + str(len(found)) + " finding(s)"
               + ("" if found else ": within its declared scope"))
         for r in found:

@@ -25,8 +25,11 @@ struct EvaluateOptions {
 /// one workload per policy: the workload of its parent when it was followed from a
 /// monitored parent ("inherited:<ppid>" in matched_by) and that parent is in the report,
 /// else the first workload whose selector matches its executable, cgroup and container
-/// (docs/policy.md, "Workload identity"). Workloads are returned in policy order, then
-/// workload order, then by lowest pid; each with every outcome of every rule that applies.
+/// (docs/policy.md, "Workload identity"). Each observed scope (RuntimeReport.scopes) joins
+/// the workload its root is placed in (PlaceScope, common/policy/scope.h); a scope whose
+/// workload has no process in the report makes a workload of its own, without pids, that
+/// only scope rules appraise. Workloads are returned in policy order, then workload order,
+/// then by lowest pid; each with every outcome of every rule that applies.
 std::vector<v1::WorkloadVerdict> Evaluate(const std::vector<Policy>& policies,
                                           const v1::RuntimeReport& report,
                                           const EvaluateOptions& options = {});

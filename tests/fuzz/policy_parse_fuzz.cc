@@ -48,6 +48,28 @@ vigil::v1::RuntimeReport SomeReport() {
     e->set_address("10.0.0.1");
     e->set_port(443);
   }
+  // Observed scopes: one whose root runs (pid 10), one whose root exited.
+  for (int root_pid : {10, 0}) {
+    vigil::v1::WorkloadScope* scope = r.add_scopes();
+    scope->set_root_exe_path(root_pid != 0 ? "/opt/agent/bin/agent" : "/opt/agent/bin/old");
+    scope->set_root_pid(root_pid);
+    scope->set_cgroup("/system.slice/agent.service");
+    scope->add_executables()->set_path("/usr/bin/curl");
+    scope->add_interpreters()->set_kind("sh");
+    scope->add_libraries()->set_path("/usr/lib/x86_64-linux-gnu/libc.so.6");
+    vigil::v1::ScopeStorage* st = scope->add_storage();
+    st->set_directory("/var/lib/agent");
+    st->add_files("a.db-wal");
+    vigil::v1::ScopeEndpoint* e = scope->add_endpoints();
+    e->set_direction("outbound");
+    e->set_protocol("tcp");
+    e->set_address("10.0.0.1");
+    e->set_port(443);
+    vigil::v1::ScopeFileRead* f = scope->add_files_read();
+    f->set_path("/run/secrets/token");
+    f->set_classification("secret");
+    (*scope->mutable_truncated())["libraries"] = 1;
+  }
   return r;
 }
 
