@@ -2,6 +2,7 @@
 // the exact line and column it refers to.
 
 #include "common/policy/parser.h"
+#include "tests/common/policy/policy_test_util.h"
 #include "tests/testing/build_paths.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,8 @@
 
 namespace vigil::policy {
 namespace {
+
+using testing::Replace;
 
 std::vector<std::string> Lines(const ParseResult& r) {
   std::vector<std::string> out;
@@ -83,13 +86,6 @@ struct ErrorCase {
   std::string yaml;
   std::vector<std::string> diagnostics;  // exactly these, in order
 };
-
-std::string Replace(std::string s, const std::string& from, const std::string& to) {
-  const size_t at = s.find(from);
-  EXPECT_NE(at, std::string::npos) << from;
-  if (at != std::string::npos) s.replace(at, from.size(), to);
-  return s;
-}
 
 class PolicyParserErrorTest : public ::testing::TestWithParam<ErrorCase> {};
 

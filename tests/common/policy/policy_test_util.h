@@ -12,6 +12,14 @@
 
 namespace vigil::policy::testing {
 
+/// `s` with the first `from` replaced by `to` (a test failure when `from` is absent).
+inline std::string Replace(std::string s, const std::string& from, const std::string& to) {
+  const size_t at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) s.replace(at, from.size(), to);
+  return s;
+}
+
 /// A policy "t" whose one workload "agent" is exe=/opt/agent/* and whose rules are the
 /// given YAML flow mappings (one per rule).
 inline Policy PolicyWithRules(const std::vector<std::string>& rules) {

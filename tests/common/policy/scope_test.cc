@@ -18,6 +18,7 @@ namespace vigil::policy {
 namespace {
 
 using testing::CompliantReport;
+using testing::Replace;
 
 constexpr char kPolicy[] = R"(apiVersion: vigil.dev/v1
 kind: RuntimePolicy
@@ -58,13 +59,6 @@ std::vector<std::string> Diagnostics(const std::string& yaml) {
     out.push_back(d.ToString());
   }
   return out;
-}
-
-std::string Replace(std::string s, const std::string& from, const std::string& to) {
-  const size_t at = s.find(from);
-  EXPECT_NE(at, std::string::npos) << from;
-  if (at != std::string::npos) s.replace(at, from.size(), to);
-  return s;
 }
 
 // A scope of the compliant process (pid 100, /opt/agent/bin/agent) using only what kPolicy
