@@ -295,6 +295,18 @@ TEST(ScopeTreeTest, ShowsEveryPartOfTheScope) {
   }
 }
 
+TEST(ScopeTreeTest, HostilePathsAreEscapedAndTheYamlStillParses) {
+  ScopeEvidence e = Naive();
+  e.scope.mutable_executables(0)->set_path("/tmp/\x1b[2J\nfake\xff");
+  std::ostringstream out;
+  PrintScopeTree(e, out);
+  EXPECT_EQ(out.str().find('\x1b'), std::string::npos);
+  EXPECT_NE(out.str().find("/tmp/\\x1b[2J\\nfake\\xff"), std::string::npos) << out.str();
+  const YAML::Node doc = YAML::Load(ScopeYaml(e));
+  EXPECT_TRUE(doc["executables"][0]["path"].IsScalar());
+  EXPECT_EQ(doc["executables"].size(), 3u);
+}
+
 TEST(BoundaryStatementTest, SaysWhenTheBoundaryCannotBeStated) {
   ScopeEvidence e = Naive();
   EXPECT_NE(BoundaryStatement(e).find("This is the whole boundary the workload exercised"),
