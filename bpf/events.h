@@ -39,7 +39,26 @@ enum vigil_event_kind {
   VIGIL_EV_PROCESS_FORK = 29,
   VIGIL_EV_PROCESS_EXIT = 30,
   VIGIL_EV_MUNLOCKALL = 31,
+  /* File events: they feed the node's workload scope, not RuntimeReport.events. */
+  VIGIL_EV_OPEN = 32,
+  VIGIL_EV_OPENAT = 33,
+  VIGIL_EV_OPENAT2 = 34,
+  VIGIL_EV_CREAT = 35,
+  VIGIL_EV_RENAME = 36,
+  VIGIL_EV_RENAMEAT = 37,
+  VIGIL_EV_RENAMEAT2 = 38,
+  VIGIL_EV_UNLINK = 39,
+  VIGIL_EV_UNLINKAT = 40,
+  VIGIL_EV_MKDIR = 41,
+  VIGIL_EV_MKDIRAT = 42,
 };
+
+/* On an open event (VIGIL_EV_OPEN..VIGIL_EV_CREAT): args[VIGIL_OPEN_FLAGS_ARG] holds the open
+ * flags (openat2's from its struct open_how, creat's O_CREAT|O_WRONLY|O_TRUNC) and
+ * args[VIGIL_OPEN_MODE_ARG] the opened file's i_mode; the path is the opened file's path
+ * resolved by the kernel (in the process's mount namespace). */
+#define VIGIL_OPEN_FLAGS_ARG 4
+#define VIGIL_OPEN_MODE_ARG 5
 
 /* What event.data holds. */
 enum vigil_data_kind {

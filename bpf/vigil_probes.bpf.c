@@ -153,6 +153,191 @@ static __always_inline struct vigil_event* new_event(__u32 kind) {
   return e;
 }
 
+/* State of the walk from the executable's dentry up to the root of its mount namespace. */
+struct path_walk {
+  struct dentry* dentry;
+  struct mount* mnt;
+  __u32 pos; /* the path so far starts at buf[pos] and ends at buf[PATH_HALF] */
+  int complete;
+};
+
+/* One step of the walk: crosses a mount point or prepends "/<name>" for one dentry. Stops
+ * at the root of the mount namespace (a mount that is its own parent), as d_path(3)'s
+ * readlink of /proc/PID/exe does for the node, which lives in the initial namespace. */
+static long path_step(__u32 i, void* arg) {
+  struct path_walk* w = arg;
+  __u32 zero = 0;
+  struct path_buf* pb = bpf_map_lookup_elem(&path_scratch, &zero);
+  if (!pb) return 1;
+  /* Kernel pointers in locals: CO-RE relocations apply to kernel types only. */
+  struct dentry* d = w->dentry;
+  struct mount* mnt = w->mnt;
+  struct vfsmount* vfs = (struct vfsmount*)((char*)mnt + bpf_core_field_offset(struct mount, mnt));
+  struct dentry* mnt_root = BPF_CORE_READ(vfs, mnt_root);
+  struct dentry* parent = BPF_CORE_READ(d, d_parent);
+  if (d == mnt_root || d == parent) {
+    struct mount* up = BPF_CORE_READ(mnt, mnt_parent);
+    if (d != mnt_root || up == mnt || !up) {
+      w->complete = 1;
+      return 1;
+    }
+    w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+    w->mnt = up;
+    return 0;
+  }
+  __u32 len = BPF_CORE_READ(d, d_name.len);
+  const unsigned char* name = BPF_CORE_READ(d, d_name.name);
+  if (len == 0 || len + 1 > w->pos) return 1; /* too long for the buffer: incomplete */
+  __u32 pos = w->pos - len - 1;
+  barrier_var(pos);
+  pos &= PATH_HALF - 1;
+  pb->buf[pos] = '/';
+  __u32 n = len & (PATH_HALF - 1); /* == len (len < pos <= PATH_HALF): a bound the verifier sees */
+  barrier_var(n);
+  if (bpf_probe_read_kernel(&pb->buf[pos + 1], n, name)) return 1;
+  w->pos = pos;
+  w->dentry = parent;
+  return 0;
+}
+
+/* Resolves the file `f` to its path in the current task's mount namespace into `out` (the
+ * path /proc/PID/fd shows: symlinks and relative paths resolved). Returns the length with
+ * the NUL, or 0 when it cannot be resolved completely (deeper than PATH_DEPTH components,
+ * longer than the buffer). */
+static __always_inline long resolve_file(struct file* f, char out[VIGIL_DATA_LEN]) {
+  __u32 zero = 0;
+  struct path_buf* pb = bpf_map_lookup_elem(&path_scratch, &zero);
+  if (!pb || !f) return 0;
+  struct vfsmount* vfs = BPF_CORE_READ(f, f_path.mnt);
+  struct path_walk w = {
+      .dentry = BPF_CORE_READ(f, f_path.dentry),
+      .mnt = (struct mount*)((char*)vfs - bpf_core_field_offset(struct mount, mnt)),
+      .pos = PATH_HALF,
+      .complete = 0,
+  };
+  pb->buf[PATH_HALF] = 0;
+  bpf_loop(PATH_DEPTH, path_step, &w, 0);
+  if (!w.complete) return 0;
+  if (w.pos == PATH_HALF) { /* the root itself */
+    out[0] = '/';
+    out[1] = 0;
+    return 2;
+  }
+  __u32 pos = w.pos & (PATH_HALF - 1);
+  long n = bpf_probe_read_kernel_str(out, VIGIL_DATA_LEN, &pb->buf[pos]);
+  return n > 0 ? n : 0;
+}
+
+/* Resolves the current task's executable (mm->exe_file, already the new image at
+ * sched_process_exec) into `out`: the same path /proc/PID/exe shows. False when it cannot
+ * be resolved completely (no mm, or see resolve_file). */
+static __always_inline bool resolve_exe(char out[VIGIL_DATA_LEN]) {
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  struct file* exe = BPF_CORE_READ(task, mm, exe_file);
+  if (!exe) return false;
+  return resolve_file(exe, out) > 0;
+}
+
+/* ---- File events (the workload scope) ---- */
+
+#define O_WRONLY 01
+#define O_RDWR 02
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define S_IFMT 0170000
+#define S_IFREG 0100000
+#define S_IROTH 04
+
+static __always_inline bool is_open_kind(__u32 kind) {
+  return kind == VIGIL_EV_OPEN || kind == VIGIL_EV_OPENAT || kind == VIGIL_EV_OPENAT2 ||
+         kind == VIGIL_EV_CREAT;
+}
+
+static __always_inline bool is_file_kind(__u32 kind) {
+  return kind >= VIGIL_EV_OPEN && kind <= VIGIL_EV_MKDIRAT;
+}
+
+/* The file behind descriptor `fd` of the current task, or NULL. */
+static __always_inline struct file* fd_file(long fd) {
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || fd < 0) return NULL;
+  unsigned int max = BPF_CORE_READ(fdt, max_fds);
+  if ((unsigned long)fd >= max) return NULL;
+  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file* f = NULL;
+  if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd])) return NULL;
+  return f;
+}
+
+/* Kernel interfaces, not storage: procfs, sysfs, cgroup, debugfs, tracefs, securityfs,
+ * bpffs. */
+static __always_inline bool pseudo_fs(unsigned long magic) {
+  return magic == 0x9fa0 || magic == 0x62656572 || magic == 0x63677270 || magic == 0x27e0eb ||
+         magic == 0x64626720 || magic == 0x74726163 || magic == 0x73636673 ||
+         magic == 0xcafe4a11;
+}
+
+/* An open the scope keeps: a regular file on a real filesystem, opened for writing, or
+ * for reading when it is not world-readable (a likely secret) or lies outside the system
+ * trees (decided after its path is resolved: `*check_tree`). Fills the flags, the file's
+ * mode and the file. */
+static __always_inline bool open_wanted(__u32 kind, const struct stash* s, long fd,
+                                        struct file** file, __u64* flags, __u64* mode,
+                                        bool* check_tree) {
+  __u64 fl = 0;
+  if (kind == VIGIL_EV_OPEN) fl = s->args[1];
+  if (kind == VIGIL_EV_OPENAT) fl = s->args[2];
+  if (kind == VIGIL_EV_OPENAT2) /* struct open_how: the kernel has just copied it */
+    bpf_probe_read_user(&fl, sizeof(fl), (const void*)s->args[2]);
+  if (kind == VIGIL_EV_CREAT) fl = O_CREAT | O_WRONLY | O_TRUNC;
+  struct file* f = fd_file(fd);
+  if (!f) return false;
+  __u32 m = BPF_CORE_READ(f, f_inode, i_mode);
+  if ((m & S_IFMT) != S_IFREG) return false;
+  if (pseudo_fs(BPF_CORE_READ(f, f_inode, i_sb, s_magic))) return false;
+  bool writing = fl & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC);
+  *check_tree = !writing && (m & S_IROTH);
+  *file = f;
+  *flags = fl;
+  *mode = m;
+  return true;
+}
+
+static __always_inline bool has_prefix(const __u8* str, const char* prefix, int n) {
+  for (int i = 0; i < n; i++)
+    if (str[i] != (__u8)prefix[i]) return false;
+  return true;
+}
+#define HAS_PREFIX(str, lit) has_prefix(str, lit, sizeof(lit) - 1)
+
+/* World-readable files here are the system's programs, libraries and loader cache: read by
+ * every process, neither configuration of the workload nor secrets. */
+static __always_inline bool in_system_tree(const __u8* path) {
+  return HAS_PREFIX(path, "/usr/") || HAS_PREFIX(path, "/lib/") ||
+         HAS_PREFIX(path, "/lib64/") || HAS_PREFIX(path, "/lib32/") ||
+         HAS_PREFIX(path, "/bin/") || HAS_PREFIX(path, "/sbin/") ||
+         HAS_PREFIX(path, "/etc/ld.so.cache");
+}
+
+/* The user-memory path argument of a file event (rename*: the new name). */
+static __always_inline __u64 file_path_arg(__u32 kind, const struct stash* s) {
+  switch (kind) {
+    case VIGIL_EV_OPEN:
+    case VIGIL_EV_CREAT:
+    case VIGIL_EV_UNLINK:
+    case VIGIL_EV_MKDIR:
+      return s->args[0];
+    case VIGIL_EV_RENAME:
+      return s->args[1];
+    case VIGIL_EV_RENAMEAT:
+    case VIGIL_EV_RENAMEAT2:
+      return s->args[3];
+    default: /* openat, openat2, unlinkat, mkdirat */
+      return s->args[1];
+  }
+}
+
 /* Only memory made executable is of interest (anonymous memory, for mmap). */
 static __always_inline bool wanted(__u32 kind, __u64 arg2, __u64 arg3) {
   if (kind == VIGIL_EV_MPROTECT || kind == VIGIL_EV_PKEY_MPROTECT) return arg2 & PROT_EXEC;
@@ -253,6 +438,21 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
     return 0;
   }
 
+  /* File events: successful ones only, and of the opens only those open_wanted keeps. */
+  struct file* opened = NULL;
+  __u64 open_flags = 0, open_mode = 0;
+  bool check_tree = false;
+  if (is_file_kind(kind)) {
+    bool keep = is_open_kind(kind)
+                    ? ret >= 0 && open_wanted(kind, s, ret, &opened, &open_flags, &open_mode,
+                                              &check_tree)
+                    : ret == 0;
+    if (!keep) {
+      if (stashed) bpf_map_delete_elem(&stash, &tid);
+      return 0;
+    }
+  }
+
   struct vigil_event* e = new_event(kind);
   if (!e) {
     if (stashed) bpf_map_delete_elem(&stash, &tid);
@@ -306,6 +506,35 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
       }
       break;
     }
+    case VIGIL_EV_OPEN:
+    case VIGIL_EV_OPENAT:
+    case VIGIL_EV_OPENAT2:
+    case VIGIL_EV_CREAT:
+    case VIGIL_EV_RENAME:
+    case VIGIL_EV_RENAMEAT:
+    case VIGIL_EV_RENAMEAT2:
+    case VIGIL_EV_UNLINK:
+    case VIGIL_EV_UNLINKAT:
+    case VIGIL_EV_MKDIR:
+    case VIGIL_EV_MKDIRAT: {
+      long n = 0;
+      if (is_open_kind(kind)) {
+        e->args[VIGIL_OPEN_FLAGS_ARG] = open_flags;
+        e->args[VIGIL_OPEN_MODE_ARG] = open_mode;
+        n = resolve_file(opened, (char*)e->data);
+        if (n > 0 && check_tree && in_system_tree(e->data)) {
+          bpf_ringbuf_discard(e, 0);
+          if (stashed) bpf_map_delete_elem(&stash, &tid);
+          return 0;
+        }
+      }
+      /* Not resolved (or not an open): the name as passed, relative to the dirfd in args. */
+      if (n <= 0) n = bpf_probe_read_user_str(e->data, sizeof(e->data),
+                                              (const char*)file_path_arg(kind, s));
+      e->data_len = n > 0 ? n : 0;
+      e->data_kind = n > 0 ? VIGIL_DATA_STRING : VIGIL_DATA_NONE;
+      break;
+    }
     default:
       break;
   }
@@ -349,6 +578,17 @@ VIGIL_SYSCALL(mount, VIGIL_EV_MOUNT, 5)
 VIGIL_SYSCALL(connect, VIGIL_EV_CONNECT, 3)
 VIGIL_SYSCALL(bind, VIGIL_EV_BIND, 3)
 VIGIL_SYSCALL(listen, VIGIL_EV_LISTEN, 2)
+VIGIL_SYSCALL(open, VIGIL_EV_OPEN, 3)
+VIGIL_SYSCALL(openat, VIGIL_EV_OPENAT, 4)
+VIGIL_SYSCALL(openat2, VIGIL_EV_OPENAT2, 4)
+VIGIL_SYSCALL(creat, VIGIL_EV_CREAT, 2)
+VIGIL_SYSCALL(rename, VIGIL_EV_RENAME, 2)
+VIGIL_SYSCALL(renameat, VIGIL_EV_RENAMEAT, 4)
+VIGIL_SYSCALL(renameat2, VIGIL_EV_RENAMEAT2, 5)
+VIGIL_SYSCALL(unlink, VIGIL_EV_UNLINK, 1)
+VIGIL_SYSCALL(unlinkat, VIGIL_EV_UNLINKAT, 3)
+VIGIL_SYSCALL(mkdir, VIGIL_EV_MKDIR, 2)
+VIGIL_SYSCALL(mkdirat, VIGIL_EV_MKDIRAT, 3)
 
 /* ---- Following processes ---- */
 
@@ -439,83 +679,6 @@ static long glob_step(__u32 i, void* arg) {
   }
   g->result = pc == 0;
   return 1;
-}
-
-/* State of the walk from the executable's dentry up to the root of its mount namespace. */
-struct path_walk {
-  struct dentry* dentry;
-  struct mount* mnt;
-  __u32 pos; /* the path so far starts at buf[pos] and ends at buf[PATH_HALF] */
-  int complete;
-};
-
-/* One step of the walk: crosses a mount point or prepends "/<name>" for one dentry. Stops
- * at the root of the mount namespace (a mount that is its own parent), as d_path(3)'s
- * readlink of /proc/PID/exe does for the node, which lives in the initial namespace. */
-static long path_step(__u32 i, void* arg) {
-  struct path_walk* w = arg;
-  __u32 zero = 0;
-  struct path_buf* pb = bpf_map_lookup_elem(&path_scratch, &zero);
-  if (!pb) return 1;
-  /* Kernel pointers in locals: CO-RE relocations apply to kernel types only. */
-  struct dentry* d = w->dentry;
-  struct mount* mnt = w->mnt;
-  struct vfsmount* vfs = (struct vfsmount*)((char*)mnt + bpf_core_field_offset(struct mount, mnt));
-  struct dentry* mnt_root = BPF_CORE_READ(vfs, mnt_root);
-  struct dentry* parent = BPF_CORE_READ(d, d_parent);
-  if (d == mnt_root || d == parent) {
-    struct mount* up = BPF_CORE_READ(mnt, mnt_parent);
-    if (d != mnt_root || up == mnt || !up) {
-      w->complete = 1;
-      return 1;
-    }
-    w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-    w->mnt = up;
-    return 0;
-  }
-  __u32 len = BPF_CORE_READ(d, d_name.len);
-  const unsigned char* name = BPF_CORE_READ(d, d_name.name);
-  if (len == 0 || len + 1 > w->pos) return 1; /* too long for the buffer: incomplete */
-  __u32 pos = w->pos - len - 1;
-  barrier_var(pos);
-  pos &= PATH_HALF - 1;
-  pb->buf[pos] = '/';
-  __u32 n = len & (PATH_HALF - 1); /* == len (len < pos <= PATH_HALF): a bound the verifier sees */
-  barrier_var(n);
-  if (bpf_probe_read_kernel(&pb->buf[pos + 1], n, name)) return 1;
-  w->pos = pos;
-  w->dentry = parent;
-  return 0;
-}
-
-/* Resolves the current task's executable (mm->exe_file, already the new image at
- * sched_process_exec) to its path in its mount namespace into `out`: the same path
- * /proc/PID/exe shows (symlinks and relative paths resolved). False when it cannot be
- * resolved completely (no mm, deeper than PATH_DEPTH components, longer than the buffer). */
-static __always_inline bool resolve_exe(char out[VIGIL_DATA_LEN]) {
-  __u32 zero = 0;
-  struct path_buf* pb = bpf_map_lookup_elem(&path_scratch, &zero);
-  if (!pb) return false;
-  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
-  struct file* exe = BPF_CORE_READ(task, mm, exe_file);
-  if (!exe) return false;
-  struct vfsmount* vfs = BPF_CORE_READ(exe, f_path.mnt);
-  struct path_walk w = {
-      .dentry = BPF_CORE_READ(exe, f_path.dentry),
-      .mnt = (struct mount*)((char*)vfs - bpf_core_field_offset(struct mount, mnt)),
-      .pos = PATH_HALF,
-      .complete = 0,
-  };
-  pb->buf[PATH_HALF] = 0;
-  bpf_loop(PATH_DEPTH, path_step, &w, 0);
-  if (!w.complete) return false;
-  if (w.pos == PATH_HALF) { /* the root itself */
-    out[0] = '/';
-    out[1] = 0;
-    return true;
-  }
-  __u32 pos = w.pos & (PATH_HALF - 1);
-  return bpf_probe_read_kernel_str(out, VIGIL_DATA_LEN, &pb->buf[pos]) > 0;
 }
 
 /* Index of the first selector the exec'ing process matches, or -1. */

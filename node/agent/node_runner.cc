@@ -185,6 +185,15 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(const NodeConfig&
   r->builder_ = std::make_unique<ReportBuilder>(info, r->matcher_.get(), r->snapshotter_.get(),
                                                 r->metrics_.Meter(r->events_.get()));
   r->builder_->set_snapshot_observer(r->metrics_.SnapshotObserver());
+  // The workload scope: fed on the probes' consumer thread, while the processes still run.
+  r->dpkg_ = std::make_unique<DpkgDatabase>();
+  r->scope_ = std::make_unique<ScopeTracker>(ScopeLimits{}, &r->hashes_, r->dpkg_.get());
+  auto* bpf_events = dynamic_cast<BpfEventSource*>(r->events_.get());
+  if (bpf_events != nullptr) {
+    bpf_events->SetObserver(
+        [scope = r->scope_.get()](const v1::RuntimeEvent& e) { scope->ObserveEvent(e); });
+  }
+  r->builder_->set_scope_tracker(r->scope_.get(), /*feed_events=*/bpf_events == nullptr);
   r->builder_->set_self_state_source(std::move(hooks.self_state));
   // The verifier's bundles replace the --policy file the node started with.
   PolicyTargets targets;

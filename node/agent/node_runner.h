@@ -22,6 +22,8 @@
 #include "node/procfs/file_hash_cache.h"
 #include "node/procfs/process_matcher.h"
 #include "node/procfs/snapshotter.h"
+#include "node/scope/dpkg_db.h"
+#include "node/scope/scope_tracker.h"
 
 namespace vigil::node {
 
@@ -121,6 +123,9 @@ class NodeRunner {
   FileHashCache hashes_;
   std::unique_ptr<ProcessMatcher> matcher_;
   std::unique_ptr<Snapshotter> snapshotter_;
+  // Before events_: the probes' consumer thread feeds the tracker until events_ is gone.
+  std::unique_ptr<DpkgDatabase> dpkg_;
+  std::unique_ptr<ScopeTracker> scope_;
   std::unique_ptr<EventSource> events_;
   std::unique_ptr<EvidenceSealer> sealer_;
   std::unique_ptr<ReportBuilder> builder_;

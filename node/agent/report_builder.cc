@@ -37,6 +37,8 @@ size_t ReportBuilder::PollEvents() {
   events_->Drain(&fresh);
   size_t interesting = 0;
   for (v1::RuntimeEvent& e : fresh) {
+    if (scope_ != nullptr && scope_feed_events_) scope_->ObserveEvent(e);
+    if (IsFileEvent(e)) continue;  // summarised in the scope, not sent one by one
     interesting += WorthAReport(e) ? 1 : 0;
     pending_.push_back(std::move(e));
   }
@@ -45,6 +47,12 @@ size_t ReportBuilder::PollEvents() {
     queue_dropped_.fetch_add(1, std::memory_order_relaxed);
   }
   return interesting;
+}
+
+void ReportBuilder::set_scope_tracker(ScopeTracker* tracker, bool feed_events) {
+  scope_ = tracker;
+  scope_feed_events_ = feed_events;
+  if (scope_ != nullptr) scope_->set_probes(events_ != nullptr);
 }
 
 void ReportBuilder::SetEventWakeup(std::function<void()> wake) {
@@ -87,6 +95,11 @@ v1::RuntimeReport ReportBuilder::Build(size_t max_payload_bytes) {
     *r.add_processes() = std::move(*snap);
   }
   if (snapshot_observer_) snapshot_observer_(absl::Now() - snapshot_start);
+  if (scope_ != nullptr) {
+    scope_->SetSensitivePaths(snapshotter_->options().sensitive_paths);
+    scope_->ObserveSnapshots(r.processes(), r.collected_unix_nano());
+    scope_->AppendScopes(&r, &gaps);
+  }
   if (events_ != nullptr) {
     *r.mutable_probes() = events_->Status();
     if (const uint64_t dropped = events_dropped(); dropped > 0) {
@@ -113,6 +126,15 @@ v1::RuntimeReport ReportBuilder::Build(size_t max_payload_bytes) {
   while (r.processes_size() > 0 && r.ByteSizeLong() + gaps_size + 256 > max_payload_bytes) {
     r.mutable_processes()->RemoveLast();
     ++dropped_processes;
+  }
+  int dropped_scopes = 0;
+  while (r.scopes_size() > 0 && r.ByteSizeLong() + gaps_size + 256 > max_payload_bytes) {
+    r.mutable_scopes()->RemoveLast();
+    ++dropped_scopes;
+  }
+  if (dropped_scopes > 0) {
+    gaps.push_back(absl::StrCat("report truncated: ", dropped_scopes,
+                                " workload scopes left out to fit ", max_payload_bytes, " bytes"));
   }
   if (dropped_processes > 0) {
     processes_left_out_.fetch_add(dropped_processes, std::memory_order_relaxed);

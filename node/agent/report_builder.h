@@ -12,6 +12,7 @@
 #include "node/probes/event_source.h"
 #include "node/procfs/process_matcher.h"
 #include "node/procfs/snapshotter.h"
+#include "node/scope/scope_tracker.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::node {
@@ -37,7 +38,8 @@ absl::StatusOr<NodeInfo> ReadLocalNodeInfo();
 void SetNodeFields(const NodeInfo& info, uint64_t sequence, v1::RuntimeReport* r);
 
 /// Assembles RuntimeReports: node fields, a snapshot of every monitored process, the events
-/// the EventSource produced since the previous report, probe status and observation gaps.
+/// the EventSource produced since the previous report (file events excepted: they only feed
+/// the workload scope), probe status, the workload scopes and observation gaps.
 /// Not thread-safe: one reporting thread owns it.
 class ReportBuilder {
  public:
@@ -73,6 +75,12 @@ class ReportBuilder {
     self_state_ = std::move(source);
   }
 
+  /// Has every later report carry the workload scopes `tracker` accumulates (it must outlive
+  /// the builder; nullptr: none): each Build() gives it the snapshots and appends its whole
+  /// scope. With `feed_events` the builder also gives it every event it polls; without, the
+  /// caller feeds it (the probes' observer, while the processes still run).
+  void set_scope_tracker(ScopeTracker* tracker, bool feed_events);
+
   /// Calls `observer` in every Build() with how long the scan and the process snapshots took;
   /// empty: none.
   void set_snapshot_observer(std::function<void(absl::Duration)> observer) {
@@ -98,6 +106,8 @@ class ReportBuilder {
   uint64_t sequence_ = 0;
   std::function<v1::NodeSelfState()> self_state_;
   std::function<void(absl::Duration)> snapshot_observer_;
+  ScopeTracker* scope_ = nullptr;
+  bool scope_feed_events_ = false;
 };
 
 }  // namespace vigil::node

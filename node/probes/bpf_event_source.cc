@@ -36,6 +36,22 @@ namespace {
 
 constexpr absl::string_view kSyscallEntryPrefix = "tracepoint/syscalls/sys_enter_";
 
+// The syscalls whose tracepoints feed the workload scope (ProbeOptions::file_events).
+constexpr absl::string_view kFileSyscalls[] = {"open",     "openat",   "openat2",   "creat",
+                                               "rename",   "renameat", "renameat2", "unlink",
+                                               "unlinkat", "mkdir",    "mkdirat"};
+
+bool IsFileSyscallSection(absl::string_view section) {
+  if (!absl::ConsumePrefix(&section, "tracepoint/syscalls/sys_enter_") &&
+      !absl::ConsumePrefix(&section, "tracepoint/syscalls/sys_exit_")) {
+    return false;
+  }
+  for (absl::string_view name : kFileSyscalls) {
+    if (section == name) return true;
+  }
+  return false;
+}
+
 constexpr const char* kDropReasonNames[VIGIL_DROP_REASONS] = {"ringbuf_full", "stash_full",
                                                               "monitor_full"};
 
@@ -118,6 +134,8 @@ struct BpfEventSource::State {
   bool wake_pending = false;
   std::mutex wake_mu;
   std::function<void()> wake;  // guarded by wake_mu
+  std::mutex observer_mu;
+  std::function<void(const v1::RuntimeEvent&)> observer;  // guarded by observer_mu
 
   int64_t boot_to_wall_ns = 0;
   int node_tgid = 0;
@@ -132,6 +150,10 @@ struct BpfEventSource::State {
       self->malformed.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("dropping malformed BPF event: {}", event.status().ToString());
       return 0;
+    }
+    {
+      std::lock_guard<std::mutex> lock(self->observer_mu);
+      if (self->observer) self->observer(*event);
     }
     {
       std::lock_guard<std::mutex> lock(self->mu);
@@ -218,6 +240,10 @@ absl::StatusOr<std::unique_ptr<BpfEventSource>> BpfEventSource::Start(const Prob
       bpf_program__set_autoload(prog, false);  // by configuration: neither loaded nor reported
       continue;
     }
+    if (!options.file_events && IsFileSyscallSection(section)) {
+      bpf_program__set_autoload(prog, false);
+      continue;
+    }
     if (TracepointExists(fs.tracefs, section)) continue;
     if (!absl::StartsWith(section, "tracepoint/syscalls/")) {
       return absl::FailedPreconditionError(
@@ -290,6 +316,11 @@ bool BpfEventSource::WaitForEvents(absl::Duration timeout) const {
 void BpfEventSource::SetWakeup(std::function<void()> wake) {
   std::lock_guard<std::mutex> lock(state_->wake_mu);
   state_->wake = std::move(wake);
+}
+
+void BpfEventSource::SetObserver(std::function<void(const v1::RuntimeEvent&)> observer) {
+  std::lock_guard<std::mutex> lock(state_->observer_mu);
+  state_->observer = std::move(observer);
 }
 
 v1::ProbeStatus BpfEventSource::Status() const {

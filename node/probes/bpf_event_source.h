@@ -39,6 +39,9 @@ struct ProbeOptions {
   /// by bench/probe_overhead; see BENCHMARKS.md). On: the entry programs also stash the
   /// arguments (and an exec's path) at entry.
   bool syscall_entry_hooks = false;
+  /// Also attach the file tracepoints (open, openat, openat2, creat, rename*, unlink*,
+  /// mkdir*) that feed the workload scope. Off: neither loaded nor reported.
+  bool file_events = true;
   /// Where cgroup v2 is mounted (for cgroup and container selectors); on a hybrid host
   /// where this is not cgroup2, its "unified" subdirectory is used.
   std::string cgroup_root = "/sys/fs/cgroup";
@@ -60,6 +63,12 @@ class BpfEventSource final : public EventSource {
   /// Called by the consumer thread after each ring-buffer batch that queued an event worth
   /// a report.
   void SetWakeup(std::function<void()> wake) override;
+
+  /// Has the consumer thread call `observer` with every decoded event before it is queued
+  /// (also when the queue is full), while the process it names most likely still runs: the
+  /// workload scope reads /proc/<pid> there. It must be quick and thread-safe with respect
+  /// to its own state; empty: none.
+  void SetObserver(std::function<void(const v1::RuntimeEvent&)> observer);
 
   /// Replaces the kernel-side selectors (at most 16) and recomputes the cgroup ids that
   /// cgroup/container selectors match. Processes already monitored stay monitored.

@@ -7,9 +7,17 @@
 
 namespace vigil::node {
 
-/// Whether an event is worth an early report: anything but fork/exit bookkeeping.
+/// Whether an event is a file event (open*, creat, rename*, unlink*, mkdir*): these feed the
+/// workload scope (node/scope/) and are not sent one by one in RuntimeReport.events.
+inline bool IsFileEvent(const v1::RuntimeEvent& e) {
+  return e.kind() >= v1::EVENT_KIND_OPEN && e.kind() <= v1::EVENT_KIND_MKDIRAT;
+}
+
+/// Whether an event is worth an early report: anything but fork/exit bookkeeping and file
+/// events (which only update the scope every report carries).
 inline bool WorthAReport(const v1::RuntimeEvent& e) {
-  return e.kind() != v1::EVENT_KIND_PROCESS_FORK && e.kind() != v1::EVENT_KIND_PROCESS_EXIT;
+  return e.kind() != v1::EVENT_KIND_PROCESS_FORK && e.kind() != v1::EVENT_KIND_PROCESS_EXIT &&
+         !IsFileEvent(e);
 }
 
 /// Where a report's events and probe status come from. The BPF implementation drains its
