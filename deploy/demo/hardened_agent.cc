@@ -13,10 +13,15 @@
 //      (i386 syscalls, which carry another arch, and x32 syscalls, which carry x86_64's arch
 //      but a number with the x32 bit) and makes ptrace, process_vm_readv and
 //      process_vm_writev fail with EPERM.
-// Then it prints one line saying so and "works" (a few syscalls every half second) until
-// SIGTERM or SIGINT, and exits 0. It must start with CAP_SETPCAP and CAP_IPC_LOCK (root).
+// Then it prints one line saying so and "works" (a few syscalls every half second, and a
+// heartbeat file rewritten in its state directory, $VIGIL_DEMO_STATE_DIR/hardened-agent, by
+// default /var/lib/vigil-demo/hardened-agent) until SIGTERM or SIGINT, and exits 0. It runs
+// no other program and reads no configuration or secret file: its runtime scope is its own
+// binary, the libraries it links and its state directory (docs/demo.md). It must start
+// with CAP_SETPCAP and CAP_IPC_LOCK (root).
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -27,6 +32,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +40,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <initializer_list>
+#include <string>
 
 namespace {
 
@@ -131,6 +139,24 @@ uint32_t Work(const Mapping& secret, int (*jit)()) {
   return sum + static_cast<uint32_t>(jit()) + static_cast<uint32_t>(getpid());
 }
 
+// Where the agent keeps its state: $VIGIL_DEMO_STATE_DIR/hardened-agent, by default
+// /var/lib/vigil-demo/hardened-agent.
+std::string StateDir() {
+  const char* base = std::getenv("VIGIL_DEMO_STATE_DIR");
+  return std::string(base != nullptr && *base != '\0' ? base : "/var/lib/vigil-demo") +
+         "/hardened-agent";
+}
+
+// Rewrites the heartbeat file (mode 0600); a failure is not fatal to the demo.
+void Heartbeat(const std::string& path, uint32_t value) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  char line[32];
+  int n = std::snprintf(line, sizeof(line), "%u\n", value);
+  (void)!write(fd, line, static_cast<size_t>(n));
+  close(fd);
+}
+
 }  // namespace
 
 int main() {
@@ -158,6 +184,11 @@ int main() {
     return 1;
   }
 
+  // The state directory exists before the privileges go.
+  const std::string heartbeat = StateDir() + "/heartbeat";
+  std::error_code ec;
+  std::filesystem::create_directories(StateDir(), ec);
+
   DropCapabilities({CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH, CAP_IPC_LOCK});
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Die("prctl(PR_SET_NO_NEW_PRIVS)");
   InstallSeccompFilter();
@@ -175,6 +206,7 @@ int main() {
   const timespec half_second{0, 500'000'000};
   for (;;) {
     sink = sink + Work(secret, jit_fn);
+    Heartbeat(heartbeat, sink);
     int sig = sigtimedwait(&stop, nullptr, &half_second);
     if (sig == SIGTERM || sig == SIGINT) break;
     if (sig < 0 && errno != EAGAIN && errno != EINTR) Die("sigtimedwait");

@@ -6,17 +6,26 @@
 //   - maps anonymous memory writable and executable at once (not locked) and runs code
 //     from it;
 //   - creates a user namespace (unshare(CLONE_NEWUSER) in a short-lived child).
-// It prints one line saying what worked, then repeats the ptrace, process_vm_readv and
-// user-namespace steps every three seconds until SIGTERM or SIGINT; then it kills and
-// reaps the sibling and exits 0.
+//   - reaches outside its own code (its runtime scope, docs/demo.md): shells out to an
+//     interpreter that runs a packaged program (`/bin/sh -c` running /usr/bin/curl on a
+//     file:// URL, or /usr/bin/getent when curl is not installed), writes a SQLite database
+//     in WAL mode and reads a secrets file (mode 0600) it created, all under its state
+//     directory ($VIGIL_DEMO_STATE_DIR/naive-agent, by default
+//     /var/lib/vigil-demo/naive-agent).
+// It prints one line saying what worked and a second line about its scope, then repeats
+// the ptrace, process_vm_readv, user-namespace and scope steps every three seconds until
+// SIGTERM or SIGINT; then it kills and reaps the sibling and exits 0.
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,7 +34,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -98,6 +109,93 @@ std::string CreateUserNamespace() {
   return Result(false, WIFEXITED(status) ? WEXITSTATUS(status) : ECHILD);
 }
 
+// Where the agent keeps its state: $VIGIL_DEMO_STATE_DIR/naive-agent, by default
+// /var/lib/vigil-demo/naive-agent.
+std::string StateDir() {
+  const char* base = std::getenv("VIGIL_DEMO_STATE_DIR");
+  return std::string(base != nullptr && *base != '\0' ? base : "/var/lib/vigil-demo") +
+         "/naive-agent";
+}
+
+// Runs `argv` (a path and its arguments) and waits for it; "ok" when it exits 0.
+std::string Run(const std::vector<const char*>& argv) {
+  pid_t pid = fork();
+  if (pid < 0) return Result(false, errno);
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (const char* a : argv) args.push_back(const_cast<char*>(a));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return Result(false, errno);
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Result(true, 0);
+  return "failed:status " + std::to_string(status);
+}
+
+// A shell running a packaged program: curl fetching a local file, or getent.
+std::string ShellOut(const std::string& state) {
+  const std::string out = state + "/fetched.txt";
+  if (access("/usr/bin/curl", X_OK) == 0) {
+    return Run({"/bin/sh", "-c", "/usr/bin/curl -s -o \"$1\" file:///etc/hostname", "naive-shell",
+                out.c_str()});
+  }
+  return Run(
+      {"/bin/sh", "-c", "/usr/bin/getent hosts localhost > \"$1\"", "naive-shell", out.c_str()});
+}
+
+// The agent's SQLite database in WAL mode, kept open (so its -wal and -shm files stay).
+sqlite3* OpenDatabase(const std::string& state) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open((state + "/agent.db").c_str(), &db) != SQLITE_OK) {
+    sqlite3_close(db);
+    return nullptr;
+  }
+  sqlite3_busy_timeout(db, 1000);  // another instance may write at the same time
+  if (sqlite3_exec(db,
+                   "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS runs(at INTEGER, "
+                   "pid INTEGER)",
+                   nullptr, nullptr, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return nullptr;
+  }
+  return db;
+}
+
+std::string RecordRun(sqlite3* db) {
+  if (db == nullptr) return "failed:no database";
+  const std::string sql = "INSERT INTO runs VALUES(" + std::to_string(time(nullptr)) + ", " +
+                          std::to_string(getpid()) + ")";
+  return sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK
+             ? "ok"
+             : std::string("failed:") + sqlite3_errmsg(db);
+}
+
+// The secrets file: written once (mode 0600), read at every step.
+std::string WriteSecret(const std::string& state) {
+  int fd = open((state + "/api-token").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Result(false, errno);
+  fchmod(fd, 0600);
+  const char token[] = "naive-agent-demo-token\n";
+  bool ok = write(fd, token, sizeof(token) - 1) == static_cast<ssize_t>(sizeof(token) - 1);
+  int err = errno;
+  close(fd);
+  return Result(ok, err);
+}
+
+std::string ReadSecret(const std::string& state) {
+  int fd = open((state + "/api-token").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Result(false, errno);
+  char buf[128];
+  bool ok = read(fd, buf, sizeof(buf)) >= 0;
+  int err = errno;
+  close(fd);
+  return Result(ok, err);
+}
+
 // x86_64: mov eax, 42; ret
 constexpr uint8_t kJitCode[] = {0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3};
 
@@ -125,12 +223,26 @@ int main() {
 
   std::string userns_result = CreateUserNamespace();
 
+  const std::string state = StateDir();
+  std::error_code ec;
+  std::filesystem::create_directories(state, ec);
+  std::string secret_written = WriteSecret(state);
+  sqlite3* db = OpenDatabase(state);
+  std::string shell_result = ShellOut(state);
+  std::string sqlite_result = RecordRun(db);
+  std::string secret_read = ReadSecret(state);
+
   std::printf(
       "naive-agent pid=%d sibling_pid=%d rwx=%p+4096: ptrace=%s process_vm_readv=%s "
       "(read \"%s\") rwx_exec=%s userns=%s; no seccomp, full capabilities, no "
       "no_new_privs, nothing locked\n",
       getpid(), sibling, rwx, ptrace_result.c_str(), readv_result.c_str(), token.c_str(),
       jit_value == 42 ? "ok" : "failed", userns_result.c_str());
+  std::printf(
+      "naive-agent scope: state=%s shell(/bin/sh -c %s)=%s sqlite_wal(agent.db)=%s "
+      "secret_written(api-token 0600)=%s secret_read=%s\n",
+      state.c_str(), access("/usr/bin/curl", X_OK) == 0 ? "/usr/bin/curl" : "/usr/bin/getent",
+      shell_result.c_str(), sqlite_result.c_str(), secret_written.c_str(), secret_read.c_str());
   std::fflush(stdout);
 
   const timespec three_seconds{3, 0};
@@ -141,7 +253,11 @@ int main() {
     PtraceSibling(sibling);
     ReadSiblingMemory(sibling, &token);
     CreateUserNamespace();
+    ShellOut(state);
+    RecordRun(db);
+    ReadSecret(state);
   }
+  sqlite3_close(db);
 
   kill(sibling, SIGKILL);
   while (waitpid(sibling, nullptr, 0) < 0 && errno == EINTR) {

@@ -98,20 +98,22 @@ constexpr size_t kMaxScriptBytes = 256;
 std::string Bounded(absl::string_view s) { return std::string(s.substr(0, kMaxScriptBytes)); }
 
 // Built-in patterns (fnmatch without FNM_PATHNAME: '*' also matches '/').
-constexpr absl::string_view kSecretPatterns[] = {
+constexpr const char* kSecretPatterns[] = {
     "*.pem",      "*.key",        "*.p12",         "*.pfx",     "*.jks",
     "*.keystore", "*/secrets/*",  "*/secret/*",    "*secret*",  "*/.env",
     "*/.env.*",   "*.env",        "*credentials*", "*/.ssh/*",  "*id_rsa*",
     "*id_ecdsa*", "*id_ed25519*", "*/.netrc",      "*/.pgpass", "*/private/*",
 };
-constexpr absl::string_view kConfigPatterns[] = {
+constexpr const char* kConfigPatterns[] = {
     "/etc/*",     "*.conf",      "*.cnf",    "*.cfg",         "*.ini",
     "*.toml",     "*.yaml",      "*.yml",    "*.properties",  "*.config",
     "*/config/*", "*/.config/*", "*/conf/*", "*/config.json", "*/settings.json",
 };
 
-bool Matches(absl::string_view pattern, absl::string_view path) {
-  return fnmatch(std::string(pattern).c_str(), std::string(path).c_str(), 0) == 0;
+// fnmatch(3) needs NUL-terminated strings: the built-in patterns are literals, the path is
+// copied once per classification.
+bool Matches(const char* pattern, const std::string& path) {
+  return fnmatch(pattern, path.c_str(), 0) == 0;
 }
 
 }  // namespace
@@ -176,17 +178,20 @@ std::vector<std::string> ScriptsFromArgv(absl::string_view kind,
 
 std::optional<FileClass> ClassifyRead(absl::string_view path, uint32_t mode,
                                       const std::vector<SensitivePath>& policy) {
-  for (const SensitivePath& p : policy) {
-    if (Matches(p.glob, path)) return FileClass{p.classification, absl::StrCat("policy:", p.glob)};
+  const std::string p(path);
+  for (const SensitivePath& sp : policy) {
+    if (Matches(sp.glob.c_str(), p)) {
+      return FileClass{sp.classification, absl::StrCat("policy:", sp.glob)};
+    }
   }
-  for (absl::string_view p : kSecretPatterns) {
-    if (Matches(p, path)) return FileClass{"secret", absl::StrCat("pattern:", p)};
+  for (const char* pattern : kSecretPatterns) {
+    if (Matches(pattern, p)) return FileClass{"secret", absl::StrCat("pattern:", pattern)};
   }
   if (mode != 0 && (mode & 0004) == 0) {
     return FileClass{"secret", absl::StrFormat("mode:%04o", mode & 07777)};
   }
-  for (absl::string_view p : kConfigPatterns) {
-    if (Matches(p, path)) return FileClass{"config", absl::StrCat("pattern:", p)};
+  for (const char* pattern : kConfigPatterns) {
+    if (Matches(pattern, p)) return FileClass{"config", absl::StrCat("pattern:", pattern)};
   }
   return std::nullopt;
 }
