@@ -21,6 +21,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools the tests and demo use
   iproute2 procps python3 ccache util-linux
+  # the naive demo agent's shell-out (a packaged program in its runtime scope)
+  curl
   # checks of deploy/systemd and deploy/kubernetes (systemd-analyze, YAML, syscall traces)
   systemd python3-yaml python3-prometheus-client strace
   # webhooks (HTTP client), and the independent checks of EAR tokens and OSCAL documents

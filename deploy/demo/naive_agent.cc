@@ -8,8 +8,9 @@
 //   - creates a user namespace (unshare(CLONE_NEWUSER) in a short-lived child).
 //   - reaches outside its own code (its runtime scope, docs/demo.md): shells out to an
 //     interpreter that runs a packaged program (`/bin/sh -c` running /usr/bin/curl on a
-//     file:// URL, or /usr/bin/getent when curl is not installed), writes a SQLite database
-//     in WAL mode and reads a secrets file (mode 0600) it created, all under its state
+//     file:// URL, or /usr/bin/getent when curl is not installed), writes a row into a
+//     SQLite database in WAL mode (opened for each write, so its -wal and -shm files are
+//     created each time) and reads a secrets file (mode 0600) it created, all under its state
 //     directory ($VIGIL_DEMO_STATE_DIR/naive-agent, by default
 //     /var/lib/vigil-demo/naive-agent).
 // It prints one line saying what worked and a second line about its scope, then repeats
@@ -147,7 +148,9 @@ std::string ShellOut(const std::string& state) {
       {"/bin/sh", "-c", "/usr/bin/getent hosts localhost > \"$1\"", "naive-shell", out.c_str()});
 }
 
-// The agent's SQLite database in WAL mode, kept open (so its -wal and -shm files stay).
+// The agent's SQLite database in WAL mode: opened for every write (SQLite creates the -wal
+// and -shm files then, and removes them at the last close), so a node that starts after the
+// agent still sees them written.
 sqlite3* OpenDatabase(const std::string& state) {
   sqlite3* db = nullptr;
   if (sqlite3_open((state + "/agent.db").c_str(), &db) != SQLITE_OK) {
@@ -165,13 +168,16 @@ sqlite3* OpenDatabase(const std::string& state) {
   return db;
 }
 
-std::string RecordRun(sqlite3* db) {
-  if (db == nullptr) return "failed:no database";
+std::string RecordRun(const std::string& state) {
+  sqlite3* db = OpenDatabase(state);
+  if (db == nullptr) return "failed:cannot open the database";
   const std::string sql = "INSERT INTO runs VALUES(" + std::to_string(time(nullptr)) + ", " +
                           std::to_string(getpid()) + ")";
-  return sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK
-             ? "ok"
-             : std::string("failed:") + sqlite3_errmsg(db);
+  std::string result = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK
+                           ? "ok"
+                           : std::string("failed:") + sqlite3_errmsg(db);
+  sqlite3_close(db);
+  return result;
 }
 
 // The secrets file: written once (mode 0600), read at every step.
@@ -227,9 +233,8 @@ int main() {
   std::error_code ec;
   std::filesystem::create_directories(state, ec);
   std::string secret_written = WriteSecret(state);
-  sqlite3* db = OpenDatabase(state);
   std::string shell_result = ShellOut(state);
-  std::string sqlite_result = RecordRun(db);
+  std::string sqlite_result = RecordRun(state);
   std::string secret_read = ReadSecret(state);
 
   std::printf(
@@ -254,10 +259,9 @@ int main() {
     ReadSiblingMemory(sibling, &token);
     CreateUserNamespace();
     ShellOut(state);
-    RecordRun(db);
+    RecordRun(state);
     ReadSecret(state);
   }
-  sqlite3_close(db);
 
   kill(sibling, SIGKILL);
   while (waitpid(sibling, nullptr, 0) < 0 && errno == EINTR) {

@@ -19,6 +19,7 @@ namespace {
 
 constexpr size_t kMaxCmdlineBytes = 16 << 10;
 constexpr int kMaxReplays = 2;  // snapshot rounds an unattributed event waits
+constexpr size_t kRecentExits = 4096;
 constexpr int64_t kInProgress = -EINPROGRESS;
 
 constexpr const char* kNoProbesGap =
@@ -163,6 +164,12 @@ bool ScopeTracker::Apply(const Observed& o) {
     case v1::EVENT_KIND_PROCESS_EXIT:
       w->ProcessExited(e.pid(), t);
       pid_workload_.erase(e.pid());
+      // A snapshot read before this exit and applied after it must not revive the process.
+      if (exit_order_.size() >= kRecentExits) {
+        recent_exits_.erase(exit_order_.front());
+        exit_order_.pop_front();
+      }
+      if (recent_exits_.insert_or_assign(e.pid(), t).second) exit_order_.push_back(e.pid());
       break;
     case v1::EVENT_KIND_CONNECT:
       if (e.return_value() != 0 && e.return_value() != kInProgress) break;
@@ -248,6 +255,10 @@ void ScopeTracker::ObserveSnapshots(
   for (const v1::ProcessSnapshot& s : snapshots) {
     auto a = attributed.find(s.pid());
     if (a == attributed.end()) continue;
+    if (auto gone = recent_exits_.find(s.pid());
+        gone != recent_exits_.end() && s.started_unix_nano() <= gone->second) {
+      continue;  // read before its exit event arrived
+    }
     pid_workload_[s.pid()] = a->second;
     live[a->second].insert(s.pid());
     ApplySnapshot(a->second, s, now);
@@ -285,7 +296,13 @@ void ScopeTracker::ApplySnapshot(WorkloadScopeState* w, const v1::ProcessSnapsho
     p = w->AddProcess(s.pid(), s.ppid(), exe, std::move(lineage),
                       s.started_unix_nano() != 0 ? s.started_unix_nano() : now);
     if (p != nullptr) w->SetCmdline(p, argv);
-    w->Exec(nullptr, exe, s.exe_sha256(), argv, now);  // counts the run, once
+    // A run of `exe`, unless it is a fork that kept its parent's image.
+    const bool forked_image = parent != nullptr && parent->exe == exe;
+    if (forked_image) {
+      w->AddExecutable(exe, s.exe_sha256(), /*executed=*/false, now);
+    } else {
+      w->Exec(nullptr, exe, s.exe_sha256(), argv, now);
+    }
   } else if (p->exe != exe || p->inherited_image) {
     w->Exec(p, exe, s.exe_sha256(), argv, now);  // an exec the events did not show
   } else {

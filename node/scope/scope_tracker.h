@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,6 +86,9 @@ class ScopeTracker {
   // Which workload each live monitored process belongs to.
   absl::flat_hash_map<int, WorkloadScopeState*> pid_workload_ ABSL_GUARDED_BY(mu_);
   std::deque<Observed> unattributed_ ABSL_GUARDED_BY(mu_);
+  // Pids whose exit event arrived, with its time (the last few thousand).
+  std::map<int, int64_t> recent_exits_ ABSL_GUARDED_BY(mu_);
+  std::deque<int> exit_order_ ABSL_GUARDED_BY(mu_);
   uint64_t workloads_left_out_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t events_unattributed_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -168,6 +168,39 @@ TEST_F(ScopeTrackerTest, FollowsForkAndExecWithLineageDigestAndInterpreter) {
   EXPECT_THAT(s.interpreters(0).scripts(), ElementsAre("-c"));
 }
 
+TEST_F(ScopeTrackerTest, ASnapshotReadBeforeAnExitDoesNotReviveTheProcess) {
+  auto t = Tracker();
+  Snapshots(t.get(), {Snap(100, 1, "/opt/agent/agent", {"agent"})}, kT0);
+  proc_->Process(101, "/usr/bin/dash", {"sh", "-c", "true"});
+  auto fork = Event(v1::EVENT_KIND_PROCESS_FORK, 100, kT0 + 10);
+  fork.set_target_pid(101);
+  t->ObserveEvent(fork);
+  t->ObserveEvent(Event(v1::EVENT_KIND_PROCESS_EXEC, 101, kT0 + 20, "/bin/sh"));
+  t->ObserveEvent(Event(v1::EVENT_KIND_PROCESS_EXIT, 101, kT0 + 30));
+  // The report's scan saw 101 alive; its snapshots are applied after the exit event.
+  v1::ProcessSnapshot late = Snap(101, 100, "/usr/bin/dash", {"inherited:100"});
+  late.set_started_unix_nano(kT0 + 10);
+  Snapshots(t.get(), {Snap(100, 1, "/opt/agent/agent", {"agent"}), late}, kT0 + 40);
+  const v1::WorkloadScope s = Report(t.get()).scopes(0);
+  ASSERT_EQ(s.processes_size(), 2);
+  EXPECT_EQ(s.processes(1).exited_unix_nano(), kT0 + 30);
+  EXPECT_EQ(s.executables(1).exec_count(), 1u);
+}
+
+TEST_F(ScopeTrackerTest, AForkThatKeepsItsParentsImageIsNotARun) {
+  auto t = Tracker();
+  t->set_probes(false);
+  Snapshots(t.get(),
+            {Snap(100, 1, "/opt/agent/agent", {"agent"}),
+             Snap(101, 100, "/opt/agent/agent", {"inherited:100"})},
+            kT0);
+  const v1::WorkloadScope s = Report(t.get()).scopes(0);
+  ASSERT_EQ(s.processes_size(), 2);
+  ASSERT_EQ(s.executables_size(), 1);
+  EXPECT_EQ(s.executables(0).exec_count(), 1u);
+  EXPECT_THAT(s.processes(1).exec_lineage(), ElementsAre("/opt/agent/agent"));
+}
+
 TEST_F(ScopeTrackerTest, ExecOfAProcessGoneAlreadyKeepsItsName) {
   auto t = Tracker();
   Snapshots(t.get(), {Snap(100, 1, "/opt/agent/agent", {"agent"})}, kT0);
