@@ -274,8 +274,7 @@ static __always_inline struct file* fd_file(long fd) {
  * bpffs. */
 static __always_inline bool pseudo_fs(unsigned long magic) {
   return magic == 0x9fa0 || magic == 0x62656572 || magic == 0x63677270 || magic == 0x27e0eb ||
-         magic == 0x64626720 || magic == 0x74726163 || magic == 0x73636673 ||
-         magic == 0xcafe4a11;
+         magic == 0x64626720 || magic == 0x74726163 || magic == 0x73636673 || magic == 0xcafe4a11;
 }
 
 /* An open the scope keeps: a regular file on a real filesystem, opened for writing, or
@@ -314,9 +313,8 @@ static __always_inline bool has_prefix(const __u8* str, const char* prefix, int 
 /* World-readable files here are the system's programs, libraries and loader cache: read by
  * every process, neither configuration of the workload nor secrets. */
 static __always_inline bool in_system_tree(const __u8* path) {
-  return HAS_PREFIX(path, "/usr/") || HAS_PREFIX(path, "/lib/") ||
-         HAS_PREFIX(path, "/lib64/") || HAS_PREFIX(path, "/lib32/") ||
-         HAS_PREFIX(path, "/bin/") || HAS_PREFIX(path, "/sbin/") ||
+  return HAS_PREFIX(path, "/usr/") || HAS_PREFIX(path, "/lib/") || HAS_PREFIX(path, "/lib64/") ||
+         HAS_PREFIX(path, "/lib32/") || HAS_PREFIX(path, "/bin/") || HAS_PREFIX(path, "/sbin/") ||
          HAS_PREFIX(path, "/etc/ld.so.cache");
 }
 
@@ -443,10 +441,9 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
   __u64 open_flags = 0, open_mode = 0;
   bool check_tree = false;
   if (is_file_kind(kind)) {
-    bool keep = is_open_kind(kind)
-                    ? ret >= 0 && open_wanted(kind, s, ret, &opened, &open_flags, &open_mode,
-                                              &check_tree)
-                    : ret == 0;
+    bool keep = is_open_kind(kind) ? ret >= 0 && open_wanted(kind, s, ret, &opened, &open_flags,
+                                                             &open_mode, &check_tree)
+                                   : ret == 0;
     if (!keep) {
       if (stashed) bpf_map_delete_elem(&stash, &tid);
       return 0;
@@ -529,8 +526,8 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
         }
       }
       /* Not resolved (or not an open): the name as passed, relative to the dirfd in args. */
-      if (n <= 0) n = bpf_probe_read_user_str(e->data, sizeof(e->data),
-                                              (const char*)file_path_arg(kind, s));
+      if (n <= 0)
+        n = bpf_probe_read_user_str(e->data, sizeof(e->data), (const char*)file_path_arg(kind, s));
       e->data_len = n > 0 ? n : 0;
       e->data_kind = n > 0 ? VIGIL_DATA_STRING : VIGIL_DATA_NONE;
       break;

@@ -100,6 +100,7 @@ absl::StatusOr<std::unique_ptr<EventSource>> MakeEventSource(const NodeConfig& c
   opts.selectors = config.selectors;
   opts.seed_pids = seed_pids;
   opts.syscall_entry_hooks = config.syscall_entry_hooks;
+  opts.file_events = true;  // the workload scope
   ASSIGN_OR_RETURN(std::unique_ptr<BpfEventSource> source, BpfEventSource::Start(opts));
   return std::unique_ptr<EventSource>(std::move(source));
 }

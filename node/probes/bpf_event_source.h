@@ -40,8 +40,9 @@ struct ProbeOptions {
   /// arguments (and an exec's path) at entry.
   bool syscall_entry_hooks = false;
   /// Also attach the file tracepoints (open, openat, openat2, creat, rename*, unlink*,
-  /// mkdir*) that feed the workload scope. Off: neither loaded nor reported.
-  bool file_events = true;
+  /// mkdir*) that feed the workload scope (`vigil-node run` turns them on). Off: neither
+  /// loaded nor reported.
+  bool file_events = false;
   /// Where cgroup v2 is mounted (for cgroup and container selectors); on a hybrid host
   /// where this is not cgroup2, its "unified" subdirectory is used.
   std::string cgroup_root = "/sys/fs/cgroup";

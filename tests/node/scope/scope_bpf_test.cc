@@ -161,6 +161,7 @@ TEST_F(ScopeBpfTest, ReportShowsShellSqliteWalAndFilesRead) {
   Snapshotter snapshotter(SnapshotOptions{}, &hashes);
   ProbeOptions options;
   options.seed_pids = {pid};
+  options.file_events = true;
   auto source = BpfEventSource::Start(options);
   if (!source.ok()) {
     reap();
