@@ -535,7 +535,17 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit* ctx, __u32 k
     default:
       break;
   }
-  bpf_ringbuf_submit(e, 0);
+  /* File events only update the scope: they do not wake the consumer (it polls at least
+   * every 100 ms) unless a quarter of the ring buffer waits, so a busy writer costs the node
+   * no wake-up per write. */
+  __u64 wakeup = 0;
+  if (is_file_kind(kind)) {
+    wakeup = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
+                     bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4
+                 ? BPF_RB_FORCE_WAKEUP
+                 : BPF_RB_NO_WAKEUP;
+  }
+  bpf_ringbuf_submit(e, wakeup);
   if (stashed) bpf_map_delete_elem(&stash, &tid);
   return 0;
 }

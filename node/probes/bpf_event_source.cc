@@ -171,6 +171,9 @@ struct BpfEventSource::State {
   void Consume() {
     while (!stop.load(std::memory_order_relaxed)) {
       int n = ring_buffer__poll(ring.get(), 100 /* ms */);
+      // File events are submitted without a wake-up (bpf/vigil_probes.bpf.c): what waits
+      // when the poll times out is read now, so none waits longer than this period.
+      if (n == 0) n = ring_buffer__consume(ring.get());
       if (n < 0 && n != -EINTR) {
         spdlog::error("BPF ring buffer poll failed: {}", std::strerror(-n));
         break;

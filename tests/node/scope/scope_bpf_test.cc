@@ -271,6 +271,54 @@ TEST_F(ScopeBpfTest, ReportShowsShellSqliteWalAndFilesRead) {
   EXPECT_TRUE(s->truncated().empty());
 }
 
+// File events do not wake the consumer; a workload that does nothing else still has its
+// writes in the scope (read at the consumer's poll timeout).
+TEST_F(ScopeBpfTest, QuietWritesArriveWithoutAWakeup) {
+  Pipe go, quit;
+  const std::string path = dir_.path() + "/state/quiet.txt";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (!go.Wait()) _exit(90);
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) _exit(91);
+    close(fd);
+    quit.Wait();  // alive, and silent, until the test is done
+    _exit(0);
+  }
+  ASSERT_GT(pid, 0);
+  ProbeOptions options;
+  options.seed_pids = {pid};
+  options.file_events = true;
+  auto source = BpfEventSource::Start(options);
+  ASSERT_TRUE(source.ok()) << source.status();
+  FileHashCache hashes;
+  ScopeTracker tracker(ScopeLimits{}, &hashes, nullptr);
+  tracker.set_probes(true);
+  (*source)->SetObserver([&tracker](const v1::RuntimeEvent& e) { tracker.ObserveEvent(e); });
+  v1::ProcessSnapshot root;
+  root.set_pid(pid);
+  root.set_exe_path("/quiet");
+  root.add_matched_by("quiet");
+  v1::RuntimeReport r;
+  *r.add_processes() = root;
+  tracker.ObserveSnapshots(r.processes(), absl::GetCurrentTimeNanos());
+  go.Signal();
+  const v1::ScopeStorage* written = nullptr;
+  v1::RuntimeReport out;
+  for (absl::Time limit = absl::Now() + absl::Seconds(20); absl::Now() < limit;
+       absl::SleepFor(absl::Milliseconds(50))) {
+    out.clear_scopes();
+    std::vector<std::string> gaps;
+    tracker.AppendScopes(&out, &gaps);
+    written = out.scopes_size() == 1 ? Dir(out.scopes(0), dir_.path() + "/state") : nullptr;
+    if (written != nullptr) break;
+  }
+  quit.Signal();
+  waitpid(pid, nullptr, 0);
+  ASSERT_NE(written, nullptr);
+  EXPECT_THAT(written->files(), ElementsAre("quiet.txt"));
+}
+
 TEST_F(ScopeBpfTest, WithoutProbesTheScopeComesFromSnapshotsAndSaysSo) {
   Pipe go, done, quit, shell_stdin;
   const int pid = StartWorkload(go, done, quit, shell_stdin);
