@@ -19,19 +19,12 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "bench/self_status.h"
 #include "node/probes/bpf_event_source.h"
 
 namespace {
 
-// A "Key:   123 kB" line of /proc/self/status, in KiB.
-long StatusKib(const char* key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key, 0) == 0) return std::atol(line.c_str() + std::strlen(key));
-  }
-  return -1;
-}
+using vigil::bench::SelfStatusKib;
 
 // Sum of "memlock:" over this process's BPF map fds (kernel memory charged to the maps).
 long long BpfMapMemlockBytes() {
@@ -61,13 +54,13 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--processes") == 0) processes = std::atoi(argv[i + 1]);
   }
   prctl(PR_SET_CHILD_SUBREAPER, 1);  // the sleepers are reaped here, not by init
-  long rss_before = StatusKib("VmRSS:");
+  long rss_before = SelfStatusKib("VmRSS:");
   auto source = vigil::node::BpfEventSource::Start(vigil::node::ProbeOptions{});
   if (!source.ok()) {
     std::fprintf(stderr, "loading probes: %s\n", source.status().ToString().c_str());
     return 1;
   }
-  long rss_loaded = StatusKib("VmRSS:");
+  long rss_loaded = SelfStatusKib("VmRSS:");
 
   int go[2];
   if (pipe(go) != 0) return 1;
@@ -98,8 +91,8 @@ int main(int argc, char** argv) {
     monitored = (*source)->MonitoredPids().size();
   }
   (*source)->Drain(&events);
-  long rss = StatusKib("VmRSS:");
-  long hwm = StatusKib("VmHWM:");
+  long rss = SelfStatusKib("VmRSS:");
+  long hwm = SelfStatusKib("VmHWM:");
   long long memlock = BpfMapMemlockBytes();
   auto status = (*source)->Status();
   uint64_t drops = 0;

@@ -27,6 +27,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bench/self_status.h"
 #include "common/selector.h"
 #include "node/agent/report_builder.h"
 #include "node/probes/bpf_event_source.h"
@@ -41,14 +42,7 @@ namespace {
 using namespace vigil;
 using namespace vigil::node;
 
-long StatusKib(const char* key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key, 0) == 0) return std::atol(line.c_str() + std::strlen(key));
-  }
-  return -1;
-}
+using vigil::bench::SelfStatusKib;
 
 double CpuSeconds(const rusage& u) {
   return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
@@ -135,7 +129,7 @@ Result RunPhase(bool scope, bool monitored, double seconds, const std::string& d
     DpkgDatabase dpkg;
     dpkg.Owner("/usr/bin/true");  // loaded before the measurement (measured apart in main)
     ScopeTracker tracker(ScopeLimits{}, &hashes, &dpkg);
-    const long rss_before = StatusKib("VmRSS:");
+    const long rss_before = SelfStatusKib("VmRSS:");
     rusage before{}, after{};
     getrusage(RUSAGE_SELF, &before);
     if (scope) {
@@ -163,7 +157,7 @@ Result RunPhase(bool scope, bool monitored, double seconds, const std::string& d
     res.seconds = absl::ToDoubleSeconds(absl::Now() - start);
     getrusage(RUSAGE_SELF, &after);
     res.node_cpu = CpuSeconds(after) - CpuSeconds(before);
-    res.rss_growth_kib = StatusKib("VmRSS:") - rss_before;
+    res.rss_growth_kib = SelfStatusKib("VmRSS:") - rss_before;
     res.steps = shared->steps.load();
     (*source)->SetObserver(nullptr);
     (*source)->Stop();
@@ -202,14 +196,14 @@ int main(int argc, char** argv) {
   std::ofstream(dir + "/app.yaml") << "setting: 1\n";
 
   {
-    const long rss = StatusKib("VmRSS:");
+    const long rss = SelfStatusKib("VmRSS:");
     rusage before{}, after{};
     getrusage(RUSAGE_SELF, &before);
     DpkgDatabase dpkg;
     const bool owned = dpkg.Owner("/usr/bin/true").has_value();
     getrusage(RUSAGE_SELF, &after);
     std::printf("dpkg database load: %.3f s cpu, rss +%ld KiB, %zu paths indexed%s\n",
-                CpuSeconds(after) - CpuSeconds(before), StatusKib("VmRSS:") - rss,
+                CpuSeconds(after) - CpuSeconds(before), SelfStatusKib("VmRSS:") - rss,
                 dpkg.indexed_paths(), owned ? "" : " (/usr/bin/true: no owner!)");
   }
 

@@ -138,34 +138,22 @@ void WorkloadScopeState::Exec(ScopeProcessEntry* p, const std::string& exe,
 
 void WorkloadScopeState::AddExecutable(const std::string& path, const std::string& sha256,
                                        bool executed, int64_t t) {
-  auto it = executables_.find(path);
-  if (it == executables_.end()) {
-    if (executables_.size() >= limits_->max_executables) {
-      Truncated("executables");
-      return;
-    }
-    it = executables_.emplace(Cut(path), Executable{}).first;
-  }
-  if (!sha256.empty()) it->second.sha256 = sha256;
-  if (executed) ++it->second.count;
-  it->second.seen.Touch(t);
+  Executable* e = Slot(executables_, Cut(path), limits_->max_executables, "executables");
+  if (e == nullptr) return;
+  if (!sha256.empty()) e->sha256 = sha256;
+  if (executed) ++e->count;
+  e->seen.Touch(t);
   seen_.Touch(t);
 }
 
 void WorkloadScopeState::AddInterpreter(const std::string& kind, const std::string& executable,
                                         const std::string& recognised_by,
                                         const std::vector<std::string>& scripts, int64_t t) {
-  auto key = std::make_tuple(kind, Cut(executable), Cut(recognised_by));
-  auto it = interpreters_.find(key);
-  if (it == interpreters_.end()) {
-    if (interpreters_.size() >= limits_->max_interpreters) {
-      Truncated("interpreters");
-      return;
-    }
-    it = interpreters_.emplace(std::move(key), Interpreter{}).first;
-  }
+  Interpreter* i = Slot(interpreters_, std::make_tuple(kind, Cut(executable), Cut(recognised_by)),
+                        limits_->max_interpreters, "interpreters");
+  if (i == nullptr) return;
   for (const std::string& s : scripts) {
-    auto& list = it->second.scripts;
+    auto& list = i->scripts;
     if (std::find(list.begin(), list.end(), s) != list.end()) continue;
     if (list.size() >= limits_->max_scripts) {
       Truncated("interpreters");
@@ -173,21 +161,15 @@ void WorkloadScopeState::AddInterpreter(const std::string& kind, const std::stri
     }
     list.push_back(Cut(s));
   }
-  it->second.seen.Touch(t);
+  i->seen.Touch(t);
   seen_.Touch(t);
 }
 
 void WorkloadScopeState::AddLibrary(const std::string& path, const std::string& sha256, int64_t t) {
-  auto it = libraries_.find(path);
-  if (it == libraries_.end()) {
-    if (libraries_.size() >= limits_->max_libraries) {
-      Truncated("libraries");
-      return;
-    }
-    it = libraries_.emplace(Cut(path), Library{}).first;
-  }
-  if (!sha256.empty()) it->second.sha256 = sha256;
-  it->second.seen.Touch(t);
+  Library* l = Slot(libraries_, Cut(path), limits_->max_libraries, "libraries");
+  if (l == nullptr) return;
+  if (!sha256.empty()) l->sha256 = sha256;
+  l->seen.Touch(t);
   seen_.Touch(t);
 }
 
@@ -199,15 +181,9 @@ void WorkloadScopeState::AddWrite(const std::string& path, bool directory_entry,
   if (dir.empty()) dir = "/";
   std::string name(slash == absl::string_view::npos ? p : p.substr(slash + 1));
   if (directory_entry) name += "/";
-  auto it = storage_.find(dir);
-  if (it == storage_.end()) {
-    if (storage_.size() >= limits_->max_storage_dirs) {
-      Truncated("storage");
-      return;
-    }
-    it = storage_.emplace(Cut(dir), Directory{}).first;
-  }
-  Directory& d = it->second;
+  Directory* slot = Slot(storage_, Cut(dir), limits_->max_storage_dirs, "storage");
+  if (slot == nullptr) return;
+  Directory& d = *slot;
   ++d.writes;
   d.seen.Touch(t);
   seen_.Touch(t);
@@ -241,16 +217,10 @@ void WorkloadScopeState::AddWrite(const std::string& path, bool directory_entry,
 void WorkloadScopeState::AddEndpoint(const std::string& direction, const std::string& protocol,
                                      const std::string& address, uint32_t port, uint64_t instance,
                                      int64_t t) {
-  auto key = std::make_tuple(direction, Cut(address), port);
-  auto it = endpoints_.find(key);
-  if (it == endpoints_.end()) {
-    if (endpoints_.size() >= limits_->max_endpoints) {
-      Truncated("endpoints");
-      return;
-    }
-    it = endpoints_.emplace(std::move(key), Endpoint{}).first;
-  }
-  Endpoint& e = it->second;
+  Endpoint* slot = Slot(endpoints_, std::make_tuple(direction, Cut(address), port),
+                        limits_->max_endpoints, "endpoints");
+  if (slot == nullptr) return;
+  Endpoint& e = *slot;
   // A snapshot names the transport ("tcp", "udp6"); an event only the family ("inet").
   if (e.protocol.empty() || absl::StartsWith(e.protocol, "inet")) e.protocol = protocol;
   if (instance == 0) {
@@ -274,16 +244,11 @@ bool WorkloadScopeState::ListensOn(uint32_t port) const {
 void WorkloadScopeState::AddFileRead(const std::string& path, const std::string& classification,
                                      const std::string& reason, uint32_t mode, bool count,
                                      int64_t t) {
-  auto it = files_read_.find(path);
-  if (it == files_read_.end()) {
-    if (files_read_.size() >= limits_->max_files_read) {
-      Truncated("files_read");
-      return;
-    }
-    it = files_read_.emplace(Cut(path), FileRead{}).first;
-    count = true;
-  }
-  FileRead& f = it->second;
+  bool inserted = false;
+  FileRead* slot = Slot(files_read_, Cut(path), limits_->max_files_read, "files_read", &inserted);
+  if (slot == nullptr) return;
+  count |= inserted;
+  FileRead& f = *slot;
   f.classification = classification;
   f.reason = reason;
   if (mode != 0) f.mode = mode & 07777;

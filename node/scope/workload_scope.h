@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "node/scope/dpkg_db.h"
 #include "vigil/v1/runtime.pb.h"
 
@@ -149,6 +150,21 @@ class WorkloadScopeState {
     SeenRange seen;
   };
   std::string Cut(absl::string_view s) const;
+  /// The entry for `key` in `map`, inserted when absent and the map holds fewer than
+  /// `limit` entries (`*inserted` then set); nullptr, and one more item left out under
+  /// `category`, when it is full.
+  template <typename Map>
+  typename Map::mapped_type* Slot(Map& map, typename Map::key_type key, size_t limit,
+                                  const char* category, bool* inserted = nullptr) {
+    auto it = map.find(key);
+    if (it != map.end()) return &it->second;
+    if (map.size() >= limit) {
+      Truncated(category);
+      return nullptr;
+    }
+    if (inserted != nullptr) *inserted = true;
+    return &map.emplace(std::move(key), typename Map::mapped_type{}).first->second;
+  }
 
   const ScopeLimits* limits_;
   std::string root_exe_, cgroup_, container_id_;

@@ -16,50 +16,27 @@
 #include "absl/time/clock.h"
 #include "tests/testing/fabric_fixture.h"
 #include "tests/testing/node_unit.h"
+#include "tests/testing/scope_items.h"
 
 namespace vigil {
 namespace {
 
 using ::testing::Contains;
+using testing::ExecutableAt;
 using testing::Fabric;
+using testing::FileReadEndingWith;
 using ::testing::IsSupersetOf;
-
-const v1::WorkloadScope* ScopeOf(const v1::RuntimeReport& r, pid_t root) {
-  for (const v1::WorkloadScope& s : r.scopes()) {
-    if (s.root_pid() == root) return &s;
-  }
-  return nullptr;
-}
-
-const v1::ScopeExecutable* Exe(const v1::WorkloadScope& s, const std::string& path) {
-  for (const v1::ScopeExecutable& e : s.executables()) {
-    if (e.path() == path) return &e;
-  }
-  return nullptr;
-}
-
-const v1::ScopeStorage* Dir(const v1::WorkloadScope& s, absl::string_view suffix) {
-  for (const v1::ScopeStorage& st : s.storage()) {
-    if (absl::EndsWith(st.directory(), suffix)) return &st;
-  }
-  return nullptr;
-}
-
-const v1::ScopeFileRead* Read(const v1::WorkloadScope& s, absl::string_view suffix) {
-  for (const v1::ScopeFileRead& f : s.files_read()) {
-    if (absl::EndsWith(f.path(), suffix)) return &f;
-  }
-  return nullptr;
-}
+using testing::ScopeOf;
+using testing::StorageEndingWith;
 
 // Whether the naive agent's scope shows its shell-out, database and secret (the agent repeats
 // them every three seconds, so a node started after it sees them).
 bool NaiveComplete(const v1::WorkloadScope* s) {
   if (s == nullptr) return false;
-  const v1::ScopeStorage* state = Dir(*s, "/naive-agent");
-  return Exe(*s, "/usr/bin/dash") != nullptr && state != nullptr &&
+  const v1::ScopeStorage* state = StorageEndingWith(*s, "/naive-agent");
+  return ExecutableAt(*s, "/usr/bin/dash") != nullptr && state != nullptr &&
          state->sqlite_databases_size() > 0 && state->sqlite_databases(0).companions_size() >= 2 &&
-         Read(*s, "/naive-agent/api-token") != nullptr;
+         FileReadEndingWith(*s, "/naive-agent/api-token") != nullptr;
 }
 
 class NodeScopeTest : public ::testing::TestWithParam<bool> {};
@@ -100,24 +77,24 @@ TEST_P(NodeScopeTest, ReportsCarryTheDemoAgentsScopes) {
   ASSERT_NE(naive, nullptr) << report.DebugString();
   EXPECT_THAT(naive->gaps(), ::testing::IsEmpty());
   EXPECT_TRUE(absl::EndsWith(naive->root_exe_path(), "vigil-demo-naive-agent"));
-  const v1::ScopeExecutable* dash = Exe(*naive, "/usr/bin/dash");
+  const v1::ScopeExecutable* dash = ExecutableAt(*naive, "/usr/bin/dash");
   ASSERT_NE(dash, nullptr) << naive->DebugString();
   EXPECT_EQ(dash->package().name(), "dash");
   EXPECT_EQ(dash->sha256().size(), 64u);
   if (access("/usr/bin/curl", X_OK) == 0) {
-    const v1::ScopeExecutable* curl = Exe(*naive, "/usr/bin/curl");
+    const v1::ScopeExecutable* curl = ExecutableAt(*naive, "/usr/bin/curl");
     ASSERT_NE(curl, nullptr) << naive->DebugString();
     EXPECT_EQ(curl->package().name(), "curl");
   }
   bool sh = false;
   for (const v1::ScopeInterpreter& i : naive->interpreters()) sh |= i.kind() == "sh";
   EXPECT_TRUE(sh) << naive->DebugString();
-  const v1::ScopeStorage* state = Dir(*naive, "/naive-agent");
+  const v1::ScopeStorage* state = StorageEndingWith(*naive, "/naive-agent");
   ASSERT_NE(state, nullptr) << naive->DebugString();
   ASSERT_EQ(state->sqlite_databases_size(), 1);
   EXPECT_EQ(state->sqlite_databases(0).name(), "agent.db");
   EXPECT_THAT(state->sqlite_databases(0).companions(), IsSupersetOf({"-wal", "-shm"}));
-  const v1::ScopeFileRead* secret = Read(*naive, "/naive-agent/api-token");
+  const v1::ScopeFileRead* secret = FileReadEndingWith(*naive, "/naive-agent/api-token");
   ASSERT_NE(secret, nullptr) << naive->DebugString();
   EXPECT_EQ(secret->classification(), "secret");
   EXPECT_EQ(secret->mode(), 0600u);
@@ -129,7 +106,7 @@ TEST_P(NodeScopeTest, ReportsCarryTheDemoAgentsScopes) {
   EXPECT_TRUE(hardened->interpreters().empty()) << hardened->DebugString();
   EXPECT_TRUE(hardened->files_read().empty()) << hardened->DebugString();
   EXPECT_TRUE(hardened->endpoints().empty()) << hardened->DebugString();
-  const v1::ScopeStorage* heartbeat = Dir(*hardened, "/hardened-agent");
+  const v1::ScopeStorage* heartbeat = StorageEndingWith(*hardened, "/hardened-agent");
   ASSERT_NE(heartbeat, nullptr) << hardened->DebugString();
   EXPECT_THAT(heartbeat->files(), Contains("heartbeat"));
   bool libc = false;

@@ -25,6 +25,7 @@
 #include "node/procfs/snapshotter.h"
 #include "node/scope/dpkg_db.h"
 #include "node/scope/scope_tracker.h"
+#include "tests/testing/scope_items.h"
 #include "tests/testing/temp_dir.h"
 
 namespace vigil::node {
@@ -34,6 +35,10 @@ using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsSupersetOf;
+using ::vigil::testing::ExecutableAt;
+using ::vigil::testing::FileReadEndingWith;
+using ::vigil::testing::ScopeOf;
+using ::vigil::testing::StorageEndingWith;
 using ::vigil::testing::TestTempDir;
 
 constexpr size_t kPayload = 16 << 20;
@@ -57,34 +62,6 @@ struct Pipe {
     return read(fd[0], &c, 1) == 1;
   }
 };
-
-const v1::WorkloadScope* ScopeOf(const v1::RuntimeReport& r, int root_pid) {
-  for (const v1::WorkloadScope& s : r.scopes()) {
-    if (s.root_pid() == root_pid) return &s;
-  }
-  return nullptr;
-}
-
-const v1::ScopeStorage* Dir(const v1::WorkloadScope& s, const std::string& dir) {
-  for (const v1::ScopeStorage& st : s.storage()) {
-    if (st.directory() == dir) return &st;
-  }
-  return nullptr;
-}
-
-const v1::ScopeFileRead* Read(const v1::WorkloadScope& s, const std::string& path) {
-  for (const v1::ScopeFileRead& f : s.files_read()) {
-    if (f.path() == path) return &f;
-  }
-  return nullptr;
-}
-
-const v1::ScopeExecutable* Exe(const v1::WorkloadScope& s, const std::string& path) {
-  for (const v1::ScopeExecutable& e : s.executables()) {
-    if (e.path() == path) return &e;
-  }
-  return nullptr;
-}
 
 class ScopeBpfTest : public ::testing::Test {
  protected:
@@ -181,11 +158,13 @@ TEST_F(ScopeBpfTest, ReportShowsShellSqliteWalAndFilesRead) {
   auto complete = [&](const v1::RuntimeReport& r) {
     const v1::WorkloadScope* s = ScopeOf(r, pid);
     if (s == nullptr) return false;
-    const v1::ScopeStorage* st = Dir(*s, wal_dir);
+    const v1::ScopeStorage* st = StorageEndingWith(*s, wal_dir);
     return st != nullptr && st->sqlite_databases_size() > 0 &&
-           st->sqlite_databases(0).companions_size() >= 2 && Read(*s, secret()) != nullptr &&
-           Read(*s, config()) != nullptr && Exe(*s, "/usr/bin/dash") != nullptr &&
-           Dir(*s, dir_.path()) != nullptr;
+           st->sqlite_databases(0).companions_size() >= 2 &&
+           FileReadEndingWith(*s, secret()) != nullptr &&
+           FileReadEndingWith(*s, config()) != nullptr &&
+           ExecutableAt(*s, "/usr/bin/dash") != nullptr &&
+           StorageEndingWith(*s, dir_.path()) != nullptr;
   };
   // Events arrive asynchronously: report until the scope has caught up (a generous safety
   // limit; the assertions below say what was missing).
@@ -206,7 +185,7 @@ TEST_F(ScopeBpfTest, ReportShowsShellSqliteWalAndFilesRead) {
 
   // The shell: its resolved executable with its digest and package, as an interpreter with
   // its inline script, and as a process whose lineage starts at the root.
-  const v1::ScopeExecutable* dash = Exe(*s, "/usr/bin/dash");
+  const v1::ScopeExecutable* dash = ExecutableAt(*s, "/usr/bin/dash");
   ASSERT_NE(dash, nullptr);
   auto dash_sha = hashes.HashHex("/usr/bin/dash");
   ASSERT_TRUE(dash_sha.ok());
@@ -235,7 +214,7 @@ TEST_F(ScopeBpfTest, ReportShowsShellSqliteWalAndFilesRead) {
   EXPECT_TRUE(shell_process);
 
   // The SQLite database with its WAL companions, and the shell's own write.
-  const v1::ScopeStorage* state = Dir(*s, wal_dir);
+  const v1::ScopeStorage* state = StorageEndingWith(*s, wal_dir);
   ASSERT_NE(state, nullptr);
   EXPECT_THAT(std::vector<std::string>(state->files().begin(), state->files().end()),
               IsSupersetOf({"agent.db", "agent.db-wal", "agent.db-shm"}));
@@ -243,18 +222,18 @@ TEST_F(ScopeBpfTest, ReportShowsShellSqliteWalAndFilesRead) {
   EXPECT_EQ(state->sqlite_databases(0).name(), "agent.db");
   EXPECT_THAT(state->sqlite_databases(0).companions(), IsSupersetOf({"-shm", "-wal"}));
   EXPECT_GT(state->first_seen_unix_nano(), 0);
-  const v1::ScopeStorage* top = Dir(*s, dir_.path());
+  const v1::ScopeStorage* top = StorageEndingWith(*s, dir_.path());
   ASSERT_NE(top, nullptr);
   EXPECT_THAT(top->files(), Contains("shell-out.txt"));
 
   // The files read: the 0600 one by its mode, the configuration by its name.
-  const v1::ScopeFileRead* secret_read = Read(*s, secret());
+  const v1::ScopeFileRead* secret_read = FileReadEndingWith(*s, secret());
   ASSERT_NE(secret_read, nullptr);
   EXPECT_EQ(secret_read->classification(), "secret");
   EXPECT_EQ(secret_read->reason(), "mode:0600");
   EXPECT_EQ(secret_read->mode(), 0600u);
   EXPECT_GE(secret_read->count(), 1u);
-  const v1::ScopeFileRead* config_read = Read(*s, config());
+  const v1::ScopeFileRead* config_read = FileReadEndingWith(*s, config());
   ASSERT_NE(config_read, nullptr);
   EXPECT_EQ(config_read->classification(), "config");
   EXPECT_EQ(config_read->mode(), 0644u);
@@ -310,7 +289,8 @@ TEST_F(ScopeBpfTest, QuietWritesArriveWithoutAWakeup) {
     out.clear_scopes();
     std::vector<std::string> gaps;
     tracker.AppendScopes(&out, &gaps);
-    written = out.scopes_size() == 1 ? Dir(out.scopes(0), dir_.path() + "/state") : nullptr;
+    written =
+        out.scopes_size() == 1 ? StorageEndingWith(out.scopes(0), dir_.path() + "/state") : nullptr;
     if (written != nullptr) break;
   }
   quit.Signal();
@@ -345,7 +325,7 @@ TEST_F(ScopeBpfTest, WithoutProbesTheScopeComesFromSnapshotsAndSaysSo) {
   ASSERT_NE(s, nullptr);
   EXPECT_THAT(s->gaps(), Contains(HasSubstr("no probes")));
   // The shell still runs: the snapshots see it, with its digest and owner.
-  const v1::ScopeExecutable* dash = Exe(*s, "/usr/bin/dash");
+  const v1::ScopeExecutable* dash = ExecutableAt(*s, "/usr/bin/dash");
   ASSERT_NE(dash, nullptr);
   EXPECT_EQ(dash->package().name(), "dash");
   EXPECT_EQ(dash->sha256().size(), 64u);

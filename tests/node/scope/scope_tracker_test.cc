@@ -78,6 +78,12 @@ v1::RuntimeEvent Event(v1::EventKind kind, int pid, int64_t t, const std::string
   return e;
 }
 
+v1::RuntimeEvent Fork(int parent, int child, int64_t t) {
+  v1::RuntimeEvent e = Event(v1::EVENT_KIND_PROCESS_FORK, parent, t);
+  e.set_target_pid(child);
+  return e;
+}
+
 v1::RuntimeEvent Open(int pid, int64_t t, const std::string& path, uint64_t flags, uint32_t mode,
                       int32_t dirfd = AT_FDCWD) {
   v1::RuntimeEvent e = Event(v1::EVENT_KIND_OPENAT, pid, t, path);
@@ -128,9 +134,7 @@ TEST_F(ScopeTrackerTest, FollowsForkAndExecWithLineageDigestAndInterpreter) {
   auto t = Tracker();
   Snapshots(t.get(), {Snap(100, 1, "/opt/agent/agent", {"agent"})}, kT0);
   proc_->Process(101, "/usr/bin/dash", {"sh", "-c", "echo hi"});
-  auto fork = Event(v1::EVENT_KIND_PROCESS_FORK, 100, kT0 + 10);
-  fork.set_target_pid(101);
-  t->ObserveEvent(fork);
+  t->ObserveEvent(Fork(100, 101, kT0 + 10));
   t->ObserveEvent(Event(v1::EVENT_KIND_PROCESS_EXEC, 101, kT0 + 20, "/bin/sh"));
   t->ObserveEvent(Event(v1::EVENT_KIND_PROCESS_EXIT, 101, kT0 + 30));
 
@@ -172,9 +176,7 @@ TEST_F(ScopeTrackerTest, ASnapshotReadBeforeAnExitDoesNotReviveTheProcess) {
   auto t = Tracker();
   Snapshots(t.get(), {Snap(100, 1, "/opt/agent/agent", {"agent"})}, kT0);
   proc_->Process(101, "/usr/bin/dash", {"sh", "-c", "true"});
-  auto fork = Event(v1::EVENT_KIND_PROCESS_FORK, 100, kT0 + 10);
-  fork.set_target_pid(101);
-  t->ObserveEvent(fork);
+  t->ObserveEvent(Fork(100, 101, kT0 + 10));
   t->ObserveEvent(Event(v1::EVENT_KIND_PROCESS_EXEC, 101, kT0 + 20, "/bin/sh"));
   t->ObserveEvent(Event(v1::EVENT_KIND_PROCESS_EXIT, 101, kT0 + 30));
   // The report's scan saw 101 alive; its snapshots are applied after the exit event.
@@ -204,9 +206,7 @@ TEST_F(ScopeTrackerTest, AForkThatKeepsItsParentsImageIsNotARun) {
 TEST_F(ScopeTrackerTest, ExecOfAProcessGoneAlreadyKeepsItsName) {
   auto t = Tracker();
   Snapshots(t.get(), {Snap(100, 1, "/opt/agent/agent", {"agent"})}, kT0);
-  auto fork = Event(v1::EVENT_KIND_PROCESS_FORK, 100, kT0 + 10);
-  fork.set_target_pid(102);
-  t->ObserveEvent(fork);
+  t->ObserveEvent(Fork(100, 102, kT0 + 10));
   t->ObserveEvent(Event(v1::EVENT_KIND_PROCESS_EXEC, 102, kT0 + 20, "/usr/bin/env"));
   const v1::WorkloadScope s = Report(t.get()).scopes(0);
   ASSERT_EQ(s.executables_size(), 2);
@@ -393,9 +393,7 @@ TEST_F(ScopeTrackerTest, BoundsCountWhatIsLeftOut) {
   t->ObserveEvent(Open(100, kT0 + 7, "/x/b.pem", O_RDONLY, 0100644));
   // Processes: the root and one child fit; a second child evicts the exited one.
   for (int child : {201, 202, 203}) {
-    auto fork = Event(v1::EVENT_KIND_PROCESS_FORK, 100, kT0 + child);
-    fork.set_target_pid(child);
-    t->ObserveEvent(fork);
+    t->ObserveEvent(Fork(100, child, kT0 + child));
     if (child == 201) t->ObserveEvent(Event(v1::EVENT_KIND_PROCESS_EXIT, 201, kT0 + 250));
   }
   const v1::WorkloadScope s = Report(t.get()).scopes(0);
