@@ -136,6 +136,9 @@ TEST_F(ScopeBpfTest, ReportShowsShellSqliteWalAndFilesRead) {
   ProcessMatcher matcher({selector});
   FileHashCache hashes;
   Snapshotter snapshotter(SnapshotOptions{}, &hashes);
+  // Before the probes: their consumer thread calls into the tracker until they stop.
+  DpkgDatabase dpkg;
+  ScopeTracker tracker(ScopeLimits{}, &hashes, &dpkg);
   ProbeOptions options;
   options.seed_pids = {pid};
   options.file_events = true;
@@ -144,8 +147,6 @@ TEST_F(ScopeBpfTest, ReportShowsShellSqliteWalAndFilesRead) {
     reap();
     FAIL() << source.status();
   }
-  DpkgDatabase dpkg;
-  ScopeTracker tracker(ScopeLimits{}, &hashes, &dpkg);
   (*source)->SetObserver([&tracker](const v1::RuntimeEvent& e) { tracker.ObserveEvent(e); });
   ReportBuilder builder(NodeInfo{}, &matcher, &snapshotter, source->get());
   builder.set_scope_tracker(&tracker, /*feed_events=*/false);
@@ -265,14 +266,14 @@ TEST_F(ScopeBpfTest, QuietWritesArriveWithoutAWakeup) {
     _exit(0);
   }
   ASSERT_GT(pid, 0);
+  FileHashCache hashes;
+  ScopeTracker tracker(ScopeLimits{}, &hashes, nullptr);  // outlives the probes below
+  tracker.set_probes(true);
   ProbeOptions options;
   options.seed_pids = {pid};
   options.file_events = true;
   auto source = BpfEventSource::Start(options);
   ASSERT_TRUE(source.ok()) << source.status();
-  FileHashCache hashes;
-  ScopeTracker tracker(ScopeLimits{}, &hashes, nullptr);
-  tracker.set_probes(true);
   (*source)->SetObserver([&tracker](const v1::RuntimeEvent& e) { tracker.ObserveEvent(e); });
   v1::ProcessSnapshot root;
   root.set_pid(pid);
