@@ -196,9 +196,10 @@ void SqliteStore::Record(const std::string& node_id, const v1::Evidence& evidenc
 void SqliteStore::RecordVerdict(const std::string& node_id, const v1::Evidence& evidence,
                                 const v1::Verdict& verdict, DurableCallback on_durable) {
   // Serialized and parsed here, on the caller's thread, so the writer only writes.
+  // The writer applies an op once: the verdict copied here is moved on from there.
   Enqueue(Op{[this, node_id, evidence_bytes = evidence.SerializeAsString(),
-              hostname = HostnameOf(evidence), verdict](Batch& batch) {
-               return ApplyVerdict(batch, node_id, evidence_bytes, hostname, verdict);
+              hostname = HostnameOf(evidence), verdict](Batch& batch) mutable {
+               return ApplyVerdict(batch, node_id, evidence_bytes, hostname, std::move(verdict));
              },
              std::move(on_durable)});
 }
@@ -232,7 +233,7 @@ void SqliteStore::SetConnected(const std::string& node_id, bool connected) {
 
 absl::Status SqliteStore::ApplyVerdict(Batch& batch, const std::string& node_id,
                                        const std::string& evidence, const std::string& hostname,
-                                       const v1::Verdict& verdict) {
+                                       v1::Verdict verdict) {
   sqlite3* db = writer_db_.get();
   Statements& w = *statements_;
   const int64_t now = NowUnixNanos();
@@ -316,10 +317,11 @@ absl::Status SqliteStore::ApplyVerdict(Batch& batch, const std::string& node_id,
   // Everything written: hand the result to the batch.
   batch.statuses[node_id] = std::move(status);
   if (last_change_id != 0) batch.last_change_id = last_change_id;
-  batch.publish.push_back([this, node_id, hostname, verdict, now] {
+  // Called once, after the commit.
+  batch.publish.push_back([this, node_id, hostname, verdict = std::move(verdict), now]() mutable {
     NodeResultSummary& s = SummaryLocked(node_id);
     s.hostname = hostname;
-    s.latest_verdict = verdict;
+    s.latest_verdict = std::move(verdict);
     s.last_seen_unix_nano = std::max(s.last_seen_unix_nano, now);
   });
   return absl::OkStatus();

@@ -114,8 +114,10 @@ class SqliteStore final : public Store, public ResultSink {
   absl::Status RunWriteThrough(Apply apply);
   void WriterLoop();
   void CommitBatch(std::vector<Op>& ops);
+  // Writes `verdict` and hands it to the batch's publish step (moved, not copied: a verdict
+  // with its rule outcomes is large).
   absl::Status ApplyVerdict(Batch& batch, const std::string& node_id, const std::string& evidence,
-                            const std::string& hostname, const v1::Verdict& verdict);
+                            const std::string& hostname, v1::Verdict verdict);
   absl::StatusOr<RetentionResult> RetentionPass();
   NodeResultSummary& SummaryLocked(const std::string& node_id);
 
