@@ -21,6 +21,21 @@
 
 namespace vigil::tpm {
 
+/// The object attributes of an attestation key: a restricted signing key that never leaves
+/// the TPM.
+inline constexpr TPMA_OBJECT kAkObjectAttributes =
+    TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
+    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
+
+/// Marshals a software AK's public area into `*tpm2b_public` and computes its TPM name.
+inline absl::Status MarshalAkPublic(const TPM2B_PUBLIC& pub, std::string* tpm2b_public,
+                                    std::string* name) {
+  ASSIGN_OR_RETURN(*tpm2b_public, MarshalTPM2B_PUBLIC(pub));
+  ASSIGN_OR_RETURN(tpm::TpmPublic parsed, tpm::ParseTpm2bPublic(*tpm2b_public));
+  ASSIGN_OR_RETURN(*name, tpm::ComputeName(parsed));
+  return absl::OkStatus();
+}
+
 struct SoftwareAk {
   vigil::EvpPkeyPtr key;
   /// Marshalled TPM2B_PUBLIC with AK attributes (restricted ECDSA P-256 signing key).
@@ -43,9 +58,7 @@ struct SoftwareAk {
     TPMT_PUBLIC& a = pub.publicArea;
     a.type = TPM2_ALG_ECC;
     a.nameAlg = TPM2_ALG_SHA256;
-    a.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                         TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                         TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
+    a.objectAttributes = kAkObjectAttributes;
     a.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
     a.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
     a.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
@@ -55,9 +68,7 @@ struct SoftwareAk {
     a.unique.ecc.y.size = 32;
     BN_bn2binpad(bx.get(), a.unique.ecc.x.buffer, 32);
     BN_bn2binpad(by.get(), a.unique.ecc.y.buffer, 32);
-    ASSIGN_OR_RETURN(ak.tpm2b_public, MarshalTPM2B_PUBLIC(pub));
-    ASSIGN_OR_RETURN(tpm::TpmPublic parsed, tpm::ParseTpm2bPublic(ak.tpm2b_public));
-    ASSIGN_OR_RETURN(ak.name, tpm::ComputeName(parsed));
+    RETURN_IF_ERROR(MarshalAkPublic(pub, &ak.tpm2b_public, &ak.name));
     return ak;
   }
 

@@ -15,8 +15,8 @@
 #include "absl/status/statusor.h"
 #include "common/openssl_util.h"
 #include "common/status_macros.h"
+#include "common/tpm/software_ak.h"
 #include "common/tpm/tpm_marshal.h"
-#include "common/tpm/tpm_public.h"
 
 namespace vigil::tpm {
 
@@ -42,9 +42,7 @@ struct SoftwareRsaAk {
     TPMT_PUBLIC& a = pub.publicArea;
     a.type = TPM2_ALG_RSA;
     a.nameAlg = TPM2_ALG_SHA256;
-    a.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                         TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                         TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
+    a.objectAttributes = kAkObjectAttributes;
     a.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
     a.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
     a.parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
@@ -52,9 +50,7 @@ struct SoftwareRsaAk {
     a.parameters.rsaDetail.exponent = 0;  // 65537
     a.unique.rsa.size = kBits / 8;
     BN_bn2binpad(bn.get(), a.unique.rsa.buffer, kBits / 8);
-    ASSIGN_OR_RETURN(ak.tpm2b_public, MarshalTPM2B_PUBLIC(pub));
-    ASSIGN_OR_RETURN(tpm::TpmPublic parsed, tpm::ParseTpm2bPublic(ak.tpm2b_public));
-    ASSIGN_OR_RETURN(ak.name, tpm::ComputeName(parsed));
+    RETURN_IF_ERROR(MarshalAkPublic(pub, &ak.tpm2b_public, &ak.name));
     return ak;
   }
 
