@@ -196,9 +196,10 @@ void SqliteStore::Record(const std::string& node_id, const v1::Evidence& evidenc
 void SqliteStore::RecordVerdict(const std::string& node_id, const v1::Evidence& evidence,
                                 const v1::Verdict& verdict, DurableCallback on_durable) {
   // Serialized and parsed here, on the caller's thread, so the writer only writes.
-  // The writer applies an op once: the verdict copied here is moved on from there.
+  // The writer applies an op once: the verdict copied here is moved on from there (an init
+  // capture, so the copy is not const and moves of the closure move it).
   Enqueue(Op{[this, node_id, evidence_bytes = evidence.SerializeAsString(),
-              hostname = HostnameOf(evidence), verdict](Batch& batch) mutable {
+              hostname = HostnameOf(evidence), verdict = verdict](Batch& batch) mutable {
                return ApplyVerdict(batch, node_id, evidence_bytes, hostname, std::move(verdict));
              },
              std::move(on_durable)});
