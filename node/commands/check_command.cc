@@ -188,6 +188,10 @@ std::optional<NotRun> Observe(const CheckOptions& o, const std::vector<policy::P
   ProbeOptions probe_options;
   probe_options.syscall_entry_hooks = o.syscall_entry_hooks;
   probe_options.seed_pids = target.running;
+  // A check on record measures its probes like `vigil-node run` (the verifier compares the
+  // program tags with the reference values), so it loads the same programs, the file-event
+  // tracepoints of the workload scope included; the check itself does not use file events.
+  probe_options.file_events = attestation != nullptr;
   for (const Selector& s : o.selectors) {
     if (!s.pid.has_value()) probe_options.selectors.push_back(s);
   }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "node/probes/event_source.h"
 #include "node/procfs/procfs.h"
 
 namespace vigil::node {
@@ -82,6 +83,7 @@ void CheckObservation::Drain(int held_pid) {
   probes_->Drain(&batch);
   std::set<int> fresh;
   for (v1::RuntimeEvent& e : batch) {
+    if (IsFileEvent(e)) continue;  // loaded for the measurement only (see check_command.cc)
     const bool exec = e.kind() == v1::EVENT_KIND_PROCESS_EXEC;
     if (e.pid() == held_pid && !held_exec_seen_) {
       if (!exec) continue;
