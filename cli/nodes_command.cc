@@ -177,6 +177,7 @@ void PrintNodes(const v1::ListNodesResponse& nodes, bool json, std::ostream& out
           {"enrolled", n.enrolled()},
           {"connected", n.connected()},
           {"revoked", n.revoked()},
+          {"tpm_simulated", n.latest_verdict().tpm_simulated()},
           {"status", StatusName(n.latest_verdict().status())},
           {"reasons", ReasonNames(n.latest_verdict())},
           {"detail", n.latest_verdict().detail()},
@@ -187,10 +188,15 @@ void PrintNodes(const v1::ListNodesResponse& nodes, bool json, std::ostream& out
     out << array.dump(2) << "\n";
     return;
   }
-  Table table({"NODE_ID", "HOSTNAME", "ENROLLED", "CONNECTED", "REVOKED", "STATUS", "LAST_SEEN"});
+  Table table({"NODE_ID", "HOSTNAME", "ENROLLED", "CONNECTED", "REVOKED", "SIMULATED", "STATUS",
+               "LAST_SEEN"});
   for (const v1::NodeSummary& n : nodes.nodes()) {
+    const v1::Verdict& v = n.latest_verdict();
+    // Whether the TPM is simulated is known from the first verdict on.
+    const std::string simulated =
+        v.status() == v1::TRUST_STATUS_UNSPECIFIED ? "-" : YesNo(v.tpm_simulated());
     table.AddRow({n.node_id(), n.hostname().empty() ? "-" : n.hostname(), YesNo(n.enrolled()),
-                  YesNo(n.connected()), YesNo(n.revoked()), StatusName(n.latest_verdict().status()),
+                  YesNo(n.connected()), YesNo(n.revoked()), simulated, StatusName(v.status()),
                   FormatUnixNano(n.last_seen_unix_nano())});
   }
   table.Render(out, /*color=*/false);

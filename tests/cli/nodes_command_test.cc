@@ -21,6 +21,7 @@ v1::ListNodesResponse TwoNodes() {
   a->set_connected(true);
   a->mutable_latest_verdict()->set_status(v1::TRUST_CONTRAINDICATED);
   a->mutable_latest_verdict()->add_reasons(v1::POLICY_VIOLATION);
+  a->mutable_latest_verdict()->set_tpm_simulated(true);
   a->set_last_seen_unix_nano(1'700'000'000'000'000'000);
   v1::NodeSummary* b = nodes.add_nodes();
   b->set_node_id(std::string(64, 'b'));
@@ -43,6 +44,8 @@ TEST(NodesCommandTest, JsonListsEveryFieldOperatorsFilterOn) {
   EXPECT_EQ(parsed[0]["last_seen"], "2023-11-14T22:13:20Z");
   EXPECT_EQ(parsed[0]["revoked"], false);
   EXPECT_EQ(parsed[1]["revoked"], true);
+  EXPECT_EQ(parsed[0]["tpm_simulated"], true);
+  EXPECT_EQ(parsed[1]["tpm_simulated"], false);
   EXPECT_EQ(parsed[1]["status"], "UNAPPRAISED");  // never reported
   EXPECT_EQ(parsed[1]["last_seen"], "never");
   EXPECT_EQ(parsed[1]["connected"], false);
@@ -57,7 +60,11 @@ TEST(NodesCommandTest, TableHasOneRowPerNode) {
   EXPECT_NE(table.find("CONTRAINDICATED"), std::string::npos);
   EXPECT_NE(table.find(std::string(64, 'b') + "  -"), std::string::npos) << table;
   EXPECT_NE(table.find("REVOKED"), std::string::npos) << table;
-  EXPECT_NE(table.find("-         no        no         yes      UNAPPRAISED      never"),
+  EXPECT_NE(table.find("SIMULATED"), std::string::npos) << table;
+  EXPECT_NE(table.find("worker-1  yes       yes        no       yes        CONTRAINDICATED"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("-         no        no         yes      -          UNAPPRAISED      never"),
             std::string::npos)
       << table;
   EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 3);
