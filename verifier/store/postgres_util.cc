@@ -86,10 +86,34 @@ std::string DescribeTarget(const std::string& url) {
   return absl::StrCat("host \"", host, "\" port ", port, " database \"", database, "\"");
 }
 
+std::string WithDefaultConnectTimeout(const std::string& url) {
+  const char* from_env = std::getenv("PGCONNECT_TIMEOUT");
+  if (from_env != nullptr && from_env[0] != '\0') return url;
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  if (options == nullptr) {  // libpq reports the URL's error when it connects
+    PQfreemem(error);
+    return url;
+  }
+  bool has_timeout = false;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (absl::string_view(o->keyword) == "connect_timeout" && o->val != nullptr &&
+        o->val[0] != '\0') {
+      has_timeout = true;
+    }
+  }
+  PQconninfoFree(options);
+  if (has_timeout) return url;
+  if (IsPostgresUrl(url)) {
+    return absl::StrCat(url, url.find('?') == std::string::npos ? "?" : "&", "connect_timeout=10");
+  }
+  return absl::StrCat(url, " connect_timeout=10");  // key=value form
+}
+
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& url,
                                                           absl::string_view what) {
   try {
-    return std::make_unique<pqxx::connection>(url);
+    return std::make_unique<pqxx::connection>(WithDefaultConnectTimeout(url));
   } catch (const std::exception& e) {
     std::string message = e.what();
     while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {

@@ -26,8 +26,14 @@ std::string MaskPassword(absl::string_view url);
 /// applied), for error messages; never includes the password.
 std::string DescribeTarget(const std::string& url);
 
+/// libpq waits for a connection as long as TCP does (minutes for a host that drops packets)
+/// unless told otherwise. `url` with `connect_timeout=10` (seconds) added when neither the URL
+/// nor the environment (PGCONNECT_TIMEOUT) sets one; otherwise `url` unchanged.
+std::string WithDefaultConnectTimeout(const std::string& url);
+
 /// Opens a connection for `what` ("store", "node registry", ...); UNAVAILABLE naming the
-/// target (never the password) when the server cannot be reached or refuses.
+/// target (never the password) when the server cannot be reached or refuses. Connection
+/// attempts time out as WithDefaultConnectTimeout says.
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& url,
                                                           absl::string_view what);
 

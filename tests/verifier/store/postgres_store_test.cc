@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <future>
 #include <set>
 #include <string>
@@ -63,6 +64,24 @@ TEST(PostgresUrlTest, PasswordsAreMaskedWherePresent) {
   EXPECT_EQ(pg::MaskPassword("postgresql://db:5432/vigil"), "postgresql://db:5432/vigil");
   // A password holding '@' unescaped: everything up to the last '@' is the userinfo.
   EXPECT_EQ(pg::MaskPassword("postgres://u:p@ss@db/x"), "postgres://u:****@db/x");
+}
+
+TEST(PostgresUrlTest, ConnectionAttemptsTimeOutUnlessTheUrlSaysOtherwise) {
+  ASSERT_EQ(std::getenv("PGCONNECT_TIMEOUT"), nullptr);
+  EXPECT_EQ(pg::WithDefaultConnectTimeout("postgresql://db/vigil"),
+            "postgresql://db/vigil?connect_timeout=10");
+  EXPECT_EQ(pg::WithDefaultConnectTimeout("postgresql://db/vigil?sslmode=require"),
+            "postgresql://db/vigil?sslmode=require&connect_timeout=10");
+  EXPECT_EQ(pg::WithDefaultConnectTimeout("host=db dbname=vigil"),
+            "host=db dbname=vigil connect_timeout=10");
+  EXPECT_EQ(pg::WithDefaultConnectTimeout("postgresql://db/vigil?connect_timeout=3"),
+            "postgresql://db/vigil?connect_timeout=3");
+  EXPECT_EQ(pg::WithDefaultConnectTimeout("host=db connect_timeout=2"),
+            "host=db connect_timeout=2");
+  // The environment's value is libpq's to apply.
+  ASSERT_EQ(setenv("PGCONNECT_TIMEOUT", "4", 1), 0);
+  EXPECT_EQ(pg::WithDefaultConnectTimeout("postgresql://db/vigil"), "postgresql://db/vigil");
+  ASSERT_EQ(unsetenv("PGCONNECT_TIMEOUT"), 0);
 }
 
 TEST(PostgresUrlTest, DownAtStartIsAClearErrorNamingTheTarget) {
