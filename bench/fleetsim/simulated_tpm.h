@@ -32,6 +32,11 @@ enum class EkAlgorithm { kEccP256, kRsa2048 };
 /// The measurement PCR the simulated node extends (the verifier's default).
 inline constexpr uint32_t kMeasurementPcr = 15;
 
+/// The TPM2B_PUBLIC of an owner-hierarchy SRK from node::tpm::SrkTemplate() whose key is
+/// `key` (ECC P-256): what TPM2_CreatePrimary returns for that template when its key is `key`.
+/// Only its name matters: it qualifies the AK's.
+absl::StatusOr<std::string> SimulatedSrkPublic(EVP_PKEY* key);
+
 class SimulatedTpm {
  public:
   /// A new TPM: fresh EK (certified by `ek_ca`), SRK and AK keys.
