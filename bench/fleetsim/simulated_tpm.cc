@@ -96,6 +96,9 @@ absl::StatusOr<std::unique_ptr<SimulatedTpm>> SimulatedTpm::Create(EkAlgorithm a
   ASSIGN_OR_RETURN(EvpPkeyPtr srk_key, NewKey(EkAlgorithm::kEccP256));
   ASSIGN_OR_RETURN(t->srk_public_, SimulatedSrkPublic(srk_key.get()));
   ASSIGN_OR_RETURN(t->ak_, tpm::SoftwareAk::Create());
+  t->ak_tpm2b_name_.push_back(static_cast<char>(t->ak_.name.size() >> 8));
+  t->ak_tpm2b_name_.push_back(static_cast<char>(t->ak_.name.size() & 0xff));
+  t->ak_tpm2b_name_ += t->ak_.name;
   ASSIGN_OR_RETURN(tpm::TpmPublic srk, tpm::ParseTpm2bPublic(t->srk_public_));
   ASSIGN_OR_RETURN(tpm::TpmPublic ak, tpm::ParseTpm2bPublic(t->ak_.tpm2b_public));
   ASSIGN_OR_RETURN(std::string srk_qualified_name, tpm::PrimaryQualifiedName(TPM2_RH_OWNER, srk));
@@ -106,13 +109,6 @@ absl::StatusOr<std::unique_ptr<SimulatedTpm>> SimulatedTpm::Create(EkAlgorithm a
   std::memcpy(&t->clock_offset_ms_, offset, sizeof(offset));
   t->started_ = absl::Now();
   return t;
-}
-
-std::string SimulatedTpm::ak_tpm2b_name() const {
-  std::string out;
-  out.push_back(static_cast<char>(ak_.name.size() >> 8));
-  out.push_back(static_cast<char>(ak_.name.size() & 0xff));
-  return out + ak_.name;
 }
 
 absl::StatusOr<std::string> SimulatedTpm::ActivateCredential(std::string_view credential_blob,

@@ -70,7 +70,7 @@ class SimulatedTpmTest : public ::testing::Test {
     begin.set_ek_public(tpm.ek_public());
     begin.set_ek_certificate(tpm.ek_certificate_der());
     begin.set_ak_public(tpm.ak_public());
-    begin.set_ak_name(tpm.ak_tpm2b_name());
+    begin.set_ak_name(tpm.ak_name());
     begin.set_srk_public(tpm.srk_public());
     begin.set_csr_pem(csr->csr_pem);
     auto challenge = enroller.Begin(begin);
