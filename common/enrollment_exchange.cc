@@ -17,6 +17,18 @@ absl::Status FromGrpc(const grpc::Status& s, std::string_view what) {
 
 }  // namespace
 
+v1::BeginEnrollmentRequest BeginEnrollmentRequestFor(const EnrollmentTpm& tpm,
+                                                     std::string_view csr_pem) {
+  v1::BeginEnrollmentRequest begin;
+  begin.set_ek_public(tpm.ek_public());
+  begin.set_ek_certificate(tpm.ek_certificate_der());
+  begin.set_ak_public(tpm.ak_public());
+  begin.set_ak_name(tpm.ak_name());
+  begin.set_srk_public(tpm.srk_public());
+  begin.set_csr_pem(std::string(csr_pem));
+  return begin;
+}
+
 absl::StatusOr<std::string> ExchangeEnrollment(v1::Enrollment::StubInterface& stub,
                                                EnrollmentTpm& tpm, std::string_view csr_pem,
                                                std::string_view enroll_address,
@@ -26,13 +38,7 @@ absl::StatusOr<std::string> ExchangeEnrollment(v1::Enrollment::StubInterface& st
            std::chrono::nanoseconds(absl::ToInt64Nanoseconds(rpc_timeout));
   };
 
-  v1::BeginEnrollmentRequest begin;
-  begin.set_ek_public(tpm.ek_public());
-  begin.set_ek_certificate(tpm.ek_certificate_der());
-  begin.set_ak_public(tpm.ak_public());
-  begin.set_ak_name(tpm.ak_name());
-  begin.set_srk_public(tpm.srk_public());
-  begin.set_csr_pem(std::string(csr_pem));
+  const v1::BeginEnrollmentRequest begin = BeginEnrollmentRequestFor(tpm, csr_pem);
   v1::BeginEnrollmentResponse challenge;
   {
     grpc::ClientContext ctx;

@@ -10,6 +10,7 @@
 
 #include "bench/fleetsim/workloads.h"
 #include "common/digest.h"
+#include "common/enrollment_exchange.h"
 #include "common/measurement_log.h"
 #include "common/pki.h"
 #include "common/tpm/credential.h"
@@ -66,14 +67,7 @@ class SimulatedTpmTest : public ::testing::Test {
     verifier::Enroller completer(&ca_, complete_at, ek->get(), {});
     auto csr = MakeKeyAndCsr("node");
     if (!csr.ok()) return csr.status();
-    v1::BeginEnrollmentRequest begin;
-    begin.set_ek_public(tpm.ek_public());
-    begin.set_ek_certificate(tpm.ek_certificate_der());
-    begin.set_ak_public(tpm.ak_public());
-    begin.set_ak_name(tpm.ak_name());
-    begin.set_srk_public(tpm.srk_public());
-    begin.set_csr_pem(csr->csr_pem);
-    auto challenge = enroller.Begin(begin);
+    auto challenge = enroller.Begin(BeginEnrollmentRequestFor(tpm, csr->csr_pem));
     if (!challenge.ok()) return challenge.status();
     auto secret =
         tpm.ActivateCredential(challenge->credential_blob(), challenge->encrypted_secret());
