@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/digest.h"
+#include "common/enrollment_exchange.h"
 #include "common/measurement_log.h"
 #include "common/status_macros.h"
 #include "vigil/v1/attestation.grpc.pb.h"
@@ -16,11 +17,6 @@
 
 namespace vigil::fleetsim {
 namespace {
-
-absl::Status FromGrpc(const grpc::Status& s, std::string_view what) {
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat(std::string(what), ": ", s.error_message()));
-}
 
 // An error reason for the summary: the status code, and the message's start.
 std::string Reason(const grpc::Status& s) {
@@ -67,37 +63,10 @@ class Fleet::Node final : public grpc::ClientBidiReactor<v1::NodeMessage, v1::Ve
             : EkAlgorithm::kEccP256;
     ASSIGN_OR_RETURN(tpm_, SimulatedTpm::Create(algorithm, *fleet_->options_.ek_ca));
     ASSIGN_OR_RETURN(KeyAndCsr key_and_csr, MakeKeyAndCsr(tpm_->node_id()));
-    v1::BeginEnrollmentRequest begin;
-    begin.set_ek_public(tpm_->ek_public());
-    begin.set_ek_certificate(tpm_->ek_certificate_der());
-    begin.set_ak_public(tpm_->ak_public());
-    begin.set_ak_name(tpm_->ak_tpm2b_name());
-    begin.set_srk_public(tpm_->srk_public());
-    begin.set_csr_pem(key_and_csr.csr_pem);
-    v1::BeginEnrollmentResponse challenge;
-    {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-      grpc::Status s = stub.BeginEnrollment(&ctx, begin, &challenge);
-      if (!s.ok()) return FromGrpc(s, "BeginEnrollment");
-    }
-    if (challenge.node_id() != tpm_->node_id()) {
-      return absl::InternalError("the verifier derived another node_id from the EK");
-    }
-    ASSIGN_OR_RETURN(std::string secret, tpm_->ActivateCredential(challenge.credential_blob(),
-                                                                  challenge.encrypted_secret()));
-    v1::CompleteEnrollmentRequest complete;
-    complete.set_enrollment_id(challenge.enrollment_id());
-    complete.set_activated_secret(secret);
-    v1::CompleteEnrollmentResponse issued;
-    {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-      grpc::Status s = stub.CompleteEnrollment(&ctx, complete, &issued);
-      if (!s.ok()) return FromGrpc(s, "CompleteEnrollment");
-    }
+    ASSIGN_OR_RETURN(chain_pem_,
+                     ExchangeEnrollment(stub, *tpm_, key_and_csr.csr_pem,
+                                        fleet_->options_.enroll_address, absl::Seconds(60)));
     key_pem_ = std::move(key_and_csr.key_pem);
-    chain_pem_ = issued.certificate_chain_pem();
     for (const StartMeasurement& m : StartSequence()) {
       tpm_->Measure(m.event_type, m.content, m.digest);
     }

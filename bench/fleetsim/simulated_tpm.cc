@@ -74,27 +74,13 @@ absl::StatusOr<std::string> EkPublic(EkAlgorithm algorithm, EVP_PKEY* key) {
   return MarshalTPM2B_PUBLIC(pub);
 }
 
-// An owner-hierarchy storage primary's TPM2B_PUBLIC (the TCG storage template: ECC P-256,
-// AES-128-CFB, noDA) for `key`. Only its name matters: it qualifies the AK's.
-absl::StatusOr<std::string> SrkPublic(EVP_PKEY* key) {
-  TPM2B_PUBLIC pub{};
-  TPMT_PUBLIC& a = pub.publicArea;
-  a.type = TPM2_ALG_ECC;
-  a.nameAlg = TPM2_ALG_SHA256;
-  a.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                       TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                       TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
-  a.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_AES;
-  a.parameters.eccDetail.symmetric.keyBits.aes = 128;
-  a.parameters.eccDetail.symmetric.mode.aes = TPM2_ALG_CFB;
-  a.parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
-  a.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-  a.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-  RETURN_IF_ERROR(SetEccUnique(key, a));
+}  // namespace
+
+absl::StatusOr<std::string> SimulatedSrkPublic(EVP_PKEY* key) {
+  TPM2B_PUBLIC pub = node::tpm::SrkTemplate();
+  RETURN_IF_ERROR(SetEccUnique(key, pub.publicArea));
   return MarshalTPM2B_PUBLIC(pub);
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<SimulatedTpm>> SimulatedTpm::Create(EkAlgorithm algorithm,
                                                                    const CaMaterial& ek_ca) {
@@ -108,8 +94,11 @@ absl::StatusOr<std::unique_ptr<SimulatedTpm>> SimulatedTpm::Create(EkAlgorithm a
                                       absl::StrCat("vigil-fleetsim EK ", t->node_id_.substr(0, 16)),
                                       Validity::FromNow(absl::Hours(24 * 365))));
   ASSIGN_OR_RETURN(EvpPkeyPtr srk_key, NewKey(EkAlgorithm::kEccP256));
-  ASSIGN_OR_RETURN(t->srk_public_, SrkPublic(srk_key.get()));
+  ASSIGN_OR_RETURN(t->srk_public_, SimulatedSrkPublic(srk_key.get()));
   ASSIGN_OR_RETURN(t->ak_, tpm::SoftwareAk::Create());
+  t->ak_tpm2b_name_.push_back(static_cast<char>(t->ak_.name.size() >> 8));
+  t->ak_tpm2b_name_.push_back(static_cast<char>(t->ak_.name.size() & 0xff));
+  t->ak_tpm2b_name_ += t->ak_.name;
   ASSIGN_OR_RETURN(tpm::TpmPublic srk, tpm::ParseTpm2bPublic(t->srk_public_));
   ASSIGN_OR_RETURN(tpm::TpmPublic ak, tpm::ParseTpm2bPublic(t->ak_.tpm2b_public));
   ASSIGN_OR_RETURN(std::string srk_qualified_name, tpm::PrimaryQualifiedName(TPM2_RH_OWNER, srk));
@@ -120,13 +109,6 @@ absl::StatusOr<std::unique_ptr<SimulatedTpm>> SimulatedTpm::Create(EkAlgorithm a
   std::memcpy(&t->clock_offset_ms_, offset, sizeof(offset));
   t->started_ = absl::Now();
   return t;
-}
-
-std::string SimulatedTpm::ak_tpm2b_name() const {
-  std::string out;
-  out.push_back(static_cast<char>(ak_.name.size() >> 8));
-  out.push_back(static_cast<char>(ak_.name.size() & 0xff));
-  return out + ak_.name;
 }
 
 absl::StatusOr<std::string> SimulatedTpm::ActivateCredential(std::string_view credential_blob,

@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/digest.h"
+#include "common/enrollment_tpm.h"
 #include "common/openssl_util.h"
 #include "common/pki.h"
 #include "common/tpm/software_ak.h"
@@ -32,7 +33,12 @@ enum class EkAlgorithm { kEccP256, kRsa2048 };
 /// The measurement PCR the simulated node extends (the verifier's default).
 inline constexpr uint32_t kMeasurementPcr = 15;
 
-class SimulatedTpm {
+/// The TPM2B_PUBLIC of an owner-hierarchy SRK from node::tpm::SrkTemplate() whose key is
+/// `key` (ECC P-256): what TPM2_CreatePrimary returns for that template when its key is `key`.
+/// Only its name matters: it qualifies the AK's.
+absl::StatusOr<std::string> SimulatedSrkPublic(EVP_PKEY* key);
+
+class SimulatedTpm final : public EnrollmentTpm {
  public:
   /// A new TPM: fresh EK (certified by `ek_ca`), SRK and AK keys.
   static absl::StatusOr<std::unique_ptr<SimulatedTpm>> Create(EkAlgorithm algorithm,
@@ -40,18 +46,18 @@ class SimulatedTpm {
 
   /// Marshalled TPM2B_PUBLIC of the EK, SRK and AK; DER EK certificate; the AK's TPM2B_NAME
   /// (with its size prefix, as BeginEnrollmentRequest.ak_name takes it).
-  const std::string& ek_public() const { return ek_public_; }
-  const std::string& ek_certificate_der() const { return ek_certificate_der_; }
-  const std::string& srk_public() const { return srk_public_; }
-  const std::string& ak_public() const { return ak_.tpm2b_public; }
-  std::string ak_tpm2b_name() const;
+  const std::string& ek_public() const override { return ek_public_; }
+  const std::string& ek_certificate_der() const override { return ek_certificate_der_; }
+  const std::string& srk_public() const override { return srk_public_; }
+  const std::string& ak_public() const override { return ak_.tpm2b_public; }
+  const std::string& ak_name() const override { return ak_tpm2b_name_; }
   /// Hex SHA-256 of the EK's TPMT_PUBLIC, as the verifier derives it.
-  const std::string& node_id() const { return node_id_; }
+  const std::string& node_id() const override { return node_id_; }
 
   /// TPM2_ActivateCredential for the AK, in software. The EK's private key is dropped
   /// afterwards: a simulated node enrolls once.
   absl::StatusOr<std::string> ActivateCredential(std::string_view credential_blob,
-                                                 std::string_view encrypted_secret);
+                                                 std::string_view encrypted_secret) override;
 
   /// Extends the measurement PCR with `digest` (32 bytes) and appends the log entry.
   void Measure(std::string_view event_type, std::string_view content, std::string_view digest);
@@ -73,6 +79,7 @@ class SimulatedTpm {
   std::string ek_certificate_der_;
   std::string srk_public_;
   tpm::SoftwareAk ak_;
+  std::string ak_tpm2b_name_;
   std::string ak_qualified_name_;
   std::string node_id_;
   Sha256Digest measurement_pcr_{};

@@ -2,9 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <chrono>
-
 #include "absl/strings/str_cat.h"
+#include "common/enrollment_exchange.h"
 #include "common/openssl_util.h"
 #include "common/pki.h"
 #include "common/status_macros.h"
@@ -13,11 +12,6 @@
 
 namespace vigil::node {
 namespace {
-
-absl::Status FromGrpc(const grpc::Status& s, std::string_view what) {
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat(std::string(what), ": ", s.error_message()));
-}
 
 // Whether the PEM chain's first certificate verifies against the CA, is within its
 // validity period and carries this node's SPIFFE URI.
@@ -75,45 +69,11 @@ absl::StatusOr<NodeIdentity> EnsureEnrolled(const NodeConfig& config, tpm::NodeT
   args.SetMaxSendMessageSize(config.max_message_bytes);
   auto channel = grpc::CreateCustomChannel(config.enroll_address, grpc::SslCredentials(ssl), args);
   auto stub = v1::Enrollment::NewStub(channel);
-  auto deadline = [&] {
-    return std::chrono::system_clock::now() +
-           std::chrono::nanoseconds(absl::ToInt64Nanoseconds(rpc_timeout));
-  };
-
-  v1::BeginEnrollmentRequest begin;
-  begin.set_ek_public(tpm.ek_public());
-  begin.set_ek_certificate(tpm.ek_certificate_der());
-  begin.set_ak_public(tpm.ak_public());
-  begin.set_ak_name(tpm.ak_name());
-  begin.set_srk_public(tpm.srk_public());
-  begin.set_csr_pem(key_and_csr.csr_pem);
-  v1::BeginEnrollmentResponse challenge;
-  {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(deadline());
-    grpc::Status s = stub->BeginEnrollment(&ctx, begin, &challenge);
-    if (!s.ok()) return FromGrpc(s, absl::StrCat("BeginEnrollment at ", config.enroll_address));
-  }
-  if (challenge.node_id() != id.node_id) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "verifier derived node_id ", challenge.node_id(), " but the TPM's is ", id.node_id));
-  }
-  ASSIGN_OR_RETURN(std::string secret, tpm.ActivateCredential(challenge.credential_blob(),
-                                                              challenge.encrypted_secret()));
-  v1::CompleteEnrollmentRequest complete;
-  complete.set_enrollment_id(challenge.enrollment_id());
-  complete.set_activated_secret(secret);
-  v1::CompleteEnrollmentResponse issued;
-  {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(deadline());
-    grpc::Status s = stub->CompleteEnrollment(&ctx, complete, &issued);
-    if (!s.ok()) return FromGrpc(s, "CompleteEnrollment");
-  }
-  RETURN_IF_ERROR(CheckExistingCertificate(issued.certificate_chain_pem(), ca_pem, id.node_id));
+  ASSIGN_OR_RETURN(std::string chain_pem, ExchangeEnrollment(*stub, tpm, key_and_csr.csr_pem,
+                                                             config.enroll_address, rpc_timeout));
+  RETURN_IF_ERROR(CheckExistingCertificate(chain_pem, ca_pem, id.node_id));
   RETURN_IF_ERROR(WritePrivateFile(id.key_path, key_and_csr.key_pem, /*overwrite=*/true));
-  RETURN_IF_ERROR(
-      WritePrivateFile(id.cert_path, issued.certificate_chain_pem(), /*overwrite=*/true));
+  RETURN_IF_ERROR(WritePrivateFile(id.cert_path, chain_pem, /*overwrite=*/true));
   id.enrolled_now = true;
   spdlog::info("enrolled as node {} at {}", id.node_id, config.enroll_address);
   return id;

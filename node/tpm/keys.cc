@@ -64,12 +64,10 @@ TPM2B_PUBLIC AkTemplate(AkType type) {
   return t;
 }
 
-absl::StatusOr<TransientHandle> CreateSrk(TpmContext& tpm) {
-  // TCG TPM v2.0 Provisioning Guidance, storage root key: ECC P-256, AES-128-CFB,
-  // fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth|noDA|restricted|decrypt,
-  // unique zeroed, empty auth and policy.
-  TPM2B_PUBLIC in_public{};
-  TPMT_PUBLIC& p = in_public.publicArea;
+TPM2B_PUBLIC SrkTemplate() {
+  // TCG TPM v2.0 Provisioning Guidance, storage root key: unique zeroed, empty auth and policy.
+  TPM2B_PUBLIC t{};
+  TPMT_PUBLIC& p = t.publicArea;
   p.type = TPM2_ALG_ECC;
   p.nameAlg = TPM2_ALG_SHA256;
   p.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
@@ -81,7 +79,11 @@ absl::StatusOr<TransientHandle> CreateSrk(TpmContext& tpm) {
   p.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
   p.unique.ecc.x.size = 32;
   p.unique.ecc.y.size = 32;
+  return t;
+}
 
+absl::StatusOr<TransientHandle> CreateSrk(TpmContext& tpm) {
+  TPM2B_PUBLIC in_public = SrkTemplate();
   ASSIGN_OR_RETURN(PrimaryObject srk,
                    CreatePrimary(tpm, ESYS_TR_RH_OWNER, in_public, "storage root key"));
   return std::move(srk.handle);

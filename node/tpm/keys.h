@@ -72,8 +72,16 @@ absl::StatusOr<std::string> ReadNvIndex(TpmContext& tpm, TPM2_HANDLE index);
 /// exponent, or ECC curve and point).
 absl::Status CheckCertificateMatchesKey(std::string_view certificate_der, const TPMT_PUBLIC& ek);
 
-/// Creates the SRK: an owner-hierarchy primary from the TCG storage template (ECC P-256,
-/// AES-128-CFB, noDA), deterministic, so it is the same key at every start.
+/// The SRK template of the TCG TPM v2.0 Provisioning Guidance: ECC NIST P-256, nameAlg
+/// SHA-256, AES-128-CFB,
+/// fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth|noDA|restricted|decrypt, empty
+/// authPolicy, unique two zeroed 32-byte coordinates. CreateSrk gives it to the TPM; the fleet
+/// simulator puts its software SRK's point into unique, so the names (and the AK's qualified
+/// name) it computes are those a TPM would.
+TPM2B_PUBLIC SrkTemplate();
+
+/// Creates the SRK: an owner-hierarchy primary from SrkTemplate(), deterministic, so it is the
+/// same key at every start.
 absl::StatusOr<TransientHandle> CreateSrk(TpmContext& tpm);
 
 /// An AK's wrapped key blob, as TPM2_Create returned it; loadable under the same SRK.

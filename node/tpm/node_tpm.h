@@ -7,6 +7,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/enrollment_tpm.h"
 #include "node/tpm/keys.h"
 #include "node/tpm/pcr_quote.h"
 #include "node/tpm/tpm_context.h"
@@ -20,7 +21,7 @@ namespace vigil::node::tpm {
 /// contents of the TPM2B_PUBLIC sent as BeginEnrollmentRequest.ek_public without its 2-byte
 /// size prefix, computed by NodeIdForEk (common/tpm/tpm_public.h) as the verifier does; see
 /// docs/tpm.md.
-class NodeTpm {
+class NodeTpm final : public EnrollmentTpm {
  public:
   struct Options {
     /// tpm2-tss TCTI configuration (NodeConfig.tcti).
@@ -39,19 +40,19 @@ class NodeTpm {
   static absl::StatusOr<std::unique_ptr<NodeTpm>> Open(const Options& options);
 
   /// Lowercase hex SHA-256 of the EK's marshalled TPMT_PUBLIC.
-  const std::string& node_id() const { return node_id_; }
+  const std::string& node_id() const override { return node_id_; }
   EkType ek_type() const { return ek_type_; }
   /// Marshalled TPM2B_PUBLIC of the EK.
-  const std::string& ek_public() const { return ek_public_; }
+  const std::string& ek_public() const override { return ek_public_; }
   /// DER EK certificate from NV ("" when the TPM has none).
-  const std::string& ek_certificate_der() const { return ek_certificate_der_; }
+  const std::string& ek_certificate_der() const override { return ek_certificate_der_; }
   /// Marshalled TPM2B_PUBLIC of the AK.
-  const std::string& ak_public() const { return ak_public_; }
+  const std::string& ak_public() const override { return ak_public_; }
   /// Marshalled TPM2B_PUBLIC of the SRK the AK is loaded under (BeginEnrollmentRequest
   /// .srk_public).
-  const std::string& srk_public() const { return srk_public_; }
+  const std::string& srk_public() const override { return srk_public_; }
   /// Marshalled TPM2B_NAME of the AK, as the TPM computed it.
-  const std::string& ak_name() const { return ak_name_; }
+  const std::string& ak_name() const override { return ak_name_; }
   /// The AK's qualified name (TPM2B_NAME contents, no size prefix) as TPM2_ReadPublic
   /// reports it: what a quote's TPMS_ATTEST.qualifiedSigner holds. It differs from the name:
   /// it also covers the SRK and the owner hierarchy.
@@ -72,7 +73,7 @@ class NodeTpm {
   /// Recovers an enrollment secret: recreates the EK for this call, then
   /// TPM2_ActivateCredential with the AK.
   absl::StatusOr<std::string> ActivateCredential(std::string_view credential_blob,
-                                                 std::string_view encrypted_secret);
+                                                 std::string_view encrypted_secret) override;
 
  private:
   NodeTpm() = default;

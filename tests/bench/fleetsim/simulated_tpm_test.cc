@@ -10,10 +10,14 @@
 
 #include "bench/fleetsim/workloads.h"
 #include "common/digest.h"
+#include "common/enrollment_exchange.h"
 #include "common/measurement_log.h"
 #include "common/pki.h"
 #include "common/tpm/credential.h"
+#include "common/tpm/tpm_public.h"
+#include "node/tpm/node_tpm.h"
 #include "tests/testing/postgres_server.h"
+#include "tests/testing/swtpm_fixture.h"
 #include "tests/testing/temp_dir.h"
 #include "verifier/ek_verifier.h"
 #include "verifier/enrollment_service.h"
@@ -63,14 +67,7 @@ class SimulatedTpmTest : public ::testing::Test {
     verifier::Enroller completer(&ca_, complete_at, ek->get(), {});
     auto csr = MakeKeyAndCsr("node");
     if (!csr.ok()) return csr.status();
-    v1::BeginEnrollmentRequest begin;
-    begin.set_ek_public(tpm.ek_public());
-    begin.set_ek_certificate(tpm.ek_certificate_der());
-    begin.set_ak_public(tpm.ak_public());
-    begin.set_ak_name(tpm.ak_tpm2b_name());
-    begin.set_srk_public(tpm.srk_public());
-    begin.set_csr_pem(csr->csr_pem);
-    auto challenge = enroller.Begin(begin);
+    auto challenge = enroller.Begin(BeginEnrollmentRequestFor(tpm, csr->csr_pem));
     if (!challenge.ok()) return challenge.status();
     auto secret =
         tpm.ActivateCredential(challenge->credential_blob(), challenge->encrypted_secret());
@@ -207,6 +204,33 @@ TEST_F(SimulatedTpmTest, ActivationRefusesACredentialForAnotherObject) {
   auto activated =
       (*tpm)->ActivateCredential(credential->credential_blob, credential->encrypted_secret);
   EXPECT_EQ(activated.status().code(), absl::StatusCode::kPermissionDenied) << activated.status();
+}
+
+// vigil-node's SRK (swtpm, TPM2_CreatePrimary from node::tpm::SrkTemplate()) and the simulator's
+// SRK for the same key are the same public area: the same name, so the simulator's AK
+// qualified names (which the verifier checks in every quote) are computed as a TPM's are.
+TEST(SimulatedSrkTest, IsThePublicAreaATpmCreatesForTheSameKey) {
+  auto swtpm = testing::SwtpmFixture::Start();
+  ASSERT_TRUE(swtpm.ok()) << swtpm.status();
+  node::tpm::NodeTpm::Options options;
+  options.tcti = (*swtpm)->tcti();
+  options.state_dir = (*swtpm)->scratch_dir() + "/state";
+  auto node = node::tpm::NodeTpm::Open(options);
+  ASSERT_TRUE(node.ok()) << node.status();
+  auto tpm_srk = tpm::ParseTpm2bPublic((*node)->srk_public());
+  ASSERT_TRUE(tpm_srk.ok()) << tpm_srk.status();
+  auto key = tpm::PublicKeyOf(tpm_srk->area);
+  ASSERT_TRUE(key.ok()) << key.status();
+
+  auto simulated = SimulatedSrkPublic(key->get());
+  ASSERT_TRUE(simulated.ok()) << simulated.status();
+  EXPECT_EQ(HexEncode(*simulated), HexEncode((*node)->srk_public()));
+  auto simulated_srk = tpm::ParseTpm2bPublic(*simulated);
+  ASSERT_TRUE(simulated_srk.ok()) << simulated_srk.status();
+  auto tpm_name = tpm::ComputeName(*tpm_srk);
+  auto simulated_name = tpm::ComputeName(*simulated_srk);
+  ASSERT_TRUE(tpm_name.ok() && simulated_name.ok());
+  EXPECT_EQ(HexEncode(*simulated_name), HexEncode(*tpm_name));
 }
 
 }  // namespace
