@@ -16,10 +16,17 @@ struct MdCtxDeleter {
 };
 using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 
-// EVP_sha256() is a static method table; fetching it once avoids a per-call lookup.
+// OpenSSL 3 looks EVP_sha256()'s implementation up by name on every EVP_DigestInit_ex; the
+// implementation fetched once skips that (it lives as long as the process).
+const EVP_MD* FetchedSha256() {
+  static const EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
 MdCtx NewSha256Ctx() {
   MdCtx ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+  if (ctx == nullptr || FetchedSha256() == nullptr ||
+      EVP_DigestInit_ex(ctx.get(), FetchedSha256(), nullptr) != 1) {
     // Out of memory or a broken libcrypto: an internal invariant, not input.
     std::abort();
   }

@@ -62,29 +62,30 @@ absl::StatusOr<nlohmann::json> ParseJsonObject(std::string_view text, std::strin
 }  // namespace
 
 std::string Base64UrlEncode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() * 4 + 2) / 3);
+  // Sized once and written in place: tokens are encoded on every verdict.
+  std::string out((bytes.size() * 4 + 2) / 3, '\0');
+  char* o = out.data();
   size_t i = 0;
   for (; i + 3 <= bytes.size(); i += 3) {
     uint32_t v = (uint32_t{static_cast<uint8_t>(bytes[i])} << 16) |
                  (uint32_t{static_cast<uint8_t>(bytes[i + 1])} << 8) |
                  uint32_t{static_cast<uint8_t>(bytes[i + 2])};
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
+    *o++ = kAlphabet[(v >> 18) & 63];
+    *o++ = kAlphabet[(v >> 12) & 63];
+    *o++ = kAlphabet[(v >> 6) & 63];
+    *o++ = kAlphabet[v & 63];
   }
   size_t rest = bytes.size() - i;
   if (rest == 1) {
     uint32_t v = uint32_t{static_cast<uint8_t>(bytes[i])} << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
+    *o++ = kAlphabet[(v >> 18) & 63];
+    *o++ = kAlphabet[(v >> 12) & 63];
   } else if (rest == 2) {
     uint32_t v = (uint32_t{static_cast<uint8_t>(bytes[i])} << 16) |
                  (uint32_t{static_cast<uint8_t>(bytes[i + 1])} << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
+    *o++ = kAlphabet[(v >> 18) & 63];
+    *o++ = kAlphabet[(v >> 12) & 63];
+    *o++ = kAlphabet[(v >> 6) & 63];
   }
   return out;
 }

@@ -6,6 +6,7 @@
 
 #include "absl/time/time.h"
 #include "vigil/v1/attestation.pb.h"
+#include "vigil/v1/runtime.pb.h"
 
 namespace vigil::verifier {
 
@@ -34,6 +35,10 @@ struct AppraisalInput {
   std::string node_id;
   const IssuedChallenge* challenge = nullptr;
   const v1::Evidence* evidence = nullptr;
+  /// evidence->payload already parsed as a RuntimeReport by an appraiser that wraps another
+  /// (RuntimeAppraiser), so the payload is parsed once; null when it was not parsed, or does
+  /// not parse: an appraiser then parses the payload itself.
+  const v1::RuntimeReport* report = nullptr;
 };
 
 /// Appraises one piece of evidence. Implementations are thread-safe: one appraiser serves

@@ -134,6 +134,7 @@ uint64_t QuoteAppraiser::LogEntriesAcknowledged(const std::string& node_id) cons
 }
 
 std::optional<Failure> QuoteAppraiser::CheckSignedQuote(const AppraisalInput& input,
+                                                        const Sha256Digest& payload_digest,
                                                         const TPMS_ATTEST& attest,
                                                         const TPMT_SIGNATURE& signature,
                                                         const NodeState& state) const {
@@ -175,7 +176,7 @@ std::optional<Failure> QuoteAppraiser::CheckSignedQuote(const AppraisalInput& in
     return Failure{v1::QUALIFIED_SIGNER_MISMATCH, "qualifiedSigner is not the node's AK"};
   }
   const Sha256Digest expected_extra =
-      Sha256Concat({input.challenge->nonce, DigestBytes(Sha256(evidence.payload()))});
+      Sha256Concat({input.challenge->nonce, DigestBytes(payload_digest)});
   if (Bytes(attest.extraData.buffer, attest.extraData.size) != DigestBytes(expected_extra)) {
     return Failure{v1::EXTRA_DATA_MISMATCH, "extraData is not SHA-256(nonce || SHA-256(payload))"};
   }
@@ -238,7 +239,8 @@ void QuoteAppraiser::Advance(const std::string& node_id, const TPMS_CLOCK_INFO& 
 v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   const v1::Evidence& evidence = *input.evidence;
   v1::Verdict verdict;
-  verdict.set_evidence_sha256(HexEncode(Sha256(evidence.payload())));
+  const Sha256Digest payload_digest = Sha256(evidence.payload());
+  verdict.set_evidence_sha256(HexEncode(payload_digest));
   verdict.set_appraised_unix_nano(absl::ToUnixNanos(absl::Now()));
   auto reject = [&](const Failure& f) {
     verdict.set_status(v1::TRUST_REJECTED);
@@ -263,7 +265,9 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   std::shared_ptr<NodeState> state = registry_->Find(input.node_id);
   if (state == nullptr) return reject({v1::AK_UNKNOWN, "node is not enrolled: no AK bound to it"});
   absl::MutexLock lock(&state->mu);
-  if (auto f = CheckSignedQuote(input, *attest, *signature, *state)) return reject(*f);
+  if (auto f = CheckSignedQuote(input, payload_digest, *attest, *signature, *state)) {
+    return reject(*f);
+  }
   std::map<uint32_t, std::string> pcr_values;
   if (auto f = CheckPcrs(attest->attested.quote, q, *input.challenge, &pcr_values)) {
     return reject(*f);
@@ -278,10 +282,14 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
   std::string detail_note;
   if (auto f = AppraiseBoot(pcr_values, &detail_note)) return reject(*f);
 
-  v1::Verdict payload = payload_checker_.Appraise(input);
-  if (payload.status() == v1::TRUST_REJECTED) return payload;
-  v1::RuntimeReport report;
-  report.ParseFromString(evidence.payload());  // parsed above: it is a RuntimeReport
+  // The payload is parsed once: by the wrapping appraiser when there is one.
+  v1::RuntimeReport parsed;
+  const v1::RuntimeReport* report_or_null = input.report;
+  if (report_or_null == nullptr && parsed.ParseFromString(evidence.payload())) {
+    report_or_null = &parsed;
+  }
+  if (!CheckReportPayload(input.node_id, report_or_null, verdict)) return verdict;
+  const v1::RuntimeReport& report = *report_or_null;
   std::string ima_note;
   if (auto f = CheckImaEntry(epoch, report.ima(), &ima_note)) return reject(*f);
   if (!ima_note.empty()) absl::StrAppend(&detail_note, "; ", ima_note);

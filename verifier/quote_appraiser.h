@@ -12,6 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "common/digest.h"
 
 #include "verifier/evidence_appraiser.h"
 #include "verifier/log_appraiser.h"
@@ -71,6 +72,7 @@ class QuoteAppraiser final : public EvidenceAppraiser {
   // The quote's signature by the node's AK and the TPMS_ATTEST fields that bind it to the
   // AK (qualifiedSigner) and to this evidence (magic, type, extraData).
   std::optional<AppraisalFailure> CheckSignedQuote(const AppraisalInput& input,
+                                                   const Sha256Digest& payload_digest,
                                                    const TPMS_ATTEST& attest,
                                                    const TPMT_SIGNATURE& signature,
                                                    const NodeState& state) const
@@ -98,7 +100,6 @@ class QuoteAppraiser final : public EvidenceAppraiser {
   const BootReferenceValues* const boot_reference_values_;
   const Options options_;
   const PolicySet* const policies_;
-  UnverifiedAppraiser payload_checker_;
 };
 
 }  // namespace vigil::verifier

@@ -3,11 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstddef>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/digest.h"
 #include "common/policy/node_self.h"
+#include "google/protobuf/arena.h"
 #include "verifier/results/ear_claims.h"
 #include "vigil/v1/runtime.pb.h"
 
@@ -23,6 +25,11 @@ uint64_t DroppedEvents(const v1::RuntimeReport& report) {
   for (const auto& [reason, count] : report.probes().dropped_events()) dropped += count;
   return dropped;
 }
+
+// The first block of the arena a report is parsed into: on the stack, large enough for a
+// typical report, so most appraisals parse without a heap allocation (a larger report grows the
+// arena on the heap).
+constexpr size_t kReportArenaBlock = 16 * 1024;
 
 }  // namespace
 
@@ -79,6 +86,19 @@ uint64_t RuntimeAppraiser::LogEntriesAcknowledged(const std::string& node_id) co
 }
 
 v1::Verdict RuntimeAppraiser::Appraise(const AppraisalInput& input) {
+  // The payload is parsed once, here, for every stage; its messages and strings live in an
+  // arena freed in one go.
+  alignas(std::max_align_t) char block[kReportArenaBlock];
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = block;
+  arena_options.initial_block_size = sizeof(block);
+  google::protobuf::Arena arena(arena_options);
+  auto* report = google::protobuf::Arena::CreateMessage<v1::RuntimeReport>(&arena);
+  const bool parsed =
+      input.evidence != nullptr && report->ParseFromString(input.evidence->payload());
+  AppraisalInput parsed_input{input.node_id, input.challenge, input.evidence,
+                              parsed ? report : nullptr};
+
   v1::Verdict verdict;
   if (options_.is_revoked && options_.is_revoked(input.node_id)) {
     verdict.set_status(v1::TRUST_REJECTED);
@@ -89,20 +109,18 @@ v1::Verdict RuntimeAppraiser::Appraise(const AppraisalInput& input) {
     }
     verdict.set_appraised_unix_nano(absl::ToUnixNanos(absl::Now()));
   } else {
-    verdict = inner_->Appraise(input);
+    verdict = inner_->Appraise(parsed_input);
   }
   verdict.set_node_id(input.node_id);
-  v1::RuntimeReport report;
-  bool parsed = input.evidence != nullptr && report.ParseFromString(input.evidence->payload());
-  if (parsed) verdict.set_report_sequence(report.sequence());
+  if (parsed) verdict.set_report_sequence(report->sequence());
 
   if (verdict.status() == v1::TRUST_REJECTED) {
     *verdict.mutable_trust_vector() = RejectionTrustVector(
         verdict.reasons().empty() ? v1::APPRAISAL_REASON_UNSPECIFIED
                                   : static_cast<v1::AppraisalReason>(verdict.reasons(0)));
   } else if (parsed) {
-    AppraiseRuntime(report, verdict);
-    AppraiseNodeSelf(report, verdict);
+    AppraiseRuntime(*report, verdict);
+    AppraiseNodeSelf(*report, verdict);
   }
 
   if (options_.is_tpm_simulated && options_.is_tpm_simulated(input.node_id)) {
@@ -187,6 +205,10 @@ void RuntimeAppraiser::AppraiseRuntime(const v1::RuntimeReport& report,
   v1::TrustStatus runtime = policy::OverallStatus(workloads);
   int32_t configuration = 0;
   std::vector<std::string> failed;
+  int outcomes = verdict.rules_size();
+  for (const v1::WorkloadVerdict& w : workloads) outcomes += w.rules_size();
+  verdict.mutable_rules()->Reserve(outcomes);
+  verdict.mutable_workloads()->Reserve(static_cast<int>(workloads.size()));
   for (v1::WorkloadVerdict& w : workloads) {
     configuration = WorseAr4siClaim(configuration, Ar4siStatusCode(w.status()));
     for (const v1::RuleOutcome& rule : w.rules()) {

@@ -20,23 +20,31 @@ v1::Verdict UnverifiedAppraiser::Appraise(const AppraisalInput& input) {
   const std::string& payload = input.evidence->payload();
   verdict.set_evidence_sha256(HexEncode(Sha256(payload)));
 
-  v1::RuntimeReport report;
-  if (!report.ParseFromString(payload)) {
-    verdict.set_status(v1::TRUST_REJECTED);
-    verdict.add_reasons(v1::PAYLOAD_MALFORMED);
-    verdict.set_detail("payload is not a RuntimeReport");
-    return verdict;
-  }
-  if (!report.node_id().empty() && report.node_id() != input.node_id) {
-    verdict.set_status(v1::TRUST_REJECTED);
-    verdict.add_reasons(v1::NODE_MISMATCH);
-    verdict.set_detail(absl::StrCat("report names node ", EscapeUntrusted(report.node_id(), 64),
-                                    " but the certificate is node ", input.node_id));
-    return verdict;
-  }
+  v1::RuntimeReport parsed;
+  const v1::RuntimeReport* report = input.report;
+  if (report == nullptr && parsed.ParseFromString(payload)) report = &parsed;
+  if (!CheckReportPayload(input.node_id, report, verdict)) return verdict;
   verdict.set_status(v1::TRUST_UNVERIFIED);
   verdict.set_detail("evidence not bound to a TPM quote");
   return verdict;
+}
+
+bool CheckReportPayload(const std::string& node_id, const v1::RuntimeReport* report,
+                        v1::Verdict& verdict) {
+  if (report == nullptr) {
+    verdict.set_status(v1::TRUST_REJECTED);
+    verdict.add_reasons(v1::PAYLOAD_MALFORMED);
+    verdict.set_detail("payload is not a RuntimeReport");
+    return false;
+  }
+  if (!report->node_id().empty() && report->node_id() != node_id) {
+    verdict.set_status(v1::TRUST_REJECTED);
+    verdict.add_reasons(v1::NODE_MISMATCH);
+    verdict.set_detail(absl::StrCat("report names node ", EscapeUntrusted(report->node_id(), 64),
+                                    " but the certificate is node ", node_id));
+    return false;
+  }
+  return true;
 }
 
 }  // namespace vigil::verifier

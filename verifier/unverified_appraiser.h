@@ -1,5 +1,7 @@
 #pragma once
 
+#include <string>
+
 #include "verifier/evidence_appraiser.h"
 
 namespace vigil::verifier {
@@ -15,5 +17,12 @@ class UnverifiedAppraiser final : public EvidenceAppraiser {
   /// appraisal time.
   v1::Verdict Appraise(const AppraisalInput& input) override;
 };
+
+/// The payload checks of UnverifiedAppraiser on a payload already parsed: `report` is the
+/// payload as a RuntimeReport, or null when it does not parse. On failure sets `verdict`'s
+/// status (TRUST_REJECTED), reason (PAYLOAD_MALFORMED or NODE_MISMATCH) and detail, and
+/// returns false.
+bool CheckReportPayload(const std::string& node_id, const v1::RuntimeReport* report,
+                        v1::Verdict& verdict);
 
 }  // namespace vigil::verifier

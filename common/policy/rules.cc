@@ -47,6 +47,7 @@ class Outcomes {
     o.set_reason(std::move(reason));
     o.set_observed(std::move(observed));
     o.set_expected(std::move(expected));
+    o.mutable_controls()->Reserve(static_cast<int>(rule_.controls.size()));
     for (const std::string& c : rule_.controls) o.add_controls(c);
     return o;
   }

@@ -106,16 +106,27 @@ absl::StatusOr<TpmPublic> ParseTpm2bPublic(std::string_view tpm2b_public) {
 }
 
 absl::StatusOr<const EVP_MD*> DigestForAlg(TPMI_ALG_HASH alg) {
+  // Fetched once: OpenSSL 3 looks EVP_sha256() and friends up by name on every operation that
+  // uses them. The implementations live as long as the process.
+  static const EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static const EVP_MD* const sha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+  static const EVP_MD* const sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  const EVP_MD* md = nullptr;
   switch (alg) {
     case TPM2_ALG_SHA256:
-      return EVP_sha256();
+      md = sha256;
+      break;
     case TPM2_ALG_SHA384:
-      return EVP_sha384();
+      md = sha384;
+      break;
     case TPM2_ALG_SHA512:
-      return EVP_sha512();
+      md = sha512;
+      break;
     default:
       return absl::InvalidArgumentError(absl::StrFormat("unsupported hash algorithm 0x%x", alg));
   }
+  if (md == nullptr) return absl::InternalError("OpenSSL: cannot fetch the digest");
+  return md;
 }
 
 absl::StatusOr<std::string> ComputeName(const TpmPublic& pub) {

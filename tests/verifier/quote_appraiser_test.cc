@@ -355,6 +355,27 @@ TEST_F(QuoteAppraiserTest, RejectsMalformedPayloadAfterValidQuote) {
   ExpectRejected(Appraise(*garbage_payload_), v1::PAYLOAD_MALFORMED);
 }
 
+// RuntimeAppraiser parses the payload once and hands the report down: the quote checks and the
+// payload checks apply to it as to a payload the appraiser parses itself.
+TEST_F(QuoteAppraiserTest, AppraisesAReportItsCallerParsedFromThePayload) {
+  v1::RuntimeReport report;
+  ASSERT_TRUE(report.ParseFromString(good_->payload()));
+  IssuedChallenge c = ChallengeFor(*good_);
+  v1::Verdict v = appraiser_->Appraise(AppraisalInput{*node_id_, &c, good_, &report});
+  EXPECT_EQ(v.status(), v1::TRUST_AFFIRMING) << v.DebugString();
+  EXPECT_EQ(v.evidence_sha256(), HexEncode(Sha256(good_->payload())));
+  ExpectRejected(appraiser_->Appraise(AppraisalInput{*node_id_, &c, good_, &report}),
+                 v1::CLOCK_NOT_ADVANCED);
+}
+
+TEST_F(QuoteAppraiserTest, RejectsACallerParsedReportNamingAnotherNode) {
+  v1::RuntimeReport report;
+  ASSERT_TRUE(report.ParseFromString(foreign_payload_->payload()));
+  IssuedChallenge c = ChallengeFor(*foreign_payload_);
+  ExpectRejected(appraiser_->Appraise(AppraisalInput{*node_id_, &c, foreign_payload_, &report}),
+                 v1::NODE_MISMATCH);
+}
+
 TEST_F(QuoteAppraiserTest, RejectsPayloadNamingAnotherNode) {
   ExpectRejected(Appraise(*foreign_payload_), v1::NODE_MISMATCH);
 }

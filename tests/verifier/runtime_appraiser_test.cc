@@ -30,11 +30,16 @@ class FixedAppraiser final : public EvidenceAppraiser {
     verdict_.set_status(status);
     if (reason != v1::APPRAISAL_REASON_UNSPECIFIED) verdict_.add_reasons(reason);
   }
-  v1::Verdict Appraise(const AppraisalInput&) override {
+  v1::Verdict Appraise(const AppraisalInput& input) override {
     ++calls;
+    given_report = input.report != nullptr ? input.report->SerializeAsString() : "";
+    given_report_null = input.report == nullptr;
     return verdict_;
   }
   std::atomic<int> calls{0};
+  // The report the last call was handed, serialized, and whether it was null.
+  std::string given_report;
+  bool given_report_null = true;
 
  private:
   v1::Verdict verdict_;
@@ -76,6 +81,23 @@ class RuntimeAppraiserTest : public ::testing::Test {
   PolicySet policies_;
   std::string digest_;
 };
+
+TEST_F(RuntimeAppraiserTest, HandsTheInnerAppraiserThePayloadParsedOnce) {
+  FixedAppraiser inner(v1::TRUST_AFFIRMING);
+  const v1::RuntimeReport report = Report(true);
+  v1::Verdict v = Appraise(inner, report, WithPolicies());
+  EXPECT_EQ(v.status(), v1::TRUST_AFFIRMING) << v.DebugString();
+  ASSERT_FALSE(inner.given_report_null);
+  EXPECT_EQ(inner.given_report, report.SerializeAsString());
+
+  // A payload that is not a RuntimeReport is left for the inner appraiser to refuse.
+  v1::Evidence garbage;
+  garbage.set_payload("\xff\xff\xff");
+  RuntimeAppraiser appraiser(&inner, WithPolicies());
+  appraiser.Appraise(AppraisalInput{kNodeId, nullptr, &garbage});
+  EXPECT_EQ(inner.calls, 2);
+  EXPECT_TRUE(inner.given_report_null);
+}
 
 TEST_F(RuntimeAppraiserTest, WithoutPoliciesTheVerdictIsTheEvidences) {
   FixedAppraiser inner(v1::TRUST_AFFIRMING);

@@ -188,6 +188,19 @@ absl::Status EarSigner::Publish() {
   return PublishKey(keys_.back(), NotAfterLocked(keys_.size() - 1, now), now);
 }
 
+absl::StatusOr<EarSigner::Key> EarSigner::MakeKey(absl::Time created, std::string path,
+                                                  EvpPkeyPtr pkey) {
+  ASSIGN_OR_RETURN(nlohmann::json jwk, EcPublicJwk(pkey.get()));
+  ASSIGN_OR_RETURN(std::string kid, JwkThumbprint(jwk));
+  jwk["kid"] = kid;
+  jwk["alg"] = "ES256";
+  jwk["use"] = "sig";
+  std::string header =
+      Base64UrlEncode(nlohmann::json{{"alg", "ES256"}, {"typ", "JWT"}, {"kid", kid}}.dump());
+  return Key{created,        std::move(path), std::move(pkey),
+             std::move(jwk), std::move(kid),  std::move(header)};
+}
+
 absl::Status EarSigner::LoadKeys() {
   std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(config_.key_dir.c_str()), &closedir);
   if (dir == nullptr) return ErrnoError("opendir", config_.key_dir);
@@ -205,13 +218,9 @@ absl::Status EarSigner::LoadKeys() {
       return absl::DataLossError(
           absl::StrCat("EAR key ", path, " does not parse as a private key"));
     }
-    ASSIGN_OR_RETURN(nlohmann::json jwk, EcPublicJwk(pkey->get()));
-    ASSIGN_OR_RETURN(std::string kid, JwkThumbprint(jwk));
-    jwk["kid"] = kid;
-    jwk["alg"] = "ES256";
-    jwk["use"] = "sig";
-    keys_.push_back(Key{absl::FromUnixNanos(created_ns), path, std::move(pkey).value(),
-                        std::move(jwk), std::move(kid)});
+    ASSIGN_OR_RETURN(Key key,
+                     MakeKey(absl::FromUnixNanos(created_ns), path, std::move(pkey).value()));
+    keys_.push_back(std::move(key));
   }
   std::sort(keys_.begin(), keys_.end(),
             [](const Key& a, const Key& b) { return a.created < b.created; });
@@ -243,12 +252,7 @@ absl::Status EarSigner::RotateLocked() {
   std::string path =
       absl::StrCat(config_.key_dir, "/", kKeyPrefix, absl::ToUnixNanos(created), kKeySuffix);
   RETURN_IF_ERROR(CreateKeyFile(path, pem));
-  ASSIGN_OR_RETURN(nlohmann::json jwk, EcPublicJwk(pkey.get()));
-  ASSIGN_OR_RETURN(std::string kid, JwkThumbprint(jwk));
-  jwk["kid"] = kid;
-  jwk["alg"] = "ES256";
-  jwk["use"] = "sig";
-  Key key{created, path, std::move(pkey), std::move(jwk), std::move(kid)};
+  ASSIGN_OR_RETURN(Key key, MakeKey(created, path, std::move(pkey)));
   // Published before it signs: a token is never out before the key that verifies it.
   const absl::Time now = clock_();
   if (absl::Status st = PublishKey(key, LeaseEnd(now), now); !st.ok()) {
@@ -281,11 +285,10 @@ void EarSigner::PruneLocked(absl::Time now) {
 absl::StatusOr<std::string> EarSigner::Sign(const nlohmann::json& claims) const {
   absl::ReaderMutexLock lock(&mu_);
   const Key& key = keys_.back();
-  nlohmann::json header{{"alg", "ES256"}, {"typ", "JWT"}, {"kid", key.kid}};
-  std::string signing_input =
-      absl::StrCat(Base64UrlEncode(header.dump()), ".", Base64UrlEncode(claims.dump()));
-  ASSIGN_OR_RETURN(std::string signature, SignEs256(signing_input, key.pkey.get()));
-  return absl::StrCat(signing_input, ".", signature);
+  std::string token = absl::StrCat(key.header_b64, ".", Base64UrlEncode(claims.dump()));
+  ASSIGN_OR_RETURN(std::string signature, SignEs256(token, key.pkey.get()));
+  absl::StrAppend(&token, ".", signature);
+  return token;
 }
 
 absl::StatusOr<std::string> EarSigner::SignVerdict(const v1::Verdict& verdict) const {

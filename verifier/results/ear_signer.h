@@ -94,7 +94,13 @@ class EarSigner {
     EvpPkeyPtr pkey;
     nlohmann::json public_jwk;  // with kid, alg and use
     std::string kid;
+    // The token header {"alg":"ES256","kid":...,"typ":"JWT"} base64url-encoded: the same for
+    // every token the key signs.
+    std::string header_b64;
   };
+
+  // A key with its JWK, kid and token header.
+  static absl::StatusOr<Key> MakeKey(absl::Time created, std::string path, EvpPkeyPtr pkey);
 
   EarSigner(EarSignerConfig config, Clock clock) : config_(std::move(config)), clock_(clock) {}
 
