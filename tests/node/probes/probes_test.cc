@@ -8,6 +8,7 @@
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -476,6 +477,45 @@ TEST_P(ProbesTest, NodesOwnPtraceOfAMonitoredProcessIsNotAnEvent) {
   ASSERT_TRUE(log.WaitForExit(run.pid));
   EXPECT_TRUE(log.Of(getpid()).empty()) << "the node itself is never monitored";
   EXPECT_TRUE(log.Of(run.pid, v1::EVENT_KIND_PTRACE).empty());
+}
+
+// Starts a child with exactly the pid `pid` (clone3 with set_tid; root) that calls
+// prctl(PR_GET_DUMPABLE) once and exits; returns the clone3 result (the pid, or -errno).
+long RunWithPid(int pid) {
+  pid_t tid = pid;
+  clone_args args{};
+  args.exit_signal = SIGCHLD;
+  args.set_tid = reinterpret_cast<uint64_t>(&tid);
+  args.set_tid_size = 1;
+  long r = syscall(SYS_clone3, &args, sizeof(args));
+  if (r == 0) {
+    syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0);
+    syscall(SYS_exit_group, 0);
+  }
+  if (r < 0) return -errno;
+  waitpid(static_cast<pid_t>(r), nullptr, 0);
+  return r;
+}
+
+// The probes check a bitmap indexed by pid on every hooked syscall: a monitored process's
+// exit must clear its bit, or the next process given the same pid would be monitored.
+TEST_P(ProbesTest, PidOfAnExitedMonitoredProcessIsNotMonitoredWhenReused) {
+  EventLog log(source_);
+  auto dumpable = [](SharedValues*) { syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0); };
+  auto monitor = [](int pid) { ASSERT_TRUE(source_->Monitor(pid).ok()); };
+  ChildRun first = RunChild(dumpable, monitor);
+  ASSERT_TRUE(log.WaitForExit(first.pid));
+  ASSERT_EQ(log.Of(first.pid, v1::EVENT_KIND_PRCTL).size(), 1u);
+  const size_t first_events = log.Of(first.pid).size();
+
+  ASSERT_EQ(RunWithPid(first.pid), first.pid) << "the pid was taken again meanwhile";
+  // Events arrive in order: once a later monitored process's exit is in, anything the
+  // reused pid produced would be too.
+  ChildRun later = RunChild(dumpable, monitor);
+  ASSERT_TRUE(log.WaitForExit(later.pid));
+  EXPECT_EQ(log.Of(later.pid, v1::EVENT_KIND_PRCTL).size(), 1u);
+  EXPECT_EQ(log.Of(first.pid).size(), first_events)
+      << "the process that reused the pid was monitored";
 }
 
 TEST_P(ProbesTest, StatusReportsHooksObjectDigestAndProgramTags) {
