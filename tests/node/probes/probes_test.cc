@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "node/probes/hook_support.h"
 #include "tests/node/probes/probe_test_util.h"
 
 namespace vigil::node {
@@ -525,6 +526,11 @@ TEST_P(ProbesTest, StatusReportsHooksObjectDigestAndProgramTags) {
   EXPECT_THAT(status.active_hooks(), ::testing::Contains("tracepoint/sched/sched_process_exec"));
   EXPECT_THAT(status.refused_hooks(), ::testing::Contains(::testing::StartsWith("lsm: ")));
   EXPECT_THAT(status.refused_hooks(), ::testing::Contains(::testing::StartsWith("fentry: ")));
+  // Each hook kind the kernel refuses is reported with its errno.
+  const HookSupport hooks = DetectHookSupport();
+  for (const std::string& refused : hooks.refused) {
+    EXPECT_THAT(status.refused_hooks(), ::testing::Contains(refused));
+  }
   EXPECT_EQ(status.bpf_object_sha256().size(), 64u);
   ASSERT_TRUE(status.program_tags().contains("exit_ptrace"));
   EXPECT_EQ(status.program_tags().at("exit_ptrace").size(), 16u);
