@@ -320,6 +320,14 @@ void BpfEventSource::Drain(std::vector<v1::RuntimeEvent>* out) {
   state_->queue.clear();
 }
 
+absl::StatusOr<int> BpfEventSource::ProgramFd(const std::string& name) const {
+  bpf_program* prog = bpf_object__find_program_by_name(state_->skel->obj, name.c_str());
+  if (prog == nullptr || bpf_program__fd(prog) < 0) {
+    return absl::NotFoundError(absl::StrCat("no loaded BPF program ", name));
+  }
+  return bpf_program__fd(prog);
+}
+
 bool BpfEventSource::WaitForEvents(absl::Duration timeout) const {
   std::unique_lock<std::mutex> lock(state_->mu);
   return state_->cv.wait_for(lock, absl::ToChronoNanoseconds(timeout),
