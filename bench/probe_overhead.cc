@@ -224,7 +224,8 @@ int main(int argc, char** argv) {
           "[--entry-hooks]\n"
           "  each round takes K samples of N iterations of 8 syscalls per loop and configuration\n"
           "  and keeps the fastest; ratios are medians of per-round ratios with 95%% bootstrap\n"
-          "  intervals\n");
+          "  intervals; each round also reads the exit_mprotect program's own run time from the\n"
+          "  kernel's BPF statistics (enabled only for that extra loop). Root: loads BPF.\n");
       return 0;
     }
     if (std::strcmp(argv[i], "--entry-hooks") == 0) {
