@@ -109,6 +109,10 @@ struct vigil_selector {
   char exe_glob[VIGIL_GLOB_LEN];
 };
 
+/* Words (64 pids each) of the monitored_bits map as compiled: pid_max's default on 64-bit
+ * kernels (4194304). The loader resizes it to the running kernel's pid_max before load. */
+#define VIGIL_MONITORED_WORDS_DEFAULT (4194304 / 64)
+
 /* Why a process is monitored; the value of the monitored map (key: tgid). */
 struct vigil_monitored {
   __u32 selector;    /* index + 1 of the selector that matched; 0 when inherited or seeded */

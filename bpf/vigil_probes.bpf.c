@@ -38,12 +38,29 @@ struct {
   __uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
+/* Why each monitored process is monitored (key: tgid). The set of monitored processes is
+ * also held in `monitored_bits`, which is what every hooked syscall checks. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
   __type(key, __u32);
   __type(value, struct vigil_monitored);
 } monitored SEC(".maps");
+
+/* One bit per pid: bit (tgid % 64) of word (tgid / 64) is set while tgid is in `monitored`.
+ * An array lookup is inlined by the verifier (a bounds check and an add), where a hash
+ * lookup is a helper call that hashes the key: this check is what every hooked syscall of
+ * every process on the machine pays. The loader sizes it from /proc/sys/kernel/pid_max
+ * before load; a tgid beyond it (pid_max raised later) falls back to the hash. Mappable,
+ * so user space sets bits with atomic operations on the same words the programs update
+ * atomically. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __uint(max_entries, VIGIL_MONITORED_WORDS_DEFAULT);
+  __type(key, __u32);
+  __type(value, __u64);
+} monitored_bits SEC(".maps");
 
 /* A syscall's entry arguments, kept until its exit (key: tid). */
 struct stash {
@@ -124,7 +141,31 @@ static __always_inline void count_drop(__u32 reason) {
 static __always_inline bool is_monitored(__u32 tgid) {
   if (tgid == node_tgid) return false;
   if (monitor_all) return true;
+  __u32 word = tgid / 64;
+  __u64* bits = bpf_map_lookup_elem(&monitored_bits, &word);
+  if (bits) return (*bits >> (tgid % 64)) & 1;
   return bpf_map_lookup_elem(&monitored, &tgid) != NULL;
+}
+
+/* Makes `tgid` monitored for the reason `m`; false (and a counted drop) when the map is
+ * full. The bit is set after the entry exists, so a set bit always has its reason. */
+static __always_inline bool add_monitored(__u32 tgid, const struct vigil_monitored* m) {
+  if (bpf_map_update_elem(&monitored, &tgid, m, BPF_ANY)) {
+    count_drop(VIGIL_DROP_MONITOR_FULL);
+    return false;
+  }
+  __u32 word = tgid / 64;
+  __u64* bits = bpf_map_lookup_elem(&monitored_bits, &word);
+  if (bits) __sync_fetch_and_or(bits, 1ULL << (tgid % 64));
+  return true;
+}
+
+/* The process `tgid` is gone: it stops being monitored. */
+static __always_inline void remove_monitored(__u32 tgid) {
+  __u32 word = tgid / 64;
+  __u64* bits = bpf_map_lookup_elem(&monitored_bits, &word);
+  if (bits) __sync_fetch_and_and(bits, ~(1ULL << (tgid % 64)));
+  bpf_map_delete_elem(&monitored, &tgid);
 }
 
 /* Reserves an event and fills the fields every event has. NULL (and a counted drop) when
@@ -617,10 +658,7 @@ int on_fork(struct trace_event_raw_sched_process_fork* ctx) {
   __u32 child = (__u32)ctx->child_pid;
   if (!monitor_all) {
     struct vigil_monitored m = {.selector = 0, .parent_tgid = ptgid};
-    if (bpf_map_update_elem(&monitored, &child, &m, BPF_ANY)) {
-      count_drop(VIGIL_DROP_MONITOR_FULL);
-      return 0;
-    }
+    if (!add_monitored(child, &m)) return 0;
   }
   struct vigil_event* e = new_event(VIGIL_EV_PROCESS_FORK);
   if (!e) return 0;
@@ -743,10 +781,7 @@ int on_exec(struct trace_event_raw_sched_process_exec* ctx) {
     int idx = match_selectors(comm);
     if (idx < 0) return 0;
     struct vigil_monitored m = {.selector = (__u32)idx + 1, .parent_tgid = 0};
-    if (bpf_map_update_elem(&monitored, &tgid, &m, BPF_ANY)) {
-      count_drop(VIGIL_DROP_MONITOR_FULL);
-      return 0;
-    }
+    if (!add_monitored(tgid, &m)) return 0;
   }
   /* Record the path for the exit of this execve/execveat: after a successful exec the
    * registers and the old image's memory are gone, the kernel's file name is reliable. */
@@ -797,6 +832,6 @@ int on_process_exit(struct trace_event_raw_sched_process_exit* ctx) {
     e->args[0] = (__u32)BPF_CORE_READ(task, exit_code); /* wait(2) status encoding */
     bpf_ringbuf_submit(e, 0);
   }
-  bpf_map_delete_elem(&monitored, &tgid);
+  remove_monitored(tgid);
   return 0;
 }

@@ -14,6 +14,7 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -26,6 +27,7 @@
 #include "node/probes/event_decoder.h"
 #include "node/probes/hook_support.h"
 #include "node/probes/kernel_fs.h"
+#include "node/probes/monitored_bits.h"
 #include "node/probes/probe_object.h"
 #include "node/probes/selector_maps.h"
 #include "spdlog/spdlog.h"
@@ -120,6 +122,7 @@ struct BpfEventSource::State {
   BpfSkeleton<vigil_probes> skel;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
   std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
+  std::optional<MonitoredBits> monitored_bits;  // the probes' bitmap, mapped after load
   std::thread consumer;
   std::atomic<bool> stop{false};
 
@@ -220,6 +223,11 @@ absl::StatusOr<std::unique_ptr<BpfEventSource>> BpfEventSource::Start(const Prob
   if (int err = bpf_map__set_max_entries(skel->maps.events, rb); err != 0) {
     return LibbpfError("sizing the ring buffer", err);
   }
+  const uint32_t monitored_words =
+      MonitoredWordsFor("/proc/sys/kernel/pid_max", VIGIL_MONITORED_WORDS_DEFAULT);
+  if (int err = bpf_map__set_max_entries(skel->maps.monitored_bits, monitored_words); err != 0) {
+    return LibbpfError("sizing the monitored-pid bitmap", err);
+  }
 
   auto state = std::make_unique<State>(std::move(skel));
   State& s = *state;
@@ -256,6 +264,8 @@ absl::StatusOr<std::unique_ptr<BpfEventSource>> BpfEventSource::Start(const Prob
     s.fixed_status.add_refused_hooks(absl::StrCat(section, ": ENOENT (not in this kernel)"));
   }
   RETURN_IF_ERROR(s.skel.Load());
+  ASSIGN_OR_RETURN(s.monitored_bits,
+                   MonitoredBits::Map(bpf_map__fd(s.skel->maps.monitored_bits), monitored_words));
 
   bpf_object__for_each_program(prog, s.skel->obj) {
     if (!bpf_program__autoload(prog)) continue;
@@ -308,6 +318,14 @@ void BpfEventSource::Drain(std::vector<v1::RuntimeEvent>* out) {
   out->reserve(out->size() + state_->queue.size());
   for (auto& e : state_->queue) out->push_back(std::move(e));
   state_->queue.clear();
+}
+
+absl::StatusOr<int> BpfEventSource::ProgramFd(const std::string& name) const {
+  bpf_program* prog = bpf_object__find_program_by_name(state_->skel->obj, name.c_str());
+  if (prog == nullptr || bpf_program__fd(prog) < 0) {
+    return absl::NotFoundError(absl::StrCat("no loaded BPF program ", name));
+  }
+  return bpf_program__fd(prog);
 }
 
 bool BpfEventSource::WaitForEvents(absl::Duration timeout) const {
@@ -368,6 +386,9 @@ absl::Status BpfEventSource::Monitor(int pid) {
       err != 0) {
     return LibbpfError(absl::StrCat("monitoring pid ", pid), err);
   }
+  // After the reason is in the hash, as the probes do it; a pid beyond the bitmap is found
+  // through the hash.
+  state_->monitored_bits->Set(key);
   return absl::OkStatus();
 }
 

@@ -84,6 +84,11 @@ class BpfEventSource final : public EventSource {
   /// node's own pid is accepted and ignored: the node never monitors itself.
   absl::Status Monitor(int pid);
 
+  /// The file descriptor of the loaded program `name` (e.g. "exit_mprotect"), owned by this
+  /// source; for reading the kernel's statistics of it (bench/probe_overhead). NotFound when
+  /// no program of that name was loaded.
+  absl::StatusOr<int> ProgramFd(const std::string& name) const;
+
   /// Waits until at least one event is queued or `timeout` passes; true if events wait.
   bool WaitForEvents(absl::Duration timeout) const;
 

@@ -8,6 +8,7 @@
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -24,6 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "node/probes/hook_support.h"
 #include "tests/node/probes/probe_test_util.h"
 
 namespace vigil::node {
@@ -478,6 +480,45 @@ TEST_P(ProbesTest, NodesOwnPtraceOfAMonitoredProcessIsNotAnEvent) {
   EXPECT_TRUE(log.Of(run.pid, v1::EVENT_KIND_PTRACE).empty());
 }
 
+// Starts a child with exactly the pid `pid` (clone3 with set_tid; root) that calls
+// prctl(PR_GET_DUMPABLE) once and exits; returns the clone3 result (the pid, or -errno).
+long RunWithPid(int pid) {
+  pid_t tid = pid;
+  clone_args args{};
+  args.exit_signal = SIGCHLD;
+  args.set_tid = reinterpret_cast<uint64_t>(&tid);
+  args.set_tid_size = 1;
+  long r = syscall(SYS_clone3, &args, sizeof(args));
+  if (r == 0) {
+    syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0);
+    syscall(SYS_exit_group, 0);
+  }
+  if (r < 0) return -errno;
+  waitpid(static_cast<pid_t>(r), nullptr, 0);
+  return r;
+}
+
+// The probes check a bitmap indexed by pid on every hooked syscall: a monitored process's
+// exit must clear its bit, or the next process given the same pid would be monitored.
+TEST_P(ProbesTest, PidOfAnExitedMonitoredProcessIsNotMonitoredWhenReused) {
+  EventLog log(source_);
+  auto dumpable = [](SharedValues*) { syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0); };
+  auto monitor = [](int pid) { ASSERT_TRUE(source_->Monitor(pid).ok()); };
+  ChildRun first = RunChild(dumpable, monitor);
+  ASSERT_TRUE(log.WaitForExit(first.pid));
+  ASSERT_EQ(log.Of(first.pid, v1::EVENT_KIND_PRCTL).size(), 1u);
+  const size_t first_events = log.Of(first.pid).size();
+
+  ASSERT_EQ(RunWithPid(first.pid), first.pid) << "the pid was taken again meanwhile";
+  // Events arrive in order: once a later monitored process's exit is in, anything the
+  // reused pid produced would be too.
+  ChildRun later = RunChild(dumpable, monitor);
+  ASSERT_TRUE(log.WaitForExit(later.pid));
+  EXPECT_EQ(log.Of(later.pid, v1::EVENT_KIND_PRCTL).size(), 1u);
+  EXPECT_EQ(log.Of(first.pid).size(), first_events)
+      << "the process that reused the pid was monitored";
+}
+
 TEST_P(ProbesTest, StatusReportsHooksObjectDigestAndProgramTags) {
   auto status = source_->Status();
   EXPECT_THAT(status.active_hooks(),
@@ -485,6 +526,11 @@ TEST_P(ProbesTest, StatusReportsHooksObjectDigestAndProgramTags) {
   EXPECT_THAT(status.active_hooks(), ::testing::Contains("tracepoint/sched/sched_process_exec"));
   EXPECT_THAT(status.refused_hooks(), ::testing::Contains(::testing::StartsWith("lsm: ")));
   EXPECT_THAT(status.refused_hooks(), ::testing::Contains(::testing::StartsWith("fentry: ")));
+  // Each hook kind the kernel refuses is reported with its errno.
+  const HookSupport hooks = DetectHookSupport();
+  for (const std::string& refused : hooks.refused) {
+    EXPECT_THAT(status.refused_hooks(), ::testing::Contains(refused));
+  }
   EXPECT_EQ(status.bpf_object_sha256().size(), 64u);
   ASSERT_TRUE(status.program_tags().contains("exit_ptrace"));
   EXPECT_EQ(status.program_tags().at("exit_ptrace").size(), 16u);
