@@ -117,6 +117,20 @@ CREATE TABLE store_meta (
 INSERT INTO store_meta (key, value) VALUES ('changes_pruned_through', 0);
 )sql";
 
+// Runs `insert` (verdict_workloads' INSERT) for each workload verdict of `verdict`, stored as
+// verdict `id`.
+absl::Status InsertWorkloadVerdicts(sqlite3* db, sqlite3_stmt* insert, int64_t id,
+                                    const v1::Verdict& verdict) {
+  for (const v1::WorkloadVerdict& w : verdict.workloads()) {
+    sqlite3_bind_int64(insert, 1, id);
+    BindText(insert, 2, w.workload_id());
+    BindText(insert, 3, w.identity().name());
+    sqlite3_bind_int(insert, 4, w.status());
+    RETURN_IF_ERROR(Run(db, insert, "store: migrating a workload verdict"));
+  }
+  return absl::OkStatus();
+}
+
 // Fills version 2's derived columns and rows from the verdicts version 1 stored as blobs.
 absl::Status Backfill2(sqlite3* db) {
   ASSIGN_OR_RETURN(Stmt select, Prepare(db, "SELECT id, node_id, verdict FROM verdicts"));
@@ -140,13 +154,7 @@ absl::Status Backfill2(sqlite3* db) {
     BindText(update.get(), 4, verdict.evidence_sha256());
     BindText(update.get(), 5, verdict.policy_digest());
     RETURN_IF_ERROR(Run(db, update.get(), "store: migrating a verdict"));
-    for (const v1::WorkloadVerdict& w : verdict.workloads()) {
-      sqlite3_bind_int64(workload.get(), 1, id);
-      BindText(workload.get(), 2, w.workload_id());
-      BindText(workload.get(), 3, w.identity().name());
-      sqlite3_bind_int(workload.get(), 4, w.status());
-      RETURN_IF_ERROR(Run(db, workload.get(), "store: migrating a workload verdict"));
-    }
+    RETURN_IF_ERROR(InsertWorkloadVerdicts(db, workload.get(), id, verdict));
   }
   if (rc != SQLITE_DONE) return Error(db, "store: reading verdicts to migrate");
 
@@ -215,13 +223,7 @@ absl::Status Migrate3(sqlite3* db) {
     BindText(insert.get(), 6, verdict.policy_digest());
     RETURN_IF_ERROR(Run(db, insert.get(), "store: migrating a node's latest verdict"));
     const int64_t id = sqlite3_last_insert_rowid(db);
-    for (const v1::WorkloadVerdict& w : verdict.workloads()) {
-      sqlite3_bind_int64(workload.get(), 1, id);
-      BindText(workload.get(), 2, w.workload_id());
-      BindText(workload.get(), 3, w.identity().name());
-      sqlite3_bind_int(workload.get(), 4, w.status());
-      RETURN_IF_ERROR(Run(db, workload.get(), "store: migrating a workload verdict"));
-    }
+    RETURN_IF_ERROR(InsertWorkloadVerdicts(db, workload.get(), id, verdict));
     BindText(link.get(), 1, node_id);
     sqlite3_bind_int64(link.get(), 2, id);
     RETURN_IF_ERROR(Run(db, link.get(), "store: migrating a node's latest verdict"));
