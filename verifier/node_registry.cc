@@ -128,6 +128,44 @@ using registry_internal::DecodePcrs;
 using registry_internal::EncodePcrs;
 using registry_internal::MakeState;
 
+// WriteStates' statements, prepared once, and the measurement-log rows each node has in the
+// database as of the last commit (serialized), so a log that did not change is not rewritten:
+// most reports bring no new log entry, only a new clock.
+struct NodeRegistry::Writer {
+  Stmt begin, commit, rollback, clock, del, ins, put_batch, drop_batch;
+  std::unordered_map<std::string, std::string> stored_log;
+
+  static absl::StatusOr<std::unique_ptr<Writer>> Prepare(sqlite3* db) {
+    auto w = std::make_unique<Writer>();
+    ASSIGN_OR_RETURN(w->begin, sqlite::Prepare(db, "BEGIN IMMEDIATE", true));
+    ASSIGN_OR_RETURN(w->commit, sqlite::Prepare(db, "COMMIT", true));
+    ASSIGN_OR_RETURN(w->rollback, sqlite::Prepare(db, "ROLLBACK", true));
+    ASSIGN_OR_RETURN(w->clock, sqlite::Prepare(db,
+                                               "UPDATE enrolled_nodes SET clock = ?, reset_count = "
+                                               "?, restart_count = ?, qualified_signer = ?, "
+                                               "log_entries = ?, log_epoch_start = ?, log_pcrs = ? "
+                                               "WHERE node_id = ? AND ak_name = ?",
+                                               true));
+    ASSIGN_OR_RETURN(
+        w->del, sqlite::Prepare(db, "DELETE FROM node_measurement_log WHERE node_id = ?", true));
+    ASSIGN_OR_RETURN(w->ins, sqlite::Prepare(db,
+                                             "INSERT INTO node_measurement_log(node_id, recnum, "
+                                             "pcr, digest, event_type, content) VALUES(?, ?, ?, "
+                                             "?, ?, ?)",
+                                             true));
+    ASSIGN_OR_RETURN(w->put_batch, sqlite::Prepare(db,
+                                                   "INSERT OR REPLACE INTO node_spool_ledger("
+                                                   "node_id, digest, recnum, delivered) "
+                                                   "VALUES(?, ?, ?, ?)",
+                                                   true));
+    ASSIGN_OR_RETURN(
+        w->drop_batch,
+        sqlite::Prepare(db, "DELETE FROM node_spool_ledger WHERE node_id = ? AND digest = ?",
+                        true));
+    return w;
+  }
+};
+
 NodeRegistry::NodeRegistry(sqlite3* db) : db_(db) {}
 
 absl::StatusOr<std::unique_ptr<NodeRegistry>> NodeRegistry::Open(const std::string& db_path) {
@@ -158,6 +196,11 @@ NodeRegistry::~NodeRegistry() {
   if (writer_.joinable()) writer_.join();
   if (absl::Status st = Flush(); !st.ok())
     spdlog::error("node registry: final flush: {}", st.ToString());
+  {
+    // Statements are finalized before their connection closes.
+    absl::MutexLock db_lock(&db_mu_);
+    sqlite_writer_.reset();
+  }
   if (db_ != nullptr) sqlite3_close(db_);
 }
 
@@ -303,6 +346,8 @@ absl::Status NodeRegistry::Bind(const EnrolledNode& node) {
     if (sqlite3_step(ins.get()) != SQLITE_DONE) return SqlError(db_, "insert node");
     RETURN_IF_ERROR(Exec(db_, "COMMIT"));
     std::move(rollback).Cancel();
+    // The node's log rows are gone with its old binding.
+    if (sqlite_writer_ != nullptr) sqlite_writer_->stored_log.erase(node.node_id);
   }
   absl::MutexLock lock(&mu_);
   auto it = nodes_.find(node.node_id);
@@ -503,88 +548,95 @@ namespace {
 // The node's ledger changes a transaction wrote, forgotten by the ledger once committed.
 using LedgerWrites = std::vector<std::pair<NodeState*, std::vector<MeasuredBatches::Change>>>;
 
-// WriteStates' statements, inside its transaction.
-absl::Status WriteStatesIn(sqlite3* db, const std::vector<std::shared_ptr<NodeState>>& states,
-                           LedgerWrites* written) {
-  ASSIGN_OR_RETURN(Stmt clock, Prepare(db,
-                                       "UPDATE enrolled_nodes SET clock = ?, reset_count = "
-                                       "?, restart_count = ?, qualified_signer = ?, "
-                                       "log_entries = ?, log_epoch_start = ?, log_pcrs = ? "
-                                       "WHERE node_id = ? AND ak_name = ?"));
-  ASSIGN_OR_RETURN(Stmt del, Prepare(db, "DELETE FROM node_measurement_log WHERE node_id = ?"));
-  ASSIGN_OR_RETURN(Stmt ins, Prepare(db,
-                                     "INSERT INTO node_measurement_log(node_id, recnum, pcr, "
-                                     "digest, event_type, content) VALUES(?, ?, ?, ?, ?, ?)"));
-  ASSIGN_OR_RETURN(Stmt put_batch, Prepare(db,
-                                           "INSERT OR REPLACE INTO node_spool_ledger(node_id, "
-                                           "digest, recnum, delivered) VALUES(?, ?, ?, ?)"));
-  ASSIGN_OR_RETURN(Stmt drop_batch,
-                   Prepare(db, "DELETE FROM node_spool_ledger WHERE node_id = ? AND digest = ?"));
+// The kept measurement-log rows as one string: equal strings are equal rows.
+std::string LogKey(const std::vector<v1::MeasurementLogEntry>& kept) {
+  std::string key;
+  for (const v1::MeasurementLogEntry& e : kept) {
+    const std::string bytes = e.SerializeAsString();
+    absl::StrAppend(&key, bytes.size(), ":", bytes);
+  }
+  return key;
+}
+
+}  // namespace
+
+// WriteStates' statements, inside its transaction; `logs` gets the log rows it wrote per node.
+absl::Status NodeRegistry::WriteStatesIn(const std::vector<std::shared_ptr<NodeState>>& states,
+                                         LedgerWrites* written,
+                                         std::vector<std::pair<std::string, std::string>>* logs) {
+  sqlite3* db = db_;
+  Writer& w = *sqlite_writer_;
   for (const auto& state : states) {
     const std::string& id = state->node().node_id;
     std::optional<NodeState::Persisted> persisted = state->ToPersist();
     if (!persisted.has_value()) continue;
     const QuoteClock& last_clock = persisted->clock;
-    const std::string& qualified_signer = persisted->qualified_signer;
     const MeasurementState& m = persisted->measurements;
-    std::vector<MeasuredBatches::Change>& batches = persisted->batches;
-    sqlite3_reset(clock.get());
-    sqlite3_bind_int64(clock.get(), 1, static_cast<int64_t>(last_clock.clock));
-    sqlite3_bind_int64(clock.get(), 2, last_clock.reset_count);
-    sqlite3_bind_int64(clock.get(), 3, last_clock.restart_count);
-    BindBlob(clock.get(), 4, qualified_signer);
-    sqlite3_bind_int64(clock.get(), 5, static_cast<int64_t>(m.entries));
-    sqlite3_bind_int64(clock.get(), 6, static_cast<int64_t>(m.epoch_start));
+    sqlite3_stmt* clock = w.clock.get();
+    sqlite3_bind_int64(clock, 1, static_cast<int64_t>(last_clock.clock));
+    sqlite3_bind_int64(clock, 2, last_clock.reset_count);
+    sqlite3_bind_int64(clock, 3, last_clock.restart_count);
+    BindBlob(clock, 4, persisted->qualified_signer);
+    sqlite3_bind_int64(clock, 5, static_cast<int64_t>(m.entries));
+    sqlite3_bind_int64(clock, 6, static_cast<int64_t>(m.epoch_start));
     const std::string pcrs = EncodePcrs(m.pcrs);
-    BindBlob(clock.get(), 7, pcrs);
-    BindText(clock.get(), 8, id);
-    BindBlob(clock.get(), 9, state->node().ak_name);
-    if (sqlite3_step(clock.get()) != SQLITE_DONE) return SqlError(db, "update clock");
+    BindBlob(clock, 7, pcrs);
+    BindText(clock, 8, id);
+    BindBlob(clock, 9, state->node().ak_name);
+    RETURN_IF_ERROR(sqlite::Run(db, clock, "node registry: update clock"));
     // No row: the node was enrolled again meanwhile, and this state is the old binding's.
     if (sqlite3_changes(db) == 0) continue;
-    sqlite3_reset(del.get());
-    BindText(del.get(), 1, id);
-    if (sqlite3_step(del.get()) != SQLITE_DONE) return SqlError(db, "delete log");
-    // A handful of rows (MeasurementState::kept), rewritten whole.
-    for (const v1::MeasurementLogEntry& e : m.kept) {
-      sqlite3_reset(ins.get());
-      BindText(ins.get(), 1, id);
-      sqlite3_bind_int64(ins.get(), 2, static_cast<int64_t>(e.recnum()));
-      sqlite3_bind_int64(ins.get(), 3, e.pcr());
-      BindBlob(ins.get(), 4, e.digest());
-      BindText(ins.get(), 5, e.event_type());
-      BindText(ins.get(), 6, e.content());
-      if (sqlite3_step(ins.get()) != SQLITE_DONE) return SqlError(db, "insert log");
+    // A handful of rows (MeasurementState::kept), rewritten whole when they changed.
+    std::string log = LogKey(m.kept);
+    auto stored = w.stored_log.find(id);
+    if (stored == w.stored_log.end() || stored->second != log) {
+      BindText(w.del.get(), 1, id);
+      RETURN_IF_ERROR(sqlite::Run(db, w.del.get(), "node registry: delete log"));
+      for (const v1::MeasurementLogEntry& e : m.kept) {
+        sqlite3_stmt* ins = w.ins.get();
+        BindText(ins, 1, id);
+        sqlite3_bind_int64(ins, 2, static_cast<int64_t>(e.recnum()));
+        sqlite3_bind_int64(ins, 3, e.pcr());
+        BindBlob(ins, 4, e.digest());
+        BindText(ins, 5, e.event_type());
+        BindText(ins, 6, e.content());
+        RETURN_IF_ERROR(sqlite::Run(db, ins, "node registry: insert log"));
+      }
+      logs->emplace_back(id, std::move(log));
     }
     // The spool ledger changes incrementally: only digests added, delivered or forgotten.
+    std::vector<MeasuredBatches::Change>& batches = persisted->batches;
     for (const MeasuredBatches::Change& c : batches) {
-      sqlite3_stmt* st = c.entry.has_value() ? put_batch.get() : drop_batch.get();
-      sqlite3_reset(st);
+      sqlite3_stmt* st = c.entry.has_value() ? w.put_batch.get() : w.drop_batch.get();
       BindText(st, 1, id);
       BindBlob(st, 2, c.digest);
       if (c.entry.has_value()) {
         sqlite3_bind_int64(st, 3, static_cast<int64_t>(c.entry->recnum));
         sqlite3_bind_int(st, 4, c.entry->state == MeasuredBatches::State::kDelivered ? 1 : 0);
       }
-      if (sqlite3_step(st) != SQLITE_DONE) return SqlError(db, "write ledger");
+      RETURN_IF_ERROR(sqlite::Run(db, st, "node registry: write ledger"));
     }
     written->emplace_back(state.get(), std::move(batches));
   }
   return absl::OkStatus();
 }
 
-}  // namespace
-
 absl::Status NodeRegistry::WriteStates(const std::vector<std::shared_ptr<NodeState>>& states) {
   absl::MutexLock db_lock(&db_mu_);
-  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+  if (sqlite_writer_ == nullptr) {
+    ASSIGN_OR_RETURN(sqlite_writer_, Writer::Prepare(db_));
+  }
+  Writer& w = *sqlite_writer_;
+  RETURN_IF_ERROR(sqlite::Run(db_, w.begin.get(), "node registry: begin"));
   LedgerWrites written;
-  absl::Status st = WriteStatesIn(db_, states, &written);
-  if (st.ok()) st = Exec(db_, "COMMIT");
+  std::vector<std::pair<std::string, std::string>> logs;
+  absl::Status st = WriteStatesIn(states, &written, &logs);
+  if (st.ok()) st = sqlite::Run(db_, w.commit.get(), "node registry: commit");
   if (!st.ok()) {
-    (void)Exec(db_, "ROLLBACK");
+    (void)sqlite::Run(db_, w.rollback.get(), "node registry: rollback");
     return st;
   }
+  for (auto& [id, log] : logs) w.stored_log[id] = std::move(log);
   for (auto& [state, batches] : written) {
     absl::MutexLock node_lock(&state->mu);
     state->spool_batches.Written(batches);

@@ -190,10 +190,19 @@ class NodeRegistry {
   void Publish(const std::vector<std::shared_ptr<NodeState>>& loaded);
   // One transaction writing `states`' appraisal state.
   absl::Status WriteStates(const std::vector<std::shared_ptr<NodeState>>& states);
+  // WriteStates' statements and what it last committed (node_registry.cc).
+  struct Writer;
+  // WriteStates' writes inside its transaction: `written` gets the spool-ledger changes, `logs`
+  // the measurement-log rows written per node (serialized), both to remember once committed.
+  absl::Status WriteStatesIn(
+      const std::vector<std::shared_ptr<NodeState>>& states,
+      std::vector<std::pair<NodeState*, std::vector<MeasuredBatches::Change>>>* written,
+      std::vector<std::pair<std::string, std::string>>* logs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   void WriterLoop();
 
-  sqlite3* const db_;          // nullptr with PostgreSQL
-  mutable absl::Mutex db_mu_;  // serializes use of db_ and pg_
+  sqlite3* const db_;                                              // nullptr with PostgreSQL
+  mutable absl::Mutex db_mu_;                                      // serializes use of db_ and pg_
+  std::unique_ptr<Writer> sqlite_writer_ ABSL_GUARDED_BY(db_mu_);  // on db_
   std::unique_ptr<PgBackend> pg_;
   std::unique_ptr<PendingEnrollments> pending_enrollments_;
 

@@ -9,6 +9,7 @@
 #include <future>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "common/digest.h"
 #include "common/tpm/software_ak.h"
@@ -305,6 +306,72 @@ TEST_F(NodeRegistryTest, FailedFlushKeepsStateForTheNextFlush) {
   EXPECT_EQ(state->last_clock->clock, 777u);
   EXPECT_EQ(state->measurements.entries, 1u);
   ASSERT_EQ(state->measurements.kept.size(), 1u);
+}
+
+// The kept log records are written only when they changed since the last commit, so a report
+// that adds no log entry writes just the node's row; a binding replaced since (which deletes
+// the node's records) gets them written again even when they are the same.
+TEST_F(NodeRegistryTest, LogRecordsAreRewrittenWhenChangedAndAfterARebind) {
+  const std::string id(64, 'a');
+  auto entry = [](uint64_t recnum, const std::string& content) {
+    v1::MeasurementLogEntry e;
+    e.set_recnum(recnum);
+    e.set_pcr(15);
+    e.set_digest(std::string(32, static_cast<char>('\x30' + recnum)));
+    e.set_event_type("vigil-node-binary");
+    e.set_content(content);
+    return e;
+  };
+  auto commit = [&](NodeRegistry& registry, uint64_t clock,
+                    const std::vector<v1::MeasurementLogEntry>& kept) {
+    auto state = registry.Find(id);
+    ASSERT_NE(state, nullptr);
+    {
+      absl::MutexLock lock(&state->mu);
+      state->last_clock = QuoteClock{clock, 1, 0};
+      state->measurements.entries = kept.size();
+      state->measurements.kept = kept;
+    }
+    registry.MarkDirty(id);
+    ASSERT_TRUE(registry.Flush().ok());
+  };
+  auto stored_kept = [this, &id]() -> std::vector<std::string> {
+    auto registry = NodeRegistry::Open(db_);
+    EXPECT_TRUE(registry.ok()) << registry.status();
+    if (!registry.ok()) return {};
+    auto state = (*registry)->Find(id);
+    EXPECT_NE(state, nullptr);
+    if (state == nullptr) return {};
+    absl::MutexLock lock(&state->mu);
+    std::vector<std::string> out;
+    for (const v1::MeasurementLogEntry& e : state->measurements.kept) out.push_back(e.content());
+    return out;
+  };
+  {
+    auto registry = NodeRegistry::Open(db_);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    ASSERT_TRUE((*registry)->Bind(Node(id, ak_)).ok());
+    commit(**registry, 1, {entry(0, "first")});
+    commit(**registry, 2, {entry(0, "first")});  // no new entry: only the clock moves
+  }
+  EXPECT_EQ(stored_kept(), std::vector<std::string>{"first"});
+  {
+    auto registry = NodeRegistry::Open(db_);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    commit(**registry, 3, {entry(0, "first")});
+    commit(**registry, 4, {entry(0, "first"), entry(1, "second")});
+  }
+  EXPECT_EQ(stored_kept(), (std::vector<std::string>{"first", "second"}));
+  {
+    auto registry = NodeRegistry::Open(db_);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    commit(**registry, 5, {entry(0, "first"), entry(1, "second")});
+    // Enrolled again: the old binding's records are deleted with it; the new binding's state
+    // holds the same records and they are stored again.
+    ASSERT_TRUE((*registry)->Bind(Node(id, ak_)).ok());
+    commit(**registry, 6, {entry(0, "first"), entry(1, "second")});
+  }
+  EXPECT_EQ(stored_kept(), (std::vector<std::string>{"first", "second"}));
 }
 
 // PersistThen reports a node's state only once a commit holds it: another connection to the

@@ -31,7 +31,6 @@ constexpr auto kMaxBackoff = std::chrono::seconds(5);
 
 }  // namespace
 
-using store_internal::HostnameOf;
 using store_internal::kRetentionRowsPerPass;
 using store_internal::NowUnixNanos;
 
@@ -127,11 +126,12 @@ void PostgresStore::Record(const std::string& node_id, const v1::Evidence& evide
 
 void PostgresStore::RecordVerdict(const std::string& node_id, const v1::Evidence& evidence,
                                   const v1::Verdict& verdict, DurableCallback on_durable) {
-  Enqueue(Op{[this, node_id, evidence_bytes = evidence.SerializeAsString(),
-              hostname = HostnameOf(evidence), verdict](pqxx::transaction_base& tx, Batch& batch) {
-               return ApplyVerdict(tx, batch, node_id, evidence_bytes, hostname, verdict);
-             },
-             std::move(on_durable)});
+  // Serialized here, on the caller's thread: the writer holds bytes, not the message tree.
+  // A batch retried after an outage applies the same record again, so it is not moved from.
+  Enqueue(
+      Op{[this, record = store_internal::MakeVerdictRecord(node_id, evidence, verdict)](
+             pqxx::transaction_base& tx, Batch& batch) { return ApplyVerdict(tx, batch, record); },
+         std::move(on_durable)});
 }
 
 void PostgresStore::SetConnected(const std::string& node_id, bool connected) {
@@ -171,29 +171,27 @@ void PostgresStore::SetConnected(const std::string& node_id, bool connected) {
 }
 
 absl::Status PostgresStore::ApplyVerdict(pqxx::transaction_base& tx, Batch& batch,
-                                         const std::string& node_id, const std::string& evidence,
-                                         const std::string& hostname, const v1::Verdict& verdict) {
+                                         const store_internal::VerdictRecord& r) {
+  const std::string& node_id = r.node_id;
   const int64_t now = NowUnixNanos();
-  const int64_t appraised =
-      verdict.appraised_unix_nano() != 0 ? verdict.appraised_unix_nano() : now;
-  const std::string verdict_bytes = verdict.SerializeAsString();
-  const pqxx::binarystring verdict_blob(verdict_bytes);
+  const int64_t appraised = r.appraised_unix_nano != 0 ? r.appraised_unix_nano : now;
+  const pqxx::binarystring verdict_blob(r.verdict);
   const int64_t verdict_id =
       tx.exec_params1(
             "INSERT INTO verdicts (node_id, verdict, appraised_unix_nano, status, "
             "evidence_sha256, policy_digest) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            node_id, verdict_blob, appraised, static_cast<int>(verdict.status()),
-            verdict.evidence_sha256(), verdict.policy_digest())[0]
+            node_id, verdict_blob, appraised, static_cast<int>(r.status), r.evidence_sha256,
+            r.policy_digest)[0]
           .as<int64_t>();
-  for (const v1::WorkloadVerdict& wv : verdict.workloads()) {
+  for (const store_internal::VerdictRecord::Workload& wv : r.workloads) {
     tx.exec_params(
         "INSERT INTO verdict_workloads (verdict_id, workload_id, name, status) VALUES ($1, $2, "
         "$3, $4) ON CONFLICT DO NOTHING",
-        verdict_id, wv.workload_id(), wv.identity().name(), static_cast<int>(wv.status()));
+        verdict_id, wv.workload_id, wv.name, static_cast<int>(wv.status));
   }
   // A spooled batch's verdict is history: what the node observed during an outage must not
   // replace what it reports now (admission and status decide on the latest).
-  if (verdict.from_spool()) return absl::OkStatus();
+  if (r.from_spool) return absl::OkStatus();
 
   // The node's row is locked for the rest of the transaction: whichever replica appraises
   // the node, its changes are computed against the status committed before.
@@ -203,46 +201,46 @@ absl::Status PostgresStore::ApplyVerdict(pqxx::transaction_base& tx, Batch& batc
       tx.exec_params1("SELECT status FROM nodes WHERE node_id = $1 FOR UPDATE", node_id)[0]
           .as<int>());
   std::map<std::string, std::pair<v1::TrustStatus, std::string>> workloads;
-  for (const pqxx::row& r : tx.exec_params(
+  for (const pqxx::row& row : tx.exec_params(
            "SELECT workload_id, name, status FROM workload_status WHERE node_id = $1", node_id)) {
-    workloads[r[0].as<std::string>()] = {static_cast<v1::TrustStatus>(r[2].as<int>()),
-                                         r[1].as<std::string>()};
+    workloads[row[0].as<std::string>()] = {static_cast<v1::TrustStatus>(row[2].as<int>()),
+                                           row[1].as<std::string>()};
   }
   tx.exec_params(
       "UPDATE nodes SET hostname = $2, evidence = $3, verdict = $4, status = $5, "
       "last_seen_unix_nano = GREATEST(last_seen_unix_nano, $6), evidence_sha256 = $7, "
       "latest_verdict_id = $8 WHERE node_id = $1",
-      node_id, hostname, pqxx::binarystring(evidence), verdict_blob,
-      static_cast<int>(verdict.status()), now, verdict.evidence_sha256(), verdict_id);
+      node_id, r.hostname, pqxx::binarystring(r.evidence), verdict_blob, static_cast<int>(r.status),
+      now, r.evidence_sha256, verdict_id);
 
   std::vector<Change> changes;
-  if (previous_status != verdict.status()) {
-    changes.push_back(
-        {node_id, "", "", previous_status, verdict.status(), appraised, verdict_bytes});
+  if (previous_status != r.status) {
+    changes.push_back({node_id, "", "", previous_status, r.status, appraised, r.verdict});
   }
-  for (const v1::WorkloadVerdict& wv : verdict.workloads()) {
-    auto it = workloads.find(wv.workload_id());
+  for (const store_internal::VerdictRecord::Workload& wv : r.workloads) {
+    auto it = workloads.find(wv.workload_id);
     const bool known = it != workloads.end();
     const v1::TrustStatus previous = known ? it->second.first : v1::TRUST_STATUS_UNSPECIFIED;
-    if (previous != wv.status()) {
-      changes.push_back({node_id, wv.workload_id(), wv.identity().name(), previous, wv.status(),
-                         appraised, verdict_bytes});
+    if (previous != wv.status) {
+      changes.push_back(
+          {node_id, wv.workload_id, wv.name, previous, wv.status, appraised, r.verdict});
     }
-    if (!known || previous != wv.status() || it->second.second != wv.identity().name()) {
+    if (!known || previous != wv.status || it->second.second != wv.name) {
       tx.exec_params(
           "INSERT INTO workload_status (node_id, workload_id, name, status) VALUES ($1, $2, $3, "
           "$4) ON CONFLICT (node_id, workload_id) DO UPDATE SET name = excluded.name, status = "
           "excluded.status",
-          node_id, wv.workload_id(), wv.identity().name(), static_cast<int>(wv.status()));
+          node_id, wv.workload_id, wv.name, static_cast<int>(wv.status));
     }
   }
   for (Change& c : changes) batch.changes.push_back(std::move(c));
-  batch.publish.push_back([this, node_id, hostname, verdict, now] {
-    NodeResultSummary& s = cached_[node_id];
-    s.node_id = node_id;
-    s.hostname = hostname;
-    s.latest_verdict = verdict;
-    s.last_seen_unix_nano = std::max(s.last_seen_unix_nano, now);
+  // This replica's view when the database cannot be read; the verdict stays serialized.
+  batch.publish.push_back([this, node_id, hostname = r.hostname, verdict = r.verdict, now] {
+    store_internal::CachedNode& n = cached_[node_id];
+    n.summary.node_id = node_id;
+    n.summary.hostname = hostname;
+    n.latest_verdict = verdict;
+    n.summary.last_seen_unix_nano = std::max(n.summary.last_seen_unix_nano, now);
   });
   return absl::OkStatus();
 }
@@ -565,7 +563,7 @@ absl::Status PostgresStore::RevokeNode(const std::string& node_id, const std::st
         "revoked_reason = excluded.revoked_reason",
         node_id, actor, now, reason);
     batch.publish.push_back([this, node_id, actor, reason, now] {
-      NodeResultSummary& s = cached_[node_id];
+      NodeResultSummary& s = cached_[node_id].summary;
       s.node_id = node_id;
       s.revoked = true;
       s.revoked_by = actor;
@@ -585,10 +583,11 @@ absl::Status PostgresStore::ClearRevocation(const std::string& node_id) {
     batch.publish.push_back([this, node_id] {
       auto it = cached_.find(node_id);
       if (it == cached_.end()) return;
-      it->second.revoked = false;
-      it->second.revoked_by.clear();
-      it->second.revoked_unix_nano = 0;
-      it->second.revoked_reason.clear();
+      NodeResultSummary& s = it->second.summary;
+      s.revoked = false;
+      s.revoked_by.clear();
+      s.revoked_unix_nano = 0;
+      s.revoked_reason.clear();
     });
     return absl::OkStatus();
   });

@@ -128,16 +128,15 @@ class PostgresStore final : public Store, public ResultSink {
   void CommitWithRetry(std::vector<Op>& ops);
   // One attempt; false when the attempt failed transiently (nothing was reported).
   bool TryCommit(std::vector<Op>& ops, absl::Status* transient);
-  absl::Status ApplyVerdict(pqxx::transaction_base& tx, Batch& batch, const std::string& node_id,
-                            const std::string& evidence, const std::string& hostname,
-                            const v1::Verdict& verdict);
+  absl::Status ApplyVerdict(pqxx::transaction_base& tx, Batch& batch,
+                            const store_internal::VerdictRecord& r);
   absl::StatusOr<RetentionResult> RetentionPass(pqxx::transaction_base& tx);
   void ListenLoop();
   // Runs `body` with the reader connection (reconnecting when it was lost).
   template <typename T, typename F>
   absl::StatusOr<T> Read(const char* what, F&& body) const;
   std::vector<NodeResultSummary> MergeLocal(std::map<std::string, NodeResultSummary> nodes) const;
-  void CacheNodes(const std::vector<NodeResultSummary>& nodes, bool complete) const;
+  void CacheNodes(std::vector<store_internal::CachedNode> nodes, bool complete) const;
 
   const std::string url_;
   const Options options_;
@@ -150,13 +149,13 @@ class PostgresStore final : public Store, public ResultSink {
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
-  std::vector<Op> queue_;                                    // guarded by mu_
-  std::map<std::string, int> open_streams_;                  // guarded by mu_
-  std::map<std::string, int64_t> local_seen_;                // guarded by mu_
-  mutable std::map<std::string, NodeResultSummary> cached_;  // guarded by mu_
-  mutable int64_t last_change_id_ = 0;                       // guarded by mu_
-  absl::Status write_error_;                                 // guarded by mu_
-  bool stopping_ = false;                                    // guarded by mu_
+  std::vector<Op> queue_;                                             // guarded by mu_
+  std::map<std::string, int> open_streams_;                           // guarded by mu_
+  std::map<std::string, int64_t> local_seen_;                         // guarded by mu_
+  mutable std::map<std::string, store_internal::CachedNode> cached_;  // guarded by mu_
+  mutable int64_t last_change_id_ = 0;                                // guarded by mu_
+  absl::Status write_error_;                                          // guarded by mu_
+  bool stopping_ = false;                                             // guarded by mu_
   bool outage_ = false;         // guarded by mu_: the writer is retrying a batch
   bool streams_dirty_ = false;  // guarded by mu_: rewrite node_streams after a reconnect
 

@@ -30,20 +30,23 @@ constexpr char kNodeColumns[] =
     "pg_stat_activity a ON a.pid = s.backend_pid AND a.backend_start = s.backend_start WHERE "
     "s.node_id = n.node_id AND s.streams > 0 AND s.backend_pid <> $1) FROM nodes n";
 
-absl::StatusOr<NodeResultSummary> NodeRow(const pqxx::row& r) {
+// A node's row with its latest verdict parsed (`cached` gets the row as a replica keeps it).
+absl::StatusOr<NodeResultSummary> NodeRow(const pqxx::row& r, store_internal::CachedNode* cached) {
   NodeResultSummary s;
   s.node_id = r[0].as<std::string>();
   s.hostname = r[1].as<std::string>();
-  if (!s.latest_verdict.ParseFromString(Bytes(r[2]))) {
-    return absl::DataLossError(
-        absl::StrCat("store: node ", s.node_id, ": stored verdict does not parse"));
-  }
   s.last_seen_unix_nano = r[3].as<int64_t>();
   s.revoked = r[4].as<bool>();
   s.revoked_by = r[5].as<std::string>();
   s.revoked_unix_nano = r[6].as<int64_t>();
   s.revoked_reason = r[7].as<std::string>();
   s.connected = r[8].as<bool>();
+  cached->summary = s;
+  cached->latest_verdict = Bytes(r[2]);
+  if (!s.latest_verdict.ParseFromString(cached->latest_verdict)) {
+    return absl::DataLossError(
+        absl::StrCat("store: node ", s.node_id, ": stored verdict does not parse"));
+  }
   return s;
 }
 
@@ -117,59 +120,76 @@ std::vector<NodeResultSummary> PostgresStore::MergeLocal(
   return out;
 }
 
-void PostgresStore::CacheNodes(const std::vector<NodeResultSummary>& nodes, bool complete) const {
+void PostgresStore::CacheNodes(std::vector<store_internal::CachedNode> nodes, bool complete) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (complete) cached_.clear();
-  for (const NodeResultSummary& s : nodes) cached_[s.node_id] = s;
+  for (store_internal::CachedNode& n : nodes) {
+    const std::string node_id = n.summary.node_id;
+    cached_[node_id] = std::move(n);
+  }
 }
 
 std::vector<NodeResultSummary> PostgresStore::ListNodes() const {
   const int pid = writer_pid_;
+  std::vector<store_internal::CachedNode> rows;
   absl::StatusOr<std::vector<NodeResultSummary>> read = Read<std::vector<NodeResultSummary>>(
       "store: listing nodes",
-      [pid](Snapshot& tx) -> absl::StatusOr<std::vector<NodeResultSummary>> {
+      [pid, &rows](Snapshot& tx) -> absl::StatusOr<std::vector<NodeResultSummary>> {
         std::vector<NodeResultSummary> out;
+        rows.clear();
         for (const pqxx::row& r :
              tx.exec_params(std::string(kNodeColumns) + " ORDER BY n.node_id", pid)) {
-          ASSIGN_OR_RETURN(NodeResultSummary s, NodeRow(r));
+          ASSIGN_OR_RETURN(NodeResultSummary s, NodeRow(r, &rows.emplace_back()));
           out.push_back(std::move(s));
         }
         return out;
       });
   std::map<std::string, NodeResultSummary> nodes;
   if (read.ok()) {
-    CacheNodes(*read, /*complete=*/true);
+    CacheNodes(std::move(rows), /*complete=*/true);
     for (NodeResultSummary& s : *read) nodes[s.node_id] = std::move(s);
   } else {
     // Served from what this replica last read or committed.
     spdlog::warn("{}; answering from this replica's last view", read.status().ToString());
-    std::lock_guard<std::mutex> lock(mu_);
-    nodes = cached_;
+    std::vector<store_internal::CachedNode> cached;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [id, n] : cached_) cached.push_back(n);
+    }
+    for (const store_internal::CachedNode& n : cached) {
+      nodes[n.summary.node_id] = store_internal::Materialize(n);
+    }
   }
   return MergeLocal(std::move(nodes));
 }
 
 std::optional<NodeResultSummary> PostgresStore::FindNode(const std::string& node_id) const {
   const int pid = writer_pid_;
+  std::vector<store_internal::CachedNode> rows;
   absl::StatusOr<std::vector<NodeResultSummary>> read = Read<std::vector<NodeResultSummary>>(
       "store: reading a node",
-      [pid, &node_id](Snapshot& tx) -> absl::StatusOr<std::vector<NodeResultSummary>> {
+      [pid, &node_id, &rows](Snapshot& tx) -> absl::StatusOr<std::vector<NodeResultSummary>> {
         std::vector<NodeResultSummary> out;
+        rows.clear();
         for (const pqxx::row& r :
              tx.exec_params(std::string(kNodeColumns) + " WHERE n.node_id = $2", pid, node_id)) {
-          ASSIGN_OR_RETURN(NodeResultSummary s, NodeRow(r));
+          ASSIGN_OR_RETURN(NodeResultSummary s, NodeRow(r, &rows.emplace_back()));
           out.push_back(std::move(s));
         }
         return out;
       });
   std::map<std::string, NodeResultSummary> nodes;
   if (read.ok()) {
-    CacheNodes(*read, /*complete=*/false);
+    CacheNodes(std::move(rows), /*complete=*/false);
     for (NodeResultSummary& s : *read) nodes[s.node_id] = std::move(s);
   } else {
     spdlog::warn("{}; answering from this replica's last view", read.status().ToString());
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = cached_.find(node_id); it != cached_.end()) nodes[node_id] = it->second;
+    std::optional<store_internal::CachedNode> cached;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = cached_.find(node_id); it != cached_.end()) cached = it->second;
+    }
+    if (cached.has_value()) nodes[node_id] = store_internal::Materialize(*cached);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);

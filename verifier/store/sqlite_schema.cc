@@ -117,6 +117,20 @@ CREATE TABLE store_meta (
 INSERT INTO store_meta (key, value) VALUES ('changes_pruned_through', 0);
 )sql";
 
+// Runs `insert` (verdict_workloads' INSERT) for each workload verdict of `verdict`, stored as
+// verdict `id`.
+absl::Status InsertWorkloadVerdicts(sqlite3* db, sqlite3_stmt* insert, int64_t id,
+                                    const v1::Verdict& verdict) {
+  for (const v1::WorkloadVerdict& w : verdict.workloads()) {
+    sqlite3_bind_int64(insert, 1, id);
+    BindText(insert, 2, w.workload_id());
+    BindText(insert, 3, w.identity().name());
+    sqlite3_bind_int(insert, 4, w.status());
+    RETURN_IF_ERROR(Run(db, insert, "store: migrating a workload verdict"));
+  }
+  return absl::OkStatus();
+}
+
 // Fills version 2's derived columns and rows from the verdicts version 1 stored as blobs.
 absl::Status Backfill2(sqlite3* db) {
   ASSIGN_OR_RETURN(Stmt select, Prepare(db, "SELECT id, node_id, verdict FROM verdicts"));
@@ -140,13 +154,7 @@ absl::Status Backfill2(sqlite3* db) {
     BindText(update.get(), 4, verdict.evidence_sha256());
     BindText(update.get(), 5, verdict.policy_digest());
     RETURN_IF_ERROR(Run(db, update.get(), "store: migrating a verdict"));
-    for (const v1::WorkloadVerdict& w : verdict.workloads()) {
-      sqlite3_bind_int64(workload.get(), 1, id);
-      BindText(workload.get(), 2, w.workload_id());
-      BindText(workload.get(), 3, w.identity().name());
-      sqlite3_bind_int(workload.get(), 4, w.status());
-      RETURN_IF_ERROR(Run(db, workload.get(), "store: migrating a workload verdict"));
-    }
+    RETURN_IF_ERROR(InsertWorkloadVerdicts(db, workload.get(), id, verdict));
   }
   if (rc != SQLITE_DONE) return Error(db, "store: reading verdicts to migrate");
 
@@ -178,6 +186,51 @@ absl::Status Backfill2(sqlite3* db) {
   return Exec(db,
               "UPDATE nodes SET evidence_sha256 = COALESCE((SELECT evidence_sha256 FROM "
               "verdicts WHERE verdicts.id = nodes.latest_verdict_id), '')");
+}
+
+// Version 3: a node's latest verdict is stored once, as its history row (nodes.latest_verdict_id);
+// nodes.verdict is no longer written. A node whose latest verdict has no history row (a
+// version 1 file whose history was cut short) gets one from its own copy first.
+absl::Status Migrate3(sqlite3* db) {
+  ASSIGN_OR_RETURN(Stmt orphans, Prepare(db,
+                                         "SELECT node_id, verdict FROM nodes WHERE verdict IS "
+                                         "NOT NULL AND (latest_verdict_id IS NULL OR NOT EXISTS "
+                                         "(SELECT 1 FROM verdicts WHERE verdicts.id = "
+                                         "nodes.latest_verdict_id))"));
+  ASSIGN_OR_RETURN(Stmt insert, Prepare(db,
+                                        "INSERT INTO verdicts (node_id, verdict, "
+                                        "appraised_unix_nano, status, evidence_sha256, "
+                                        "policy_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+  ASSIGN_OR_RETURN(Stmt workload, Prepare(db,
+                                          "INSERT OR IGNORE INTO verdict_workloads (verdict_id, "
+                                          "workload_id, name, status) VALUES (?1, ?2, ?3, ?4)"));
+  ASSIGN_OR_RETURN(Stmt link,
+                   Prepare(db, "UPDATE nodes SET latest_verdict_id = ?2 WHERE node_id = ?1"));
+  int rc;
+  while ((rc = sqlite3_step(orphans.get())) == SQLITE_ROW) {
+    const std::string node_id = ColumnBytes(orphans.get(), 0);
+    const std::string bytes = ColumnBytes(orphans.get(), 1);
+    v1::Verdict verdict;
+    if (!verdict.ParseFromString(bytes)) {
+      return absl::DataLossError(
+          absl::StrCat("store: node ", node_id, ": stored verdict does not parse"));
+    }
+    BindText(insert.get(), 1, node_id);
+    BindBlob(insert.get(), 2, bytes);
+    sqlite3_bind_int64(insert.get(), 3, verdict.appraised_unix_nano());
+    sqlite3_bind_int(insert.get(), 4, verdict.status());
+    BindText(insert.get(), 5, verdict.evidence_sha256());
+    BindText(insert.get(), 6, verdict.policy_digest());
+    RETURN_IF_ERROR(Run(db, insert.get(), "store: migrating a node's latest verdict"));
+    const int64_t id = sqlite3_last_insert_rowid(db);
+    RETURN_IF_ERROR(InsertWorkloadVerdicts(db, workload.get(), id, verdict));
+    BindText(link.get(), 1, node_id);
+    sqlite3_bind_int64(link.get(), 2, id);
+    RETURN_IF_ERROR(Run(db, link.get(), "store: migrating a node's latest verdict"));
+  }
+  if (rc != SQLITE_DONE) return Error(db, "store: reading nodes to migrate");
+  orphans.reset();
+  return Exec(db, "UPDATE nodes SET verdict = NULL WHERE verdict IS NOT NULL");
 }
 
 absl::StatusOr<bool> TableExists(sqlite3* db, const char* name) {
@@ -216,6 +269,8 @@ absl::Status ApplyMigration(sqlite3* db, int version) {
     case 2:
       RETURN_IF_ERROR(Exec(db, kSchema2));
       return Backfill2(db);
+    case 3:
+      return Migrate3(db);
     default:
       return absl::InternalError(absl::StrCat("store: no migration to version ", version));
   }

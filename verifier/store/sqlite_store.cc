@@ -22,17 +22,25 @@ using sqlite::Prepare;
 using sqlite::Run;
 using sqlite::Stmt;
 
-using store_internal::HostnameOf;
 using store_internal::kRetentionRowsPerPass;
 using store_internal::NowUnixNanos;
 
 // The writer's statements, prepared once.
 struct SqliteStore::Statements {
+  Stmt begin, savepoint, release, rollback_to, commit, rollback;
   Stmt insert_verdict, insert_workload, upsert_node_verdict, upsert_workload_status, insert_change,
       touch_node, set_connected;
 
   static absl::StatusOr<std::unique_ptr<Statements>> Prepare(sqlite3* db) {
     auto s = std::make_unique<Statements>();
+    // The batch's transaction and per-write savepoints, prepared like the writes themselves:
+    // they run for every write, and SQL text compiled per call costs more than the write.
+    ASSIGN_OR_RETURN(s->begin, sqlite::Prepare(db, "BEGIN IMMEDIATE", true));
+    ASSIGN_OR_RETURN(s->savepoint, sqlite::Prepare(db, "SAVEPOINT op", true));
+    ASSIGN_OR_RETURN(s->release, sqlite::Prepare(db, "RELEASE op", true));
+    ASSIGN_OR_RETURN(s->rollback_to, sqlite::Prepare(db, "ROLLBACK TO op", true));
+    ASSIGN_OR_RETURN(s->commit, sqlite::Prepare(db, "COMMIT", true));
+    ASSIGN_OR_RETURN(s->rollback, sqlite::Prepare(db, "ROLLBACK", true));
     ASSIGN_OR_RETURN(s->insert_verdict,
                      sqlite::Prepare(db,
                                      "INSERT INTO verdicts (node_id, verdict, appraised_unix_nano, "
@@ -46,14 +54,14 @@ struct SqliteStore::Statements {
                                      true));
     ASSIGN_OR_RETURN(s->upsert_node_verdict,
                      sqlite::Prepare(db,
-                                     "INSERT INTO nodes (node_id, hostname, evidence, verdict, "
+                                     "INSERT INTO nodes (node_id, hostname, evidence, "
                                      "last_seen_unix_nano, evidence_sha256, latest_verdict_id) "
-                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (node_id) "
+                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (node_id) "
                                      "DO UPDATE SET hostname = excluded.hostname, evidence = "
-                                     "excluded.evidence, verdict = excluded.verdict, "
-                                     "last_seen_unix_nano = excluded.last_seen_unix_nano, "
-                                     "evidence_sha256 = excluded.evidence_sha256, "
-                                     "latest_verdict_id = excluded.latest_verdict_id",
+                                     "excluded.evidence, last_seen_unix_nano = "
+                                     "excluded.last_seen_unix_nano, evidence_sha256 = "
+                                     "excluded.evidence_sha256, latest_verdict_id = "
+                                     "excluded.latest_verdict_id",
                                      true));
     ASSIGN_OR_RETURN(s->upsert_workload_status,
                      sqlite::Prepare(db,
@@ -122,26 +130,32 @@ SqliteStore::~SqliteStore() {
 
 absl::Status SqliteStore::Load() {
   sqlite3* db = writer_db_.get();
+  // The node's latest verdict is its history row (schema version 3 stores it once).
   ASSIGN_OR_RETURN(Stmt nodes, Prepare(db,
-                                       "SELECT node_id, hostname, verdict, last_seen_unix_nano, "
-                                       "revoked, revoked_by, revoked_unix_nano, revoked_reason "
-                                       "FROM nodes"));
+                                       "SELECT n.node_id, n.hostname, v.verdict, "
+                                       "n.last_seen_unix_nano, n.revoked, n.revoked_by, "
+                                       "n.revoked_unix_nano, n.revoked_reason, v.status FROM "
+                                       "nodes n LEFT JOIN verdicts v ON v.id = "
+                                       "n.latest_verdict_id"));
   int rc;
   while ((rc = sqlite3_step(nodes.get())) == SQLITE_ROW) {
-    NodeResultSummary s;
+    store_internal::CachedNode node;
+    NodeResultSummary& s = node.summary;
     s.node_id = ColumnBytes(nodes.get(), 0);
     s.hostname = ColumnBytes(nodes.get(), 1);
-    if (!s.latest_verdict.ParseFromString(ColumnBytes(nodes.get(), 2))) {
-      return absl::DataLossError(
-          absl::StrCat("store: node ", s.node_id, ": stored verdict does not parse"));
-    }
+    node.latest_verdict = ColumnBytes(nodes.get(), 2);
     s.last_seen_unix_nano = sqlite3_column_int64(nodes.get(), 3);
     s.revoked = sqlite3_column_int(nodes.get(), 4) != 0;
     s.revoked_by = ColumnBytes(nodes.get(), 5);
     s.revoked_unix_nano = sqlite3_column_int64(nodes.get(), 6);
     s.revoked_reason = ColumnBytes(nodes.get(), 7);
-    node_status_[s.node_id].status = s.latest_verdict.status();
-    summaries_[s.node_id] = std::move(s);
+    if (v1::Verdict check; !check.ParseFromString(node.latest_verdict)) {
+      return absl::DataLossError(
+          absl::StrCat("store: node ", s.node_id, ": stored verdict does not parse"));
+    }
+    const std::string node_id = s.node_id;
+    node_status_[node_id].status = static_cast<v1::TrustStatus>(sqlite3_column_int(nodes.get(), 8));
+    summaries_[node_id] = std::move(node);
   }
   if (rc != SQLITE_DONE) return sqlite::Error(db, "store: loading nodes");
   ASSIGN_OR_RETURN(Stmt workloads,
@@ -160,10 +174,10 @@ absl::Status SqliteStore::Load() {
   return absl::OkStatus();
 }
 
-NodeResultSummary& SqliteStore::SummaryLocked(const std::string& node_id) {
-  NodeResultSummary& s = summaries_[node_id];
-  s.node_id = node_id;
-  return s;
+store_internal::CachedNode& SqliteStore::NodeLocked(const std::string& node_id) {
+  store_internal::CachedNode& n = summaries_[node_id];
+  n.summary.node_id = node_id;
+  return n;
 }
 
 void SqliteStore::Enqueue(Op op) {
@@ -182,7 +196,8 @@ void SqliteStore::Enqueue(Op op) {
 absl::Status SqliteStore::RunWriteThrough(Apply apply) {
   auto done = std::make_shared<std::promise<absl::Status>>();
   std::future<absl::Status> result = done->get_future();
-  Enqueue(Op{std::move(apply), [done](absl::Status st) { done->set_value(std::move(st)); }});
+  Enqueue(
+      Op{std::move(apply), [done](absl::Status st) { done->set_value(std::move(st)); }, nullptr});
   return result.get();
 }
 
@@ -195,14 +210,13 @@ void SqliteStore::Record(const std::string& node_id, const v1::Evidence& evidenc
 
 void SqliteStore::RecordVerdict(const std::string& node_id, const v1::Evidence& evidence,
                                 const v1::Verdict& verdict, DurableCallback on_durable) {
-  // Serialized and parsed here, on the caller's thread, so the writer only writes.
-  // The writer applies an op once: the verdict copied here is moved on from there (an init
-  // capture, so the copy is not const and moves of the closure move it).
-  Enqueue(Op{[this, node_id, evidence_bytes = evidence.SerializeAsString(),
-              hostname = HostnameOf(evidence), verdict = verdict](Batch& batch) mutable {
-               return ApplyVerdict(batch, node_id, evidence_bytes, hostname, std::move(verdict));
-             },
-             std::move(on_durable)});
+  // Serialized here, on the caller's thread, so the writer only writes. The writer applies
+  // an op once and moves the record's bytes on from there.
+  Op op;
+  op.verdict = std::make_unique<VerdictRecord>(
+      store_internal::MakeVerdictRecord(node_id, evidence, verdict));
+  op.done = std::move(on_durable);
+  Enqueue(std::move(op));
 }
 
 void SqliteStore::SetConnected(const std::string& node_id, bool connected) {
@@ -216,7 +230,7 @@ void SqliteStore::SetConnected(const std::string& node_id, bool connected) {
     open = connected ? open + 1 : std::max(0, open - 1);
     any_open = open > 0;
     if (!any_open) open_streams_.erase(node_id);
-    NodeResultSummary& s = SummaryLocked(node_id);
+    NodeResultSummary& s = NodeLocked(node_id).summary;
     s.connected = any_open;
     s.last_seen_unix_nano = std::max(s.last_seen_unix_nano, now);
   }
@@ -229,102 +243,110 @@ void SqliteStore::SetConnected(const std::string& node_id, bool connected) {
                sqlite3_bind_int(statements_->set_connected.get(), 2, any_open ? 1 : 0);
                return Run(db, statements_->set_connected.get(), "store: node connected");
              },
-             nullptr});
+             nullptr, nullptr});
 }
 
-absl::Status SqliteStore::ApplyVerdict(Batch& batch, const std::string& node_id,
-                                       const std::string& evidence, const std::string& hostname,
-                                       v1::Verdict verdict) {
+absl::Status SqliteStore::ApplyVerdict(Batch& batch, VerdictRecord& r) {
   sqlite3* db = writer_db_.get();
   Statements& w = *statements_;
   const int64_t now = NowUnixNanos();
-  const int64_t appraised =
-      verdict.appraised_unix_nano() != 0 ? verdict.appraised_unix_nano() : now;
-  const std::string verdict_bytes = verdict.SerializeAsString();
+  const int64_t appraised = r.appraised_unix_nano != 0 ? r.appraised_unix_nano : now;
 
-  BindText(w.insert_verdict.get(), 1, node_id);
-  BindBlob(w.insert_verdict.get(), 2, verdict_bytes);
+  BindText(w.insert_verdict.get(), 1, r.node_id);
+  BindBlob(w.insert_verdict.get(), 2, r.verdict);
   sqlite3_bind_int64(w.insert_verdict.get(), 3, appraised);
-  sqlite3_bind_int(w.insert_verdict.get(), 4, verdict.status());
-  BindText(w.insert_verdict.get(), 5, verdict.evidence_sha256());
-  BindText(w.insert_verdict.get(), 6, verdict.policy_digest());
+  sqlite3_bind_int(w.insert_verdict.get(), 4, r.status);
+  BindText(w.insert_verdict.get(), 5, r.evidence_sha256);
+  BindText(w.insert_verdict.get(), 6, r.policy_digest);
   RETURN_IF_ERROR(Run(db, w.insert_verdict.get(), "store: insert verdict"));
   const int64_t verdict_id = sqlite3_last_insert_rowid(db);
-  for (const v1::WorkloadVerdict& wv : verdict.workloads()) {
+  for (const VerdictRecord::Workload& wv : r.workloads) {
     sqlite3_bind_int64(w.insert_workload.get(), 1, verdict_id);
-    BindText(w.insert_workload.get(), 2, wv.workload_id());
-    BindText(w.insert_workload.get(), 3, wv.identity().name());
-    sqlite3_bind_int(w.insert_workload.get(), 4, wv.status());
+    BindText(w.insert_workload.get(), 2, wv.workload_id);
+    BindText(w.insert_workload.get(), 3, wv.name);
+    sqlite3_bind_int(w.insert_workload.get(), 4, wv.status);
     RETURN_IF_ERROR(Run(db, w.insert_workload.get(), "store: insert workload verdict"));
   }
   // A spooled batch's verdict is history: what the node observed during an outage must not
   // replace what it reports now (admission and status decide on the latest).
-  if (verdict.from_spool()) return absl::OkStatus();
-  BindText(w.upsert_node_verdict.get(), 1, node_id);
-  BindText(w.upsert_node_verdict.get(), 2, hostname);
-  BindBlob(w.upsert_node_verdict.get(), 3, evidence);
-  BindBlob(w.upsert_node_verdict.get(), 4, verdict_bytes);
-  sqlite3_bind_int64(w.upsert_node_verdict.get(), 5, now);
-  BindText(w.upsert_node_verdict.get(), 6, verdict.evidence_sha256());
-  sqlite3_bind_int64(w.upsert_node_verdict.get(), 7, verdict_id);
+  if (r.from_spool) return absl::OkStatus();
+  // The node's row points at the history row rather than holding the verdict again.
+  BindText(w.upsert_node_verdict.get(), 1, r.node_id);
+  BindText(w.upsert_node_verdict.get(), 2, r.hostname);
+  BindBlob(w.upsert_node_verdict.get(), 3, r.evidence);
+  sqlite3_bind_int64(w.upsert_node_verdict.get(), 4, now);
+  BindText(w.upsert_node_verdict.get(), 5, r.evidence_sha256);
+  sqlite3_bind_int64(w.upsert_node_verdict.get(), 6, verdict_id);
   RETURN_IF_ERROR(Run(db, w.upsert_node_verdict.get(), "store: update node"));
 
   // Status changes against what the node had before this verdict (earlier in this batch,
-  // else committed).
-  NodeStatus status;
-  if (auto it = batch.statuses.find(node_id); it != batch.statuses.end()) {
-    status = it->second;
-  } else if (auto it = node_status_.find(node_id); it != node_status_.end()) {
-    status = it->second;
+  // else committed); read only until every write succeeded.
+  static const NodeStatus kNone;
+  const NodeStatus* before = &kNone;
+  if (auto it = batch.statuses.find(r.node_id); it != batch.statuses.end()) {
+    before = &it->second;
+  } else if (auto it = node_status_.find(r.node_id); it != node_status_.end()) {
+    before = &it->second;
   }
-  struct Change {
-    std::string workload_id, workload_name;
-    v1::TrustStatus previous, current;
-  };
-  std::vector<Change> changes;
-  if (status.status != verdict.status()) {
-    changes.push_back({"", "", status.status, verdict.status()});
-    status.status = verdict.status();
-  }
-  for (const v1::WorkloadVerdict& wv : verdict.workloads()) {
-    auto it = status.workloads.find(wv.workload_id());
-    const bool known = it != status.workloads.end();
-    const v1::TrustStatus previous = known ? it->second.first : v1::TRUST_STATUS_UNSPECIFIED;
-    if (previous != wv.status()) {
-      changes.push_back({wv.workload_id(), wv.identity().name(), previous, wv.status()});
-    }
-    if (!known || previous != wv.status() || it->second.second != wv.identity().name()) {
-      BindText(w.upsert_workload_status.get(), 1, node_id);
-      BindText(w.upsert_workload_status.get(), 2, wv.workload_id());
-      BindText(w.upsert_workload_status.get(), 3, wv.identity().name());
-      sqlite3_bind_int(w.upsert_workload_status.get(), 4, wv.status());
-      RETURN_IF_ERROR(Run(db, w.upsert_workload_status.get(), "store: workload status"));
-      status.workloads[wv.workload_id()] = {wv.status(), wv.identity().name()};
-    }
-  }
+  const bool overall_changed = before->status != r.status;
   int64_t last_change_id = 0;
-  for (const Change& c : changes) {
-    BindText(w.insert_change.get(), 1, node_id);
-    BindText(w.insert_change.get(), 2, c.workload_id);
-    BindText(w.insert_change.get(), 3, c.workload_name);
-    sqlite3_bind_int(w.insert_change.get(), 4, c.previous);
-    sqlite3_bind_int(w.insert_change.get(), 5, c.current);
-    sqlite3_bind_int64(w.insert_change.get(), 6, appraised);
-    BindBlob(w.insert_change.get(), 7, verdict_bytes);
-    RETURN_IF_ERROR(Run(db, w.insert_change.get(), "store: insert status change"));
-    last_change_id = sqlite3_last_insert_rowid(db);
+  if (overall_changed) {
+    RETURN_IF_ERROR(InsertChange(r, "", "", before->status, r.status, appraised, &last_change_id));
+  }
+  // Workloads whose stored status (or name) this verdict changes: their indexes in r.workloads.
+  std::vector<size_t> updated;
+  for (size_t i = 0; i < r.workloads.size(); ++i) {
+    const VerdictRecord::Workload& wv = r.workloads[i];
+    auto it = before->workloads.find(wv.workload_id);
+    const bool known = it != before->workloads.end();
+    const v1::TrustStatus previous = known ? it->second.first : v1::TRUST_STATUS_UNSPECIFIED;
+    if (previous != wv.status) {
+      RETURN_IF_ERROR(InsertChange(r, wv.workload_id, wv.name, previous, wv.status, appraised,
+                                   &last_change_id));
+    }
+    if (!known || previous != wv.status || it->second.second != wv.name) {
+      BindText(w.upsert_workload_status.get(), 1, r.node_id);
+      BindText(w.upsert_workload_status.get(), 2, wv.workload_id);
+      BindText(w.upsert_workload_status.get(), 3, wv.name);
+      sqlite3_bind_int(w.upsert_workload_status.get(), 4, wv.status);
+      RETURN_IF_ERROR(Run(db, w.upsert_workload_status.get(), "store: workload status"));
+      updated.push_back(i);
+    }
   }
 
-  // Everything written: hand the result to the batch.
-  batch.statuses[node_id] = std::move(status);
+  // Everything written: hand the result to the batch (the node's statuses are copied from
+  // the committed ones once per batch, and only when something in them changes).
+  if (overall_changed || !updated.empty()) {
+    auto [it, inserted] = batch.statuses.try_emplace(r.node_id);
+    if (inserted && before != &kNone) it->second = *before;
+    NodeStatus& after = it->second;
+    after.status = r.status;
+    for (size_t i : updated) {
+      after.workloads[r.workloads[i].workload_id] = {r.workloads[i].status, r.workloads[i].name};
+    }
+  }
   if (last_change_id != 0) batch.last_change_id = last_change_id;
-  // Called once, after the commit.
-  batch.publish.push_back([this, node_id, hostname, verdict = std::move(verdict), now]() mutable {
-    NodeResultSummary& s = SummaryLocked(node_id);
-    s.hostname = hostname;
-    s.latest_verdict = std::move(verdict);
-    s.last_seen_unix_nano = std::max(s.last_seen_unix_nano, now);
-  });
+  // Published once, after the commit: the record's bytes move on, nothing is copied.
+  batch.verdicts.push_back(
+      {std::move(r.node_id), std::move(r.hostname), std::move(r.verdict), now});
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::InsertChange(const VerdictRecord& r, const std::string& workload_id,
+                                       const std::string& workload_name, v1::TrustStatus previous,
+                                       v1::TrustStatus current, int64_t appraised,
+                                       int64_t* change_id) {
+  sqlite3* db = writer_db_.get();
+  sqlite3_stmt* s = statements_->insert_change.get();
+  BindText(s, 1, r.node_id);
+  BindText(s, 2, workload_id);
+  BindText(s, 3, workload_name);
+  sqlite3_bind_int(s, 4, previous);
+  sqlite3_bind_int(s, 5, current);
+  sqlite3_bind_int64(s, 6, appraised);
+  BindBlob(s, 7, r.verdict);
+  RETURN_IF_ERROR(Run(db, s, "store: insert status change"));
+  *change_id = sqlite3_last_insert_rowid(db);
   return absl::OkStatus();
 }
 
@@ -419,32 +441,42 @@ void SqliteStore::WriterLoop() {
                     }
                     return absl::OkStatus();
                   },
-                  nullptr};
+                  nullptr, nullptr};
       },
       [this](std::vector<Op>& ops) { CommitBatch(ops); });
 }
 
 void SqliteStore::CommitBatch(std::vector<Op>& ops) {
   sqlite3* db = writer_db_.get();
+  Statements& w = *statements_;
   Batch batch;
+  batch.verdicts.reserve(ops.size());
   std::vector<absl::Status> results(ops.size());
-  absl::Status st = Exec(db, "BEGIN IMMEDIATE");
+  absl::Status st = Run(db, w.begin.get(), "store: begin");
   if (st.ok()) {
     // Each write in its own savepoint: one that fails is undone alone and reported to its
     // caller; the rest of the batch commits.
     for (size_t i = 0; i < ops.size() && st.ok(); ++i) {
-      st = Exec(db, "SAVEPOINT op");
+      st = Run(db, w.savepoint.get(), "store: savepoint");
       if (!st.ok()) break;
-      results[i] = ops[i].apply(batch);
-      st = Exec(db, results[i].ok() ? "RELEASE op" : "ROLLBACK TO op; RELEASE op");
+      results[i] =
+          ops[i].verdict != nullptr ? ApplyVerdict(batch, *ops[i].verdict) : ops[i].apply(batch);
+      if (!results[i].ok()) st = Run(db, w.rollback_to.get(), "store: rollback to savepoint");
+      if (st.ok()) st = Run(db, w.release.get(), "store: release savepoint");
     }
-    if (st.ok()) st = Exec(db, "COMMIT");
-    if (!st.ok()) Exec(db, "ROLLBACK").IgnoreError();
+    if (st.ok()) st = Run(db, w.commit.get(), "store: commit");
+    if (!st.ok()) Run(db, w.rollback.get(), "store: rollback").IgnoreError();
   }
   const absl::Status first_error = store_internal::SettleResults(st, results);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (st.ok()) {
+      for (PublishedVerdict& v : batch.verdicts) {
+        store_internal::CachedNode& n = NodeLocked(v.node_id);
+        n.summary.hostname = std::move(v.hostname);
+        n.summary.last_seen_unix_nano = std::max(n.summary.last_seen_unix_nano, v.seen_unix_nano);
+        n.latest_verdict.swap(v.verdict);  // the previous bytes are freed outside the lock
+      }
       for (const std::function<void()>& publish : batch.publish) publish();
       if (batch.last_change_id != 0) last_change_id_ = batch.last_change_id;
     }
@@ -528,7 +560,7 @@ absl::Status SqliteStore::RevokeNode(const std::string& node_id, const std::stri
     BindText(s.get(), 4, reason);
     RETURN_IF_ERROR(Run(db, s.get(), "store: revoke node"));
     batch.publish.push_back([this, node_id, actor, reason, now] {
-      NodeResultSummary& summary = SummaryLocked(node_id);
+      NodeResultSummary& summary = NodeLocked(node_id).summary;
       summary.revoked = true;
       summary.revoked_by = actor;
       summary.revoked_unix_nano = now;
@@ -550,10 +582,11 @@ absl::Status SqliteStore::ClearRevocation(const std::string& node_id) {
     batch.publish.push_back([this, node_id] {
       auto it = summaries_.find(node_id);
       if (it == summaries_.end()) return;
-      it->second.revoked = false;
-      it->second.revoked_by.clear();
-      it->second.revoked_unix_nano = 0;
-      it->second.revoked_reason.clear();
+      NodeResultSummary& summary = it->second.summary;
+      summary.revoked = false;
+      summary.revoked_by.clear();
+      summary.revoked_unix_nano = 0;
+      summary.revoked_reason.clear();
     });
     return absl::OkStatus();
   });

@@ -94,16 +94,27 @@ class SqliteStore final : public Store, public ResultSink {
     v1::TrustStatus status = v1::TRUST_STATUS_UNSPECIFIED;
     std::map<std::string, std::pair<v1::TrustStatus, std::string>> workloads;
   };
+  using VerdictRecord = store_internal::VerdictRecord;
+  // A stored verdict as readers see it once its transaction committed.
+  struct PublishedVerdict {
+    std::string node_id;
+    std::string hostname;
+    std::string verdict;  // serialized
+    int64_t seen_unix_nano;
+  };
   // What one transaction produced, published to readers only after it committed.
   struct Batch {
     std::map<std::string, NodeStatus> statuses;
-    std::vector<std::function<void()>> publish;  // run with mu_ held
+    std::vector<PublishedVerdict> verdicts;
+    std::vector<std::function<void()>> publish;  // run with mu_ held, after `verdicts`
     int64_t last_change_id = 0;
   };
   using Apply = std::function<absl::Status(Batch&)>;
+  // One queued write: a verdict (the common case, held as bytes) or any other write.
   struct Op {
-    Apply apply;
+    Apply apply;  // unused for a verdict
     DurableCallback done;
+    std::unique_ptr<VerdictRecord> verdict;
   };
   struct Statements;
 
@@ -114,12 +125,14 @@ class SqliteStore final : public Store, public ResultSink {
   absl::Status RunWriteThrough(Apply apply);
   void WriterLoop();
   void CommitBatch(std::vector<Op>& ops);
-  // Writes `verdict` and hands it to the batch's publish step (moved, not copied: a verdict
-  // with its rule outcomes is large).
-  absl::Status ApplyVerdict(Batch& batch, const std::string& node_id, const std::string& evidence,
-                            const std::string& hostname, v1::Verdict verdict);
+  // Writes the verdict of `r` and moves its bytes on to the batch's publish step.
+  absl::Status ApplyVerdict(Batch& batch, VerdictRecord& r);
+  // Appends one status change about `r`'s node; `change_id` gets its id.
+  absl::Status InsertChange(const VerdictRecord& r, const std::string& workload_id,
+                            const std::string& workload_name, v1::TrustStatus previous,
+                            v1::TrustStatus current, int64_t appraised, int64_t* change_id);
   absl::StatusOr<RetentionResult> RetentionPass();
-  NodeResultSummary& SummaryLocked(const std::string& node_id);
+  store_internal::CachedNode& NodeLocked(const std::string& node_id);
 
   const Options options_;
   sqlite::Db writer_db_;                           // the writer thread's (and Open's/destructor's)
@@ -131,12 +144,12 @@ class SqliteStore final : public Store, public ResultSink {
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
-  std::vector<Op> queue_;                               // guarded by mu_
-  std::map<std::string, NodeResultSummary> summaries_;  // guarded by mu_
-  std::map<std::string, int> open_streams_;             // guarded by mu_
-  int64_t last_change_id_ = 0;                          // guarded by mu_
-  absl::Status write_error_;                            // guarded by mu_
-  bool stopping_ = false;                               // guarded by mu_
+  std::vector<Op> queue_;                                        // guarded by mu_
+  std::map<std::string, store_internal::CachedNode> summaries_;  // guarded by mu_
+  std::map<std::string, int> open_streams_;                      // guarded by mu_
+  int64_t last_change_id_ = 0;                                   // guarded by mu_
+  absl::Status write_error_;                                     // guarded by mu_
+  bool stopping_ = false;                                        // guarded by mu_
 
   store_internal::Subscribers subscribers_;
 

@@ -62,32 +62,45 @@ absl::StatusOr<std::string> CollectPage(sqlite3* db, sqlite3_stmt* s, uint32_t s
 }  // namespace
 
 std::vector<NodeResultSummary> SqliteStore::ListNodes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  // Copied under the lock, parsed outside it: the writer publishes under the same lock.
+  std::vector<store_internal::CachedNode> nodes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    nodes.reserve(summaries_.size());
+    for (const auto& [id, node] : summaries_) nodes.push_back(node);
+  }
   std::vector<NodeResultSummary> out;
-  out.reserve(summaries_.size());
-  for (const auto& [id, summary] : summaries_) out.push_back(summary);
+  out.reserve(nodes.size());
+  for (const store_internal::CachedNode& node : nodes) {
+    out.push_back(store_internal::Materialize(node));
+  }
   return out;
 }
 
 std::optional<NodeResultSummary> SqliteStore::FindNode(const std::string& node_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = summaries_.find(node_id);
-  if (it == summaries_.end()) return std::nullopt;
-  return it->second;
+  store_internal::CachedNode node;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = summaries_.find(node_id);
+    if (it == summaries_.end()) return std::nullopt;
+    node = it->second;
+  }
+  return store_internal::Materialize(node);
 }
 
 bool SqliteStore::IsRevoked(const std::string& node_id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = summaries_.find(node_id);
-  return it != summaries_.end() && it->second.revoked;
+  return it != summaries_.end() && it->second.summary.revoked;
 }
 
 absl::StatusOr<LatestResult> SqliteStore::Latest(const std::string& node_id) const {
   std::lock_guard<std::mutex> lock(reader_mu_);
   sqlite3* db = reader_db_.get();
   ASSIGN_OR_RETURN(Stmt s, Prepare(db,
-                                   "SELECT evidence, verdict FROM nodes WHERE node_id = ?1 AND "
-                                   "evidence IS NOT NULL"));
+                                   "SELECT n.evidence, v.verdict FROM nodes n LEFT JOIN "
+                                   "verdicts v ON v.id = n.latest_verdict_id WHERE n.node_id = "
+                                   "?1 AND n.evidence IS NOT NULL"));
   BindText(s.get(), 1, node_id);
   const int rc = sqlite3_step(s.get());
   if (rc == SQLITE_DONE)

@@ -4,6 +4,9 @@
 #include <limits>
 
 #include "absl/time/clock.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/stubs/common.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "spdlog/spdlog.h"
 #include "vigil/v1/runtime.pb.h"
 
@@ -12,9 +15,58 @@ namespace vigil::verifier::store_internal {
 int64_t NowUnixNanos() { return absl::ToUnixNanos(absl::Now()); }
 
 std::string HostnameOf(const v1::Evidence& evidence) {
-  v1::RuntimeReport report;
-  if (!report.ParseFromString(evidence.payload())) return "";
-  return report.hostname();
+  // Walks the report's top-level fields and keeps the last hostname (as a parse would);
+  // a payload that is not a well-formed message has none.
+  using google::protobuf::internal::WireFormatLite;
+  constexpr int kHostnameField = v1::RuntimeReport::kHostnameFieldNumber;
+  const std::string& payload = evidence.payload();
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(payload.data()),
+                                            static_cast<int>(payload.size()));
+  std::string hostname;
+  while (const uint32_t tag = in.ReadTag()) {
+    if (WireFormatLite::GetTagFieldNumber(tag) == kHostnameField &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t size = 0;
+      if (!in.ReadVarint32(&size) || !in.ReadString(&hostname, static_cast<int>(size))) return "";
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return "";
+    }
+  }
+  if (!in.ConsumedEntireMessage() || in.CurrentPosition() != static_cast<int>(payload.size())) {
+    return "";
+  }
+  // A proto3 string: the full parse refused a report whose hostname is not UTF-8.
+  if (!google::protobuf::internal::IsStructurallyValidUTF8(hostname)) return "";
+  return hostname;
+}
+
+VerdictRecord MakeVerdictRecord(const std::string& node_id, const v1::Evidence& evidence,
+                                const v1::Verdict& verdict) {
+  VerdictRecord r;
+  r.node_id = node_id;
+  r.hostname = HostnameOf(evidence);
+  r.evidence = evidence.SerializeAsString();
+  r.verdict = verdict.SerializeAsString();
+  r.status = verdict.status();
+  r.appraised_unix_nano = verdict.appraised_unix_nano();
+  r.evidence_sha256 = verdict.evidence_sha256();
+  r.policy_digest = verdict.policy_digest();
+  r.from_spool = verdict.from_spool();
+  r.workloads.reserve(static_cast<size_t>(verdict.workloads_size()));
+  for (const v1::WorkloadVerdict& w : verdict.workloads()) {
+    r.workloads.push_back({w.workload_id(), w.identity().name(), w.status()});
+  }
+  return r;
+}
+
+NodeResultSummary Materialize(const CachedNode& node) {
+  NodeResultSummary s = node.summary;
+  // The bytes were serialized by this process from a Verdict (or read back after a parse).
+  if (!s.latest_verdict.ParseFromString(node.latest_verdict)) {
+    spdlog::error("store: node {}: cached verdict does not parse", s.node_id);
+    s.latest_verdict.Clear();
+  }
+  return s;
 }
 
 uint32_t PageSize(uint32_t requested) {

@@ -23,8 +23,47 @@ namespace vigil::verifier::store_internal {
 int64_t NowUnixNanos();
 
 /// What the node's own report says its hostname is (informational; empty when the payload
-/// is not a RuntimeReport).
+/// is not a RuntimeReport). Reads the one field from the wire, without parsing the report.
 std::string HostnameOf(const v1::Evidence& evidence);
+
+/// A verdict as a store writes it: serialized once, on the thread that recorded it, beside the
+/// few fields the store indexes, so the writer thread never copies, walks or destroys the
+/// verdict's message tree (a verdict carries every rule outcome with its controls).
+struct VerdictRecord {
+  struct Workload {
+    std::string workload_id;
+    std::string name;
+    v1::TrustStatus status = v1::TRUST_STATUS_UNSPECIFIED;
+  };
+  std::string node_id;
+  std::string hostname;
+  /// The serialized Evidence and Verdict.
+  std::string evidence;
+  std::string verdict;
+  v1::TrustStatus status = v1::TRUST_STATUS_UNSPECIFIED;
+  /// The verdict's appraisal time (0 when it has none: the store uses the time it writes).
+  int64_t appraised_unix_nano = 0;
+  std::string evidence_sha256;
+  std::string policy_digest;
+  bool from_spool = false;
+  std::vector<Workload> workloads;
+};
+
+VerdictRecord MakeVerdictRecord(const std::string& node_id, const v1::Evidence& evidence,
+                                const v1::Verdict& verdict);
+
+/// A node as a store keeps it in memory: its summary, whose latest verdict stays serialized
+/// until a reader asks for it (a parsed verdict is large, and the writer replaces it on every
+/// report).
+struct CachedNode {
+  /// latest_verdict is left empty here.
+  NodeResultSummary summary;
+  /// The serialized latest verdict; empty when there is none.
+  std::string latest_verdict;
+};
+
+/// `node`'s summary with its latest verdict parsed.
+NodeResultSummary Materialize(const CachedNode& node);
 
 /// A page size as ListVerdicts and ListAudit apply it: 0 is 100, more than 1000 is 1000.
 uint32_t PageSize(uint32_t requested);

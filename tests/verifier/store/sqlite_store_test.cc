@@ -24,6 +24,7 @@ using testing::MakeVerdict;
 using testing::Query;
 using testing::RecordDurably;
 using testing::TempDir;
+using testing::WorkloadSpec;
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
@@ -47,6 +48,20 @@ class SqliteStoreTest : public ::testing::Test {
     EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "");
     sqlite3_free(error);
     sqlite3_close(db);
+  }
+
+  // The first column of the first row `sql` returns, on a connection of the test's own.
+  int64_t RawInt(const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    EXPECT_EQ(sqlite3_step(s), SQLITE_ROW) << sql;
+    const int64_t value = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return value;
   }
 
   TempDir dir_;
@@ -144,7 +159,7 @@ INSERT INTO results_schema (version) VALUES (1);
                                -1, &s, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 0))), "1,2");
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 0))), "1,2,3");
   EXPECT_EQ(sqlite3_column_int(s, 1), SqliteStore::LatestSchemaVersion());
   sqlite3_finalize(s);
   sqlite3_close(check);
@@ -153,6 +168,68 @@ INSERT INTO results_schema (version) VALUES (1);
   std::unique_ptr<SqliteStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(AllVerdicts(*store, Query("node-a")).size(), 4u);
+}
+
+// A file as schema version 2 left it: each node's latest verdict in its own row as well as in
+// the history. Version 3 keeps only the history row; a latest verdict the history lacks is
+// moved into it rather than lost.
+TEST_F(SqliteStoreTest, MigratesSchemaTwoFileToOneCopyOfTheLatestVerdict) {
+  const std::vector<WorkloadSpec> workloads = {{"w1", "agent", v1::TRUST_WARNING}};
+  {
+    std::unique_ptr<SqliteStore> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(
+        RecordDurably(*store, "node-a", MakeVerdict("node-a", v1::TRUST_AFFIRMING, 100)).ok());
+    ASSERT_TRUE(
+        RecordDurably(*store, "node-a", MakeVerdict("node-a", v1::TRUST_WARNING, 200)).ok());
+    ASSERT_TRUE(
+        RecordDurably(*store, "node-b", MakeVerdict("node-b", v1::TRUST_WARNING, 300, workloads))
+            .ok());
+  }
+  RawExec(R"sql(
+UPDATE nodes SET verdict = (SELECT verdict FROM verdicts WHERE verdicts.id = nodes.latest_verdict_id);
+DELETE FROM verdicts WHERE node_id = 'node-b';
+DELETE FROM schema_migrations WHERE version = 3;
+UPDATE results_schema SET version = 2;
+)sql");
+  ASSERT_EQ(RawInt("SELECT COUNT(*) FROM nodes WHERE verdict IS NOT NULL"), 2);
+
+  {
+    std::unique_ptr<SqliteStore> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    std::optional<NodeResultSummary> a = store->FindNode("node-a");
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(a->latest_verdict.status(), v1::TRUST_WARNING);
+    EXPECT_EQ(a->latest_verdict.appraised_unix_nano(), 200);
+    EXPECT_EQ(AllVerdicts(*store, Query("node-a")).size(), 2u);
+    // node-b's latest verdict, missing from the history, is there now, with its workload.
+    std::optional<NodeResultSummary> b = store->FindNode("node-b");
+    ASSERT_TRUE(b.has_value());
+    EXPECT_EQ(b->latest_verdict.appraised_unix_nano(), 300);
+    std::vector<v1::Verdict> history = AllVerdicts(*store, Query("node-b"));
+    ASSERT_EQ(history.size(), 1u);
+    EXPECT_EQ(history[0].appraised_unix_nano(), 300);
+    EXPECT_EQ(AllVerdicts(*store, Query("", "agent", {v1::TRUST_WARNING})).size(), 1u);
+    auto latest = store->Latest("node-b");
+    ASSERT_TRUE(latest.ok()) << latest.status();
+    EXPECT_EQ(latest->verdict.appraised_unix_nano(), 300);
+    // Nothing is stored twice any more, and a new verdict keeps it that way.
+    EXPECT_EQ(RawInt("SELECT COUNT(*) FROM nodes WHERE verdict IS NOT NULL"), 0);
+    ASSERT_TRUE(
+        RecordDurably(*store, "node-a", MakeVerdict("node-a", v1::TRUST_REJECTED, 400)).ok());
+    EXPECT_EQ(RawInt("SELECT COUNT(*) FROM nodes WHERE verdict IS NOT NULL"), 0);
+  }
+  EXPECT_EQ(RawInt("SELECT MAX(version) FROM schema_migrations"), 3);
+  // The latest verdict is read back from the history after a restart.
+  std::unique_ptr<SqliteStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::optional<NodeResultSummary> a = store->FindNode("node-a");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->latest_verdict.status(), v1::TRUST_REJECTED);
+  EXPECT_EQ(a->latest_verdict.appraised_unix_nano(), 400);
+  auto latest = store->Latest("node-a");
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->verdict.appraised_unix_nano(), 400);
 }
 
 TEST_F(SqliteStoreTest, RefusesNewerSchema) {

@@ -1,0 +1,104 @@
+#include "verifier/store/store_internal.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "google/protobuf/util/message_differencer.h"
+#include "tests/verifier/store/store_test_util.h"
+#include "vigil/v1/runtime.pb.h"
+
+namespace vigil::verifier::store_internal {
+namespace {
+
+using verifier::testing::MakeVerdict;
+
+v1::Evidence WithPayload(std::string payload) {
+  v1::Evidence evidence;
+  evidence.set_payload(std::move(payload));
+  return evidence;
+}
+
+TEST(HostnameOfTest, ReadsTheReportsHostnameAmongItsOtherFields) {
+  v1::RuntimeReport report;
+  report.set_node_id("node");
+  report.set_sequence(7);
+  report.set_hostname("host-1");
+  report.add_processes()->set_pid(42);
+  report.mutable_probes()->add_active_hooks("tracepoint/syscalls/sys_exit_ptrace");
+  EXPECT_EQ(HostnameOf(WithPayload(report.SerializeAsString())), "host-1");
+}
+
+TEST(HostnameOfTest, TheLastHostnameWinsAsInAParse) {
+  v1::RuntimeReport first;
+  first.set_hostname("first");
+  v1::RuntimeReport second;
+  second.set_hostname("second");
+  const std::string payload = first.SerializeAsString() + second.SerializeAsString();
+  v1::RuntimeReport parsed;
+  ASSERT_TRUE(parsed.ParseFromString(payload));
+  EXPECT_EQ(HostnameOf(WithPayload(payload)), parsed.hostname());
+}
+
+TEST(HostnameOfTest, NoHostnameInWhatIsNotAReport) {
+  EXPECT_EQ(HostnameOf(WithPayload("")), "");
+  // A truncated field: the hostname's length runs past the payload.
+  EXPECT_EQ(HostnameOf(WithPayload(std::string("\x22\x10host", 6))), "");
+  // A varint that never ends.
+  EXPECT_EQ(
+      HostnameOf(WithPayload(std::string("\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11))), "");
+  // A hostname that is not UTF-8 (a proto3 string refuses it).
+  EXPECT_EQ(HostnameOf(WithPayload(std::string("\x22\x02\xc3\x28", 4))), "");
+}
+
+TEST(MakeVerdictRecordTest, HoldsTheVerdictSerializedWithTheFieldsTheStoreIndexes) {
+  v1::Verdict verdict =
+      MakeVerdict("node", v1::TRUST_WARNING, 1234,
+                  {{"w1", "agent", v1::TRUST_WARNING}, {"w2", "runner", v1::TRUST_AFFIRMING}});
+  verdict.set_from_spool(true);
+  verdict.add_rules()->set_rule_id("seccomp-denies-ptrace");
+  v1::RuntimeReport report;
+  report.set_hostname("host-9");
+  v1::Evidence evidence = WithPayload(report.SerializeAsString());
+  evidence.set_nonce("nonce");
+
+  const VerdictRecord r = MakeVerdictRecord("node-id", evidence, verdict);
+  EXPECT_EQ(r.node_id, "node-id");
+  EXPECT_EQ(r.hostname, "host-9");
+  EXPECT_EQ(r.status, v1::TRUST_WARNING);
+  EXPECT_EQ(r.appraised_unix_nano, 1234);
+  EXPECT_EQ(r.evidence_sha256, verdict.evidence_sha256());
+  EXPECT_EQ(r.policy_digest, "policy-digest");
+  EXPECT_TRUE(r.from_spool);
+  ASSERT_EQ(r.workloads.size(), 2u);
+  EXPECT_EQ(r.workloads[0].workload_id, "w1");
+  EXPECT_EQ(r.workloads[0].name, "agent");
+  EXPECT_EQ(r.workloads[0].status, v1::TRUST_WARNING);
+  EXPECT_EQ(r.workloads[1].workload_id, "w2");
+  EXPECT_EQ(r.workloads[1].status, v1::TRUST_AFFIRMING);
+  v1::Verdict stored;
+  ASSERT_TRUE(stored.ParseFromString(r.verdict));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(stored, verdict));
+  v1::Evidence stored_evidence;
+  ASSERT_TRUE(stored_evidence.ParseFromString(r.evidence));
+  EXPECT_EQ(stored_evidence.nonce(), "nonce");
+}
+
+TEST(MaterializeTest, ParsesTheLatestVerdictIntoTheSummary) {
+  CachedNode node;
+  node.summary.node_id = "node";
+  node.summary.hostname = "host";
+  node.summary.revoked = true;
+  node.latest_verdict = MakeVerdict("node", v1::TRUST_REJECTED, 55).SerializeAsString();
+  const NodeResultSummary s = Materialize(node);
+  EXPECT_EQ(s.node_id, "node");
+  EXPECT_EQ(s.hostname, "host");
+  EXPECT_TRUE(s.revoked);
+  EXPECT_EQ(s.latest_verdict.status(), v1::TRUST_REJECTED);
+  EXPECT_EQ(s.latest_verdict.appraised_unix_nano(), 55);
+  // No verdict yet: an empty one.
+  EXPECT_EQ(Materialize(CachedNode{}).latest_verdict.status(), v1::TRUST_STATUS_UNSPECIFIED);
+}
+
+}  // namespace
+}  // namespace vigil::verifier::store_internal
