@@ -13,11 +13,32 @@ AppraisalPool::AppraisalPool(size_t threads, size_t queue_capacity)
 
 AppraisalPool::~AppraisalPool() { Shutdown(); }
 
-bool AppraisalPool::TrySubmit(absl::AnyInvocable<void() &&> task) {
+bool AppraisalPool::Submit(absl::AnyInvocable<void() &&> task) {
   absl::MutexLock lock(&mu_);
-  if (stopping_ || queue_.size() >= capacity_) return false;
-  queue_.push_back(std::move(task));
+  if (stopping_) return false;
+  // Behind what is held already, so that tasks keep their arrival order.
+  if (queue_.size() >= capacity_ || !held_.empty()) {
+    held_.push_back(std::move(task));
+  } else {
+    queue_.push_back(std::move(task));
+  }
   return true;
+}
+
+void AppraisalPool::RunCompletion(absl::AnyInvocable<void() &&> task) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      completions_.push_back(std::move(task));
+      return;
+    }
+  }
+  std::move(task)();
+}
+
+size_t AppraisalPool::held() const {
+  absl::MutexLock lock(&mu_);
+  return held_.size();
 }
 
 void AppraisalPool::Shutdown() {
@@ -34,12 +55,23 @@ void AppraisalPool::Work() {
     absl::AnyInvocable<void() &&> task;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]()
-                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !queue_.empty() || !completions_.empty();
+      };
       mu_.Await(absl::Condition(&ready));
-      if (queue_.empty()) return;  // stopping, and everything queued has run
-      task = std::move(queue_.front());
-      queue_.pop_front();
+      if (!completions_.empty()) {
+        task = std::move(completions_.front());
+        completions_.pop_front();
+      } else if (!queue_.empty()) {
+        task = std::move(queue_.front());
+        queue_.pop_front();
+        if (!held_.empty()) {  // a place freed: the longest-held task takes it
+          queue_.push_back(std::move(held_.front()));
+          held_.pop_front();
+        }
+      } else {
+        return;  // stopping, and everything queued and held has run
+      }
     }
     std::move(task)();
   }

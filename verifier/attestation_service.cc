@@ -4,7 +4,12 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
+#include <array>
 #include <atomic>
+#include <cstring>
 #include <deque>
 #include <optional>
 
@@ -22,27 +27,55 @@ namespace {
 using Message = v1::VerifierMessage;
 
 constexpr size_t kNonceBytes = 32;
-// Nonces a stream remembers after they stop being outstanding. Older ones are simply
-// unknown, which is refused all the same.
-constexpr size_t kRememberedNonces = 1024;
+// Nonces a stream remembers after they stop being outstanding, per kind (answered, superseded).
+// Older ones are simply unknown, which is refused all the same: remembering them only names the
+// reason more precisely. A node answers one challenge per report, so a long-lived stream would
+// otherwise accumulate one entry per report it ever sent.
+constexpr size_t kRememberedNonces = 16;
 
-// A bounded set of byte strings, forgetting the oldest first.
+// The last kRememberedNonces nonces of one kind, forgetting the oldest first: a ring of fixed
+// arrays (512 bytes), searched linearly only for evidence that did not answer the outstanding
+// challenge.
 class RecentNonces {
  public:
-  void Add(std::string nonce) {
-    if (!set_.insert(nonce).second) return;
-    order_.push_back(std::move(nonce));
-    if (order_.size() > kRememberedNonces) {
-      set_.erase(order_.front());
-      order_.pop_front();
-    }
+  void Add(const std::string& nonce) {
+    if (nonce.size() != kNonceBytes || Contains(nonce)) return;
+    std::memcpy(ring_[next_ % kRememberedNonces].data(), nonce.data(), kNonceBytes);
+    ++next_;
   }
-  bool Contains(const std::string& nonce) const { return set_.contains(nonce); }
+  bool Contains(const std::string& nonce) const {
+    if (nonce.size() != kNonceBytes) return false;
+    const size_t stored = std::min(next_, kRememberedNonces);
+    for (size_t i = 0; i < stored; ++i) {
+      if (std::memcmp(ring_[i].data(), nonce.data(), kNonceBytes) == 0) return true;
+    }
+    return false;
+  }
 
  private:
-  absl::flat_hash_set<std::string> set_;
-  std::deque<std::string> order_;
+  std::array<std::array<char, kNonceBytes>, kRememberedNonces> ring_;
+  size_t next_ = 0;  // how many were ever added; ring_[next_ % kRememberedNonces] goes next
 };
+
+// The sequence number of a RuntimeReport payload (0 when it does not decode), read without
+// decoding the rest of the report: the acknowledgement carries it whether or not the report is
+// logged. As in a full parse, the last occurrence of the field wins; a payload that is not
+// well-formed protobuf gives 0.
+uint64_t ReportSequence(const std::string& payload) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(payload.data()),
+                                            static_cast<int>(payload.size()));
+  uint64_t sequence = 0;
+  while (uint32_t tag = in.ReadTag()) {
+    if (tag == WireFormatLite::MakeTag(v1::RuntimeReport::kSequenceFieldNumber,
+                                       WireFormatLite::WIRETYPE_VARINT)) {
+      if (!in.ReadVarint64(&sequence)) return 0;
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return 0;
+    }
+  }
+  return in.ConsumedEntireMessage() ? sequence : 0;
+}
 
 std::string StatusName(v1::TrustStatus status) {
   std::string name = v1::TrustStatus_Name(status);
@@ -102,7 +135,8 @@ void LogReport(const std::string& node_id, const v1::RuntimeReport& report,
 class AttestationService::Reactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  Reactor(AttestationService* service, grpc::CallbackServerContext* context) : service_(service) {
+  Reactor(AttestationService* service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {
     absl::StatusOr<PeerIdentity> peer =
         RequireRole(*context, service->options_.trust_domain, SpiffeRole::kNode);
     if (!peer.ok()) {
@@ -117,11 +151,6 @@ class AttestationService::Reactor final
       RequestFinish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                                  "this node is revoked; an operator must approve it again"));
       return;
-    }
-    if (auto auth = context->auth_context(); auth != nullptr) {
-      for (const grpc::string_ref& pem : auth->FindPropertyValues("x509_pem_cert")) {
-        peer_cert_pem_.assign(pem.data(), pem.size());
-      }
     }
     if (grpc::Status admitted = service->Register(this); !admitted.ok()) {
       RequestFinish(std::move(admitted));
@@ -436,18 +465,16 @@ class AttestationService::Reactor final
   }
 
   // Appraises `evidence` (the fresh answer to the outstanding challenge) on the pool, which
-  // answers. When the pool's queue is full the stream ends RESOURCE_EXHAUSTED: the node
-  // reconnects with backoff and answers a new challenge.
+  // answers. When the pool's queue is full the appraisal is held until a place frees: the
+  // stream reads nothing meanwhile, so HTTP/2 flow control holds its node back.
   void StartAppraisal(const v1::Evidence& evidence) {
-    bool queued = service_->pool_->TrySubmit([this, &evidence] {
+    bool submitted = service_->pool_->Submit([this, &evidence] {
       v1::Verdict verdict =
           service_->appraiser_->Appraise(AppraisalInput{peer_.name, &appraised_, &evidence});
       Answer(evidence, std::move(verdict));
     });
-    if (queued) return;
-    spdlog::warn("appraisal queue full; ending the stream of node {}", peer_.name);
-    RequestFinish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                               "the verifier's appraisal queue is full; reconnect later"));
+    if (submitted) return;
+    RequestFinish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "verifier is shutting down"));
     ResumeAfterAppraisal(false);
   }
 
@@ -482,11 +509,13 @@ class AttestationService::Reactor final
   // that could not be stored is never acknowledged: the stream ends UNAVAILABLE and the node
   // sends its evidence again on a new stream.
   void Answer(const v1::Evidence& evidence, v1::Verdict verdict) {
-    v1::RuntimeReport report;
-    bool parsed = report.ParseFromString(evidence.payload());
-    uint64_t sequence = parsed ? report.sequence() : 0;
-    if (verdict.status() != v1::TRUST_REJECTED && parsed) {
-      LogReport(peer_.name, report, verdict);
+    const uint64_t sequence = ReportSequence(evidence.payload());
+    if (verdict.status() != v1::TRUST_REJECTED) {
+      // Decoded again only when its lines are logged (at info); the appraiser has its own copy.
+      if (v1::RuntimeReport report;
+          spdlog::should_log(spdlog::level::info) && report.ParseFromString(evidence.payload())) {
+        LogReport(peer_.name, report, verdict);
+      }
     } else {
       std::vector<std::string> reasons;
       for (int r : verdict.reasons()) {
@@ -499,22 +528,34 @@ class AttestationService::Reactor final
     auto shared = std::make_shared<v1::Verdict>(std::move(verdict));
     service_->sink_->RecordDurable(
         peer_.name, evidence, *shared, [this, shared, sequence](absl::Status stored) {
-          if (!stored.ok()) {
-            spdlog::error("verdict for node {} not stored ({}); ending its stream unacknowledged",
-                          peer_.name.substr(0, 12), std::string(stored.message()));
-            RequestFinish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                       "the verifier could not store the verdict; send again"));
-            ResumeAfterAppraisal(false);
-            return;
-          }
-          Message ack;
-          ack.mutable_acknowledgement()->set_sequence(sequence);
-          *ack.mutable_acknowledgement()->mutable_verdict() = std::move(*shared);
-          ack.mutable_acknowledgement()->set_log_entries_acknowledged(
-              service_->appraiser_->LogEntriesAcknowledged(peer_.name));
-          Enqueue(std::move(ack));
-          ResumeAfterAppraisal(SendChallenge());
+          // The sink reports durability on its own thread (a store's single writer, which
+          // every node's verdict goes through): encoding and writing the answer, and the next
+          // challenge, run on the pool instead, ahead of appraisals that have not started.
+          service_->pool_->RunCompletion([this, shared, sequence, stored = std::move(stored)] {
+            Acknowledge(stored, std::move(*shared), sequence);
+          });
         });
+  }
+
+  // Answers the evidence whose verdict the sink reported on (`stored`): an acknowledgement
+  // carrying `verdict` and a fresh challenge, then reads on; or, when it was not stored, ends
+  // the stream unacknowledged.
+  void Acknowledge(const absl::Status& stored, v1::Verdict verdict, uint64_t sequence) {
+    if (!stored.ok()) {
+      spdlog::error("verdict for node {} not stored ({}); ending its stream unacknowledged",
+                    peer_.name.substr(0, 12), std::string(stored.message()));
+      RequestFinish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "the verifier could not store the verdict; send again"));
+      ResumeAfterAppraisal(false);
+      return;
+    }
+    Message ack;
+    ack.mutable_acknowledgement()->set_sequence(sequence);
+    *ack.mutable_acknowledgement()->mutable_verdict() = std::move(verdict);
+    ack.mutable_acknowledgement()->set_log_entries_acknowledged(
+        service_->appraiser_->LogEntriesAcknowledged(peer_.name));
+    Enqueue(std::move(ack));
+    ResumeAfterAppraisal(SendChallenge());
   }
 
   // Appraises a spooled batch on the pool, stores its verdict (unless it was delivered
@@ -531,7 +572,7 @@ class AttestationService::Reactor final
       if (finish_status_.has_value()) return;
       ++holds_;
     }
-    bool queued = service_->pool_->TrySubmit([this, &batch, appraiser] {
+    bool submitted = service_->pool_->Submit([this, &batch, appraiser] {
       auto result =
           std::make_shared<SpoolBatchAppraiser::Result>(appraiser->Appraise(peer_.name, batch));
       const uint64_t sequence = batch.sequence();
@@ -554,11 +595,17 @@ class AttestationService::Reactor final
         acknowledge(absl::OkStatus());
         return;
       }
-      service_->sink_->RecordDurable(peer_.name, result->evidence, result->verdict, acknowledge);
+      service_->sink_->RecordDurable(
+          peer_.name, result->evidence, result->verdict,
+          [this, acknowledge = std::move(acknowledge)](absl::Status stored) mutable {
+            service_->pool_->RunCompletion(
+                [acknowledge = std::move(acknowledge), stored = std::move(stored)]() mutable {
+                  acknowledge(std::move(stored));
+                });
+          });
     });
-    if (queued) return;
-    RequestFinish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                               "the verifier's appraisal queue is full; reconnect later"));
+    if (submitted) return;
+    RequestFinish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "verifier is shutting down"));
     ResumeAfterAppraisal(false);
   }
 
@@ -568,8 +615,16 @@ class AttestationService::Reactor final
                                  "this verifier does not renew certificates on the stream"));
       return false;
     }
+    // The certificate is read from the call only now: most streams never renew, and a copy
+    // held per stream would cost every connected node its certificate's size.
+    std::string peer_cert_pem;
+    if (auto auth = context_->auth_context(); auth != nullptr) {
+      for (const grpc::string_ref& pem : auth->FindPropertyValues("x509_pem_cert")) {
+        peer_cert_pem.assign(pem.data(), pem.size());
+      }
+    }
     absl::StatusOr<v1::CertificateRenewal> renewal =
-        service_->options_.renewer(peer_, peer_cert_pem_, request);
+        service_->options_.renewer(peer_, peer_cert_pem, request);
     if (!renewal.ok()) {
       RequestFinish(ToGrpcStatus(renewal.status()));
       return false;
@@ -581,8 +636,8 @@ class AttestationService::Reactor final
   }
 
   AttestationService* const service_;
+  grpc::CallbackServerContext* const context_;  // valid until OnDone
   PeerIdentity peer_;
-  std::string peer_cert_pem_;  // the verified certificate the node presented
   bool registered_ = false;
   std::atomic<bool> cancelled_ = false;  // set by OnCancel, read by OnDone
   grpc::ByteBuffer in_wire_;             // the message being read, decoded into in_

@@ -42,9 +42,10 @@ struct AttestationOptions {
   std::vector<uint32_t> pcr_selection;
   /// Answers renewal requests; when empty, a renewal request ends the stream UNIMPLEMENTED.
   CertificateRenewer renewer;
-  /// Threads appraising evidence (0: one per core) and how much evidence may wait for
-  /// them across all streams; when the queue is full, a stream with new evidence ends
-  /// RESOURCE_EXHAUSTED (the node reconnects with backoff).
+  /// Threads appraising evidence (0: one per core) and how much evidence may be queued for
+  /// them across all streams; beyond that, a stream's evidence is held until a place frees
+  /// (the stream reads nothing meanwhile, so HTTP/2 flow control holds its node back): at
+  /// most one evidence per open stream waits, bounded by StreamLimits::max_streams.
   size_t appraisal_threads = 0;
   size_t appraisal_queue = 1024;
   /// The policies to distribute (not owned; null: the verifier sends no policy bundle).
@@ -104,6 +105,9 @@ class AttestationService final
 
   /// How many Attest streams are open.
   size_t OpenStreams() const;
+
+  /// How many streams' appraisals are held because the appraisal queue was full.
+  size_t HeldAppraisals() const { return pool_->held(); }
 
   /// Streams and messages refused by the limits so far.
   AttestationCounters counters() const { return admission_.counters(); }

@@ -636,8 +636,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(size_t{0}, size_t{256}));
   app.add_option("--appraisal-queue", config.appraisal_queue,
-                 "Evidence waiting for an appraisal thread; when full, a stream with new "
-                 "evidence ends RESOURCE_EXHAUSTED and its node reconnects")
+                 "Evidence queued for an appraisal thread; when full, a stream with new "
+                 "evidence waits (reading nothing, so HTTP/2 flow control holds its node) until "
+                 "a place frees")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 20));
   app.add_option("--max-streams", config.stream_limits.max_streams,

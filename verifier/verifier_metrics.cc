@@ -135,6 +135,11 @@ ResultSink* VerifierMetrics::Meter(ResultSink* inner) {
 void VerifierMetrics::WatchAttestation(const AttestationService* service) {
   registry_->AddGaugeFunc("vigil_verifier_attest_streams", "Attest streams open now.", {},
                           [service] { return static_cast<double>(service->OpenStreams()); });
+  registry_->AddGaugeFunc(
+      "vigil_verifier_appraisals_held",
+      "Streams whose evidence waits for a place in the full appraisal queue (each reads "
+      "nothing meanwhile).",
+      {}, [service] { return static_cast<double>(service->HeldAppraisals()); });
   const std::string help =
       "Attest streams and messages refused by a limit (docs/verifier.md, \"Limits\").";
   registry_->AddCounterFunc(

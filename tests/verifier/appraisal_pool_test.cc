@@ -1,5 +1,6 @@
 // The appraisal pool on its own, and the Attest stream running appraisals on it: a node
-// whose appraisal blocks holds up neither another node's verdict nor the pool's queue bound.
+// whose appraisal blocks holds up neither another node's verdict nor the pool's queue bound,
+// and evidence beyond the queue waits on its stream instead of ending it.
 
 #include "verifier/appraisal_pool.h"
 
@@ -8,7 +9,9 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -32,32 +35,72 @@ TEST(AppraisalPoolTest, ZeroThreadsMeansOnePerCore) {
   EXPECT_EQ(pool.queue_capacity(), 4u);
 }
 
-TEST(AppraisalPoolTest, ShutdownRunsEveryQueuedTaskThenRefuses) {
+TEST(AppraisalPoolTest, ShutdownRunsEveryQueuedAndHeldTaskThenRefuses) {
   std::atomic<int> ran{0};
-  AppraisalPool pool(2, 100);
-  for (int i = 0; i < 100; ++i) ASSERT_TRUE(pool.TrySubmit([&ran] { ++ran; }));
+  AppraisalPool pool(2, 10);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(pool.Submit([&ran] { ++ran; }));
   pool.Shutdown();
   EXPECT_EQ(ran.load(), 100);
-  EXPECT_FALSE(pool.TrySubmit([&ran] { ++ran; }));
+  EXPECT_FALSE(pool.Submit([&ran] { ++ran; }));
   pool.Shutdown();  // idempotent
   EXPECT_EQ(ran.load(), 100);
+  EXPECT_EQ(pool.held(), 0u);
 }
 
-TEST(AppraisalPoolTest, RefusesWhenTheQueueIsFull) {
-  AppraisalPool pool(1, 1);
-  absl::Notification started, release;
-  std::atomic<int> ran{0};
-  ASSERT_TRUE(pool.TrySubmit([&] {
+// The only thread is blocked by the first task; returns once it is.
+void Occupy(AppraisalPool& pool, absl::Notification& release) {
+  absl::Notification started;
+  ASSERT_TRUE(pool.Submit([&] {
     started.Notify();
     release.WaitForNotification();
-    ++ran;
   }));
-  started.WaitForNotification();  // the only thread is busy; the queue is empty
-  EXPECT_TRUE(pool.TrySubmit([&ran] { ++ran; }));
-  EXPECT_FALSE(pool.TrySubmit([&ran] { ++ran; }));  // queue full: dropped, never run
+  started.WaitForNotification();
+}
+
+TEST(AppraisalPoolTest, HoldsTasksBeyondTheQueueAndRunsThemInArrivalOrder) {
+  AppraisalPool pool(1, 2);
+  absl::Notification release;
+  Occupy(pool, release);
+  std::mutex mu;
+  std::vector<int> order;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(pool.Submit([&, i] {
+      std::lock_guard<std::mutex> lock(mu);
+      order.push_back(i);
+    }));
+  }
+  EXPECT_EQ(pool.held(), 3u);  // two queued, the rest held, none dropped
   release.Notify();
   pool.Shutdown();
-  EXPECT_EQ(ran.load(), 2);
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(pool.held(), 0u);
+}
+
+TEST(AppraisalPoolTest, CompletionsRunBeforeQueuedTasks) {
+  AppraisalPool pool(1, 4);
+  absl::Notification release;
+  Occupy(pool, release);
+  std::mutex mu;
+  std::vector<std::string> order;
+  auto record = [&](std::string what) {
+    return [&, what] {
+      std::lock_guard<std::mutex> lock(mu);
+      order.push_back(what);
+    };
+  };
+  ASSERT_TRUE(pool.Submit(record("task")));
+  pool.RunCompletion(record("completion"));
+  release.Notify();
+  pool.Shutdown();
+  EXPECT_EQ(order, (std::vector<std::string>{"completion", "task"}));
+}
+
+TEST(AppraisalPoolTest, ACompletionAfterShutdownRunsOnTheCallingThread) {
+  AppraisalPool pool(1, 1);
+  pool.Shutdown();
+  std::thread::id ran_on;
+  pool.RunCompletion([&ran_on] { ran_on = std::this_thread::get_id(); });
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
 }
 
 // Appraises every node at once, except `blocked_node`, whose appraisals wait until Release.
@@ -202,45 +245,40 @@ TEST_F(AppraisalOffTheStreamTest, ClosingWhileAppraisingFinishesTheStreamAfterTh
   verifier_.reset();  // the server and the pool shut down cleanly
 }
 
-TEST_F(AppraisalOffTheStreamTest, AFullQueueEndsTheStreamResourceExhausted) {
+TEST_F(AppraisalOffTheStreamTest, AFullQueueHoldsTheStreamUntilAPlaceFrees) {
   StartVerifier(/*threads=*/1, /*queue=*/1);
   Open slow = Connect(pki_->node());
   Send(slow, TestPki::kNodeId);
   appraiser_.AwaitBlocked();  // the only thread is busy
 
-  // Two more streams send evidence: one takes the only queue slot, the other is refused.
+  // Two more streams send evidence: one takes the only queue slot, the other is held.
   Open b = Connect(pki_->node());
   Open c = Connect(other_);
   ASSERT_EQ(verifier_->attestation().OpenStreams(), 3u);
   Send(b, TestPki::kNodeId);
   Send(c, kOtherNode);
-  // The refused stream ends while the queued one waits.
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (verifier_->attestation().OpenStreams() != 2 && absl::Now() < deadline) {
+  while (verifier_->attestation().HeldAppraisals() != 1 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(20));
   }
-  ASSERT_EQ(verifier_->attestation().OpenStreams(), 2u);
+  ASSERT_EQ(verifier_->attestation().HeldAppraisals(), 1u);
+  EXPECT_EQ(verifier_->attestation().OpenStreams(), 3u) << "a held stream must not end";
   EXPECT_FALSE(appraiser_.blocked_returned());
 
+  // Once the thread frees, every stream's evidence is appraised and acknowledged in turn.
   appraiser_.Release();
   EXPECT_EQ(ReadAck(slow).verdict().status(), v1::TRUST_UNVERIFIED);
-  int acknowledged = 0, exhausted = 0;
   for (Open* o : {&b, &c}) {
-    v1::VerifierMessage m;
-    if (o->stream->Read(&m)) {
-      EXPECT_TRUE(m.has_acknowledgement()) << m.DebugString();
-      ++acknowledged;
-      o->ctx->TryCancel();
-    } else {
-      grpc::Status status = o->stream->Finish();
-      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
-          << status.error_message();
-      ++exhausted;
-    }
+    v1::Acknowledgement ack = ReadAck(*o);
+    EXPECT_EQ(ack.verdict().status(), v1::TRUST_UNVERIFIED);
+    EXPECT_EQ(ack.sequence(), 1u);
+    v1::VerifierMessage next;
+    ASSERT_TRUE(o->stream->Read(&next));
+    EXPECT_TRUE(next.has_challenge()) << next.DebugString();
   }
-  EXPECT_EQ(acknowledged, 1);
-  EXPECT_EQ(exhausted, 1);
-  slow.ctx->TryCancel();
+  EXPECT_EQ(verifier_->attestation().HeldAppraisals(), 0u);
+  EXPECT_EQ(verifier_->recorded().records().size(), 3u);
+  for (Open* o : {&slow, &b, &c}) o->ctx->TryCancel();
 }
 
 }  // namespace
