@@ -30,7 +30,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/random/random.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -155,15 +154,16 @@ int RunBench(int processes, int intervals) {
   absl::StatusOr<vigil::testing::TestTempDir> dir =
       vigil::testing::TestTempDir::Create("node-memory");
   if (!dir.ok()) return Fail(dir.status().ToString(), nullptr);
-  absl::BitGen gen;
-  const std::string comm = absl::StrCat("vmem", absl::Uniform<uint32_t>(gen, 10000000, 99999999));
+  const std::string comm = vigil::testing::UniqueComm("vmem");
   const std::string spawner_exe = dir->path() + "/" + comm;
-  std::filesystem::copy_file(std::filesystem::read_symlink("/proc/self/exe"), spawner_exe);
-  std::filesystem::permissions(spawner_exe, std::filesystem::perms::owner_all);
-  std::filesystem::create_directory(dir->path() + "/sleeper");
   const std::string sleeper_exe = dir->path() + "/sleeper/" + comm;
-  std::filesystem::copy_file("/usr/bin/sleep", sleeper_exe);
-  std::filesystem::permissions(sleeper_exe, std::filesystem::perms::owner_all);
+  std::filesystem::create_directory(dir->path() + "/sleeper");
+  for (const auto& [from, to] : {std::pair<std::string, std::string>{"/proc/self/exe", spawner_exe},
+                                 {"/usr/bin/sleep", sleeper_exe}}) {
+    if (absl::Status st = vigil::testing::CopyProgram(from, to); !st.ok()) {
+      return Fail(st.ToString(), nullptr);
+    }
+  }
 
   Fabric::Options options;
   options.node_args = {"--select", absl::StrCat("comm=", comm)};
