@@ -34,7 +34,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/random/random.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -166,11 +165,11 @@ int RunBench(int trials) {
   if (!dir.ok()) return Fail(dir.status().ToString(), nullptr);
 
   // The workload: this program under a name only this run uses (its comm at exec).
-  absl::BitGen gen;
-  const std::string comm = absl::StrCat("vlat", absl::Uniform<uint32_t>(gen, 10000000, 99999999));
+  const std::string comm = vigil::testing::UniqueComm("vlat");
   const std::string workload_exe = dir->path() + "/" + comm;
-  std::filesystem::copy_file(std::filesystem::read_symlink("/proc/self/exe"), workload_exe);
-  std::filesystem::permissions(workload_exe, std::filesystem::perms::owner_all);
+  if (absl::Status st = vigil::testing::CopyProgram("/proc/self/exe", workload_exe); !st.ok()) {
+    return Fail(st.ToString(), nullptr);
+  }
 
   const std::string policy_yaml = absl::StrCat(
       "apiVersion: vigil.dev/v1\n"

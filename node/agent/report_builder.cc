@@ -59,6 +59,26 @@ void ReportBuilder::SetEventWakeup(std::function<void()> wake) {
   if (events_ != nullptr) events_->SetWakeup(std::move(wake));
 }
 
+size_t FitGaps(std::vector<std::string>* gaps, size_t budget_bytes) {
+  // A repeated string costs its bytes, a tag and a length prefix (at most 4 bytes here).
+  constexpr size_t kPerGap = 4;
+  size_t total = 0;
+  for (const std::string& g : *gaps) total += g.size() + kPerGap;
+  if (total <= budget_bytes) return total;
+  constexpr size_t kNoteBytes = 128;  // room for the line that counts what was left out
+  size_t kept = 0, used = 0;
+  while (kept < gaps->size() &&
+         used + (*gaps)[kept].size() + kPerGap + kNoteBytes <= budget_bytes) {
+    used += (*gaps)[kept].size() + kPerGap;
+    ++kept;
+  }
+  const size_t left_out = gaps->size() - kept;
+  gaps->resize(kept);
+  gaps->push_back(absl::StrCat("report truncated: ", left_out, " observation gaps left out to fit ",
+                               budget_bytes, " bytes"));
+  return used + gaps->back().size() + kPerGap;
+}
+
 void SetNodeFields(const NodeInfo& info, uint64_t sequence, v1::RuntimeReport* r) {
   r->set_node_id(info.node_id);
   r->set_sequence(sequence);
@@ -110,8 +130,8 @@ v1::RuntimeReport ReportBuilder::Build(size_t max_payload_bytes) {
   // Fit the payload limit: first hold events back for the next report, then leave trailing
   // processes out, saying so.
   size_t base = r.ByteSizeLong();
-  size_t gaps_size = 0;
-  for (const std::string& g : gaps) gaps_size += g.size() + 4;
+  // Gaps take at most a quarter of the payload, so snapshots and events still fit.
+  const size_t gaps_size = FitGaps(&gaps, max_payload_bytes / 4);
   size_t budget =
       max_payload_bytes > base + gaps_size + 256 ? max_payload_bytes - base - gaps_size - 256 : 0;
   size_t used = 0;

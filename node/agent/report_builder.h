@@ -37,6 +37,12 @@ absl::StatusOr<NodeInfo> ReadLocalNodeInfo();
 /// Sets the node-level fields of `r` from `info`, its sequence, and now as collection time.
 void SetNodeFields(const NodeInfo& info, uint64_t sequence, v1::RuntimeReport* r);
 
+/// Keeps the leading `gaps` while their serialized size stays within `budget_bytes` and
+/// replaces the rest by one line saying how many were left out; returns the serialized size
+/// of what is kept. A process can cause any number of gaps (one per mapping it holds of a
+/// deleted file, say): without a bound they alone could exceed the stream's message limit.
+size_t FitGaps(std::vector<std::string>* gaps, size_t budget_bytes);
+
 /// Assembles RuntimeReports: node fields, a snapshot of every monitored process, the events
 /// the EventSource produced since the previous report (file events excepted: they only feed
 /// the workload scope), probe status, the workload scopes and observation gaps.

@@ -92,10 +92,12 @@ void ReadExecutableMemory(const MemorySource& src, FileHashCache* hashes, v1::Me
     auto exact = procfs::ReadLink(link);
     f->set_path(procfs::Printable(exact.ok() ? *exact : m.path));
     absl::StatusOr<std::string> h = hashes->HashHex(link, want);
-    if (!exact.ok() && !absl::EndsWith(m.path, " (deleted)")) {
-      // Without map_files (the main thread exited): the path as maps prints it, which is
-      // relative to the process's root when the node cannot reach that root's mount and to
-      // the node's root otherwise, accepted only if it still names the mapped file.
+    if (!h.ok() && !absl::EndsWith(m.path, " (deleted)")) {
+      // Without map_files (the main thread exited, or a reader without CAP_SYS_ADMIN or
+      // CAP_CHECKPOINT_RESTORE, which may read the links but not open them): the path as
+      // maps prints it, which is relative to the process's root when the node cannot reach
+      // that root's mount and to the node's root otherwise, accepted only if it still names
+      // the mapped file.
       want.identity = IdOf(m);
       for (const std::string& path : {absl::StrCat(src.dir, "/root", m.path), m.path}) {
         if (h.ok()) break;

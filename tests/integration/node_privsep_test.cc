@@ -137,6 +137,13 @@ TEST(NodePrivsepTest, SplitNodeHoldsItsDocumentedSetsAndTheVerifierAffirmsIt) {
   }
   EXPECT_TRUE(ptrace_refused) << hardened->seccomp().DebugString();
 
+  // The main process may read map_files links but not open them: the mapped files are
+  // hashed through their paths.
+  ASSERT_GE(hardened->memory().executable_files_size(), 1);
+  for (const v1::MappedFile& file : hardened->memory().executable_files()) {
+    EXPECT_EQ(file.sha256().size(), 64u) << file.path();
+  }
+
   EXPECT_TRUE(f.StopNode().ok()) << f.Logs();
 }
 

@@ -137,6 +137,20 @@ int ChildProcess::Stop() {
   return wait_status_;
 }
 
+std::string UniqueComm(const std::string& prefix) {
+  absl::BitGen gen;
+  return absl::StrCat(prefix, absl::Uniform<uint32_t>(gen, 10000000, 99999999));
+}
+
+absl::Status CopyProgram(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  std::filesystem::copy_file(from, to, ec);
+  if (!ec) std::filesystem::permissions(to, std::filesystem::perms::owner_all, ec);
+  if (ec)
+    return absl::InternalError(absl::StrCat("copying ", from, " to ", to, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> RunForOutput(const std::vector<std::string>& argv) {
   char path[] = "/tmp/vigil-run-XXXXXX";
   int fd = mkstemp(path);
@@ -204,11 +218,9 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Start(Options options) {
 
   // The workload: a copy of sleep(1) under a name only this fabric uses, so its comm is
   // distinctive.
-  absl::BitGen gen;
-  f->workload_comm_ = absl::StrCat("vfab", absl::Uniform<uint32_t>(gen, 10000000, 99999999));
+  f->workload_comm_ = UniqueComm("vfab");
   const std::string workload_exe = f->dir_ + "/" + f->workload_comm_;
-  std::filesystem::copy_file("/usr/bin/sleep", workload_exe);
-  std::filesystem::permissions(workload_exe, std::filesystem::perms::owner_all);
+  RETURN_IF_ERROR(CopyProgram("/usr/bin/sleep", workload_exe));
   absl::StatusOr<std::unique_ptr<ChildProcess>> workload =
       ChildProcess::Spawn({workload_exe, "infinity"}, f->dir_ + "/workload.log");
   if (!workload.ok()) return workload.status();

@@ -50,6 +50,14 @@ class ChildProcess {
 /// first gRPC call: a channel that found the port closed backs off for seconds.
 bool AcceptsConnections(int port);
 
+/// A name only this run uses: `prefix` (at most 7 bytes) and 8 random digits, short enough
+/// to be a process's whole comm.
+std::string UniqueComm(const std::string& prefix);
+
+/// Copies the program `from` to `to`, executable by its owner only: processes run from the
+/// copy have its file name as their comm, so a selector can pick them out.
+absl::Status CopyProgram(const std::string& from, const std::string& to);
+
 /// Runs `argv` to completion, returns its stdout; an error if it exits non-zero.
 absl::StatusOr<std::string> RunForOutput(const std::vector<std::string>& argv);
 

@@ -7,6 +7,13 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "tests/testing/temp_dir.h"
+
 namespace vigil::node {
 namespace {
 
@@ -69,6 +76,38 @@ TEST(ProcessMemoryTest, WithoutTheShmDeviceTheNamesDecide) {
   EXPECT_TRUE(IsAnonymousMemory(m, 0));
   m.path = "/usr/lib/libjit.so";
   EXPECT_FALSE(IsAnonymousMemory(m, 0));
+}
+
+// A reader without CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE (vigil-node run's main process)
+// may read the map_files links but not open them: the files are hashed through their paths.
+TEST(ProcessMemoryTest, HashesThroughThePathWhenMapFilesLinksCannotBeOpened) {
+  auto dir = testing::TestTempDir::Create("map-files");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  std::vector<procfs::Mapping> executable;
+  ASSERT_TRUE(procfs::ForEachMapping("/proc/self/maps", [&](procfs::Mapping&& m) {
+                if (m.executable() && !m.anonymous() && m.path.front() == '/') {
+                  executable.push_back(std::move(m));
+                }
+              }).ok());
+  ASSERT_FALSE(executable.empty());
+  // Links that read as a path but open nothing, as map_files does for such a reader.
+  for (const procfs::Mapping& m : executable) {
+    std::filesystem::create_symlink(dir->path() + "/unreachable" + m.path,
+                                    absl::StrFormat("%s/%x-%x", dir->path(), m.start, m.end));
+  }
+  MemorySource src;
+  src.dir = "/proc/self";
+  src.map_files_dir = dir->path();
+  src.may_be_locked = false;
+  FileHashCache hashes;
+  v1::MemoryState mem;
+  std::vector<absl::Status> problems;
+  ReadExecutableMemory(src, &hashes, &mem, &problems);
+  EXPECT_TRUE(problems.empty()) << problems.front();
+  ASSERT_GT(mem.executable_files_size(), 0);
+  for (const v1::MappedFile& f : mem.executable_files()) {
+    EXPECT_EQ(f.sha256().size(), 64u) << f.path();
+  }
 }
 
 }  // namespace
