@@ -15,6 +15,7 @@
 #include "common/tpm/tpm_marshal.h"
 #include "verifier/log_appraiser.h"
 #include "verifier/policy_binding.h"
+#include "verifier/spool_ledger.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace vigil::verifier {
@@ -226,8 +227,15 @@ std::optional<Failure> QuoteAppraiser::AppraiseBoot(
 
 void QuoteAppraiser::Advance(const std::string& node_id, const TPMS_CLOCK_INFO& clock,
                              std::string_view signer, MeasurementState measurements,
-                             NodeState& state) {
+                             const v1::Evidence& evidence, NodeState& state) {
   state.last_clock = QuoteClock{clock.clock, clock.resetCount, clock.restartCount};
+  // The spooled batches the verified log delta measured join the node's ledger in the same
+  // state change as the log itself, so one registry commit persists both: a commit between
+  // the two would persist the log without them, and after a restart the node's resent entries
+  // (below the held count, not replayed) could no longer add them.
+  const uint64_t held_before = state.measurements.entries;
+  AddMeasuredBatches(state.spool_batches, evidence.log_entries(),
+                     measurements.entries >= held_before ? held_before : 0);
   state.measurements = std::move(measurements);
   if (state.qualified_signer.empty()) {
     state.qualified_signer = std::string(signer);
@@ -303,7 +311,7 @@ v1::Verdict QuoteAppraiser::Appraise(const AppraisalInput& input) {
 
   Advance(input.node_id, attest->clockInfo,
           Bytes(attest->qualifiedSigner.name, attest->qualifiedSigner.size),
-          std::move(measurements), *state);
+          std::move(measurements), evidence, *state);
   if (attest->clockInfo.safe != kClockSafe) {
     // Nonces keep the evidence fresh; what safe = NO weakens is the clock's monotonicity, so
     // the evidence is accepted (the state above advances) but not affirmed.

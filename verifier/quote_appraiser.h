@@ -89,10 +89,11 @@ class QuoteAppraiser final : public EvidenceAppraiser {
   // The boot PCRs (0-7) against the boot reference values; `*note` says what was affirmed.
   std::optional<AppraisalFailure> AppraiseBoot(const std::map<uint32_t, std::string>& pcr_values,
                                                std::string* note) const;
-  // Accepted: the node's state advances to this quote's clock and `measurements`, and the
+  // Accepted: the node's state advances to this quote's clock and `measurements`, the
+  // "spool-batch" records of `evidence`'s verified log delta join its spool ledger, and the
   // first accepted qualifiedSigner `signer` is pinned (for a node enrolled without its SRK).
   void Advance(const std::string& node_id, const TPMS_CLOCK_INFO& clock, std::string_view signer,
-               MeasurementState measurements, NodeState& state)
+               MeasurementState measurements, const v1::Evidence& evidence, NodeState& state)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu);
 
   NodeRegistry* const registry_;

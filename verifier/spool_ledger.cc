@@ -7,10 +7,9 @@
 
 namespace vigil::verifier {
 
-void SpoolLedger::AddMeasured(
-    const std::string& node_id,
-    const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries,
-    uint64_t from_recnum) {
+void AddMeasuredBatches(MeasuredBatches& batches,
+                        const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries,
+                        uint64_t from_recnum) {
   int from = 0;
   for (int i = entries.size(); i > 0; --i) {
     if (entries[i - 1].event_type() == kEventTpmRestart) {
@@ -18,21 +17,23 @@ void SpoolLedger::AddMeasured(
       break;
     }
   }
-  std::vector<const v1::MeasurementLogEntry*> measured;
   for (int i = from; i < entries.size(); ++i) {
     const v1::MeasurementLogEntry& e = entries[i];
     if (e.event_type() != kEventSpoolBatch || e.digest().size() != 32) continue;
     if (e.recnum() < from_recnum) continue;
-    measured.push_back(&e);
+    batches.AddMeasured(e.digest(), e.recnum());
   }
-  if (measured.empty()) return;
+}
+
+void SpoolLedger::AddMeasured(
+    const std::string& node_id,
+    const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries,
+    uint64_t from_recnum) {
   std::shared_ptr<NodeState> state = registry_->Find(node_id);
   if (state == nullptr) return;
   {
     absl::MutexLock lock(&state->mu);
-    for (const v1::MeasurementLogEntry* e : measured) {
-      state->spool_batches.AddMeasured(e->digest(), e->recnum());
-    }
+    AddMeasuredBatches(state->spool_batches, entries, from_recnum);
   }
   // Marked after the change: a commit that takes the mark writes it.
   registry_->MarkDirty(node_id);

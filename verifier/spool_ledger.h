@@ -16,6 +16,14 @@ namespace vigil::verifier {
 /// NodeState, persisted by the registry with the rest of the node's appraisal state. A batch
 /// is accepted once: Take moves its digest to delivery, Settle to delivered once its verdict
 /// is stored. Thread-safe.
+/// Adds to `batches` the "spool-batch" records among `entries` (a log delta whose quote and
+/// replay were verified) at record `from_recnum` or later (earlier ones were resent, not
+/// replayed) and in the log's current epoch (after the delta's last "tpm-restart" record, or
+/// all when it holds none). The caller holds the NodeState's `mu`.
+void AddMeasuredBatches(MeasuredBatches& batches,
+                        const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries,
+                        uint64_t from_recnum);
+
 class SpoolLedger {
  public:
   /// `registry` must outlive the ledger.

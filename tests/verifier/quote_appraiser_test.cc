@@ -543,6 +543,26 @@ TEST_F(QuoteAppraiserTest, GrowingLogKeepsABoundedMeasurementState) {
   ExpectRejected(AppraiseSoft(LogEvidence(changed, log.size() - 1, 100)), v1::LOG_DISCONTINUOUS);
 }
 
+TEST_F(QuoteAppraiserTest, SpooledBatchRecordsJoinTheLedgerInTheSameStateChangeAsTheLog) {
+  // The registry commits whatever a node's state holds when it is marked: the log count and
+  // the batches that log measured must change together, or a verifier killed between two
+  // commits would hold the log without the batches (and resent entries are not replayed).
+  std::vector<v1::MeasurementLogEntry> log = Sequence(0);
+  ASSERT_EQ(AppraiseSoft(LogEvidence(log)).status(), v1::TRUST_AFFIRMING);
+  const std::string batch(32, '\x5a');
+  log.push_back(Entry(log.size(), kEventSpoolBatch, batch));
+  const size_t held = appraiser_->LogEntriesAcknowledged(kSoftNode);
+  v1::Verdict v = AppraiseSoft(LogEvidence(log, held, 1));
+  ASSERT_NE(v.status(), v1::TRUST_REJECTED) << v.detail();
+  std::shared_ptr<NodeState> state = registry_->Find(kSoftNode);
+  absl::MutexLock lock(&state->mu);
+  EXPECT_EQ(state->log_entries(), log.size());
+  const MeasuredBatches::Entry* e = state->spool_batches.Find(batch);
+  ASSERT_NE(e, nullptr) << "the quote appraisal alone must record the measured batch";
+  EXPECT_EQ(e->recnum, log.size() - 1);
+  EXPECT_EQ(e->state, MeasuredBatches::State::kPending);
+}
+
 TEST_F(QuoteAppraiserTest, OnlyTheSequenceAfterTheLastNodeStartCounts) {
   // A node restarted within the boot and the new process measured only its start.
   std::vector<v1::MeasurementLogEntry> log = Sequence(0);
