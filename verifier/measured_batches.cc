@@ -2,12 +2,13 @@
 
 namespace vigil::verifier {
 
-void MeasuredBatches::AddMeasured(const std::string& digest, uint64_t recnum) {
-  if (!entries_.emplace(digest, Entry{recnum, State::kPending}).second) return;
+bool MeasuredBatches::AddMeasured(const std::string& digest, uint64_t recnum) {
+  if (!entries_.emplace(digest, Entry{recnum, State::kPending}).second) return false;
   ++pending_;
   pending_order_.push_back(digest);
   Changed(digest);
   ForgetOldest(State::kPending, kMaxPending, pending_order_, pending_);
+  return true;
 }
 
 void MeasuredBatches::ForgetOldest(State state, size_t max, std::deque<std::string>& order,

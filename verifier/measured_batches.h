@@ -29,8 +29,9 @@ class MeasuredBatches {
     State state = State::kPending;
   };
 
-  /// Adds `digest` measured at record `recnum` as pending, unless it is known already.
-  void AddMeasured(const std::string& digest, uint64_t recnum);
+  /// Adds `digest` measured at record `recnum` as pending, unless it is known already; true
+  /// when it was added.
+  bool AddMeasured(const std::string& digest, uint64_t recnum);
 
   /// Moves pending `digest` to delivery and sets `*recnum`; false when it is not pending.
   bool Take(const std::string& digest, uint64_t* recnum);

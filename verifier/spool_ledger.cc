@@ -1,5 +1,6 @@
 #include "verifier/spool_ledger.h"
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -7,9 +8,11 @@
 
 namespace vigil::verifier {
 
-void AddMeasuredBatches(MeasuredBatches& batches,
-                        const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries,
-                        uint64_t from_recnum) {
+size_t AddMeasuredBatches(
+    MeasuredBatches& batches,
+    const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries,
+    uint64_t from_recnum) {
+  size_t added = 0;
   int from = 0;
   for (int i = entries.size(); i > 0; --i) {
     if (entries[i - 1].event_type() == kEventTpmRestart) {
@@ -21,22 +24,30 @@ void AddMeasuredBatches(MeasuredBatches& batches,
     const v1::MeasurementLogEntry& e = entries[i];
     if (e.event_type() != kEventSpoolBatch || e.digest().size() != 32) continue;
     if (e.recnum() < from_recnum) continue;
-    batches.AddMeasured(e.digest(), e.recnum());
+    if (batches.AddMeasured(e.digest(), e.recnum())) ++added;
   }
+  return added;
 }
 
 void SpoolLedger::AddMeasured(
     const std::string& node_id,
     const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries,
     uint64_t from_recnum) {
+  // Most deltas hold no batch record: nothing to look up or lock then.
+  if (std::none_of(entries.begin(), entries.end(), [](const v1::MeasurementLogEntry& e) {
+        return e.event_type() == kEventSpoolBatch;
+      })) {
+    return;
+  }
   std::shared_ptr<NodeState> state = registry_->Find(node_id);
   if (state == nullptr) return;
+  size_t added = 0;
   {
     absl::MutexLock lock(&state->mu);
-    AddMeasuredBatches(state->spool_batches, entries, from_recnum);
+    added = AddMeasuredBatches(state->spool_batches, entries, from_recnum);
   }
   // Marked after the change: a commit that takes the mark writes it.
-  registry_->MarkDirty(node_id);
+  if (added > 0) registry_->MarkDirty(node_id);
 }
 
 SpoolLedger::Outcome SpoolLedger::Take(const std::string& node_id, const std::string& digest,

@@ -10,20 +10,21 @@
 
 namespace vigil::verifier {
 
+/// Adds to `batches` the "spool-batch" records among `entries` (a log delta whose quote and
+/// replay were verified) at record `from_recnum` or later (earlier ones were resent, not
+/// replayed) and in the log's current epoch (after the delta's last "tpm-restart" record, or
+/// all when it holds none). The caller holds the NodeState's `mu`. Returns how many were new.
+size_t AddMeasuredBatches(
+    MeasuredBatches& batches,
+    const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries,
+    uint64_t from_recnum);
+
 /// Per enrolled node, the digests of spooled batches the node measured ("spool-batch"
 /// records of a measurement log the verifier verified against a quote) and has not delivered
 /// yet, and the digests of batches already delivered: the MeasuredBatches of each node's
 /// NodeState, persisted by the registry with the rest of the node's appraisal state. A batch
 /// is accepted once: Take moves its digest to delivery, Settle to delivered once its verdict
 /// is stored. Thread-safe.
-/// Adds to `batches` the "spool-batch" records among `entries` (a log delta whose quote and
-/// replay were verified) at record `from_recnum` or later (earlier ones were resent, not
-/// replayed) and in the log's current epoch (after the delta's last "tpm-restart" record, or
-/// all when it holds none). The caller holds the NodeState's `mu`.
-void AddMeasuredBatches(MeasuredBatches& batches,
-                        const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries,
-                        uint64_t from_recnum);
-
 class SpoolLedger {
  public:
   /// `registry` must outlive the ledger.
@@ -33,8 +34,9 @@ class SpoolLedger {
   /// quote and log replay were verified) that the appraisal verified: record number
   /// `from_recnum` or later (earlier ones were resent, not replayed), and in the log's current
   /// epoch (after the delta's last "tpm-restart" record, or all when it holds none). Marks the
-  /// node's state changed, so a StateDurableSink acknowledging the evidence afterwards waits
-  /// for these too.
+  /// node's state changed when one was new, so a StateDurableSink acknowledging the evidence
+  /// afterwards waits for these too. (QuoteAppraiser already records them with the log they
+  /// belong to; this covers other appraisers and finds nothing new after a QuoteAppraiser.)
   void AddMeasured(const std::string& node_id,
                    const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries,
                    uint64_t from_recnum = 0);

@@ -36,7 +36,7 @@ TEST(MeasuredBatchesTest, ForgetsTheOldestPendingDigestPastTheBound) {
 
 TEST(MeasuredBatchesTest, ADeliveryThatWasNotStoredIsPendingAgain) {
   MeasuredBatches batches;
-  batches.AddMeasured(Digest(1), 40);
+  EXPECT_TRUE(batches.AddMeasured(Digest(1), 40));
   batches.Written(batches.Changes());
   uint64_t recnum = 0;
   ASSERT_TRUE(batches.Take(Digest(1), &recnum));
@@ -51,8 +51,8 @@ TEST(MeasuredBatchesTest, ADeliveryThatWasNotStoredIsPendingAgain) {
   EXPECT_EQ(batches.delivered(), 1u);
   EXPECT_EQ(batches.Find(Digest(1))->state, MeasuredBatches::State::kDelivered);
   EXPECT_FALSE(batches.Take(Digest(1), &recnum));
-  // Measured again (a resent record): stays delivered.
-  batches.AddMeasured(Digest(1), 40);
+  // Measured again (a resent record): not new, stays delivered.
+  EXPECT_FALSE(batches.AddMeasured(Digest(1), 40));
   EXPECT_EQ(batches.Find(Digest(1))->state, MeasuredBatches::State::kDelivered);
 }
 
