@@ -134,25 +134,26 @@ absl::Status SqliteStore::Load() {
   ASSIGN_OR_RETURN(Stmt nodes, Prepare(db,
                                        "SELECT n.node_id, n.hostname, v.verdict, "
                                        "n.last_seen_unix_nano, n.revoked, n.revoked_by, "
-                                       "n.revoked_unix_nano, n.revoked_reason, v.status FROM "
-                                       "nodes n LEFT JOIN verdicts v ON v.id = "
+                                       "n.revoked_unix_nano, n.revoked_reason, v.status, v.id "
+                                       "FROM nodes n LEFT JOIN verdicts v ON v.id = "
                                        "n.latest_verdict_id"));
   int rc;
   while ((rc = sqlite3_step(nodes.get())) == SQLITE_ROW) {
-    store_internal::CachedNode node;
+    CachedSummary node;
     NodeResultSummary& s = node.summary;
     s.node_id = ColumnBytes(nodes.get(), 0);
     s.hostname = ColumnBytes(nodes.get(), 1);
-    node.latest_verdict = ColumnBytes(nodes.get(), 2);
     s.last_seen_unix_nano = sqlite3_column_int64(nodes.get(), 3);
     s.revoked = sqlite3_column_int(nodes.get(), 4) != 0;
     s.revoked_by = ColumnBytes(nodes.get(), 5);
     s.revoked_unix_nano = sqlite3_column_int64(nodes.get(), 6);
     s.revoked_reason = ColumnBytes(nodes.get(), 7);
-    if (v1::Verdict check; !check.ParseFromString(node.latest_verdict)) {
+    // Checked once here; readers read it again from its row when asked.
+    if (v1::Verdict check; !check.ParseFromString(ColumnBytes(nodes.get(), 2))) {
       return absl::DataLossError(
           absl::StrCat("store: node ", s.node_id, ": stored verdict does not parse"));
     }
+    node.latest_verdict_id = sqlite3_column_int64(nodes.get(), 9);
     const std::string node_id = s.node_id;
     node_status_[node_id].status = static_cast<v1::TrustStatus>(sqlite3_column_int(nodes.get(), 8));
     summaries_[node_id] = std::move(node);
@@ -174,8 +175,8 @@ absl::Status SqliteStore::Load() {
   return absl::OkStatus();
 }
 
-store_internal::CachedNode& SqliteStore::NodeLocked(const std::string& node_id) {
-  store_internal::CachedNode& n = summaries_[node_id];
+SqliteStore::CachedSummary& SqliteStore::NodeLocked(const std::string& node_id) {
+  CachedSummary& n = summaries_[node_id];
   n.summary.node_id = node_id;
   return n;
 }
@@ -326,9 +327,8 @@ absl::Status SqliteStore::ApplyVerdict(Batch& batch, VerdictRecord& r) {
     }
   }
   if (last_change_id != 0) batch.last_change_id = last_change_id;
-  // Published once, after the commit: the record's bytes move on, nothing is copied.
-  batch.verdicts.push_back(
-      {std::move(r.node_id), std::move(r.hostname), std::move(r.verdict), now});
+  // Published after the commit: readers then find the verdict by its history row.
+  batch.verdicts.push_back({std::move(r.node_id), std::move(r.hostname), verdict_id, now});
   return absl::OkStatus();
 }
 
@@ -472,10 +472,10 @@ void SqliteStore::CommitBatch(std::vector<Op>& ops) {
     std::lock_guard<std::mutex> lock(mu_);
     if (st.ok()) {
       for (PublishedVerdict& v : batch.verdicts) {
-        store_internal::CachedNode& n = NodeLocked(v.node_id);
+        CachedSummary& n = NodeLocked(v.node_id);
         n.summary.hostname = std::move(v.hostname);
         n.summary.last_seen_unix_nano = std::max(n.summary.last_seen_unix_nano, v.seen_unix_nano);
-        n.latest_verdict.swap(v.verdict);  // the previous bytes are freed outside the lock
+        n.latest_verdict_id = v.verdict_id;
       }
       for (const std::function<void()>& publish : batch.publish) publish();
       if (batch.last_change_id != 0) last_change_id_ = batch.last_change_id;

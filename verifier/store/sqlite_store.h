@@ -95,11 +95,19 @@ class SqliteStore final : public Store, public ResultSink {
     std::map<std::string, std::pair<v1::TrustStatus, std::string>> workloads;
   };
   using VerdictRecord = store_internal::VerdictRecord;
+  // A node as readers see it: its summary (latest_verdict left empty) and the history row
+  // of its latest verdict (0: none), which readers read from the database when asked. The
+  // verdict's bytes are most of what a node would cost in memory, and every report replaces
+  // them, so they are not kept here.
+  struct CachedSummary {
+    NodeResultSummary summary;
+    int64_t latest_verdict_id = 0;
+  };
   // A stored verdict as readers see it once its transaction committed.
   struct PublishedVerdict {
     std::string node_id;
     std::string hostname;
-    std::string verdict;  // serialized
+    int64_t verdict_id;  // its history row
     int64_t seen_unix_nano;
   };
   // What one transaction produced, published to readers only after it committed.
@@ -132,7 +140,10 @@ class SqliteStore final : public Store, public ResultSink {
                             const std::string& workload_name, v1::TrustStatus previous,
                             v1::TrustStatus current, int64_t appraised, int64_t* change_id);
   absl::StatusOr<RetentionResult> RetentionPass();
-  store_internal::CachedNode& NodeLocked(const std::string& node_id);
+  CachedSummary& NodeLocked(const std::string& node_id);
+  // `nodes` with their latest verdicts read from the history rows they name (on the reader
+  // connection).
+  std::vector<NodeResultSummary> WithLatestVerdicts(std::vector<CachedSummary> nodes) const;
 
   const Options options_;
   sqlite::Db writer_db_;                           // the writer thread's (and Open's/destructor's)
@@ -144,12 +155,12 @@ class SqliteStore final : public Store, public ResultSink {
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
-  std::vector<Op> queue_;                                        // guarded by mu_
-  std::map<std::string, store_internal::CachedNode> summaries_;  // guarded by mu_
-  std::map<std::string, int> open_streams_;                      // guarded by mu_
-  int64_t last_change_id_ = 0;                                   // guarded by mu_
-  absl::Status write_error_;                                     // guarded by mu_
-  bool stopping_ = false;                                        // guarded by mu_
+  std::vector<Op> queue_;                           // guarded by mu_
+  std::map<std::string, CachedSummary> summaries_;  // guarded by mu_
+  std::map<std::string, int> open_streams_;         // guarded by mu_
+  int64_t last_change_id_ = 0;                      // guarded by mu_
+  absl::Status write_error_;                        // guarded by mu_
+  bool stopping_ = false;                           // guarded by mu_
 
   store_internal::Subscribers subscribers_;
 

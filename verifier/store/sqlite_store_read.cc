@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "spdlog/spdlog.h"
 #include "verifier/store/sqlite_store.h"
 #include "verifier/store/store_internal.h"
 #include "verifier/store/tokens.h"
@@ -61,31 +62,65 @@ absl::StatusOr<std::string> CollectPage(sqlite3* db, sqlite3_stmt* s, uint32_t s
 
 }  // namespace
 
+std::vector<NodeResultSummary> SqliteStore::WithLatestVerdicts(
+    std::vector<CachedSummary> nodes) const {
+  std::vector<NodeResultSummary> out;
+  out.reserve(nodes.size());
+  std::lock_guard<std::mutex> lock(reader_mu_);
+  sqlite3* db = reader_db_.get();
+  // By the row the summary names, so the verdict is the one its fields were published with;
+  // when retention removed that row since (the node has a newer one), by the node's row.
+  absl::StatusOr<Stmt> by_id = Prepare(db, "SELECT verdict FROM verdicts WHERE id = ?1");
+  absl::StatusOr<Stmt> by_node = Prepare(db,
+                                         "SELECT v.verdict FROM nodes n JOIN verdicts v ON "
+                                         "v.id = n.latest_verdict_id WHERE n.node_id = ?1");
+  if (!by_id.ok() || !by_node.ok()) {
+    spdlog::error("store: cannot read latest verdicts: {}",
+                  (by_id.ok() ? by_node.status() : by_id.status()).ToString());
+  }
+  auto read = [db](sqlite3_stmt* s, v1::Verdict* verdict) {
+    const int rc = sqlite3_step(s);
+    const bool found = rc == SQLITE_ROW && verdict->ParseFromString(ColumnBytes(s, 0));
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      spdlog::error("store: reading a latest verdict: {}", sqlite3_errmsg(db));
+    }
+    sqlite3_reset(s);
+    return found;
+  };
+  for (CachedSummary& node : nodes) {
+    NodeResultSummary& s = out.emplace_back(std::move(node.summary));
+    if (node.latest_verdict_id == 0 || !by_id.ok() || !by_node.ok()) continue;
+    sqlite3_bind_int64(by_id->get(), 1, node.latest_verdict_id);
+    if (read(by_id->get(), &s.latest_verdict)) continue;
+    BindText(by_node->get(), 1, s.node_id);
+    if (!read(by_node->get(), &s.latest_verdict)) {
+      spdlog::error("store: node {}: latest verdict not found", s.node_id);
+      s.latest_verdict.Clear();
+    }
+  }
+  return out;
+}
+
 std::vector<NodeResultSummary> SqliteStore::ListNodes() const {
-  // Copied under the lock, parsed outside it: the writer publishes under the same lock.
-  std::vector<store_internal::CachedNode> nodes;
+  // Copied under the lock, the verdicts read outside it: the writer publishes under it.
+  std::vector<CachedSummary> nodes;
   {
     std::lock_guard<std::mutex> lock(mu_);
     nodes.reserve(summaries_.size());
     for (const auto& [id, node] : summaries_) nodes.push_back(node);
   }
-  std::vector<NodeResultSummary> out;
-  out.reserve(nodes.size());
-  for (const store_internal::CachedNode& node : nodes) {
-    out.push_back(store_internal::Materialize(node));
-  }
-  return out;
+  return WithLatestVerdicts(std::move(nodes));
 }
 
 std::optional<NodeResultSummary> SqliteStore::FindNode(const std::string& node_id) const {
-  store_internal::CachedNode node;
+  std::vector<CachedSummary> node;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = summaries_.find(node_id);
     if (it == summaries_.end()) return std::nullopt;
-    node = it->second;
+    node.push_back(it->second);
   }
-  return store_internal::Materialize(node);
+  return std::move(WithLatestVerdicts(std::move(node)).front());
 }
 
 bool SqliteStore::IsRevoked(const std::string& node_id) const {

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/verifier/store/store_test_util.h"
 
@@ -230,6 +231,59 @@ UPDATE results_schema SET version = 2;
   auto latest = store->Latest("node-a");
   ASSERT_TRUE(latest.ok()) << latest.status();
   EXPECT_EQ(latest->verdict.appraised_unix_nano(), 400);
+}
+
+// A node's latest verdict is not held in memory: readers read it from its history row, so
+// what they get is what the file holds, through ListNodes and FindNode, with retention
+// keeping one verdict per node, and after a reopen.
+TEST_F(SqliteStoreTest, ReadersReadTheLatestVerdictFromItsHistoryRow) {
+  {
+    std::unique_ptr<SqliteStore> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    for (int i = 1; i <= 5; ++i) {
+      ASSERT_TRUE(RecordDurably(*store, "a", MakeVerdict("a", v1::TRUST_AFFIRMING, i)).ok());
+    }
+    ASSERT_TRUE(RecordDurably(*store, "b", MakeVerdict("b", v1::TRUST_WARNING, 7)).ok());
+    std::optional<NodeResultSummary> a = store->FindNode("a");
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(a->latest_verdict.appraised_unix_nano(), 5);
+    EXPECT_EQ(a->latest_verdict.node_id(), "a");
+
+    // The file is the source: a verdict rewritten on disk is what readers now see.
+    v1::Verdict rewritten = MakeVerdict("a", v1::TRUST_CONTRAINDICATED, 5);
+    rewritten.set_detail("rewritten in the file");
+    std::string hex;
+    for (unsigned char c : rewritten.SerializeAsString()) {
+      absl::StrAppend(&hex, absl::Hex(c, absl::kZeroPad2));
+    }
+    RawExec("UPDATE verdicts SET verdict = X'" + hex +
+            "' WHERE id = (SELECT latest_verdict_id FROM nodes WHERE node_id = 'a')");
+    a = store->FindNode("a");
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(a->latest_verdict.detail(), "rewritten in the file");
+    std::vector<NodeResultSummary> all = store->ListNodes();
+    ASSERT_EQ(all.size(), 2u);
+    std::sort(all.begin(), all.end(),
+              [](const auto& x, const auto& y) { return x.node_id < y.node_id; });
+    EXPECT_EQ(all[0].latest_verdict.detail(), "rewritten in the file");
+    EXPECT_EQ(all[1].latest_verdict.status(), v1::TRUST_WARNING);
+    EXPECT_EQ(all[1].latest_verdict.appraised_unix_nano(), 7);
+  }
+  // One verdict per node kept: each node's latest is the one left, and a reopened store
+  // reads it from the same row.
+  SqliteStore::Options one;
+  one.retention_max_verdicts_per_node = 1;
+  std::unique_ptr<SqliteStore> store = OpenStore(one);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(RecordDurably(*store, "a", MakeVerdict("a", v1::TRUST_AFFIRMING, 9)).ok());
+  ASSERT_TRUE(store->ApplyRetention().ok());
+  EXPECT_EQ(RawInt("SELECT COUNT(*) FROM verdicts WHERE node_id = 'a'"), 1);
+  std::optional<NodeResultSummary> a = store->FindNode("a");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->latest_verdict.appraised_unix_nano(), 9);
+  std::optional<NodeResultSummary> b = store->FindNode("b");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->latest_verdict.appraised_unix_nano(), 7);
 }
 
 TEST_F(SqliteStoreTest, RefusesNewerSchema) {
