@@ -570,11 +570,14 @@ int Run(VerifierConfig config) {
 // memory freed in one arena serves only that arena: with gRPC's threads, the appraisal pool
 // and the writers all allocating per report, a verifier holding thousands of streams kept
 // 2-4 KiB more per node than with one arena per core (vigil-fleetsim, BENCHMARKS.md). Called
-// before any thread starts; MALLOC_ARENA_MAX in the environment decides when it is set.
+// before any thread starts; MALLOC_ARENA_MAX in the environment decides when it is set. An
+// allocator that is not glibc's (a sanitizer's, say) refuses the setting: nothing to bound.
 void BoundMallocArenas() {
   if (std::getenv("MALLOC_ARENA_MAX") != nullptr) return;
   const int arenas = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
-  if (mallopt(M_ARENA_MAX, arenas) != 1) spdlog::warn("could not bound malloc arenas");
+  if (mallopt(M_ARENA_MAX, arenas) != 1) {
+    spdlog::debug("malloc arenas not bounded: the allocator refused M_ARENA_MAX");
+  }
 }
 
 }  // namespace
@@ -585,8 +588,8 @@ int main(int argc, char** argv) {
   // serializes the appraisal threads and costs a few percent of the CPU (perf, vigil-fleetsim).
   // Lock order is checked where it belongs, in the tests.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  BoundMallocArenas();
   vigil::LogToStderr();
+  BoundMallocArenas();
   CLI::App app{
       "vigil-verifier: accepts vigil-node evidence streams over mutual TLS 1.3, checks each\n"
       "report's freshness and identity, appraises it and records the verdict.",
