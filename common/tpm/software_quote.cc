@@ -22,13 +22,18 @@ absl::StatusOr<std::string> MarshalQuoteAttest(const QuoteAttestFields& fields,
     return absl::InvalidArgumentError("qualified signer name too long");
   }
   a.qualifiedSigner.size = static_cast<UINT16>(fields.qualified_signer.size());
-  std::memcpy(a.qualifiedSigner.name, fields.qualified_signer.data(),
-              fields.qualified_signer.size());
+  // An empty view may have no data at all: memcpy from null is undefined even for 0 bytes.
+  if (!fields.qualified_signer.empty()) {
+    std::memcpy(a.qualifiedSigner.name, fields.qualified_signer.data(),
+                fields.qualified_signer.size());
+  }
   if (fields.extra_data.size() > sizeof(a.extraData.buffer)) {
     return absl::InvalidArgumentError("extraData too long");
   }
   a.extraData.size = static_cast<UINT16>(fields.extra_data.size());
-  std::memcpy(a.extraData.buffer, fields.extra_data.data(), fields.extra_data.size());
+  if (!fields.extra_data.empty()) {
+    std::memcpy(a.extraData.buffer, fields.extra_data.data(), fields.extra_data.size());
+  }
   a.clockInfo = fields.clock_info;
   TPML_PCR_SELECTION& sel = a.attested.quote.pcrSelect;
   sel.count = 1;

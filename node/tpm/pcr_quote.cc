@@ -96,7 +96,10 @@ absl::StatusOr<QuoteResult> Quote(TpmContext& tpm, ESYS_TR ak, const std::vector
     return absl::InvalidArgumentError("qualifying data too long");
   }
   extra.size = static_cast<UINT16>(qualifying_data.size());
-  std::memcpy(extra.buffer, qualifying_data.data(), qualifying_data.size());
+  // An empty view may have no data at all: memcpy from null is undefined even for 0 bytes.
+  if (!qualifying_data.empty()) {
+    std::memcpy(extra.buffer, qualifying_data.data(), qualifying_data.size());
+  }
   ASSIGN_OR_RETURN(TPML_PCR_SELECTION sel, Sha256Selection(pcrs));
   TPMT_SIG_SCHEME scheme{};
   scheme.scheme = TPM2_ALG_NULL;  // the AK's own scheme
