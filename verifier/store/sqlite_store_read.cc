@@ -70,33 +70,28 @@ std::vector<NodeResultSummary> SqliteStore::WithLatestVerdicts(
   sqlite3* db = reader_db_.get();
   // By the row the summary names, so the verdict is the one its fields were published with;
   // when retention removed that row since (the node has a newer one), by the node's row.
-  absl::StatusOr<Stmt> by_id = Prepare(db, "SELECT verdict FROM verdicts WHERE id = ?1");
-  absl::StatusOr<Stmt> by_node = Prepare(db,
-                                         "SELECT v.verdict FROM nodes n JOIN verdicts v ON "
-                                         "v.id = n.latest_verdict_id WHERE n.node_id = ?1");
-  if (!by_id.ok() || !by_node.ok()) {
-    spdlog::error("store: cannot read latest verdicts: {}",
-                  (by_id.ok() ? by_node.status() : by_id.status()).ToString());
-  }
-  auto read = [db](sqlite3_stmt* s, v1::Verdict* verdict) {
-    const int rc = sqlite3_step(s);
-    const bool found = rc == SQLITE_ROW && verdict->ParseFromString(ColumnBytes(s, 0));
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-      spdlog::error("store: reading a latest verdict: {}", sqlite3_errmsg(db));
-    }
-    sqlite3_reset(s);
-    return found;
-  };
+  absl::StatusOr<Stmt> latest = Prepare(db,
+                                        "SELECT COALESCE((SELECT verdict FROM verdicts WHERE id "
+                                        "= ?1), (SELECT v.verdict FROM nodes n JOIN verdicts v ON "
+                                        "v.id = n.latest_verdict_id WHERE n.node_id = ?2))");
+  if (!latest.ok())
+    spdlog::error("store: cannot read latest verdicts: {}", latest.status().ToString());
   for (CachedSummary& node : nodes) {
     NodeResultSummary& s = out.emplace_back(std::move(node.summary));
-    if (node.latest_verdict_id == 0 || !by_id.ok() || !by_node.ok()) continue;
-    sqlite3_bind_int64(by_id->get(), 1, node.latest_verdict_id);
-    if (read(by_id->get(), &s.latest_verdict)) continue;
-    BindText(by_node->get(), 1, s.node_id);
-    if (!read(by_node->get(), &s.latest_verdict)) {
-      spdlog::error("store: node {}: latest verdict not found", s.node_id);
+    if (node.latest_verdict_id == 0 || !latest.ok()) continue;
+    sqlite3_stmt* q = latest->get();
+    sqlite3_bind_int64(q, 1, node.latest_verdict_id);
+    BindText(q, 2, s.node_id);
+    const int rc = sqlite3_step(q);
+    const bool found = rc == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL;
+    if (!found || !s.latest_verdict.ParseFromString(ColumnBytes(q, 0))) {
+      spdlog::error("store: node {}: latest verdict not readable: {}", s.node_id,
+                    rc != SQLITE_ROW ? sqlite3_errmsg(db)
+                    : found          ? "it does not parse"
+                                     : "no row holds it");
       s.latest_verdict.Clear();
     }
+    sqlite3_reset(q);
   }
   return out;
 }
