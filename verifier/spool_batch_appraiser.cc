@@ -8,12 +8,17 @@
 namespace vigil::verifier {
 
 v1::Verdict SpoolRecordingAppraiser::Appraise(const AppraisalInput& input) {
+  // Most evidence measures no spooled batch: then there is nothing to record, and the
+  // registry is not asked for the node's held count twice per report.
+  if (input.evidence == nullptr || !HasSpoolBatchRecord(input.evidence->log_entries())) {
+    return inner_->Appraise(input);
+  }
   const uint64_t held_before = inner_->LogEntriesAcknowledged(input.node_id);
   v1::Verdict verdict = inner_->Appraise(input);
   const bool verified = verdict.status() != v1::TRUST_REJECTED &&
                         verdict.status() != v1::TRUST_UNVERIFIED &&
                         verdict.status() != v1::TRUST_STATUS_UNSPECIFIED;
-  if (verified && input.evidence != nullptr) {
+  if (verified) {
     // Entries below what the verifier held before were resent, and the appraisal need not
     // have compared them: only new ones were replayed against the quote. When the count
     // went down, the held state started again (a new boot) and every entry was new.

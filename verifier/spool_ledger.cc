@@ -8,6 +8,13 @@
 
 namespace vigil::verifier {
 
+bool HasSpoolBatchRecord(
+    const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries) {
+  return std::any_of(entries.begin(), entries.end(), [](const v1::MeasurementLogEntry& e) {
+    return e.event_type() == kEventSpoolBatch;
+  });
+}
+
 size_t AddMeasuredBatches(
     MeasuredBatches& batches,
     const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries,
@@ -34,11 +41,7 @@ void SpoolLedger::AddMeasured(
     const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries,
     uint64_t from_recnum) {
   // Most deltas hold no batch record: nothing to look up or lock then.
-  if (std::none_of(entries.begin(), entries.end(), [](const v1::MeasurementLogEntry& e) {
-        return e.event_type() == kEventSpoolBatch;
-      })) {
-    return;
-  }
+  if (!HasSpoolBatchRecord(entries)) return;
   std::shared_ptr<NodeState> state = registry_->Find(node_id);
   if (state == nullptr) return;
   size_t added = 0;

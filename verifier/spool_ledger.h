@@ -10,6 +10,10 @@
 
 namespace vigil::verifier {
 
+/// Whether `entries` hold a "spool-batch" record.
+bool HasSpoolBatchRecord(
+    const google::protobuf::RepeatedPtrField<v1::MeasurementLogEntry>& entries);
+
 /// Adds to `batches` the "spool-batch" records among `entries` (a log delta whose quote and
 /// replay were verified) at record `from_recnum` or later (earlier ones were resent, not
 /// replayed) and in the log's current epoch (after the delta's last "tpm-restart" record, or
