@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <set>
 #include <string>
@@ -284,6 +285,25 @@ TEST_F(SqliteStoreTest, ReadersReadTheLatestVerdictFromItsHistoryRow) {
   std::optional<NodeResultSummary> b = store->FindNode("b");
   ASSERT_TRUE(b.has_value());
   EXPECT_EQ(b->latest_verdict.appraised_unix_nano(), 7);
+}
+
+// The node registry's writer shares the file: while another connection holds the write
+// lock, the store's commit waits for it and then succeeds, it does not fail as busy.
+TEST_F(SqliteStoreTest, WriterWaitsForAnotherConnectionsWriteLock) {
+  std::unique_ptr<SqliteStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::future<absl::Status> written = std::async(std::launch::async, [&] {
+    return RecordDurably(*store, "a", MakeVerdict("a", v1::TRUST_AFFIRMING, 1));
+  });
+  // Held across many of the writer's retries.
+  EXPECT_EQ(written.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  EXPECT_TRUE(written.get().ok());
+  EXPECT_EQ(RawInt("SELECT COUNT(*) FROM verdicts WHERE node_id = 'a'"), 1);
 }
 
 TEST_F(SqliteStoreTest, RefusesNewerSchema) {
