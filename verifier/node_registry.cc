@@ -178,7 +178,9 @@ absl::StatusOr<std::unique_ptr<NodeRegistry>> NodeRegistry::Open(const std::stri
   // WAL + synchronous=FULL: each commit is fsynced. Appraisal state is acknowledged to nodes
   // (the log entries the verifier holds) and guards against replay (the clock triple), so it
   // must survive a crash or power cut once acknowledged; commits are grouped (see Flush).
-  RETURN_IF_ERROR(Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+  // Its checkpoints run on the file's checkpointer (shared with the result store), not in
+  // these commits.
+  ASSIGN_OR_RETURN(registry->checkpointer_, sqlite::MakeDurableWriter(db, db_path));
   RETURN_IF_ERROR(Exec(db, kSchema));
   RETURN_IF_ERROR(AddMissingColumns(db));
   // One verifier: its pending enrollments need not outlive it.

@@ -22,6 +22,10 @@
 
 struct sqlite3;
 
+namespace vigil::verifier::sqlite {
+class WalCheckpointer;
+}  // namespace vigil::verifier::sqlite
+
 namespace vigil::verifier {
 
 class PendingEnrollments;
@@ -200,6 +204,8 @@ class NodeRegistry {
       std::vector<std::pair<std::string, std::string>>* logs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   void WriterLoop();
 
+  // Runs db_'s checkpoints; closed after db_ (the destructor closes db_ first).
+  std::shared_ptr<sqlite::WalCheckpointer> checkpointer_;
   sqlite3* const db_;                                              // nullptr with PostgreSQL
   mutable absl::Mutex db_mu_;                                      // serializes use of db_ and pg_
   std::unique_ptr<Writer> sqlite_writer_ ABSL_GUARDED_BY(db_mu_);  // on db_

@@ -99,16 +99,18 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   sqlite::OpenOptions open_options;
   open_options.create_parent_dirs = true;
   ASSIGN_OR_RETURN(sqlite::Db writer, sqlite::OpenPrivate(path, open_options));
-  // FULL: the commit that acknowledges a batch is on stable storage when COMMIT returns.
-  RETURN_IF_ERROR(Exec(writer.get(),
-                       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                       "PRAGMA foreign_keys=ON;"));
+  // synchronous=FULL: the commit that acknowledges a batch is on stable storage when COMMIT
+  // returns. Checkpoints run on the file's checkpointer, not in these commits.
+  ASSIGN_OR_RETURN(std::shared_ptr<sqlite::WalCheckpointer> checkpointer,
+                   sqlite::MakeDurableWriter(writer.get(), path));
+  RETURN_IF_ERROR(Exec(writer.get(), "PRAGMA foreign_keys=ON;"));
   RETURN_IF_ERROR(sqlite::MigrateStoreSchema(writer.get()));
   RETURN_IF_ERROR(Exec(writer.get(), "UPDATE nodes SET connected = 0"));
   ASSIGN_OR_RETURN(sqlite::Db reader, sqlite::OpenPrivate(path, open_options));
   RETURN_IF_ERROR(Exec(reader.get(), "PRAGMA query_only=ON;"));
   std::unique_ptr<SqliteStore> store(
       new SqliteStore(std::move(writer), std::move(reader), options));
+  store->checkpointer_ = std::move(checkpointer);
   ASSIGN_OR_RETURN(store->statements_, Statements::Prepare(store->writer_db_.get()));
   RETURN_IF_ERROR(store->Load());
   store->writer_ = std::thread([s = store.get()] { s->WriterLoop(); });

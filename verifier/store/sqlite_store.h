@@ -146,6 +146,8 @@ class SqliteStore final : public Store, public ResultSink {
   std::vector<NodeResultSummary> WithLatestVerdicts(std::vector<CachedSummary> nodes) const;
 
   const Options options_;
+  // Declared before the connections: outlives them (their commits report to it).
+  std::shared_ptr<sqlite::WalCheckpointer> checkpointer_;
   sqlite::Db writer_db_;                           // the writer thread's (and Open's/destructor's)
   std::unique_ptr<Statements> statements_;         // on writer_db_
   std::map<std::string, NodeStatus> node_status_;  // the writer thread's

@@ -5,11 +5,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "spdlog/spdlog.h"
 
 namespace vigil::verifier::sqlite {
 namespace {
@@ -131,6 +135,102 @@ absl::StatusOr<Db> OpenPrivate(const std::string& path, const OpenOptions& optio
   }
   sqlite3_busy_handler(raw, RetryBusy, nullptr);
   return db;
+}
+
+absl::StatusOr<std::shared_ptr<WalCheckpointer>> WalCheckpointer::ForFile(const std::string& path) {
+  if (path.empty() || path == ":memory:") return nullptr;
+  std::error_code ec;
+  const std::string key = std::filesystem::weakly_canonical(path, ec).string();
+  static std::mutex registry_mu;
+  static std::map<std::string, std::weak_ptr<WalCheckpointer>> registry;
+  std::lock_guard<std::mutex> lock(registry_mu);
+  std::erase_if(registry, [](const auto& entry) { return entry.second.expired(); });
+  std::weak_ptr<WalCheckpointer>& slot = registry[ec ? path : key];
+  if (std::shared_ptr<WalCheckpointer> running = slot.lock()) return running;
+  ASSIGN_OR_RETURN(Db db, OpenPrivate(path, OpenOptions{}));
+  // The checkpoint syncs the log before copying it and the file after.
+  RETURN_IF_ERROR(Exec(db.get(), "PRAGMA synchronous=FULL;"));
+  std::shared_ptr<WalCheckpointer> started(new WalCheckpointer(std::move(db)));
+  started->thread_ = std::thread([c = started.get()] { c->Loop(); });
+  slot = started;
+  return started;
+}
+
+WalCheckpointer::WalCheckpointer(Db db) : db_(std::move(db)) {}
+
+WalCheckpointer::~WalCheckpointer() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void WalCheckpointer::Attach(sqlite3* writer) { sqlite3_wal_hook(writer, &OnCommit, this); }
+
+uint64_t WalCheckpointer::checkpoints() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return checkpoints_;
+}
+
+int WalCheckpointer::OnCommit(void* self, sqlite3* /*db*/, const char* /*schema*/, int log_pages) {
+  auto* c = static_cast<WalCheckpointer*>(self);
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(c->mu_);
+    c->log_pages_ = log_pages;
+    c->committed_ = true;
+    wake = c->Due();
+  }
+  if (wake) c->cv_.notify_one();
+  return SQLITE_OK;
+}
+
+bool WalCheckpointer::Due() const {
+  // Pages added since the last checkpoint (the log restarts from its beginning once a
+  // checkpoint folded all of it and no reader still reads it).
+  const int added =
+      log_pages_ >= log_pages_at_checkpoint_ ? log_pages_ - log_pages_at_checkpoint_ : log_pages_;
+  return added >= kCheckpointPages;
+}
+
+void WalCheckpointer::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    // A large log at once; whatever was committed at least once a second, so an idle
+    // verifier's log is folded into the file soon after its last write.
+    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_ || Due(); });
+    if (!committed_ && !stopping_) continue;
+    const bool restart = log_pages_ >= kRestartPages;
+    const bool last = stopping_;
+    committed_ = false;
+    lock.unlock();
+    int log = 0;
+    int copied = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(
+        db_.get(), nullptr, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE, &log,
+        &copied);
+    // BUSY: another checkpoint of the file is running, or a RESTART's wait ran out; the
+    // next commit wakes this again.
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      spdlog::warn("SQLite checkpoint: {}", sqlite3_errmsg(db_.get()));
+    }
+    lock.lock();
+    if (rc == SQLITE_OK) ++checkpoints_;
+    if (rc == SQLITE_OK || rc == SQLITE_BUSY) log_pages_at_checkpoint_ = log;
+    if (last) return;
+  }
+}
+
+absl::StatusOr<std::shared_ptr<WalCheckpointer>> MakeDurableWriter(sqlite3* db,
+                                                                   const std::string& path) {
+  RETURN_IF_ERROR(Exec(db,
+                       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                       "PRAGMA temp_store=MEMORY;"));
+  ASSIGN_OR_RETURN(std::shared_ptr<WalCheckpointer> checkpointer, WalCheckpointer::ForFile(path));
+  if (checkpointer != nullptr) checkpointer->Attach(db);
+  return checkpointer;
 }
 
 }  // namespace vigil::verifier::sqlite

@@ -2,10 +2,13 @@
 
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -54,6 +57,63 @@ struct OpenOptions {
 /// open it. ":memory:" opens an in-memory database. Sets a busy timeout; the caller sets the
 /// journal mode and synchronous level.
 absl::StatusOr<Db> OpenPrivate(const std::string& path, const OpenOptions& options);
+
+/// Copies a WAL database's log back into the database file (the checkpoint) on a thread and
+/// connection of its own, one per file, shared by the file's writers (the result store's and
+/// the node registry's). A checkpoint writes the pages the log holds into the file and syncs
+/// the file; run inside a writer's commit, as SQLite does by default, it holds up every
+/// verdict waiting on that writer for as long (tens of milliseconds for a few MB here).
+/// PASSIVE checkpoints never wait for a writer or a reader; when writers keep the log from
+/// ever being folded completely and it grows past kRestartPages, a RESTART checkpoint makes
+/// them wait once so the log starts over.
+class WalCheckpointer {
+ public:
+  /// Log pages after a commit that wake the checkpointer (SQLite's own default threshold).
+  static constexpr int kCheckpointPages = 1000;
+  /// Log pages above which the checkpoint waits for the writers and restarts the log.
+  static constexpr int kRestartPages = 16 * kCheckpointPages;
+
+  /// The checkpointer of the database file at `path` (the same one for every caller while
+  /// any holds it), started on first use. nullptr for ":memory:".
+  static absl::StatusOr<std::shared_ptr<WalCheckpointer>> ForFile(const std::string& path);
+
+  /// Stops the thread after a last checkpoint.
+  ~WalCheckpointer();
+  WalCheckpointer(const WalCheckpointer&) = delete;
+  WalCheckpointer& operator=(const WalCheckpointer&) = delete;
+
+  /// Takes `writer`'s checkpoints: SQLite's automatic checkpoint in its commits is off and
+  /// each commit tells this how large the log is. `writer` must be closed before this is
+  /// destroyed.
+  void Attach(sqlite3* writer);
+
+  /// Checkpoints completed so far (each copied the log's pages that no reader still needed).
+  uint64_t checkpoints() const;
+
+ private:
+  explicit WalCheckpointer(Db db);
+  static int OnCommit(void* self, sqlite3* db, const char* schema, int log_pages);
+  bool Due() const;  // mu_ held: enough pages added to the log since the last checkpoint
+  void Loop();
+
+  Db db_;  // the checkpointing thread's own connection
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  int log_pages_ = 0;                // guarded by mu_: the log's size at the last commit
+  int log_pages_at_checkpoint_ = 0;  // guarded by mu_: its size when last checkpointed
+  bool committed_ = false;           // guarded by mu_: a commit since the last checkpoint
+  bool stopping_ = false;            // guarded by mu_
+  uint64_t checkpoints_ = 0;         // guarded by mu_
+  std::thread thread_;
+};
+
+/// Makes `db`, a connection to the file at `path`, a durable writer: WAL, synchronous=FULL (a
+/// commit is on stable storage when COMMIT returns), statement journals (savepoints) in
+/// memory rather than in a temporary file written at every statement, and its checkpoints
+/// run by the file's WalCheckpointer, which is returned (nullptr for ":memory:"). Keep it
+/// until `db` is closed.
+absl::StatusOr<std::shared_ptr<WalCheckpointer>> MakeDurableWriter(sqlite3* db,
+                                                                   const std::string& path);
 
 /// Runs `body` in BEGIN IMMEDIATE ... COMMIT; rolls back when it or the commit fails.
 template <typename F>
