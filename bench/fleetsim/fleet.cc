@@ -112,8 +112,13 @@ class Fleet::Node final : public grpc::ClientBidiReactor<v1::NodeMessage, v1::Ve
     event_carry_ += fleet_->options_.events_per_second * absl::ToDoubleSeconds(interval);
     const auto events = static_cast<uint32_t>(event_carry_);
     event_carry_ -= events;
+    ++sequence_;
+    sent_compliant_ = fleet_->ReportCompliant(index_, sequence_);
     std::string payload =
-        fleet_->mix_.Report(index_, tpm_->node_id(), ++sequence_, policy_digest_, events);
+        fleet_->Sentinel(index_)
+            ? fleet_->mix_.SentinelReport(index_, !sent_compliant_, tpm_->node_id(), sequence_,
+                                          policy_digest_, events)
+            : fleet_->mix_.Report(index_, tpm_->node_id(), sequence_, policy_digest_, events);
     const Sha256Digest qualifying = Sha256Concat({nonce_, DigestBytes(Sha256(payload))});
     absl::StatusOr<v1::Quote> quote = tpm_->Quote(pcrs_, DigestBytes(qualifying));
     if (!quote.ok()) {
@@ -130,6 +135,9 @@ class Fleet::Node final : public grpc::ClientBidiReactor<v1::NodeMessage, v1::Ve
     challenge_pending_ = false;
     writing_ = true;
     sent_at_ = absl::Now();
+    if (fleet_->Sentinel(index_) && !sent_compliant_) {
+      fleet_->SentViolation(tpm_->node_id(), sequence_, sent_at_);
+    }
     lock.unlock();
     StartWrite(&out_);
   }
@@ -193,8 +201,9 @@ class Fleet::Node final : public grpc::ClientBidiReactor<v1::NodeMessage, v1::Ve
           const v1::Acknowledgement& ack = in_.acknowledgement();
           log_acked_ = ack.log_entries_acknowledged();
           const v1::Verdict& v = ack.verdict();
-          fleet_->RecordAck(*this, absl::Now() - sent_at_, v1::TrustStatus_Name(v.status()),
-                            v.tpm_simulated(), v.status() == v1::TRUST_AFFIRMING);
+          fleet_->RecordAck(sent_compliant_, absl::Now() - sent_at_,
+                            v1::TrustStatus_Name(v.status()), v.tpm_simulated(),
+                            v.status() == v1::TRUST_AFFIRMING);
           break;
         }
         default:
@@ -250,6 +259,7 @@ class Fleet::Node final : public grpc::ClientBidiReactor<v1::NodeMessage, v1::Ve
   std::vector<uint32_t> pcrs_;
   std::string policy_digest_;
   uint64_t sequence_ = 0;
+  bool sent_compliant_ = true;  // whether the report in flight is a compliant one
   uint64_t log_acked_ = 0;
   double event_carry_ = 0;
   absl::Time sent_at_;
@@ -417,9 +427,81 @@ void Fleet::AddError(const std::string& reason) {
   ++window_.errors[reason];
 }
 
-void Fleet::RecordAck(const Node& node, absl::Duration latency, const std::string& status,
+bool Fleet::ReportCompliant(size_t index, uint64_t sequence) const {
+  return Sentinel(index) ? sequence % 2 == 1 : mix_.Compliant(index);
+}
+
+void Fleet::SentViolation(const std::string& node_id, uint64_t sequence, absl::Time at) {
+  std::lock_guard<std::mutex> lock(mu_);
+  violations_[{node_id, sequence}] = at;
+  ++window_.violations_sent;
+}
+
+absl::Status Fleet::WatchChanges(const std::string& address, const CertAndKey& identity) {
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = options_.ca_pem;
+  ssl.pem_private_key = identity.key_pem;
+  ssl.pem_cert_chain = identity.cert_pem;
+  grpc::ChannelArguments args;
+  if (!options_.tls_server_name.empty()) args.SetSslTargetNameOverride(options_.tls_server_name);
+  watch_stub_ =
+      v1::Fleet::NewStub(grpc::CreateCustomChannel(address, grpc::SslCredentials(ssl), args));
+  // A Fleet round trip first, so a refused identity is an error here, not a silent watcher.
+  grpc::ClientContext probe;
+  probe.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::ListPoliciesResponse policies;
+  grpc::Status st = watch_stub_->ListPolicies(&probe, v1::ListPoliciesRequest(), &policies);
+  if (!st.ok()) {
+    return absl::UnavailableError(absl::StrCat("WatchVerdicts client: ", st.error_message()));
+  }
+  watch_ctx_ = std::make_unique<grpc::ClientContext>();
+  watcher_ = std::thread([this] { WatchLoop(); });
+  return absl::OkStatus();
+}
+
+void Fleet::WatchLoop() {
+  std::unique_ptr<grpc::ClientReader<v1::VerdictChange>> reader =
+      watch_stub_->WatchVerdicts(watch_ctx_.get(), v1::WatchVerdictsRequest());
+  v1::VerdictChange change;
+  while (reader->Read(&change)) {
+    // The node's own status (not a workload's) turned contraindicated by a sentinel's report.
+    if (!change.workload_id().empty() || change.status() != v1::TRUST_CONTRAINDICATED) continue;
+    const absl::Time now = absl::Now();
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = violations_.find({change.node_id(), change.verdict().report_sequence()});
+    if (it == violations_.end()) continue;
+    if (it->second < window_start_) {  // sent before this window: not its sample
+      violations_.erase(it);
+      continue;
+    }
+    detections_ms_.push_back(static_cast<float>(absl::ToDoubleMilliseconds(now - it->second)));
+    ++window_.violations_detected;
+    violations_.erase(it);
+  }
+  grpc::Status st = reader->Finish();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!stopping_) {
+    ++all_errors_[absl::StrCat("WatchVerdicts ended: ", st.error_message().substr(0, 80))];
+  }
+}
+
+uint64_t Fleet::AwaitDetections(absl::Time sent_before, absl::Duration wait) {
+  const absl::Time deadline = absl::Now() + wait;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    uint64_t outstanding = 0;
+    for (const auto& [key, sent] : violations_) {
+      if (sent >= window_start_ && sent < sent_before) ++outstanding;
+    }
+    if (outstanding == 0 || absl::Now() >= deadline) return outstanding;
+    lock.unlock();
+    absl::SleepFor(absl::Milliseconds(20));
+    lock.lock();
+  }
+}
+
+void Fleet::RecordAck(bool compliant, absl::Duration latency, const std::string& status,
                       bool simulated, bool affirming) {
-  const bool compliant = mix_.Compliant(node.index());
   std::lock_guard<std::mutex> lock(mu_);
   latencies_ms_.push_back(static_cast<float>(absl::ToDoubleMilliseconds(latency)));
   ++window_.acknowledged;
@@ -433,6 +515,7 @@ void Fleet::StartWindow() {
   std::lock_guard<std::mutex> lock(mu_);
   window_ = WindowStats();
   latencies_ms_.clear();
+  detections_ms_.clear();
   window_start_ = absl::Now();
 }
 
@@ -444,6 +527,10 @@ WindowStats Fleet::TakeWindow() {
   out.p99_ms = Percentile(latencies_ms_, 0.99);
   out.max_ms =
       latencies_ms_.empty() ? 0 : *std::max_element(latencies_ms_.begin(), latencies_ms_.end());
+  out.detect_p50_ms = Percentile(detections_ms_, 0.50);
+  out.detect_p99_ms = Percentile(detections_ms_, 0.99);
+  out.detect_max_ms =
+      detections_ms_.empty() ? 0 : *std::max_element(detections_ms_.begin(), detections_ms_.end());
   return out;
 }
 
@@ -462,6 +549,10 @@ void Fleet::Stop() {
   cv_.notify_all();
   for (std::thread& t : workers_) t.join();
   workers_.clear();
+  if (watcher_.joinable()) {
+    watch_ctx_->TryCancel();
+    watcher_.join();
+  }
   size_t opened = 0;
   for (const auto& n : nodes_) {
     if (n->opened()) {

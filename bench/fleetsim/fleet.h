@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -20,7 +21,9 @@
 #include "bench/fleetsim/simulated_tpm.h"
 #include "bench/fleetsim/workloads.h"
 #include "common/pki.h"
+#include "grpcpp/client_context.h"
 #include "grpcpp/support/status.h"
+#include "vigil/v1/fleet.grpc.pb.h"
 
 namespace vigil::fleetsim {
 
@@ -45,6 +48,10 @@ struct FleetOptions {
   size_t connect_window = 200;
   /// Threads that build, quote and send evidence.
   size_t workers = 2;
+  /// Detection sentinels: the first `sentinels` nodes alternate a compliant report with one
+  /// carrying a succeeded ptrace (contraindicated), so every other report of theirs changes
+  /// their status; WatchChanges times each such violation to its change.
+  size_t sentinels = 0;
 };
 
 /// Latency samples and counts over a window of time.
@@ -61,6 +68,11 @@ struct WindowStats {
   /// Non-compliant nodes' verdicts that were affirming, compliant nodes' that were not.
   uint64_t noncompliant_affirmed = 0;
   uint64_t compliant_not_affirmed = 0;
+  /// Sentinels' violating reports sent, and those whose status change reached the
+  /// WatchVerdicts client; milliseconds from the report sent to the change received.
+  uint64_t violations_sent = 0;
+  uint64_t violations_detected = 0;
+  double detect_p50_ms = 0, detect_p99_ms = 0, detect_max_ms = 0;
   double reports_per_second() const { return seconds > 0 ? acknowledged / seconds : 0; }
 };
 
@@ -83,6 +95,13 @@ class Fleet {
   /// Starts a new measurement window; TakeWindow returns what happened since.
   void StartWindow();
   WindowStats TakeWindow();
+  /// Opens a WatchVerdicts stream on the verifier at `address` with `identity` (a role that
+  /// may watch) and, on a thread of its own, times each sentinel's violation to the node's
+  /// change to CONTRAINDICATED arriving there. Call before Release.
+  absl::Status WatchChanges(const std::string& address, const CertAndKey& identity);
+  /// Waits up to `wait` for the change of every sentinel violation sent in the current window
+  /// before `sent_before`; returns how many never arrived.
+  uint64_t AwaitDetections(absl::Time sent_before, absl::Duration wait);
   /// Cancels every stream and waits for them to end.
   void Stop();
 
@@ -101,8 +120,13 @@ class Fleet {
   void OnConnected();
   void OnEnded(const grpc::Status& status, bool was_connected);
   void AddError(const std::string& reason);
-  void RecordAck(const Node& node, absl::Duration latency, const std::string& status,
-                 bool simulated, bool affirming);
+  void RecordAck(bool compliant, absl::Duration latency, const std::string& status, bool simulated,
+                 bool affirming);
+  // Whether the report number `sequence` of node `index` is compliant (sentinels alternate).
+  bool ReportCompliant(size_t index, uint64_t sequence) const;
+  bool Sentinel(size_t index) const { return index < options_.sentinels; }
+  void SentViolation(const std::string& node_id, uint64_t sequence, absl::Time at);
+  void WatchLoop();
   void Schedule(absl::Time due, Node* node);
   void WorkerLoop();
 
@@ -125,7 +149,13 @@ class Fleet {
   // The current window.
   absl::Time window_start_;
   std::vector<float> latencies_ms_;
+  std::vector<float> detections_ms_;
   WindowStats window_;
+  // Sentinels' violating reports not yet seen as a change: (node_id, sequence) -> sent.
+  std::map<std::pair<std::string, uint64_t>, absl::Time> violations_;
+  std::unique_ptr<grpc::ClientContext> watch_ctx_;
+  std::unique_ptr<v1::Fleet::Stub> watch_stub_;
+  std::thread watcher_;
   std::map<std::string, uint64_t> all_errors_;
 };
 

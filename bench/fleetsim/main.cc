@@ -49,6 +49,7 @@ struct Flags {
   size_t enroll_concurrency = 8;
   size_t workers = 2;
   size_t check_nodes = 0;
+  size_t sentinels = 0;
   bool json = false;
 };
 
@@ -66,15 +67,21 @@ std::string DefaultVerifierBinary() {
 }
 
 nlohmann::json StatsJson(const WindowStats& w) {
-  return nlohmann::json{{"seconds", w.seconds},
-                        {"acknowledged", w.acknowledged},
-                        {"reports_per_second", w.reports_per_second()},
-                        {"latency_ms", {{"p50", w.p50_ms}, {"p99", w.p99_ms}, {"max", w.max_ms}}},
-                        {"errors", w.errors},
-                        {"statuses", w.statuses},
-                        {"not_marked_simulated", w.not_marked_simulated},
-                        {"noncompliant_affirmed", w.noncompliant_affirmed},
-                        {"compliant_not_affirmed", w.compliant_not_affirmed}};
+  return nlohmann::json{
+      {"seconds", w.seconds},
+      {"acknowledged", w.acknowledged},
+      {"reports_per_second", w.reports_per_second()},
+      {"latency_ms", {{"p50", w.p50_ms}, {"p99", w.p99_ms}, {"max", w.max_ms}}},
+      {"errors", w.errors},
+      {"statuses", w.statuses},
+      {"not_marked_simulated", w.not_marked_simulated},
+      {"noncompliant_affirmed", w.noncompliant_affirmed},
+      {"compliant_not_affirmed", w.compliant_not_affirmed},
+      {"detection",
+       {{"violations_sent", w.violations_sent},
+        {"violations_detected", w.violations_detected},
+        {"latency_ms",
+         {{"p50", w.detect_p50_ms}, {"p99", w.detect_p99_ms}, {"max", w.detect_max_ms}}}}}};
 }
 
 std::optional<ProcessStats> Sample(int pid) {
@@ -142,6 +149,10 @@ int Run(const Flags& f) {
   options.noncompliant_percent = f.noncompliant_percent;
   options.enroll_concurrency = f.enroll_concurrency;
   options.workers = f.workers;
+  options.sentinels = std::min<size_t>(f.sentinels, f.nodes);
+  if (options.sentinels > 0 && spawned == nullptr) {
+    return Fail("--sentinels needs --spawn-verifier (its WatchVerdicts client is the operator)");
+  }
 
   nlohmann::json out;
   out["nodes"] = f.nodes;
@@ -164,6 +175,11 @@ int Run(const Flags& f) {
   absl::SleepFor(absl::Seconds(2));
   std::optional<ProcessStats> idle = Sample(verifier_pid);
 
+  if (options.sentinels > 0) {
+    absl::Status watching =
+        fleet.WatchChanges(spawned->attest_address(), spawned->operator_identity());
+    if (!watching.ok()) return Fail(watching.ToString());
+  }
   const absl::Duration interval = absl::Seconds(f.interval);
   fleet.Release(interval);
   WindowStats measured;
@@ -232,6 +248,9 @@ int Run(const Flags& f) {
   }
   std::optional<ProcessStats> reporting = Sample(verifier_pid);
   const size_t connected_nodes = fleet.connected();
+  // Every violation of the measured window must reach the watcher, if late.
+  const uint64_t undetected =
+      options.sentinels > 0 ? fleet.AwaitDetections(absl::Now(), absl::Seconds(30)) : 0;
   fleet.Stop();
 
   out["reports_per_second"] = measured.reports_per_second();
@@ -244,6 +263,15 @@ int Run(const Flags& f) {
   out["verdicts_not_marked_simulated"] = measured.not_marked_simulated;
   out["noncompliant_affirmed"] = measured.noncompliant_affirmed;
   out["compliant_not_affirmed"] = measured.compliant_not_affirmed;
+  if (options.sentinels > 0) {
+    out["sentinels"] = options.sentinels;
+    out["detection_latency_ms"] = {{"p50", measured.detect_p50_ms},
+                                   {"p99", measured.detect_p99_ms},
+                                   {"max", measured.detect_max_ms}};
+    out["violations_sent"] = measured.violations_sent;
+    out["violations_detected"] = measured.violations_detected;
+    out["violations_undetected"] = undetected;
+  }
   if (reporting) {
     out["verifier_cpu_seconds"] = reporting->cpu_seconds;
     out["verifier_peak_rss_bytes"] = reporting->peak_rss_bytes;
@@ -279,6 +307,15 @@ int Run(const Flags& f) {
     std::printf("reports per second:      %.1f\n", measured.reports_per_second());
     std::printf("verdict latency (ms):    p50 %.2f  p99 %.2f  max %.2f\n", measured.p50_ms,
                 measured.p99_ms, measured.max_ms);
+    if (options.sentinels > 0) {
+      std::printf(
+          "detection latency (ms):  p50 %.2f  p99 %.2f  max %.2f (%lu of %lu sentinel "
+          "violations seen by the WatchVerdicts client in the window; %lu never)\n",
+          measured.detect_p50_ms, measured.detect_p99_ms, measured.detect_max_ms,
+          static_cast<unsigned long>(measured.violations_detected),
+          static_cast<unsigned long>(measured.violations_sent),
+          static_cast<unsigned long>(undetected));
+    }
     std::printf("errors:                  %s\n", errors.empty() ? "none" : "");
     for (const auto& [reason, count] : errors) {
       std::printf("  %8lu  %s\n", static_cast<unsigned long>(count), reason.c_str());
@@ -370,6 +407,10 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--workers", f.workers, "Threads that quote and send evidence")
       ->check(CLI::PositiveNumber);
+  app.add_option("--sentinels", f.sentinels,
+                 "With --spawn-verifier: this many nodes alternate a compliant report with one "
+                 "carrying a succeeded ptrace; a WatchVerdicts client times each violation from "
+                 "the report sent to the node's change to CONTRAINDICATED (detection latency)");
   app.add_option("--check-fleet", f.check_nodes,
                  "With --spawn-verifier: afterwards read this many nodes' enrollment and every "
                  "verdict back through the Fleet API and count what says tpm_simulated");

@@ -176,7 +176,8 @@ spec:
 WorkloadMix::WorkloadMix(uint32_t noncompliant_percent)
     : noncompliant_percent_(noncompliant_percent),
       compliant_{Web(), Database()},
-      noncompliant_{PrivilegedBatch(), Debugger()} {}
+      noncompliant_{PrivilegedBatch(), Debugger()},
+      debugger_(Debugger()) {}
 
 bool WorkloadMix::Compliant(size_t index) const {
   // Spread the non-compliant nodes over the fleet rather than in one block.
@@ -190,7 +191,20 @@ const v1::RuntimeReport& WorkloadMix::TemplateOf(size_t index) const {
 
 std::string WorkloadMix::Report(size_t index, const std::string& node_id, uint64_t sequence,
                                 const std::string& policy_digest, uint32_t events) const {
-  v1::RuntimeReport r = TemplateOf(index);
+  return Render(TemplateOf(index), index, node_id, sequence, policy_digest, events);
+}
+
+std::string WorkloadMix::SentinelReport(size_t index, bool violating, const std::string& node_id,
+                                        uint64_t sequence, const std::string& policy_digest,
+                                        uint32_t events) const {
+  return Render(violating ? debugger_ : compliant_[index % compliant_.size()], index, node_id,
+                sequence, policy_digest, events);
+}
+
+std::string WorkloadMix::Render(const v1::RuntimeReport& tmpl, size_t index,
+                                const std::string& node_id, uint64_t sequence,
+                                const std::string& policy_digest, uint32_t events) const {
+  v1::RuntimeReport r = tmpl;
   const int64_t now = absl::ToUnixNanos(absl::Now());
   r.set_node_id(node_id);
   r.set_sequence(sequence);

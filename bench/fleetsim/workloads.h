@@ -50,13 +50,21 @@ class WorkloadMix {
   /// runtime events (process starts, connects, mmaps).
   std::string Report(size_t index, const std::string& node_id, uint64_t sequence,
                      const std::string& policy_digest, uint32_t events) const;
+  /// A detection sentinel's report: a compliant workload's, or, when `violating`, the
+  /// debugging agent's that carries a succeeded ptrace of its neighbour (contraindicated).
+  std::string SentinelReport(size_t index, bool violating, const std::string& node_id,
+                             uint64_t sequence, const std::string& policy_digest,
+                             uint32_t events) const;
 
  private:
   const v1::RuntimeReport& TemplateOf(size_t index) const;
+  std::string Render(const v1::RuntimeReport& tmpl, size_t index, const std::string& node_id,
+                     uint64_t sequence, const std::string& policy_digest, uint32_t events) const;
 
   uint32_t noncompliant_percent_;
   std::vector<v1::RuntimeReport> compliant_;
   std::vector<v1::RuntimeReport> noncompliant_;
+  v1::RuntimeReport debugger_;
 };
 
 }  // namespace vigil::fleetsim

@@ -19,11 +19,12 @@ TEST(FleetsimTest, SmallFleetEnrollsReportsAndIsMarkedSimulated) {
   absl::StatusOr<testing::TestTempDir> dir = testing::TestTempDir::Create("fleetsim");
   ASSERT_TRUE(dir.ok()) << dir.status();
   constexpr int kNodes = 20;
-  testing::ProgramRun run = testing::RunProgram(
-      {testing::BuildDir() + "/bench/fleetsim/vigil-fleetsim", "--spawn-verifier", "--nodes",
-       std::to_string(kNodes), "--interval", "1", "--duration", "4", "--rsa-every", "5",
-       "--noncompliant-percent", "30", "--check-fleet", std::to_string(kNodes), "--json"},
-      dir->path());
+  testing::ProgramRun run =
+      testing::RunProgram({testing::BuildDir() + "/bench/fleetsim/vigil-fleetsim",
+                           "--spawn-verifier", "--nodes", std::to_string(kNodes), "--interval", "1",
+                           "--duration", "4", "--rsa-every", "5", "--noncompliant-percent", "30",
+                           "--sentinels", "4", "--check-fleet", std::to_string(kNodes), "--json"},
+                          dir->path());
   ASSERT_EQ(run.exit_code, 0) << run.err;
   nlohmann::json out = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
   ASSERT_TRUE(out.is_object()) << run.out;
@@ -44,6 +45,15 @@ TEST(FleetsimTest, SmallFleetEnrollsReportsAndIsMarkedSimulated) {
   EXPECT_EQ(out["noncompliant_affirmed"], 0) << out["verdict_statuses"].dump();
   EXPECT_GT(out["verdict_statuses"].value("TRUST_AFFIRMING", 0), 0);
   EXPECT_GT(out["verdict_statuses"].value("TRUST_CONTRAINDICATED", 0), 0);
+  // The sentinels' violations: each reached the WatchVerdicts client as the node's change.
+  EXPECT_EQ(out["sentinels"], 4);
+  EXPECT_GT(out["violations_sent"].get<uint64_t>(), 0u);
+  EXPECT_EQ(out["violations_undetected"], 0);
+  EXPECT_GT(out["violations_detected"].get<uint64_t>(), 0u);
+  EXPECT_LE(out["violations_detected"].get<uint64_t>(), out["violations_sent"].get<uint64_t>());
+  for (const char* key : {"p50", "p99", "max"}) {
+    EXPECT_GT(out["detection_latency_ms"][key].get<double>(), 0) << key;
+  }
 
   // Read back through the Fleet API.
   const nlohmann::json& fleet = out["fleet_api"];
