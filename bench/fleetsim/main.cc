@@ -27,6 +27,7 @@ struct Flags {
   size_t nodes = 100;
   double interval = 5;
   double duration = 30;
+  double warmup = 0;  // 0: one interval
   std::string verifier;
   std::string enroll;
   std::string ca;
@@ -157,6 +158,7 @@ int Run(const Flags& f) {
   nlohmann::json out;
   out["nodes"] = f.nodes;
   out["interval_seconds"] = f.interval;
+  out["warmup_seconds"] = f.warmup > 0 ? f.warmup : f.interval;
   out["events_per_second_per_node"] = f.events_per_second;
   Fleet fleet(options);
   std::optional<ProcessStats> before = Sample(verifier_pid);
@@ -184,9 +186,10 @@ int Run(const Flags& f) {
   fleet.Release(interval);
   WindowStats measured;
   if (!f.ramp) {
-    // One interval for every node's first report (which carries its whole log), then the
-    // measured window.
-    absl::SleepFor(interval);
+    // One interval for every node's first report (which carries its whole log), or longer
+    // when asked (a large fleet's first reports can take the verifier longer to clear), then
+    // the measured window.
+    absl::SleepFor(f.warmup > 0 ? absl::Seconds(f.warmup) : interval);
     std::optional<ProcessStats> start = Sample(verifier_pid);
     fleet.StartWindow();
     absl::SleepFor(absl::Seconds(f.duration));
@@ -208,7 +211,10 @@ int Run(const Flags& f) {
         break;
       }
       fleet.SetInterval(absl::Seconds(step_interval));
-      absl::SleepFor(absl::Seconds(std::max(step_interval, 2.0)));
+      // The first step also clears every node's first report (--warmup, when given).
+      const double settle =
+          rate == f.ramp_start ? std::max(step_interval, f.warmup) : step_interval;
+      absl::SleepFor(absl::Seconds(std::max(settle, 2.0)));
       std::optional<ProcessStats> start = Sample(verifier_pid);
       fleet.StartWindow();
       absl::SleepFor(absl::Seconds(f.step_duration));
@@ -359,6 +365,10 @@ int main(int argc, char** argv) {
   app.add_option("--interval", f.interval, "Seconds between a node's reports")
       ->check(CLI::Range(0.25, 3600.0));
   app.add_option("--duration", f.duration, "Seconds measured (after one interval of warm-up)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--warmup", f.warmup,
+                 "Seconds between the release and the measured window, or the first ramp "
+                 "step's (default: one interval)")
       ->check(CLI::PositiveNumber);
   app.add_flag("--spawn-verifier", f.spawn,
                "Start a vigil-verifier with a temporary PKI, store and --accept-simulated-tpm");
