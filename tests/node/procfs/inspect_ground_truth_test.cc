@@ -270,6 +270,16 @@ class InspectGroundTruthTest : public ::testing::Test {
     EXPECT_EQ(read(p[0], &c, 1), 0);  // EOF: exec'd
     close(p[0]);
     execs_.push_back(pid);
+    // exec closes the pipe before the kernel sets the new program's argument area, so for a
+    // moment /proc/<pid>/cmdline reads empty: wait (bounded) until it does not.
+    const std::string cmdline = "/proc/" + std::to_string(pid) + "/cmdline";
+    for (int i = 0; i < 5000; ++i) {
+      const int fd = ::open(cmdline.c_str(), O_RDONLY | O_CLOEXEC);
+      const ssize_t n = fd >= 0 ? ::read(fd, &c, 1) : -1;
+      if (fd >= 0) ::close(fd);
+      if (n != 0) break;  // an argument, or the process is gone (the test sees that)
+      usleep(1000);
+    }
     return pid;
   }
 
