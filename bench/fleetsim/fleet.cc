@@ -49,6 +49,13 @@ double Percentile(std::vector<float>& v, double p) {
   return v[k];
 }
 
+// p50, p99 and max of `v` (reordered).
+void Summarize(std::vector<float>& v, double* p50, double* p99, double* max) {
+  *p50 = Percentile(v, 0.50);
+  *p99 = Percentile(v, 0.99);
+  *max = v.empty() ? 0 : *std::max_element(v.begin(), v.end());
+}
+
 }  // namespace
 
 // One simulated node: its TPM, its identity and its Attest stream (a callback reactor).
@@ -523,14 +530,8 @@ WindowStats Fleet::TakeWindow() {
   std::lock_guard<std::mutex> lock(mu_);
   WindowStats out = window_;
   out.seconds = absl::ToDoubleSeconds(absl::Now() - window_start_);
-  out.p50_ms = Percentile(latencies_ms_, 0.50);
-  out.p99_ms = Percentile(latencies_ms_, 0.99);
-  out.max_ms =
-      latencies_ms_.empty() ? 0 : *std::max_element(latencies_ms_.begin(), latencies_ms_.end());
-  out.detect_p50_ms = Percentile(detections_ms_, 0.50);
-  out.detect_p99_ms = Percentile(detections_ms_, 0.99);
-  out.detect_max_ms =
-      detections_ms_.empty() ? 0 : *std::max_element(detections_ms_.begin(), detections_ms_.end());
+  Summarize(latencies_ms_, &out.p50_ms, &out.p99_ms, &out.max_ms);
+  Summarize(detections_ms_, &out.detect_p50_ms, &out.detect_p99_ms, &out.detect_max_ms);
   return out;
 }
 

@@ -364,7 +364,8 @@ int main(int argc, char** argv) {
   app.add_option("--nodes", f.nodes, "Simulated nodes")->check(CLI::PositiveNumber);
   app.add_option("--interval", f.interval, "Seconds between a node's reports")
       ->check(CLI::Range(0.25, 3600.0));
-  app.add_option("--duration", f.duration, "Seconds measured (after one interval of warm-up)")
+  app.add_option("--duration", f.duration,
+                 "Seconds measured (after the warm-up: one interval, or --warmup)")
       ->check(CLI::PositiveNumber);
   app.add_option("--warmup", f.warmup,
                  "Seconds between the release and the measured window, or the first ramp "

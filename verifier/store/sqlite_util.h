@@ -54,7 +54,8 @@ struct OpenOptions {
 
 /// Opens the database at `path`, creating the file with mode 0600 from the start when it does
 /// not exist (O_CREAT|O_EXCL; an existing file keeps its mode), so no other user can ever
-/// open it. ":memory:" opens an in-memory database. Sets a busy timeout; the caller sets the
+/// open it. ":memory:" opens an in-memory database. Installs a busy handler that retries
+/// for up to ~5 s (100 us backing off to 2 ms, not SQLite's 1-100 ms sleeps); the caller sets the
 /// journal mode and synchronous level.
 absl::StatusOr<Db> OpenPrivate(const std::string& path, const OpenOptions& options);
 
