@@ -509,6 +509,8 @@ uint64_t Fleet::AwaitDetections(absl::Time sent_before, absl::Duration wait) {
 
 void Fleet::RecordAck(bool compliant, absl::Duration latency, const std::string& status,
                       bool simulated, bool affirming) {
+  acknowledged_total_.fetch_add(1, std::memory_order_relaxed);
+  latency_total_ns_.fetch_add(absl::ToInt64Nanoseconds(latency), std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);
   latencies_ms_.push_back(static_cast<float>(absl::ToDoubleMilliseconds(latency)));
   ++window_.acknowledged;

@@ -107,6 +107,9 @@ class Fleet {
 
   size_t enrolled() const { return enrolled_.load(); }
   size_t connected() const { return connected_.load(); }
+  /// Every acknowledgement since the start, and the sum of their latencies (for progress).
+  uint64_t acknowledged_total() const { return acknowledged_total_.load(); }
+  int64_t latency_total_ns() const { return latency_total_ns_.load(); }
   const std::vector<std::string>& node_ids() const { return node_ids_; }
   /// Errors over the whole run (enrollment, streams), by reason.
   std::map<std::string, uint64_t> AllErrors() const;
@@ -137,6 +140,8 @@ class Fleet {
   std::atomic<size_t> enrolled_{0};
   std::atomic<size_t> connected_{0};
   std::atomic<size_t> ended_{0};
+  std::atomic<uint64_t> acknowledged_total_{0};
+  std::atomic<int64_t> latency_total_ns_{0};
   std::atomic<int64_t> interval_ns_{5'000'000'000};
 
   mutable std::mutex mu_;

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/fleetsim/fleet.h"
@@ -90,6 +91,28 @@ std::optional<ProcessStats> Sample(int pid) {
   absl::StatusOr<ProcessStats> s = vigil::fleetsim::ReadProcessStats(pid);
   if (!s.ok()) return std::nullopt;
   return *s;
+}
+
+// Sleeps `length` while the fleet reports, printing every 5 s what the verifier acknowledged
+// in that slice (all acknowledgements, not only the measured window's) and their mean latency.
+void ReportProgress(const Fleet& fleet, absl::Duration length, const std::string& phase) {
+  const absl::Time end = absl::Now() + length;
+  const absl::Time start = absl::Now();
+  while (absl::Now() < end) {
+    const uint64_t acks = fleet.acknowledged_total();
+    const int64_t latency_ns = fleet.latency_total_ns();
+    const absl::Time from = absl::Now();
+    absl::SleepFor(std::min(absl::Seconds(5), end - from));
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - from);
+    const uint64_t n = fleet.acknowledged_total() - acks;
+    const double mean_ms = n > 0 ? (fleet.latency_total_ns() - latency_ns) / 1e6 / n : 0;
+    std::fprintf(stderr,
+                 "vigil-fleetsim: %s %.0f/%.0f s: %.0f reports/s acknowledged, mean latency "
+                 "%.1f ms, %zu connected\n",
+                 phase.c_str(), absl::ToDoubleSeconds(absl::Now() - start),
+                 absl::ToDoubleSeconds(length), n / std::max(seconds, 1e-9), mean_ms,
+                 fleet.connected());
+  }
 }
 
 int Fail(const std::string& what) {
@@ -189,10 +212,10 @@ int Run(const Flags& f) {
     // One interval for every node's first report (which carries its whole log), or longer
     // when asked (a large fleet's first reports can take the verifier longer to clear), then
     // the measured window.
-    absl::SleepFor(f.warmup > 0 ? absl::Seconds(f.warmup) : interval);
+    ReportProgress(fleet, f.warmup > 0 ? absl::Seconds(f.warmup) : interval, "warm-up");
     std::optional<ProcessStats> start = Sample(verifier_pid);
     fleet.StartWindow();
-    absl::SleepFor(absl::Seconds(f.duration));
+    ReportProgress(fleet, absl::Seconds(f.duration), "measured");
     measured = fleet.TakeWindow();
     std::optional<ProcessStats> end = Sample(verifier_pid);
     if (start && end) {
@@ -214,10 +237,12 @@ int Run(const Flags& f) {
       // The first step also clears every node's first report (--warmup, when given).
       const double settle =
           rate == f.ramp_start ? std::max(step_interval, f.warmup) : step_interval;
-      absl::SleepFor(absl::Seconds(std::max(settle, 2.0)));
+      ReportProgress(fleet, absl::Seconds(std::max(settle, 2.0)),
+                     absl::StrFormat("ramp %.0f/s settling", rate));
       std::optional<ProcessStats> start = Sample(verifier_pid);
       fleet.StartWindow();
-      absl::SleepFor(absl::Seconds(f.step_duration));
+      ReportProgress(fleet, absl::Seconds(f.step_duration),
+                     absl::StrFormat("ramp %.0f/s measured", rate));
       WindowStats w = fleet.TakeWindow();
       std::optional<ProcessStats> end = Sample(verifier_pid);
       nlohmann::json step = StatsJson(w);
