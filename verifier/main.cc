@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/allocator/allocator.h"
 #include "common/http/http_listener.h"
 #include "common/logging.h"
 #include "common/metrics/metrics.h"
@@ -589,7 +590,9 @@ int main(int argc, char** argv) {
   // Lock order is checked where it belongs, in the tests.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   vigil::LogToStderr();
-  BoundMallocArenas();
+  // mimalloc (the default build's malloc) keeps a heap per thread: only glibc's is bounded.
+  const std::string allocator = vigil::MemoryAllocator();
+  if (allocator == "system malloc") BoundMallocArenas();
   CLI::App app{
       "vigil-verifier: accepts vigil-node evidence streams over mutual TLS 1.3, checks each\n"
       "report's freshness and identity, appraises it and records the verdict.",
@@ -861,5 +864,6 @@ int main(int argc, char** argv) {
   if (!admission_max_age.empty()) config.admission_max_age = ParsedDuration(admission_max_age);
   config.console_session_lifetime = ParsedDuration(console_session_lifetime);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::info("memory allocator: {}", allocator);
   return Run(std::move(config));
 }
