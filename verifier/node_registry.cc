@@ -629,6 +629,7 @@ absl::Status NodeRegistry::WriteStates(const std::vector<std::shared_ptr<NodeSta
     ASSIGN_OR_RETURN(sqlite_writer_, Writer::Prepare(db_));
   }
   Writer& w = *sqlite_writer_;
+  std::unique_lock<sqlite::WriteTurns> turn = sqlite::WriteTurnOf(checkpointer_.get());
   RETURN_IF_ERROR(sqlite::Run(db_, w.begin.get(), "node registry: begin"));
   LedgerWrites written;
   std::vector<std::pair<std::string, std::string>> logs;
@@ -638,6 +639,7 @@ absl::Status NodeRegistry::WriteStates(const std::vector<std::shared_ptr<NodeSta
     (void)sqlite::Run(db_, w.rollback.get(), "node registry: rollback");
     return st;
   }
+  if (turn.owns_lock()) turn.unlock();
   for (auto& [id, log] : logs) w.stored_log[id] = std::move(log);
   for (auto& [state, batches] : written) {
     absl::MutexLock node_lock(&state->mu);

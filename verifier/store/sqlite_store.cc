@@ -454,6 +454,7 @@ void SqliteStore::CommitBatch(std::vector<Op>& ops) {
   Batch batch;
   batch.verdicts.reserve(ops.size());
   std::vector<absl::Status> results(ops.size());
+  std::unique_lock<sqlite::WriteTurns> turn = sqlite::WriteTurnOf(checkpointer_.get());
   absl::Status st = Run(db, w.begin.get(), "store: begin");
   if (st.ok()) {
     // Each write in its own savepoint: one that fails is undone alone and reported to its
@@ -469,6 +470,7 @@ void SqliteStore::CommitBatch(std::vector<Op>& ops) {
     if (st.ok()) st = Run(db, w.commit.get(), "store: commit");
     if (!st.ok()) Run(db, w.rollback.get(), "store: rollback").IgnoreError();
   }
+  if (turn.owns_lock()) turn.unlock();
   const absl::Status first_error = store_internal::SettleResults(st, results);
   {
     std::lock_guard<std::mutex> lock(mu_);

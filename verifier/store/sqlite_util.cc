@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -163,6 +164,33 @@ absl::StatusOr<std::shared_ptr<WalCheckpointer>> WalCheckpointer::ForFile(const 
   return started;
 }
 
+void WriteTurns::lock() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const uint64_t ticket = next_++;
+  cv_.wait(lock, [this, ticket] { return serving_ == ticket; });
+}
+
+void WriteTurns::unlock() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++serving_;
+  }
+  cv_.notify_all();
+}
+
+namespace {
+std::atomic<WalCheckpointer::CheckpointFunction> checkpoint_function{&sqlite3_wal_checkpoint_v2};
+}  // namespace
+
+void WalCheckpointer::SetCheckpointFunctionForTesting(CheckpointFunction f) {
+  checkpoint_function.store(f != nullptr ? f : &sqlite3_wal_checkpoint_v2);
+}
+
+uint64_t WriteTurns::asked() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_ - serving_;
+}
+
 WalCheckpointer::WalCheckpointer(Db db) : db_(std::move(db)) {}
 
 WalCheckpointer::~WalCheckpointer() {
@@ -206,8 +234,12 @@ void WalCheckpointer::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     // A large log at once; whatever was committed at least once a second, so an idle
-    // verifier's log is folded into the file soon after its last write.
-    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_ || Due(); });
+    // verifier's log is folded into the file soon after its last write. Only a commit since
+    // the last checkpoint makes one due: a log that still looks large to Due() while nothing
+    // was committed (a checkpoint that could not run) waits here, the mutex released, rather
+    // than spinning with it held and blocking every commit's OnCommit.
+    cv_.wait_for(lock, std::chrono::seconds(1),
+                 [this] { return stopping_ || (committed_ && Due()); });
     if (!committed_ && !stopping_) continue;
     const bool restart = log_pages_ >= kRestartPages;
     const bool last = stopping_;
@@ -215,9 +247,14 @@ void WalCheckpointer::Loop() {
     lock.unlock();
     int log = 0;
     int copied = 0;
-    const int rc = sqlite3_wal_checkpoint_v2(
+    // A RESTART holds the writers back until it is done: they wait for their turn rather
+    // than poll SQLite's lock.
+    std::unique_lock<WriteTurns> turn(turns_, std::defer_lock);
+    if (restart) turn.lock();
+    const int rc = checkpoint_function.load()(
         db_.get(), nullptr, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE, &log,
         &copied);
+    if (turn.owns_lock()) turn.unlock();
     // BUSY: another checkpoint of the file is running, or a RESTART's wait ran out; the
     // next commit wakes this again.
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
@@ -225,9 +262,15 @@ void WalCheckpointer::Loop() {
     }
     lock.lock();
     if (rc == SQLITE_OK) ++checkpoints_;
-    if (rc == SQLITE_OK || rc == SQLITE_BUSY) log_pages_at_checkpoint_ = log;
+    // The log's size as the checkpoint saw it; -1 when it could not run at all (another
+    // connection held the checkpoint lock), which says nothing about the log.
+    if ((rc == SQLITE_OK || rc == SQLITE_BUSY) && log >= 0) log_pages_at_checkpoint_ = log;
     if (last) return;
   }
+}
+
+std::unique_lock<WriteTurns> WriteTurnOf(WalCheckpointer* checkpointer) {
+  return checkpointer != nullptr ? checkpointer->WriteTurn() : std::unique_lock<WriteTurns>();
 }
 
 absl::StatusOr<std::shared_ptr<WalCheckpointer>> MakeDurableWriter(sqlite3* db,

@@ -59,6 +59,22 @@ struct OpenOptions {
 /// journal mode and synchronous level.
 absl::StatusOr<Db> OpenPrivate(const std::string& path, const OpenOptions& options);
 
+/// A lock that grants turns in the order they were asked for (a ticket lock): the writers of
+/// one file in this process take turns at its write transaction through it.
+class WriteTurns {
+ public:
+  void lock();
+  void unlock();
+  /// Turns asked for and not yet given back (the holder's included).
+  uint64_t asked() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t next_ = 0;     // guarded by mu_: the ticket the next caller gets
+  uint64_t serving_ = 0;  // guarded by mu_: the ticket whose turn it is
+};
+
 /// Copies a WAL database's log back into the database file (the checkpoint) on a thread and
 /// connection of its own, one per file, shared by the file's writers (the result store's and
 /// the node registry's). A checkpoint writes the pages the log holds into the file and syncs
@@ -91,6 +107,20 @@ class WalCheckpointer {
   /// Checkpoints completed so far (each copied the log's pages that no reader still needed).
   uint64_t checkpoints() const;
 
+  /// How checkpoints are made: sqlite3_wal_checkpoint_v2 unless a test replaces it (to make
+  /// one fail as SQLite's sometimes do under load: SQLITE_BUSY with the log's size -1).
+  using CheckpointFunction = int (*)(sqlite3* db, const char* schema, int mode, int* log,
+                                     int* copied);
+  static void SetCheckpointFunctionForTesting(CheckpointFunction f);
+
+  /// The file's write turn: held by a writer from its BEGIN IMMEDIATE to its COMMIT or
+  /// ROLLBACK, and by a RESTART checkpoint. The result store's and the node registry's writers
+  /// commit in turn for every report; waiting on SQLite's file lock instead, each polled it
+  /// from the busy handler (sleeps of up to 2 ms, in no order), so a turn was lost for up to a
+  /// sleep after the other writer's commit and one writer could wait out several of the
+  /// other's. SQLite's lock still guards the file against other processes.
+  std::unique_lock<WriteTurns> WriteTurn() { return std::unique_lock<WriteTurns>(turns_); }
+
  private:
   explicit WalCheckpointer(Db db);
   static int OnCommit(void* self, sqlite3* db, const char* schema, int log_pages);
@@ -98,6 +128,7 @@ class WalCheckpointer {
   void Loop();
 
   Db db_;  // the checkpointing thread's own connection
+  WriteTurns turns_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int log_pages_ = 0;                // guarded by mu_: the log's size at the last commit
@@ -107,6 +138,10 @@ class WalCheckpointer {
   uint64_t checkpoints_ = 0;         // guarded by mu_
   std::thread thread_;
 };
+
+/// `checkpointer`'s write turn (WalCheckpointer::WriteTurn); an empty lock for a database
+/// without one (":memory:").
+std::unique_lock<WriteTurns> WriteTurnOf(WalCheckpointer* checkpointer);
 
 /// Makes `db`, a connection to the file at `path`, a durable writer: WAL, synchronous=FULL (a
 /// commit is on stable storage when COMMIT returns), statement journals (savepoints) in
