@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -142,9 +143,13 @@ absl::StatusOr<std::unique_ptr<SpawnedVerifier>> SpawnedVerifier::Start(const Op
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const std::string log_path = v->dir_ + "/verifier.log";
+  const pid_t simulator = getpid();
   v->pid_ = fork();
   if (v->pid_ < 0) return absl::InternalError("fork failed");
   if (v->pid_ == 0) {
+    // The verifier ends with the simulator even when the simulator is killed (Ctrl-C, a
+    // timeout): left running, it would take the cores the next run measures.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != simulator) _exit(127);
     int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (log >= 0) {

@@ -4,8 +4,14 @@
 // No timing is asserted.
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <fstream>
 #include <string>
+#include <thread>
 
 #include "nlohmann/json.hpp"
 #include "tests/testing/build_paths.h"
@@ -66,6 +72,55 @@ TEST(FleetsimTest, SmallFleetEnrollsReportsAndIsMarkedSimulated) {
   EXPECT_EQ(fleet["ear_tokens"], fleet["verdicts"]);
   EXPECT_EQ(fleet["ear_tokens_tpm_simulated"], fleet["ear_tokens"]);
   EXPECT_EQ(fleet["statuses"].value("TRUST_REJECTED", 0), 0) << fleet["statuses"].dump();
+}
+
+// The verifier a simulator spawned ends with it, even when the simulator is killed outright:
+// left running it would hold the cores the next run measures.
+TEST(FleetsimTest, TheSpawnedVerifierEndsWhenTheSimulatorIsKilled) {
+  absl::StatusOr<testing::TestTempDir> dir = testing::TestTempDir::Create("fleetsim-kill");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string err_path = dir->path() + "/stderr";
+  const std::string program = testing::BuildDir() + "/bench/fleetsim/vigil-fleetsim";
+  const pid_t simulator = fork();
+  ASSERT_GE(simulator, 0);
+  if (simulator == 0) {
+    FILE* err = std::freopen(err_path.c_str(), "w", stderr);
+    if (err == nullptr) _exit(126);
+    execl(program.c_str(), program.c_str(), "--spawn-verifier", "--nodes", "2", "--interval", "1",
+          "--duration", "600", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // "vigil-fleetsim: vigil-verifier pid N on ADDRESS" once the verifier accepts connections.
+  pid_t verifier = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (verifier == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::ifstream err(err_path);
+    for (std::string line; std::getline(err, line);) {
+      const std::string marker = "vigil-verifier pid ";
+      if (auto at = line.find(marker); at != std::string::npos) {
+        verifier = static_cast<pid_t>(std::stol(line.substr(at + marker.size())));
+      }
+    }
+    if (verifier == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GT(verifier, 0) << testing::ReadWholeFile(err_path);
+  ASSERT_EQ(::kill(verifier, 0), 0);
+  ASSERT_EQ(::kill(simulator, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(simulator, &status, 0), simulator);
+  // Gone, or a zombie waiting for whichever process adopted it: no longer running.
+  auto running = [verifier] {
+    std::ifstream stat("/proc/" + std::to_string(verifier) + "/stat");
+    std::string pid, comm, state;
+    if (!(stat >> pid >> comm >> state)) return false;
+    return state != "Z" && state != "X";
+  };
+  const auto gone_by = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (running() && std::chrono::steady_clock::now() < gone_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(running()) << "vigil-verifier " << verifier << " outlived its simulator";
+  if (running()) ::kill(verifier, SIGKILL);
 }
 
 }  // namespace
