@@ -178,17 +178,17 @@ void WriteTurns::unlock() {
   cv_.notify_all();
 }
 
+uint64_t WriteTurns::asked() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_ - serving_;
+}
+
 namespace {
 std::atomic<WalCheckpointer::CheckpointFunction> checkpoint_function{&sqlite3_wal_checkpoint_v2};
 }  // namespace
 
 void WalCheckpointer::SetCheckpointFunctionForTesting(CheckpointFunction f) {
   checkpoint_function.store(f != nullptr ? f : &sqlite3_wal_checkpoint_v2);
-}
-
-uint64_t WriteTurns::asked() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return next_ - serving_;
 }
 
 WalCheckpointer::WalCheckpointer(Db db) : db_(std::move(db)) {}
@@ -262,8 +262,9 @@ void WalCheckpointer::Loop() {
     }
     lock.lock();
     if (rc == SQLITE_OK) ++checkpoints_;
-    // The log's size as the checkpoint saw it; -1 when it could not run at all (another
-    // connection held the checkpoint lock), which says nothing about the log.
+    // The log's size as the checkpoint saw it; -1 when it could not run at all (SQLite
+    // answered BUSY before it read the log: its index was being rewritten by a commit, or
+    // another connection was checkpointing), which says nothing about the log.
     if ((rc == SQLITE_OK || rc == SQLITE_BUSY) && log >= 0) log_pages_at_checkpoint_ = log;
     if (last) return;
   }
