@@ -592,7 +592,7 @@ int main(int argc, char** argv) {
   vigil::LogToStderr();
   // mimalloc (the default build's malloc) keeps a heap per thread: only glibc's is bounded.
   const std::string allocator = vigil::MemoryAllocator();
-  if (allocator == "system malloc") BoundMallocArenas();
+  if (allocator == vigil::kSystemMalloc) BoundMallocArenas();
   CLI::App app{
       "vigil-verifier: accepts vigil-node evidence streams over mutual TLS 1.3, checks each\n"
       "report's freshness and identity, appraises it and records the verdict.",

@@ -24,7 +24,7 @@ std::string MemoryAllocator() {
     return absl::StrCat("mimalloc ", v / 100, ".", (v / 10) % 10, ".", v % 10);
   }
 #endif
-  return "system malloc";
+  return kSystemMalloc;
 }
 
 }  // namespace vigil

@@ -16,7 +16,7 @@ namespace {
 
 // VIGIL_EXPECTED_ALLOCATOR is the build's VIGIL_ALLOCATOR (tests/CMakeLists.txt).
 std::string ExpectedPrefix() {
-  return std::string(VIGIL_EXPECTED_ALLOCATOR) == "mimalloc" ? "mimalloc 2." : "system malloc";
+  return std::string(VIGIL_EXPECTED_ALLOCATOR) == "mimalloc" ? "mimalloc 2." : kSystemMalloc;
 }
 
 TEST(MemoryAllocatorTest, ServesMallocAndNewInALinkedProcess) {
