@@ -79,6 +79,8 @@ struct VerifierConfig {
   absl::Duration retention_max_age = absl::ZeroDuration();
   /// Verdicts kept per node (0: no limit). A node's latest verdict is always kept.
   size_t retention_max_verdicts_per_node = 0;
+  /// How long the store's writer lets verdict writes gather before one commit takes them.
+  absl::Duration commit_window = absl::Milliseconds(3);
   // --- TPM trust: enrollment and quote appraisal ---
   /// PEM bundle of the CAs that sign TPM EK certificates; empty for none.
   std::string ek_ca_bundle_path;

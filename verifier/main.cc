@@ -58,13 +58,15 @@ namespace {
 
 using vigil::verifier::VerifierConfig;
 
-// A CLI11 validator for absl durations ("5s", "500ms", "1m").
-CLI::Validator DurationValidator() {
+// A CLI11 validator for absl durations ("5s", "500ms", "1m"), positive unless `zero_allowed`.
+CLI::Validator DurationValidator(bool zero_allowed = false) {
   return CLI::Validator(
-      [](std::string& text) -> std::string {
+      [zero_allowed](std::string& text) -> std::string {
         absl::Duration d;
-        if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration()) {
-          return "expected a positive duration such as 5s or 500ms, got \"" + text + "\"";
+        if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration() ||
+            (d == absl::ZeroDuration() && !zero_allowed)) {
+          return absl::StrCat("expected a ", zero_allowed ? "" : "positive ",
+                              "duration such as 5s or 500ms, got \"", text, "\"");
         }
         return "";
       },
@@ -134,6 +136,7 @@ int OpenStores(const VerifierConfig& config, Verifier* v) {
   vigil::verifier::StoreOptions store_options;
   store_options.retention_max_age = config.retention_max_age;
   store_options.retention_max_verdicts_per_node = config.retention_max_verdicts_per_node;
+  store_options.commit_window = config.commit_window;
   if (!config.store_url.empty()) {
     // Shared by every replica; a server that cannot be reached now is a startup error.
     absl::StatusOr<std::unique_ptr<vigil::verifier::PostgresStore>> opened =
@@ -171,6 +174,7 @@ int OpenStores(const VerifierConfig& config, Verifier* v) {
     return 1;
   }
   v->registry = *std::move(registry);
+  v->registry->SetCommitWindow(config.commit_window);
   v->state_sink = std::make_unique<vigil::verifier::StateDurableSink>(v->sink, v->registry.get());
   return 0;
 }
@@ -724,6 +728,13 @@ int main(int argc, char** argv) {
                  "Delete verdicts and status changes older than this (default: keep; a node's "
                  "latest verdict is always kept)")
       ->check(DurationValidator());
+  std::string commit_window = "3ms";
+  app.add_option("--commit-window", commit_window,
+                 "How long the result store lets verdict writes gather before it commits them "
+                 "together (one fsync for all; 0 commits at once; adds at most this to each "
+                 "verdict's latency)")
+      ->check(DurationValidator(/*zero_allowed=*/true))
+      ->capture_default_str();
   app.add_option("--retention-per-node", config.retention_max_verdicts_per_node,
                  "Keep at most this many verdicts per node (default 0: no limit)")
       ->check(CLI::NonNegativeNumber);
@@ -852,6 +863,7 @@ int main(int argc, char** argv) {
   }
   config.report_interval = ParsedDuration(report_interval);
   if (!retention_max_age.empty()) config.retention_max_age = ParsedDuration(retention_max_age);
+  config.commit_window = ParsedDuration(commit_window);
   config.nonce_ttl = ParsedDuration(nonce_ttl);
   config.shutdown_grace = ParsedDuration(shutdown_grace);
   config.node_cert_lifetime = ParsedDuration(node_cert_lifetime);

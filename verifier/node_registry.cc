@@ -648,6 +648,11 @@ absl::Status NodeRegistry::WriteStates(const std::vector<std::shared_ptr<NodeSta
   return absl::OkStatus();
 }
 
+void NodeRegistry::SetCommitWindow(absl::Duration window) {
+  absl::MutexLock lock(&mu_);
+  commit_window_ = std::max(window, absl::ZeroDuration());
+}
+
 void NodeRegistry::WriterLoop() {
   while (true) {
     {
@@ -658,6 +663,11 @@ void NodeRegistry::WriterLoop() {
                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !dirty_.empty(); };
       mu_.Await(absl::Condition(&due));
       if (stopping_) return;
+      // Lets the changes that follow this one join its commit (stopping cuts it short).
+      if (commit_window_ > absl::ZeroDuration()) {
+        auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+        mu_.AwaitWithTimeout(absl::Condition(&stop), commit_window_);
+      }
     }
     if (absl::Status st = Flush(); !st.ok()) {
       spdlog::error("node registry: writing appraisal state: {}", st.ToString());

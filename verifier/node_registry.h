@@ -170,6 +170,9 @@ class NodeRegistry {
   void PersistThen(const std::string& node_id, std::function<void(absl::Status)> done);
   /// Writes every changed node's appraisal state now.
   absl::Status Flush();
+  /// How long the writer lets state changes gather once it sees one, before it commits them
+  /// together (as StoreOptions::commit_window for the result store; 0, the default: at once).
+  void SetCommitWindow(absl::Duration window);
 
   /// The enrollments begun and not yet completed: this process's memory with SQLite; with
   /// PostgreSQL the database's, shared by the replicas (pending_enrollments.h).
@@ -232,6 +235,7 @@ class NodeRegistry {
   // it: the next PersistThen of each is answered ABORTED (what it appraised was behind).
   std::set<std::string> behind_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Duration commit_window_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   std::thread writer_;
 };
 

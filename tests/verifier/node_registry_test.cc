@@ -9,6 +9,7 @@
 #include <future>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/digest.h"
@@ -414,6 +415,64 @@ TEST_F(NodeRegistryTest, PersistThenReportsOnlyCommittedState) {
     });
     EXPECT_GE(seen.get_future().get(), clock);
   }
+}
+
+// With a commit window, a node marked shortly after another joins the other's commit: when the
+// first node's state is reported durable, the second's is already in the file.
+TEST_F(NodeRegistryTest, ANodeMarkedWithinTheCommitWindowJoinsTheCommitOfTheOneBefore) {
+  const std::string first(64, 'a');
+  const std::string second(64, 'b');
+  auto registry = NodeRegistry::Open(db_);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  auto ak = SoftwareAk::Create();
+  ASSERT_TRUE(ak.ok()) << ak.status();
+  ASSERT_TRUE((*registry)->Bind(Node(first, ak_)).ok());
+  ASSERT_TRUE((*registry)->Bind(Node(second, *ak)).ok());
+  // Far longer than the gap below, so a loaded machine cannot split the commit.
+  (*registry)->SetCommitWindow(absl::Seconds(2));
+  auto measure = [&](const std::string& id, uint64_t clock) {
+    auto state = (*registry)->Find(id);
+    ASSERT_NE(state, nullptr);
+    {
+      absl::MutexLock lock(&state->mu);
+      state->last_clock = QuoteClock{clock, 1, 0};
+    }
+    (*registry)->MarkDirty(id);
+  };
+  // The clock each node has in the file, read on a connection of the test's own.
+  auto stored_clocks = [&] {
+    std::map<std::string, int64_t> clocks;
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(db_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT node_id, clock FROM enrolled_nodes", -1, &q, nullptr),
+              SQLITE_OK);
+    while (sqlite3_step(q) == SQLITE_ROW) {
+      clocks[reinterpret_cast<const char*>(sqlite3_column_text(q, 0))] = sqlite3_column_int64(q, 1);
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return clocks;
+  };
+
+  measure(first, 7);
+  std::promise<std::map<std::string, int64_t>> first_durable;
+  (*registry)->PersistThen(first, [&](absl::Status st) {
+    EXPECT_TRUE(st.ok()) << st;
+    first_durable.set_value(stored_clocks());
+  });
+  // Without the window the first node's commit is done meanwhile, without the second.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  measure(second, 9);
+  std::promise<void> second_durable;
+  (*registry)->PersistThen(second, [&](absl::Status st) {
+    EXPECT_TRUE(st.ok()) << st;
+    second_durable.set_value();
+  });
+  const std::map<std::string, int64_t> seen = first_durable.get_future().get();
+  second_durable.get_future().wait();
+  EXPECT_EQ(seen.at(first), 7);
+  EXPECT_EQ(seen.at(second), 9);
 }
 
 // A database from a version that held every node's log whole: it opens with the bounded state

@@ -85,6 +85,10 @@ struct StoreOptions {
   size_t retention_max_verdicts_per_node = 0;
   /// How often the writer applies retention when one of the limits is set.
   absl::Duration retention_interval = absl::Minutes(1);
+  /// How long the writer lets verdict writes gather once it sees one, before it commits
+  /// them together (0: commit at once). Every commit pays an fsync and rewrites the pages
+  /// its writes share; a short window turns many small commits into one.
+  absl::Duration commit_window = absl::ZeroDuration();
 };
 
 /// What one ApplyRetention call deleted.

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -98,9 +99,9 @@ class Subscribers {
 
 /// The writer thread's loop: waits under `mu` for `queue` to fill (or, when the options set a
 /// retention limit, for the next retention pass, which `make_retention` appends to the queue
-/// as an operation and may make due again at once through the time point it is given), then
-/// commits everything queued with `commit` outside the lock; returns once `stopping` is set
-/// and the queue is empty.
+/// as an operation and may make due again at once through the time point it is given), lets
+/// writes gather for the options' commit window once it has one, then commits everything
+/// queued with `commit` outside the lock; returns once `stopping` is set and the queue is empty.
 template <typename Op, typename MakeRetention, typename Commit>
 void RunWriterLoop(std::mutex& mu, std::condition_variable& cv, std::vector<Op>& queue,
                    const bool& stopping, const StoreOptions& options, MakeRetention make_retention,
@@ -109,6 +110,7 @@ void RunWriterLoop(std::mutex& mu, std::condition_variable& cv, std::vector<Op>&
   const bool retention = options.retention_max_age > absl::ZeroDuration() ||
                          options.retention_max_verdicts_per_node > 0;
   const auto interval = absl::ToChronoNanoseconds(options.retention_interval);
+  const auto window = absl::ToChronoNanoseconds(options.commit_window);
   Clock::time_point next_retention = Clock::now() + interval;
   std::unique_lock<std::mutex> lock(mu);
   for (;;) {
@@ -119,6 +121,13 @@ void RunWriterLoop(std::mutex& mu, std::condition_variable& cv, std::vector<Op>&
       cv.wait(lock, ready);
     }
     if (queue.empty() && stopping) return;
+    if (window > Clock::duration::zero() && !stopping) {
+      // Lets the writes that follow this one join its commit. Sleeps rather than waits on
+      // the queue: every enqueue would wake the writer otherwise.
+      lock.unlock();
+      std::this_thread::sleep_for(window);
+      lock.lock();
+    }
     if (retention && Clock::now() >= next_retention) {
       // Retention rides in the next transaction like any other write.
       next_retention = Clock::now() + interval;

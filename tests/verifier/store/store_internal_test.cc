@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "google/protobuf/util/message_differencer.h"
 #include "tests/verifier/store/store_test_util.h"
@@ -98,6 +103,73 @@ TEST(MaterializeTest, ParsesTheLatestVerdictIntoTheSummary) {
   EXPECT_EQ(s.latest_verdict.appraised_unix_nano(), 55);
   // No verdict yet: an empty one.
   EXPECT_EQ(Materialize(CachedNode{}).latest_verdict.status(), v1::TRUST_STATUS_UNSPECIFIED);
+}
+
+// The writer loop over plain numbers: what it commits, batch by batch.
+class WriterLoopTest : public ::testing::Test {
+ protected:
+  void Start(StoreOptions options) {
+    writer_ = std::thread([this, options] {
+      RunWriterLoop(
+          mu_, cv_, queue_, stopping_, options, [](auto*) { return 0; },
+          [this](std::vector<int>& ops) {
+            std::lock_guard<std::mutex> lock(batches_mu_);
+            batches_.push_back(ops);
+            if (batches_.size() == 1) first_commit_.set_value();
+          });
+    });
+  }
+
+  void Enqueue(int op) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(op);
+    }
+    cv_.notify_one();
+  }
+
+  std::vector<std::vector<int>> Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    writer_.join();
+    std::lock_guard<std::mutex> lock(batches_mu_);
+    return batches_;
+  }
+
+  std::promise<void> first_commit_;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<int> queue_;
+  bool stopping_ = false;
+  std::thread writer_;
+  std::mutex batches_mu_;
+  std::vector<std::vector<int>> batches_;
+};
+
+TEST_F(WriterLoopTest, WithoutAWindowEachWriteCommitsWhenTheWriterSeesIt) {
+  Start(StoreOptions{});
+  Enqueue(1);
+  first_commit_.get_future().wait();
+  Enqueue(2);
+  EXPECT_EQ(Stop(), (std::vector<std::vector<int>>{{1}, {2}}));
+}
+
+TEST_F(WriterLoopTest, AWriteArrivingWithinTheWindowJoinsTheCommitOfTheOneBefore) {
+  StoreOptions options;
+  // Far longer than the gap below, so a loaded machine cannot split the batch.
+  options.commit_window = absl::Seconds(2);
+  Start(options);
+  Enqueue(1);
+  // Without the window the writer commits the first write alone meanwhile (the test above).
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Enqueue(2);
+  Enqueue(3);
+  EXPECT_EQ(Stop(), (std::vector<std::vector<int>>{{1, 2, 3}}));
 }
 
 }  // namespace
