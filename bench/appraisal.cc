@@ -8,8 +8,9 @@
 //  - full path: the verifier's appraisal chain as vigil-verifier wires it: RuntimeAppraiser over
 //    QuoteAppraiser (quote checks, log replay, policy evaluation, verdict, trust vector, the ES256
 //    EAR token of every verdict) and the durable write through StateDurableSink into a SQLite
-//    result store and node registry on disk (group-committed by their writer threads; the clock
-//    stops when the last verdict is durable); "of which appraisal" is the CPU time of the
+//    result store and node registry sharing one file on disk, as vigil-verifier's --db
+//    (group-committed by their writer threads with the verifier's default commit window; the
+//    clock stops when the last verdict is durable); "of which appraisal" is the CPU time of the
 //    RuntimeAppraiser::Appraise calls alone, on the calling thread (the appraisal thread's share);
 //  - raw: a bare EVP_DigestVerify of the same N quote signatures.
 // The AK is a software key with a TPM public area, so the bench needs no TPM; the signature, the
@@ -45,6 +46,7 @@
 #include "common/tpm/software_quote.h"
 #include "common/tpm/software_rsa_ak.h"
 #include "nlohmann/json.hpp"
+#include "verifier/config.h"
 #include "verifier/policy_set.h"
 #include "verifier/quote_appraiser.h"
 #include "verifier/results/ear_signer.h"
@@ -177,17 +179,23 @@ class Verifier {
            const vigil::verifier::BootReferenceValues* boot,
            const vigil::verifier::PolicySet* policies, bool full) {
     std::filesystem::create_directories(dir);
-    auto registry = vigil::verifier::NodeRegistry::Open(full ? (dir / "vigil.db").string()
-                                                             : std::string(":memory:"));
+    // As vigil-verifier opens them: the registry and the store in one file (--db), both
+    // writers with the default commit window.
+    const std::string db = (dir / "verifier.db").string();
+    const absl::Duration window = vigil::verifier::VerifierConfig{}.commit_window;
+    auto registry = vigil::verifier::NodeRegistry::Open(full ? db : std::string(":memory:"));
     if (!registry.ok()) Die(std::string(registry.status().message()));
     registry_ = *std::move(registry);
+    registry_->SetCommitWindow(window);
     if (!registry_->Bind({kNodeId, "ek", ak_public, name, absl::Now()}).ok()) Die("bind failed");
     auto quote = vigil::verifier::QuoteAppraiser::Create(registry_.get(), references, boot,
                                                          {.measurement_pcr = 15}, policies);
     if (!quote.ok()) Die(std::string(quote.status().message()));
     quote_ = *std::move(quote);
     if (!full) return;
-    auto store = vigil::verifier::SqliteStore::Open((dir / "results.db").string());
+    vigil::verifier::StoreOptions store_options;
+    store_options.commit_window = window;
+    auto store = vigil::verifier::SqliteStore::Open(db, store_options);
     if (!store.ok()) Die(std::string(store.status().message()));
     store_ = *std::move(store);
     sink_ = std::make_unique<vigil::verifier::StateDurableSink>(store_.get(), registry_.get());
