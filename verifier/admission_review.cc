@@ -149,11 +149,12 @@ AdmissionReviewer::AdmissionReviewer(const FleetService* fleet, AdmissionReviewO
 
 absl::StatusOr<std::string> AdmissionReviewer::ResolveNode(absl::string_view node_name) const {
   if (node_name.empty()) return absl::InvalidArgumentError("the node name is empty");
-  const v1::ListNodesResponse nodes = fleet_->ListNodes();
+  // Names only: every admission request resolves its node, and reading the fleet's latest
+  // verdicts for it would cost a store read per node.
   std::vector<std::string> matches;
-  for (const v1::NodeSummary& n : nodes.nodes()) {
-    if (n.node_id() == node_name || HostnameMatches(n.hostname(), node_name)) {
-      matches.push_back(n.node_id());
+  for (const NodeName& n : fleet_->NodeNames()) {
+    if (n.node_id == node_name || HostnameMatches(n.hostname, node_name)) {
+      matches.push_back(n.node_id);
     }
   }
   if (matches.empty()) {

@@ -120,6 +120,18 @@ v1::ListNodesResponse FleetService::ListNodes() const {
   return out;
 }
 
+std::vector<NodeName> FleetService::NodeNames() const {
+  std::map<std::string, std::string> names;
+  for (NodeName& n : store_->NodeNames()) names[n.node_id] = std::move(n.hostname);
+  if (options_.registry != nullptr) {
+    for (std::string& id : options_.registry->NodeIds()) names.try_emplace(std::move(id));
+  }
+  std::vector<NodeName> out;
+  out.reserve(names.size());
+  for (auto& [id, hostname] : names) out.push_back({id, std::move(hostname)});
+  return out;
+}
+
 absl::StatusOr<v1::GetNodeResponse> FleetService::GetNode(const std::string& node_id) const {
   RETURN_IF_ERROR(CheckNodeId(node_id));
   std::optional<NodeResultSummary> stored = store_->FindNode(node_id);

@@ -82,6 +82,9 @@ class FleetService final : public v1::Fleet::CallbackService {
 
   /// Nodes that reported, connected, enrolled or were revoked, ordered by node_id.
   v1::ListNodesResponse ListNodes() const;
+  /// ListNodes' nodes by id and hostname only (empty for a node that never reported), ordered
+  /// by node_id, without reading any verdict: what finding a node by name needs.
+  std::vector<NodeName> NodeNames() const;
   /// One node. INVALID_ARGUMENT for a malformed id, NOT_FOUND when the verifier knows
   /// nothing of it.
   absl::StatusOr<v1::GetNodeResponse> GetNode(const std::string& node_id) const;

@@ -394,6 +394,19 @@ void NodeRegistry::RecordQualifiedSigner(const std::string& node_id,
   node_by_ak_[qualified_name] = node_id;
 }
 
+std::vector<std::string> NodeRegistry::NodeIds() const {
+  std::vector<std::string> out;
+  if (pg_ != nullptr) {
+    for (const EnrolledNode& e : ListNodes()) out.push_back(e.node_id);
+    return out;
+  }
+  absl::MutexLock lock(&mu_);
+  out.reserve(nodes_.size());
+  for (const auto& [id, state] : nodes_) out.push_back(id);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::vector<EnrolledNode> NodeRegistry::ListNodes() const {
   if (pg_ != nullptr) {
     // Nodes enrolled at other replicas too.

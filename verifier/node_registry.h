@@ -151,6 +151,8 @@ class NodeRegistry {
 
   /// Every enrolled node, ordered by node_id.
   std::vector<EnrolledNode> ListNodes() const;
+  /// ListNodes' node ids alone (without copying each node's keys).
+  std::vector<std::string> NodeIds() const;
 
   /// Records that `node_id` (an EK digest) may enroll without an EK certificate.
   absl::Status Approve(const std::string& node_id);

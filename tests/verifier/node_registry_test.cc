@@ -226,6 +226,20 @@ TEST_F(NodeRegistryTest, RebindingForgetsTheSpoolLedger) {
   EXPECT_EQ(state->spool_batches.Find(std::string(32, '\x01')), nullptr);
 }
 
+TEST_F(NodeRegistryTest, NodeIdsAreTheListedNodesIds) {
+  auto registry = NodeRegistry::Open(db_);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  auto other = SoftwareAk::Create();
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_TRUE((*registry)->Bind(Node(std::string(64, 'b'), ak_)).ok());
+  ASSERT_TRUE((*registry)->Bind(Node(std::string(64, 'a'), *other)).ok());
+  EXPECT_EQ((*registry)->NodeIds(),
+            (std::vector<std::string>{std::string(64, 'a'), std::string(64, 'b')}));
+  std::vector<std::string> listed;
+  for (const EnrolledNode& n : (*registry)->ListNodes()) listed.push_back(n.node_id);
+  EXPECT_EQ((*registry)->NodeIds(), listed);
+}
+
 TEST_F(NodeRegistryTest, RefusesBindingWithUndecodableAk) {
   auto registry = NodeRegistry::Open(db_);
   ASSERT_TRUE(registry.ok());

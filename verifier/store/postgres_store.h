@@ -80,6 +80,7 @@ class PostgresStore final : public Store, public ResultSink {
   void SetConnected(const std::string& node_id, bool connected) override;
   std::vector<NodeResultSummary> ListNodes() const override;
   std::optional<NodeResultSummary> FindNode(const std::string& node_id) const override;
+  std::vector<NodeName> NodeNames() const override;
   absl::StatusOr<LatestResult> Latest(const std::string& node_id) const override;
   absl::StatusOr<VerdictPage> ListVerdicts(const VerdictQuery& query) const override;
   absl::StatusOr<ChangesPage> ChangesAfter(const std::string& cursor, const std::string& node_id,

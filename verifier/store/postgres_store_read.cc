@@ -163,6 +163,35 @@ std::vector<NodeResultSummary> PostgresStore::ListNodes() const {
   return MergeLocal(std::move(nodes));
 }
 
+std::vector<NodeName> PostgresStore::NodeNames() const {
+  absl::StatusOr<std::vector<NodeName>> read = Read<std::vector<NodeName>>(
+      "store: listing node names", [](Snapshot& tx) -> absl::StatusOr<std::vector<NodeName>> {
+        std::vector<NodeName> out;
+        for (const pqxx::row& r : tx.exec("SELECT node_id, hostname FROM nodes")) {
+          out.push_back({r[0].as<std::string>(), r[1].is_null() ? "" : r[1].as<std::string>()});
+        }
+        return out;
+      });
+  std::map<std::string, std::string> names;
+  if (read.ok()) {
+    for (NodeName& n : *read) names[n.node_id] = std::move(n.hostname);
+  } else {
+    spdlog::warn("{}; answering from this replica's last view", read.status().ToString());
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, n] : cached_) names[id] = n.summary.hostname;
+  }
+  {
+    // As ListNodes: nodes whose streams opened here before any of their rows was written.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, seen] : local_seen_) names.try_emplace(id);
+    for (const auto& [id, open] : open_streams_) names.try_emplace(id);
+  }
+  std::vector<NodeName> out;
+  out.reserve(names.size());
+  for (auto& [id, hostname] : names) out.push_back({id, std::move(hostname)});
+  return out;
+}
+
 std::optional<NodeResultSummary> PostgresStore::FindNode(const std::string& node_id) const {
   const int pid = writer_pid_;
   std::vector<store_internal::CachedNode> rows;

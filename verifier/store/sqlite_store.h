@@ -66,6 +66,7 @@ class SqliteStore final : public Store, public ResultSink {
   void SetConnected(const std::string& node_id, bool connected) override;
   std::vector<NodeResultSummary> ListNodes() const override;
   std::optional<NodeResultSummary> FindNode(const std::string& node_id) const override;
+  std::vector<NodeName> NodeNames() const override;
   bool IsRevoked(const std::string& node_id) const override;
   absl::StatusOr<LatestResult> Latest(const std::string& node_id) const override;
   absl::StatusOr<VerdictPage> ListVerdicts(const VerdictQuery& query) const override;

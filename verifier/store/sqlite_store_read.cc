@@ -107,6 +107,14 @@ std::vector<NodeResultSummary> SqliteStore::ListNodes() const {
   return WithLatestVerdicts(std::move(nodes));
 }
 
+std::vector<NodeName> SqliteStore::NodeNames() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<NodeName> out;
+  out.reserve(summaries_.size());
+  for (const auto& [id, node] : summaries_) out.push_back({id, node.summary.hostname});
+  return out;
+}
+
 std::optional<NodeResultSummary> SqliteStore::FindNode(const std::string& node_id) const {
   std::vector<CachedSummary> node;
   {

@@ -34,6 +34,12 @@ struct NodeResultSummary {
   std::string revoked_reason;
 };
 
+/// A node's id and the hostname of its latest report (empty when it has none).
+struct NodeName {
+  std::string node_id;
+  std::string hostname;
+};
+
 /// A node's latest evidence and the verdict it got.
 struct LatestResult {
   v1::Evidence evidence;
@@ -131,6 +137,9 @@ class Store {
   /// Every node that reported, connected or was revoked, ordered by node_id.
   virtual std::vector<NodeResultSummary> ListNodes() const = 0;
   virtual std::optional<NodeResultSummary> FindNode(const std::string& node_id) const = 0;
+  /// ListNodes' nodes by id and hostname only, ordered by node_id: no verdict is read, so
+  /// finding a node by name costs a scan of names, not of the fleet's latest verdicts.
+  virtual std::vector<NodeName> NodeNames() const = 0;
   /// Whether an operator revoked the node: FindNode's `revoked`, which a store may answer
   /// without copying the node's latest verdict (every appraisal asks).
   virtual bool IsRevoked(const std::string& node_id) const {

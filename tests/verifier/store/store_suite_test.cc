@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -85,6 +86,31 @@ TEST_P(StoreSuite, DurableCallbackRunsAfterTheCommit) {
   EXPECT_EQ(rows_seen.get_future().get(), 1);
   EXPECT_EQ(store->FindNode("node-a")->latest_verdict.status(), v1::TRUST_AFFIRMING);
   EXPECT_EQ(store->FindNode("node-a")->hostname, "host-a");
+}
+
+// NodeNames: ListNodes' nodes, by id and the hostname of their latest report, in node_id order;
+// a node that only connected has no hostname yet.
+TEST_P(StoreSuite, NodeNamesListsEveryNodeWithItsLatestHostname) {
+  std::unique_ptr<Store> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(RecordDurably(*store, "node-b", MakeVerdict("node-b", v1::TRUST_AFFIRMING, 1)).ok());
+  ASSERT_TRUE(RecordDurably(*store, "node-a", MakeVerdict("node-a", v1::TRUST_WARNING, 2)).ok());
+  store->SetConnected("node-c", true);
+  ASSERT_TRUE(store->Flush().ok());
+  std::vector<std::pair<std::string, std::string>> names;
+  for (const NodeName& n : store->NodeNames()) names.emplace_back(n.node_id, n.hostname);
+  EXPECT_EQ(names, (std::vector<std::pair<std::string, std::string>>{
+                       {"node-a", "host-node-a"}, {"node-b", "host-node-b"}, {"node-c", ""}}));
+  std::vector<std::string> listed;
+  for (const NodeResultSummary& n : store->ListNodes()) listed.push_back(n.node_id);
+  EXPECT_EQ(listed, (std::vector<std::string>{"node-a", "node-b", "node-c"}));
+  // The next report's hostname replaces the one before.
+  v1::Verdict renamed = MakeVerdict("node-a", v1::TRUST_AFFIRMING, 3);
+  std::promise<absl::Status> done;
+  store->RecordVerdict("node-a", MakeEvidence("renamed", 9), renamed,
+                       [&done](absl::Status st) { done.set_value(std::move(st)); });
+  ASSERT_TRUE(done.get_future().get().ok());
+  EXPECT_EQ(store->NodeNames().front().hostname, "renamed");
 }
 
 // A verdict about a batch the node spooled during an outage is history only: the node's
