@@ -29,8 +29,7 @@ int Observe(FleetClient& client, const std::string& node_id, Observations* out, 
     ids.push_back(node_id);
   } else {
     v1::ListNodesResponse nodes;
-    const grpc::Status st =
-        client.Call(&v1::Fleet::Stub::ListNodes, v1::ListNodesRequest(), &nodes);
+    const grpc::Status st = client.ListAllNodes(&nodes);
     if (!st.ok()) return client.Fail(err, "ListNodes", st);
     for (const v1::NodeSummary& n : nodes.nodes()) ids.push_back(n.node_id());
   }

@@ -7,6 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <limits>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -46,6 +47,13 @@ class FleetClient {
     grpc::ClientContext ctx;
     SetDeadline(ctx);
     return (stub_.get()->*method)(&ctx, request, response);
+  }
+
+  /// Every node ListNodes lists, all pages collected into `all`.
+  grpc::Status ListAllNodes(v1::ListNodesResponse* all) {
+    return CollectPages(
+        &v1::Fleet::Stub::ListNodes, v1::ListNodesRequest(), std::numeric_limits<uint32_t>::max(),
+        [](v1::ListNodesResponse& r) { return r.mutable_nodes(); }, all);
   }
 
   /// Calls the paginated `method` page after page (page_size, page_token) until `limit`

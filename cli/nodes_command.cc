@@ -24,8 +24,7 @@ int RunNodesList(const FleetConnectionOptions& connection, bool json, std::ostre
   std::unique_ptr<FleetClient> client = FleetClient::Connect(connection, err);
   if (client == nullptr) return kExitUsage;
   v1::ListNodesResponse response;
-  const grpc::Status st =
-      client->Call(&v1::Fleet::Stub::ListNodes, v1::ListNodesRequest(), &response);
+  const grpc::Status st = client->ListAllNodes(&response);
   if (!st.ok()) return client->Fail(err, "ListNodes", st);
   PrintNodes(response, json, out);
   return kExitOk;

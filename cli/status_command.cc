@@ -87,8 +87,7 @@ int RunStatus(const FleetConnectionOptions& connection, bool json, bool rules, s
   std::unique_ptr<FleetClient> client = FleetClient::Connect(connection, err);
   if (client == nullptr) return kExitUsage;
   v1::ListNodesResponse response;
-  const grpc::Status st =
-      client->Call(&v1::Fleet::Stub::ListNodes, v1::ListNodesRequest(), &response);
+  const grpc::Status st = client->ListAllNodes(&response);
   if (!st.ok()) return client->Fail(err, "ListNodes", st);
   if (json) {
     out << ProtoJson(response, /*pretty=*/true) << "\n";

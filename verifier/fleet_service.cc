@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -117,6 +118,46 @@ v1::ListNodesResponse FleetService::ListNodes() const {
   }
   v1::ListNodesResponse out;
   for (auto& [id, n] : nodes) *out.add_nodes() = std::move(n);
+  return out;
+}
+
+absl::StatusOr<v1::ListNodesResponse> FleetService::ListNodes(
+    const v1::ListNodesRequest& request) const {
+  constexpr uint32_t kDefaultPage = 500;
+  constexpr uint32_t kMaxPage = 1000;
+  constexpr size_t kMaxTokenBytes = 1024;
+  if (request.page_token().size() > kMaxTokenBytes) {
+    return absl::InvalidArgumentError("page_token is not one this verifier issued");
+  }
+  const int limit = static_cast<int>(
+      request.page_size() == 0 ? kDefaultPage : std::min(request.page_size(), kMaxPage));
+  std::set<std::string> enrolled;
+  if (options_.registry != nullptr) {
+    for (std::string& id : options_.registry->NodeIds()) enrolled.insert(std::move(id));
+  }
+  std::set<std::string> ids = enrolled;
+  for (NodeName& n : store_->NodeNames()) ids.insert(std::move(n.node_id));
+  auto it = ids.upper_bound(request.page_token());
+  v1::ListNodesResponse out;
+  size_t bytes = 0;
+  for (; it != ids.end() && out.nodes_size() < limit; ++it) {
+    v1::NodeSummary n;
+    n.set_node_id(*it);
+    n.set_enrolled(enrolled.count(*it) != 0);
+    if (std::optional<NodeResultSummary> s = store_->FindNode(*it); s.has_value()) {
+      n.set_hostname(std::move(s->hostname));
+      n.set_connected(s->connected);
+      *n.mutable_latest_verdict() = std::move(s->latest_verdict);
+      n.set_last_seen_unix_nano(s->last_seen_unix_nano);
+      n.set_revoked(s->revoked);
+    }
+    // The node's field tag and length prefix beside its bytes.
+    const size_t size = n.ByteSizeLong() + 6;
+    if (out.nodes_size() > 0 && bytes + size > options_.list_nodes_page_bytes) break;
+    bytes += size;
+    *out.add_nodes() = std::move(n);
+  }
+  if (it != ids.end()) out.set_next_page_token(out.nodes(out.nodes_size() - 1).node_id());
   return out;
 }
 

@@ -47,6 +47,9 @@ struct FleetServiceOptions {
   size_t max_export_verdicts = 100000;
   /// WatchVerdicts holds at most this many changes per watcher in memory.
   size_t watch_page_size = 64;
+  /// A ListNodes page ends before its nodes would pass this many bytes (each node carries
+  /// its latest verdict), so it fits a client's default 4 MiB message limit.
+  size_t list_nodes_page_bytes = 3 << 20;
 };
 
 /// The Fleet API for operators and relying parties (proto/vigil/v1/fleet.proto): nodes and
@@ -82,6 +85,11 @@ class FleetService final : public v1::Fleet::CallbackService {
 
   /// Nodes that reported, connected, enrolled or were revoked, ordered by node_id.
   v1::ListNodesResponse ListNodes() const;
+  /// One page of them, as the ListNodes RPC serves it: at most `page_size` nodes (0: 500, at
+  /// most 1000) after `page_token` (a node id: the last of the previous page), fewer when
+  /// the page would pass the options' list_nodes_page_bytes (never none while nodes remain).
+  /// Reads the verdicts of that page's nodes only.
+  absl::StatusOr<v1::ListNodesResponse> ListNodes(const v1::ListNodesRequest& request) const;
   /// ListNodes' nodes by id and hostname only (empty for a node that never reported), ordered
   /// by node_id, without reading any verdict: what finding a node by name needs.
   std::vector<NodeName> NodeNames() const;

@@ -264,12 +264,10 @@ void FleetService::CloseWatchers() {
 }
 
 grpc::ServerUnaryReactor* FleetService::ListNodes(grpc::CallbackServerContext* context,
-                                                  const v1::ListNodesRequest* /*request*/,
+                                                  const v1::ListNodesRequest* request,
                                                   v1::ListNodesResponse* response) {
-  return Serve(context, options_.trust_domain, kAnyClientRole, [&](const PeerIdentity&) {
-    *response = ListNodes();
-    return absl::OkStatus();
-  });
+  return Serve(context, options_.trust_domain, kAnyClientRole,
+               [&](const PeerIdentity&) { return Deliver(ListNodes(*request), response); });
 }
 
 grpc::ServerUnaryReactor* FleetService::GetNode(grpc::CallbackServerContext* context,

@@ -57,13 +57,17 @@ absl::StatusOr<FleetCheck> CheckFleet(const std::string& address, const std::str
   auto stub = v1::Fleet::NewStub(grpc::CreateChannel(address, grpc::SslCredentials(ssl)));
   FleetCheck out;
   const std::set<std::string> ours(node_ids.begin(), node_ids.end());
-  {
+  // Page after page: a fleet's latest verdicts do not fit one message.
+  v1::ListNodesRequest list_nodes;
+  do {
     grpc::ClientContext ctx;
     v1::ListNodesResponse listed;
-    grpc::Status s = stub->ListNodes(&ctx, v1::ListNodesRequest(), &listed);
+    grpc::Status s = stub->ListNodes(&ctx, list_nodes, &listed);
     if (!s.ok()) return FromGrpc(s, "ListNodes");
     for (const v1::NodeSummary& n : listed.nodes()) out.nodes_listed += ours.count(n.node_id());
-  }
+    if (listed.next_page_token() == list_nodes.page_token()) break;
+    list_nodes.set_page_token(listed.next_page_token());
+  } while (!list_nodes.page_token().empty());
   for (size_t i = 0; i < node_ids.size() && i < max_nodes; ++i) {
     ++out.nodes_checked;
     v1::GetNodeRequest get;

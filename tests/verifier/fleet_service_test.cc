@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "common/tpm/software_ak.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/build_paths.h"
 #include "tests/testing/pki_fixture.h"
@@ -386,6 +388,89 @@ TEST_F(FleetServiceTest, EachCallRefusesTheRolesItDoesNotName) {
   auto audit = store_->ListAudit(0, "");
   ASSERT_TRUE(audit.ok());
   EXPECT_TRUE(audit->records.empty());
+}
+
+// ListNodes pages in node_id order: page_size nodes at most, never passing the byte budget
+// (but never an empty page while nodes remain), each node once, enrolled-only nodes included.
+TEST_F(FleetServiceTest, ListNodesPagesInNodeIdOrderWithinItsByteBudget) {
+  std::vector<std::string> reported;
+  for (char c : std::string("edcba")) {
+    reported.push_back(FleetNodeId(c));
+    ASSERT_NO_FATAL_FAILURE(Record(reported.back(),
+                                   FleetVerdict(reported.back(), v1::TRUST_AFFIRMING, absl::Now()),
+                                   std::string("host-") + c));
+  }
+  auto ak = tpm::SoftwareAk::Create();
+  ASSERT_TRUE(ak.ok()) << ak.status();
+  const std::string enrolled_only = FleetNodeId('f');
+  ASSERT_TRUE(registry_->Bind({enrolled_only, "ek", ak->tpm2b_public, ak->name, absl::Now()}).ok());
+  std::vector<std::string> all = reported;
+  all.push_back(enrolled_only);
+  std::sort(all.begin(), all.end());
+
+  // Every page of a listing with `page_size`: the node ids of each.
+  auto pages = [this, &enrolled_only](uint32_t page_size) {
+    std::vector<std::vector<std::string>> out;
+    v1::ListNodesRequest request;
+    request.set_page_size(page_size);
+    do {
+      grpc::ClientContext ctx;
+      v1::ListNodesResponse response;
+      grpc::Status st = Stub("auditor")->ListNodes(&ctx, request, &response);
+      EXPECT_TRUE(st.ok()) << st.error_message();
+      if (!st.ok() || out.size() > 10) break;
+      std::vector<std::string>& page = out.emplace_back();
+      for (const v1::NodeSummary& n : response.nodes()) {
+        page.push_back(n.node_id());
+        EXPECT_EQ(n.enrolled(), n.node_id() == enrolled_only);
+        if (n.node_id() == enrolled_only) {
+          EXPECT_EQ(n.latest_verdict().status(), v1::TRUST_STATUS_UNSPECIFIED);
+        } else {
+          EXPECT_EQ(n.latest_verdict().status(), v1::TRUST_AFFIRMING);
+          EXPECT_EQ(n.hostname(), "host-" + std::string(1, n.node_id()[0]));
+        }
+      }
+      request.set_page_token(response.next_page_token());
+    } while (!request.page_token().empty());
+    return out;
+  };
+  EXPECT_EQ(pages(0), (std::vector<std::vector<std::string>>{all}));
+  EXPECT_EQ(pages(2), (std::vector<std::vector<std::string>>{
+                          {all[0], all[1]}, {all[2], all[3]}, {all[4], all[5]}}));
+
+  // A budget smaller than one node: one node per page.
+  ASSERT_NO_FATAL_FAILURE(Start({}, [](FleetServiceOptions& o) { o.list_nodes_page_bytes = 1; }));
+  for (const std::string& id : reported) {
+    ASSERT_NO_FATAL_FAILURE(
+        Record(id, FleetVerdict(id, v1::TRUST_AFFIRMING, absl::Now()), "host-" + id.substr(0, 1)));
+  }
+  std::vector<std::string> sorted = reported;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<std::vector<std::string>> single;
+  for (const std::string& id : sorted) single.push_back({id});
+  EXPECT_EQ(pages(1000), single);
+  // vigilctl collects every page.
+  const std::string out = dir_ + "/pages.txt";
+  for (const std::string command : {"nodes list --json", "status"}) {
+    const std::string line = vigil::testing::BuildDir() + "/cli/vigilctl " + command +
+                             " --verifier " + verifier_->address() + " --pki-dir " + pki_->dir() +
+                             " --client " + TestPki::kClientName + " >" + out + " 2>&1";
+    const int status = std::system(line.c_str());
+    std::ifstream in(out);
+    const std::string printed(std::istreambuf_iterator<char>(in), {});
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << command << ": " << printed;
+    for (const std::string& id : reported) {
+      // `status` prints short ids.
+      EXPECT_NE(printed.find(id.substr(0, 12)), std::string::npos) << command << ": " << printed;
+    }
+  }
+
+  grpc::ClientContext bad_ctx;
+  v1::ListNodesRequest bad;
+  bad.set_page_token(std::string(2000, 'x'));
+  v1::ListNodesResponse response;
+  EXPECT_EQ(Stub("auditor")->ListNodes(&bad_ctx, bad, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(FleetServiceTest, GetNodeAnswersFromTheLatestVerdict) {
