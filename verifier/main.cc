@@ -162,6 +162,14 @@ int OpenStores(const VerifierConfig& config, Verifier* v) {
   } else {
     spdlog::warn("no --db or --store: verdicts are only logged and the Fleet API is off");
   }
+  if (v->store != nullptr && config.retention_max_age == absl::ZeroDuration() &&
+      config.retention_max_verdicts_per_node == 0) {
+    // Every report adds a verdict row (~6 KB with a realistic policy): a fleet of 10,000
+    // nodes reporting every minute adds ~90 GB a day.
+    spdlog::warn(
+        "store: no retention limit, so every verdict is kept and the store grows with each "
+        "report (~6 KB); set --retention-max-age or --retention-per-node (docs/store.md)");
+  }
   // Enrolled nodes (EK/AK bindings, approvals, per-AK clocks, measurement logs) share the
   // SQLite file with the results; without --db they last as long as the process.
   // With --store they are in PostgreSQL, shared by the replicas.
