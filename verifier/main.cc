@@ -738,9 +738,9 @@ int main(int argc, char** argv) {
       ->check(DurationValidator());
   std::string commit_window = "3ms";
   app.add_option("--commit-window", commit_window,
-                 "How long the result store lets verdict writes gather before it commits them "
-                 "together (one fsync for all; 0 commits at once; adds at most this to each "
-                 "verdict's latency)")
+                 "How long the result store and the node registry let writes gather before "
+                 "each commits them together (one fsync for all; 0 commits at once; adds at "
+                 "most this to each verdict's acknowledgement)")
       ->check(DurationValidator(/*zero_allowed=*/true))
       ->capture_default_str();
   app.add_option("--retention-per-node", config.retention_max_verdicts_per_node,
