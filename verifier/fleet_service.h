@@ -48,7 +48,8 @@ struct FleetServiceOptions {
   /// WatchVerdicts holds at most this many changes per watcher in memory.
   size_t watch_page_size = 64;
   /// A ListNodes page ends before its nodes would pass this many bytes (each node carries
-  /// its latest verdict), so it fits a client's default 4 MiB message limit.
+  /// its latest verdict), so it fits a client's default 4 MiB message limit (and the
+  /// verifier lowers it to 3/4 of a smaller --max-message-bytes).
   size_t list_nodes_page_bytes = 3 << 20;
 };
 

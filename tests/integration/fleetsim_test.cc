@@ -74,6 +74,25 @@ TEST(FleetsimTest, SmallFleetEnrollsReportsAndIsMarkedSimulated) {
   EXPECT_EQ(fleet["statuses"].value("TRUST_REJECTED", 0), 0) << fleet["statuses"].dump();
 }
 
+// A fleet whose latest verdicts do not fit one message of the verifier's listener
+// (--max-message-bytes) is still listed whole: ListNodes pages within that limit.
+TEST(FleetsimTest, AFleetLargerThanOneMessageIsListedWhole) {
+  absl::StatusOr<testing::TestTempDir> dir = testing::TestTempDir::Create("fleetsim-pages");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  // ~4.6 KB of verdict per node: 40 nodes are about three messages of 64 KiB.
+  constexpr int kNodes = 40;
+  testing::ProgramRun run = testing::RunProgram(
+      {testing::BuildDir() + "/bench/fleetsim/vigil-fleetsim", "--spawn-verifier", "--nodes",
+       std::to_string(kNodes), "--interval", "1", "--duration", "2", "--check-fleet", "1",
+       "--verifier-arg=--max-message-bytes=65536", "--json"},
+      dir->path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  nlohmann::json out = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_object()) << run.out;
+  EXPECT_TRUE(out["errors"].empty()) << out["errors"].dump();
+  EXPECT_EQ(out["fleet_api"]["nodes_listed"], kNodes) << out["fleet_api"].dump();
+}
+
 // The verifier a simulator spawned ends with it, even when the simulator is killed outright:
 // left running it would hold the cores the next run measures.
 TEST(FleetsimTest, TheSpawnedVerifierEndsWhenTheSimulatorIsKilled) {
