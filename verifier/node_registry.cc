@@ -552,9 +552,10 @@ absl::Status NodeRegistry::Flush() {
     waiters_.erase(waiters_.begin(), first_later);
     behind_.merge(unanswered);
   }
-  for (auto& [d, node_st] : done) d(node_st);
-  // Read the stored state of those nodes, so their next appraisal here compares with it.
+  // Read the stored state of those nodes, so their next appraisal here compares with it:
+  // before anyone is told, so a caller answered ABORTED finds the newer state in place.
   for (const std::string& id : stale) Refresh(id);
+  for (auto& [d, node_st] : done) d(node_st);
   return st;
 }
 
