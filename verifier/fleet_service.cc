@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <map>
 #include <optional>
-#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -131,20 +130,15 @@ absl::StatusOr<v1::ListNodesResponse> FleetService::ListNodes(
   }
   const int limit = static_cast<int>(
       request.page_size() == 0 ? kDefaultPage : std::min(request.page_size(), kMaxPage));
-  std::set<std::string> enrolled;
-  if (options_.registry != nullptr) {
-    for (std::string& id : options_.registry->NodeIds()) enrolled.insert(std::move(id));
-  }
-  std::set<std::string> ids = enrolled;
-  for (NodeName& n : store_->NodeNames()) ids.insert(std::move(n.node_id));
-  auto it = ids.upper_bound(request.page_token());
+  const std::map<std::string, KnownNode> known = KnownNodes();
+  auto it = known.upper_bound(request.page_token());
   v1::ListNodesResponse out;
   size_t bytes = 0;
-  for (; it != ids.end() && out.nodes_size() < limit; ++it) {
+  for (; it != known.end() && out.nodes_size() < limit; ++it) {
     v1::NodeSummary n;
-    n.set_node_id(*it);
-    n.set_enrolled(enrolled.count(*it) != 0);
-    if (std::optional<NodeResultSummary> s = store_->FindNode(*it); s.has_value()) {
+    n.set_node_id(it->first);
+    n.set_enrolled(it->second.enrolled);
+    if (std::optional<NodeResultSummary> s = store_->FindNode(it->first); s.has_value()) {
       n.set_hostname(std::move(s->hostname));
       n.set_connected(s->connected);
       *n.mutable_latest_verdict() = std::move(s->latest_verdict);
@@ -157,19 +151,22 @@ absl::StatusOr<v1::ListNodesResponse> FleetService::ListNodes(
     bytes += size;
     *out.add_nodes() = std::move(n);
   }
-  if (it != ids.end()) out.set_next_page_token(out.nodes(out.nodes_size() - 1).node_id());
+  if (it != known.end()) out.set_next_page_token(out.nodes(out.nodes_size() - 1).node_id());
   return out;
 }
 
-std::vector<NodeName> FleetService::NodeNames() const {
-  std::map<std::string, std::string> names;
-  for (NodeName& n : store_->NodeNames()) names[n.node_id] = std::move(n.hostname);
+std::map<std::string, FleetService::KnownNode> FleetService::KnownNodes() const {
+  std::map<std::string, KnownNode> known;
+  for (NodeName& n : store_->NodeNames()) known[n.node_id].hostname = std::move(n.hostname);
   if (options_.registry != nullptr) {
-    for (std::string& id : options_.registry->NodeIds()) names.try_emplace(std::move(id));
+    for (std::string& id : options_.registry->NodeIds()) known[std::move(id)].enrolled = true;
   }
+  return known;
+}
+
+std::vector<NodeName> FleetService::NodeNames() const {
   std::vector<NodeName> out;
-  out.reserve(names.size());
-  for (auto& [id, hostname] : names) out.push_back({id, std::move(hostname)});
+  for (auto& [id, node] : KnownNodes()) out.push_back({id, std::move(node.hostname)});
   return out;
 }
 

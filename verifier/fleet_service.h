@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -176,6 +177,14 @@ class FleetService final : public v1::Fleet::CallbackService {
                                       v1::ListAuditResponse* response) override;
 
  private:
+  // A node the store or the registry knows: its latest report's hostname ("" for none) and
+  // whether it is enrolled. No verdict is read.
+  struct KnownNode {
+    std::string hostname;
+    bool enrolled = false;
+  };
+  std::map<std::string, KnownNode> KnownNodes() const;
+
   /// Runs watchers' store reads one after another on a thread of its own, so neither the
   /// store's writer thread (which wakes watchers) nor gRPC's threads wait on the store.
   class WatchReader {
