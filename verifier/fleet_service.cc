@@ -147,7 +147,7 @@ absl::StatusOr<v1::ListNodesResponse> FleetService::ListNodes(
     }
     // The node's field tag and length prefix beside its bytes.
     const size_t size = n.ByteSizeLong() + 6;
-    if (out.nodes_size() > 0 && bytes + size > options_.list_nodes_page_bytes) break;
+    if (out.nodes_size() > 0 && bytes + size > options_.max_page_bytes) break;
     bytes += size;
     *out.add_nodes() = std::move(n);
   }
@@ -228,6 +228,7 @@ absl::StatusOr<v1::ListVerdictsResponse> FleetService::ListVerdicts(
   query.until_unix_nano = request.until_unix_nano();
   query.page_size = request.page_size();
   query.page_token = request.page_token();
+  query.max_bytes = options_.max_page_bytes;
   ASSIGN_OR_RETURN(VerdictPage page, store_->ListVerdicts(query));
   v1::ListVerdictsResponse out;
   for (v1::Verdict& v : page.verdicts) *out.add_verdicts() = std::move(v);
@@ -313,7 +314,7 @@ absl::StatusOr<v1::CheckAdmissionResponse> FleetService::CheckAdmission(
 }
 
 absl::StatusOr<v1::ExportAssessmentResponse> FleetService::ExportAssessment(
-    const v1::ExportAssessmentRequest& request) const {
+    const v1::ExportAssessmentRequest& request, size_t max_bytes) const {
   if (request.until_unix_nano() <= request.since_unix_nano()) {
     return absl::InvalidArgumentError(
         "the range is empty or reversed: until_unix_nano must be after since_unix_nano");
@@ -339,6 +340,12 @@ absl::StatusOr<v1::ExportAssessmentResponse> FleetService::ExportAssessment(
   oscal.generated_at = absl::Now();
   v1::ExportAssessmentResponse out;
   out.set_oscal_json(ExportAssessmentResults(stored, oscal).dump(2));
+  if (max_bytes != 0 && out.oscal_json().size() > max_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the assessment of the ", stored.size(), " verdicts in the range is ",
+        out.oscal_json().size(), " bytes, more than this verifier sends in one message (",
+        max_bytes, " bytes, from --max-message-bytes); narrow the range"));
+  }
   return out;
 }
 

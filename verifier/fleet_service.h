@@ -48,10 +48,12 @@ struct FleetServiceOptions {
   size_t max_export_verdicts = 100000;
   /// WatchVerdicts holds at most this many changes per watcher in memory.
   size_t watch_page_size = 64;
-  /// A ListNodes page ends before its nodes would pass this many bytes (each node carries
-  /// its latest verdict), so it fits a client's default 4 MiB message limit (and the
-  /// verifier lowers it to 3/4 of a smaller --max-message-bytes).
-  size_t list_nodes_page_bytes = 3 << 20;
+  /// A ListNodes or ListVerdicts page ends before its nodes or verdicts would pass this many
+  /// bytes (each node carries its latest verdict), so it fits a client's default 4 MiB
+  /// message limit (the verifier lowers it to 3/4 of a smaller --max-message-bytes); an
+  /// ExportAssessment document larger than this is refused over the RPC (RESOURCE_EXHAUSTED;
+  /// the console's download has no such limit).
+  size_t max_page_bytes = 3 << 20;
 };
 
 /// The Fleet API for operators and relying parties (proto/vigil/v1/fleet.proto): nodes and
@@ -89,7 +91,7 @@ class FleetService final : public v1::Fleet::CallbackService {
   v1::ListNodesResponse ListNodes() const;
   /// One page of them, as the ListNodes RPC serves it: at most `page_size` nodes (0: 500, at
   /// most 1000) after `page_token` (a node id: the last of the previous page), fewer when
-  /// the page would pass the options' list_nodes_page_bytes (never none while nodes remain).
+  /// the page would pass the options' max_page_bytes (never none while nodes remain).
   /// Reads the verdicts of that page's nodes only.
   absl::StatusOr<v1::ListNodesResponse> ListNodes(const v1::ListNodesRequest& request) const;
   /// ListNodes' nodes by id and hostname only (empty for a node that never reported), ordered
@@ -109,9 +111,10 @@ class FleetService final : public v1::Fleet::CallbackService {
   absl::StatusOr<v1::CheckAdmissionResponse> CheckAdmission(
       const v1::CheckAdmissionRequest& request, absl::Time now) const;
   /// OSCAL assessment-results for [since, until). INVALID_ARGUMENT for an empty or
-  /// reversed range, RESOURCE_EXHAUSTED when it holds more than max_export_verdicts.
+  /// reversed range, RESOURCE_EXHAUSTED when it holds more than max_export_verdicts or when
+  /// the document would pass `max_bytes` (0: no limit; the RPC passes max_page_bytes).
   absl::StatusOr<v1::ExportAssessmentResponse> ExportAssessment(
-      const v1::ExportAssessmentRequest& request) const;
+      const v1::ExportAssessmentRequest& request, size_t max_bytes = 0) const;
   /// FAILED_PRECONDITION when the verifier signs no results.
   absl::StatusOr<v1::GetJwksResponse> GetJwks() const;
   /// Parses, stores and installs one RuntimePolicy document, and audits it. INVALID_ARGUMENT

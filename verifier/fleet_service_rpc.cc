@@ -314,8 +314,9 @@ grpc::ServerUnaryReactor* FleetService::CheckAdmission(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* FleetService::ExportAssessment(grpc::CallbackServerContext* context,
                                                          const v1::ExportAssessmentRequest* request,
                                                          v1::ExportAssessmentResponse* response) {
-  return Serve(context, options_.trust_domain, kOperatorAuditor,
-               [&](const PeerIdentity&) { return Deliver(ExportAssessment(*request), response); });
+  return Serve(context, options_.trust_domain, kOperatorAuditor, [&](const PeerIdentity&) {
+    return Deliver(ExportAssessment(*request, options_.max_page_bytes), response);
+  });
 }
 
 grpc::ServerUnaryReactor* FleetService::GetJwks(grpc::CallbackServerContext* context,

@@ -419,9 +419,9 @@ void AddFleet(const VerifierConfig& config, Verifier* v) {
   }
   fleet_options.policies = &v->policies;
   fleet_options.signer = v->ear_signer.get();
-  // A ListNodes page must also fit what this listener sends (--max-message-bytes).
-  fleet_options.list_nodes_page_bytes =
-      std::min(fleet_options.list_nodes_page_bytes, config.max_message_bytes / 4 * 3);
+  // A page or an export must also fit what this listener sends (--max-message-bytes).
+  fleet_options.max_page_bytes =
+      std::min(fleet_options.max_page_bytes, config.max_message_bytes / 4 * 3);
   // A revoked node's open streams end at once; is_revoked refuses it from then on.
   fleet_options.on_revoked = [attestation =
                                   v->attestation_service.get()](const std::string& node_id) {

@@ -439,7 +439,7 @@ TEST_F(FleetServiceTest, ListNodesPagesInNodeIdOrderWithinItsByteBudget) {
                           {all[0], all[1]}, {all[2], all[3]}, {all[4], all[5]}}));
 
   // A budget smaller than one node: one node per page.
-  ASSERT_NO_FATAL_FAILURE(Start({}, [](FleetServiceOptions& o) { o.list_nodes_page_bytes = 1; }));
+  ASSERT_NO_FATAL_FAILURE(Start({}, [](FleetServiceOptions& o) { o.max_page_bytes = 1; }));
   for (const std::string& id : reported) {
     ASSERT_NO_FATAL_FAILURE(
         Record(id, FleetVerdict(id, v1::TRUST_AFFIRMING, absl::Now()), "host-" + id.substr(0, 1)));
@@ -566,6 +566,17 @@ TEST_F(FleetServiceTest, ListVerdictsFiltersAndPagesWithoutRepeats) {
   window.set_until_unix_nano(absl::ToUnixNanos(t0 + absl::Seconds(3)));
   auto [windowed, windowed_pages] = list(window);
   ASSERT_EQ(windowed.size(), 2u);
+
+  // A page also ends at the service's byte budget: below one verdict, one per page.
+  ASSERT_NO_FATAL_FAILURE(Start({}, [](FleetServiceOptions& o) { o.max_page_bytes = 1; }));
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_NO_FATAL_FAILURE(Record(
+        a, FleetVerdict(a, a_statuses[i], t0 + absl::Seconds(i), {{"runner", a_statuses[i]}})));
+  }
+  stub = Stub("orchestrator");
+  auto [budgeted, budgeted_pages] = list(by_node);
+  EXPECT_EQ(budgeted.size(), 4u);
+  EXPECT_EQ(budgeted_pages, 4);
 
   grpc::ClientContext bad_ctx;
   v1::ListVerdictsRequest bad;
@@ -790,6 +801,35 @@ TEST_F(FleetServiceTest, ExportPastTheLimitIsResourceExhausted) {
   grpc::ClientContext narrow_ctx;
   request.set_until_unix_nano(absl::ToUnixNanos(t0 + absl::Seconds(90)));
   EXPECT_TRUE(Stub("operator")->ExportAssessment(&narrow_ctx, request, &response).ok());
+}
+
+TEST_F(FleetServiceTest, AnExportLargerThanOneMessageIsResourceExhaustedWithItsSize) {
+  ASSERT_NO_FATAL_FAILURE(Start({}, [](FleetServiceOptions& o) { o.max_page_bytes = 65536; }));
+  const std::string node = FleetNodeId('a');
+  const absl::Time t0 = absl::Now() - absl::Hours(1);
+  v1::ExportAssessmentRequest request;
+  request.set_since_unix_nano(absl::ToUnixNanos(t0));
+  request.set_until_unix_nano(absl::ToUnixNanos(t0 + absl::Minutes(1)));
+  // One more verdict in the range each time: every export that is served fits the budget,
+  // and the first that would not is refused with its size.
+  grpc::Status st;
+  int verdicts = 0;
+  for (; verdicts < 100; ++verdicts) {
+    ASSERT_NO_FATAL_FAILURE(
+        Record(node, FleetVerdict(node, v1::TRUST_AFFIRMING, t0 + absl::Seconds(verdicts),
+                                  {{"agent", v1::TRUST_AFFIRMING}})));
+    grpc::ClientContext ctx;
+    v1::ExportAssessmentResponse response;
+    st = Stub("auditor")->ExportAssessment(&ctx, request, &response);
+    if (!st.ok()) break;
+    EXPECT_LE(response.oscal_json().size(), 65536u);
+  }
+  EXPECT_GT(verdicts, 0) << "one verdict's export does not fit 64 KiB";
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  EXPECT_NE(st.error_message().find("more than this verifier sends in one message (65536 bytes"),
+            std::string::npos)
+      << st.error_message();
+  EXPECT_NE(st.error_message().find("narrow the range"), std::string::npos) << st.error_message();
 }
 
 TEST_F(FleetServiceTest, GetJwksServesTheSignersKeys) {

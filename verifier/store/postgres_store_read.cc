@@ -14,6 +14,7 @@
 namespace vigil::verifier {
 namespace {
 
+using store_internal::JoinsPage;
 using store_internal::PageSize;
 using Snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
 
@@ -65,16 +66,18 @@ std::vector<v1::PolicyInfo> PolicyRows(const pqxx::result& rows) {
 }
 
 // Hands up to `size` of `rows` (which start with id, time and hold at most size + 1) to
-// `add`; the token of the next page ("" when none).
+// `add`; the token of the next page ("" when none). `add` returns false for a row that does
+// not fit the page, which then ends before it.
 template <typename Add>
 absl::StatusOr<std::string> CollectPage(const pqxx::result& rows, uint32_t size, Add add) {
   PageKey last;
   uint32_t taken = 0;
   for (const pqxx::row& r : rows) {
     if (taken == size) return EncodePageToken(last);
-    last.id = r[0].as<int64_t>();
-    last.time_unix_nano = r[1].as<int64_t>();
-    RETURN_IF_ERROR(add(r, last));
+    const PageKey key{.time_unix_nano = r[1].as<int64_t>(), .id = r[0].as<int64_t>()};
+    ASSIGN_OR_RETURN(const bool added, add(r, key));
+    if (!added) return EncodePageToken(last);
+    last = key;
     ++taken;
   }
   return std::string();
@@ -280,15 +283,18 @@ absl::StatusOr<VerdictPage> PostgresStore::ListVerdicts(const VerdictQuery& quer
             after.has_value(), after ? after->time_unix_nano : 0, after ? after->id : 0,
             static_cast<int64_t>(page_size) + 1);
         VerdictPage page;
+        size_t bytes = 0;
         ASSIGN_OR_RETURN(
             page.next_page_token,
             CollectPage(rows, page_size,
-                        [&page](const pqxx::row& r, const PageKey& key) -> absl::Status {
-                          if (!page.verdicts.emplace_back().ParseFromString(Bytes(r[2]))) {
+                        [&](const pqxx::row& r, const PageKey& key) -> absl::StatusOr<bool> {
+                          const std::string stored = Bytes(r[2]);
+                          if (!JoinsPage(stored.size(), query.max_bytes, bytes)) return false;
+                          if (!page.verdicts.emplace_back().ParseFromString(stored)) {
                             return absl::DataLossError(
                                 absl::StrCat("store: stored verdict ", key.id, " does not parse"));
                           }
-                          return absl::OkStatus();
+                          return true;
                         }));
         return page;
       });
@@ -396,14 +402,14 @@ absl::StatusOr<AuditPage> PostgresStore::ListAudit(uint32_t page_size,
         ASSIGN_OR_RETURN(
             page.next_page_token,
             CollectPage(rows, size,
-                        [&page](const pqxx::row& r, const PageKey& key) -> absl::Status {
+                        [&page](const pqxx::row& r, const PageKey& key) -> absl::StatusOr<bool> {
                           v1::AuditRecord& a = page.records.emplace_back();
                           a.set_time_unix_nano(key.time_unix_nano);
                           a.set_actor(r[2].as<std::string>());
                           a.set_action(r[3].as<std::string>());
                           a.set_target(r[4].as<std::string>());
                           a.set_detail(r[5].as<std::string>());
-                          return absl::OkStatus();
+                          return true;
                         }));
         return page;
       });

@@ -15,6 +15,7 @@ using sqlite::BindText;
 using sqlite::ColumnBytes;
 using sqlite::Prepare;
 using sqlite::Stmt;
+using store_internal::JoinsPage;
 using store_internal::PageSize;
 
 namespace {
@@ -44,6 +45,7 @@ absl::StatusOr<std::vector<v1::PolicyInfo>> PolicyRows(sqlite3* db, sqlite3_stmt
 
 // Steps `s`, whose rows start with (id, time) and which was limited to `size` + 1 rows:
 // hands up to `size` rows to `add` and returns the token of the next page ("" when none).
+// `add` returns false for a row that does not fit the page, which then ends before it.
 template <typename Add>
 absl::StatusOr<std::string> CollectPage(sqlite3* db, sqlite3_stmt* s, uint32_t size, Add add) {
   PageKey last;
@@ -51,9 +53,11 @@ absl::StatusOr<std::string> CollectPage(sqlite3* db, sqlite3_stmt* s, uint32_t s
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     if (taken == size) return EncodePageToken(last);
-    last.id = sqlite3_column_int64(s, 0);
-    last.time_unix_nano = sqlite3_column_int64(s, 1);
-    RETURN_IF_ERROR(add(s, last));
+    const PageKey key{.time_unix_nano = sqlite3_column_int64(s, 1),
+                      .id = sqlite3_column_int64(s, 0)};
+    ASSIGN_OR_RETURN(const bool added, add(s, key));
+    if (!added) return EncodePageToken(last);
+    last = key;
     ++taken;
   }
   if (rc != SQLITE_DONE) return sqlite::Error(db, "store: listing");
@@ -206,15 +210,19 @@ absl::StatusOr<VerdictPage> SqliteStore::ListVerdicts(const VerdictQuery& query)
   // One more than asked tells whether another page exists.
   sqlite3_bind_int64(s.get(), 8, static_cast<int64_t>(page_size) + 1);
   VerdictPage page;
+  size_t bytes = 0;
   ASSIGN_OR_RETURN(
       page.next_page_token,
       CollectPage(db, s.get(), page_size,
-                  [&page](sqlite3_stmt* row, const PageKey& key) -> absl::Status {
+                  [&](sqlite3_stmt* row, const PageKey& key) -> absl::StatusOr<bool> {
+                    if (!JoinsPage(sqlite3_column_bytes(row, 2), query.max_bytes, bytes)) {
+                      return false;
+                    }
                     if (!page.verdicts.emplace_back().ParseFromString(ColumnBytes(row, 2))) {
                       return absl::DataLossError(
                           absl::StrCat("store: stored verdict ", key.id, " does not parse"));
                     }
-                    return absl::OkStatus();
+                    return true;
                   }));
   return page;
 }
@@ -317,17 +325,18 @@ absl::StatusOr<AuditPage> SqliteStore::ListAudit(uint32_t page_size,
   sqlite3_bind_int64(s.get(), 3, after ? after->id : 0);
   sqlite3_bind_int64(s.get(), 4, static_cast<int64_t>(size) + 1);
   AuditPage page;
-  ASSIGN_OR_RETURN(page.next_page_token,
-                   CollectPage(db, s.get(), size,
-                               [&page](sqlite3_stmt* row, const PageKey& key) -> absl::Status {
-                                 v1::AuditRecord& r = page.records.emplace_back();
-                                 r.set_time_unix_nano(key.time_unix_nano);
-                                 r.set_actor(ColumnBytes(row, 2));
-                                 r.set_action(ColumnBytes(row, 3));
-                                 r.set_target(ColumnBytes(row, 4));
-                                 r.set_detail(ColumnBytes(row, 5));
-                                 return absl::OkStatus();
-                               }));
+  ASSIGN_OR_RETURN(
+      page.next_page_token,
+      CollectPage(db, s.get(), size,
+                  [&page](sqlite3_stmt* row, const PageKey& key) -> absl::StatusOr<bool> {
+                    v1::AuditRecord& r = page.records.emplace_back();
+                    r.set_time_unix_nano(key.time_unix_nano);
+                    r.set_actor(ColumnBytes(row, 2));
+                    r.set_action(ColumnBytes(row, 3));
+                    r.set_target(ColumnBytes(row, 4));
+                    r.set_detail(ColumnBytes(row, 5));
+                    return true;
+                  }));
   return page;
 }
 

@@ -60,6 +60,9 @@ struct VerdictQuery {
   uint32_t page_size = 0;
   /// From a previous VerdictPage; empty for the first page.
   std::string page_token;
+  /// When not 0, a page also ends before its verdicts' serialized bytes would pass this
+  /// many (never before its first verdict), so that it fits one message.
+  size_t max_bytes = 0;
 };
 
 struct VerdictPage {

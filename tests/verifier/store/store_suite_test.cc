@@ -232,6 +232,43 @@ TEST_P(StoreSuite, PagesAreStableWhileVerdictsArrive) {
   for (uint64_t i = 1; i <= kStored; ++i) EXPECT_EQ(sequences.count(i), 1u) << i;
 }
 
+TEST_P(StoreSuite, AVerdictPageEndsBeforeItsByteBudget) {
+  std::unique_ptr<Store> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  constexpr uint64_t kStored = 10;
+  size_t verdict_bytes = 0;
+  for (uint64_t i = 1; i <= kStored; ++i) {
+    v1::Verdict v = MakeVerdict("a", v1::TRUST_AFFIRMING, static_cast<int64_t>(i), {}, i);
+    verdict_bytes = std::max(verdict_bytes, v.ByteSizeLong());
+    store->RecordVerdict("a", MakeEvidence("h", i), std::move(v), nullptr);
+  }
+  ASSERT_TRUE(store->Flush().ok());
+
+  // Every page's report sequences, newest first, with `max_bytes`.
+  auto pages = [&store](size_t max_bytes) {
+    std::vector<std::vector<uint64_t>> out;
+    VerdictQuery query;
+    query.max_bytes = max_bytes;
+    do {
+      absl::StatusOr<VerdictPage> page = store->ListVerdicts(query);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok() || out.size() > kStored) break;
+      std::vector<uint64_t>& sequences = out.emplace_back();
+      for (const v1::Verdict& v : page->verdicts) sequences.push_back(v.report_sequence());
+      query.page_token = page->next_page_token;
+    } while (!query.page_token.empty());
+    return out;
+  };
+  EXPECT_EQ(pages(0), (std::vector<std::vector<uint64_t>>{{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}}));
+  // Room for three verdicts with their framing, not four.
+  EXPECT_EQ(pages(3 * (verdict_bytes + 6)),
+            (std::vector<std::vector<uint64_t>>{{10, 9, 8}, {7, 6, 5}, {4, 3, 2}, {1}}));
+  // A budget smaller than one verdict still lists one per page, never an empty page.
+  std::vector<std::vector<uint64_t>> single;
+  for (uint64_t i = kStored; i >= 1; --i) single.push_back({i});
+  EXPECT_EQ(pages(1), single);
+}
+
 TEST_P(StoreSuite, WatchSeesEveryChangeOnceAndResumes) {
   std::vector<v1::VerdictChange> expected_order;
   {
