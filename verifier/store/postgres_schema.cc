@@ -179,6 +179,11 @@ CREATE INDEX pending_enrollments_by_node ON pending_enrollments (node_id, expire
 CREATE INDEX pending_enrollments_by_expiry ON pending_enrollments (expires_unix_nano);
 )sql";
 
+// Version 4: verdicts may be stored in their compact form (store_internal.h,
+// EncodeStoredVerdict); no table changes. The number alone keeps a replica that cannot read
+// that form from starting on the database.
+constexpr const char* kSchema4 = "SELECT 1";
+
 const char* MigrationSql(int version) {
   switch (version) {
     case 1:
@@ -187,6 +192,8 @@ const char* MigrationSql(int version) {
       return kSchema2;
     case 3:
       return kSchema3;
+    case 4:
+      return kSchema4;
     default:
       return nullptr;
   }

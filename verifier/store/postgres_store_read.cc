@@ -14,6 +14,7 @@
 namespace vigil::verifier {
 namespace {
 
+using store_internal::DecodeStoredVerdict;
 using store_internal::JoinsPage;
 using store_internal::PageSize;
 using Snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
@@ -44,7 +45,7 @@ absl::StatusOr<NodeResultSummary> NodeRow(const pqxx::row& r, store_internal::Ca
   s.connected = r[8].as<bool>();
   cached->summary = s;
   cached->latest_verdict = Bytes(r[2]);
-  if (!s.latest_verdict.ParseFromString(cached->latest_verdict)) {
+  if (!DecodeStoredVerdict(cached->latest_verdict, s.latest_verdict)) {
     return absl::DataLossError(
         absl::StrCat("store: node ", s.node_id, ": stored verdict does not parse"));
   }
@@ -243,7 +244,7 @@ absl::StatusOr<LatestResult> PostgresStore::Latest(const std::string& node_id) c
           return absl::NotFoundError(absl::StrCat("no evidence from node ", node_id));
         LatestResult out;
         if (!out.evidence.ParseFromString(Bytes(rows[0][0])) ||
-            !out.verdict.ParseFromString(Bytes(rows[0][1]))) {
+            !DecodeStoredVerdict(Bytes(rows[0][1]), out.verdict)) {
           return absl::DataLossError(
               absl::StrCat("store: node ", node_id, ": stored evidence does not parse"));
         }
@@ -288,12 +289,15 @@ absl::StatusOr<VerdictPage> PostgresStore::ListVerdicts(const VerdictQuery& quer
             page.next_page_token,
             CollectPage(rows, page_size,
                         [&](const pqxx::row& r, const PageKey& key) -> absl::StatusOr<bool> {
-                          const std::string stored = Bytes(r[2]);
-                          if (!JoinsPage(stored.size(), query.max_bytes, bytes)) return false;
-                          if (!page.verdicts.emplace_back().ParseFromString(stored)) {
+                          v1::Verdict verdict;
+                          if (!DecodeStoredVerdict(Bytes(r[2]), verdict)) {
                             return absl::DataLossError(
                                 absl::StrCat("store: stored verdict ", key.id, " does not parse"));
                           }
+                          if (!JoinsPage(verdict.ByteSizeLong(), query.max_bytes, bytes)) {
+                            return false;
+                          }
+                          page.verdicts.push_back(std::move(verdict));
                           return true;
                         }));
         return page;
@@ -329,7 +333,7 @@ absl::StatusOr<ChangesPage> PostgresStore::ChangesAfter(const std::string& curso
           c.set_workload_name(r[3].as<std::string>());
           c.set_previous_status(static_cast<v1::TrustStatus>(r[4].as<int>()));
           c.set_status(static_cast<v1::TrustStatus>(r[5].as<int>()));
-          if (!c.mutable_verdict()->ParseFromString(Bytes(r[6]))) {
+          if (!DecodeStoredVerdict(Bytes(r[6]), *c.mutable_verdict())) {
             return absl::DataLossError("store: a stored status change does not parse");
           }
           out.cursor = c.cursor();

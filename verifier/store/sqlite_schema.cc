@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "verifier/store/sqlite_util.h"
+#include "verifier/store/store_internal.h"
 #include "vigil/v1/attestation.pb.h"
 
 namespace vigil::verifier::sqlite {
@@ -145,7 +146,7 @@ absl::Status Backfill2(sqlite3* db) {
   while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
     const int64_t id = sqlite3_column_int64(select.get(), 0);
     v1::Verdict verdict;
-    if (!verdict.ParseFromString(ColumnBytes(select.get(), 2))) {
+    if (!store_internal::DecodeStoredVerdict(ColumnView(select.get(), 2), verdict)) {
       return absl::DataLossError(absl::StrCat("store: stored verdict ", id, " does not parse"));
     }
     sqlite3_bind_int64(update.get(), 1, id);
@@ -170,7 +171,7 @@ absl::Status Backfill2(sqlite3* db) {
   while ((rc = sqlite3_step(nodes.get())) == SQLITE_ROW) {
     const std::string node_id = ColumnBytes(nodes.get(), 0);
     v1::Verdict verdict;
-    if (!verdict.ParseFromString(ColumnBytes(nodes.get(), 1))) {
+    if (!store_internal::DecodeStoredVerdict(ColumnView(nodes.get(), 1), verdict)) {
       return absl::DataLossError(
           absl::StrCat("store: node ", node_id, ": stored verdict does not parse"));
     }
@@ -211,7 +212,7 @@ absl::Status Migrate3(sqlite3* db) {
     const std::string node_id = ColumnBytes(orphans.get(), 0);
     const std::string bytes = ColumnBytes(orphans.get(), 1);
     v1::Verdict verdict;
-    if (!verdict.ParseFromString(bytes)) {
+    if (!store_internal::DecodeStoredVerdict(bytes, verdict)) {
       return absl::DataLossError(
           absl::StrCat("store: node ", node_id, ": stored verdict does not parse"));
     }
@@ -271,6 +272,11 @@ absl::Status ApplyMigration(sqlite3* db, int version) {
       return Backfill2(db);
     case 3:
       return Migrate3(db);
+    case 4:
+      // Verdicts may be stored in their compact form from now on (store_internal.h,
+      // EncodeStoredVerdict); the rows already stored stay as they are. The number alone
+      // keeps a verifier that cannot read that form from opening the file.
+      return absl::OkStatus();
     default:
       return absl::InternalError(absl::StrCat("store: no migration to version ", version));
   }

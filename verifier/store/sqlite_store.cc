@@ -151,7 +151,8 @@ absl::Status SqliteStore::Load() {
     s.revoked_unix_nano = sqlite3_column_int64(nodes.get(), 6);
     s.revoked_reason = ColumnBytes(nodes.get(), 7);
     // Checked once here; readers read it again from its row when asked.
-    if (v1::Verdict check; !check.ParseFromString(ColumnBytes(nodes.get(), 2))) {
+    if (v1::Verdict check;
+        !store_internal::DecodeStoredVerdict(sqlite::ColumnView(nodes.get(), 2), check)) {
       return absl::DataLossError(
           absl::StrCat("store: node ", s.node_id, ": stored verdict does not parse"));
     }

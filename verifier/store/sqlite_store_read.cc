@@ -13,8 +13,10 @@ namespace vigil::verifier {
 
 using sqlite::BindText;
 using sqlite::ColumnBytes;
+using sqlite::ColumnView;
 using sqlite::Prepare;
 using sqlite::Stmt;
+using store_internal::DecodeStoredVerdict;
 using store_internal::JoinsPage;
 using store_internal::PageSize;
 
@@ -88,7 +90,7 @@ std::vector<NodeResultSummary> SqliteStore::WithLatestVerdicts(
     BindText(q, 2, s.node_id);
     const int rc = sqlite3_step(q);
     const bool found = rc == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL;
-    if (!found || !s.latest_verdict.ParseFromString(ColumnBytes(q, 0))) {
+    if (!found || !DecodeStoredVerdict(ColumnView(q, 0), s.latest_verdict)) {
       spdlog::error("store: node {}: latest verdict not readable: {}", s.node_id,
                     rc != SQLITE_ROW ? sqlite3_errmsg(db)
                     : found          ? "it does not parse"
@@ -150,7 +152,7 @@ absl::StatusOr<LatestResult> SqliteStore::Latest(const std::string& node_id) con
   if (rc != SQLITE_ROW) return sqlite::Error(db, "store: reading latest evidence");
   LatestResult out;
   if (!out.evidence.ParseFromString(ColumnBytes(s.get(), 0)) ||
-      !out.verdict.ParseFromString(ColumnBytes(s.get(), 1))) {
+      !DecodeStoredVerdict(ColumnView(s.get(), 1), out.verdict)) {
     return absl::DataLossError(
         absl::StrCat("store: node ", node_id, ": stored evidence does not parse"));
   }
@@ -211,19 +213,19 @@ absl::StatusOr<VerdictPage> SqliteStore::ListVerdicts(const VerdictQuery& query)
   sqlite3_bind_int64(s.get(), 8, static_cast<int64_t>(page_size) + 1);
   VerdictPage page;
   size_t bytes = 0;
-  ASSIGN_OR_RETURN(
-      page.next_page_token,
-      CollectPage(db, s.get(), page_size,
-                  [&](sqlite3_stmt* row, const PageKey& key) -> absl::StatusOr<bool> {
-                    if (!JoinsPage(sqlite3_column_bytes(row, 2), query.max_bytes, bytes)) {
-                      return false;
-                    }
-                    if (!page.verdicts.emplace_back().ParseFromString(ColumnBytes(row, 2))) {
-                      return absl::DataLossError(
-                          absl::StrCat("store: stored verdict ", key.id, " does not parse"));
-                    }
-                    return true;
-                  }));
+  ASSIGN_OR_RETURN(page.next_page_token,
+                   CollectPage(db, s.get(), page_size,
+                               [&](sqlite3_stmt* row, const PageKey& key) -> absl::StatusOr<bool> {
+                                 v1::Verdict verdict;
+                                 if (!DecodeStoredVerdict(ColumnView(row, 2), verdict)) {
+                                   return absl::DataLossError(absl::StrCat(
+                                       "store: stored verdict ", key.id, " does not parse"));
+                                 }
+                                 if (!JoinsPage(verdict.ByteSizeLong(), query.max_bytes, bytes))
+                                   return false;
+                                 page.verdicts.push_back(std::move(verdict));
+                                 return true;
+                               }));
   return page;
 }
 
@@ -265,7 +267,7 @@ absl::StatusOr<ChangesPage> SqliteStore::ChangesAfter(const std::string& cursor,
       c.set_workload_name(ColumnBytes(s.get(), 3));
       c.set_previous_status(static_cast<v1::TrustStatus>(sqlite3_column_int(s.get(), 4)));
       c.set_status(static_cast<v1::TrustStatus>(sqlite3_column_int(s.get(), 5)));
-      if (!c.mutable_verdict()->ParseFromString(ColumnBytes(s.get(), 6))) {
+      if (!DecodeStoredVerdict(ColumnView(s.get(), 6), *c.mutable_verdict())) {
         return absl::DataLossError("store: a stored status change does not parse");
       }
       out.cursor = c.cursor();

@@ -114,10 +114,12 @@ void BindBlob(sqlite3_stmt* s, int i, std::string_view v) {
   sqlite3_bind_blob(s, i, v.empty() ? "" : v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
 
-std::string ColumnBytes(sqlite3_stmt* s, int i) {
+std::string ColumnBytes(sqlite3_stmt* s, int i) { return std::string(ColumnView(s, i)); }
+
+std::string_view ColumnView(sqlite3_stmt* s, int i) {
   const void* p = sqlite3_column_blob(s, i);
   const int n = sqlite3_column_bytes(s, i);
-  return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), n);
+  return p == nullptr ? std::string_view() : std::string_view(static_cast<const char*>(p), n);
 }
 
 absl::StatusOr<Db> OpenPrivate(const std::string& path, const OpenOptions& options) {

@@ -44,6 +44,8 @@ void BindText(sqlite3_stmt* s, int i, std::string_view v);
 void BindBlob(sqlite3_stmt* s, int i, std::string_view v);
 /// The column's bytes (text or blob); empty for NULL.
 std::string ColumnBytes(sqlite3_stmt* s, int i);
+/// The same bytes without a copy, valid until the statement steps, resets or is finalized.
+std::string_view ColumnView(sqlite3_stmt* s, int i);
 
 struct OpenOptions {
   /// Create missing parent directories, mode 0700.

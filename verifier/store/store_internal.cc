@@ -46,7 +46,7 @@ VerdictRecord MakeVerdictRecord(const std::string& node_id, const v1::Evidence& 
   r.node_id = node_id;
   r.hostname = HostnameOf(evidence);
   r.evidence = evidence.SerializeAsString();
-  r.verdict = verdict.SerializeAsString();
+  r.verdict = EncodeStoredVerdict(verdict);
   r.status = verdict.status();
   r.appraised_unix_nano = verdict.appraised_unix_nano();
   r.evidence_sha256 = verdict.evidence_sha256();
@@ -59,10 +59,83 @@ VerdictRecord MakeVerdictRecord(const std::string& node_id, const v1::Evidence& 
   return r;
 }
 
+namespace {
+
+// The prefix of the compact stored form: a 0 tag byte (never a message's first byte), then
+// the form's number.
+constexpr std::string_view kCompactVerdict("\0\1", 2);
+
+// Whether the last rules of `verdict` are its workloads' outcomes, in order. The fields that
+// tell outcomes apart are compared, and each pair's size as the serialization just before
+// cached it, so a copy that differs anywhere else is not taken for one.
+bool EndsWithWorkloadRules(const v1::Verdict& verdict, int workload_rules) {
+  int i = verdict.rules_size() - workload_rules;
+  for (const v1::WorkloadVerdict& w : verdict.workloads()) {
+    for (const v1::RuleOutcome& rule : w.rules()) {
+      const v1::RuleOutcome& flat = verdict.rules(i++);
+      if (flat.GetCachedSize() != rule.GetCachedSize() || flat.status() != rule.status() ||
+          flat.pid() != rule.pid() || flat.rule_id() != rule.rule_id() ||
+          flat.workload_id() != rule.workload_id() || flat.reason() != rule.reason() ||
+          flat.observed() != rule.observed()) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeStoredVerdict(const v1::Verdict& verdict) {
+  using google::protobuf::internal::WireFormatLite;
+  std::string whole = verdict.SerializeAsString();
+  int workload_rules = 0;
+  for (const v1::WorkloadVerdict& w : verdict.workloads()) workload_rules += w.rules_size();
+  if (workload_rules == 0 || verdict.rules_size() < workload_rules ||
+      !EndsWithWorkloadRules(verdict, workload_rules)) {
+    return whole;
+  }
+  // Copies every top-level field but the rules past the node's own.
+  const int keep_rules = verdict.rules_size() - workload_rules;
+  std::string out(kCompactVerdict);
+  out.reserve(whole.size() + kCompactVerdict.size());
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(whole.data()),
+                                            static_cast<int>(whole.size()));
+  int rules_seen = 0;
+  for (;;) {
+    const int start = in.CurrentPosition();
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) break;
+    if (!WireFormatLite::SkipField(&in, tag)) return whole;
+    if (WireFormatLite::GetTagFieldNumber(tag) == v1::Verdict::kRulesFieldNumber &&
+        rules_seen++ >= keep_rules) {
+      continue;
+    }
+    out.append(whole, static_cast<size_t>(start),
+               static_cast<size_t>(in.CurrentPosition() - start));
+  }
+  return out;
+}
+
+bool DecodeStoredVerdict(std::string_view bytes, v1::Verdict& verdict) {
+  if (!bytes.starts_with(kCompactVerdict)) {
+    return verdict.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  }
+  bytes.remove_prefix(kCompactVerdict.size());
+  if (!verdict.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
+  int workload_rules = 0;
+  for (const v1::WorkloadVerdict& w : verdict.workloads()) workload_rules += w.rules_size();
+  verdict.mutable_rules()->Reserve(verdict.rules_size() + workload_rules);
+  for (const v1::WorkloadVerdict& w : verdict.workloads()) {
+    for (const v1::RuleOutcome& rule : w.rules()) *verdict.add_rules() = rule;
+  }
+  return true;
+}
+
 NodeResultSummary Materialize(const CachedNode& node) {
   NodeResultSummary s = node.summary;
   // The bytes were serialized by this process from a Verdict (or read back after a parse).
-  if (!s.latest_verdict.ParseFromString(node.latest_verdict)) {
+  if (!DecodeStoredVerdict(node.latest_verdict, s.latest_verdict)) {
     spdlog::error("store: node {}: cached verdict does not parse", s.node_id);
     s.latest_verdict.Clear();
   }

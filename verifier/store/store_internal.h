@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -52,6 +53,18 @@ struct VerdictRecord {
 
 VerdictRecord MakeVerdictRecord(const std::string& node_id, const v1::Evidence& evidence,
                                 const v1::Verdict& verdict);
+
+/// A verdict's bytes as the stores keep them. Verdict.rules repeats every workload's rule
+/// outcomes (flattened, after any rule about the node itself): the stored form leaves those
+/// copies out, behind two bytes no serialized message starts with (a field number is never
+/// 0), and DecodeStoredVerdict puts them back. About half a verdict's bytes, which the
+/// writers, the WAL and the cache of latest verdicts no longer carry twice. A verdict whose
+/// rules do not end with its workloads' outcomes is stored whole.
+std::string EncodeStoredVerdict(const v1::Verdict& verdict);
+
+/// Parses a verdict in either stored form (whole, as every verdict before the compact form
+/// was, or compact). False when the bytes are not one.
+bool DecodeStoredVerdict(std::string_view bytes, v1::Verdict& verdict);
 
 /// A node as a store keeps it in memory: its summary, whose latest verdict stays serialized
 /// until a reader asks for it (a parsed verdict is large, and the writer replaces it on every

@@ -82,11 +82,51 @@ TEST(MakeVerdictRecordTest, HoldsTheVerdictSerializedWithTheFieldsTheStoreIndexe
   EXPECT_EQ(r.workloads[1].workload_id, "w2");
   EXPECT_EQ(r.workloads[1].status, v1::TRUST_AFFIRMING);
   v1::Verdict stored;
-  ASSERT_TRUE(stored.ParseFromString(r.verdict));
+  ASSERT_TRUE(DecodeStoredVerdict(r.verdict, stored));
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(stored, verdict));
   v1::Evidence stored_evidence;
   ASSERT_TRUE(stored_evidence.ParseFromString(r.evidence));
   EXPECT_EQ(stored_evidence.nonce(), "nonce");
+}
+
+TEST(StoredVerdictTest, TheWorkloadsOutcomesAreStoredOnceAndReadBackInTheirPlace) {
+  const v1::Verdict verdict = verifier::testing::WithRuleOutcomes(
+      MakeVerdict("node", v1::TRUST_WARNING, 1234,
+                  {{"w1", "agent", v1::TRUST_WARNING}, {"w2", "runner", v1::TRUST_AFFIRMING}}));
+  ASSERT_EQ(verdict.rules_size(), 5);
+  const std::string whole = verdict.SerializeAsString();
+  const std::string stored = EncodeStoredVerdict(verdict);
+  EXPECT_EQ(stored.substr(0, 2), std::string("\0\1", 2));
+  // The four flattened copies are gone: well under the whole verdict's size.
+  EXPECT_LT(stored.size() * 10, whole.size() * 7) << stored.size() << " of " << whole.size();
+  v1::Verdict read;
+  ASSERT_TRUE(DecodeStoredVerdict(stored, read));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(read, verdict))
+      << read.DebugString();
+  // What was stored whole before this form reads as it always did.
+  v1::Verdict legacy;
+  ASSERT_TRUE(DecodeStoredVerdict(whole, legacy));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(legacy, verdict));
+  // Truncated or foreign bytes are refused in both forms.
+  EXPECT_FALSE(DecodeStoredVerdict(stored.substr(0, stored.size() - 3), read));
+  EXPECT_FALSE(DecodeStoredVerdict(std::string("\0\1\xff", 3), read));
+}
+
+TEST(StoredVerdictTest, RulesThatAreNotTheWorkloadsOutcomesAreStoredWhole) {
+  v1::Verdict changed = verifier::testing::WithRuleOutcomes(
+      MakeVerdict("node", v1::TRUST_WARNING, 1234, {{"w1", "agent", v1::TRUST_WARNING}}));
+  // A flattened outcome that differs from its workload's, in a field the check does not name.
+  changed.mutable_rules(2)->set_expected("something else");
+  v1::Verdict missing = verifier::testing::WithRuleOutcomes(
+      MakeVerdict("node", v1::TRUST_WARNING, 1234, {{"w1", "agent", v1::TRUST_WARNING}}));
+  missing.mutable_rules()->RemoveLast();
+  for (const v1::Verdict& verdict : {changed, missing, MakeVerdict("node", v1::TRUST_NONE, 5)}) {
+    const std::string stored = EncodeStoredVerdict(verdict);
+    EXPECT_EQ(stored, verdict.SerializeAsString());
+    v1::Verdict read;
+    ASSERT_TRUE(DecodeStoredVerdict(stored, read));
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(read, verdict));
+  }
 }
 
 TEST(MaterializeTest, ParsesTheLatestVerdictIntoTheSummary) {

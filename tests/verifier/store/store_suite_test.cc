@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "tests/verifier/store/store_backends.h"
 #include "tests/verifier/store/store_test_util.h"
 
@@ -230,6 +231,44 @@ TEST_P(StoreSuite, PagesAreStableWhileVerdictsArrive) {
   // Newest first throughout, and every verdict stored before the listing began is there.
   EXPECT_TRUE(std::is_sorted(times.rbegin(), times.rend()));
   for (uint64_t i = 1; i <= kStored; ++i) EXPECT_EQ(sequences.count(i), 1u) << i;
+}
+
+// Verdicts are stored compact (store_internal.h, EncodeStoredVerdict): every way a stored
+// verdict is read gives back the verdict that was recorded, rule outcomes included.
+TEST_P(StoreSuite, AVerdictWithRuleOutcomesReadsBackAsRecordedEverywhere) {
+  std::unique_ptr<Store> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::string cursor = store->LatestCursor();
+  const v1::Verdict verdict = testing::WithRuleOutcomes(
+      MakeVerdict("a", v1::TRUST_WARNING, 77,
+                  {{"w1", "agent", v1::TRUST_WARNING}, {"w2", "runner", v1::TRUST_AFFIRMING}}, 3));
+  ASSERT_TRUE(RecordDurably(*store, "a", verdict).ok());
+  auto same = [&verdict](const v1::Verdict& read, const char* how) {
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(read, verdict))
+        << how << ": " << read.DebugString();
+  };
+  ASSERT_TRUE(store->FindNode("a").has_value());
+  same(store->FindNode("a")->latest_verdict, "FindNode");
+  absl::StatusOr<VerdictPage> page = store->ListVerdicts(Query("a"));
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->verdicts.size(), 1u);
+  same(page->verdicts[0], "ListVerdicts");
+  absl::StatusOr<LatestResult> latest = store->Latest("a");
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  same(latest->verdict, "Latest");
+  absl::StatusOr<ChangesPage> changes = store->ChangesAfter(cursor, "a", 10);
+  ASSERT_TRUE(changes.ok()) << changes.status();
+  ASSERT_FALSE(changes->changes.empty());
+  same(changes->changes.back().verdict(), "ChangesAfter");
+  // And after the store is opened again (its node cache is read back from the file).
+  store.reset();
+  store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->FindNode("a").has_value());
+  same(store->FindNode("a")->latest_verdict, "FindNode after reopening");
+  std::vector<NodeResultSummary> nodes = store->ListNodes();
+  ASSERT_EQ(nodes.size(), 1u);
+  same(nodes[0].latest_verdict, "ListNodes after reopening");
 }
 
 TEST_P(StoreSuite, AVerdictPageEndsBeforeItsByteBudget) {

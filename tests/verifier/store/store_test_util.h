@@ -67,6 +67,35 @@ inline v1::Verdict MakeVerdict(const std::string& node_id, v1::TrustStatus statu
   return v;
 }
 
+/// `verdict` with rule outcomes as the appraiser writes them: two per workload, each with
+/// its controls, observed and expected values, and first a rule about the node itself; the
+/// top-level `rules` list the node's rule, then every workload's outcomes in order.
+inline v1::Verdict WithRuleOutcomes(v1::Verdict verdict) {
+  v1::RuleOutcome* node_rule = verdict.add_rules();
+  node_rule->set_rule_id("node-self-protection");
+  node_rule->set_status(v1::TRUST_AFFIRMING);
+  node_rule->set_reason("the node runs with the least privilege it needs");
+  for (v1::WorkloadVerdict& w : *verdict.mutable_workloads()) {
+    for (const char* rule_id : {"seccomp-denies-ptrace", "no-admin-capabilities"}) {
+      v1::RuleOutcome* r = w.add_rules();
+      r->set_rule_id(rule_id);
+      r->set_pid(100);
+      r->set_status(w.status());
+      r->set_reason(std::string(rule_id) + " holds for " + w.identity().name());
+      r->add_controls("NIST-800-53r5:AC-6(10)");
+      r->add_controls("ISO27001:2022:A.8.2");
+      r->set_kind("capabilities");
+      r->set_observed("eff=0x0");
+      r->set_expected("CAP_SYS_PTRACE absent");
+      r->set_workload_id(w.workload_id());
+    }
+  }
+  for (const v1::WorkloadVerdict& w : verdict.workloads()) {
+    for (const v1::RuleOutcome& r : w.rules()) *verdict.add_rules() = r;
+  }
+  return verdict;
+}
+
 /// A ListVerdicts query (designated initializers would leave fields unnamed).
 inline VerdictQuery Query(std::string node_id = "", std::string workload = "",
                           std::vector<v1::TrustStatus> statuses = {}, int64_t since = 0,
