@@ -96,22 +96,31 @@ absl::Status FleetService::Audit(const std::string& actor, const std::string& ac
   return store_->AppendAudit(record);
 }
 
+namespace {
+
+// What the store holds of a node, into its summary (the caller sets the node id).
+void SetStored(NodeResultSummary&& s, v1::NodeSummary& n) {
+  n.set_hostname(std::move(s.hostname));
+  n.set_connected(s.connected);
+  *n.mutable_latest_verdict() = std::move(s.latest_verdict);
+  n.set_last_seen_unix_nano(s.last_seen_unix_nano);
+  n.set_revoked(s.revoked);
+}
+
+}  // namespace
+
 v1::ListNodesResponse FleetService::ListNodes() const {
   std::map<std::string, v1::NodeSummary> nodes;
   for (NodeResultSummary& s : store_->ListNodes()) {
     v1::NodeSummary& n = nodes[s.node_id];
     n.set_node_id(s.node_id);
-    n.set_hostname(std::move(s.hostname));
-    n.set_connected(s.connected);
-    *n.mutable_latest_verdict() = std::move(s.latest_verdict);
-    n.set_last_seen_unix_nano(s.last_seen_unix_nano);
-    n.set_revoked(s.revoked);
+    SetStored(std::move(s), n);
   }
   if (options_.registry != nullptr) {
     // Enrolled nodes that never reported are listed too.
-    for (const EnrolledNode& e : options_.registry->ListNodes()) {
-      v1::NodeSummary& n = nodes[e.node_id];
-      n.set_node_id(e.node_id);
+    for (std::string& id : options_.registry->NodeIds()) {
+      v1::NodeSummary& n = nodes[id];
+      n.set_node_id(std::move(id));
       n.set_enrolled(true);
     }
   }
@@ -137,18 +146,11 @@ absl::StatusOr<v1::ListNodesResponse> FleetService::ListNodes(
   for (; it != known.end() && out.nodes_size() < limit; ++it) {
     v1::NodeSummary n;
     n.set_node_id(it->first);
-    n.set_enrolled(it->second.enrolled);
     if (std::optional<NodeResultSummary> s = store_->FindNode(it->first); s.has_value()) {
-      n.set_hostname(std::move(s->hostname));
-      n.set_connected(s->connected);
-      *n.mutable_latest_verdict() = std::move(s->latest_verdict);
-      n.set_last_seen_unix_nano(s->last_seen_unix_nano);
-      n.set_revoked(s->revoked);
+      SetStored(*std::move(s), n);
     }
-    // The node's field tag and length prefix beside its bytes.
-    const size_t size = n.ByteSizeLong() + 6;
-    if (out.nodes_size() > 0 && bytes + size > options_.max_page_bytes) break;
-    bytes += size;
+    n.set_enrolled(it->second.enrolled);
+    if (!JoinsPage(n.ByteSizeLong(), options_.max_page_bytes, bytes)) break;
     *out.add_nodes() = std::move(n);
   }
   if (it != known.end()) out.set_next_page_token(out.nodes(out.nodes_size() - 1).node_id());

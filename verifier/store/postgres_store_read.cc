@@ -15,7 +15,6 @@ namespace vigil::verifier {
 namespace {
 
 using store_internal::DecodeStoredVerdict;
-using store_internal::JoinsPage;
 using store_internal::PageSize;
 using Snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
 

@@ -17,7 +17,6 @@ using sqlite::ColumnView;
 using sqlite::Prepare;
 using sqlite::Stmt;
 using store_internal::DecodeStoredVerdict;
-using store_internal::JoinsPage;
 using store_internal::PageSize;
 
 namespace {

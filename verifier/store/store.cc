@@ -6,6 +6,14 @@
 
 namespace vigil::verifier {
 
+bool JoinsPage(size_t item_bytes, size_t max_bytes, size_t& used) {
+  // The item's field tag and length prefix beside its bytes.
+  const size_t size = item_bytes + 6;
+  if (max_bytes != 0 && used != 0 && used + size > max_bytes) return false;
+  used += size;
+  return true;
+}
+
 absl::StatusOr<std::vector<v1::Verdict>> VerdictsInRange(const Store& store,
                                                          int64_t since_unix_nano,
                                                          int64_t until_unix_nano,

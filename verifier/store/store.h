@@ -202,6 +202,12 @@ class Store {
   virtual absl::StatusOr<RetentionResult> ApplyRetention() = 0;
 };
 
+/// Whether an item of `item_bytes` serialized bytes still joins a page (a repeated field of
+/// one message) that holds `used` bytes so far under `max_bytes` (0: no limit); adds it to
+/// `used` when it does. The first item always joins, so a page is never empty while items
+/// remain. ListVerdicts' and ListNodes' pages.
+bool JoinsPage(size_t item_bytes, size_t max_bytes, size_t& used);
+
 /// Every verdict appraised in [since, until), oldest first, read page by page (for the
 /// OSCAL export). RESOURCE_EXHAUSTED when there are more than `max_verdicts`.
 absl::StatusOr<std::vector<v1::Verdict>> VerdictsInRange(const Store& store,

@@ -149,14 +149,6 @@ uint32_t PageSize(uint32_t requested) {
   return std::min(requested, kMaxPageSize);
 }
 
-bool JoinsPage(size_t item_bytes, size_t max_bytes, size_t& used) {
-  // The item's field tag and length prefix beside its bytes.
-  const size_t size = item_bytes + 6;
-  if (max_bytes != 0 && used != 0 && used + size > max_bytes) return false;
-  used += size;
-  return true;
-}
-
 absl::StatusOr<v1::PolicyInfo> PolicyToStore(const v1::PolicyInfo& policy) {
   if (policy.name().empty()) return absl::InvalidArgumentError("a policy needs a name");
   if (policy.revision() == 0 ||

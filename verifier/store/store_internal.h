@@ -82,11 +82,6 @@ NodeResultSummary Materialize(const CachedNode& node);
 /// A page size as ListVerdicts and ListAudit apply it: 0 is 100, more than 1000 is 1000.
 uint32_t PageSize(uint32_t requested);
 
-/// Whether an item of `item_bytes` serialized bytes still joins a page that holds `used`
-/// bytes so far under `max_bytes` (0: no limit); adds it to `used` when it does. The first
-/// item always joins, so a page is never empty while items remain.
-bool JoinsPage(size_t item_bytes, size_t max_bytes, size_t& used);
-
 /// Checks a policy PutPolicy is given and returns it as it is stored (updated_unix_nano set
 /// to now when 0).
 absl::StatusOr<v1::PolicyInfo> PolicyToStore(const v1::PolicyInfo& policy);
