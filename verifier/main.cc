@@ -137,6 +137,7 @@ int OpenStores(const VerifierConfig& config, Verifier* v) {
   store_options.retention_max_age = config.retention_max_age;
   store_options.retention_max_verdicts_per_node = config.retention_max_verdicts_per_node;
   store_options.commit_window = config.commit_window;
+  vigil::verifier::SqliteStore* sqlite_store = nullptr;
   if (!config.store_url.empty()) {
     // Shared by every replica; a server that cannot be reached now is a startup error.
     absl::StatusOr<std::unique_ptr<vigil::verifier::PostgresStore>> opened =
@@ -158,6 +159,7 @@ int OpenStores(const VerifierConfig& config, Verifier* v) {
       return 1;
     }
     v->sink = opened->get();
+    sqlite_store = opened->get();
     v->store = *std::move(opened);
   } else {
     spdlog::warn("no --db or --store: verdicts are only logged and the Fleet API is off");
@@ -183,6 +185,14 @@ int OpenStores(const VerifierConfig& config, Verifier* v) {
   }
   v->registry = *std::move(registry);
   v->registry->SetCommitWindow(config.commit_window);
+  if (sqlite_store != nullptr) {
+    // One file: the nodes' appraisal state commits in the store's transactions, with the
+    // verdicts it was appraised for.
+    if (absl::Status st = v->registry->CommitWith(sqlite_store); !st.ok()) {
+      spdlog::error("{}", st.ToString());
+      return 1;
+    }
+  }
   v->state_sink = std::make_unique<vigil::verifier::StateDurableSink>(v->sink, v->registry.get());
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <string_view>
 
@@ -15,6 +16,7 @@
 #include "common/tpm/tpm_public.h"
 #include "verifier/node_registry_postgres.h"
 #include "verifier/pending_enrollments.h"
+#include "verifier/store/sqlite_store.h"
 #include "verifier/store/sqlite_util.h"
 
 namespace vigil::verifier {
@@ -128,12 +130,9 @@ using registry_internal::DecodePcrs;
 using registry_internal::EncodePcrs;
 using registry_internal::MakeState;
 
-// WriteStates' statements, prepared once, and the measurement-log rows each node has in the
-// database as of the last commit (serialized), so a log that did not change is not rewritten:
-// most reports bring no new log entry, only a new clock.
+// The appraisal state's statements, prepared once per connection.
 struct NodeRegistry::Writer {
   Stmt begin, commit, rollback, clock, del, ins, put_batch, drop_batch;
-  std::unordered_map<std::string, std::string> stored_log;
 
   static absl::StatusOr<std::unique_ptr<Writer>> Prepare(sqlite3* db) {
     auto w = std::make_unique<Writer>();
@@ -196,6 +195,18 @@ NodeRegistry::~NodeRegistry() {
     stopping_ = true;
   }
   if (writer_.joinable()) writer_.join();
+  SqliteStore* store;
+  {
+    absl::MutexLock lock(&mu_);
+    store = commit_store_;
+  }
+  // Leaves the store's batches (LeaveStore runs on its writer thread); what is still marked
+  // is written below on the registry's own connection.
+  if (store != nullptr) {
+    if (absl::Status st = store->Join(nullptr); !st.ok()) {
+      spdlog::error("node registry: leaving the store's commits: {}", st.ToString());
+    }
+  }
   if (absl::Status st = Flush(); !st.ok())
     spdlog::error("node registry: final flush: {}", st.ToString());
   {
@@ -322,6 +333,9 @@ absl::Status NodeRegistry::Bind(const EnrolledNode& node) {
   if (pg_ != nullptr) {
     RETURN_IF_ERROR(BindPostgres(node));
   } else {
+    // The file's write turn before db_mu_, as every writer of the file takes them (the store's
+    // writer holds it through its batch, joined writes included).
+    std::unique_lock<sqlite::WriteTurns> turn = sqlite::WriteTurnOf(checkpointer_.get());
     absl::MutexLock db_lock(&db_mu_);
     RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
     absl::Cleanup rollback = [this] { (void)Exec(db_, "ROLLBACK"); };
@@ -349,7 +363,7 @@ absl::Status NodeRegistry::Bind(const EnrolledNode& node) {
     RETURN_IF_ERROR(Exec(db_, "COMMIT"));
     std::move(rollback).Cancel();
     // The node's log rows are gone with its old binding.
-    if (sqlite_writer_ != nullptr) sqlite_writer_->stored_log.erase(node.node_id);
+    stored_log_.erase(node.node_id);
   }
   absl::MutexLock lock(&mu_);
   auto it = nodes_.find(node.node_id);
@@ -424,6 +438,7 @@ absl::Status NodeRegistry::Approve(const std::string& node_id) {
   if (pg_ != nullptr) {
     RETURN_IF_ERROR(SetApprovedPostgres(node_id, true));
   } else {
+    std::unique_lock<sqlite::WriteTurns> turn = sqlite::WriteTurnOf(checkpointer_.get());
     absl::MutexLock db_lock(&db_mu_);
     ASSIGN_OR_RETURN(Stmt s, Prepare(db_,
                                      "INSERT OR REPLACE INTO node_approvals(node_id, "
@@ -441,6 +456,7 @@ absl::Status NodeRegistry::Revoke(const std::string& node_id) {
   if (pg_ != nullptr) {
     RETURN_IF_ERROR(SetApprovedPostgres(node_id, false));
   } else {
+    std::unique_lock<sqlite::WriteTurns> turn = sqlite::WriteTurnOf(checkpointer_.get());
     absl::MutexLock db_lock(&db_mu_);
     ASSIGN_OR_RETURN(Stmt s, Prepare(db_, "DELETE FROM node_approvals WHERE node_id = ?"));
     BindText(s.get(), 1, node_id);
@@ -513,25 +529,22 @@ void NodeRegistry::PersistThen(const std::string& node_id, std::function<void(ab
   done(std::move(now));
 }
 
-absl::Status NodeRegistry::Flush() {
-  absl::MutexLock flush_lock(&flush_mu_);
-  std::vector<std::shared_ptr<NodeState>> states;
-  uint64_t commit = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    for (const std::string& id : dirty_) {
-      auto it = nodes_.find(id);
-      if (it != nodes_.end()) states.push_back(it->second);
-    }
-    // Taken now so a node marked again while this writes is written again next time.
-    in_flight_.swap(dirty_);
-    dirty_.clear();
-    commit = ++started_commits_;
+NodeRegistry::Taken NodeRegistry::TakeDirty() {
+  Taken taken;
+  absl::MutexLock lock(&mu_);
+  for (const std::string& id : dirty_) {
+    auto it = nodes_.find(id);
+    if (it != nodes_.end()) taken.states.push_back(it->second);
   }
-  std::set<std::string> stale;
-  absl::Status st = states.empty()   ? absl::OkStatus()
-                    : pg_ != nullptr ? WriteStatesPostgres(states, &stale)
-                                     : WriteStates(states);
+  // Taken now so a node marked again while this writes is written again next time.
+  in_flight_.swap(dirty_);
+  dirty_.clear();
+  taken.commit = ++started_commits_;
+  return taken;
+}
+
+void NodeRegistry::FinishCommit(uint64_t commit, const absl::Status& st,
+                                const std::set<std::string>& stale) {
   std::vector<std::pair<std::function<void(absl::Status)>, absl::Status>> done;
   {
     absl::MutexLock lock(&mu_);
@@ -556,13 +569,41 @@ absl::Status NodeRegistry::Flush() {
   // before anyone is told, so a caller answered ABORTED finds the newer state in place.
   for (const std::string& id : stale) Refresh(id);
   for (auto& [d, node_st] : done) d(node_st);
+}
+
+absl::Status NodeRegistry::Flush() {
+  std::future<absl::Status> joined;
+  {
+    absl::MutexLock flush_lock(&flush_mu_);
+    {
+      absl::MutexLock lock(&mu_);
+      if (commit_store_ != nullptr) {
+        // The store's next batch writes what is marked (`done` may run at once, here, when
+        // the store is closing).
+        auto result = std::make_shared<std::promise<absl::Status>>();
+        joined = result->get_future();
+        commit_store_->CommitSoon([result](absl::Status st) { result->set_value(std::move(st)); });
+      }
+    }
+    if (!joined.valid()) return FlushOwn();
+  }
+  RETURN_IF_ERROR(joined.get());
+  // The batch committed; whether the registry's part of it did:
+  absl::MutexLock lock(&mu_);
+  return joined_status_;
+}
+
+absl::Status NodeRegistry::FlushOwn() {
+  Taken taken = TakeDirty();
+  std::set<std::string> stale;
+  absl::Status st = taken.states.empty() ? absl::OkStatus()
+                    : pg_ != nullptr     ? WriteStatesPostgres(taken.states, &stale)
+                                         : WriteStates(taken.states);
+  FinishCommit(taken.commit, st, stale);
   return st;
 }
 
 namespace {
-
-// The node's ledger changes a transaction wrote, forgotten by the ledger once committed.
-using LedgerWrites = std::vector<std::pair<NodeState*, std::vector<MeasuredBatches::Change>>>;
 
 // The kept measurement-log rows as one string: equal strings are equal rows.
 std::string LogKey(const std::vector<v1::MeasurementLogEntry>& kept) {
@@ -576,12 +617,9 @@ std::string LogKey(const std::vector<v1::MeasurementLogEntry>& kept) {
 
 }  // namespace
 
-// WriteStates' statements, inside its transaction; `logs` gets the log rows it wrote per node.
-absl::Status NodeRegistry::WriteStatesIn(const std::vector<std::shared_ptr<NodeState>>& states,
-                                         LedgerWrites* written,
-                                         std::vector<std::pair<std::string, std::string>>* logs) {
-  sqlite3* db = db_;
-  Writer& w = *sqlite_writer_;
+absl::Status NodeRegistry::WriteStatesIn(sqlite3* db, Writer& w,
+                                         const std::vector<std::shared_ptr<NodeState>>& states,
+                                         Written* written) {
   for (const auto& state : states) {
     const std::string& id = state->node().node_id;
     std::optional<NodeState::Persisted> persisted = state->ToPersist();
@@ -604,8 +642,8 @@ absl::Status NodeRegistry::WriteStatesIn(const std::vector<std::shared_ptr<NodeS
     if (sqlite3_changes(db) == 0) continue;
     // A handful of rows (MeasurementState::kept), rewritten whole when they changed.
     std::string log = LogKey(m.kept);
-    auto stored = w.stored_log.find(id);
-    if (stored == w.stored_log.end() || stored->second != log) {
+    auto stored = stored_log_.find(id);
+    if (stored == stored_log_.end() || stored->second != log) {
       BindText(w.del.get(), 1, id);
       RETURN_IF_ERROR(sqlite::Run(db, w.del.get(), "node registry: delete log"));
       for (const v1::MeasurementLogEntry& e : m.kept) {
@@ -618,7 +656,7 @@ absl::Status NodeRegistry::WriteStatesIn(const std::vector<std::shared_ptr<NodeS
         BindText(ins, 6, e.content());
         RETURN_IF_ERROR(sqlite::Run(db, ins, "node registry: insert log"));
       }
-      logs->emplace_back(id, std::move(log));
+      written->logs.emplace_back(id, std::move(log));
     }
     // The spool ledger changes incrementally: only digests added, delivered or forgotten.
     std::vector<MeasuredBatches::Change>& batches = persisted->batches;
@@ -632,34 +670,109 @@ absl::Status NodeRegistry::WriteStatesIn(const std::vector<std::shared_ptr<NodeS
       }
       RETURN_IF_ERROR(sqlite::Run(db, st, "node registry: write ledger"));
     }
-    written->emplace_back(state.get(), std::move(batches));
+    written->ledger.emplace_back(state.get(), std::move(batches));
   }
   return absl::OkStatus();
 }
 
+void NodeRegistry::Remember(Written& written) {
+  for (auto& [id, log] : written.logs) stored_log_[id] = std::move(log);
+  for (auto& [state, batches] : written.ledger) {
+    absl::MutexLock node_lock(&state->mu);
+    state->spool_batches.Written(batches);
+  }
+}
+
 absl::Status NodeRegistry::WriteStates(const std::vector<std::shared_ptr<NodeState>>& states) {
+  std::unique_lock<sqlite::WriteTurns> turn = sqlite::WriteTurnOf(checkpointer_.get());
   absl::MutexLock db_lock(&db_mu_);
   if (sqlite_writer_ == nullptr) {
     ASSIGN_OR_RETURN(sqlite_writer_, Writer::Prepare(db_));
   }
   Writer& w = *sqlite_writer_;
-  std::unique_lock<sqlite::WriteTurns> turn = sqlite::WriteTurnOf(checkpointer_.get());
   RETURN_IF_ERROR(sqlite::Run(db_, w.begin.get(), "node registry: begin"));
-  LedgerWrites written;
-  std::vector<std::pair<std::string, std::string>> logs;
-  absl::Status st = WriteStatesIn(states, &written, &logs);
+  Written written;
+  absl::Status st = WriteStatesIn(db_, w, states, &written);
   if (st.ok()) st = sqlite::Run(db_, w.commit.get(), "node registry: commit");
   if (!st.ok()) {
     (void)sqlite::Run(db_, w.rollback.get(), "node registry: rollback");
     return st;
   }
   if (turn.owns_lock()) turn.unlock();
-  for (auto& [id, log] : logs) w.stored_log[id] = std::move(log);
-  for (auto& [state, batches] : written) {
-    absl::MutexLock node_lock(&state->mu);
-    state->spool_batches.Written(batches);
+  Remember(written);
+  return absl::OkStatus();
+}
+
+class NodeRegistry::StoreJoin final : public SqliteStore::JoinedWriter {
+ public:
+  explicit StoreJoin(NodeRegistry* registry) : registry_(registry) {}
+  absl::Status WriteIn(sqlite3* db) override { return registry_->WriteJoined(db); }
+  void Committed(absl::Status status) override { registry_->JoinedCommitted(status); }
+  void Leave(sqlite3*) override { registry_->LeaveStore(); }
+
+ private:
+  NodeRegistry* const registry_;
+};
+
+absl::Status NodeRegistry::CommitWith(SqliteStore* store) {
+  if (pg_ != nullptr || checkpointer_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "node registry: only a registry in a SQLite file commits with the result store");
+  }
+  absl::MutexLock flush_lock(&flush_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (commit_store_ != nullptr) {
+      return absl::FailedPreconditionError("node registry: already commits with a store");
+    }
+    // Before the store's first joined write: no commit of the registry's own starts from now
+    // (flush_mu_ is held until the store has joined).
+    commit_store_ = store;
+  }
+  if (store_join_ == nullptr) store_join_ = std::make_unique<StoreJoin>(this);
+  if (absl::Status st = store->Join(store_join_.get()); !st.ok()) {
+    absl::MutexLock lock(&mu_);
+    commit_store_ = nullptr;
+    return st;
   }
   return absl::OkStatus();
+}
+
+absl::Status NodeRegistry::WriteJoined(sqlite3* db) {
+  joined_taken_ = TakeDirty();
+  joined_written_ = Written{};
+  if (joined_taken_.states.empty()) return absl::OkStatus();
+  absl::MutexLock db_lock(&db_mu_);
+  if (joined_writer_ == nullptr) {
+    ASSIGN_OR_RETURN(joined_writer_, Writer::Prepare(db));
+  }
+  return WriteStatesIn(db, *joined_writer_, joined_taken_.states, &joined_written_);
+}
+
+void NodeRegistry::JoinedCommitted(const absl::Status& st) {
+  if (st.ok()) {
+    absl::MutexLock db_lock(&db_mu_);
+    Remember(joined_written_);
+  } else {
+    spdlog::error("node registry: writing appraisal state: {}", st.ToString());
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    joined_status_ = st;
+  }
+  FinishCommit(joined_taken_.commit, st, {});
+  joined_taken_ = Taken{};
+  joined_written_ = Written{};
+}
+
+void NodeRegistry::LeaveStore() {
+  {
+    // Finalized before the store's connection closes.
+    absl::MutexLock db_lock(&db_mu_);
+    joined_writer_.reset();
+  }
+  absl::MutexLock lock(&mu_);
+  commit_store_ = nullptr;
 }
 
 void NodeRegistry::SetCommitWindow(absl::Duration window) {
@@ -677,6 +790,19 @@ void NodeRegistry::WriterLoop() {
                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !dirty_.empty(); };
       mu_.Await(absl::Condition(&due));
       if (stopping_) return;
+      if (commit_store_ != nullptr) {
+        // The store's batches write the marked nodes (each report's verdict brings one);
+        // state no write followed goes out within a second.
+        auto leave = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stopping_ || commit_store_ == nullptr;
+        };
+        mu_.AwaitWithTimeout(absl::Condition(&leave), absl::Seconds(1));
+        if (stopping_) return;
+        if (commit_store_ != nullptr) {
+          if (!dirty_.empty()) commit_store_->CommitSoon(nullptr);
+          continue;
+        }
+      }
       // Lets the changes that follow this one join its commit (stopping cuts it short).
       if (commit_window_ > absl::ZeroDuration()) {
         auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };

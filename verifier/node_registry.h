@@ -29,6 +29,7 @@ class WalCheckpointer;
 namespace vigil::verifier {
 
 class PendingEnrollments;
+class SqliteStore;
 
 /// The EK <-> AK <-> node binding enrollment established.
 struct EnrolledNode {
@@ -114,7 +115,8 @@ class NodeState {
 /// group-committed
 /// by a background writer: every node marked since the previous commit goes into one
 /// transaction (one fsync), and PersistThen reports when a node's state as of the call is on
-/// stable storage, so the Attest stream acknowledges nothing the registry could lose.
+/// stable storage, so the Attest stream acknowledges nothing the registry could lose. With
+/// CommitWith, that transaction is the result store's batch instead.
 /// Thread-safe.
 class NodeRegistry {
  public:
@@ -170,8 +172,16 @@ class NodeRegistry {
   /// thread or, when nothing of the node's is pending, at once on the caller's. `done` must
   /// not block.
   void PersistThen(const std::string& node_id, std::function<void(absl::Status)> done);
-  /// Writes every changed node's appraisal state now.
+  /// Writes every changed node's appraisal state now (with CommitWith, in a batch of the
+  /// store's).
   absl::Status Flush();
+  /// From now on writes the appraisal state inside `store`'s batch transactions, on its
+  /// writer connection, instead of in commits of its own: one fsync and one page cache for
+  /// both, where two connections to one WAL file each drop the other's cache at every commit.
+  /// `store` must be on this registry's database file. A report's verdict and its node's state
+  /// then commit together; state no verdict follows is committed within a second. Ends when
+  /// either is destroyed (the registry commits on its own again). SQLite only.
+  absl::Status CommitWith(SqliteStore* store);
   /// How long the writer lets state changes gather once it sees one, before it commits them
   /// together (as StoreOptions::commit_window for the result store; 0, the default: at once).
   void SetCommitWindow(absl::Duration window);
@@ -197,16 +207,40 @@ class NodeRegistry {
   absl::StatusOr<std::string> NodeIdForAkPostgres(const std::string& ak_name) const;
   // Publishes loaded states into the maps (mu_ not held by the caller).
   void Publish(const std::vector<std::shared_ptr<NodeState>>& loaded);
-  // One transaction writing `states`' appraisal state.
+  // One commit's nodes, numbered (waiters for commits up to `commit` are answered by it).
+  struct Taken {
+    std::vector<std::shared_ptr<NodeState>> states;
+    uint64_t commit = 0;
+  };
+  // Takes the marked nodes for the next commit (into in_flight_).
+  Taken TakeDirty() ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends commit `commit`: its nodes stay marked when `st` failed, its waiters are answered,
+  // and `stale` nodes (another replica's state is newer) are refreshed first.
+  void FinishCommit(uint64_t commit, const absl::Status& st, const std::set<std::string>& stale)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Flush's commit on the registry's own connection (or PostgreSQL).
+  absl::Status FlushOwn() ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
+  // One transaction on db_ writing `states`' appraisal state.
   absl::Status WriteStates(const std::vector<std::shared_ptr<NodeState>>& states);
-  // WriteStates' statements and what it last committed (node_registry.cc).
+  // The writes' statements, prepared on one connection (node_registry.cc).
   struct Writer;
-  // WriteStates' writes inside its transaction: `written` gets the spool-ledger changes, `logs`
-  // the measurement-log rows written per node (serialized), both to remember once committed.
-  absl::Status WriteStatesIn(
-      const std::vector<std::shared_ptr<NodeState>>& states,
-      std::vector<std::pair<NodeState*, std::vector<MeasuredBatches::Change>>>* written,
-      std::vector<std::pair<std::string, std::string>>* logs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  // What a transaction wrote, to remember once it committed: the spool-ledger changes per
+  // node and the measurement-log rows per node (serialized).
+  struct Written {
+    std::vector<std::pair<NodeState*, std::vector<MeasuredBatches::Change>>> ledger;
+    std::vector<std::pair<std::string, std::string>> logs;
+  };
+  // The writes of `states` inside a transaction on `db` with `w` prepared on it.
+  absl::Status WriteStatesIn(sqlite3* db, Writer& w,
+                             const std::vector<std::shared_ptr<NodeState>>& states,
+                             Written* written) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  // After `written`'s transaction committed.
+  void Remember(Written& written) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  // The registry's side of SqliteStore::Join (node_registry.cc), on the store's writer thread.
+  class StoreJoin;
+  absl::Status WriteJoined(sqlite3* db);
+  void JoinedCommitted(const absl::Status& st);
+  void LeaveStore();
   void WriterLoop();
 
   // Runs db_'s checkpoints; closed after db_ (the destructor closes db_ first).
@@ -214,6 +248,20 @@ class NodeRegistry {
   sqlite3* const db_;                                              // nullptr with PostgreSQL
   mutable absl::Mutex db_mu_;                                      // serializes use of db_ and pg_
   std::unique_ptr<Writer> sqlite_writer_ ABSL_GUARDED_BY(db_mu_);  // on db_
+  // The measurement-log rows each node has in the database as of the last commit (serialized),
+  // so a log that did not change is not rewritten: most reports bring no new log entry.
+  std::unordered_map<std::string, std::string> stored_log_ ABSL_GUARDED_BY(db_mu_);
+  // With CommitWith: the store whose batches carry the appraisal state (nullptr: commits of
+  // the registry's own). Set with flush_mu_ held, before the store's first joined write, and
+  // cleared after its last: own commits (under flush_mu_) and joined ones never overlap.
+  SqliteStore* commit_store_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::unique_ptr<StoreJoin> store_join_;
+  std::unique_ptr<Writer> joined_writer_ ABSL_GUARDED_BY(db_mu_);  // on the store's connection
+  // The joined write under way (the store's writer thread's, from WriteJoined to
+  // JoinedCommitted), and the status of the last joined commit (for Flush).
+  Taken joined_taken_;
+  Written joined_written_;
+  absl::Status joined_status_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<PgBackend> pg_;
   std::unique_ptr<PendingEnrollments> pending_enrollments_;
 

@@ -127,6 +127,7 @@ SqliteStore::~SqliteStore() {
   }
   work_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  if (joined_ != nullptr) joined_->Leave(writer_db_.get());
   statements_.reset();
 }
 
@@ -195,6 +196,20 @@ void SqliteStore::Enqueue(Op op) {
   // A store being destroyed takes no more writes.
   if (op.done) op.done(absl::UnavailableError("store: closing"));
   work_cv_.notify_one();
+}
+
+absl::Status SqliteStore::Join(JoinedWriter* writer) {
+  // On the writer thread, between two joined writes: the batch that runs this skips the
+  // joined write when it leaves, and starts with it from the next batch when it joins.
+  return RunWriteThrough([this, writer](Batch&) -> absl::Status {
+    if (joined_ != nullptr && joined_ != writer) joined_->Leave(writer_db_.get());
+    joined_ = writer;
+    return absl::OkStatus();
+  });
+}
+
+void SqliteStore::CommitSoon(DurableCallback done) {
+  Enqueue(Op{[](Batch&) { return absl::OkStatus(); }, std::move(done), nullptr});
 }
 
 absl::Status SqliteStore::RunWriteThrough(Apply apply) {
@@ -455,6 +470,8 @@ void SqliteStore::CommitBatch(std::vector<Op>& ops) {
   Batch batch;
   batch.verdicts.reserve(ops.size());
   std::vector<absl::Status> results(ops.size());
+  JoinedWriter* joined = nullptr;  // when its write ran in this batch
+  absl::Status joined_result;
   std::unique_lock<sqlite::WriteTurns> turn = sqlite::WriteTurnOf(checkpointer_.get());
   absl::Status st = Run(db, w.begin.get(), "store: begin");
   if (st.ok()) {
@@ -468,10 +485,21 @@ void SqliteStore::CommitBatch(std::vector<Op>& ops) {
       if (!results[i].ok()) st = Run(db, w.rollback_to.get(), "store: rollback to savepoint");
       if (st.ok()) st = Run(db, w.release.get(), "store: release savepoint");
     }
+    // The joined writer's writes in a savepoint of their own, like each op's.
+    if (st.ok() && joined_ != nullptr) {
+      st = Run(db, w.savepoint.get(), "store: savepoint");
+      if (st.ok()) {
+        joined = joined_;
+        joined_result = joined->WriteIn(db);
+        if (!joined_result.ok()) st = Run(db, w.rollback_to.get(), "store: rollback to savepoint");
+        if (st.ok()) st = Run(db, w.release.get(), "store: release savepoint");
+      }
+    }
     if (st.ok()) st = Run(db, w.commit.get(), "store: commit");
     if (!st.ok()) Run(db, w.rollback.get(), "store: rollback").IgnoreError();
   }
   if (turn.owns_lock()) turn.unlock();
+  if (joined != nullptr) joined->Committed(st.ok() ? joined_result : st);
   const absl::Status first_error = store_internal::SettleResults(st, results);
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -50,6 +50,32 @@ class SqliteStore final : public Store, public ResultSink {
   /// The schema version this build writes.
   static int LatestSchemaVersion();
 
+  /// Another writer of this database file whose writes ride in the store's transactions
+  /// (Join): one connection and one commit for both, where two connections' commits would
+  /// each cost an fsync and drop the other connection's page cache.
+  class JoinedWriter {
+   public:
+    virtual ~JoinedWriter() = default;
+    /// Runs on the store's writer thread inside each batch's transaction, on `db` (the
+    /// store's writer connection), after the batch's own writes and in a savepoint of its
+    /// own: an error undoes these writes alone and the batch commits.
+    virtual absl::Status WriteIn(sqlite3* db) = 0;
+    /// Follows every WriteIn once its transaction ended: OK when its writes committed, the
+    /// error otherwise (WriteIn's, or the transaction's). Must not block.
+    virtual void Committed(absl::Status status) = 0;
+    /// No WriteIn follows: statements prepared on `db` must be finalized now. Runs on the
+    /// writer thread (Join) or in the store's destructor once the writer stopped.
+    virtual void Leave(sqlite3* db) = 0;
+  };
+  /// Joins `writer` to every batch from the next on, or with nullptr makes the one joined
+  /// leave (its Leave called before this returns). Waits for the batch under way; `writer`
+  /// must stay valid until it left.
+  absl::Status Join(JoinedWriter* writer);
+  /// Commits a batch soon even when no write is queued (so the joined writer's pending
+  /// writes go out) and calls `done` with its result; "store: closing" once the store is
+  /// being destroyed.
+  void CommitSoon(DurableCallback done);
+
   // ResultSink: Record queues like RecordVerdict and logs a write that failed.
   void Record(const std::string& node_id, const v1::Evidence& evidence,
               const v1::Verdict& verdict) override;
@@ -152,6 +178,7 @@ class SqliteStore final : public Store, public ResultSink {
   sqlite::Db writer_db_;                           // the writer thread's (and Open's/destructor's)
   std::unique_ptr<Statements> statements_;         // on writer_db_
   std::map<std::string, NodeStatus> node_status_;  // the writer thread's
+  JoinedWriter* joined_ = nullptr;                 // the writer thread's (Join)
 
   sqlite::Db reader_db_;  // guarded by reader_mu_
   mutable std::mutex reader_mu_;
