@@ -26,7 +26,8 @@ namespace vigil::verifier {
 /// commits everything queued in one transaction with synchronous=FULL (one fsync per
 /// batch), then publishes to readers and runs the callbacks. Readers use their own
 /// connection and only see committed transactions. The file may be shared with the node
-/// registry's tables. See docs/store.md.
+/// registry's tables, whose writes then ride in the store's batches (Join). See
+/// docs/store.md.
 class SqliteStore final : public Store, public ResultSink {
  public:
   using Options = StoreOptions;
