@@ -473,27 +473,36 @@ void SqliteStore::CommitBatch(std::vector<Op>& ops) {
   JoinedWriter* joined = nullptr;  // when its write ran in this batch
   absl::Status joined_result;
   std::unique_lock<sqlite::WriteTurns> turn = sqlite::WriteTurnOf(checkpointer_.get());
+  // Runs `write` in a savepoint of its own, so an error of its undoes it alone; `*result`
+  // gets that error. What it returns is the transaction's: an error there ends the batch.
+  auto in_savepoint = [&](auto&& write, absl::Status* result) -> absl::Status {
+    RETURN_IF_ERROR(Run(db, w.savepoint.get(), "store: savepoint"));
+    *result = write();
+    if (!result->ok()) {
+      RETURN_IF_ERROR(Run(db, w.rollback_to.get(), "store: rollback to savepoint"));
+    }
+    return Run(db, w.release.get(), "store: release savepoint");
+  };
   absl::Status st = Run(db, w.begin.get(), "store: begin");
   if (st.ok()) {
-    // Each write in its own savepoint: one that fails is undone alone and reported to its
-    // caller; the rest of the batch commits.
+    // Each write on its own: one that fails is reported to its caller; the rest of the batch
+    // commits.
     for (size_t i = 0; i < ops.size() && st.ok(); ++i) {
-      st = Run(db, w.savepoint.get(), "store: savepoint");
-      if (!st.ok()) break;
-      results[i] =
-          ops[i].verdict != nullptr ? ApplyVerdict(batch, *ops[i].verdict) : ops[i].apply(batch);
-      if (!results[i].ok()) st = Run(db, w.rollback_to.get(), "store: rollback to savepoint");
-      if (st.ok()) st = Run(db, w.release.get(), "store: release savepoint");
+      st = in_savepoint(
+          [&] {
+            return ops[i].verdict != nullptr ? ApplyVerdict(batch, *ops[i].verdict)
+                                             : ops[i].apply(batch);
+          },
+          &results[i]);
     }
-    // The joined writer's writes in a savepoint of their own, like each op's.
+    // Then the joined writer's writes, on their own the same way.
     if (st.ok() && joined_ != nullptr) {
-      st = Run(db, w.savepoint.get(), "store: savepoint");
-      if (st.ok()) {
-        joined = joined_;
-        joined_result = joined->WriteIn(db);
-        if (!joined_result.ok()) st = Run(db, w.rollback_to.get(), "store: rollback to savepoint");
-        if (st.ok()) st = Run(db, w.release.get(), "store: release savepoint");
-      }
+      st = in_savepoint(
+          [&] {
+            joined = joined_;
+            return joined->WriteIn(db);
+          },
+          &joined_result);
     }
     if (st.ok()) st = Run(db, w.commit.get(), "store: commit");
     if (!st.ok()) Run(db, w.rollback.get(), "store: rollback").IgnoreError();
