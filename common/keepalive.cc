@@ -35,4 +35,14 @@ void ApplyKeepalive(const ServerKeepaliveOptions& options, grpc::ServerBuilder& 
                              Millis(options.min_peer_ping_interval));
 }
 
+void ApplyFixedFlowControl(grpc::ChannelArguments& args) {
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kStreamWindowBytes);
+}
+
+void ApplyFixedFlowControl(grpc::ServerBuilder& builder) {
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kStreamWindowBytes);
+}
+
 }  // namespace vigil

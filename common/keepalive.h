@@ -37,4 +37,18 @@ void ApplyKeepalive(const KeepaliveOptions& options, grpc::ChannelArguments& arg
 /// often as options.min_peer_ping_interval.
 void ApplyKeepalive(const ServerKeepaliveOptions& options, grpc::ServerBuilder& builder);
 
+/// The HTTP/2 receive window of every stream of Vigil's long-lived connections, fixed.
+inline constexpr int kStreamWindowBytes = 1 << 20;
+
+/// Fixed flow control on a connection: each side advertises kStreamWindowBytes per stream
+/// instead of having gRPC measure the link's bandwidth-delay product. The measurement sends a
+/// ping after each burst a side receives: at one report per interval, a ping and its
+/// acknowledgement per report in each direction, each read, answered and timed, on every
+/// connection. With a fixed window, the window updates are few too (a side announces more
+/// window once half of it is used: every ~100 reports of 5 KB, not after each). A report
+/// larger than the window (~1,000 processes) takes one more round trip per MiB. The window is
+/// credit, not memory: a stream buffers at most one window of data its reader has not taken.
+void ApplyFixedFlowControl(grpc::ChannelArguments& args);
+void ApplyFixedFlowControl(grpc::ServerBuilder& builder);
+
 }  // namespace vigil

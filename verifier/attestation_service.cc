@@ -282,7 +282,15 @@ class AttestationService::Reactor final
           grpc::Status(grpc::StatusCode::INTERNAL, "the verifier could not encode a message"));
       return;
     }
-    StartWrite(&out_wire_);
+    bool more = false;
+    {
+      absl::MutexLock lock(&mu_);
+      more = out_.size() > 1;
+    }
+    // With another message queued behind it (an acknowledgement and the next challenge), this
+    // one is buffered (its write completes at once) and goes out with the next: one TLS record
+    // and one send for both, and the node wakes once for them.
+    StartWrite(&out_wire_, more ? grpc::WriteOptions().set_buffer_hint() : grpc::WriteOptions());
   }
 
   // The write in flight is done: `result` is OK when it went out, else the status to end the
@@ -377,13 +385,15 @@ class AttestationService::Reactor final
     if (start != nullptr) Write(start);
   }
 
-  // Issues a fresh nonce, retiring the outstanding one. False when the stream is ending (then
-  // it must not read on). Called only where the stream cannot finish meanwhile (the
+  // Issues a fresh nonce, retiring the outstanding one, queued after `before` when given (the
+  // acknowledgement it follows, so the two go out together). False when the stream is ending
+  // (then it must not read on). Called only where the stream cannot finish meanwhile (the
   // constructor, or with an appraisal hold), so mu_ is still there to read afterwards.
-  bool SendChallenge() {
+  bool SendChallenge(std::optional<Message> before = std::nullopt) {
     std::string nonce(kNonceBytes, '\0');
     if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), kNonceBytes) != 1) {
       spdlog::error("RAND_bytes failed; ending the stream of node {}", peer_.name);
+      if (before.has_value()) Enqueue(*std::move(before));  // still answered, then the end
       RequestFinish(grpc::Status(grpc::StatusCode::INTERNAL, "no randomness for a nonce"));
       return false;
     }
@@ -407,8 +417,10 @@ class AttestationService::Reactor final
       // One step with the policy log: a bundle is queued either before this challenge (and
       // is the one it accepts) or after it (and is added to what it accepts).
       absl::MutexLock lock(&mu_);
+      if (before.has_value()) start = EnqueueLocked(*std::move(before));
       policy_log_.ChallengeIssued();
-      start = EnqueueLocked(std::move(message));
+      const Message* challenge_start = EnqueueLocked(std::move(message));
+      if (start == nullptr) start = challenge_start;
     }
     if (start != nullptr) Write(start);
     absl::MutexLock lock(&mu_);
@@ -554,8 +566,7 @@ class AttestationService::Reactor final
     *ack.mutable_acknowledgement()->mutable_verdict() = std::move(verdict);
     ack.mutable_acknowledgement()->set_log_entries_acknowledged(
         service_->appraiser_->LogEntriesAcknowledged(peer_.name));
-    Enqueue(std::move(ack));
-    ResumeAfterAppraisal(SendChallenge());
+    ResumeAfterAppraisal(SendChallenge(std::move(ack)));
   }
 
   // Appraises a spooled batch on the pool, stores its verdict (unless it was delivered

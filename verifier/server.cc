@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> BuildServer(
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, creds, port);
   ApplyKeepalive(keepalive, builder);
+  ApplyFixedFlowControl(builder);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
   builder.SetOption(std::make_unique<ReflectionOption>(reflection));

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "common/digest.h"
 #include "common/enrollment_exchange.h"
+#include "common/keepalive.h"
 #include "common/measurement_log.h"
 #include "common/status_macros.h"
 #include "vigil/v1/attestation.grpc.pb.h"
@@ -95,6 +96,8 @@ class Fleet::Node final : public grpc::ClientBidiReactor<v1::NodeMessage, v1::Ve
     }
     // Each node is its own TLS connection, as it would be from its own machine.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    // Flow control as a vigil-node's Attest channel has it.
+    ApplyFixedFlowControl(args);
     channel_ =
         grpc::CreateCustomChannel(fleet_->options_.attest_address, grpc::SslCredentials(ssl), args);
     stub_ = v1::Attestation::NewStub(channel_);

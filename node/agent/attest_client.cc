@@ -271,6 +271,7 @@ absl::Status AttestClient::RunStream(const std::string& address, bool* healthy) 
   args.SetMaxReceiveMessageSize(options_.max_message_bytes);
   args.SetMaxSendMessageSize(options_.max_message_bytes);
   ApplyKeepalive(options_.keepalive, args);
+  ApplyFixedFlowControl(args);
   auto channel = grpc::CreateCustomChannel(address, creds, args);
   auto stub = v1::Attestation::NewStub(channel);
   grpc::ClientContext ctx;
