@@ -14,6 +14,8 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/time/clock.h"
+#include "common/digest.h"
+#include "common/keepalive.h"
 #include "common/openssl_util.h"
 #include "common/pki.h"
 #include "common/tls.h"
@@ -303,6 +305,27 @@ TEST_F(MtlsTest, NodeStreamsReportsAndGetsAcknowledgementsAndFreshChallenges) {
   EXPECT_FALSE(stream->Read(&m));
   EXPECT_TRUE(stream->Finish().ok());
   EXPECT_EQ(verifier_->recorded().records().size(), 3u);
+}
+
+// The verifier advertises a fixed 1 MiB window per stream (no bandwidth-delay probe): a report
+// three windows long goes through, the verifier announcing more window as it reads, and so does
+// the next one on the same stream.
+TEST_F(MtlsTest, ReportsLongerThanTheStreamWindowAreAcknowledged) {
+  StartVerifier();
+  auto stub = v1::Attestation::NewStub(verifier_->Channel(pki_->node()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  auto stream = stub->Attest(&ctx);
+  v1::VerifierMessage first;
+  ASSERT_TRUE(stream->Read(&first));
+  std::string nonce = first.challenge().nonce();
+  for (uint64_t seq = 1; seq <= 2; ++seq) {
+    const std::string payload = Report(TestPki::kNodeId, seq, 3 * kStreamWindowBytes);
+    v1::Acknowledgement ack = Round(*stream, &nonce, payload);
+    EXPECT_EQ(ack.sequence(), seq);
+    EXPECT_EQ(ack.verdict().evidence_sha256(), HexEncode(Sha256(payload)));
+  }
+  ctx.TryCancel();
 }
 
 TEST_F(MtlsTest, RefusesAClientWithoutACertificate) {
