@@ -1,9 +1,11 @@
 #pragma once
 
-// HTTP/2 keepalive for Vigil's long-lived gRPC connections: each side pings the other every
-// `time` and closes the connection when a ping is not answered within `timeout`, so a peer
-// whose network vanished without a FIN or RST (a cable pulled, a frozen host, a dropped NAT
-// entry) is noticed within time + timeout instead of at the next TCP retransmission timeout.
+// HTTP/2 settings of Vigil's long-lived gRPC connections.
+//
+// Keepalive: each side pings the other every `time` and closes the connection when a ping is
+// not answered within `timeout`, so a peer whose network vanished without a FIN or RST (a cable
+// pulled, a frozen host, a dropped NAT entry) is noticed within time + timeout instead of at the
+// next TCP retransmission timeout. Flow control: a fixed window (ApplyFixedFlowControl).
 
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/channel_arguments.h>

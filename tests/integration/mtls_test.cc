@@ -277,6 +277,26 @@ class MtlsTest : public ::testing::Test {
     StartVerifier(std::move(options));
   }
 
+  // The node's Attest stream, opened, with its first challenge's nonce (empty, and a test
+  // failure, when the first message is not a challenge).
+  struct NodeStream {
+    std::unique_ptr<v1::Attestation::Stub> stub;
+    grpc::ClientContext ctx;
+    std::unique_ptr<Stream> stream;
+    std::string nonce;
+  };
+  std::unique_ptr<NodeStream> OpenNodeStream() {
+    auto s = std::make_unique<NodeStream>();
+    s->stub = v1::Attestation::NewStub(verifier_->Channel(pki_->node()));
+    s->ctx.set_deadline(Deadline());
+    s->stream = s->stub->Attest(&s->ctx);
+    v1::VerifierMessage first;
+    EXPECT_TRUE(s->stream->Read(&first));
+    EXPECT_TRUE(first.has_challenge());
+    s->nonce = first.challenge().nonce();
+    return s;
+  }
+
   ClientOnlyFleet fleet_;
   AcceptingEnrollment enrollment_;
   std::unique_ptr<TestPki> pki_;
@@ -285,25 +305,19 @@ class MtlsTest : public ::testing::Test {
 
 TEST_F(MtlsTest, NodeStreamsReportsAndGetsAcknowledgementsAndFreshChallenges) {
   StartVerifier();
-  auto stub = v1::Attestation::NewStub(verifier_->Channel(pki_->node()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline());
-  auto stream = stub->Attest(&ctx);
-  v1::VerifierMessage first;
-  ASSERT_TRUE(stream->Read(&first));
-  ASSERT_TRUE(first.has_challenge());
-  std::string nonce = first.challenge().nonce();
-  std::set<std::string> nonces = {nonce};
+  std::unique_ptr<NodeStream> s = OpenNodeStream();
+  ASSERT_FALSE(s->nonce.empty());
+  std::set<std::string> nonces = {s->nonce};
   for (uint64_t seq = 1; seq <= 3; ++seq) {
-    v1::Acknowledgement ack = Round(*stream, &nonce, Report(TestPki::kNodeId, seq));
+    v1::Acknowledgement ack = Round(*s->stream, &s->nonce, Report(TestPki::kNodeId, seq));
     EXPECT_EQ(ack.sequence(), seq);
     EXPECT_EQ(ack.verdict().status(), v1::TRUST_UNVERIFIED);
-    EXPECT_TRUE(nonces.insert(nonce).second) << "a nonce was issued twice";
+    EXPECT_TRUE(nonces.insert(s->nonce).second) << "a nonce was issued twice";
   }
-  ASSERT_TRUE(stream->WritesDone());
+  ASSERT_TRUE(s->stream->WritesDone());
   v1::VerifierMessage m;
-  EXPECT_FALSE(stream->Read(&m));
-  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_FALSE(s->stream->Read(&m));
+  EXPECT_TRUE(s->stream->Finish().ok());
   EXPECT_EQ(verifier_->recorded().records().size(), 3u);
 }
 
@@ -312,20 +326,15 @@ TEST_F(MtlsTest, NodeStreamsReportsAndGetsAcknowledgementsAndFreshChallenges) {
 // the next one on the same stream.
 TEST_F(MtlsTest, ReportsLongerThanTheStreamWindowAreAcknowledged) {
   StartVerifier();
-  auto stub = v1::Attestation::NewStub(verifier_->Channel(pki_->node()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline());
-  auto stream = stub->Attest(&ctx);
-  v1::VerifierMessage first;
-  ASSERT_TRUE(stream->Read(&first));
-  std::string nonce = first.challenge().nonce();
+  std::unique_ptr<NodeStream> s = OpenNodeStream();
+  ASSERT_FALSE(s->nonce.empty());
   for (uint64_t seq = 1; seq <= 2; ++seq) {
     const std::string payload = Report(TestPki::kNodeId, seq, 3 * kStreamWindowBytes);
-    v1::Acknowledgement ack = Round(*stream, &nonce, payload);
+    v1::Acknowledgement ack = Round(*s->stream, &s->nonce, payload);
     EXPECT_EQ(ack.sequence(), seq);
     EXPECT_EQ(ack.verdict().evidence_sha256(), HexEncode(Sha256(payload)));
   }
-  ctx.TryCancel();
+  s->ctx.TryCancel();
 }
 
 TEST_F(MtlsTest, RefusesAClientWithoutACertificate) {
@@ -438,18 +447,13 @@ TEST_F(MtlsTest, PresentsAClientCertificateRewrittenOnDiskWithoutNewCredentials)
 
 TEST_F(MtlsTest, NodeCannotReportAsAnotherNode) {
   StartVerifier();
-  auto stub = v1::Attestation::NewStub(verifier_->Channel(pki_->node()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline());
-  auto stream = stub->Attest(&ctx);
-  v1::VerifierMessage first;
-  ASSERT_TRUE(stream->Read(&first));
-  std::string nonce = first.challenge().nonce();
-  v1::Acknowledgement ack = Round(*stream, &nonce, Report("another-node", 1));
+  std::unique_ptr<NodeStream> s = OpenNodeStream();
+  ASSERT_FALSE(s->nonce.empty());
+  v1::Acknowledgement ack = Round(*s->stream, &s->nonce, Report("another-node", 1));
   EXPECT_EQ(ack.verdict().status(), v1::TRUST_REJECTED);
   ASSERT_EQ(ack.verdict().reasons_size(), 1);
   EXPECT_EQ(ack.verdict().reasons(0), v1::NODE_MISMATCH);
-  ctx.TryCancel();
+  s->ctx.TryCancel();
 }
 
 TEST_F(MtlsTest, NodeCertificateCannotCallClientServicesAndClientCannotAttest) {
