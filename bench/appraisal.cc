@@ -53,6 +53,7 @@
 #include "verifier/runtime_appraiser.h"
 #include "verifier/state_durable_sink.h"
 #include "verifier/store/sqlite_store.h"
+#include "verifier/store/store_internal.h"
 #include "vigil/v1/runtime.pb.h"
 
 namespace {
@@ -83,8 +84,10 @@ struct Result {
   Cost full;
   double appraise_cpu_us = 0;  // the full path's RuntimeAppraiser::Appraise calls alone
   Cost raw;
-  int rules = 0;         // rule outcomes in each verdict
-  double python_us = 0;  // 0: not run (CPU time of the Python process's checking loop)
+  int rules = 0;                    // rule outcomes in each verdict
+  size_t verdict_bytes = 0;         // a verdict serialized whole
+  size_t stored_verdict_bytes = 0;  // as the store writes it (EncodeStoredVerdict)
+  double python_us = 0;             // 0: not run (CPU time of the Python process's checking loop)
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -374,6 +377,11 @@ Result Measure(const std::string& key_type, int n, int processes,
         Die("full path: not affirmed under the policy, or unsigned: " + verdict.detail());
       }
       result.rules = verdict.rules_size();
+      if (&s == &samples.front()) {
+        result.verdict_bytes = verdict.ByteSizeLong();
+        result.stored_verdict_bytes =
+            vigil::verifier::store_internal::EncodeStoredVerdict(verdict).size();
+      }
       v.sink().RecordDurable(kNodeId, s.evidence, verdict, [&](absl::Status status) {
         if (!status.ok()) failed.fetch_add(1);
         durable.fetch_add(1, std::memory_order_release);
@@ -416,8 +424,8 @@ void PrintLine(const char* what, const Cost& c) {
 }
 
 void PrintText(const Result& r, const Result& ecc) {
-  std::printf("%s AK, %d evidences, %d rule outcomes per verdict\n", r.key_type.c_str(), r.n,
-              r.rules);
+  std::printf("%s AK, %d evidences, %d rule outcomes per verdict (%zu bytes, %zu stored)\n",
+              r.key_type.c_str(), r.n, r.rules, r.verdict_bytes, r.stored_verdict_bytes);
   PrintLine("QuoteAppraiser alone:", r.quote);
   PrintLine("full path:", r.full);
   std::printf(
@@ -438,6 +446,8 @@ nlohmann::json Json(const Result& r, const Result& ecc) {
   nlohmann::json j = {
       {"evidences", r.n},
       {"rule_outcomes_per_verdict", r.rules},
+      {"verdict_bytes", r.verdict_bytes},
+      {"stored_verdict_bytes", r.stored_verdict_bytes},
       {"appraisals_per_second", PerSecond(r.full.cpu_us)},
       {"raw_verifies_per_second", PerSecond(r.raw.cpu_us)},
       {"ratio", r.raw.cpu_us / r.full.cpu_us},

@@ -14,7 +14,7 @@ packages=(
   # eBPF probes
   libbpf-dev bpftool libelf-dev zlib1g-dev
   # storage, config, logging, flags
-  libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+  libsqlite3-dev liblz4-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   # the verifier's malloc (VIGIL_ALLOCATOR, docs/verifier.md#memory-allocator)
   libmimalloc-dev
   # the PostgreSQL store (libpqxx) and the real server its tests start (initdb, pg_ctl)

@@ -184,6 +184,10 @@ CREATE INDEX pending_enrollments_by_expiry ON pending_enrollments (expires_unix_
 // that form from starting on the database.
 constexpr const char* kSchema4 = "SELECT 1";
 
+// Version 5: verdicts and evidence may be stored LZ4-compressed (store_internal.h,
+// CompressStored); no table changes, as version 4.
+constexpr const char* kSchema5 = "SELECT 1";
+
 const char* MigrationSql(int version) {
   switch (version) {
     case 1:
@@ -194,6 +198,8 @@ const char* MigrationSql(int version) {
       return kSchema3;
     case 4:
       return kSchema4;
+    case 5:
+      return kSchema5;
     default:
       return nullptr;
   }

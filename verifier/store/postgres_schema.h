@@ -7,7 +7,7 @@
 namespace vigil::verifier::pg {
 
 /// The schema version this build writes (the PostgreSQL numbering; see docs/store.md).
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 /// Applies the pending versioned migrations in one transaction, under an advisory lock so
 /// replicas starting together take turns (the first applies them, the others find them

@@ -14,6 +14,7 @@
 namespace vigil::verifier {
 namespace {
 
+using store_internal::DecodeStoredEvidence;
 using store_internal::DecodeStoredVerdict;
 using store_internal::PageSize;
 using Snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
@@ -242,7 +243,7 @@ absl::StatusOr<LatestResult> PostgresStore::Latest(const std::string& node_id) c
         if (rows.empty())
           return absl::NotFoundError(absl::StrCat("no evidence from node ", node_id));
         LatestResult out;
-        if (!out.evidence.ParseFromString(Bytes(rows[0][0])) ||
+        if (!DecodeStoredEvidence(Bytes(rows[0][0]), out.evidence) ||
             !DecodeStoredVerdict(Bytes(rows[0][1]), out.verdict)) {
           return absl::DataLossError(
               absl::StrCat("store: node ", node_id, ": stored evidence does not parse"));

@@ -277,6 +277,11 @@ absl::Status ApplyMigration(sqlite3* db, int version) {
       // EncodeStoredVerdict); the rows already stored stay as they are. The number alone
       // keeps a verifier that cannot read that form from opening the file.
       return absl::OkStatus();
+    case 5:
+      // Verdicts and evidence may be stored LZ4-compressed from now on (store_internal.h,
+      // CompressStored); the rows already stored stay as they are, and the number keeps a
+      // verifier that cannot expand them from opening the file.
+      return absl::OkStatus();
     default:
       return absl::InternalError(absl::StrCat("store: no migration to version ", version));
   }

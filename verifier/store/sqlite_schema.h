@@ -7,7 +7,7 @@
 namespace vigil::verifier::sqlite {
 
 /// The schema version this build writes.
-inline constexpr int kStoreSchemaVersion = 4;
+inline constexpr int kStoreSchemaVersion = 5;
 
 /// Brings the store's tables to kStoreSchemaVersion: reads the version (schema_migrations,
 /// or results_schema for a file written before it existed), refuses a newer one

@@ -16,6 +16,7 @@ using sqlite::ColumnBytes;
 using sqlite::ColumnView;
 using sqlite::Prepare;
 using sqlite::Stmt;
+using store_internal::DecodeStoredEvidence;
 using store_internal::DecodeStoredVerdict;
 using store_internal::PageSize;
 
@@ -150,7 +151,7 @@ absl::StatusOr<LatestResult> SqliteStore::Latest(const std::string& node_id) con
     return absl::NotFoundError(absl::StrCat("no evidence from node ", node_id));
   if (rc != SQLITE_ROW) return sqlite::Error(db, "store: reading latest evidence");
   LatestResult out;
-  if (!out.evidence.ParseFromString(ColumnBytes(s.get(), 0)) ||
+  if (!DecodeStoredEvidence(ColumnView(s.get(), 0), out.evidence) ||
       !DecodeStoredVerdict(ColumnView(s.get(), 1), out.verdict)) {
     return absl::DataLossError(
         absl::StrCat("store: node ", node_id, ": stored evidence does not parse"));

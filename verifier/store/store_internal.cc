@@ -1,6 +1,9 @@
 #include "verifier/store/store_internal.h"
 
+#include <lz4.h>
+
 #include <algorithm>
+#include <cstring>
 #include <limits>
 
 #include "absl/time/clock.h"
@@ -45,7 +48,7 @@ VerdictRecord MakeVerdictRecord(const std::string& node_id, const v1::Evidence& 
   VerdictRecord r;
   r.node_id = node_id;
   r.hostname = HostnameOf(evidence);
-  r.evidence = evidence.SerializeAsString();
+  r.evidence = EncodeStoredEvidence(evidence);
   r.verdict = EncodeStoredVerdict(verdict);
   r.status = verdict.status();
   r.appraised_unix_nano = verdict.appraised_unix_nano();
@@ -57,6 +60,48 @@ VerdictRecord MakeVerdictRecord(const std::string& node_id, const v1::Evidence& 
     r.workloads.push_back({w.workload_id(), w.identity().name(), w.status()});
   }
   return r;
+}
+
+// The compressed stored form: a 0 byte, the form's number, the uncompressed size as four
+// little-endian bytes, then one LZ4 block.
+constexpr std::string_view kCompressed("\0\2", 2);
+constexpr size_t kCompressedHeader = kCompressed.size() + 4;
+// LZ4 expands a block at most 255 times (one literal run of matches per byte, plus its end).
+constexpr size_t kLz4MaxRatio = 255;
+
+std::string CompressStored(std::string bytes) {
+  if (bytes.size() <= kCompressedHeader || bytes.size() > LZ4_MAX_INPUT_SIZE) return bytes;
+  const int size = static_cast<int>(bytes.size());
+  std::string out(kCompressedHeader + static_cast<size_t>(LZ4_compressBound(size)), '\0');
+  std::memcpy(out.data(), kCompressed.data(), kCompressed.size());
+  for (size_t i = 0; i < 4; ++i) {
+    out[kCompressed.size() + i] =
+        static_cast<char>((static_cast<uint32_t>(size) >> (8 * i)) & 0xff);
+  }
+  const int block = LZ4_compress_default(bytes.data(), out.data() + kCompressedHeader, size,
+                                         static_cast<int>(out.size() - kCompressedHeader));
+  if (block <= 0 || kCompressedHeader + static_cast<size_t>(block) >= bytes.size()) return bytes;
+  out.resize(kCompressedHeader + static_cast<size_t>(block));
+  return out;
+}
+
+std::optional<std::string_view> ExpandStored(std::string_view stored, std::string& buffer) {
+  if (!stored.starts_with(kCompressed)) return stored;
+  if (stored.size() <= kCompressedHeader) return std::nullopt;
+  uint32_t size = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    size |= static_cast<uint32_t>(static_cast<uint8_t>(stored[kCompressed.size() + i])) << (8 * i);
+  }
+  const size_t block = stored.size() - kCompressedHeader;
+  if (size > LZ4_MAX_INPUT_SIZE || size > block * kLz4MaxRatio ||
+      block > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return std::nullopt;
+  }
+  buffer.resize(size);
+  const int n = LZ4_decompress_safe(stored.data() + kCompressedHeader, buffer.data(),
+                                    static_cast<int>(block), static_cast<int>(size));
+  if (n < 0 || static_cast<uint32_t>(n) != size) return std::nullopt;
+  return std::string_view(buffer);
 }
 
 namespace {
@@ -84,9 +129,8 @@ bool EndsWithWorkloadRules(const v1::Verdict& verdict, int workload_rules) {
   return true;
 }
 
-}  // namespace
-
-std::string EncodeStoredVerdict(const v1::Verdict& verdict) {
+// The compact form, uncompressed (or the whole message when the verdict has no such form).
+std::string EncodeCompactVerdict(const v1::Verdict& verdict) {
   using google::protobuf::internal::WireFormatLite;
   std::string whole = verdict.SerializeAsString();
   int workload_rules = 0;
@@ -117,7 +161,7 @@ std::string EncodeStoredVerdict(const v1::Verdict& verdict) {
   return out;
 }
 
-bool DecodeStoredVerdict(std::string_view bytes, v1::Verdict& verdict) {
+bool DecodeCompactVerdict(std::string_view bytes, v1::Verdict& verdict) {
   if (!bytes.starts_with(kCompactVerdict)) {
     return verdict.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
   }
@@ -130,6 +174,29 @@ bool DecodeStoredVerdict(std::string_view bytes, v1::Verdict& verdict) {
     for (const v1::RuleOutcome& rule : w.rules()) *verdict.add_rules() = rule;
   }
   return true;
+}
+
+}  // namespace
+
+std::string EncodeStoredVerdict(const v1::Verdict& verdict) {
+  return CompressStored(EncodeCompactVerdict(verdict));
+}
+
+bool DecodeStoredVerdict(std::string_view bytes, v1::Verdict& verdict) {
+  std::string buffer;
+  const std::optional<std::string_view> expanded = ExpandStored(bytes, buffer);
+  return expanded.has_value() && DecodeCompactVerdict(*expanded, verdict);
+}
+
+std::string EncodeStoredEvidence(const v1::Evidence& evidence) {
+  return CompressStored(evidence.SerializeAsString());
+}
+
+bool DecodeStoredEvidence(std::string_view bytes, v1::Evidence& evidence) {
+  std::string buffer;
+  const std::optional<std::string_view> expanded = ExpandStored(bytes, buffer);
+  return expanded.has_value() &&
+         evidence.ParseFromArray(expanded->data(), static_cast<int>(expanded->size()));
 }
 
 NodeResultSummary Materialize(const CachedNode& node) {

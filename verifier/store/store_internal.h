@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -54,17 +55,34 @@ struct VerdictRecord {
 VerdictRecord MakeVerdictRecord(const std::string& node_id, const v1::Evidence& evidence,
                                 const v1::Verdict& verdict);
 
+/// `bytes` as the stores keep a large blob: one LZ4 block behind two bytes no serialized
+/// message starts with (a field number is never 0) and the uncompressed size, when that is
+/// shorter; `bytes` itself otherwise. A verdict repeats each rule's controls, expectation and
+/// workload id in every outcome, and a report each process's near-identical snapshot, so the
+/// block is a fraction of the message, and LZ4 compresses at several GB/s: less for the writers,
+/// the WAL, the checkpointer and the cache of latest verdicts to carry, for a few microseconds.
+std::string CompressStored(std::string bytes);
+
+/// The bytes CompressStored was given: `stored` itself, or the block expanded into `buffer`.
+/// Nullopt when the block is corrupt or claims a size its length cannot hold.
+std::optional<std::string_view> ExpandStored(std::string_view stored, std::string& buffer);
+
 /// A verdict's bytes as the stores keep them. Verdict.rules repeats every workload's rule
 /// outcomes (flattened, after any rule about the node itself): the stored form leaves those
-/// copies out, behind two bytes no serialized message starts with (a field number is never
-/// 0), and DecodeStoredVerdict puts them back. About half a verdict's bytes, which the
-/// writers, the WAL and the cache of latest verdicts no longer carry twice. A verdict whose
-/// rules do not end with its workloads' outcomes is stored whole.
+/// copies out, behind two bytes no serialized message starts with, and DecodeStoredVerdict puts
+/// them back. A verdict whose rules do not end with its workloads' outcomes is kept whole.
+/// Either is then compressed (CompressStored).
 std::string EncodeStoredVerdict(const v1::Verdict& verdict);
 
-/// Parses a verdict in either stored form (whole, as every verdict before the compact form
-/// was, or compact). False when the bytes are not one.
+/// Parses a verdict in any stored form (whole, as every verdict before the compact form was,
+/// compact, or either compressed). False when the bytes are not one.
 bool DecodeStoredVerdict(std::string_view bytes, v1::Verdict& verdict);
+
+/// Evidence as the stores keep a node's latest: serialized and compressed (CompressStored).
+std::string EncodeStoredEvidence(const v1::Evidence& evidence);
+
+/// Parses evidence in either stored form (serialized, as before compression, or compressed).
+bool DecodeStoredEvidence(std::string_view bytes, v1::Evidence& evidence);
 
 /// A node as a store keeps it in memory: its summary, whose latest verdict stays serialized
 /// until a reader asks for it (a parsed verdict is large, and the writer replaces it on every

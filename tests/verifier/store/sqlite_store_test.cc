@@ -161,7 +161,7 @@ INSERT INTO results_schema (version) VALUES (1);
                                -1, &s, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 0))), "1,2,3,4");
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 0))), "1,2,3,4,5");
   EXPECT_EQ(sqlite3_column_int(s, 1), SqliteStore::LatestSchemaVersion());
   sqlite3_finalize(s);
   sqlite3_close(check);

@@ -5,7 +5,9 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -85,7 +87,7 @@ TEST(MakeVerdictRecordTest, HoldsTheVerdictSerializedWithTheFieldsTheStoreIndexe
   ASSERT_TRUE(DecodeStoredVerdict(r.verdict, stored));
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(stored, verdict));
   v1::Evidence stored_evidence;
-  ASSERT_TRUE(stored_evidence.ParseFromString(r.evidence));
+  ASSERT_TRUE(DecodeStoredEvidence(r.evidence, stored_evidence));
   EXPECT_EQ(stored_evidence.nonce(), "nonce");
 }
 
@@ -95,12 +97,20 @@ TEST(StoredVerdictTest, TheWorkloadsOutcomesAreStoredOnceAndReadBackInTheirPlace
                   {{"w1", "agent", v1::TRUST_WARNING}, {"w2", "runner", v1::TRUST_AFFIRMING}}));
   ASSERT_EQ(verdict.rules_size(), 5);
   const std::string whole = verdict.SerializeAsString();
+  std::string buffer;
   const std::string stored = EncodeStoredVerdict(verdict);
-  EXPECT_EQ(stored.substr(0, 2), std::string("\0\1", 2));
+  const std::optional<std::string_view> compact = ExpandStored(stored, buffer);
+  ASSERT_TRUE(compact.has_value());
+  EXPECT_EQ(compact->substr(0, 2), std::string_view("\0\1", 2));
   // The four flattened copies are gone: well under the whole verdict's size.
-  EXPECT_LT(stored.size() * 10, whole.size() * 7) << stored.size() << " of " << whole.size();
+  EXPECT_LT(compact->size() * 10, whole.size() * 7) << compact->size() << " of " << whole.size();
   v1::Verdict read;
   ASSERT_TRUE(DecodeStoredVerdict(stored, read));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(read, verdict))
+      << read.DebugString();
+  // The compact form uncompressed (as version 4 stored it) reads the same.
+  read.Clear();
+  ASSERT_TRUE(DecodeStoredVerdict(*compact, read));
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(read, verdict))
       << read.DebugString();
   // What was stored whole before this form reads as it always did.
@@ -109,6 +119,7 @@ TEST(StoredVerdictTest, TheWorkloadsOutcomesAreStoredOnceAndReadBackInTheirPlace
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(legacy, verdict));
   // Truncated or foreign bytes are refused in both forms.
   EXPECT_FALSE(DecodeStoredVerdict(stored.substr(0, stored.size() - 3), read));
+  EXPECT_FALSE(DecodeStoredVerdict(compact->substr(0, compact->size() - 3), read));
   EXPECT_FALSE(DecodeStoredVerdict(std::string("\0\1\xff", 3), read));
 }
 
@@ -122,11 +133,126 @@ TEST(StoredVerdictTest, RulesThatAreNotTheWorkloadsOutcomesAreStoredWhole) {
   missing.mutable_rules()->RemoveLast();
   for (const v1::Verdict& verdict : {changed, missing, MakeVerdict("node", v1::TRUST_NONE, 5)}) {
     const std::string stored = EncodeStoredVerdict(verdict);
-    EXPECT_EQ(stored, verdict.SerializeAsString());
+    std::string buffer;
+    EXPECT_EQ(ExpandStored(stored, buffer), verdict.SerializeAsString());
     v1::Verdict read;
     ASSERT_TRUE(DecodeStoredVerdict(stored, read));
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(read, verdict));
   }
+}
+
+// A verdict like the ones real nodes produce: many processes under the same rules, each
+// outcome repeating its rule's controls, expectation and workload id.
+v1::Verdict ManyOutcomes(int processes) {
+  v1::Verdict verdict =
+      MakeVerdict("node", v1::TRUST_AFFIRMING, 1234, {{"w1", "agent", v1::TRUST_AFFIRMING}});
+  v1::WorkloadVerdict* w = verdict.mutable_workloads(0);
+  for (int pid = 100; pid < 100 + processes; ++pid) {
+    v1::RuleOutcome* r = w->add_rules();
+    r->set_rule_id("no-admin-capabilities");
+    r->set_pid(pid);
+    r->set_status(v1::TRUST_AFFIRMING);
+    r->set_reason("the capabilities are dropped");
+    for (const char* c : {"NIST-800-53r5:AC-6", "NIST-800-53r5:AC-6(10)", "ISO27001:2022:A.8.2",
+                          "ISO27001:2013:A.9.2.3", "SOC2:CC6.1"}) {
+      r->add_controls(c);
+    }
+    r->set_kind("capabilities");
+    r->set_observed("bnd=0x1ffffd6ffff prm=0x1ffffd6ffff eff=0x1ffffd6ffff amb=0x0");
+    r->set_expected("CAP_SYS_ADMIN, CAP_SYS_MODULE, CAP_SYS_PTRACE absent");
+    r->set_workload_id(std::string(64, 'e'));
+  }
+  for (const v1::RuleOutcome& r : w->rules()) *verdict.add_rules() = r;
+  return verdict;
+}
+
+TEST(StoredVerdictTest, ALargeVerdictIsStoredCompressedAndReadsBackAsRecorded) {
+  const v1::Verdict verdict = ManyOutcomes(40);
+  const std::string whole = verdict.SerializeAsString();
+  const std::string stored = EncodeStoredVerdict(verdict);
+  EXPECT_EQ(stored.substr(0, 2), std::string("\0\2", 2));
+  // Outcomes that repeat their rule's text compress several times over.
+  EXPECT_LT(stored.size() * 5, whole.size()) << stored.size() << " of " << whole.size();
+  v1::Verdict read;
+  ASSERT_TRUE(DecodeStoredVerdict(stored, read));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(read, verdict));
+}
+
+TEST(StoredBlobTest, BytesThatDoNotShrinkAreKeptAsTheyAre) {
+  std::string random(512, '\0');
+  uint64_t x = 0x9e3779b97f4a7c15;
+  for (char& c : random) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  random[0] = '\x0a';  // a message's first byte: never the compressed form's prefix
+  for (const std::string& bytes : {random, std::string("\x0a\x01x", 3), std::string()}) {
+    EXPECT_EQ(CompressStored(bytes), bytes);
+    std::string buffer;
+    EXPECT_EQ(ExpandStored(bytes, buffer), bytes);
+  }
+}
+
+TEST(StoredBlobTest, ACorruptOrOverclaimingBlockIsRefused) {
+  const std::string stored = EncodeStoredVerdict(ManyOutcomes(40));
+  ASSERT_EQ(stored.substr(0, 2), std::string("\0\2", 2));
+  const uint32_t size = static_cast<uint8_t>(stored[2]) | static_cast<uint8_t>(stored[3]) << 8 |
+                        static_cast<uint8_t>(stored[4]) << 16 |
+                        static_cast<uint8_t>(stored[5]) << 24;
+  auto with_size = [&stored](uint32_t claimed) {
+    std::string s = stored;
+    for (int i = 0; i < 4; ++i) s[2 + i] = static_cast<char>(claimed >> (8 * i));
+    return s;
+  };
+  std::string buffer;
+  ASSERT_TRUE(ExpandStored(stored, buffer).has_value());
+  EXPECT_EQ(ExpandStored(stored, buffer)->size(), size);
+  // Truncated, cut to its header, or claiming another size than the block expands to.
+  EXPECT_FALSE(ExpandStored(stored.substr(0, stored.size() - 1), buffer).has_value());
+  EXPECT_FALSE(ExpandStored(stored.substr(0, 6), buffer).has_value());
+  EXPECT_FALSE(ExpandStored(std::string("\0\2", 2), buffer).has_value());
+  EXPECT_FALSE(ExpandStored(with_size(size + 1), buffer).has_value());
+  EXPECT_FALSE(ExpandStored(with_size(size - 1), buffer).has_value());
+  // A size no block of this length could expand to is refused before any memory is taken.
+  buffer.clear();
+  buffer.shrink_to_fit();
+  EXPECT_FALSE(ExpandStored(with_size(0xffffffffu), buffer).has_value());
+  EXPECT_FALSE(
+      ExpandStored(with_size(static_cast<uint32_t>(stored.size()) * 300), buffer).has_value());
+  EXPECT_LT(buffer.capacity(), stored.size() * 300);
+  v1::Verdict read;
+  EXPECT_FALSE(DecodeStoredVerdict(with_size(size + 1), read));
+}
+
+TEST(StoredEvidenceTest, EvidenceIsStoredCompressedAndReadsBackInEitherForm) {
+  v1::RuntimeReport report;
+  report.set_hostname("host-1");
+  for (int pid = 100; pid < 140; ++pid) {
+    v1::ProcessSnapshot* p = report.add_processes();
+    p->set_pid(pid);
+    p->set_comm("agent");
+    p->set_exe_path("/opt/agent/bin/agent");
+    p->set_exe_sha256(std::string(64, 'a'));
+    p->set_cgroup("/system.slice/agent.service");
+  }
+  v1::Evidence evidence = WithPayload(report.SerializeAsString());
+  evidence.set_nonce(std::string(32, 'n'));
+  const std::string serialized = evidence.SerializeAsString();
+  const std::string stored = EncodeStoredEvidence(evidence);
+  EXPECT_EQ(stored.substr(0, 2), std::string("\0\2", 2));
+  EXPECT_LT(stored.size() * 3, serialized.size()) << stored.size() << " of " << serialized.size();
+  for (const std::string& bytes : {stored, serialized}) {
+    v1::Evidence read;
+    ASSERT_TRUE(DecodeStoredEvidence(bytes, read));
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(read, evidence));
+  }
+  v1::Evidence read;
+  EXPECT_FALSE(DecodeStoredEvidence(stored.substr(0, stored.size() - 2), read));
+  const VerdictRecord r =
+      MakeVerdictRecord("node", evidence, MakeVerdict("node", v1::TRUST_NONE, 5));
+  EXPECT_EQ(r.evidence, stored);
 }
 
 TEST(MaterializeTest, ParsesTheLatestVerdictIntoTheSummary) {
