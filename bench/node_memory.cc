@@ -12,12 +12,15 @@
 // reads the node's processes (the main process and its privileged helper) from /proc:
 // VmRSS before the children exist (the node reporting on the spawner alone), after K report
 // intervals with all N + 1 monitored, and VmHWM (the peak); the size of the latest report as
-// the verifier stored it (the payload, and the whole Evidence with quote and log entries);
-// and the node's CPU per report over those K intervals, by thread. Budget: RSS < 64 MiB.
+// the verifier stored it (the payload, and the whole Evidence with quote and log entries, and
+// its compressed size and compression time in the store's form); and the node's CPU per
+// report over those K intervals, by thread; then the verifier's CPU per report over a window
+// the program does not poll in. Budget: RSS < 64 MiB.
 
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,6 +39,7 @@
 #include "bench/self_status.h"
 #include "tests/testing/fabric_fixture.h"
 #include "tests/testing/temp_dir.h"
+#include "verifier/store/store_internal.h"
 #include "vigil/v1/fleet.grpc.pb.h"
 #include "vigil/v1/runtime.pb.h"
 
@@ -44,6 +48,17 @@ namespace {
 using vigil::bench::ProcessCpuSeconds;
 using vigil::bench::ProcessStatusKib;
 using vigil::bench::ThreadCpuTimes;
+
+// The CPU time the calling thread spends in `work`.
+template <typename Work>
+absl::Duration CallingThreadCpu(Work work) {
+  timespec start{};
+  timespec end{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+  work();
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
+  return absl::DurationFromTimespec(end) - absl::DurationFromTimespec(start);
+}
 using vigil::testing::ChildProcess;
 using vigil::testing::Fabric;
 
@@ -237,6 +252,21 @@ int RunBench(int processes, int intervals) {
       static_cast<double>(last->evidence().payload().size()) / std::max(report.processes_size(), 1),
       last->evidence().ByteSizeLong(), report.scopes_size(), report.events_size(),
       static_cast<unsigned long long>(drops));
+  // What the verifier's store keeps of it (nodes.evidence: LZ4 when shorter), and what
+  // compressing it costs the appraising thread once per report.
+  const std::string stored =
+      vigil::verifier::store_internal::EncodeStoredEvidence(last->evidence());
+  constexpr int kCompressions = 20;
+  const absl::Duration compress_cpu = CallingThreadCpu([&] {
+    for (int i = 0; i < kCompressions; ++i) {
+      vigil::verifier::store_internal::EncodeStoredEvidence(last->evidence());
+    }
+  });
+  std::printf("stored by the verifier: %zu bytes (%.2fx smaller), %.2f ms CPU to compress\n",
+              stored.size(),
+              static_cast<double>(last->evidence().ByteSizeLong()) /
+                  static_cast<double>(std::max<size_t>(stored.size(), 1)),
+              absl::ToDoubleMilliseconds(compress_cpu) / kCompressions);
   std::printf(
       "node CPU over %llu reports in %.1f s (one per %.2f s): %.1f ms per report "
       "(%.1f%% of a core)\n",
@@ -251,6 +281,26 @@ int RunBench(int processes, int intervals) {
                 1000.0 * delta / std::max<uint64_t>(reports, 1));
   }
 
+  // The verifier's CPU per report (appraisal, verdict, store), over a window this program
+  // does not poll in: each poll reads and sends the whole evidence, which would be counted
+  // with it. The reports are counted by sequence around the window (within one).
+  constexpr absl::Duration kQuietWindow = absl::Seconds(15);
+  const std::vector<int> verifier_pids = {static_cast<int>(f.verifier_pid())};
+  const double verifier_cpu0 = CpuOf(verifier_pids);
+  absl::SleepFor(kQuietWindow);
+  const double verifier_cpu1 = CpuOf(verifier_pids);
+  absl::StatusOr<vigil::v1::GetLatestEvidenceResponse> after_window =
+      AwaitReport(f, *node_id, want, absl::Seconds(30), report.sequence());
+  vigil::v1::RuntimeReport window_report;
+  if (after_window.ok() && window_report.ParseFromString(after_window->evidence().payload())) {
+    const uint64_t window_reports = window_report.sequence() - report.sequence();
+    std::printf(
+        "verifier CPU over %llu reports in %.0f s: %.1f ms per report (appraisal, verdict, "
+        "store)\n",
+        static_cast<unsigned long long>(window_reports), absl::ToDoubleSeconds(kQuietWindow),
+        1000.0 * (verifier_cpu1 - verifier_cpu0) / std::max<uint64_t>(window_reports, 1));
+  }
+
   std::printf("\n| measure | value |\n|---|---|\n");
   std::printf("| monitored processes in the report | %d (%d before) |\n", report.processes_size(),
               first_report.processes_size());
@@ -261,6 +311,8 @@ int RunBench(int processes, int intervals) {
   std::printf("| node VmHWM (peak) | %ld KiB (%.1f MiB) |\n", after.hwm_kib,
               after.hwm_kib / 1024.0);
   std::printf("| report payload | %zu bytes |\n", last->evidence().payload().size());
+  std::printf("| Evidence as the verifier stores it | %zu bytes (of %zu) |\n", stored.size(),
+              last->evidence().ByteSizeLong());
   std::printf("| node CPU per report | %.1f ms |\n",
               1000.0 * (cpu1 - cpu0) / std::max<uint64_t>(reports, 1));
   const bool met = after.hwm_kib < 64 * 1024;

@@ -150,7 +150,7 @@ fi
   --boot-reference-values "$demo/boot-reference-values.yaml" \
   --policy "$root/deploy/policies/strict.yaml" \
   --policy "$root/deploy/policies/agent-scope.yaml" "${operations[@]}" \
-  >"$demo/logs/verifier.log" 2>&1 &
+  --log-level debug >"$demo/logs/verifier.log" 2>&1 &
 pids+=($!)
 wait_for "the verifier" 15 port_open "$verifier_addr"
 

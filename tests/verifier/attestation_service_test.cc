@@ -7,10 +7,17 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/impl/codegen/proto_utils.h>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <sstream>
+#include <string>
 #include <string_view>
 
+#include "absl/strings/str_cat.h"
 #include "common/digest.h"
 #include "tests/testing/manual_clock.h"
 #include "tests/testing/pki_fixture.h"
@@ -200,6 +207,65 @@ TEST_F(AttestationServiceTest, AnswersEvidenceWithAcknowledgementThenANewChallen
   EXPECT_EQ(records[0].node_id, TestPki::kNodeId);
   EXPECT_EQ(records[0].evidence.payload(), payload);
   EXPECT_EQ(records[0].verdict.status(), v1::TRUST_UNVERIFIED);
+}
+
+// Captures what the process logs at `level` while it lives (spdlog's default logger is the
+// process's; the one before is put back).
+class CapturedLog {
+ public:
+  explicit CapturedLog(spdlog::level::level_enum level)
+      : before_(spdlog::default_logger()), before_level_(spdlog::get_level()) {
+    auto logger = std::make_shared<spdlog::logger>(
+        "captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
+    logger->set_level(level);
+    spdlog::set_default_logger(std::move(logger));
+    spdlog::set_level(level);
+  }
+  ~CapturedLog() {
+    spdlog::set_default_logger(before_);
+    spdlog::set_level(before_level_);
+  }
+  std::string text() {
+    spdlog::default_logger()->flush();
+    return out_.str();
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> before_;
+  spdlog::level::level_enum before_level_;
+};
+
+TEST_F(AttestationServiceTest, LogsALinePerReportAndEachProcessOnlyAtDebug) {
+  const std::string node = std::string(TestPki::kNodeId).substr(0, 12);
+  grpc::ClientContext ctx;
+  auto stream = Open(pki_->node(), &ctx);
+  v1::Challenge challenge = ReadChallenge(*stream);
+  {
+    CapturedLog log(spdlog::level::info);
+    v1::Challenge next;
+    Answer(*stream, challenge.nonce(), Report(TestPki::kNodeId, 3), &next);
+    challenge = next;
+    const std::string text = log.text();
+    EXPECT_NE(
+        text.find(absl::StrCat("report node=", node, " seq=3 verdict=UNVERIFIED workloads=none")),
+        std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("pid=812"), std::string::npos) << text;
+  }
+  {
+    CapturedLog log(spdlog::level::debug);
+    v1::Challenge next;
+    Answer(*stream, challenge.nonce(), Report(TestPki::kNodeId, 4), &next);
+    const std::string text = log.text();
+    EXPECT_NE(text.find(absl::StrCat("report node=", node, " seq=4 verdict=UNVERIFIED")),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find(absl::StrCat("report node=", node,
+                                     " seq=4 pid=812 comm=hardened-agent seccomp=2")),
+              std::string::npos)
+        << text;
+  }
 }
 
 TEST_F(AttestationServiceTest, RejectsAReusedNonce) {
