@@ -66,7 +66,8 @@ VerdictRecord MakeVerdictRecord(const std::string& node_id, const v1::Evidence& 
 // little-endian bytes, then one LZ4 block.
 constexpr std::string_view kCompressed("\0\2", 2);
 constexpr size_t kCompressedHeader = kCompressed.size() + 4;
-// LZ4 expands a block at most 255 times (one literal run of matches per byte, plus its end).
+// LZ4 expands a block at most 255 times (a match grows by at most 255 bytes per byte of the
+// block), so a size beyond that is corruption, refused before any memory is taken.
 constexpr size_t kLz4MaxRatio = 255;
 
 std::string CompressStored(std::string bytes) {
