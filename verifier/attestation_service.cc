@@ -96,22 +96,27 @@ v1::Verdict NonceRejection(v1::AppraisalReason reason, const std::string& detail
   return verdict;
 }
 
-// One info line per accepted report: its verdict and each workload's status. A line per
-// report, not per process: at fleet scale (thousands of reports a second) the log stays
-// readable and costs no second decode of the report.
-void LogVerdict(const std::string& node_id, uint64_t sequence, const v1::Verdict& verdict) {
+}  // namespace
+
+std::string ReportLogLine(const std::string& node_id, uint64_t sequence,
+                          const v1::Verdict& verdict) {
+  absl::flat_hash_map<std::string, int> name_count;
+  for (const v1::WorkloadVerdict& w : verdict.workloads()) ++name_count[w.identity().name()];
   std::vector<std::string> workloads;
   workloads.reserve(static_cast<size_t>(verdict.workloads_size()));
   for (const v1::WorkloadVerdict& w : verdict.workloads()) {
-    const std::string name = w.identity().name().empty()
-                                 ? absl::StrCat("#", w.workload_id().substr(0, 12))
-                                 : EscapeUntrusted(w.identity().name());
+    std::string name = EscapeUntrusted(w.identity().name());
+    if (name.empty() || name_count[w.identity().name()] > 1) {
+      absl::StrAppend(&name, "#", w.workload_id().substr(0, 12));
+    }
     workloads.push_back(absl::StrCat(name, ":", StatusName(w.status())));
   }
-  spdlog::info("report node={} seq={} verdict={} workloads={}", node_id.substr(0, 12), sequence,
-               StatusName(verdict.status()),
-               workloads.empty() ? std::string("none") : absl::StrJoin(workloads, ","));
+  return absl::StrCat("report node=", node_id.substr(0, 12), " seq=", sequence,
+                      " verdict=", StatusName(verdict.status()), " workloads=",
+                      workloads.empty() ? std::string("none") : absl::StrJoin(workloads, ","));
 }
+
+namespace {
 
 // One debug line per monitored process of an accepted report (what the quick start shows):
 // the status of the workload the process belongs to, or the node's verdict for a process
@@ -539,7 +544,7 @@ class AttestationService::Reactor final
   void Answer(const v1::Evidence& evidence, v1::Verdict verdict) {
     const uint64_t sequence = ReportSequence(evidence.payload());
     if (verdict.status() != v1::TRUST_REJECTED) {
-      LogVerdict(peer_.name, sequence, verdict);
+      spdlog::info("{}", ReportLogLine(peer_.name, sequence, verdict));
       // Decoded again only when each process's line is logged (at debug); the appraiser has
       // its own copy.
       if (v1::RuntimeReport report;

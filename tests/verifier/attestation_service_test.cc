@@ -268,6 +268,28 @@ TEST_F(AttestationServiceTest, LogsALinePerReportAndEachProcessOnlyAtDebug) {
   }
 }
 
+TEST(ReportLogLineTest, NamesEachWorkloadWithItsStatusTellingSharedNamesApart) {
+  v1::Verdict verdict;
+  verdict.set_status(v1::TRUST_CONTRAINDICATED);
+  auto add = [&verdict](const std::string& name, char id, v1::TrustStatus status) {
+    v1::WorkloadVerdict* w = verdict.add_workloads();
+    w->mutable_identity()->set_name(name);
+    w->set_workload_id(std::string(64, id));
+    w->set_status(status);
+  };
+  add("runner", 'a', v1::TRUST_AFFIRMING);
+  add("agent", 'b', v1::TRUST_AFFIRMING);
+  add("agent", 'c', v1::TRUST_CONTRAINDICATED);
+  add("", 'd', v1::TRUST_WARNING);
+  add("bad\nname", 'e', v1::TRUST_AFFIRMING);
+  EXPECT_EQ(ReportLogLine(std::string(64, 'f'), 7, verdict),
+            "report node=ffffffffffff seq=7 verdict=CONTRAINDICATED workloads=runner:AFFIRMING,"
+            "agent#bbbbbbbbbbbb:AFFIRMING,agent#cccccccccccc:CONTRAINDICATED,"
+            "#dddddddddddd:WARNING,bad\\x0aname:AFFIRMING");
+  EXPECT_EQ(ReportLogLine("short", 0, v1::Verdict()),
+            "report node=short seq=0 verdict=STATUS_UNSPECIFIED workloads=none");
+}
+
 TEST_F(AttestationServiceTest, RejectsAReusedNonce) {
   grpc::ClientContext ctx;
   auto stream = Open(pki_->node(), &ctx);
