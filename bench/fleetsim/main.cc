@@ -38,6 +38,7 @@ struct Flags {
   bool spawn = false;
   std::string verifier_binary;
   std::vector<std::string> verifier_args;
+  std::string verifier_log_level = "warn";
   bool keep_dir = false;
   std::string write_setup;
   bool ramp = false;
@@ -139,6 +140,7 @@ int Run(const Flags& f) {
     so.binary = f.verifier_binary.empty() ? DefaultVerifierBinary() : f.verifier_binary;
     so.report_interval = absl::StrCat(static_cast<int64_t>(f.interval * 1000), "ms");
     so.extra_args = f.verifier_args;
+    so.log_level = f.verifier_log_level;
     so.keep_dir = f.keep_dir;
     auto started = vigil::fleetsim::SpawnedVerifier::Start(so);
     if (!started.ok()) return Fail(started.status().ToString());
@@ -404,6 +406,10 @@ int main(int argc, char** argv) {
   app.add_option("--verifier-arg", f.verifier_args,
                  "A further flag for the spawned verifier (repeatable, e.g. "
                  "--verifier-arg=--max-streams=30000)");
+  app.add_option("--verifier-log-level", f.verifier_log_level,
+                 "The spawned verifier's --log-level (default warn; info, its own default, "
+                 "logs a line per accepted report)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_flag("--keep-dir", f.keep_dir, "Keep the spawned verifier's directory (and its log)");
   app.add_option("--verifier", f.verifier,
                  "A running verifier's mutual-TLS listener (host:port) instead of spawning one");

@@ -137,7 +137,7 @@ absl::StatusOr<std::unique_ptr<SpawnedVerifier>> SpawnedVerifier::Start(const Op
                                    "--report-interval",
                                    options.report_interval,
                                    "--log-level",
-                                   "warn"};
+                                   options.log_level};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());

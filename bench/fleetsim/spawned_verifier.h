@@ -41,6 +41,8 @@ class SpawnedVerifier {
     std::string binary;
     /// Sent in every Challenge (--report-interval).
     std::string report_interval = "5s";
+    /// --log-level: warn by default (at info the verifier logs a line per accepted report).
+    std::string log_level = "warn";
     /// Further flags for the verifier (e.g. --max-streams).
     std::vector<std::string> extra_args;
     /// Keep the temporary directory (its path is printed).

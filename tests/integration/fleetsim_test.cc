@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <regex>
 #include <string>
 #include <thread>
 
@@ -27,11 +30,42 @@ TEST(FleetsimTest, SmallFleetEnrollsReportsAndIsMarkedSimulated) {
   constexpr int kNodes = 20;
   testing::ProgramRun run =
       testing::RunProgram({testing::BuildDir() + "/bench/fleetsim/vigil-fleetsim",
-                           "--spawn-verifier", "--nodes", std::to_string(kNodes), "--interval", "1",
-                           "--duration", "4", "--rsa-every", "5", "--noncompliant-percent", "30",
-                           "--sentinels", "4", "--check-fleet", std::to_string(kNodes), "--json"},
+                           "--spawn-verifier",
+                           "--nodes",
+                           std::to_string(kNodes),
+                           "--interval",
+                           "1",
+                           "--duration",
+                           "4",
+                           "--rsa-every",
+                           "5",
+                           "--noncompliant-percent",
+                           "30",
+                           "--sentinels",
+                           "4",
+                           "--check-fleet",
+                           std::to_string(kNodes),
+                           "--verifier-log-level",
+                           "info",
+                           "--keep-dir",
+                           "--json"},
                           dir->path());
   ASSERT_EQ(run.exit_code, 0) << run.err;
+  // The verifier ran at its own default level: one line per accepted report, none per process.
+  std::smatch kept;
+  ASSERT_TRUE(std::regex_search(run.err, kept, std::regex("verifier files in (\\S+)"))) << run.err;
+  const std::string verifier_dir = kept[1].str();
+  std::ifstream log_file(verifier_dir + "/verifier.log");
+  const std::string log((std::istreambuf_iterator<char>(log_file)),
+                        std::istreambuf_iterator<char>());
+  std::filesystem::remove_all(verifier_dir);
+  EXPECT_TRUE(std::regex_search(log, std::regex("report node=[0-9a-f]{12} seq=[0-9]+ "
+                                                "verdict=AFFIRMING workloads=[^ ]*:AFFIRMING")))
+      << log.substr(0, 4000);
+  EXPECT_TRUE(
+      std::regex_search(log, std::regex("verdict=CONTRAINDICATED workloads=[^ ]*:CONTRAINDICATED")))
+      << log.substr(0, 4000);
+  EXPECT_EQ(log.find(" pid="), std::string::npos) << log.substr(0, 4000);
   nlohmann::json out = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
   ASSERT_TRUE(out.is_object()) << run.out;
 
