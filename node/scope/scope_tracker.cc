@@ -303,9 +303,11 @@ void ScopeTracker::ApplySnapshot(WorkloadScopeState* w, const v1::ProcessSnapsho
     } else {
       w->Exec(nullptr, exe, s.exe_sha256(), argv, now);
     }
-  } else if (p->exe != exe || p->inherited_image) {
+  } else if (p->exe != exe) {
     w->Exec(p, exe, s.exe_sha256(), argv, now);  // an exec the events did not show
   } else {
+    // Still the image it had: a forked child that has not exec'd yet keeps its parent's (and
+    // stays marked inherited, so the exec event that follows is its one lineage step).
     w->AddExecutable(exe, s.exe_sha256(), /*executed=*/false, now);
     if (auto interp = scope::InterpreterByExecutable(exe); interp.has_value()) {
       w->AddInterpreter(interp->kind, exe, "executable", scope::ScriptsFromArgv(interp->kind, argv),

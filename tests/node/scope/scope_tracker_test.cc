@@ -189,6 +189,30 @@ TEST_F(ScopeTrackerTest, ASnapshotReadBeforeAnExitDoesNotReviveTheProcess) {
   EXPECT_EQ(s.executables(1).exec_count(), 1u);
 }
 
+// A report's snapshot can read a forked child between its fork and its exec (a loaded
+// machine): it still runs its parent's image, which is no exec of its own.
+TEST_F(ScopeTrackerTest, AChildSnapshottedBeforeItsExecHasOneLineageStep) {
+  auto t = Tracker();
+  Snapshots(t.get(), {Snap(100, 1, "/opt/agent/agent", {"agent"})}, kT0);
+  t->ObserveEvent(Fork(100, 101, kT0 + 10));
+  Snapshots(t.get(),
+            {Snap(100, 1, "/opt/agent/agent", {"agent"}),
+             Snap(101, 100, "/opt/agent/agent", {"inherited:100"})},
+            kT0 + 15);
+  proc_->Process(101, "/usr/bin/dash", {"sh", "-c", "echo hi"});
+  t->ObserveEvent(Event(v1::EVENT_KIND_PROCESS_EXEC, 101, kT0 + 20, "/bin/sh"));
+  Snapshots(t.get(),
+            {Snap(100, 1, "/opt/agent/agent", {"agent"}),
+             Snap(101, 100, "/usr/bin/dash", {"inherited:100"})},
+            kT0 + 30);
+  const v1::WorkloadScope s = Report(t.get()).scopes(0);
+  ASSERT_EQ(s.processes_size(), 2);
+  EXPECT_THAT(s.processes(1).exec_lineage(), ElementsAre("/opt/agent/agent", "/usr/bin/dash"));
+  ASSERT_EQ(s.executables_size(), 2);
+  EXPECT_EQ(s.executables(0).exec_count(), 1u) << "the root's run only";
+  EXPECT_EQ(s.executables(1).exec_count(), 1u);
+}
+
 TEST_F(ScopeTrackerTest, AForkThatKeepsItsParentsImageIsNotARun) {
   auto t = Tracker();
   t->set_probes(false);
