@@ -48,6 +48,8 @@ namespace {
 using vigil::bench::ProcessCpuSeconds;
 using vigil::bench::ProcessStatusKib;
 using vigil::bench::ThreadCpuTimes;
+using vigil::testing::ChildProcess;
+using vigil::testing::Fabric;
 
 // The CPU time the calling thread spends in `work`.
 template <typename Work>
@@ -59,8 +61,6 @@ absl::Duration CallingThreadCpu(Work work) {
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
   return absl::DurationFromTimespec(end) - absl::DurationFromTimespec(start);
 }
-using vigil::testing::ChildProcess;
-using vigil::testing::Fabric;
 
 // The spawner: waits for SIGUSR1, forks `children` that run `sleeper` (sleep(1)), waits for
 // SIGTERM. The sleepers die with it (PR_SET_PDEATHSIG).

@@ -544,7 +544,9 @@ class AttestationService::Reactor final
   void Answer(const v1::Evidence& evidence, v1::Verdict verdict) {
     const uint64_t sequence = ReportSequence(evidence.payload());
     if (verdict.status() != v1::TRUST_REJECTED) {
-      spdlog::info("{}", ReportLogLine(peer_.name, sequence, verdict));
+      if (spdlog::should_log(spdlog::level::info)) {
+        spdlog::info("{}", ReportLogLine(peer_.name, sequence, verdict));
+      }
       // Decoded again only when each process's line is logged (at debug); the appraiser has
       // its own copy.
       if (v1::RuntimeReport report;
