@@ -11,7 +11,6 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <regex>
 #include <string>
 #include <thread>
@@ -55,9 +54,7 @@ TEST(FleetsimTest, SmallFleetEnrollsReportsAndIsMarkedSimulated) {
   std::smatch kept;
   ASSERT_TRUE(std::regex_search(run.err, kept, std::regex("verifier files in (\\S+)"))) << run.err;
   const std::string verifier_dir = kept[1].str();
-  std::ifstream log_file(verifier_dir + "/verifier.log");
-  const std::string log((std::istreambuf_iterator<char>(log_file)),
-                        std::istreambuf_iterator<char>());
+  const std::string log = testing::ReadWholeFile(verifier_dir + "/verifier.log");
   std::filesystem::remove_all(verifier_dir);
   EXPECT_TRUE(std::regex_search(log, std::regex("report node=[0-9a-f]{12} seq=[0-9]+ "
                                                 "verdict=AFFIRMING workloads=[^ ]*:AFFIRMING")))
