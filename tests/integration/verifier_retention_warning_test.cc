@@ -2,14 +2,14 @@
 // at fleet scale the store grows by gigabytes a day.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "tests/testing/killable_verifier.h"
 #include "tests/testing/pki_fixture.h"
+#include "tests/testing/program_run.h"
 #include "tests/testing/reserved_port.h"
 #include "tests/testing/temp_dir.h"
 
@@ -33,9 +33,15 @@ std::string StartupLog(const std::vector<std::string>& extra) {
   testing::KillableVerifier verifier(args, log, port->port());
   absl::Status started = verifier.Start();
   EXPECT_TRUE(started.ok()) << started;
+  // The port accepts before the verifier logs that it listens (the last startup line): wait
+  // for that line, so the log read after the kill is the whole startup.
+  std::string text = testing::ReadWholeFile(log);
+  for (int i = 0; i < 200 && started.ok() && text.find("listening") == std::string::npos; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+    text = testing::ReadWholeFile(log);
+  }
   EXPECT_TRUE(verifier.Kill().ok());
-  std::ifstream in(log);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  return testing::ReadWholeFile(log);
 }
 
 constexpr char kWarning[] = "store: no retention limit, so every verdict is kept";
